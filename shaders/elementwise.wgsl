@@ -1,0 +1,123 @@
+// Elementwise kernels: out[i] = EXPR(a, b, c) over a broadcast, strided index space.
+//
+// The host (wgtorch/backends/wgpu/elementwise.py) prepends:
+//   TC   the compute type (f32, i32 or u32 for bool); f16 storage computes in f32
+//   TO   the output storage type
+//   NDIM 0 when every operand is contiguous (offsets are base + i), else the number of
+//        dimensions left after merging the ones all operands traverse contiguously
+//   WG   the workgroup size
+// and fills the BINDINGS marker (binding 1 is `out`, inputs follow), LOADS (let a/b/c = ...)
+// and STORE. Scalar operands come from P.scalar_f / P.scalar_i.
+
+struct Meta {
+    numel: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+    scalar_f: vec4<f32>,
+    scalar_i: vec4<i32>,
+    shape: array<u32, 8>,
+    offset: array<u32, 4>,            // out, a, b, c
+    stride: array<array<u32, 8>, 4>,  // out, a, b, c (0 on broadcast dims)
+}
+
+@group(0) @binding(0) var<storage, read> P: Meta;
+{{BINDINGS}}
+
+// Element offset of operand k for linear output index i.
+fn at(k: u32, i: u32) -> u32 {
+    if (NDIM == 0) {
+        return P.offset[k] + i;
+    }
+    var rem = i;
+    var off = P.offset[k];
+    for (var d = NDIM - 1; d >= 0; d--) {
+        let n = P.shape[d];
+        off += (rem % n) * P.stride[k][d];
+        rem = rem / n;
+    }
+    return off;
+}
+
+// ---- helpers. Bit tests instead of x != x: they survive any fast-math folding. ----
+fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+fn is_inf(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }
+fn nan_f32() -> f32 { return bitcast<f32>(0x7fc00000u); }
+
+// max/min that propagate NaN, as torch.maximum/minimum and max-reductions do.
+fn max_nan(a: f32, b: f32) -> f32 { return select(select(b, a, a > b), a + b, is_nan(a) || is_nan(b)); }
+fn min_nan(a: f32, b: f32) -> f32 { return select(select(b, a, a < b), a + b, is_nan(a) || is_nan(b)); }
+
+// clamp that keeps a NaN input (select on a false comparison keeps x).
+fn clamp_(x: TC, lo: TC, hi: TC) -> TC {
+    let low = select(x, lo, x < lo);
+    return select(low, hi, low > hi);
+}
+
+// tanh via exp(-2|x|): never inf/inf for large |x|.
+fn tanh_(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    let t = (1.0 - e) / (1.0 + e);
+    return select(t, -t, x < 0.0);
+}
+
+// erf: Abramowitz & Stegun 7.1.26, |error| < 1.5e-7 (the NumPy backend uses the same formula).
+fn erf_(x: f32) -> f32 {
+    let a = abs(x);
+    let t = 1.0 / (1.0 + 0.3275911 * a);
+    let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t
+                   + 0.254829592) * t * exp(-a * a);
+    return select(y, -y, x < 0.0);
+}
+
+fn log1p_(x: f32) -> f32 {
+    let u = 1.0 + x;
+    if (u == 1.0) { return x; }
+    if (is_inf(u)) { return u; }
+    return log(u) * (x / (u - 1.0));
+}
+
+fn expm1_(x: f32) -> f32 {
+    if (abs(x) < 1e-5) { return x + 0.5 * x * x; }
+    return exp(x) - 1.0;
+}
+
+// pow with PyTorch's (C's) edge cases: negative bases with integral exponents, x^0 = 1.
+fn pow_(x: f32, y: f32) -> f32 {
+    if (y == 0.0) { return 1.0; }
+    if (is_nan(x) || is_nan(y)) { return nan_f32(); }
+    if (y == 1.0) { return x; }
+    if (y == 2.0) { return x * x; }
+    if (y == 0.5) { return sqrt(x); }
+    let r = exp2(y * log2(abs(x)));
+    if (x >= 0.0) { return select(r, 0.0, x == 0.0 && y > 0.0); }
+    if (floor(y) != y) { return nan_f32(); }
+    let odd = abs(y) < 16777216.0 && (i32(abs(y)) & 1) == 1;
+    return select(r, -r, odd);
+}
+
+fn sign_f(x: f32) -> f32 { return select(sign(x), x, is_nan(x)); }
+
+// Python/PyTorch floor division and remainder on integers (WGSL's / and % truncate).
+fn floordiv_i(a: i32, b: i32) -> i32 {
+    let q = a / b;
+    return select(q, q - 1, (a % b != 0) && ((a < 0) != (b < 0)));
+}
+fn rem_i(a: i32, b: i32) -> i32 {
+    let r = a % b;
+    return select(r, r + b, (r != 0) && ((r < 0) != (b < 0)));
+}
+fn rem_f(a: f32, b: f32) -> f32 {
+    let r = a - b * floor(a / b);
+    return select(r, nan_f32(), b == 0.0);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * u32(WG);
+    if (i >= P.numel) {
+        return;
+    }
+{{LOADS}}
+{{STORE}}
+}

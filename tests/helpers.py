@@ -1,0 +1,26 @@
+"""Assertions shared by the tests: compare a tensor with a NumPy reference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import wgtorch
+
+
+def assert_close(t, expected, rtol=1e-5, atol=1e-6, dtype=None, equal_nan=True):
+    """``t`` (a tensor) equals ``expected`` (array-like): shape, dtype, values, NaN positions."""
+    assert isinstance(t, wgtorch.Tensor), f"expected a tensor, got {type(t).__name__}"
+    expected = np.asarray(expected)
+    got = t.detach().numpy()
+    assert got.shape == expected.shape, f"shape {got.shape} != expected {expected.shape}"
+    if dtype is not None:
+        assert t.dtype is dtype, f"dtype {t.dtype} != expected {dtype}"
+    if got.dtype.kind in "fc" or expected.dtype.kind in "fc":
+        np.testing.assert_allclose(got.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol,
+                                   equal_nan=equal_nan)
+    else:
+        np.testing.assert_array_equal(got, expected)
+
+
+def rand(*shape, seed=0, low=-2.0, high=2.0, dtype=np.float32):
+    return np.random.default_rng(seed).uniform(low, high, size=shape).astype(dtype)

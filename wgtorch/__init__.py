@@ -1,0 +1,103 @@
+"""wgtorch: PyTorch-style tensors, autograd and layers on any GPU through WebGPU (WGSL), on
+NVIDIA GPUs through CuPy, and on the CPU through NumPy. ``import wgtorch as torch``."""
+
+from __future__ import annotations
+
+from . import _methods  # noqa: F401  (binds ops to Tensor)
+from . import autograd, cuda, wgpu
+from ._creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
+                        initial_seed, linspace, manual_seed, ones, ones_like, rand, rand_like, randint,
+                        randn, randn_like, randperm, seed, tensor, zeros, zeros_like)
+from ._device import best_device, device, get_default_device, set_default_device
+from ._dtype import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int32, int64,
+                     set_default_dtype, uint8)
+from ._tensor import Size, Tensor
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .errors import DeviceLostError, KernelCompileError, OutOfMemoryError
+from .ops.index import embedding, gather, index_select, masked_fill, scatter_add
+from .ops.linalg import bmm, dot, matmul, mm
+from .ops.pointwise import pointwise as _pointwise
+from .ops.pointwise import where
+from .ops.reduce import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, prod,
+                         softmax, std, sum, var)
+from .ops.shape import (cat, chunk, flatten, narrow, permute, reshape, select, split, squeeze, stack,
+                        transpose, unbind, unsqueeze)
+
+__version__ = "0.1.0"
+
+float = float32
+double = float64
+half = float16
+long = int64
+int = int32
+concat = concatenate = cat
+
+
+def _fn(op):
+    def f(x, *args):
+        return _pointwise(op, x, *args)
+
+    f.__name__ = op
+    return f
+
+
+for _op in ("exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "neg",
+            "reciprocal", "sign", "floor", "ceil", "round", "trunc", "square", "log1p", "expm1", "isnan",
+            "isinf", "isfinite", "logical_not", "erf", "maximum", "minimum", "atan2", "remainder",
+            "floor_divide", "logical_and", "logical_or", "logical_xor", "eq", "ne", "lt", "le", "gt", "ge",
+            "pow", "mul", "div", "lerp"):
+    globals()[_op] = _fn(_op)
+negative, multiply, divide, true_divide = neg, mul, div, div  # noqa: F821
+
+
+def add(x, other, *, alpha=1):
+    return x.add(other, alpha=alpha) if isinstance(x, Tensor) else tensor(x).add(other, alpha=alpha)
+
+
+def sub(x, other, *, alpha=1):
+    return x.sub(other, alpha=alpha)
+
+
+def clamp(x, min=None, max=None):
+    return x.clamp(min, max)
+
+
+clip = clamp
+
+
+def t(x):
+    return x.t()
+
+
+def clone(x):
+    return x.clone()
+
+
+def numel(x) -> int:
+    return x.numel()
+
+
+def is_tensor(x) -> bool:
+    return isinstance(x, Tensor)
+
+
+def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
+    import numpy as np
+
+    return bool(np.allclose(a.detach().numpy(), b.detach().numpy(), rtol, atol, equal_nan))
+
+
+def equal(a, b) -> bool:
+    return tuple(a.shape) == tuple(b.shape) and bool((a == b).all())
+
+
+def save(obj, path) -> None:
+    from .serialization import save as _save
+
+    _save(obj, path)
+
+
+def load(path, map_location=None, weights_only=True):
+    from .serialization import load as _load
+
+    return _load(path, map_location=map_location)

@@ -1,0 +1,223 @@
+"""Creating tensors: from data, filled, ranges and random numbers (generated on the device)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _dtype as D
+from ._device import canonical, get_backend, get_default_device
+from ._tensor import Tensor, _wrap
+
+
+def _backend(device):
+    return get_backend(get_default_device() if device is None else canonical(device))
+
+
+def _shape(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    shape = tuple(int(n) for n in size)
+    if any(n < 0 for n in shape):
+        raise RuntimeError(f"Trying to create tensor with negative dimension: {list(shape)}")
+    return shape
+
+
+def _finish(t: Tensor, requires_grad: bool) -> Tensor:
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (nested lists, a scalar, a NumPy array or a tensor)."""
+    if isinstance(data, Tensor):
+        t = data.detach().to(device=device if device is not None else data.device, dtype=dtype, copy=True)
+        return _finish(t, requires_grad)
+    host = data if isinstance(data, np.ndarray) else np.asarray(_unwrap(data))
+    if dtype is not None:
+        dt = D.to_dtype(dtype)
+    elif isinstance(data, np.ndarray):
+        dt = D.from_numpy_dtype(host.dtype)
+    elif host.dtype.kind == "f":
+        dt = D.get_default_dtype()
+    elif host.dtype.kind in "iu":
+        dt = D.int64
+    elif host.dtype.kind == "b":
+        dt = D.bool_
+    else:
+        raise TypeError(f"can't build a tensor from {type(data).__name__}: elements must be numbers of one "
+                        f"nesting depth (got NumPy kind {host.dtype})")
+    be = _backend(device)
+    be.check_dtype(dt)
+    with np.errstate(all="ignore"):
+        host = host.astype(dt.np, copy=False)
+    return _finish(_wrap(be.from_numpy(host, dt), be, dt), requires_grad)
+
+
+def _unwrap(data):
+    if isinstance(data, (list, tuple)):
+        return [_unwrap(x) for x in data]
+    if isinstance(data, Tensor):
+        return data.detach().numpy()
+    return data
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(a: np.ndarray) -> Tensor:
+    return tensor(a, device="cpu")
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    be = _backend(device)
+    return _finish(_wrap(be.empty(_shape(size), dt), be, dt), requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dt = D.to_dtype(dtype) if dtype is not None else D.scalar_dtype(fill_value)
+    t = empty(*_shape((size,)), dtype=dt, device=device)
+    if t.numel():
+        t._be.elementwise("copy", [fill_value], dt, dt, out=t._data)
+    return _finish(t, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return full(_shape(size), 0, dtype=dtype or D.get_default_dtype(), device=device, requires_grad=requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return full(_shape(size), 1, dtype=dtype or D.get_default_dtype(), device=device, requires_grad=requires_grad)
+
+
+def _like(x: Tensor, dtype, device):
+    return (dtype or x.dtype), (device or x.device)
+
+
+def empty_like(x, dtype=None, device=None, requires_grad=False):
+    dt, dev = _like(x, dtype, device)
+    return empty(x.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def zeros_like(x, dtype=None, device=None, requires_grad=False):
+    dt, dev = _like(x, dtype, device)
+    return zeros(x.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def ones_like(x, dtype=None, device=None, requires_grad=False):
+    dt, dev = _like(x, dtype, device)
+    return ones(x.shape, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
+    dt, dev = _like(x, dtype, device)
+    return full(x.shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    start, end, step = (x.item() if isinstance(x, Tensor) else x for x in (start, end, step))
+    if step == 0:
+        raise RuntimeError("arange(): step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError(f"arange(): upper bound and larger bound inconsistent with step sign "
+                           f"(start={start}, end={end}, step={step})")
+    if dtype is None:
+        dtype = D.get_default_dtype() if any(isinstance(v, float) for v in (start, end, step)) else D.int64
+    dt = D.to_dtype(dtype)
+    n = max(0, math.ceil((end - start) / step))
+    be = _backend(device)
+    return _finish(_wrap(be.arange(start, step, n, dt), be, dt), requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if steps < 0:
+        raise RuntimeError("linspace(): number of steps must be non-negative")
+    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    return tensor(np.linspace(start, end, steps), dtype=dt, device=device, requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    return tensor(np.eye(n, n if m is None else m), dtype=dt, device=device, requires_grad=requires_grad)
+
+
+# -- random numbers ----------------------------------------------------------------------------
+class _RandomState:
+    """Seed and counter of the counter-based generator (``manual_seed`` resets both)."""
+
+    seed = 0x5EED
+    counter = 0
+
+    def take(self, n: int) -> tuple[int, int]:
+        seed, counter = self.seed, self.counter
+        self.counter += (n + 3) // 4 * 4  # every draw starts a fresh block of four
+        return seed, counter
+
+
+_rng = _RandomState()
+
+
+def manual_seed(seed: int):
+    _rng.seed = int(seed) & 0xFFFFFFFF
+    _rng.counter = 0
+    return _rng
+
+
+def seed() -> int:
+    import random
+
+    return manual_seed(random.getrandbits(32)).seed
+
+
+def initial_seed() -> int:
+    return _rng.seed
+
+
+def _random(kind, size, low, high, dtype, device, requires_grad):
+    shape = _shape(size)
+    dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
+    be = _backend(device)
+    be.check_dtype(dt)
+    seed_, counter = _rng.take(math.prod(shape))
+    return _finish(_wrap(be.random(kind, shape, dt, seed_, counter, low, high), be, dt), requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _random("uniform", size, 0.0, 1.0, dtype, device, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _random("normal", size, 0.0, 1.0, dtype, device, requires_grad)
+
+
+def randint(low, high=None, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
+    if high <= low:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    return _random("randint", (size,), low, high, dtype or D.int64, device, requires_grad)
+
+
+def rand_like(x, dtype=None, device=None):
+    dt, dev = _like(x, dtype, device)
+    return rand(x.shape, dtype=dt, device=dev)
+
+
+def randn_like(x, dtype=None, device=None):
+    dt, dev = _like(x, dtype, device)
+    return randn(x.shape, dtype=dt, device=dev)
+
+
+def randperm(n: int, dtype=None, device=None) -> Tensor:
+    keys = rand(n, device="cpu").numpy()
+    return tensor(np.argsort(keys, kind="stable"), dtype=dtype or D.int64, device=device)

@@ -1,0 +1,245 @@
+"""Binds the ops of ``wgtorch/ops`` to `Tensor` as methods and operators (the op code itself
+lives in the ops modules)."""
+
+from __future__ import annotations
+
+from . import _dtype as D
+from ._tensor import Tensor, _wrap
+from .ops import index as I
+from .ops import linalg as L
+from .ops import reduce as R
+from .ops import shape as S
+from .ops.pointwise import pointwise, where
+
+
+def _unary(op):
+    def method(self):
+        return pointwise(op, self)
+
+    method.__name__ = op
+    return method
+
+
+for _op in ("neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu",
+            "reciprocal", "sign", "floor", "ceil", "round", "trunc", "square", "log1p", "expm1",
+            "isnan", "isinf", "isfinite", "logical_not", "erf", "silu"):
+    setattr(Tensor, _op, _unary(_op))
+
+
+def _binary(op, reflected=False):
+    def method(self, other):
+        if not isinstance(other, (Tensor, int, float, bool)):
+            try:
+                from ._creation import tensor
+
+                other = tensor(other, device=self.device)
+            except TypeError:
+                return NotImplemented
+        return pointwise(op, other, self) if reflected else pointwise(op, self, other)
+
+    return method
+
+
+for _name, _op in (("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "div"), ("div", "div"),
+                   ("pow", "pow"), ("floordiv", "floor_divide"), ("mod", "remainder"),
+                   ("eq", "eq"), ("ne", "ne"), ("lt", "lt"), ("le", "le"), ("gt", "gt"), ("ge", "ge")):
+    setattr(Tensor, f"__{_name}__", _binary(_op))
+    if _name in ("add", "sub", "mul", "truediv", "pow", "floordiv", "mod"):
+        setattr(Tensor, f"__r{_name}__", _binary(_op, reflected=True))
+for _name in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
+              "atan2", "remainder", "floor_divide", "logical_and", "logical_or", "logical_xor"):
+    setattr(Tensor, _name, _binary(_name))
+Tensor.true_divide = Tensor.divide = Tensor.div
+Tensor.multiply, Tensor.subtract = Tensor.mul, Tensor.sub
+Tensor.greater, Tensor.less, Tensor.greater_equal, Tensor.less_equal = Tensor.gt, Tensor.lt, Tensor.ge, Tensor.le
+Tensor.__matmul__ = lambda a, b: L.matmul(a, b)
+Tensor.__rmatmul__ = lambda a, b: L.matmul(b, a)
+Tensor.__neg__ = Tensor.neg
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = Tensor.abs
+
+
+def _logical(op, bitwise_int):
+    def method(self, other):
+        if self.dtype is D.bool_ and (not isinstance(other, Tensor) or other.dtype is D.bool_):
+            return pointwise(op, self, other)
+        raise TypeError(f"{bitwise_int} on non-bool tensors is not supported; use bool tensors")
+
+    return method
+
+
+Tensor.__and__ = Tensor.__rand__ = _logical("logical_and", "&")
+Tensor.__or__ = Tensor.__ror__ = _logical("logical_or", "|")
+Tensor.__xor__ = Tensor.__rxor__ = _logical("logical_xor", "^")
+Tensor.__invert__ = lambda self: pointwise("logical_not", self) if self.dtype is D.bool_ else pointwise("neg", self) - 1
+
+
+def _add(self, other, *, alpha=1):
+    return pointwise("add", self, other if alpha == 1 else other * alpha)
+
+
+def _sub(self, other, *, alpha=1):
+    return pointwise("sub", self, other if alpha == 1 else other * alpha)
+
+
+Tensor.add, Tensor.sub = _add, _sub
+Tensor.clamp = lambda self, min=None, max=None: _clamp(self, min, max)
+Tensor.clip = Tensor.clamp
+Tensor.where = lambda self, cond, other: where(cond, self, other)
+Tensor.lerp = lambda self, end, weight: pointwise("lerp", self, end, weight)
+
+
+def _clamp(x, lo, hi):
+    if lo is None and hi is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(lo, Tensor) or isinstance(hi, Tensor):
+        out = x
+        if lo is not None:
+            out = pointwise("maximum", out, lo)
+        if hi is not None:
+            out = pointwise("minimum", out, hi)
+        return out
+    big = float("inf") if x.dtype.is_floating_point or isinstance(lo, float) or isinstance(hi, float) else 2**31 - 1
+    return pointwise("clamp", x, -big if lo is None else lo, big if hi is None else hi)
+
+
+# -- in-place ops: compute, then write through self's view ---------------------------------------
+def _check_inplace(self):
+    from .autograd.grad_mode import state
+
+    if state.enabled and self.requires_grad and self.grad_fn is None:
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+
+
+Tensor._check_inplace = _check_inplace
+
+
+def _inplace(compute):
+    def method(self, *args, **kwargs):
+        self._check_inplace()
+        result = compute(self, *args, **kwargs)
+        if result.dtype is not self.dtype and not (self.dtype.is_floating_point or not result.dtype.is_floating_point):
+            raise RuntimeError(f"result type {result.dtype.name.capitalize()} can't be cast to the desired "
+                               f"output type {self.dtype.name.capitalize()}")
+        if tuple(result.shape) != tuple(self.shape):
+            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                               f"{list(result.shape)}")
+        if result.requires_grad:
+            # Rebase self onto the op's graph node so later uses see the new history.
+            S.copy_into(self, result.detach())
+            self.grad_fn, self._output_nr, self.requires_grad = result.grad_fn, result._output_nr, True
+        else:
+            S.copy_into(self, result)
+        return self
+
+    return method
+
+
+Tensor.add_ = _inplace(Tensor.add)
+Tensor.sub_ = _inplace(Tensor.sub)
+Tensor.mul_ = _inplace(Tensor.mul)
+Tensor.div_ = _inplace(Tensor.div)
+Tensor.pow_ = _inplace(Tensor.pow)
+Tensor.clamp_ = _inplace(Tensor.clamp)
+Tensor.clip_ = Tensor.clamp_
+Tensor.neg_ = _inplace(Tensor.neg)
+Tensor.exp_ = _inplace(Tensor.exp)
+Tensor.sqrt_ = _inplace(Tensor.sqrt)
+Tensor.relu_ = _inplace(Tensor.relu)
+Tensor.sigmoid_ = _inplace(Tensor.sigmoid)
+Tensor.tanh_ = _inplace(Tensor.tanh)
+Tensor.abs_ = _inplace(Tensor.abs)
+Tensor.__iadd__, Tensor.__isub__ = Tensor.add_, Tensor.sub_
+Tensor.__imul__, Tensor.__itruediv__ = Tensor.mul_, Tensor.div_
+
+
+def _masked_fill_(self, mask, value):
+    return _inplace(lambda s: I.masked_fill(s, mask, value))(self)
+
+
+def _fill_(self, value):
+    self._check_inplace()
+    if self.numel():
+        S.copy_into(self, value.item() if isinstance(value, Tensor) else value)
+    return self
+
+
+def _zero_(self):
+    return _fill_(self, 0)
+
+
+def _copy_(self, src, non_blocking=False):
+    self._check_inplace()
+    S.copy_into(self, src)
+    return self
+
+
+Tensor.masked_fill_, Tensor.fill_, Tensor.zero_, Tensor.copy_ = _masked_fill_, _fill_, _zero_, _copy_
+
+# -- shapes and views ----------------------------------------------------------------------------
+Tensor.reshape = S.reshape
+Tensor.view = lambda self, *shape: (self._cast(shape[0]) if len(shape) == 1 and isinstance(shape[0], D.dtype)
+                                    else S.reshape(self, *shape, copy_ok=False))
+Tensor.view_as = lambda self, other: S.reshape(self, other.shape, copy_ok=False)
+Tensor.reshape_as = lambda self, other: S.reshape(self, other.shape)
+Tensor.permute = S.permute
+Tensor.transpose = S.transpose
+Tensor.swapaxes = Tensor.swapdims = S.transpose
+Tensor.t = S.t
+Tensor.T = property(lambda self: S.permute(self, tuple(reversed(range(self.ndim)))))
+Tensor.mT = property(lambda self: S.transpose(self, -2, -1))
+Tensor.expand = S.expand
+Tensor.expand_as = lambda self, other: S.expand(self, other.shape)
+Tensor.broadcast_to = S.expand
+Tensor.squeeze = S.squeeze
+Tensor.unsqueeze = S.unsqueeze
+Tensor.flatten = S.flatten
+Tensor.unflatten = S.unflatten
+Tensor.contiguous = S.contiguous
+Tensor.clone = lambda self: S.Clone.apply(self)
+Tensor.narrow = S.narrow
+Tensor.select = S.select
+Tensor.split = S.split
+Tensor.chunk = S.chunk
+Tensor.unbind = S.unbind
+Tensor.__getitem__ = S.getitem
+Tensor.__setitem__ = S.setitem
+
+# -- reductions --------------------------------------------------------------------------------
+for _name in ("sum", "prod", "mean", "amax", "amin", "argmax", "argmin", "max", "min", "var", "std",
+              "logsumexp", "softmax", "log_softmax"):
+    setattr(Tensor, _name, getattr(R, _name))
+Tensor.all = lambda self, dim=None, keepdim=False: R.amin(self.bool(), dim, keepdim) if self.numel() else \
+    _wrap(self._be.from_numpy(__import__("numpy").array(True), D.bool_), self._be, D.bool_)
+Tensor.any = lambda self, dim=None, keepdim=False: R.amax(self.bool(), dim, keepdim) if self.numel() else \
+    _wrap(self._be.from_numpy(__import__("numpy").array(False), D.bool_), self._be, D.bool_)
+
+# -- matmul and indexing -------------------------------------------------------------------------
+Tensor.matmul, Tensor.mm, Tensor.bmm, Tensor.dot = L.matmul, L.mm, L.bmm, L.dot
+Tensor.index_select = I.index_select
+Tensor.gather = I.gather
+Tensor.scatter_add = I.scatter_add
+Tensor.masked_fill = I.masked_fill
+
+
+# -- new_* ---------------------------------------------------------------------------------------
+def _new(fn):
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        return fn(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+    return method
+
+
+def _bind_new():
+    from . import _creation as C
+
+    Tensor.new_zeros = _new(C.zeros)
+    Tensor.new_ones = _new(C.ones)
+    Tensor.new_empty = _new(C.empty)
+    Tensor.new_full = lambda self, size, value, dtype=None, device=None, requires_grad=False: C.full(
+        size, value, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+    Tensor.new_tensor = lambda self, data, dtype=None, device=None, requires_grad=False: C.tensor(
+        data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+
+_bind_new()

@@ -1,0 +1,297 @@
+"""The Tensor: a backend array, its dtype and device, and its place in the autograd graph.
+
+Ops are defined once in ``wgtorch/ops`` (forward and backward together); this class only binds
+them as methods and operators, and converts to and from host data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _dtype as D
+from ._device import canonical, device, get_backend
+
+
+class Size(tuple):
+    """``tensor.shape``: a tuple, as ``torch.Size``."""
+
+    def numel(self) -> int:
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __repr__(self) -> str:
+        return f"wgtorch.Size({list(self)})"
+
+
+def _wrap(data, be, dt: D.dtype) -> Tensor:
+    t = Tensor.__new__(Tensor)
+    t._data = data
+    t._be = be
+    t.dtype = dt
+    t.requires_grad = False
+    t.grad = None
+    t.grad_fn = None
+    t._output_nr = 0
+    t._hooks = None
+    return t
+
+
+class Tensor:
+    __slots__ = ("_data", "_be", "dtype", "requires_grad", "grad", "grad_fn", "_output_nr", "_hooks",
+                 "__weakref__")
+    __array_priority__ = 1000  # NumPy defers to our operators
+
+    def __new__(cls, *args, **kwargs):
+        return super().__new__(cls)
+
+    def __init__(self, data=None, *, dtype=None, device=None, requires_grad=False):
+        from ._creation import tensor
+
+        t = tensor([] if data is None else data, dtype=dtype, device=device)
+        for name in ("_data", "_be", "dtype", "grad", "grad_fn", "_output_nr", "_hooks"):
+            setattr(self, name, getattr(t, name))
+        self.requires_grad = requires_grad
+
+    # -- metadata ------------------------------------------------------------------------------
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self._data.shape[_dim(dim, self.ndim)]
+
+    @property
+    def ndim(self) -> int:
+        return len(self._data.shape)
+
+    def dim(self) -> int:
+        return len(self._data.shape)
+
+    def numel(self) -> int:
+        n = 1
+        for d in self._data.shape:
+            n *= d
+        return n
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def device(self) -> device:
+        return self._be.device
+
+    @property
+    def is_cuda(self) -> bool:
+        return self._be.device.type == "cuda"
+
+    def stride(self, dim: int | None = None):
+        s = self._be.strides(self._data)
+        return s if dim is None else s[_dim(dim, self.ndim)]
+
+    def is_contiguous(self) -> bool:
+        expected = 1
+        for n, s in zip(reversed(self._data.shape), reversed(self._be.strides(self._data))):
+            if n != 1 and s != expected:
+                return False
+            expected *= n
+        return True
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def data(self) -> Tensor:
+        return self.detach()
+
+    @data.setter
+    def data(self, other: Tensor) -> None:
+        self._data, self._be, self.dtype = other._data, other._be, other.dtype
+
+    # -- autograd ------------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and not self.dtype.is_floating_point:
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
+        self.requires_grad = requires_grad
+        return self
+
+    def detach(self) -> Tensor:
+        return _wrap(self._data, self._be, self.dtype)
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def retain_grad(self) -> None:
+        if self.grad_fn is None:
+            return
+        node = self.grad_fn
+        if node.retained is None:
+            node.retained = {}
+        node.retained[self._output_nr] = self
+
+    def register_hook(self, hook) -> None:
+        if self.grad_fn is not None:
+            raise NotImplementedError("hooks on non-leaf tensors are not supported; use retain_grad()")
+        self._hooks = (self._hooks or ()) + (hook,)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+        from .autograd import backward
+
+        backward(self, gradient, retain_graph, create_graph, inputs)
+
+    # -- conversion ----------------------------------------------------------------------------
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        a = self._be.to_numpy(self._data)
+        return a if a.dtype == self.dtype.np else a.astype(self.dtype.np)
+
+    def __array__(self, dtype=None, copy=None):
+        a = self._be.to_numpy(self._data)
+        return a if dtype is None else a.astype(dtype)
+
+    def tolist(self):
+        return self._be.to_numpy(self._data).tolist()
+
+    def item(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
+        return self._be.to_numpy(self._data).reshape(()).item()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.is_floating_point or self.numel() != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self.numel()} values is ambiguous")
+        return bool(self.item())
+
+    def __len__(self):
+        if not self.ndim:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if not self.ndim:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __hash__(self):
+        return id(self)
+
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False) -> Tensor:
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other_tensor)``."""
+        for a in args:
+            if isinstance(a, Tensor):
+                device, dtype = a.device, a.dtype
+            elif isinstance(a, (D.dtype, type)) or (isinstance(a, str) and a in D._BY_NAME):
+                dtype = a
+            else:
+                device = a
+        t = self
+        if device is not None:
+            dev = canonical(device)
+            if dev != self.device:
+                t = ToDevice.apply(t, get_backend(dev))
+        if dtype is not None and D.to_dtype(dtype) is not t.dtype:
+            t = t._cast(D.to_dtype(dtype))
+        if copy and t is self:
+            t = t.clone()
+        return t
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0) -> Tensor:
+        return self.to(f"cuda:{index}")
+
+    def wgpu(self, index: int = 0) -> Tensor:
+        return self.to(f"wgpu:{index}")
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return f"wgtorch.{self.dtype.name}"
+        return self.to(dtype)
+
+    def _cast(self, dt: D.dtype) -> Tensor:
+        from .ops.pointwise import Cast
+
+        return Cast.apply(self, dt)
+
+    def float(self):
+        return self._cast(D.float32)
+
+    def double(self):
+        return self._cast(D.float64)
+
+    def half(self):
+        return self._cast(D.float16)
+
+    def int(self):
+        return self._cast(D.int32)
+
+    def long(self):
+        return self._cast(D.int64)
+
+    def bool(self):
+        return self._cast(D.bool_)
+
+    def __repr__(self) -> str:
+        from ._format import tensor_repr
+
+        return tensor_repr(self)
+
+    def __reduce_ex__(self, protocol):
+        from ._creation import tensor
+
+        return (tensor, (self.detach().numpy(), self.dtype.name, str(self.device), self.requires_grad))
+
+    def __deepcopy__(self, memo):
+        t = self.detach().clone()
+        t.requires_grad = self.requires_grad
+        memo[id(self)] = t
+        return t
+
+
+def _dim(d: int, ndim: int) -> int:
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise IndexError(f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {d})")
+    return d % n
+
+
+from .autograd.function import Function  # noqa: E402
+
+
+class ToDevice(Function):
+    """Moving between devices goes through the host; the gradient moves back."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, be):
+        ctx.src = x._be
+        be.check_dtype(x.dtype)
+        host = x._be.to_numpy(x._data)
+        return _wrap(be.from_numpy(np.ascontiguousarray(host), x.dtype), be, x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ToDevice.apply(g, ctx.src), None

@@ -1,0 +1,236 @@
+"""The NumPy ("cpu") and CuPy ("cuda") backends: one implementation over an array module ``xp``.
+
+It is also the reference the WGSL kernels are tested against, so each op here is the plainest
+correct NumPy expression of PyTorch's semantics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._dtype import bool_, dtype, int64
+from . import random as _random
+
+_ERF_FREE_GELU_C = float(np.sqrt(2.0 / np.pi))
+
+
+def _erf(xp, x):
+    # NumPy has no erf; Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the same formula the
+    # WGSL kernel uses, so cpu and wgpu agree to float32 rounding.
+    if xp is not np:  # pragma: no cover - cupy path
+        import cupyx.scipy.special as sp
+
+        return sp.erf(x)
+    s = xp.sign(x)
+    a = xp.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t
+               + 0.254829592) * t * xp.exp(-a * a)
+    return (s * y).astype(x.dtype, copy=False)
+
+
+def _table(xp):
+    """op name -> function of (already converted) operands."""
+
+    def where(c, a, b):
+        return xp.where(c.astype(bool, copy=False) if hasattr(c, "astype") else bool(c), a, b)
+
+    def clamp(x, lo, hi):
+        # NaN in x propagates (PyTorch); NumPy's clip does the same.
+        if lo is not None:
+            x = xp.where(x < lo, lo, x)
+        if hi is not None:
+            x = xp.where(x > hi, hi, x)
+        return x
+
+    def softplus(x, beta, threshold):
+        bx = x * beta
+        return xp.where(bx > threshold, x, xp.logaddexp(0, bx) / beta)
+
+    def tanh_gelu(x):
+        return 0.5 * x * (1 + xp.tanh(_ERF_FREE_GELU_C * (x + 0.044715 * x * x * x)))
+
+    def floor_divide(a, b):
+        return xp.floor_divide(a, b)
+
+    return {
+        "copy": lambda x: x, "neg": xp.negative, "abs": xp.abs, "exp": xp.exp, "log": xp.log,
+        "sqrt": xp.sqrt, "rsqrt": lambda x: 1 / xp.sqrt(x), "sin": xp.sin, "cos": xp.cos,
+        "tanh": xp.tanh, "sigmoid": lambda x: 1 / (1 + xp.exp(-x)),
+        "relu": lambda x: xp.where(x > 0, x, xp.where(x != x, x, 0)).astype(x.dtype, copy=False),
+        "gelu": lambda x: 0.5 * x * (1 + _erf(xp, x * np.float32(0.7071067811865476))),
+        "gelu_tanh": tanh_gelu, "erf": lambda x: _erf(xp, x), "silu": lambda x: x / (1 + xp.exp(-x)),
+        "reciprocal": lambda x: 1 / x, "sign": xp.sign, "floor": xp.floor, "ceil": xp.ceil,
+        "round": xp.round, "trunc": xp.trunc, "square": xp.square, "log1p": xp.log1p,
+        "expm1": xp.expm1, "isnan": xp.isnan, "isinf": xp.isinf, "isfinite": xp.isfinite,
+        "logical_not": xp.logical_not,
+        "softplus": softplus,
+        "leaky_relu": lambda x, s: xp.where(x >= 0, x, x * s),
+        "elu": lambda x, a: xp.where(x > 0, x, a * xp.expm1(xp.minimum(x, 0))),
+        "clamp": clamp,
+        "add": xp.add, "sub": xp.subtract, "mul": xp.multiply, "div": xp.true_divide,
+        "pow": xp.power, "maximum": xp.maximum, "minimum": xp.minimum,
+        "floor_divide": floor_divide, "remainder": xp.remainder, "atan2": xp.arctan2,
+        "eq": xp.equal, "ne": xp.not_equal, "lt": xp.less, "le": xp.less_equal,
+        "gt": xp.greater, "ge": xp.greater_equal, "logical_and": xp.logical_and,
+        "logical_or": xp.logical_or, "logical_xor": xp.logical_xor,
+        "where": where, "lerp": lambda a, b, w: a + w * (b - a),
+    }
+
+
+# Ops that cannot raise floating-point warnings skip np.errstate (it costs ~0.7 us a call).
+_QUIET = {"copy", "neg", "abs", "eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite",
+          "logical_not", "logical_and", "logical_or", "logical_xor", "where", "relu", "maximum",
+          "minimum", "clamp"}
+
+
+class ArrayBackend:
+    """The op protocol (`protocol.Backend`) over a NumPy-compatible module."""
+
+    def __init__(self, xp, name: str):
+        self.xp = xp
+        self.name = name
+        self._ops = _table(xp)
+
+    def check_dtype(self, dt: dtype) -> None:
+        """Every dtype works here."""
+
+    # -- moving data ---------------------------------------------------------------------------
+    def from_numpy(self, a, dt: dtype):
+        if self.xp is np:
+            return np.array(a, dtype=dt.np, copy=True)
+        return self.xp.asarray(a, dtype=dt.np)
+
+    def to_numpy(self, a):
+        return a if self.xp is np else self.xp.asnumpy(a)
+
+    # -- creation ------------------------------------------------------------------------------
+    def empty(self, shape, dt: dtype):
+        return self.xp.empty(shape, dtype=dt.np)
+
+    def arange(self, start, step, n, dt: dtype):
+        # Computed in float64/int64 then cast, as PyTorch does.
+        return (start + step * self.xp.arange(n, dtype=np.float64 if dt.is_floating_point else np.int64)
+                ).astype(dt.np)
+
+    def random(self, kind, shape, dt, seed, counter, low, high):
+        n = int(np.prod(shape, dtype=np.int64))
+        values = _random.generate(kind, n, seed, counter, low, high, dt)
+        return self.xp.asarray(values.reshape(shape))
+
+    # -- views ---------------------------------------------------------------------------------
+    def strides(self, a):
+        size = a.itemsize
+        return tuple(s // size for s in a.strides)
+
+    def reshape(self, a, shape):
+        view = a.view()
+        try:
+            view.shape = shape  # raises where a copy would be needed
+        except AttributeError:
+            return None
+        return view
+
+    def permute(self, a, dims):
+        return a.transpose(dims)
+
+    def expand(self, a, shape):
+        return self.xp.broadcast_to(a, shape)
+
+    def getitem(self, a, key):
+        return a[key]
+
+    def same_storage(self, a, b):
+        return self.xp.shares_memory(a, b) if self.xp is np else self.xp.may_share_memory(a, b)
+
+    # -- compute -------------------------------------------------------------------------------
+    def elementwise(self, op, operands, compute: dtype, out_dtype: dtype, out=None):
+        xp = self.xp
+        args = [x.astype(compute.np, copy=False) if hasattr(x, "dtype") else x for x in operands]
+        if op == "where":  # the condition stays bool
+            args[0] = operands[0]
+        if op in _QUIET:
+            result = self._ops[op](*args)
+        else:
+            with np.errstate(all="ignore"):
+                result = self._ops[op](*args)
+        result = xp.asarray(result)
+        if out is not None:
+            if result.dtype != out.dtype:
+                with np.errstate(all="ignore"):
+                    result = _cast(xp, result, out_dtype)
+            out[...] = result
+            return out
+        if result.dtype != out_dtype.np:
+            with np.errstate(all="ignore"):
+                result = _cast(xp, result, out_dtype)
+        return result
+
+    def reduce(self, op, a, dims, keepdim):
+        xp = self.xp
+        axis = dims if len(dims) > 1 else dims[0]
+        if op in ("argmax", "argmin"):
+            # NaN counts as the extreme value, as in PyTorch.
+            fn = xp.argmax if op == "argmax" else xp.argmin
+            if a.dtype.kind == "f" and a.size:
+                nan = xp.isnan(a)
+                r = xp.where(nan.any(axis=axis), xp.argmax(nan, axis=axis), fn(a, axis=axis))
+            else:
+                r = fn(a, axis=axis)
+            r = r.astype(np.int64)
+            return xp.expand_dims(r, axis) if keepdim else r
+        fn = {"sum": xp.sum, "prod": xp.prod, "amax": xp.max, "amin": xp.min}[op]
+        kw = {"dtype": a.dtype} if op in ("sum", "prod") else {}
+        with np.errstate(all="ignore"):
+            return xp.asarray(fn(a, axis=axis, keepdims=keepdim, **kw))
+
+    def matmul(self, a, b):
+        return self.xp.matmul(a, b)
+
+    def index_select(self, a, dim, index):
+        return self.xp.take(a, index.astype(np.int64, copy=False), axis=dim)
+
+    def gather(self, a, dim, index):
+        return self.xp.take_along_axis(a, index.astype(np.int64, copy=False), axis=dim)
+
+    def scatter_add(self, a, dim, index, src):
+        xp = self.xp
+        out = a.copy()
+        idx = index.astype(np.int64, copy=False)
+        # Position of every src element along all dims, with `dim` replaced by the index.
+        grids = list(xp.indices(idx.shape, sparse=True))
+        grids[dim] = idx
+        src = src[tuple(slice(0, n) for n in idx.shape)]
+        if xp is np:
+            np.add.at(out, tuple(grids), src)
+        else:  # pragma: no cover - cupy path
+            xp.add.at(out, tuple(grids), src)
+        return out
+
+    def synchronize(self):
+        if self.xp is not np:  # pragma: no cover - cupy path
+            self.xp.cuda.get_current_stream().synchronize()
+
+
+def _cast(xp, x, dt: dtype):
+    if dt is bool_:
+        return x != 0
+    if dt is int64 or not dt.is_floating_point:
+        if x.dtype.kind == "f":
+            x = xp.trunc(x)  # float -> int truncates toward zero, as in PyTorch
+    return x.astype(dt.np)
+
+
+def numpy_backend() -> ArrayBackend:
+    return ArrayBackend(np, "numpy")
+
+
+def cupy_backend(index: int) -> ArrayBackend:  # pragma: no cover - needs an NVIDIA GPU
+    from .. import cuda
+
+    cp = cuda._require_cupy()
+    if index >= cp.cuda.runtime.getDeviceCount():
+        raise RuntimeError(f"cuda:{index} does not exist: {cp.cuda.runtime.getDeviceCount()} CUDA "
+                           "device(s) are visible")
+    cp.cuda.Device(index).use()
+    return ArrayBackend(cp, "cupy")

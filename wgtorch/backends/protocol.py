@@ -1,0 +1,105 @@
+"""The op protocol every backend implements.
+
+A backend owns arrays of one device. An array has ``.shape`` (a tuple) and is a strided view of
+some storage; the front end (`wgtorch._tensor.Tensor`) never looks inside it. The NumPy and CuPy
+backends (`array.py`) use their own ndarrays; the wgpu backend (`wgpu/`) uses `WgpuArray`.
+
+Operands passed to compute methods are arrays of this backend or Python scalars. The front end
+has already checked shapes, dtypes and devices, and chosen the compute dtype by PyTorch's
+promotion rules, so a backend only computes.
+
+Elementwise op names (`ELEMENTWISE` below) are shared by all backends: each backend maps the
+name to its own code (a NumPy function, a WGSL expression).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from .._dtype import dtype
+
+Array = Any
+
+#: name -> arity (number of tensor-or-scalar operands). Ops with scalar parameters (clamp
+#: bounds, leaky_relu slope ...) receive them as extra operands.
+ELEMENTWISE = {
+    # unary
+    "copy": 1, "neg": 1, "abs": 1, "exp": 1, "log": 1, "sqrt": 1, "rsqrt": 1, "sin": 1, "cos": 1,
+    "tanh": 1, "sigmoid": 1, "relu": 1, "gelu": 1, "gelu_tanh": 1, "erf": 1, "silu": 1, "reciprocal": 1,
+    "sign": 1, "floor": 1, "ceil": 1, "round": 1, "trunc": 1, "square": 1, "log1p": 1, "expm1": 1,
+    "isnan": 1, "isinf": 1, "isfinite": 1, "logical_not": 1,
+    # unary with scalar parameters
+    "softplus": 3,     # x, beta, threshold
+    "leaky_relu": 2,   # x, negative_slope
+    "elu": 2,          # x, alpha
+    "clamp": 3,        # x, min, max (either may be None -> +-inf)
+    # binary (either side may be a scalar)
+    "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "maximum": 2, "minimum": 2,
+    "floor_divide": 2, "remainder": 2, "atan2": 2,
+    "eq": 2, "ne": 2, "lt": 2, "le": 2, "gt": 2, "ge": 2,
+    "logical_and": 2, "logical_or": 2, "logical_xor": 2,
+    # ternary
+    "where": 3,        # cond, a, b
+    "lerp": 3,         # a, b, weight
+}
+
+#: ops whose result is bool whatever the compute dtype.
+PREDICATES = {"eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite",
+              "logical_not", "logical_and", "logical_or", "logical_xor"}
+
+#: reductions: sum, prod, amax, amin (values) and argmax, argmin (int64 indices, one dim).
+REDUCTIONS = ("sum", "prod", "amax", "amin", "argmax", "argmin")
+
+
+class Backend(Protocol):
+    device: Any
+    name: str
+
+    # -- moving data ---------------------------------------------------------------------------
+    def from_numpy(self, a: np.ndarray, dt: dtype) -> Array:
+        """Copy a host array (already of ``dt.np``) to the device."""
+
+    def to_numpy(self, a: Array) -> np.ndarray:
+        """Copy an array to the host (waits for pending work). The result may be a view of a
+        private buffer; callers must not write to it."""
+
+    # -- creation ------------------------------------------------------------------------------
+    def empty(self, shape: tuple, dt: dtype) -> Array: ...
+    def arange(self, start, step, n: int, dt: dtype) -> Array: ...
+    def random(self, kind: str, shape: tuple, dt: dtype, seed: int, counter: int,
+               low: float, high: float) -> Array:
+        """"uniform" in [low, high), "normal" (mean low, std high), "randint" in [low, high).
+        Counter-based: the same (seed, counter) gives the same numbers on every backend."""
+
+    # -- views (never copy) --------------------------------------------------------------------
+    def strides(self, a: Array) -> tuple:
+        """Strides in elements."""
+    def reshape(self, a: Array, shape: tuple) -> Array | None:
+        """A view with the new shape, or None where a's strides do not allow one."""
+    def permute(self, a: Array, dims: tuple) -> Array: ...
+    def expand(self, a: Array, shape: tuple) -> Array:
+        """Broadcast to ``shape`` with stride 0 on the new and size-1 dims."""
+    def getitem(self, a: Array, key: tuple) -> Array:
+        """Basic indexing: ints, slices with positive steps (already clamped), None."""
+    def same_storage(self, a: Array, b: Array) -> bool:
+        """Whether a and b may view the same memory (in-place ops check for overlap)."""
+
+    # -- compute -------------------------------------------------------------------------------
+    def elementwise(self, op: str, operands: list, compute: dtype, out_dtype: dtype,
+                    out: Array | None = None) -> Array:
+        """Broadcast ``operands`` (arrays or scalars), convert them to ``compute``, apply ``op``
+        and store as ``out_dtype``. With ``out`` (an array of the broadcast shape, possibly a
+        strided view that overlaps an operand elementwise), write the result through it."""
+    def reduce(self, op: str, a: Array, dims: tuple, keepdim: bool) -> Array:
+        """Reduce over ``dims`` (sorted, non-empty). NaN propagates through amax/amin/argmax."""
+    def matmul(self, a: Array, b: Array) -> Array:
+        """(B, M, K) @ (B, K, N) -> (B, M, N), or 2-D @ 2-D; a and b may be strided views."""
+    def index_select(self, a: Array, dim: int, index: Array) -> Array: ...
+    def gather(self, a: Array, dim: int, index: Array) -> Array: ...
+    def scatter_add(self, a: Array, dim: int, index: Array, src: Array) -> Array:
+        """A new array: a with src added at index along dim (repeated indices accumulate)."""
+
+    # -- runtime -------------------------------------------------------------------------------
+    def synchronize(self) -> None: ...

@@ -1,0 +1,175 @@
+"""The wgpu backend: the op protocol (`..protocol.Backend`) on WGSL compute shaders.
+
+Each kernel family is a mixin in its own file, beside its ``shaders/<family>.wgsl``:
+elementwise.py, reduce.py, matmul.py, index.py, random.py. This file holds what is not a
+kernel: moving data, creation and views.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..._dtype import bool_, dtype, float16, float64, int64
+from .array import WgpuArray, contiguous_strides
+from .elementwise import ElementwiseOps
+from .index import IndexOps
+from .matmul import MatmulOps
+from .random import RandomOps
+from .reduce import ReduceOps
+from .runtime import Runtime, Storage
+
+_I32 = np.iinfo(np.int32)
+
+
+def storage_np_dtype(dt: dtype) -> np.dtype:
+    """The NumPy dtype of the bytes wgpu stores for ``dt`` (WGSL has no 64-bit or 8-bit types)."""
+    return {"f32": np.dtype(np.float32), "i32": np.dtype(np.int32), "u32": np.dtype(np.uint32),
+            "f16": np.dtype(np.float16)}[dt.wgsl]
+
+
+class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps):
+    name = "wgpu"
+
+    def __init__(self, index: int = 0):
+        self.rt = Runtime(index)
+        self._pipelines_ew: dict = {}
+
+    def check_dtype(self, dt: dtype) -> None:
+        if dt.wgsl is None:
+            if dt is float64:
+                raise TypeError("float64 is not supported on wgpu: WGSL has no 64-bit floats. Use "
+                                "float32 (.float()) or keep this tensor on the cpu device")
+            raise TypeError(f"{dt} is not supported on wgpu; use int32 or float32")
+        if dt is float16 and "shader-f16" not in self.rt.features:
+            raise TypeError(f"float16 needs the shader-f16 feature, which {self.rt.name} lacks")
+
+    # -- moving data ---------------------------------------------------------------------------
+    def empty(self, shape, dt: dtype) -> WgpuArray:
+        self.check_dtype(dt)
+        shape = tuple(shape)
+        n = 1
+        for d in shape:
+            n *= d
+        nbytes = n * storage_np_dtype(dt).itemsize
+        if nbytes > self.rt.max_binding:
+            raise RuntimeError(
+                f"a {dt} tensor of shape {shape} needs {nbytes} bytes, more than {self.rt.name}'s "
+                f"max storage buffer binding size ({self.rt.max_binding} bytes)")
+        return WgpuArray(Storage(self.rt, max(nbytes, 4)), shape, contiguous_strides(shape), 0, dt)
+
+    def from_numpy(self, a: np.ndarray, dt: dtype) -> WgpuArray:
+        out = self.empty(a.shape, dt)
+        host = a.astype(storage_np_dtype(dt), copy=False) if dt is not int64 and dt is not bool_ else None
+        if dt is int64:
+            if a.size and (a.min() < _I32.min or a.max() > _I32.max):
+                raise OverflowError("int64 values outside the int32 range can't go to wgpu: WGSL "
+                                    "stores int64 tensors as 32-bit integers")
+            host = a.astype(np.int32)
+        elif dt is bool_:
+            host = a.astype(np.uint32)
+        if out.size:
+            data = np.ascontiguousarray(host).tobytes()
+            data += b"\0" * (-len(data) % 4)
+            self.rt.write(out.buffer, 0, data)
+        return out
+
+    def to_numpy(self, a: WgpuArray) -> np.ndarray:
+        sd = storage_np_dtype(a.dtype)
+        if a.size == 0:
+            return np.empty(a.shape, a.dtype.np)
+        start, stop = a.span()
+        raw = self.rt.read(a.buffer, start * sd.itemsize, (stop - start) * sd.itemsize).view(sd)
+        view = np.lib.stride_tricks.as_strided(raw, a.shape, [s * sd.itemsize for s in a.strides])
+        if a.dtype is bool_:
+            return view != 0
+        return view.astype(a.dtype.np)  # copies: the caller owns the result
+
+    def arange(self, start, step, n, dt: dtype) -> WgpuArray:
+        compute = dt if dt.wgsl != "u32" else int64
+        return self.elementwise("arange", [start, step], compute, dt, out=self.empty((n,), dt))
+
+    # -- views ---------------------------------------------------------------------------------
+    def strides(self, a: WgpuArray) -> tuple:
+        return a.strides
+
+    def reshape(self, a: WgpuArray, shape: tuple):
+        if a.is_contiguous():
+            return a.view(shape, contiguous_strides(shape), a.offset)
+        strides = _reshape_strides(a.shape, a.strides, shape)
+        return None if strides is None else a.view(shape, strides, a.offset)
+
+    def permute(self, a: WgpuArray, dims: tuple) -> WgpuArray:
+        return a.view([a.shape[d] for d in dims], [a.strides[d] for d in dims], a.offset)
+
+    def expand(self, a: WgpuArray, shape: tuple) -> WgpuArray:
+        pad = len(shape) - a.ndim
+        strides = [0] * pad + [0 if n == 1 and m != 1 else s
+                               for n, m, s in zip(a.shape, shape[pad:], a.strides)]
+        return a.view(shape, strides, a.offset)
+
+    def getitem(self, a: WgpuArray, key: tuple) -> WgpuArray:
+        """Basic indexing with ints, slices (start/stop already clamped, step > 0) and None."""
+        shape, strides, offset, d = [], [], a.offset, 0
+        for k in key:
+            if k is None:
+                shape.append(1)
+                strides.append(0)
+            elif isinstance(k, slice):
+                start, stop, step = k.indices(a.shape[d])
+                n = max(0, -(-(stop - start) // step))
+                offset += start * a.strides[d] if n else 0
+                shape.append(n)
+                strides.append(a.strides[d] * step)
+                d += 1
+            else:
+                offset += k * a.strides[d]
+                d += 1
+        shape += a.shape[d:]
+        strides += a.strides[d:]
+        return a.view(shape, strides, offset)
+
+    def same_storage(self, a: WgpuArray, b: WgpuArray) -> bool:
+        return a.storage is b.storage
+
+    def synchronize(self) -> None:
+        self.rt.synchronize()
+
+
+def _reshape_strides(old_shape, old_strides, new_shape):
+    """Strides that view (old_shape, old_strides) as new_shape without a copy, or None.
+
+    Splits the old shape into chunks that are contiguous in memory and maps each chunk onto
+    the new dims that multiply to the same size (the rule PyTorch's ``view`` uses)."""
+    old = [(n, s) for n, s in zip(old_shape, old_strides) if n != 1]
+    new_strides = [0] * len(new_shape)
+    i = j = 0
+    while i < len(old) or j < len(new_shape):
+        if j < len(new_shape) and new_shape[j] == 1:
+            new_strides[j] = 1
+            j += 1
+            continue
+        if i >= len(old) or j >= len(new_shape):
+            return None
+        # Take a run of old dims that are contiguous with each other.
+        size, i0 = old[i][0], i
+        while i + 1 < len(old) and old[i][1] == old[i + 1][0] * old[i + 1][1]:
+            i += 1
+            size *= old[i][0]
+        i += 1
+        # Spread it over new dims whose product is that size.
+        stride, rem = old[i - 1][1], size
+        j0 = j
+        prod = 1
+        while j < len(new_shape) and prod < size:
+            prod *= new_shape[j]
+            j += 1
+        if prod != size:
+            return None
+        for k in range(j - 1, j0 - 1, -1):
+            new_strides[k] = stride
+            stride *= new_shape[k]
+        del rem, i0
+        while j < len(new_shape) and new_shape[j] == 1:
+            new_strides[j] = 1
+            j += 1
+    return tuple(new_strides)

@@ -1,0 +1,56 @@
+"""`WgpuArray`: a strided view (shape, strides and offset in elements) of device storage."""
+
+from __future__ import annotations
+
+import math
+
+from ..._dtype import dtype
+
+
+def contiguous_strides(shape) -> tuple:
+    strides, acc = [], 1
+    for n in reversed(shape):
+        strides.append(acc)
+        acc *= max(n, 1)
+    return tuple(reversed(strides))
+
+
+class WgpuArray:
+    __slots__ = ("storage", "shape", "strides", "offset", "dtype", "size")
+
+    def __init__(self, storage, shape: tuple, strides: tuple, offset: int, dt: dtype):
+        self.storage = storage
+        self.shape = shape
+        self.strides = strides
+        self.offset = offset
+        self.dtype = dt
+        self.size = math.prod(shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def buffer(self):
+        return self.storage.buffer
+
+    def is_contiguous(self) -> bool:
+        expected = 1
+        for n, s in zip(reversed(self.shape), reversed(self.strides)):
+            if n != 1 and s != expected:
+                return False
+            expected *= n
+        return True
+
+    def span(self) -> tuple[int, int]:
+        """First and one-past-last element offsets this view touches in its storage."""
+        if self.size == 0:
+            return self.offset, self.offset
+        last = self.offset + sum((n - 1) * s for n, s in zip(self.shape, self.strides))
+        return self.offset, last + 1
+
+    def view(self, shape, strides, offset) -> WgpuArray:
+        return WgpuArray(self.storage, tuple(shape), tuple(strides), offset, self.dtype)
+
+    def __repr__(self) -> str:
+        return f"WgpuArray(shape={self.shape}, strides={self.strides}, offset={self.offset}, {self.dtype})"

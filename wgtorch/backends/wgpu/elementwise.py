@@ -1,0 +1,197 @@
+"""Elementwise ops on wgpu: one kernel template (``shaders/elementwise.wgsl``), one WGSL
+expression per op, specialised by operand types, aliasing and the number of strided dims."""
+
+from __future__ import annotations
+
+import struct
+
+from ..._dtype import dtype
+from ..protocol import PREDICATES
+from .array import WgpuArray, contiguous_strides
+from .kernels import specialise
+
+WG = 64
+MAX_DIMS = 8
+# numel, 3 pad, 4 f32 scalars, 4 i32 scalars, shape[8], offset[4], stride[4][8]
+META = struct.Struct("<4I4f4i8I4I32I")
+
+# op -> (expression for float compute, expression for integer/bool compute or None).
+# Operands are `a`, `b`, `c` of type TC.
+_F, _I = 0, 1
+EXPR = {
+    "copy": ("a", "a"), "neg": ("-a", "-a"), "abs": ("abs(a)", "abs(a)"),
+    "exp": ("exp(a)", None), "log": ("log(a)", None), "sqrt": ("sqrt(a)", None),
+    "rsqrt": ("inverseSqrt(a)", None), "sin": ("sin(a)", None), "cos": ("cos(a)", None),
+    "tanh": ("tanh_(a)", None), "sigmoid": ("1.0 / (1.0 + exp(-a))", None),
+    "relu": ("select(0.0, a, !(a <= 0.0))", "max(a, TC(0))"),
+    "gelu": ("0.5 * a * (1.0 + erf_(a * 0.7071067811865476))", None),
+    "gelu_tanh": ("0.5 * a * (1.0 + tanh_(0.7978845608028654 * (a + 0.044715 * a * a * a)))", None),
+    "erf": ("erf_(a)", None), "silu": ("a / (1.0 + exp(-a))", None), "reciprocal": ("1.0 / a", None),
+    "sign": ("sign_f(a)", "sign(a)"), "floor": ("floor(a)", "a"), "ceil": ("ceil(a)", "a"),
+    "round": ("round(a)", "a"), "trunc": ("trunc(a)", "a"), "square": ("a * a", "a * a"),
+    "log1p": ("log1p_(a)", None), "expm1": ("expm1_(a)", None),
+    "isnan": ("is_nan(a)", "false"), "isinf": ("is_inf(a)", "false"),
+    "isfinite": ("!(is_nan(a) || is_inf(a))", "true"),
+    "logical_not": ("a == TC(0)", "a == TC(0)"),
+    "softplus": ("select(max(a * b, 0.0) + log1p_(exp(-abs(a * b))) / b, a, a * b > c)", None),
+    "leaky_relu": ("select(a * b, a, a >= 0.0)", None),
+    "elu": ("select(b * expm1_(a), a, a > 0.0)", None),
+    "clamp": ("clamp_(a, b, c)", "clamp_(a, b, c)"),
+    "add": ("a + b", "a + b"), "sub": ("a - b", "a - b"), "mul": ("a * b", "a * b"),
+    "div": ("a / b", None), "pow": ("pow_(a, b)", "TC(round(pow_(f32(a), f32(b))))"),
+    "maximum": ("max_nan(a, b)", "max(a, b)"), "minimum": ("min_nan(a, b)", "min(a, b)"),
+    "floor_divide": ("floor(a / b)", "TC(floordiv_i(i32(a), i32(b)))"),
+    "remainder": ("rem_f(a, b)", "TC(rem_i(i32(a), i32(b)))"), "atan2": ("atan2(a, b)", None),
+    "eq": ("a == b", "a == b"), "ne": ("a != b", "a != b"), "lt": ("a < b", "a < b"),
+    "le": ("a <= b", "a <= b"), "gt": ("a > b", "a > b"), "ge": ("a >= b", "a >= b"),
+    "logical_and": ("(a != TC(0)) && (b != TC(0))", "(a != TC(0)) && (b != TC(0))"),
+    "logical_or": ("(a != TC(0)) || (b != TC(0))", "(a != TC(0)) || (b != TC(0))"),
+    "logical_xor": ("(a != TC(0)) != (b != TC(0))", "(a != TC(0)) != (b != TC(0))"),
+    "where": ("select(c, b, a != TC(0))", "select(c, b, a != TC(0))"),
+    "lerp": ("a + c * (b - a)", None),
+    "arange": ("a + f32(i) * b", "a + TC(i) * b"),  # creation: no tensor operands
+}
+_NAMES = "abc"
+_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+
+
+def broadcast_shapes(shapes) -> tuple:
+    ndim = max((len(s) for s in shapes), default=0)
+    out = [1] * ndim
+    for s in shapes:
+        for i, n in enumerate(s, ndim - len(s)):
+            if n != 1:
+                if out[i] != 1 and out[i] != n:
+                    raise RuntimeError(f"shapes {[tuple(x) for x in shapes]} cannot be broadcast together")
+                out[i] = n
+    return tuple(out)
+
+
+def _aligned_strides(a: WgpuArray, shape: tuple) -> list:
+    """a's strides for iterating ``shape`` (stride 0 on broadcast dims)."""
+    pad = len(shape) - len(a.shape)
+    return [0] * pad + [s if n != 1 else 0 for n, s in zip(a.shape, a.strides)]
+
+
+def _merge_dims(shape: tuple, strides: list[list]) -> tuple[list, list[list]]:
+    """Drop size-1 dims and merge neighbours every operand walks contiguously."""
+    out_shape: list[int] = []
+    out_strides: list[list] = [[] for _ in strides]
+    for d, n in enumerate(shape):
+        if n == 1:
+            continue
+        if out_shape and all(st[-1] == s[d] * n for st, s in zip(out_strides, strides)):
+            out_shape[-1] *= n
+            for st, s in zip(out_strides, strides):
+                st[-1] = s[d]
+            continue
+        out_shape.append(n)
+        for st, s in zip(out_strides, strides):
+            st.append(s[d])
+    return out_shape, out_strides
+
+
+class ElementwiseOps:
+    """Mixin for `WgpuBackend`: the ``elementwise`` op of the protocol."""
+
+    def elementwise(self, op, operands, compute: dtype, out_dtype: dtype, out=None):
+        arrays = [x for x in operands if isinstance(x, WgpuArray)]
+        shape = out.shape if out is not None else broadcast_shapes([a.shape for a in arrays])
+        if out is None:
+            out = self.empty(shape, out_dtype)
+        if out.size == 0:
+            return out
+        rt = self.rt
+        tc = "f32" if compute.is_floating_point else compute.wgsl
+        is_float = tc == "f32"
+
+        # Bindings: out first; inputs deduplicated by buffer; an input sharing out's buffer reads
+        # through `out` (a buffer can't be bound read-only and read-write in one dispatch).
+        buffers = [out.buffer]
+        binding_types = [out_dtype.wgsl]
+        loads, layout_key = [], []
+        scalars_f, scalars_i = [0.0] * 4, [0] * 4
+        n_scalars = 0
+        operand_strides = [_aligned_strides(out, shape)]
+        offsets = [out.offset, 0, 0, 0]
+        for k, x in enumerate(operands):
+            name = _NAMES[k]
+            if isinstance(x, WgpuArray):
+                buf = x.buffer
+                slot = next((j for j, b in enumerate(buffers) if b is buf), None)
+                if slot is None:
+                    slot = len(buffers)
+                    buffers.append(buf)
+                    binding_types.append(x.dtype.wgsl)
+                array = "out" if slot == 0 else f"in{slot}"
+                loads.append(f"    let {name} = TC({array}[at({len(operand_strides)}u, i)]);")
+                offsets[len(operand_strides)] = x.offset
+                operand_strides.append(_aligned_strides(x, shape))
+                layout_key.append(slot)
+            else:
+                x = _scalar_value(x, is_float, compute)
+                if is_float:
+                    scalars_f[n_scalars] = x
+                else:
+                    scalars_i[n_scalars] = x
+                loads.append(f"    let {name} = TC(P.scalar_{'f' if is_float else 'i'}[{n_scalars}]);")
+                layout_key.append(-1 - n_scalars)
+                n_scalars += 1
+
+        dims, strides = _merge_dims(shape, operand_strides)
+        if len(dims) > MAX_DIMS:
+            raise RuntimeError(f"elementwise {op}: operands need {len(dims)} strided dimensions after "
+                               f"merging; the wgpu kernels support {MAX_DIMS} (call .contiguous() first)")
+        flat = len(dims) <= 1 and all(s[0] == 1 for s in strides if s) if dims else True
+        ndim = 0 if flat else len(dims)
+
+        key = ("ew", op, tc, tuple(binding_types), tuple(layout_key), ndim)
+        access = ("rw",) + ("r",) * (len(buffers) - 1)
+        p = self._pipelines_ew.get(key)
+        if p is None:
+            p = self._pipelines_ew[key] = rt.pipeline(
+                key, lambda: _source(op, tc, binding_types, loads, ndim, out_dtype), access, f"elementwise:{op}")
+
+        meta = [out.size, 0, 0, 0, *scalars_f, *scalars_i]
+        if ndim:
+            meta += dims + [0] * (MAX_DIMS - ndim)
+            meta += offsets
+            for s in strides:
+                meta += s + [0] * (MAX_DIMS - ndim)
+            meta += [0] * (MAX_DIMS * (4 - len(strides)))
+        else:
+            meta += [0] * MAX_DIMS
+            meta += offsets
+            meta += [0] * (MAX_DIMS * 4)
+        rt.dispatch(p, tuple(buffers), META, meta, -(-out.size // WG))
+        return out
+
+
+def _scalar_value(x, is_float: bool, compute: dtype):
+    if x is None:
+        raise TypeError("elementwise: a None operand reached the backend")
+    if is_float:
+        return float(x)
+    v = int(x)
+    if not _I32_MIN <= v <= _I32_MAX:
+        raise OverflowError(f"scalar {v} does not fit the 32-bit integers wgpu stores {compute} in")
+    return v
+
+
+def _source(op, tc, binding_types, loads, ndim, out_dtype: dtype) -> str:
+    float_expr, int_expr = EXPR[op]
+    expr = float_expr if tc == "f32" else int_expr
+    if expr is None:
+        raise TypeError(f"{op} is not defined for integer tensors on wgpu")
+    bindings = ["@group(0) @binding(1) var<storage, read_write> out: array<TO>;"]
+    bindings += [f"@group(0) @binding({k + 1}) var<storage, read> in{k}: array<{t}>;"
+                 for k, t in enumerate(binding_types) if k > 0]
+    if out_dtype.wgsl == "u32" and out_dtype.name == "bool" and op not in PREDICATES:
+        store = f"    out[at(0u, i)] = u32(({expr}) != TC(0));"
+    else:
+        store = f"    out[at(0u, i)] = TO({expr});"
+    return specialise("elementwise", {"TC": tc, "TO": binding_types[0]}, {"NDIM": ndim, "WG": WG},
+                      {"BINDINGS": "\n".join(bindings), "LOADS": "\n".join(loads), "STORE": store})
+
+
+__all__ = ["ElementwiseOps", "broadcast_shapes", "contiguous_strides"]

@@ -1,0 +1,49 @@
+"""Loading WGSL kernel families from ``shaders/`` and specialising them.
+
+A family file (``elementwise.wgsl``, ``reduce.wgsl`` ...) is plain WGSL written against a few
+names the host defines: type aliases such as ``TO``/``TC`` and constants such as ``WG``. The host
+prepends those definitions (plus ``enable f16;`` where needed) and substitutes any ``{{MARKER}}``
+lines the family declares. Specialisation is by text, like CuPy's kernel templates; the compiled
+pipeline is cached by the runtime under a key of the family and its specialisation.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+
+
+@functools.cache
+def shader_dir() -> Path:
+    """``wgtorch/shaders`` in an installed wheel, the repository's ``shaders/`` in a checkout."""
+    for candidate in (_HERE.parents[1] / "shaders", _HERE.parents[2] / "shaders"):
+        if (candidate / "elementwise.wgsl").is_file():
+            return candidate
+    raise FileNotFoundError("wgtorch's WGSL kernels were not found next to the package; reinstall wgtorch")
+
+
+@functools.cache
+def family_source(family: str) -> str:
+    return (shader_dir() / f"{family}.wgsl").read_text()
+
+
+def specialise(family: str, aliases: dict[str, str], consts: dict[str, object],
+               markers: dict[str, str] | None = None) -> str:
+    """Family source with ``alias`` and ``const`` definitions prepended and markers filled."""
+    head = []
+    if any(t == "f16" for t in aliases.values()):
+        head.append("enable f16;")
+    head += [f"alias {name} = {t};" for name, t in aliases.items()]
+    for name, value in consts.items():
+        if isinstance(value, bool):
+            head.append(f"const {name}: bool = {'true' if value else 'false'};")
+        elif isinstance(value, int):
+            head.append(f"const {name}: i32 = {value};")
+        else:
+            head.append(f"const {name} = {value};")
+    body = family_source(family)
+    for name, text in (markers or {}).items():
+        body = body.replace("{{" + name + "}}", text)
+    return "\n".join(head) + "\n" + body

@@ -1,0 +1,98 @@
+"""matmul, mm, bmm, dot: PyTorch's shape rules around one (B, M, K) @ (B, K, N) backend op."""
+
+from __future__ import annotations
+
+from .. import _dtype as D
+from .._tensor import Tensor, _wrap
+from ..autograd.function import Function
+
+
+class BatchedMatmul(Function):
+    """(M, K) @ (K, N) or (B, M, K) @ (B, K, N); operands may be strided views."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a._be is not b._be:
+            raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two "
+                               f"devices, {a.device} and {b.device}!")
+        if a.dtype is not b.dtype:
+            raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != "
+                               f"{b.dtype.name}")
+        ctx.save_for_backward(a, b)
+        return _wrap(a._be.matmul(a._data, b._data), a._be, a.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        ga = g @ b.transpose(-1, -2) if ctx.needs_input_grad[0] else None
+        gb = a.transpose(-1, -2) @ g if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+def _shape_error(a: Tensor, b: Tensor):
+    fmt = "x".join
+    return RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({fmt(map(str, a.shape))} and "
+                        f"{fmt(map(str, b.shape))})")
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise TypeError("matmul(): arguments must be tensors")
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
+                           f"{b.ndim}D")
+    if a.dtype is not b.dtype:
+        dt = D.result_type(a, b)
+        a, b = a.to(dt), b.to(dt)
+    if a.ndim == 1 and b.ndim == 1:
+        if a.shape[0] != b.shape[0]:
+            raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src "
+                               f"[{b.shape[0]}] to have the same number of elements, but got "
+                               f"{a.shape[0]} and {b.shape[0]} elements respectively")
+        return BatchedMatmul.apply(a.reshape(1, -1), b.reshape(-1, 1)).reshape(())
+    squeeze_a, squeeze_b = a.ndim == 1, b.ndim == 1
+    if squeeze_a:
+        a = a.reshape(1, -1)
+    if squeeze_b:
+        b = b.reshape(-1, 1)
+    if a.shape[-1] != b.shape[-2]:
+        raise _shape_error(a, b)
+    if a.ndim == 2 and b.ndim == 2:
+        out = BatchedMatmul.apply(a, b)
+    else:
+        from ..backends.wgpu.elementwise import broadcast_shapes
+
+        try:
+            batch = broadcast_shapes([a.shape[:-2], b.shape[:-2]])
+        except RuntimeError:
+            raise RuntimeError(f"matmul: batch dimensions {list(a.shape[:-2])} and {list(b.shape[:-2])} "
+                               "cannot be broadcast together") from None
+        m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+        a3 = a.expand(batch + (m, k)).reshape(-1, m, k)
+        b3 = b.expand(batch + (k, n)).reshape(-1, k, n)
+        out = BatchedMatmul.apply(a3, b3).reshape(batch + (m, n))
+    if squeeze_a:
+        out = out.squeeze(-2)
+    if squeeze_b:
+        out = out.squeeze(-1)
+    return out
+
+
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    if a.ndim != 2 or b.ndim != 2:
+        raise RuntimeError(f"mm: expected 2D tensors, got {a.ndim}D and {b.ndim}D")
+    return matmul(a, b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    if a.ndim != 3 or b.ndim != 3:
+        raise RuntimeError(f"bmm: expected 3D tensors, got {a.ndim}D and {b.ndim}D")
+    if a.shape[0] != b.shape[0]:
+        raise RuntimeError(f"bmm: batch sizes differ: {a.shape[0]} and {b.shape[0]}")
+    return matmul(a, b)
+
+
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    if a.ndim != 1 or b.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
+    return matmul(a, b)

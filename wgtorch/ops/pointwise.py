@@ -1,0 +1,200 @@
+"""Pointwise ops: forward (one backend call) and backward (a gradient formula), side by side.
+
+Every elementwise op goes through ``Pointwise``: PyTorch's type promotion picks the compute and
+result dtypes, the backend's ``elementwise`` computes, and ``GRADS[op]`` gives the gradient.
+Broadcast operands get their gradient summed back to their own shape.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import _dtype as D
+from ..autograd.function import Function
+from ..backends.protocol import PREDICATES
+
+# How an op picks its dtypes: "same" keeps the promoted type, "float" lifts integers to the
+# default float, "bool" computes in the promoted type and returns bool.
+_FLOAT_OPS = {"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "gelu", "gelu_tanh", "erf",
+              "silu", "reciprocal", "log1p", "expm1", "softplus", "elu", "div", "atan2", "lerp",
+              "leaky_relu"}
+_NO_GRAD = {"sign", "floor", "ceil", "round", "trunc", "floor_divide", "remainder"} | PREDICATES
+
+
+def _sum_to(g, shape):
+    """Sum a broadcast gradient back to ``shape``."""
+    if tuple(g.shape) == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if dims:
+        g = g.sum(dims, keepdim=True)
+    return g.reshape(shape) if lead or tuple(g.shape) != tuple(shape) else g
+
+
+def _gelu_grad(g, x, y):
+    cdf = 0.5 * (1.0 + (x * 0.7071067811865476).erf())
+    pdf = (x * x * -0.5).exp() * 0.3989422804014327
+    return g * (cdf + x * pdf)
+
+
+def _gelu_tanh_grad(g, x, y):
+    k = 0.7978845608028654
+    inner = k * (x + 0.044715 * x * x * x)
+    t = inner.tanh()
+    return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x))
+
+
+def _silu_grad(g, x, y):
+    s = x.sigmoid()
+    return g * s * (1 + x * (1 - s))
+
+
+def _pow_grads(g, a, b, y):
+    """d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a)."""
+    ga = g * b * a.pow(b - 1) if hasattr(a, "shape") else None
+    gb = None
+    if hasattr(b, "shape"):
+        log_a = a.log() if hasattr(a, "shape") else (
+            math.log(a) if a > 0 else float("-inf") if a == 0 else float("nan"))
+        gb = g * y * log_a
+    return ga, gb
+
+
+def _max_grads(g, a, b, y, greater):
+    """torch.maximum/minimum: the gradient goes to the larger (smaller) side, split on ties."""
+    win = (a > b) if greater else (a < b)
+    tie = a == b
+    wa = win.float() + tie.float() * 0.5
+    return g * wa, g * (1 - wa)
+
+
+# op -> gradient: f(g, *operands, y) -> one gradient per operand (None for scalars / no grad).
+GRADS = {
+    "copy": lambda g, a, y: (g,),
+    "neg": lambda g, a, y: (-g,),
+    "abs": lambda g, a, y: (g * a.sign(),),
+    "exp": lambda g, a, y: (g * y,),
+    "log": lambda g, a, y: (g / a,),
+    "sqrt": lambda g, a, y: (g * 0.5 / y,),
+    "rsqrt": lambda g, a, y: (g * -0.5 * y * y * y,),
+    "sin": lambda g, a, y: (g * a.cos(),),
+    "cos": lambda g, a, y: (-g * a.sin(),),
+    "tanh": lambda g, a, y: (g * (1 - y * y),),
+    "sigmoid": lambda g, a, y: (g * y * (1 - y),),
+    "relu": lambda g, a, y: (g * (a > 0),),
+    "gelu": lambda g, a, y: (_gelu_grad(g, a, y),),
+    "erf": lambda g, a, y: (g * 1.1283791670955126 * (-a * a).exp(),),
+    "gelu_tanh": lambda g, a, y: (_gelu_tanh_grad(g, a, y),),
+    "silu": lambda g, a, y: (_silu_grad(g, a, y),),
+    "reciprocal": lambda g, a, y: (-g * y * y,),
+    "square": lambda g, a, y: (2 * g * a,),
+    "log1p": lambda g, a, y: (g / (1 + a),),
+    "expm1": lambda g, a, y: (g * (y + 1),),
+    "softplus": lambda g, a, beta, thr, y: (g * where(a * beta > thr, 1.0, (a * beta).sigmoid()), None, None),
+    "leaky_relu": lambda g, a, s, y: (g * where(a > 0, 1.0, s), None),
+    "elu": lambda g, a, alpha, y: (where(a > 0, g, g * (y + alpha)), None),
+    "clamp": lambda g, a, lo, hi, y: (g * _in_range(a, lo, hi), None, None),
+    "add": lambda g, a, b, y: (g, g),
+    "sub": lambda g, a, b, y: (g, -g),
+    "mul": lambda g, a, b, y: (g * b, g * a),
+    "div": lambda g, a, b, y: (g / b, -g * y / b),
+    "pow": _pow_grads,
+    "maximum": lambda g, a, b, y: _max_grads(g, a, b, y, True),
+    "minimum": lambda g, a, b, y: _max_grads(g, a, b, y, False),
+    "atan2": lambda g, a, b, y: (g * b / (a * a + b * b), -g * a / (a * a + b * b)),
+    "where": lambda g, c, a, b, y: (None, where(c, g, 0.0), where(c, 0.0, g)),
+    "lerp": lambda g, a, b, w, y: (g * (1 - w), g * w, g * (b - a)),
+}
+
+
+def _in_range(a, lo, hi):
+    m = None
+    if lo is not None:
+        m = a >= lo
+    if hi is not None:
+        m = (a <= hi) if m is None else m & (a <= hi)
+    return m
+
+
+def dtypes_for(op: str, operands) -> tuple[D.dtype, D.dtype]:
+    """(compute dtype, result dtype) for ``op`` by PyTorch's promotion rules."""
+    if op == "where":
+        t = D.result_type(*operands[1:])
+        return t, t
+    if op == "clamp":
+        t = D.result_type(*[x for x in operands if x is not None])
+        return t, t
+    t = D.result_type(*operands)
+    if op in PREDICATES:
+        return t, D.bool_
+    if op in _FLOAT_OPS and not t.is_floating_point:
+        t = D.get_default_dtype()
+    return t, t
+
+
+class Pointwise(Function):
+    @staticmethod
+    def forward(ctx, op, *operands):
+        from .._tensor import Tensor, _wrap
+
+        first = next(x for x in operands if isinstance(x, Tensor))
+        be = first._be
+        compute, out_dtype = dtypes_for(op, operands)
+        args = []
+        for x in operands:
+            if isinstance(x, Tensor):
+                if x._be is not be:
+                    raise RuntimeError(f"Expected all tensors to be on the same device, but found at least "
+                                       f"two devices, {first.device} and {x.device}!")
+                args.append(x._data)
+            else:
+                args.append(x)
+        y = _wrap(be.elementwise(op, args, compute, out_dtype), be, out_dtype)
+        if ctx.needs_input_grad:
+            if op in _NO_GRAD:
+                ctx.mark_non_differentiable(y)
+            ctx.save_for_backward(*operands, y)
+            ctx.op = op
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        *operands, y = ctx.saved_tensors
+        grads = GRADS[ctx.op](g, *operands, y)
+        out = [None]
+        for x, gx, need in zip(operands, grads, ctx.needs_input_grad[1:]):
+            out.append(_sum_to(gx, x.shape) if need and gx is not None else None)
+        return tuple(out)
+
+
+def pointwise(op: str, *operands):
+    return Pointwise.apply(op, *operands)
+
+
+def where(cond, a, b):
+    from .._tensor import Tensor
+
+    if not isinstance(cond, Tensor):
+        raise TypeError(f"where(): condition must be a tensor, got {type(cond).__name__}")
+    if cond.dtype is not D.bool_:
+        cond = cond.bool()
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        a = cond.new_tensor(a, dtype=D.result_type(a, b))
+    return Pointwise.apply("where", cond, a, b)
+
+
+class Cast(Function):
+    """``x.to(dtype)``: the gradient is cast back."""
+
+    @staticmethod
+    def forward(ctx, x, dt):
+        from .._tensor import _wrap
+
+        x._be.check_dtype(dt)
+        ctx.src = x.dtype
+        return _wrap(x._be.elementwise("copy", [x._data], x.dtype, dt), x._be, dt)
+
+    @staticmethod
+    def backward(ctx, g):
+        return (g.to(ctx.src) if ctx.src.is_floating_point else None), None

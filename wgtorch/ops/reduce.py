@@ -1,0 +1,208 @@
+"""Reductions: sum, mean, prod, amax/amin, max/min with indices, argmax/argmin, and the
+composites built on them (var, std, logsumexp, softmax, log_softmax)."""
+
+from __future__ import annotations
+
+import math
+
+from .. import _dtype as D
+from .._tensor import Tensor, _dim, _wrap
+from ..autograd.function import Function
+
+
+def reduce_dims(x: Tensor, dim) -> tuple:
+    """Normalised, sorted, de-duplicated dims; None (or ()) means all dims."""
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        return tuple(range(x.ndim))
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    out = sorted({_dim(d, x.ndim) for d in dims})
+    if len(out) != len(dims):
+        raise RuntimeError(f"dim {dims} appears multiple times in the list of dims")
+    return tuple(out) if x.ndim else ()
+
+
+def _unreduce(g: Tensor, in_shape, dims, keepdim) -> Tensor:
+    """Broadcast a reduced gradient back over the reduced dims."""
+    if not keepdim and dims:
+        shape = list(in_shape)
+        for d in dims:
+            shape[d] = 1
+        g = g.reshape(tuple(shape))
+    return g.expand(tuple(in_shape))
+
+
+class Reduce(Function):
+    @staticmethod
+    def forward(ctx, x, op, dims, keepdim, out_dtype):
+        data = x._data
+        if x.dtype is not out_dtype:
+            data = x._be.elementwise("copy", [data], x.dtype, out_dtype)
+        if dims:
+            if x.numel() == 0 and op in ("amax", "amin"):
+                raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+                                   "Specify the reduction dim with the 'dim' argument.")
+            y = _wrap(x._be.reduce(op, data, dims, keepdim), x._be, out_dtype)
+        else:  # 0-d input: nothing to reduce
+            y = _wrap(x._be.elementwise("copy", [data], out_dtype, out_dtype), x._be, out_dtype)
+        if ctx.needs_input_grad:
+            ctx.op, ctx.dims, ctx.keepdim, ctx.in_shape = op, dims, keepdim, x.shape
+            ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        g = _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim)
+        if ctx.op == "sum":
+            gx = g
+        elif ctx.op == "prod":
+            gx = g * _unreduce(y, ctx.in_shape, ctx.dims, ctx.keepdim) / x
+        else:  # amax / amin: split evenly between ties, as PyTorch does
+            mask = (x == _unreduce(y, ctx.in_shape, ctx.dims, ctx.keepdim)).to(g.dtype)
+            gx = g * mask / mask.sum(ctx.dims, keepdim=True)
+        return gx, None, None, None, None
+
+
+def _accumulate_dtype(x: Tensor, dtype) -> D.dtype:
+    if dtype is not None:
+        return D.to_dtype(dtype)
+    return x.dtype if x.dtype.is_floating_point else D.int64
+
+
+def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    return Reduce.apply(x, "sum", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
+
+
+def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    return Reduce.apply(x, "prod", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
+
+
+def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    dt = D.to_dtype(dtype) if dtype is not None else x.dtype
+    if not dt.is_floating_point:
+        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating "
+                           f"point or complex dtype. Got: {x.dtype.name.capitalize()}")
+    dims = reduce_dims(x, dim)
+    n = math.prod(x.shape[d] for d in dims)
+    s = Reduce.apply(x, "sum", dims, keepdim, dt)
+    return s / n if n else s * float("nan")
+
+
+def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return Reduce.apply(x, "amax", reduce_dims(x, dim), keepdim, x.dtype)
+
+
+def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return Reduce.apply(x, "amin", reduce_dims(x, dim), keepdim, x.dtype)
+
+
+class ValuesIndices(tuple):
+    """``max(dim)`` / ``min(dim)`` result: a pair with ``.values`` and ``.indices``."""
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+
+class ArgReduce(Function):
+    """argmax/argmin over one dim (int64 indices); with values for max(dim)/min(dim)."""
+
+    @staticmethod
+    def forward(ctx, x, op, dim, keepdim):
+        if x.numel() == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size.")
+        idx = _wrap(x._be.reduce(op, x._data, (dim,), True), x._be, D.int64)
+        values = _wrap(x._be.gather(x._data, dim, idx._data), x._be, x.dtype)
+        if not keepdim:
+            idx, values = idx.squeeze(dim), values.squeeze(dim)
+        ctx.mark_non_differentiable(idx)
+        ctx.dim, ctx.keepdim, ctx.in_shape = dim, keepdim, x.shape
+        ctx.save_for_backward(idx)
+        return values, idx
+
+    @staticmethod
+    def backward(ctx, g, _g_idx):
+        (idx,) = ctx.saved_tensors
+        if not ctx.keepdim:
+            g, idx = g.unsqueeze(ctx.dim), idx.unsqueeze(ctx.dim)
+        return g.new_zeros(ctx.in_shape).scatter_add(ctx.dim, idx, g), None, None, None
+
+
+def _arg(x: Tensor, op: str, dim, keepdim: bool) -> Tensor:
+    if dim is None:
+        flat = x.reshape(-1)
+        values, idx = ArgReduce.apply(flat, op, 0, False)
+        return idx.reshape((1,) * x.ndim) if keepdim else idx
+    if x.ndim == 0:
+        return x.new_zeros((), dtype=D.int64)
+    return ArgReduce.apply(x, op, _dim(dim, x.ndim), keepdim)[1]
+
+
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg(x, "argmax", dim, keepdim)
+
+
+def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return _arg(x, "argmin", dim, keepdim)
+
+
+def _max_or_min(x: Tensor, op: str, dim, keepdim, other):
+    if isinstance(dim, Tensor) or isinstance(other, Tensor):
+        return (x.maximum if op == "argmax" else x.minimum)(dim if isinstance(dim, Tensor) else other)
+    if dim is None:
+        return amax(x) if op == "argmax" else amin(x)
+    if x.ndim == 0:
+        return ValuesIndices((x.clone(), x.new_zeros((), dtype=D.int64)))
+    return ValuesIndices(ArgReduce.apply(x, op, _dim(dim, x.ndim), keepdim))
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False, *, other=None):
+    return _max_or_min(x, "argmax", dim, keepdim, other)
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False, *, other=None):
+    return _max_or_min(x, "argmin", dim, keepdim, other)
+
+
+def _finite_or_zero(m: Tensor) -> Tensor:
+    """The shift for a stable exp: an infinite max would turn x - max into NaN."""
+    from .pointwise import where
+
+    return where(m.isfinite(), m, 0.0)
+
+
+def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    dims = reduce_dims(x, dim)
+    n = math.prod(x.shape[d] for d in dims)
+    centred = x - mean(x, dims, keepdim=True)
+    return (centred * centred).sum(dims, keepdim=keepdim) / max(n - correction, 0)
+
+
+def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
+    dims = reduce_dims(x, dim)
+    m = _finite_or_zero(amax(x, dims, keepdim=True).detach())
+    out = (x - m).exp().sum(dims, keepdim=True).log() + m
+    return out if keepdim else out.squeeze(dims) if dims else out
+
+
+def softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
+    if dtype is not None:
+        x = x.to(dtype)
+    e = (x - _finite_or_zero(amax(x, dim, keepdim=True).detach())).exp()
+    return e / e.sum(dim, keepdim=True)
+
+
+def log_softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
+    if dtype is not None:
+        x = x.to(dtype)
+    return x - logsumexp(x, dim, keepdim=True)

@@ -1,0 +1,92 @@
+"""``wgtorch.wgpu``: the WebGPU devices, shaped like ``torch.cuda``."""
+
+from __future__ import annotations
+
+import functools
+
+from ._device import canonical, device, get_backend
+
+
+@functools.cache
+def _adapters() -> tuple:
+    try:
+        from .backends.wgpu.runtime import list_adapters
+
+        return tuple(list_adapters())
+    except Exception:  # no wgpu-native library, no driver: simply no wgpu devices
+        return ()
+
+
+def is_available() -> bool:
+    return bool(_adapters())
+
+
+def device_count() -> int:
+    return len(_adapters())
+
+
+def is_hardware(index: int = 0) -> bool:
+    """Whether adapter ``index`` is a real GPU rather than a software rasteriser such as lavapipe."""
+    adapters = _adapters()
+    return index < len(adapters) and adapters[index].info["adapter_type"] != "CPU"
+
+
+def get_device_name(d=None) -> str:
+    index = _index(d)
+    adapters = _adapters()
+    if index >= len(adapters):
+        raise RuntimeError(f"wgpu:{index} does not exist: {len(adapters)} adapter(s) found")
+    return adapters[index].info["device"]
+
+
+def _index(d) -> int:
+    if d is None:
+        return 0
+    if isinstance(d, int):
+        return d
+    return canonical(device(d)).index
+
+
+def _runtime(d=None):
+    return get_backend(device("wgpu", _index(d))).rt
+
+
+def get_device_properties(d=None) -> dict:
+    rt = _runtime(d)
+    return {"name": rt.name, **rt.info, "limits": dict(rt.limits), "features": sorted(rt.features)}
+
+
+def synchronize(d=None) -> None:
+    """Submit everything recorded on the device and wait for it to finish."""
+    _runtime(d).synchronize()
+
+
+def memory_allocated(d=None) -> int:
+    """Bytes held by live tensors (pool bucket sizes)."""
+    return _runtime(d).pool.allocated
+
+
+def max_memory_allocated(d=None) -> int:
+    return _runtime(d).pool.peak
+
+
+def reset_peak_memory_stats(d=None) -> None:
+    pool = _runtime(d).pool
+    pool.peak = pool.allocated
+
+
+def memory_reserved(d=None) -> int:
+    """Bytes of device buffers the pool owns: live tensors plus cached free buffers."""
+    return _runtime(d).pool.reserved
+
+
+def memory_stats(d=None) -> dict:
+    rt = _runtime(d)
+    return {**rt.pool.stats(), **{f"runtime.{k}": v for k, v in rt.stats.items()}}
+
+
+def empty_cache(d=None) -> None:
+    """Free the pool's cached buffers (live tensors keep theirs)."""
+    rt = _runtime(d)
+    rt.flush()
+    rt.pool.empty_cache()
