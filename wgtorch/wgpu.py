@@ -87,6 +87,4 @@ def memory_stats(d=None) -> dict:
 
 def empty_cache(d=None) -> None:
     """Free the pool's cached buffers (live tensors keep theirs)."""
-    rt = _runtime(d)
-    rt.flush()
-    rt.pool.empty_cache()
+    _runtime(d).empty_cache()

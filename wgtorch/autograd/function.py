@@ -83,7 +83,13 @@ class Function:
         from .._tensor import Tensor
 
         ctx = Context()
-        if not (state.enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args)):
+        track = False
+        if state.enabled:
+            for a in args:
+                if type(a) is Tensor and a.requires_grad or isinstance(a, Tensor) and a.requires_grad:
+                    track = True
+                    break
+        if not track:
             return cls.forward(ctx, *args, **kwargs)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         state.enabled = False

@@ -21,10 +21,13 @@ from .runtime import Runtime, Storage
 _I32 = np.iinfo(np.int32)
 
 
+_STORAGE_NP = {"f32": np.dtype(np.float32), "i32": np.dtype(np.int32), "u32": np.dtype(np.uint32),
+               "f16": np.dtype(np.float16)}
+
+
 def storage_np_dtype(dt: dtype) -> np.dtype:
     """The NumPy dtype of the bytes wgpu stores for ``dt`` (WGSL has no 64-bit or 8-bit types)."""
-    return {"f32": np.dtype(np.float32), "i32": np.dtype(np.int32), "u32": np.dtype(np.uint32),
-            "f16": np.dtype(np.float16)}[dt.wgsl]
+    return _STORAGE_NP[dt.wgsl]
 
 
 class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps):
@@ -55,7 +58,10 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps):
             raise RuntimeError(
                 f"a {dt} tensor of shape {shape} needs {nbytes} bytes, more than {self.rt.name}'s "
                 f"max storage buffer binding size ({self.rt.max_binding} bytes)")
-        return WgpuArray(Storage(self.rt, max(nbytes, 4)), shape, contiguous_strides(shape), 0, dt)
+        storage = Storage(self.rt, max(nbytes, 4))
+        # Offsets are in elements from the start of the (possibly shared) buffer the kernels bind.
+        offset = storage.block.offset // storage_np_dtype(dt).itemsize
+        return WgpuArray(storage, shape, contiguous_strides(shape), offset, dt)
 
     def from_numpy(self, a: np.ndarray, dt: dtype) -> WgpuArray:
         out = self.empty(a.shape, dt)
@@ -70,7 +76,7 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps):
         if out.size:
             data = np.ascontiguousarray(host).tobytes()
             data += b"\0" * (-len(data) % 4)
-            self.rt.write(out.buffer, 0, data)
+            self.rt.write(out.buffer, out.storage.block.offset, data, fresh=True)
         return out
 
     def to_numpy(self, a: WgpuArray) -> np.ndarray:

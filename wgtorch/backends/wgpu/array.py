@@ -16,15 +16,16 @@ def contiguous_strides(shape) -> tuple:
 
 
 class WgpuArray:
-    __slots__ = ("storage", "shape", "strides", "offset", "dtype", "size")
+    __slots__ = ("storage", "shape", "strides", "offset", "dtype", "size", "contiguous")
 
     def __init__(self, storage, shape: tuple, strides: tuple, offset: int, dt: dtype):
         self.storage = storage
         self.shape = shape
         self.strides = strides
-        self.offset = offset
+        self.offset = offset  # in elements from the start of the buffer kernels bind
         self.dtype = dt
         self.size = math.prod(shape)
+        self.contiguous = self.is_contiguous()
 
     @property
     def ndim(self) -> int:

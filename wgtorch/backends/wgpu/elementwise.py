@@ -56,13 +56,18 @@ _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 
 
 def broadcast_shapes(shapes) -> tuple:
+    """NumPy/PyTorch broadcasting; the error names both sizes like PyTorch's."""
     ndim = max((len(s) for s in shapes), default=0)
     out = [1] * ndim
-    for s in shapes:
+    for k, s in enumerate(shapes):
         for i, n in enumerate(s, ndim - len(s)):
             if n != 1:
                 if out[i] != 1 and out[i] != n:
-                    raise RuntimeError(f"shapes {[tuple(x) for x in shapes]} cannot be broadcast together")
+                    first = next(j for j in range(k) if len(shapes[j]) > i - ndim + len(shapes[j]) >= 0
+                                 and shapes[j][i - ndim + len(shapes[j])] == out[i])
+                    raise RuntimeError(f"The size of tensor {'abc'[first]} ({out[i]}) must match the size of "
+                                       f"tensor {'abc'[k]} ({n}) at non-singleton dimension {i} (shapes "
+                                       f"{[list(x) for x in shapes]})")
                 out[i] = n
     return tuple(out)
 
@@ -95,76 +100,86 @@ class ElementwiseOps:
     """Mixin for `WgpuBackend`: the ``elementwise`` op of the protocol."""
 
     def elementwise(self, op, operands, compute: dtype, out_dtype: dtype, out=None):
-        arrays = [x for x in operands if isinstance(x, WgpuArray)]
-        shape = out.shape if out is not None else broadcast_shapes([a.shape for a in arrays])
+        arrays = [x for x in operands if type(x) is WgpuArray]
         if out is None:
+            if len(arrays) == 1:
+                shape = arrays[0].shape
+            else:
+                shape = broadcast_shapes([a.shape for a in arrays])
             out = self.empty(shape, out_dtype)
+        shape = out.shape
         if out.size == 0:
             return out
-        rt = self.rt
         tc = "f32" if compute.is_floating_point else compute.wgsl
-        is_float = tc == "f32"
 
-        # Bindings: out first; inputs deduplicated by buffer; an input sharing out's buffer reads
-        # through `out` (a buffer can't be bound read-only and read-write in one dispatch).
-        buffers = [out.buffer]
-        binding_types = [out_dtype.wgsl]
-        loads, layout_key = [], []
-        scalars_f, scalars_i = [0.0] * 4, [0] * 4
-        n_scalars = 0
-        operand_strides = [_aligned_strides(out, shape)]
+        # One binding per distinct (buffer, storage type): tensors share pages, and operands in
+        # out's page read through `out` (runtime.py explains why every binding is read_write).
+        bindings = [(out.buffer, out_dtype.wgsl)]
+        layout = []  # per operand: its binding, or -1 for a scalar
+        scalars = []
         offsets = [out.offset, 0, 0, 0]
-        for k, x in enumerate(operands):
-            name = _NAMES[k]
-            if isinstance(x, WgpuArray):
-                buf = x.buffer
-                slot = next((j for j, b in enumerate(buffers) if b is buf), None)
-                if slot is None:
-                    slot = len(buffers)
-                    buffers.append(buf)
-                    binding_types.append(x.dtype.wgsl)
-                array = "out" if slot == 0 else f"in{slot}"
-                loads.append(f"    let {name} = TC({array}[at({len(operand_strides)}u, i)]);")
-                offsets[len(operand_strides)] = x.offset
-                operand_strides.append(_aligned_strides(x, shape))
-                layout_key.append(slot)
+        n = 1
+        for x in operands:
+            if type(x) is WgpuArray:
+                entry = (x.buffer, x.dtype.wgsl)
+                try:
+                    slot = bindings.index(entry)
+                except ValueError:
+                    slot = len(bindings)
+                    bindings.append(entry)
+                layout.append(slot)
+                offsets[n] = x.offset
+                n += 1
             else:
-                x = _scalar_value(x, is_float, compute)
-                if is_float:
-                    scalars_f[n_scalars] = x
-                else:
-                    scalars_i[n_scalars] = x
-                loads.append(f"    let {name} = TC(P.scalar_{'f' if is_float else 'i'}[{n_scalars}]);")
-                layout_key.append(-1 - n_scalars)
-                n_scalars += 1
+                layout.append(-1)
+                scalars.append(x)
+        flat = out.contiguous and all(a.contiguous and a.shape == shape for a in arrays)
+        if flat:
+            ndim = 0
+        else:
+            dims, strides = _merge_dims(shape, [_aligned_strides(a, shape) for a in (out, *arrays)])
+            if len(dims) > MAX_DIMS:
+                raise RuntimeError(f"elementwise {op}: operands need {len(dims)} strided dimensions after "
+                                   f"merging; the wgpu kernels support {MAX_DIMS} (call .contiguous() first)")
+            ndim = len(dims)
 
-        dims, strides = _merge_dims(shape, operand_strides)
-        if len(dims) > MAX_DIMS:
-            raise RuntimeError(f"elementwise {op}: operands need {len(dims)} strided dimensions after "
-                               f"merging; the wgpu kernels support {MAX_DIMS} (call .contiguous() first)")
-        flat = len(dims) <= 1 and all(s[0] == 1 for s in strides if s) if dims else True
-        ndim = 0 if flat else len(dims)
-
-        key = ("ew", op, tc, tuple(binding_types), tuple(layout_key), ndim)
-        access = ("rw",) + ("r",) * (len(buffers) - 1)
+        types = tuple(t for _, t in bindings)
+        key = ("ew", op, tc, types, tuple(layout), ndim)
         p = self._pipelines_ew.get(key)
         if p is None:
-            p = self._pipelines_ew[key] = rt.pipeline(
-                key, lambda: _source(op, tc, binding_types, loads, ndim, out_dtype), access, f"elementwise:{op}")
+            p = self._pipelines_ew[key] = self.rt.pipeline(
+                key, lambda: _source(op, tc, types, layout, ndim, out_dtype), ("rw",) * len(bindings),
+                f"elementwise:{op}")
 
-        meta = [out.size, 0, 0, 0, *scalars_f, *scalars_i]
-        if ndim:
-            meta += dims + [0] * (MAX_DIMS - ndim)
-            meta += offsets
-            for s in strides:
-                meta += s + [0] * (MAX_DIMS - ndim)
-            meta += [0] * (MAX_DIMS * (4 - len(strides)))
+        sf, si = _scalar_slots(scalars, tc == "f32", compute)
+        if flat:
+            values = [out.size, 0, 0, 0, *sf, *si, *_ZEROS8, *offsets]
+            struct_ = META_FLAT
         else:
-            meta += [0] * MAX_DIMS
-            meta += offsets
-            meta += [0] * (MAX_DIMS * 4)
-        rt.dispatch(p, tuple(buffers), META, meta, -(-out.size // WG))
+            pad = [0] * (MAX_DIMS - ndim)
+            values = [out.size, 0, 0, 0, *sf, *si, *dims, *pad, *offsets]
+            for st in strides:
+                values += st
+                values += pad
+            values += [0] * (MAX_DIMS * (4 - len(strides)))
+            struct_ = META
+        self.rt.dispatch(p, tuple(b for b, _ in bindings), struct_, values, -(-out.size // WG))
         return out
+
+
+_ZEROS8 = (0,) * MAX_DIMS
+# The same layout cut after the offsets: a flat kernel (NDIM 0) never reads shape or strides.
+META_FLAT = struct.Struct("<4I4f4i8I4I")
+
+
+def _scalar_slots(scalars, is_float: bool, compute: dtype):
+    f, i = [0.0, 0.0, 0.0, 0.0], [0, 0, 0, 0]
+    for k, x in enumerate(scalars):
+        if is_float:
+            f[k] = float(x)
+        else:
+            i[k] = _scalar_value(x, is_float, compute)
+    return f, i
 
 
 def _scalar_value(x, is_float: bool, compute: dtype):
@@ -178,19 +193,29 @@ def _scalar_value(x, is_float: bool, compute: dtype):
     return v
 
 
-def _source(op, tc, binding_types, loads, ndim, out_dtype: dtype) -> str:
+def _source(op, tc, types, layout, ndim, out_dtype: dtype) -> str:
     float_expr, int_expr = EXPR[op]
     expr = float_expr if tc == "f32" else int_expr
     if expr is None:
         raise TypeError(f"{op} is not defined for integer tensors on wgpu")
     bindings = ["@group(0) @binding(1) var<storage, read_write> out: array<TO>;"]
     bindings += [f"@group(0) @binding({k + 1}) var<storage, read> in{k}: array<{t}>;"
-                 for k, t in enumerate(binding_types) if k > 0]
+                 for k, t in enumerate(types) if k > 0]
+    loads, operand, scalar = [], 1, 0
+    for name, slot in zip(_NAMES, layout):
+        if slot < 0:
+            field = "scalar_f" if tc == "f32" else "scalar_i"
+            loads.append(f"    let {name} = TC(P.{field}[{scalar}]);")
+            scalar += 1
+        else:
+            array = "out" if slot == 0 else f"in{slot}"
+            loads.append(f"    let {name} = TC({array}[at({operand}u, i)]);")
+            operand += 1
     if out_dtype.wgsl == "u32" and out_dtype.name == "bool" and op not in PREDICATES:
         store = f"    out[at(0u, i)] = u32(({expr}) != TC(0));"
     else:
         store = f"    out[at(0u, i)] = TO({expr});"
-    return specialise("elementwise", {"TC": tc, "TO": binding_types[0]}, {"NDIM": ndim, "WG": WG},
+    return specialise("elementwise", {"TC": tc, "TO": types[0]}, {"NDIM": ndim, "WG": WG},
                       {"BINDINGS": "\n".join(bindings), "LOADS": "\n".join(loads), "STORE": store})
 
 

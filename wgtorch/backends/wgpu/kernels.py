@@ -33,7 +33,7 @@ def specialise(family: str, aliases: dict[str, str], consts: dict[str, object],
                markers: dict[str, str] | None = None) -> str:
     """Family source with ``alias`` and ``const`` definitions prepended and markers filled."""
     head = []
-    if any(t == "f16" for t in aliases.values()):
+    if "f16" in aliases.values() or any("f16" in text for text in (markers or {}).values()):
         head.append("enable f16;")
     head += [f"alias {name} = {t};" for name, t in aliases.items()]
     for name, value in consts.items():

@@ -18,20 +18,23 @@ Safety rules this file enforces:
 
 from __future__ import annotations
 
-import itertools
 import os
-import threading
+import re
 from collections import OrderedDict
 
 import numpy as np
 import wgpu
 
 from ...errors import DeviceLostError, KernelCompileError, OutOfMemoryError
+from .pool import BUFFER_USAGE, Block, Buffer, BufferPool, bucket_size
 
-MAX_BATCH = 512        # dispatches recorded before an automatic submit
-META_SLOT = 256        # bytes of parameters per dispatch (a multiple of every offset alignment)
-_BUFFER_USAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
-_serials = itertools.count(1)
+MAX_BATCH = 1024               # dispatches recorded before an automatic submit
+MAX_PENDING_BYTES = 256 << 20  # freed-but-held-back memory that forces a submit
+META_SLOT = 256                # bytes of parameters per dispatch (a multiple of every offset alignment)
+# Tensors share pages, so one dispatch may see the same buffer at several bindings; wgpu allows that
+# only when every such binding is read_write. Kernels declare inputs `read` for readability and
+# the runtime widens every storage binding but the parameters (binding 0) when it compiles them.
+_READ_ONLY_BINDING = re.compile(r"(@binding\(\s*[1-9]\d*\s*\)\s*var<storage,\s*)read>")
 
 
 def _ensure_xdg_runtime_dir() -> None:
@@ -61,123 +64,23 @@ def list_adapters() -> list:
     return adapters
 
 
-class Buffer:
-    """A pooled wgpu buffer with a serial number (cache keys use it, never ``id()``)."""
-
-    __slots__ = ("gpu", "size", "serial")
-
-    def __init__(self, gpu, size: int):
-        self.gpu = gpu
-        self.size = size
-        self.serial = next(_serials)
-
-
-def bucket_size(nbytes: int) -> int:
-    """Round up to one of four steps per power of two (at most 25 % waste), minimum 256 B."""
-    if nbytes <= 256:
-        return 256
-    top = 1 << (nbytes - 1).bit_length()
-    step = top // 8
-    return -(-nbytes // step) * step
-
-
-class BufferPool:
-    """Size-bucketed free lists of device buffers, with statistics. Thread-safe."""
-
-    def __init__(self, runtime: Runtime, max_cached: int):
-        self.rt = runtime
-        self.max_cached = max_cached
-        self._free: dict[int, list[Buffer]] = {}
-        self._lock = threading.Lock()
-        self.allocated = 0       # bytes held by live tensors
-        self.reserved = 0        # bytes of all device buffers the pool owns
-        self.peak = 0
-        self.hits = 0
-        self.misses = 0
-        self.frees = 0
-
-    def alloc(self, nbytes: int) -> Buffer:
-        size = bucket_size(nbytes)
-        with self._lock:
-            free = self._free.get(size)
-            if free:
-                buf = free.pop()
-                self.hits += 1
-            else:
-                buf = None
-                self.misses += 1
-            self.allocated += size
-            self.peak = max(self.peak, self.allocated)
-        if buf is None:
-            buf = self._create(size)
-        return buf
-
-    def _create(self, size: int) -> Buffer:
-        limit = self.rt.max_buffer_size
-        if size > limit:
-            raise OutOfMemoryError(f"a buffer of {size} bytes exceeds this adapter's max buffer size "
-                                   f"({limit} bytes)")
-        for attempt in range(2):
-            try:
-                gpu = self.rt.device.create_buffer(size=size, usage=_BUFFER_USAGE)
-                break
-            except Exception as e:  # wgpu reports OOM as a GPUOutOfMemoryError or a validation error
-                if attempt:
-                    with self._lock:
-                        self.allocated -= size
-                    raise OutOfMemoryError(f"could not allocate {size} bytes on {self.rt.name}: {e}") from e
-                self.empty_cache()
-        with self._lock:
-            self.reserved += size
-        return Buffer(gpu, size)
-
-    def free(self, buf: Buffer) -> None:
-        with self._lock:
-            self.allocated -= buf.size
-            self.frees += 1
-            if self.reserved - self.allocated > self.max_cached:
-                self.reserved -= buf.size
-                buf.gpu.destroy()
-                return
-            self._free.setdefault(buf.size, []).append(buf)
-
-    def empty_cache(self) -> None:
-        with self._lock:
-            for free in self._free.values():
-                for buf in free:
-                    self.reserved -= buf.size
-                    buf.gpu.destroy()
-            self._free.clear()
-        self.rt.forget_bind_groups()
-
-    def stats(self) -> dict:
-        with self._lock:
-            cached = sum(b.size for free in self._free.values() for b in free)
-            return {
-                "allocated_bytes.all.current": self.allocated,
-                "allocated_bytes.all.peak": self.peak,
-                "reserved_bytes.all.current": self.reserved,
-                "cached_bytes": cached,
-                "num_alloc_hits": self.hits,
-                "num_alloc_misses": self.misses,
-                "num_frees": self.frees,
-            }
-
-
 class Storage:
-    """Device memory behind one or more array views; returns to the pool when it dies."""
+    """Device memory behind one or more array views; its block returns to the pool when it dies."""
 
-    __slots__ = ("buffer", "nbytes", "rt", "__weakref__")
+    __slots__ = ("block", "rt", "__weakref__")
 
     def __init__(self, rt: Runtime, nbytes: int):
         self.rt = rt
-        self.nbytes = nbytes
-        self.buffer = rt.pool.alloc(nbytes)
+        self.block = rt.pool.alloc(nbytes)
+
+    @property
+    def buffer(self) -> Buffer:
+        return self.block.buffer
 
     def __del__(self):
         rt = getattr(self, "rt", None)
-        if rt is not None and getattr(self, "buffer", None) is not None:
-            rt.release(self.buffer)
+        if rt is not None and getattr(self, "block", None) is not None:
+            rt.release(self.block)
 
 
 class Pipeline:
@@ -210,16 +113,18 @@ class Runtime:
         self.max_groups = self.limits["max-compute-workgroups-per-dimension"]
         align = self.limits["min-storage-buffer-offset-alignment"]
         assert META_SLOT % align == 0, "adapter needs a larger meta slot"
-        self.pool = BufferPool(self, int(os.environ.get("WGTORCH_POOL_CACHE_BYTES", 2 << 30)))
+        self.pool = BufferPool(self.device, self.name, self.max_binding,
+                               int(os.environ.get("WGTORCH_POOL_CACHE_BYTES", 1 << 30)))
 
         self._ring_host = bytearray(MAX_BATCH * META_SLOT)
-        self._ring = self.device.create_buffer(size=len(self._ring_host), usage=_BUFFER_USAGE, label="meta")
+        self._ring = self.device.create_buffer(size=len(self._ring_host), usage=BUFFER_USAGE, label="meta")
         self._ring_used = 0
         self._encoder = None
         self._pass = None
         self._last_pipeline = None
         self._touched: set[int] = set()       # serials of buffers used by unsubmitted work
-        self._pending_free: list[Buffer] = []
+        self._pending_free: list[Block] = []
+        self._pending_bytes = 0
         self._modules: dict = {}
         self._pipelines: dict = {}
         self._layouts: dict = {}
@@ -227,21 +132,23 @@ class Runtime:
         self.bind_group_cache_size = 4096
         self.stats = {"dispatches": 0, "submits": 0, "pipeline_hits": 0, "pipeline_misses": 0,
                       "bind_group_hits": 0, "bind_group_misses": 0}
-        self._fence_src = self.device.create_buffer(size=4, usage=_BUFFER_USAGE)
+        self._fence_src = Buffer(self.device.create_buffer(size=4, usage=BUFFER_USAGE), 4, False)
         self._staging: dict[int, object] = {}
 
     # -- kernels -------------------------------------------------------------------------------
     def pipeline(self, key, make_source, access: tuple[str, ...], name: str) -> Pipeline:
         """The compute pipeline for ``key``, compiled on first use from ``make_source()``.
 
-        ``access`` lists each storage binding after the meta binding: "rw" or "r".
+        ``access`` lists each storage binding after the parameters: "rw" or "r". Every binding
+        is compiled read_write (see _READ_ONLY_BINDING); ``access`` documents the kernel's intent.
         """
         p = self._pipelines.get(key)
         if p is not None:
             self.stats["pipeline_hits"] += 1
             return p
         self.stats["pipeline_misses"] += 1
-        source = make_source()
+        source = _READ_ONLY_BINDING.sub(r"\1read_write>", make_source())
+        access = ("rw",) * len(access)
         module = self._modules.get(source)
         if module is None:
             try:
@@ -289,8 +196,13 @@ class Runtime:
             self._bind_groups.popitem(last=False)
         return bg
 
-    def forget_bind_groups(self) -> None:
-        self._bind_groups.clear()
+    def empty_cache(self) -> None:
+        """Free cached memory (after submitting recorded work, whose pending blocks it frees)."""
+        self.flush()
+        gone = set(self.pool.empty_cache())
+        if gone:
+            for key in [k for k in self._bind_groups if any(s in gone for s in k[1:])]:
+                del self._bind_groups[key]
 
     # -- recording -----------------------------------------------------------------------------
     def dispatch(self, p: Pipeline, buffers: tuple[Buffer, ...], meta_struct, meta_values,
@@ -299,7 +211,7 @@ class Runtime:
         limit; kernels compute their linear id from ``num_workgroups``)."""
         if groups <= 0:
             return
-        if self._ring_used + META_SLOT > len(self._ring_host):
+        if self._ring_used + META_SLOT > len(self._ring_host) or self._pending_bytes > MAX_PENDING_BYTES:
             self.flush()
         offset = self._ring_used
         meta_struct.pack_into(self._ring_host, offset, *meta_values)
@@ -354,8 +266,9 @@ class Runtime:
             self.stats["submits"] += 1
         self._reset_batch()
         pending, self._pending_free = self._pending_free, []
-        for buf in pending:
-            self.pool.free(buf)
+        self._pending_bytes = 0
+        for block in pending:
+            self.pool.free(block)
 
     def _reset_batch(self) -> None:
         self._encoder = None
@@ -364,18 +277,25 @@ class Runtime:
         self._ring_used = 0
         self._touched.clear()
 
-    def release(self, buf: Buffer) -> None:
-        """A storage died: recycle its buffer now, or after the batch that uses it is submitted."""
-        if buf.serial in self._touched:
-            self._pending_free.append(buf)
+    def release(self, block: Block) -> None:
+        """A storage died: recycle its block now, or after the batch that may use it is submitted
+        (any block of a buffer the batch touches counts as used)."""
+        if block.buffer.serial in self._touched:
+            self._pending_free.append(block)
+            self._pending_bytes += block.size
         else:
-            self.pool.free(buf)
+            self.pool.free(block)
 
     # -- host <-> device -----------------------------------------------------------------------
-    def write(self, buf: Buffer, offset: int, data) -> None:
-        """Upload bytes into ``buf`` at ``offset`` (both 4-byte aligned by the caller)."""
-        if buf.serial in self._touched:
-            self.flush()  # write_buffer would overtake the recorded work that uses buf
+    def write(self, buf: Buffer, offset: int, data, fresh: bool = False) -> None:
+        """Upload bytes into ``buf`` at ``offset`` (both 4-byte aligned by the caller).
+
+        ``fresh``: the bytes go to a block just taken from the pool. No recorded work can use it
+        (blocks freed during this batch are held back until it is submitted), so there is nothing
+        for write_buffer to overtake. Otherwise recorded work that touches ``buf`` is flushed first.
+        """
+        if not fresh and buf.serial in self._touched:
+            self.flush()
         self.queue.write_buffer(buf.gpu, offset, data)
 
     def read(self, buf: Buffer, offset: int, nbytes: int) -> np.ndarray:
@@ -407,13 +327,13 @@ class Runtime:
                 self._staging.clear()
             gpu = self.device.create_buffer(
                 size=size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
-            buf = self._staging[size] = Buffer(gpu, size)
+            buf = self._staging[size] = Buffer(gpu, size, False)
         return buf
 
     def synchronize(self) -> None:
         """Submit recorded work and wait until the device has finished all of it."""
         fence = self._staging_buffer(4)
-        self.copy(Buffer(self._fence_src, 4), 0, fence, 0, 4)
+        self.copy(self._fence_src, 0, fence, 0, 4)
         self.flush()
         fence.gpu.map_sync(wgpu.MapMode.READ, 0, 4)  # a 4-byte map is the portable wait in wgpu 0.32
         fence.gpu.unmap()

@@ -1,0 +1,173 @@
+"""The device memory pool: small tensors are blocks carved from shared pages, large ones get
+buffers of their own; both are recycled through size-bucketed free lists.
+
+Why pages: a bind group names buffers, and creating one costs more than a dispatch. Tensors that
+share a few pages let a kernel's bind group be reused for every tensor it ever touches (the
+tensor's place in the page travels in the kernel's parameters as an element offset).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+import wgpu
+
+from ...errors import OutOfMemoryError
+
+PAGE_SIZE = 16 << 20     # bytes per shared page (capped at the adapter's max binding size)
+SMALL_LIMIT = 1 << 20    # blocks up to this size come from pages
+ALIGN = 256              # block alignment: every offset alignment a WebGPU adapter may demand
+BUFFER_USAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
+_serials = itertools.count(1)
+
+
+class Buffer:
+    """A wgpu buffer: a shared page or a large tensor's own. ``serial`` keys the bind-group cache
+    (never ``id()``, which Python reuses)."""
+
+    __slots__ = ("gpu", "size", "serial", "live", "is_page")
+
+    def __init__(self, gpu, size: int, is_page: bool):
+        self.gpu = gpu
+        self.size = size
+        self.serial = next(_serials)
+        self.live = 0  # blocks handed out and not yet freed
+        self.is_page = is_page
+
+
+class Block:
+    """``size`` bytes at byte ``offset`` of ``buffer``."""
+
+    __slots__ = ("buffer", "offset", "size")
+
+    def __init__(self, buffer: Buffer, offset: int, size: int):
+        self.buffer = buffer
+        self.offset = offset
+        self.size = size
+
+
+def bucket_size(nbytes: int) -> int:
+    """Round up to one of eight steps per power of two (at most 12.5 % waste), minimum 256 B."""
+    if nbytes <= ALIGN:
+        return ALIGN
+    top = 1 << (nbytes - 1).bit_length()
+    step = max(top // 8, ALIGN)
+    return -(-nbytes // step) * step
+
+
+class BufferPool:
+    """Size-bucketed free lists over pages and large buffers, with statistics. Thread-safe:
+    blocks are freed from tensor finalisers, which may run on any thread."""
+
+    def __init__(self, device, name: str, max_binding: int, max_cached: int):
+        self.device = device
+        self.name = name
+        self.page_size = min(PAGE_SIZE, max_binding)
+        self.max_cached = max_cached  # bytes of free large buffers kept for reuse
+        self._free: dict[int, list[Block]] = {}
+        self._pages: list[Buffer] = []
+        self._page: Buffer | None = None  # the page new blocks are carved from
+        self._carved = 0                  # bytes of _page already carved
+        self._lock = threading.Lock()
+        self.allocated = 0   # bytes of blocks held by live tensors
+        self.reserved = 0    # bytes of all pages and buffers the pool owns
+        self.peak = 0
+        self.hits = 0
+        self.misses = 0
+        self.frees = 0
+
+    def alloc(self, nbytes: int) -> Block:
+        size = bucket_size(nbytes)
+        with self._lock:
+            free = self._free.get(size)
+            if free:
+                block = free.pop()
+                self.hits += 1
+            else:
+                self.misses += 1
+                block = self._carve(size) if size <= SMALL_LIMIT else None
+            if block is not None:
+                self._count_alloc(block)
+                return block
+        block = Block(self._create(size, is_page=False), 0, size)
+        with self._lock:
+            self._count_alloc(block)
+        return block
+
+    def _count_alloc(self, block: Block) -> None:
+        block.buffer.live += 1
+        self.allocated += block.size
+        self.peak = max(self.peak, self.allocated)
+
+    def _carve(self, size: int) -> Block:
+        """A new block from the current page (called with the lock held)."""
+        if self._page is None or self._carved + size > self._page.size:
+            self._lock.release()  # creating a buffer may call empty_cache, which takes the lock
+            try:
+                page = self._create(self.page_size, is_page=True)
+            finally:
+                self._lock.acquire()
+            self._pages.append(page)
+            self._page, self._carved = page, 0
+        block = Block(self._page, self._carved, size)
+        self._carved += size
+        return block
+
+    def _create(self, size: int, is_page: bool) -> Buffer:
+        for attempt in range(2):
+            try:
+                gpu = self.device.create_buffer(size=size, usage=BUFFER_USAGE)
+                break
+            except Exception as e:  # wgpu reports OOM as GPUOutOfMemoryError or a validation error
+                if attempt:
+                    raise OutOfMemoryError(f"could not allocate {size} bytes on {self.name}: {e}. Free "
+                                           "tensors or call wgtorch.wgpu.empty_cache().") from e
+                self.empty_cache()
+        with self._lock:
+            self.reserved += size
+        return Buffer(gpu, size, is_page)
+
+    def free(self, block: Block) -> None:
+        with self._lock:
+            buf = block.buffer
+            buf.live -= 1
+            self.allocated -= block.size
+            self.frees += 1
+            if not buf.is_page and self.reserved - self.allocated > self.max_cached + self.page_bytes():
+                self.reserved -= buf.size
+                buf.gpu.destroy()
+                return
+            self._free.setdefault(block.size, []).append(block)
+
+    def page_bytes(self) -> int:
+        return len(self._pages) * self.page_size
+
+    def empty_cache(self) -> list[int]:
+        """Destroy free large buffers and pages with no live block; returns their serials."""
+        with self._lock:
+            gone = {b.buffer.serial: b.buffer for free in self._free.values() for b in free
+                    if b.buffer.live == 0}
+            for size in list(self._free):
+                self._free[size] = [b for b in self._free[size] if b.buffer.serial not in gone]
+            self._pages = [p for p in self._pages if p.serial not in gone]
+            if self._page is not None and self._page.serial in gone:
+                self._page, self._carved = None, 0
+            for buf in gone.values():
+                self.reserved -= buf.size
+                buf.gpu.destroy()
+        return list(gone)
+
+    def stats(self) -> dict:
+        with self._lock:
+            cached = sum(b.size for free in self._free.values() for b in free)
+            return {
+                "allocated_bytes.all.current": self.allocated,
+                "allocated_bytes.all.peak": self.peak,
+                "reserved_bytes.all.current": self.reserved,
+                "cached_bytes": cached,
+                "pages": len(self._pages),
+                "num_alloc_hits": self.hits,
+                "num_alloc_misses": self.misses,
+                "num_frees": self.frees,
+            }
