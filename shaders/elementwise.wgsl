@@ -73,7 +73,7 @@ fn erf_(x: f32) -> f32 {
 fn log1p_(x: f32) -> f32 {
     let u = 1.0 + x;
     if (u == 1.0) { return x; }
-    if (is_inf(u)) { return u; }
+    if (is_inf(u)) { return log(u); }  // +inf stays inf, -inf gives NaN
     return log(u) * (x / (u - 1.0));
 }
 
@@ -84,7 +84,7 @@ fn expm1_(x: f32) -> f32 {
 
 // pow with PyTorch's (C's) edge cases: negative bases with integral exponents, x^0 = 1.
 fn pow_(x: f32, y: f32) -> f32 {
-    if (y == 0.0) { return 1.0; }
+    if (y == 0.0 || x == 1.0) { return 1.0; }
     if (is_nan(x) || is_nan(y)) { return nan_f32(); }
     if (y == 1.0) { return x; }
     if (y == 2.0) { return x * x; }
@@ -94,6 +94,17 @@ fn pow_(x: f32, y: f32) -> f32 {
     if (floor(y) != y) { return nan_f32(); }
     let odd = abs(y) < 16777216.0 && (i32(abs(y)) & 1) == 1;
     return select(r, -r, odd);
+}
+
+// atan2 with C's NaN and signed-zero cases (the builtin misses both on some drivers).
+fn atan2_(y: f32, x: f32) -> f32 {
+    if (is_nan(x) || is_nan(y)) { return nan_f32(); }
+    if (y == 0.0) {
+        let x_negative = (bitcast<u32>(x) & 0x80000000u) != 0u;
+        let pi = select(3.14159265358979, -3.14159265358979, (bitcast<u32>(y) & 0x80000000u) != 0u);
+        return select(y, pi, x_negative);
+    }
+    return atan2(y, x);
 }
 
 fn sign_f(x: f32) -> f32 { return select(sign(x), x, is_nan(x)); }

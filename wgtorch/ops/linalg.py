@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import _dtype as D
+from .._broadcast import broadcast_shapes
 from .._tensor import Tensor, _wrap
 from ..autograd.function import Function
 
@@ -60,8 +61,6 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim == 2 and b.ndim == 2:
         out = BatchedMatmul.apply(a, b)
     else:
-        from ..backends.wgpu.elementwise import broadcast_shapes
-
         try:
             batch = broadcast_shapes([a.shape[:-2], b.shape[:-2]])
         except RuntimeError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from .. import _dtype as D
+from .._broadcast import broadcast_shapes
 from ..autograd.function import Function
 from ..backends.protocol import PREDICATES
 
@@ -142,12 +143,17 @@ class Pointwise(Function):
         be = first._be
         compute, out_dtype = dtypes_for(op, operands)
         args = []
+        shape = None
         for x in operands:
             if isinstance(x, Tensor):
                 if x._be is not be:
                     raise RuntimeError(f"Expected all tensors to be on the same device, but found at least "
                                        f"two devices, {first.device} and {x.device}!")
                 args.append(x._data)
+                if shape is None:
+                    shape = x._data.shape
+                elif x._data.shape != shape:
+                    broadcast_shapes([t.shape for t in operands if isinstance(t, Tensor)])  # raises if invalid
             else:
                 args.append(x)
         y = _wrap(be.elementwise(op, args, compute, out_dtype), be, out_dtype)

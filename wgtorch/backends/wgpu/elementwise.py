@@ -9,6 +9,7 @@ from ..._dtype import dtype
 from ..protocol import PREDICATES
 from .array import WgpuArray, contiguous_strides
 from .kernels import specialise
+from ..._broadcast import broadcast_shapes
 
 WG = 64
 MAX_DIMS = 8
@@ -41,8 +42,9 @@ EXPR = {
     "div": ("a / b", None), "pow": ("pow_(a, b)", "TC(round(pow_(f32(a), f32(b))))"),
     "maximum": ("max_nan(a, b)", "max(a, b)"), "minimum": ("min_nan(a, b)", "min(a, b)"),
     "floor_divide": ("floor(a / b)", "TC(floordiv_i(i32(a), i32(b)))"),
-    "remainder": ("rem_f(a, b)", "TC(rem_i(i32(a), i32(b)))"), "atan2": ("atan2(a, b)", None),
-    "eq": ("a == b", "a == b"), "ne": ("a != b", "a != b"), "lt": ("a < b", "a < b"),
+    "remainder": ("rem_f(a, b)", "TC(rem_i(i32(a), i32(b)))"), "atan2": ("atan2_(a, b)", None),
+    # naga emits an ordered != (false on NaN), so float `ne` is written as not-equal.
+    "eq": ("a == b", "a == b"), "ne": ("!(a == b)", "a != b"), "lt": ("a < b", "a < b"),
     "le": ("a <= b", "a <= b"), "gt": ("a > b", "a > b"), "ge": ("a >= b", "a >= b"),
     "logical_and": ("(a != TC(0)) && (b != TC(0))", "(a != TC(0)) && (b != TC(0))"),
     "logical_or": ("(a != TC(0)) || (b != TC(0))", "(a != TC(0)) || (b != TC(0))"),
@@ -53,23 +55,6 @@ EXPR = {
 }
 _NAMES = "abc"
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
-
-
-def broadcast_shapes(shapes) -> tuple:
-    """NumPy/PyTorch broadcasting; the error names both sizes like PyTorch's."""
-    ndim = max((len(s) for s in shapes), default=0)
-    out = [1] * ndim
-    for k, s in enumerate(shapes):
-        for i, n in enumerate(s, ndim - len(s)):
-            if n != 1:
-                if out[i] != 1 and out[i] != n:
-                    first = next(j for j in range(k) if len(shapes[j]) > i - ndim + len(shapes[j]) >= 0
-                                 and shapes[j][i - ndim + len(shapes[j])] == out[i])
-                    raise RuntimeError(f"The size of tensor {'abc'[first]} ({out[i]}) must match the size of "
-                                       f"tensor {'abc'[k]} ({n}) at non-singleton dimension {i} (shapes "
-                                       f"{[list(x) for x in shapes]})")
-                out[i] = n
-    return tuple(out)
 
 
 def _aligned_strides(a: WgpuArray, shape: tuple) -> list:
