@@ -9,8 +9,13 @@ def tensor_repr(t) -> str:
     a = t.detach().numpy()
     if a.dtype == np.float16:
         a = a.astype(np.float32)
+    floatmode = "maxprec"
+    if a.dtype.kind == "f":
+        finite = a[np.isfinite(a)]
+        # PyTorch prints whole numbers as "1." and anything else with four decimals.
+        floatmode = "maxprec_equal" if np.all(finite == np.round(finite)) else "fixed"
     body = np.array2string(a, separator=", ", prefix="tensor(", precision=4, threshold=1000, edgeitems=3,
-                           floatmode="maxprec_equal" if a.dtype.kind == "f" else "maxprec")
+                           floatmode=floatmode)
     extras = []
     if a.size == 0 and a.ndim > 1:
         extras.append(f"size={tuple(a.shape)}")

@@ -10,6 +10,9 @@ import numpy as np
 
 from .._dtype import bool_, dtype, int64
 from . import random as _random
+from .array_nn import ArrayNNOps
+from .array_optim import ArrayOptimOps
+from .array_reduce import ArrayReduceOps
 
 _ERF_FREE_GELU_C = float(np.sqrt(2.0 / np.pi))
 
@@ -54,7 +57,7 @@ def _table(xp):
         return xp.floor_divide(a, b)
 
     return {
-        "copy": lambda x: x, "neg": xp.negative, "abs": xp.abs, "exp": xp.exp, "log": xp.log,
+        "copy": lambda x: x.copy() if hasattr(x, "copy") else x, "neg": xp.negative, "abs": xp.abs, "exp": xp.exp, "log": xp.log,
         "sqrt": xp.sqrt, "rsqrt": lambda x: 1 / xp.sqrt(x), "sin": xp.sin, "cos": xp.cos,
         "tanh": xp.tanh, "sigmoid": lambda x: 1 / (1 + xp.exp(-x)),
         "relu": lambda x: xp.where(x > 0, x, xp.where(x != x, x, 0)).astype(x.dtype, copy=False),
@@ -84,7 +87,7 @@ _QUIET = {"copy", "neg", "abs", "eq", "ne", "lt", "le", "gt", "ge", "isnan", "is
           "minimum", "clamp"}
 
 
-class ArrayBackend:
+class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps):
     """The op protocol (`protocol.Backend`) over a NumPy-compatible module."""
 
     def __init__(self, xp, name: str):
@@ -138,7 +141,7 @@ class ArrayBackend:
         return self.xp.broadcast_to(a, shape)
 
     def getitem(self, a, key):
-        return a[key]
+        return a[key + (Ellipsis,)]  # the Ellipsis keeps an all-int key a (0-d) view, not a scalar
 
     def same_storage(self, a, b):
         return self.xp.shares_memory(a, b) if self.xp is np else self.xp.may_share_memory(a, b)
