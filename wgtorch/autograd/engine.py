@@ -60,7 +60,7 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, inpu
                 g = grads.pop((node, i), None)
                 if wanted is not None and (node, i) in wanted:
                     found[wanted[(node, i)]] = g
-                if node.retained and i in node.retained and g is not None:
+                if wanted is None and node.retained and i in node.retained and g is not None:
                     r = node.retained[i]
                     r.grad = g.detach() if r.grad is None else r.grad + g.detach()
                 outs.append(g)
