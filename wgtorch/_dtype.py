@@ -14,7 +14,7 @@ import numpy as np
 class dtype:
     """An element type, like ``torch.dtype``. Compare with ``is`` or ``==``."""
 
-    __slots__ = ("name", "np", "itemsize", "is_floating_point", "is_signed", "wgsl", "_rank")
+    __slots__ = ("name", "np", "itemsize", "is_floating_point", "is_signed", "wgsl", "_rank", "category")
 
     def __init__(self, name: str, np_dtype, wgsl: str | None, rank: int):
         self.name = name
@@ -24,11 +24,8 @@ class dtype:
         self.is_signed = self.np.kind in "fi"
         self.wgsl = wgsl  # storage type on wgpu; None where WGSL cannot store it
         self._rank = rank  # order within a category, for promotion
-
-    @property
-    def category(self) -> int:
-        """0 bool, 1 integer, 2 floating point: promotion never goes down a category."""
-        return 2 if self.is_floating_point else 0 if self is bool_ else 1
+        # 0 bool, 1 integer, 2 floating point: promotion never goes down a category.
+        self.category = 2 if self.is_floating_point else 0 if name == "bool" else 1
 
     def __repr__(self) -> str:
         return f"wgtorch.{self.name}"

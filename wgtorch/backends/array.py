@@ -81,8 +81,9 @@ def _table(xp):
     }
 
 
-# Ops that cannot raise floating-point warnings skip np.errstate (it costs ~0.7 us a call).
-_QUIET = {"copy", "neg", "abs", "eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite",
+# Ops that rarely raise floating-point warnings skip np.errstate (it costs ~0.7 us a call); an
+# overflow to inf in add/sub/mul may print NumPy's RuntimeWarning, once per place, as NumPy does.
+_QUIET = {"add", "sub", "mul", "square", "copy", "neg", "abs", "eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite",
           "logical_not", "logical_and", "logical_or", "logical_xor", "where", "relu", "maximum",
           "minimum", "clamp"}
 
@@ -191,15 +192,18 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps):
         return self.xp.matmul(a, b)
 
     def index_select(self, a, dim, index):
-        return self.xp.take(a, index.astype(np.int64, copy=False), axis=dim)
+        return self.xp.take(a, _checked_index(self.xp, index, a.shape[dim]), axis=dim)
 
     def gather(self, a, dim, index):
-        return self.xp.take_along_axis(a, index.astype(np.int64, copy=False), axis=dim)
+        idx = _checked_index(self.xp, index, a.shape[dim])
+        # PyTorch reads only the leading part of a on the other dims, where index is smaller.
+        part = tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(idx.shape))
+        return self.xp.take_along_axis(a[part], idx, axis=dim)
 
     def scatter_add(self, a, dim, index, src):
         xp = self.xp
         out = a.copy()
-        idx = index.astype(np.int64, copy=False)
+        idx = _checked_index(xp, index, a.shape[dim])
         # Position of every src element along all dims, with `dim` replaced by the index.
         grids = list(xp.indices(idx.shape, sparse=True))
         grids[dim] = idx
@@ -213,6 +217,15 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps):
     def synchronize(self):
         if self.xp is not np:  # pragma: no cover - cupy path
             self.xp.cuda.get_current_stream().synchronize()
+
+
+def _checked_index(xp, index, size: int):
+    """int64 indices, refusing any outside [0, size) with PyTorch's IndexError (NumPy would wrap
+    negative ones). Not on CuPy, where the check would cost a device-to-host sync."""
+    idx = index.astype(np.int64, copy=False)
+    if xp is np and idx.size and (idx.min() < 0 or idx.max() >= size):
+        raise IndexError("index out of range in self")
+    return idx
 
 
 def _cast(xp, x, dt: dtype):

@@ -11,6 +11,7 @@ import math
 
 from .. import _dtype as D
 from .._broadcast import broadcast_shapes
+from .._tensor import Tensor, _wrap
 from ..autograd.function import Function
 from ..backends.protocol import PREDICATES
 
@@ -118,6 +119,27 @@ def _in_range(a, lo, hi):
     return m
 
 
+_SCALAR_CATEGORY = {bool: 0, int: 1, float: 2}
+
+
+def _result_type_fast(operands) -> D.dtype:
+    """``result_type`` for the common shapes of a call: tensors of one dtype, or one tensor and
+    a Python scalar that does not lift its category."""
+    if len(operands) == 2:
+        a, b = operands
+        if type(a) is Tensor:
+            if type(b) is Tensor:
+                if a.dtype is b.dtype:
+                    return a.dtype
+            elif _SCALAR_CATEGORY.get(type(b), 3) <= a.dtype.category:
+                return a.dtype
+        elif type(b) is Tensor and _SCALAR_CATEGORY.get(type(a), 3) <= b.dtype.category:
+            return b.dtype
+    elif len(operands) == 1 and type(operands[0]) is Tensor:
+        return operands[0].dtype
+    return D.result_type(*operands)
+
+
 def dtypes_for(op: str, operands) -> tuple[D.dtype, D.dtype]:
     """(compute dtype, result dtype) for ``op`` by PyTorch's promotion rules."""
     if op == "where":
@@ -126,7 +148,7 @@ def dtypes_for(op: str, operands) -> tuple[D.dtype, D.dtype]:
     if op == "clamp":
         t = D.result_type(*[x for x in operands if x is not None])
         return t, t
-    t = D.result_type(*operands)
+    t = _result_type_fast(operands)
     if op in PREDICATES:
         return t, D.bool_
     if op in _FLOAT_OPS and not t.is_floating_point:
@@ -137,8 +159,6 @@ def dtypes_for(op: str, operands) -> tuple[D.dtype, D.dtype]:
 class Pointwise(Function):
     @staticmethod
     def forward(ctx, op, *operands):
-        from .._tensor import Tensor, _wrap
-
         first = next(x for x in operands if isinstance(x, Tensor))
         be = first._be
         compute, out_dtype = dtypes_for(op, operands)
@@ -179,8 +199,6 @@ def pointwise(op: str, *operands):
 
 
 def where(cond, a, b):
-    from .._tensor import Tensor
-
     if not isinstance(cond, Tensor):
         raise TypeError(f"where(): condition must be a tensor, got {type(cond).__name__}")
     if cond.dtype is not D.bool_:
@@ -195,8 +213,6 @@ class Cast(Function):
 
     @staticmethod
     def forward(ctx, x, dt):
-        from .._tensor import _wrap
-
         x._be.check_dtype(dt)
         ctx.src = x.dtype
         return _wrap(x._be.elementwise("copy", [x._data], x.dtype, dt), x._be, dt)

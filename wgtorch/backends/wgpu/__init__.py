@@ -14,6 +14,8 @@ from .array import WgpuArray, contiguous_strides
 from .elementwise import ElementwiseOps
 from .index import IndexOps
 from .matmul import MatmulOps
+from .nn import NNOps
+from .optim import OptimOps
 from .random import RandomOps
 from .reduce import ReduceOps
 from .runtime import Runtime, Storage
@@ -30,12 +32,11 @@ def storage_np_dtype(dt: dtype) -> np.dtype:
     return _STORAGE_NP[dt.wgsl]
 
 
-class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps):
+class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps):
     name = "wgpu"
 
     def __init__(self, index: int = 0):
         self.rt = Runtime(index)
-        self._pipelines_ew: dict = {}
 
     def check_dtype(self, dt: dtype) -> None:
         if dt.wgsl is None:

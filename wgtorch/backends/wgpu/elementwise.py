@@ -130,11 +130,8 @@ class ElementwiseOps:
 
         types = tuple(t for _, t in bindings)
         key = ("ew", op, tc, types, tuple(layout), ndim)
-        p = self._pipelines_ew.get(key)
-        if p is None:
-            p = self._pipelines_ew[key] = self.rt.pipeline(
-                key, lambda: _source(op, tc, types, layout, ndim, out_dtype), ("rw",) * len(bindings),
-                f"elementwise:{op}")
+        p = self.rt.pipeline(key, lambda: _source(op, tc, types, layout, ndim, out_dtype),
+                             ("rw",) * len(bindings), f"elementwise:{op}")
 
         sf, si = _scalar_slots(scalars, tc == "f32", compute)
         if flat:

@@ -1,0 +1,18 @@
+# The two commands of the README. Each does its own set-up (tools/setup.sh): a .venv with
+# wgtorch installed, and a Vulkan driver where none is present.
+.PHONY: bench test validate lint setup
+
+setup:
+	@tools/setup.sh
+
+bench: setup
+	.venv/bin/python -m wgtorch.bench --quick
+
+test: setup
+	.venv/bin/python -m pytest tests
+
+validate: setup
+	.venv/bin/python -m wgtorch.validate
+
+lint: setup
+	.venv/bin/ruff check .

@@ -1,0 +1,106 @@
+"""Runtime benchmarks (issue 3's targets; targets live here, never in asserts):
+
+- host overhead: a chain of 1,000 small elementwise ops on wgpu, timed up to (not including) the
+  final sync — target <= 15 us per op on the 2-core development machine — beside NumPy (and
+  PyTorch CPU when installed) doing the same chain in the same run;
+- bandwidth: add of 1e7 float32 on wgpu, target >= 1.5 GB/s effective on lavapipe (12 bytes moved
+  per element), beside NumPy;
+- steady state: pipeline and bind-group cache hit rates in a loop that repeats the same ops
+  (target >= 99 %), recorded in extra_info.
+
+Run: .venv/bin/pytest benches/test_bench_runtime.py --benchmark-columns=median,iqr,rounds
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import wgtorch as torch
+
+CHAIN = 1000
+needs_wgpu = pytest.mark.skipif(not torch.wgpu.is_available(), reason="no wgpu adapter")
+
+
+def _chain(x):
+    for _ in range(CHAIN // 2):
+        x = x * 1.0001
+        x = x + 0.0001
+    return x
+
+
+@needs_wgpu
+def test_host_overhead_chain_wgpu(benchmark):
+    x = torch.ones(100, device="wgpu")
+    _chain(x)
+    torch.wgpu.synchronize()
+    # The sync of the previous round runs in setup, untimed: the timed region is recording only.
+    benchmark.pedantic(_chain, args=(x,), setup=torch.wgpu.synchronize, rounds=30, warmup_rounds=2)
+    benchmark.extra_info["us_per_op"] = benchmark.stats.stats.median / CHAIN * 1e6
+    benchmark.extra_info["adapter"] = torch.wgpu.get_device_name()
+
+
+def test_host_overhead_chain_numpy(benchmark):
+    x = np.ones(100, np.float32)
+    benchmark(_chain, x)
+    benchmark.extra_info["us_per_op"] = benchmark.stats.stats.median / CHAIN * 1e6
+
+
+def test_host_overhead_chain_wgtorch_cpu(benchmark):
+    x = torch.ones(100)
+    benchmark(_chain, x)
+    benchmark.extra_info["us_per_op"] = benchmark.stats.stats.median / CHAIN * 1e6
+
+
+def test_host_overhead_chain_torch_cpu(benchmark):
+    pt = pytest.importorskip("torch")
+    x = pt.ones(100)
+    benchmark(_chain, x)
+    benchmark.extra_info["us_per_op"] = benchmark.stats.stats.median / CHAIN * 1e6
+
+
+N_ADD = 10_000_000
+
+
+@needs_wgpu
+def test_add_1e7_wgpu(benchmark):
+    a = torch.rand(N_ADD, device="wgpu") if hasattr(torch.zeros(1, device="wgpu")._be, "random") \
+        else torch.ones(N_ADD, device="wgpu")
+    b = a * 0.5
+
+    def add():
+        c = a + b
+        torch.wgpu.synchronize()
+        return c
+
+    add()
+    benchmark.pedantic(add, rounds=5, warmup_rounds=1)
+    benchmark.extra_info["GB_per_s"] = 12 * N_ADD / benchmark.stats.stats.median / 1e9
+
+
+def test_add_1e7_numpy(benchmark):
+    a = np.random.default_rng(0).random(N_ADD, dtype=np.float32)
+    b = a * 0.5
+    benchmark(np.add, a, b)
+    benchmark.extra_info["GB_per_s"] = 12 * N_ADD / benchmark.stats.stats.median / 1e9
+
+
+@needs_wgpu
+def test_steady_state_cache_hits(benchmark):
+    rt = torch.zeros(1, device="wgpu")._be.rt
+    x = torch.ones(64, device="wgpu")
+
+    def step():
+        y = x
+        for _ in range(20):
+            y = (y * 1.01 - 0.5).relu() + x
+        return y[0].item()
+
+    for _ in range(3):
+        step()
+    before = dict(rt.stats)
+    benchmark.pedantic(step, rounds=20)
+    d = {k: rt.stats[k] - before[k] for k in before}
+    benchmark.extra_info["pipeline_hit_rate"] = d["pipeline_hits"] / max(1, d["pipeline_hits"] + d["pipeline_misses"])
+    benchmark.extra_info["bind_group_hit_rate"] = d["bind_group_hits"] / max(
+        1, d["bind_group_hits"] + d["bind_group_misses"])
