@@ -119,11 +119,11 @@ def test_tensor_beyond_the_binding_limit_raises_a_clear_error():
 def test_a_kernel_that_fails_to_compile_names_itself_and_the_device_survives(monkeypatch):
     from wgtorch.backends.wgpu import elementwise
 
-    monkeypatch.setitem(elementwise.EXPR, "neg", ("this is not wgsl(", None))
-    with pytest.raises(torch.KernelCompileError, match="elementwise:neg"):
-        -torch.ones(3, device="wgpu")
-    monkeypatch.undo()
-    assert_close(torch.ones(3, device="wgpu") + 1, np.full(3, 2, np.float32))
+    monkeypatch.setitem(elementwise.EXPR, "broken_op", ("this is not wgsl(", None))
+    x = torch.ones(3, device="wgpu")
+    with pytest.raises(torch.KernelCompileError, match="elementwise:broken_op"):
+        x._be.elementwise("broken_op", [x._data], torch.float32, torch.float32)
+    assert_close(x + 1, np.full(3, 2, np.float32))
 
 
 def test_adapter_selection_by_name(monkeypatch):
