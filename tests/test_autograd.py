@@ -227,3 +227,15 @@ def test_leaf_hooks_and_in_place_on_non_leaf(device):
     (y * y).sum().backward()
     assert_close(x.grad, 4 * (2 * np.array([1, 2], np.float32) + 1))
     assert seen == [x.grad.tolist()]
+
+
+def test_in_place_on_a_view_of_a_tensor_that_requires_grad_is_refused(device):
+    x = torch.ones(3, device=device, requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match="view of a tensor that requires grad"):
+        y[0].mul_(3)
+    with pytest.raises(RuntimeError, match="view of a leaf Variable"):
+        x[1:].add_(1)
+    with torch.no_grad():
+        y[0].mul_(3)  # outside autograd it is just a write through the view
+    assert_close(y, [6.0, 2.0, 2.0])

@@ -107,8 +107,19 @@ def _clamp(x, lo, hi):
 def _check_inplace(self):
     from .autograd.grad_mode import state
 
-    if state.enabled and self.requires_grad and self.grad_fn is None:
+    if not (state.enabled and self.requires_grad):
+        return
+    if self.grad_fn is None:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    base = self._base
+    if base is not None and base.requires_grad and base.grad_fn is None:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
+    if base is not None and base.requires_grad:
+        # PyTorch rewrites the base's history here (CopySlices); wgtorch refuses rather than
+        # give the base a wrong gradient.
+        raise RuntimeError("an in-place operation on a view of a tensor that requires grad is not supported "
+                           "by wgtorch's autograd; use an out-of-place op (e.g. torch.where or torch.cat) "
+                           "or clone() the view first")
 
 
 Tensor._check_inplace = _check_inplace

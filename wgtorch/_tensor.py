@@ -35,12 +35,13 @@ def _wrap(data, be, dt: D.dtype) -> Tensor:
     t.grad_fn = None
     t._output_nr = 0
     t._hooks = None
+    t._base = None
     return t
 
 
 class Tensor:
     __slots__ = ("_data", "_be", "dtype", "requires_grad", "grad", "grad_fn", "_output_nr", "_hooks",
-                 "__weakref__")
+                 "_base", "__weakref__")
     __array_priority__ = 1000  # NumPy defers to our operators
 
     def __new__(cls, *args, **kwargs):
@@ -50,7 +51,7 @@ class Tensor:
         from ._creation import tensor
 
         t = tensor([] if data is None else data, dtype=dtype, device=device)
-        for name in ("_data", "_be", "dtype", "grad", "grad_fn", "_output_nr", "_hooks"):
+        for name in ("_data", "_be", "dtype", "grad", "grad_fn", "_output_nr", "_hooks", "_base"):
             setattr(self, name, getattr(t, name))
         self.requires_grad = requires_grad
 

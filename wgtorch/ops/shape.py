@@ -14,6 +14,13 @@ def _out(x: Tensor, data, dt=None) -> Tensor:
     return _wrap(data, x._be, dt or x.dtype)
 
 
+def _view(x: Tensor, data) -> Tensor:
+    """A tensor sharing x's memory; ``_base`` lets in-place ops refuse what autograd can't follow."""
+    t = _wrap(data, x._be, x.dtype)
+    t._base = x._base if x._base is not None else x
+    return t
+
+
 def infer_shape(shape, numel: int) -> tuple:
     shape = list(shape)
     if shape.count(-1) > 1:
@@ -39,7 +46,7 @@ class Reshape(Function):
                                    "one dimension spans across two contiguous subspaces). Use .reshape(...) "
                                    "instead.")
             data = x._be.reshape(_copy(x), shape)
-        return _out(x, data)
+        return _view(x, data)
 
     @staticmethod
     def backward(ctx, g):
@@ -59,7 +66,7 @@ class Permute(Function):
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = dims
-        return _out(x, x._be.permute(x._data, dims))
+        return _view(x, x._be.permute(x._data, dims))
 
     @staticmethod
     def backward(ctx, g):
@@ -100,7 +107,7 @@ class Expand(Function):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.in_shape = x.shape
-        return _out(x, x._be.expand(x._data, shape))
+        return _view(x, x._be.expand(x._data, shape))
 
     @staticmethod
     def backward(ctx, g):
@@ -204,7 +211,7 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, x, key):
         ctx.in_shape, ctx.key = x.shape, key
-        return _out(x, x._be.getitem(x._data, key))
+        return _view(x, x._be.getitem(x._data, key))
 
     @staticmethod
     def backward(ctx, g):
