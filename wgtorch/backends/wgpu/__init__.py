@@ -62,7 +62,7 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, Opt
         storage = Storage(self.rt, max(nbytes, 4))
         # Offsets are in elements from the start of the (possibly shared) buffer the kernels bind.
         offset = storage.block.offset // storage_np_dtype(dt).itemsize
-        return WgpuArray(storage, shape, contiguous_strides(shape), offset, dt)
+        return WgpuArray(storage, shape, contiguous_strides(shape), offset, dt, contiguous=True)
 
     def from_numpy(self, a: np.ndarray, dt: dtype) -> WgpuArray:
         out = self.empty(a.shape, dt)

@@ -16,24 +16,22 @@ def contiguous_strides(shape) -> tuple:
 
 
 class WgpuArray:
-    __slots__ = ("storage", "shape", "strides", "offset", "dtype", "size", "contiguous")
+    __slots__ = ("storage", "buffer", "shape", "strides", "offset", "dtype", "size", "contiguous")
 
-    def __init__(self, storage, shape: tuple, strides: tuple, offset: int, dt: dtype):
+    def __init__(self, storage, shape: tuple, strides: tuple, offset: int, dt: dtype,
+                 contiguous: bool | None = None):
         self.storage = storage
+        self.buffer = storage.block.buffer  # the (possibly shared) buffer kernels bind
         self.shape = shape
         self.strides = strides
-        self.offset = offset  # in elements from the start of the buffer kernels bind
+        self.offset = offset  # in elements from the start of that buffer
         self.dtype = dt
         self.size = math.prod(shape)
-        self.contiguous = self.is_contiguous()
+        self.contiguous = self.is_contiguous() if contiguous is None else contiguous
 
     @property
     def ndim(self) -> int:
         return len(self.shape)
-
-    @property
-    def buffer(self):
-        return self.storage.buffer
 
     def is_contiguous(self) -> bool:
         expected = 1

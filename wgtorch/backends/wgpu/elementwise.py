@@ -92,33 +92,39 @@ class ElementwiseOps:
             else:
                 shape = broadcast_shapes([a.shape for a in arrays])
             out = self.empty(shape, out_dtype)
-        shape = out.shape
+        else:
+            shape = out.shape
         if out.size == 0:
             return out
         tc = "f32" if compute.is_floating_point else compute.wgsl
 
         # One binding per distinct (buffer, storage type): tensors share pages, and operands in
         # out's page read through `out` (runtime.py explains why every binding is read_write).
-        bindings = [(out.buffer, out_dtype.wgsl)]
+        buffers = [out.buffer]
+        types = [out_dtype.wgsl]
         layout = []  # per operand: its binding, or -1 for a scalar
         scalars = []
         offsets = [out.offset, 0, 0, 0]
+        flat = out.contiguous
         n = 1
         for x in operands:
             if type(x) is WgpuArray:
-                entry = (x.buffer, x.dtype.wgsl)
-                try:
-                    slot = bindings.index(entry)
-                except ValueError:
-                    slot = len(bindings)
-                    bindings.append(entry)
+                buf, t = x.buffer, x.dtype.wgsl
+                for slot in range(len(buffers)):
+                    if buffers[slot] is buf and types[slot] == t:
+                        break
+                else:
+                    slot = len(buffers)
+                    buffers.append(buf)
+                    types.append(t)
                 layout.append(slot)
                 offsets[n] = x.offset
                 n += 1
+                if flat and not (x.contiguous and x.shape == shape):
+                    flat = False
             else:
                 layout.append(-1)
                 scalars.append(x)
-        flat = out.contiguous and all(a.contiguous and a.shape == shape for a in arrays)
         if flat:
             ndim = 0
         else:
@@ -128,10 +134,10 @@ class ElementwiseOps:
                                    f"merging; the wgpu kernels support {MAX_DIMS} (call .contiguous() first)")
             ndim = len(dims)
 
-        types = tuple(t for _, t in bindings)
+        types = tuple(types)
         key = ("ew", op, tc, types, tuple(layout), ndim)
         p = self.rt.pipeline(key, lambda: _source(op, tc, types, layout, ndim, out_dtype),
-                             ("rw",) * len(bindings), f"elementwise:{op}")
+                             ("rw",) * len(buffers), f"elementwise:{op}")
 
         sf, si = _scalar_slots(scalars, tc == "f32", compute)
         if flat:
@@ -145,7 +151,7 @@ class ElementwiseOps:
                 values += pad
             values += [0] * (MAX_DIMS * (4 - len(strides)))
             struct_ = META
-        self.rt.dispatch(p, tuple(b for b, _ in bindings), struct_, values, -(-out.size // WG))
+        self.rt.dispatch(p, buffers, struct_, values, -(-out.size // WG))
         return out
 
 

@@ -122,7 +122,7 @@ class Runtime:
         self._encoder = None
         self._pass = None
         self._last_pipeline = None
-        self._touched: set[int] = set()       # serials of buffers used by unsubmitted work
+        self._touched: set[Buffer] = set()    # buffers used by unsubmitted work
         self._pending_free: list[Block] = []
         self._pending_bytes = 0
         self._modules: dict = {}
@@ -134,6 +134,10 @@ class Runtime:
                       "bind_group_hits": 0, "bind_group_misses": 0}
         self._fence_src = Buffer(self.device.create_buffer(size=4, usage=BUFFER_USAGE), 4, False)
         self._staging: dict[int, object] = {}
+        # Errors kernels report from the device (bad indices); see error_buffer().
+        self._errors: Buffer | None = None
+        self._errors_armed = False
+        self.error_decoders: dict = {}  # code -> function(uint32 words) -> exception
 
     # -- kernels -------------------------------------------------------------------------------
     def pipeline(self, key, make_source, access: tuple[str, ...], name: str) -> Pipeline:
@@ -180,8 +184,9 @@ class Runtime:
             layout = self._layouts[access] = self.device.create_bind_group_layout(entries=entries)
         return layout
 
-    def _bind_group(self, p: Pipeline, buffers: tuple[Buffer, ...]):
-        key = (p.layout_key, *[b.serial for b in buffers])
+    def _bind_group(self, p: Pipeline, buffers):
+        # Keyed on the Buffer objects (hashed by identity): the cache holds them, so no id is reused.
+        key = (p.layout_key, *buffers)
         bg = self._bind_groups.get(key)
         if bg is not None:
             self.stats["bind_group_hits"] += 1
@@ -201,7 +206,7 @@ class Runtime:
         self.flush()
         gone = set(self.pool.empty_cache())
         if gone:
-            for key in [k for k in self._bind_groups if any(s in gone for s in k[1:])]:
+            for key in [k for k in self._bind_groups if any(b.serial in gone for b in k[1:])]:
                 del self._bind_groups[key]
 
     # -- recording -----------------------------------------------------------------------------
@@ -231,9 +236,7 @@ class Runtime:
         else:
             y = -(-groups // self.max_groups)
             cp.dispatch_workgroups(-(-groups // y), y, 1)
-        touched = self._touched
-        for b in buffers:
-            touched.add(b.serial)
+        self._touched.update(buffers)
         self.stats["dispatches"] += 1
         if self._ring_used >= len(self._ring_host):
             self.flush()
@@ -249,7 +252,7 @@ class Runtime:
         self._pass = None
         self._last_pipeline = None
         self._encoder.copy_buffer_to_buffer(src.gpu, src_offset, dst.gpu, dst_offset, nbytes)
-        self._touched.update((src.serial, dst.serial))
+        self._touched.update((src, dst))
 
     def flush(self) -> None:
         """Submit everything recorded so far; recycle the buffers it was holding back."""
@@ -280,7 +283,7 @@ class Runtime:
     def release(self, block: Block) -> None:
         """A storage died: recycle its block now, or after the batch that may use it is submitted
         (any block of a buffer the batch touches counts as used)."""
-        if block.buffer.serial in self._touched:
+        if block.buffer in self._touched:
             self._pending_free.append(block)
             self._pending_bytes += block.size
         else:
@@ -294,7 +297,7 @@ class Runtime:
         (blocks freed during this batch are held back until it is submitted), so there is nothing
         for write_buffer to overtake. Otherwise recorded work that touches ``buf`` is flushed first.
         """
-        if not fresh and buf.serial in self._touched:
+        if not fresh and buf in self._touched:
             self.flush()
         self.queue.write_buffer(buf.gpu, offset, data)
 
@@ -304,17 +307,23 @@ class Runtime:
         size = (offset + nbytes - start + 3) & ~3
         if size == 0:
             return np.empty(0, np.uint8)
-        staging = self._staging_buffer(size)
+        armed = self._errors_armed  # the error words ride along in the same map
+        total = size + 16 if armed else size
+        staging = self._staging_buffer(total)
         self.copy(buf, start, staging, 0, size)
+        if armed:
+            self.copy(self._errors, 0, staging, size, 16)
         self.flush()
         try:
-            staging.gpu.map_sync(wgpu.MapMode.READ, 0, size)
+            staging.gpu.map_sync(wgpu.MapMode.READ, 0, total)
         except Exception as e:
             raise _translate(e, self.name) from e
         try:
-            data = np.frombuffer(staging.gpu.read_mapped(0, size, copy=True), np.uint8)
+            data = np.frombuffer(staging.gpu.read_mapped(0, total, copy=True), np.uint8)
         finally:
             staging.gpu.unmap()
+        if armed:
+            self._raise_reported(data[size:])
         return data[offset - start: offset - start + nbytes]
 
     def _staging_buffer(self, size: int) -> Buffer:
@@ -332,11 +341,37 @@ class Runtime:
 
     def synchronize(self) -> None:
         """Submit recorded work and wait until the device has finished all of it."""
-        fence = self._staging_buffer(4)
-        self.copy(self._fence_src, 0, fence, 0, 4)
+        armed = self._errors_armed  # then the error words serve as the fence
+        src, n = (self._errors, 16) if armed else (self._fence_src, 4)
+        fence = self._staging_buffer(n)
+        self.copy(src, 0, fence, 0, n)
         self.flush()
-        fence.gpu.map_sync(wgpu.MapMode.READ, 0, 4)  # a 4-byte map is the portable wait in wgpu 0.32
+        fence.gpu.map_sync(wgpu.MapMode.READ, 0, n)  # a small map is the portable wait in wgpu 0.32
+        words = np.frombuffer(fence.gpu.read_mapped(0, n, copy=True), np.uint8) if armed else None
         fence.gpu.unmap()
+        if armed:
+            self._raise_reported(words)
+
+    # -- errors reported by kernels ------------------------------------------------------------
+    def error_buffer(self) -> Buffer:
+        """The 16-byte buffer kernels bind as ``array<atomic<u32>, 4>`` to report bad input
+        without a host round trip: word 0 gets a nonzero code (the first report wins), words 1-3
+        its details. Binding it arms a check at the next ``read`` or ``synchronize``, which raises
+        ``error_decoders[code](words)`` once and clears the buffer; the device stays usable."""
+        if self._errors is None:
+            gpu = self.device.create_buffer(size=16, usage=BUFFER_USAGE, label="errors")  # zeroed
+            self._errors = Buffer(gpu, 16, False)
+        self._errors_armed = True
+        return self._errors
+
+    def _raise_reported(self, raw: np.ndarray) -> None:
+        # All recorded work was just submitted and waited for, so the words are final.
+        self._errors_armed = False
+        words = np.frombuffer(raw[:16].tobytes(), np.uint32)
+        if words[0]:
+            self.queue.write_buffer(self._errors.gpu, 0, bytes(16))
+            decode = self.error_decoders.get(int(words[0]))
+            raise decode(words) if decode else RuntimeError(f"a wgpu kernel reported error {words.tolist()}")
 
 
 def _translate(e: Exception, name: str) -> Exception:
