@@ -94,6 +94,10 @@ class Backend(Protocol):
         strided view that overlaps an operand elementwise), write the result through it."""
     def reduce(self, op: str, a: Array, dims: tuple, keepdim: bool) -> Array:
         """Reduce over ``dims`` (sorted, non-empty). NaN propagates through amax/amin/argmax."""
+    def softmax(self, a: Array, dim: int, log: bool) -> Array:
+        """Fused softmax (``log``: log_softmax) of a floating-point array over ``dim``:
+        exp(x - max) / sum, numerically stable; a row that is all -inf (or holds a NaN) gives NaN,
+        as in PyTorch. The result is a new array of a's shape and dtype."""
     def matmul(self, a: Array, b: Array) -> Array:
         """(B, M, K) @ (B, K, N) -> (B, M, N), or 2-D @ 2-D; a and b may be strided views."""
     def index_select(self, a: Array, dim: int, index: Array) -> Array: ...

@@ -1,5 +1,8 @@
-"""Reductions: sum, mean, prod, amax/amin, max/min with indices, argmax/argmin, and the
-composites built on them (var, std, logsumexp, softmax, log_softmax)."""
+"""Reductions: sum, mean, prod, amax/amin, max/min with indices, argmax/argmin, the composites
+built on them (var, std, logsumexp), and softmax/log_softmax (one fused backend call each).
+
+Integer sums and products on wgpu run in 32 bits (WGSL has no 64-bit integers), so they wrap
+around past 2**31 where PyTorch's int64 would not."""
 
 from __future__ import annotations
 
@@ -38,9 +41,6 @@ class Reduce(Function):
         if x.dtype is not out_dtype:
             data = x._be.elementwise("copy", [data], x.dtype, out_dtype)
         if dims:
-            if x.numel() == 0 and op in ("amax", "amin"):
-                raise RuntimeError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
-                                   "Specify the reduction dim with the 'dim' argument.")
             y = _wrap(x._be.reduce(op, data, dims, keepdim), x._be, out_dtype)
         else:  # 0-d input: nothing to reduce
             y = _wrap(x._be.elementwise("copy", [data], out_dtype, out_dtype), x._be, out_dtype)
@@ -88,12 +88,28 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return s / n if n else s * float("nan")
 
 
+def _check_nonempty(x: Tensor, name: str, dim, dims) -> None:
+    """max-like reductions have no identity: refuse to reduce a zero-size dim (as PyTorch)."""
+    if x.numel():
+        return
+    if dim is None:
+        raise RuntimeError(f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
+                           "Specify the reduction dim with the 'dim' argument.")
+    for d in dims:
+        if x.shape[d] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size.")
+
+
 def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return Reduce.apply(x, "amax", reduce_dims(x, dim), keepdim, x.dtype)
+    dims = reduce_dims(x, dim)
+    _check_nonempty(x, "amax", dim, dims)
+    return Reduce.apply(x, "amax", dims, keepdim, x.dtype)
 
 
 def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return Reduce.apply(x, "amin", reduce_dims(x, dim), keepdim, x.dtype)
+    dims = reduce_dims(x, dim)
+    _check_nonempty(x, "amin", dim, dims)
+    return Reduce.apply(x, "amin", dims, keepdim, x.dtype)
 
 
 class ValuesIndices(tuple):
@@ -113,8 +129,6 @@ class ArgReduce(Function):
 
     @staticmethod
     def forward(ctx, x, op, dim, keepdim):
-        if x.numel() == 0:
-            raise IndexError(f"{op}(): Expected reduction dim {dim} to have non-zero size.")
         idx = _wrap(x._be.reduce(op, x._data, (dim,), True), x._be, D.int64)
         values = _wrap(x._be.gather(x._data, dim, idx._data), x._be, x.dtype)
         if not keepdim:
@@ -133,6 +147,7 @@ class ArgReduce(Function):
 
 
 def _arg(x: Tensor, op: str, dim, keepdim: bool) -> Tensor:
+    _check_nonempty(x, op, dim, () if dim is None else (_dim(dim, x.ndim),))
     if dim is None:
         flat = x.reshape(-1)
         values, idx = ArgReduce.apply(flat, op, 0, False)
@@ -155,6 +170,7 @@ def _max_or_min(x: Tensor, op: str, dim, keepdim, other):
         return (x.maximum if op == "argmax" else x.minimum)(dim if isinstance(dim, Tensor) else other)
     if dim is None:
         return amax(x) if op == "argmax" else amin(x)
+    _check_nonempty(x, "max" if op == "argmax" else "min", dim, (_dim(dim, x.ndim),))
     if x.ndim == 0:
         return ValuesIndices((x.clone(), x.new_zeros((), dtype=D.int64)))
     return ValuesIndices(ArgReduce.apply(x, op, _dim(dim, x.ndim), keepdim))
@@ -181,7 +197,8 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
     dims = reduce_dims(x, dim)
     n = math.prod(x.shape[d] for d in dims)
     centred = x - mean(x, dims, keepdim=True)
-    return (centred * centred).sum(dims, keepdim=keepdim) / max(n - correction, 0)
+    # (this module's max() shadows the builtin)
+    return (centred * centred).sum(dims, keepdim=keepdim) / (n - correction if n > correction else 0)
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
@@ -195,14 +212,46 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     return out if keepdim else out.squeeze(dims) if dims else out
 
 
-def softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
+class Softmax(Function):
+    """softmax or log_softmax over one dim: one fused backend call forward (``be.softmax``);
+    backward from the saved output alone."""
+
+    @staticmethod
+    def forward(ctx, x, dim, log):
+        y = _wrap(x._be.softmax(x._data, dim, log), x._be, x.dtype)
+        if ctx.needs_input_grad:
+            ctx.dim, ctx.log = dim, log
+            ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        if ctx.log:  # d/dx of x - logsumexp(x): g - softmax(x) * sum(g)
+            return g - y.exp() * g.sum(ctx.dim, keepdim=True), None, None
+        return y * (g - (g * y).sum(ctx.dim, keepdim=True)), None, None
+
+
+_TORCH_TYPE_NAMES = {"bool": "Bool", "uint8": "Byte", "int32": "Int", "int64": "Long"}
+
+
+def _softmax(x: Tensor, dim: int, dtype, log: bool) -> Tensor:
     if dtype is not None:
         x = x.to(dtype)
-    e = (x - _finite_or_zero(amax(x, dim, keepdim=True).detach())).exp()
-    return e / e.sum(dim, keepdim=True)
+    name = "log_softmax" if log else "softmax"
+    if not x.dtype.is_floating_point:
+        type_name = _TORCH_TYPE_NAMES.get(x.dtype.name, x.dtype.name)
+        raise RuntimeError(f'"{name}" not implemented for \'{type_name}\' (softmax needs a floating-point '
+                           "tensor; pass dtype=wgtorch.float32)")
+    dim = _dim(dim, x.ndim)
+    if x.ndim == 0:  # a 0-d tensor is a row of one
+        return Softmax.apply(x.reshape(1), 0, log).reshape(())
+    return Softmax.apply(x, dim, log)
+
+
+def softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
+    return _softmax(x, dim, dtype, False)
 
 
 def log_softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
-    if dtype is not None:
-        x = x.to(dtype)
-    return x - logsumexp(x, dim, keepdim=True)
+    return _softmax(x, dim, dtype, True)
