@@ -99,7 +99,8 @@ def test_view_gradients(device):
     check_grad(device, lambda t: t.T.reshape(2, 6) * 2, lambda v: v.T.reshape(2, 6) * 2, x)
     check_grad(device, lambda t: t[1:, ::2].exp(), lambda v: np.exp(v[1:, ::2]), x)
     check_grad(device, lambda t: t.permute(1, 0)[2], lambda v: v.transpose(1, 0)[2], x)
-    check_grad(device, lambda t: t[:, :1].expand(3, 5) * t[:, 1:2], lambda v: np.broadcast_to(v[:, :1], (3, 5)) * v[:, 1:2], x)
+    check_grad(device, lambda t: t[:, :1].expand(3, 5) * t[:, 1:2],
+               lambda v: np.broadcast_to(v[:, :1], (3, 5)) * v[:, 1:2], x)
     check_grad(device, lambda t: torch.cat([t, t * 2], 1), lambda v: np.concatenate([v, v * 2], 1), x)
     check_grad(device, lambda t: torch.stack([t[0], t[2]]), lambda v: np.stack([v[0], v[2]]), x)
     check_grad(device, lambda t: t.split(1, 1)[2] * t.chunk(2, 0)[0][:1], lambda v: v[:, 2:3] * v[:1, :], x)

@@ -3,14 +3,42 @@ NVIDIA GPUs through CuPy, and on the CPU through NumPy. ``import wgtorch as torc
 
 from __future__ import annotations
 
-from . import _methods  # noqa: F401  (binds ops to Tensor)
-from . import autograd, cuda, wgpu
-from ._creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
-                        initial_seed, linspace, manual_seed, ones, ones_like, rand, rand_like, randint,
-                        randn, randn_like, randperm, seed, tensor, zeros, zeros_like)
+from . import (
+    _methods,  # noqa: F401  (binds ops to Tensor)
+    autograd,
+    cuda,
+    nn,
+    optim,
+    wgpu,
+)
+from ._creation import (
+    arange,
+    as_tensor,
+    empty,
+    empty_like,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    initial_seed,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    randperm,
+    seed,
+    tensor,
+    zeros,
+    zeros_like,
+)
 from ._device import best_device, device, get_default_device, set_default_device
-from ._dtype import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype, int32, int64,
-                     set_default_dtype, uint8)
+from ._dtype import bool_ as bool
+from ._dtype import dtype, float16, float32, float64, get_default_dtype, int32, int64, set_default_dtype, uint8
 from ._tensor import Size, Tensor
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import DeviceLostError, KernelCompileError, OutOfMemoryError
@@ -18,10 +46,22 @@ from .ops.index import embedding, gather, index_select, masked_fill, scatter_add
 from .ops.linalg import bmm, dot, matmul, mm
 from .ops.pointwise import pointwise as _pointwise
 from .ops.pointwise import where
-from .ops.reduce import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, prod,
-                         softmax, std, sum, var)
-from .ops.shape import (cat, chunk, flatten, narrow, permute, reshape, select, split, squeeze, stack,
-                        transpose, unbind, unsqueeze)
+from .ops.reduce import amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std, sum, var
+from .ops.shape import (
+    cat,
+    chunk,
+    flatten,
+    narrow,
+    permute,
+    reshape,
+    select,
+    split,
+    squeeze,
+    stack,
+    transpose,
+    unbind,
+    unsqueeze,
+)
 
 __version__ = "0.1.0"
 
@@ -58,7 +98,7 @@ def sub(x, other, *, alpha=1):
     return x.sub(other, alpha=alpha)
 
 
-def clamp(x, min=None, max=None):
+def clamp(x, min=None, max=None):  # noqa: F811  (PyTorch's argument names shadow max/min here)
     return x.clamp(min, max)
 
 
