@@ -1,5 +1,128 @@
-"""placeholder"""
+"""Index ops on wgpu: index_select, gather and scatter_add (``shaders/index.wgsl``).
+
+Inputs may be strided views; index tensors are int32 or int64 (both stored as i32). The
+iteration space is merged like the elementwise kernels' (size-1 dims dropped, neighbours that
+every operand walks contiguously fused), so most calls run with one or two dims.
+
+Bad indices are reported from the device, not checked on the host: a negative or too large
+index is never used to address memory (the element gets 0, or nothing is added), the kernel
+records it in the runtime's error buffer, and the next ``read`` or ``synchronize`` raises
+``IndexError("index out of range in self ...")`` naming the op. The report is therefore
+deferred, like CUDA's device-side asserts: it surfaces at the next ``.item()``, ``.numpy()``,
+print or ``synchronize()``, possibly after later ops were recorded (their results are computed
+from clamped indices), and the device keeps working afterwards.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import struct
+
+from ..._dtype import bool_, dtype
+from .array import WgpuArray
+from .elementwise import _merge_dims
+from .kernels import family_source, specialise
+
+WG = 64
+MAX_DIMS = 8
+# numel, dim_size, dim_stride, code, dim, out_offset, 2 pad, offset[4], shape[8], stride[3][8]
+META = struct.Struct("<8I4I8I24I")
+_ZEROS8 = (0,) * MAX_DIMS
+
+# Error codes this family writes into the runtime's error buffer (word 0).
+_CODES = {"index_select": 0x101, "gather": 0x102, "scatter_add": 0x103}
+_NAMES = {code: name for name, code in _CODES.items()}
+
+
+@functools.cache
+def _snippets() -> dict[str, str]:
+    """The STORE snippets in the comment at the end of index.wgsl, by name."""
+    text = family_source("index")
+    tail = text[text.index("/* Snippets"):]
+    parts = re.split(r"^//! (\w+)\n", tail, flags=re.MULTILINE)
+    return {name: body.replace("*/", "").strip() for name, body in zip(parts[1::2], parts[2::2])}
+
+
+def _store_snippet(op: str, dt: dtype) -> str:
+    if op != "scatter_add":
+        return "gather"
+    if dt is bool_:
+        return "scatter_bool"
+    return {"f32": "scatter_f32", "f16": "scatter_f16", "i32": "scatter_int"}[dt.wgsl]
+
+
+def _source(op: str, dt: dtype, ndim: int) -> str:
+    snippet = _store_snippet(op, dt)
+    out_type = dt.wgsl if op != "scatter_add" else "atomic<u32>"
+    return specialise("index", {"TO": dt.wgsl, "TOUT": out_type}, {"NDIM": ndim, "WG": WG},
+                      {"STORE": _snippets()[snippet]})
+
+
+def index_error(words) -> IndexError:
+    """The exception for an error word block written by an index kernel (see index.wgsl)."""
+    code, value, size, dim = (int(w) for w in words[:4])
+    value = value - (1 << 32) if value >= 1 << 31 else value
+    return IndexError(f"index out of range in self: {_NAMES.get(code, 'an index kernel')} on wgpu met index "
+                      f"{value} for dimension {dim} of size {size} (reported at the first read or "
+                      "synchronize after the op, as device-side errors are)")
 
 
 class IndexOps:
-    pass
+    """Mixin for `WgpuBackend`: index_select, gather and scatter_add."""
+
+    def index_select(self, a: WgpuArray, dim: int, index: WgpuArray) -> WgpuArray:
+        shape = a.shape[:dim] + (index.size,) + a.shape[dim + 1:]
+        out = self.empty(shape, a.dtype)
+        index_strides = [0] * a.ndim
+        index_strides[dim] = index.strides[0] if index.ndim else 0
+        self._index_dispatch("index_select", out, a, dim, index, index_strides, shape, a, None)
+        return out
+
+    def gather(self, a: WgpuArray, dim: int, index: WgpuArray) -> WgpuArray:
+        out = self.empty(index.shape, a.dtype)
+        self._index_dispatch("gather", out, a, dim, index, list(index.strides), index.shape, a, None)
+        return out
+
+    def scatter_add(self, a: WgpuArray, dim: int, index: WgpuArray, src: WgpuArray) -> WgpuArray:
+        out = self.elementwise("copy", [a], a.dtype, a.dtype)  # a new contiguous array
+        self._index_dispatch("scatter_add", out, src, dim, index, list(index.strides), index.shape, out, src)
+        return out
+
+    def _index_dispatch(self, op, out, data, dim, index, index_strides, shape, target, other) -> None:
+        """One kernel over ``shape``: ``target`` is addressed by the index along ``dim``;
+        ``other`` (scatter_add's src) is walked alongside it; ``data`` is bound at binding 2."""
+        numel = 1
+        for n in shape:
+            numel *= n
+        if numel == 0:
+            return
+        target_strides = list(target.strides)
+        dim_stride = target_strides[dim]
+        target_strides[dim] = 0  # the index value takes this dim's place
+        other_strides = list(other.strides) if other is not None else [0] * len(shape)
+        strides = [target_strides, list(index_strides), other_strides]
+        dims, merged = _merge_dims(shape, strides)
+        if len(dims) > MAX_DIMS:
+            raise RuntimeError(f"{op}: the operands need {len(dims)} strided dimensions after merging; "
+                               f"the wgpu kernels support {MAX_DIMS} (call .contiguous() first)")
+        ndim = len(dims)
+        rt = self.rt
+        dt = out.dtype
+        p = rt.pipeline(("index", op, dt.wgsl, ndim), lambda: _source(op, dt, ndim),
+                        ("rw", "r", "r", "rw"), f"index:{op}")
+        code = _CODES[op]
+        if code not in rt.error_decoders:
+            rt.error_decoders[code] = index_error
+        pad = (0,) * (MAX_DIMS - ndim)
+        values = [numel, target.shape[dim], dim_stride, code, dim, out.offset, 0, 0,
+                  target.offset, index.offset, other.offset if other is not None else 0, 0,
+                  *dims, *pad]
+        for st in merged:
+            values += st
+            values += pad
+        rt.dispatch(p, (out.buffer, data.buffer, index.buffer, rt.error_buffer()), META, values,
+                    -(-numel // WG))
+
+
+__all__ = ["IndexOps", "index_error"]

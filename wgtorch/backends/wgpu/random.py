@@ -1,5 +1,68 @@
-"""placeholder"""
+"""Random numbers on wgpu: Philox4x32-10 generated on the device (``shaders/random.wgsl``).
+
+The stream, the counter mapping and the conversions are defined once in
+`wgtorch.backends.random` (the NumPy twin, which the tests compare against): for the same
+``(seed, counter)`` cpu and wgpu give bit-identical uniform numbers and randint values, and
+normal numbers equal to a few float32 ulps (each device has its own log/sin/cos).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+
+from ..._dtype import dtype, float16
+from .. import random as reference
+from .kernels import specialise
+
+WG = 64
+# n, phase, block_lo, block_hi, key0, key1, range, ilow (i32), low, scale, below_high, offset
+META = struct.Struct("<7Ii3fI")
+_KIND_CODE = {"uniform": 0, "normal": 1, "randint": 2}
+_I32 = np.iinfo(np.int32)
 
 
 class RandomOps:
-    pass
+    """Mixin for `WgpuBackend`: the ``random`` op of the protocol."""
+
+    def random(self, kind: str, shape: tuple, dt: dtype, seed: int, counter: int, low, high):
+        reference.check(kind, dt, low, high)
+        out = self.empty(shape, dt)
+        n = out.size
+        if n == 0:
+            return out
+        low_f = scale = below = 0.0
+        ilow = span = 0
+        if kind == "uniform":
+            low_f, scale, below = reference.uniform_params(dt, low, high)
+        elif kind == "normal":
+            low_f, scale = float(low), float(high)
+        else:
+            if low < _I32.min or high - 1 > _I32.max:  # the kernel computes in i32
+                raise RuntimeError(f"randint(): on wgpu, low and high - 1 must fit in int32 (int64 is stored "
+                                   f"as int32 there), got [{low}, {high})")
+            ilow, span = int(low), (int(high) - int(low)) & 0xFFFFFFFF  # 2**32 is sent as 0
+        block = counter // 4
+        phase = counter % 4
+        blocks = (phase + n + 3) // 4
+        # the runtime caches pipelines by key; int32 and int64 share one (both stored as i32)
+        p = self.rt.pipeline(("random", kind, dt.wgsl), lambda: _source(kind, dt), ("rw",), f"random:{kind}")
+        self.rt.dispatch(p, (out.buffer,), META,
+                         (n, phase, block & 0xFFFFFFFF, (block >> 32) & 0xFFFFFFFF, seed & 0xFFFFFFFF,
+                          (seed >> 32) & 0xFFFFFFFF, span, ilow, low_f, scale, below, out.offset),
+                         math.ceil(blocks / WG))
+        return out
+
+
+def _source(kind: str, dt: dtype) -> str:
+    if dt is float16:
+        store = ("    let h = f16(v);\n    let below = f16(P.below_high);\n"
+                 "    out[i] = select(h, below, h > below);")
+    else:
+        store = "    out[i] = TO(select(v, P.below_high, v > P.below_high));"
+    return specialise("random", {"TO": dt.wgsl},
+                      {"KIND": _KIND_CODE[kind], "UBITS": 11 if dt is float16 else 24,
+                       "FLOAT_OUT": dt.is_floating_point, "WG": WG},
+                      {"STORE_UNIFORM": store})

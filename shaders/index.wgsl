@@ -1,0 +1,154 @@
+// Index kernels: index_select and gather (out[i] = data[... index ...]) and scatter_add
+// (out[... index ...] += data[i], with atomics so repeated indices accumulate).
+//
+// One thread per element of the iteration space: out's shape for index_select/gather, the index's
+// shape for scatter_add. Three strided operands walk it together:
+//   0 "target": the tensor the index addresses (a for index_select/gather, out for scatter_add),
+//               with stride 0 along `dim`: the index value times P.dim_stride replaces it
+//   1 the index (int32 and int64 are both stored as i32)
+//   2 "other": src for scatter_add (index_select/gather write out[P.out_offset + i] instead)
+//
+// A bad index (negative or >= P.dim_size) never reaches memory: the thread reports it in `err`
+// (wgtorch/backends/wgpu/runtime.py raises IndexError at the next read or synchronize) and
+// stores 0 (index_select/gather) or adds nothing (scatter_add).
+//
+// The host (wgtorch/backends/wgpu/index.py) prepends:
+//   TO    the element storage type of data/out (f32, f16, i32, u32 for bool)
+//   TOUT  out's element type: TO, or atomic<u32> for scatter_add
+//   NDIM  dimensions of the iteration space after merging (0 .. 8)
+//   WG    the workgroup size
+// and fills STORE with one of the snippets in the comment at the end of this file.
+
+struct Meta {
+    numel: u32,       // threads that do work: elements of the iteration space
+    dim_size: u32,    // valid indices are 0 .. dim_size - 1
+    dim_stride: u32,  // the target's stride along dim
+    code: u32,        // the error code this kernel reports (nonzero)
+    dim: u32,         // reported with the error
+    out_offset: u32,  // index_select/gather: out's first element
+    _pad0: u32,
+    _pad1: u32,
+    offset: array<u32, 4>,            // target, index, other, unused
+    shape: array<u32, 8>,
+    stride: array<array<u32, 8>, 3>,  // target, index, other
+}
+
+@group(0) @binding(0) var<storage, read> P: Meta;
+@group(0) @binding(1) var<storage, read_write> out: array<TOUT>;
+@group(0) @binding(2) var<storage, read> data: array<TO>;
+@group(0) @binding(3) var<storage, read> index: array<i32>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+
+// Record a bad index: the first report wins word 0 and writes the details.
+fn report(k: i32) {
+    loop {
+        let r = atomicCompareExchangeWeak(&err[0], 0u, P.code);
+        if (r.exchanged) {
+            atomicStore(&err[1], bitcast<u32>(k));
+            atomicStore(&err[2], P.dim_size);
+            atomicStore(&err[3], P.dim);
+            return;
+        }
+        if (r.old_value != 0u) {
+            return;  // another thread reported first (the weak exchange may also fail spuriously)
+        }
+    }
+}
+
+{{STORE}}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * u32(WG);
+    if (i >= P.numel) {
+        return;
+    }
+    var rem = i;
+    var at_target = P.offset[0];
+    var at_index = P.offset[1];
+    var at_other = P.offset[2];
+    for (var d = NDIM - 1; d >= 0; d--) {
+        let n = P.shape[d];
+        let c = rem % n;
+        rem = rem / n;
+        at_target += c * P.stride[0][d];
+        at_index += c * P.stride[1][d];
+        at_other += c * P.stride[2][d];
+    }
+    let k = index[at_index];
+    let ok = k >= 0 && u32(k) < P.dim_size;
+    if (!ok) {
+        report(k);
+    }
+    store(i, at_target + select(0u, u32(k), ok) * P.dim_stride, ok, at_other);
+}
+
+/* Snippets for STORE, one per kernel; index.py cuts them out at the "//! name" lines.
+   (This block comment stays in the compiled source, where it is inert.)
+
+//! gather
+fn store(i: u32, at: u32, ok: bool, at_other: u32) {
+    if (ok) {
+        out[P.out_offset + i] = data[at];
+    } else {
+        out[P.out_offset + i] = TO(0);
+    }
+}
+
+//! scatter_f32
+// Float atomics do not exist in WGSL: compare-exchange on the bits until no other thread
+// changed the word in between. NaN bits compare equal as integers, so NaN cannot loop forever.
+fn store(i: u32, at: u32, ok: bool, at_other: u32) {
+    if (!ok) {
+        return;
+    }
+    let v = data[at_other];
+    var old = atomicLoad(&out[at]);
+    loop {
+        let r = atomicCompareExchangeWeak(&out[at], old, bitcast<u32>(bitcast<f32>(old) + v));
+        if (r.exchanged) {
+            break;
+        }
+        old = r.old_value;
+    }
+}
+
+//! scatter_f16
+// Two f16 share a u32 word: replace this element's half (the sum is rounded once, from f32, which
+// is the correctly rounded f16 sum) and leave the neighbour's bits untouched.
+fn store(i: u32, at: u32, ok: bool, at_other: u32) {
+    if (!ok) {
+        return;
+    }
+    let v = f32(data[at_other]);
+    let word = at >> 1u;
+    let shift = (at & 1u) * 16u;
+    var old = atomicLoad(&out[word]);
+    loop {
+        let current = unpack2x16float(old >> shift).x;
+        let sum = pack2x16float(vec2<f32>(current + v, 0.0)) & 0xffffu;
+        let updated = (old & ~(0xffffu << shift)) | (sum << shift);
+        let r = atomicCompareExchangeWeak(&out[word], old, updated);
+        if (r.exchanged) {
+            break;
+        }
+        old = r.old_value;
+    }
+}
+
+//! scatter_int
+// Two's-complement addition is the same on u32 and i32 bits.
+fn store(i: u32, at: u32, ok: bool, at_other: u32) {
+    if (ok) {
+        atomicAdd(&out[at], bitcast<u32>(data[at_other]));
+    }
+}
+
+//! scatter_bool
+// bool + bool is logical or, as in NumPy's add.at on bool.
+fn store(i: u32, at: u32, ok: bool, at_other: u32) {
+    if (ok && data[at_other] != 0u) {
+        atomicOr(&out[at], 1u);
+    }
+}
+*/
