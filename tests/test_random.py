@@ -198,3 +198,8 @@ def test_past_65535_workgroups(wgpu_device):
     for start, count in [(0, 1000), (n // 2 - 3, 1000), (n - 1001, 1001)]:
         part = be.to_numpy(be.getitem(x, (slice(start, start + count),)))
         np.testing.assert_array_equal(part, generate("uniform", count, SEED, 8 + start, 0.0, 1.0, D.float32))
+def test_randint_positional_size(device):
+    import wgtorch as torch
+    t = torch.randint(10, (3, 2), device=device)
+    assert tuple(t.shape) == (3, 2) and t.dtype is torch.int64
+    assert 0 <= t.min().item() and t.max().item() < 10

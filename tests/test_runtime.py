@@ -18,6 +18,7 @@ def rt():
 
 
 def test_memory_returns_to_the_pool_when_tensors_die():
+    gc.collect()  # tensors of earlier tests must not die in the middle of the measurement
     torch.wgpu.synchronize()
     before = torch.wgpu.memory_allocated()
     xs = [torch.ones(1000, device="wgpu") * i for i in range(10)]

@@ -199,6 +199,8 @@ def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def randint(low, high=None, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if isinstance(high, (tuple, list)) and size is None:  # randint(high, size)
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     if size is None:

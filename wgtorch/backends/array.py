@@ -13,6 +13,7 @@ from . import random as _random
 from .array_nn import ArrayNNOps
 from .array_optim import ArrayOptimOps
 from .array_reduce import ArrayReduceOps
+from .array_rnn import ArrayRNNOps
 
 _ERF_FREE_GELU_C = float(np.sqrt(2.0 / np.pi))
 
@@ -57,7 +58,8 @@ def _table(xp):
         return xp.floor_divide(a, b)
 
     return {
-        "copy": lambda x: x.copy() if hasattr(x, "copy") else x, "neg": xp.negative, "abs": xp.abs, "exp": xp.exp, "log": xp.log,
+        "copy": lambda x: x.copy() if hasattr(x, "copy") else x,
+        "neg": xp.negative, "abs": xp.abs, "exp": xp.exp, "log": xp.log,
         "sqrt": xp.sqrt, "rsqrt": lambda x: 1 / xp.sqrt(x), "sin": xp.sin, "cos": xp.cos,
         "tanh": xp.tanh, "sigmoid": lambda x: 1 / (1 + xp.exp(-x)),
         "relu": lambda x: xp.where(x > 0, x, xp.where(x != x, x, 0)).astype(x.dtype, copy=False),
@@ -83,12 +85,12 @@ def _table(xp):
 
 # Ops that rarely raise floating-point warnings skip np.errstate (it costs ~0.7 us a call); an
 # overflow to inf in add/sub/mul may print NumPy's RuntimeWarning, once per place, as NumPy does.
-_QUIET = {"add", "sub", "mul", "square", "copy", "neg", "abs", "eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite",
-          "logical_not", "logical_and", "logical_or", "logical_xor", "where", "relu", "maximum",
+_QUIET = {"add", "sub", "mul", "square", "copy", "neg", "abs", "eq", "ne", "lt", "le", "gt", "ge", "isnan",
+          "isinf", "isfinite", "logical_not", "logical_and", "logical_or", "logical_xor", "where", "relu", "maximum",
           "minimum", "clamp"}
 
 
-class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps):
+class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
     """The op protocol (`protocol.Backend`) over a NumPy-compatible module."""
 
     def __init__(self, xp, name: str):
@@ -189,7 +191,8 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps):
             return xp.asarray(fn(a, axis=axis, keepdims=keepdim, **kw))
 
     def matmul(self, a, b):
-        return self.xp.matmul(a, b)
+        with np.errstate(all="ignore"):  # NaN/Inf propagate silently, as in PyTorch
+            return self.xp.matmul(a, b)
 
     def index_select(self, a, dim, index):
         return self.xp.take(a, _checked_index(self.xp, index, a.shape[dim]), axis=dim)
