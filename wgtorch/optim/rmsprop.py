@@ -1,0 +1,59 @@
+"""`RMSprop`, plain or centered, with momentum and weight decay."""
+
+from __future__ import annotations
+
+from .._creation import zeros_like
+from .optimizer import Optimizer, advance_step, check_range
+
+
+class RMSprop(Optimizer):
+    """Like ``torch.optim.RMSprop``: with ``g`` the gradient (negated when ``maximize``) plus
+    ``weight_decay * p``::
+
+        sq = alpha * sq + (1 - alpha) * g * g
+        avg = sqrt(sq - gavg**2) + eps, gavg = lerp(gavg, g, 1 - alpha)   (centered)
+        avg = sqrt(sq) + eps                                             (otherwise)
+        buf = momentum * buf + g / avg; p -= lr * buf                    (momentum > 0)
+        p -= lr * g / avg                                                (otherwise)
+
+    State: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0), ``grad_avg``
+    (centered). One fused kernel per parameter on wgpu.
+    """
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+                 capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
+                 differentiable: bool = False):
+        check_range(lr, "learning rate")
+        check_range(eps, "epsilon value")
+        check_range(momentum, "momentum value")
+        check_range(weight_decay, "weight_decay value")
+        check_range(alpha, "alpha value")
+        if differentiable:
+            raise NotImplementedError("RMSprop(differentiable=True) is not supported by wgtorch")
+        defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
+                        weight_decay=weight_decay, capturable=capturable, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable)
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
+        for group in self.param_groups:
+            lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
+            weight_decay, momentum = float(group["weight_decay"]), float(group["momentum"])
+            centered, maximize = bool(group["centered"]), bool(group["maximize"])
+            for p, g in self._params_with_grad(group):
+                state = self.state[p]
+                if "square_avg" not in state:
+                    state["step"] = None
+                    state["square_avg"] = zeros_like(p)
+                if momentum > 0 and "momentum_buffer" not in state:
+                    state["momentum_buffer"] = zeros_like(p)
+                if centered and "grad_avg" not in state:
+                    state["grad_avg"] = zeros_like(p)
+                advance_step(state)
+                grad_avg = state["grad_avg"]._data if centered else None
+                buf = state["momentum_buffer"]._data if momentum > 0 else None
+                p._be.rmsprop_step(p._data, g._data, state["square_avg"]._data, grad_avg, buf,
+                                   lr, alpha, eps, weight_decay, momentum, maximize)
+        return loss

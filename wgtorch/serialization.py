@@ -1,0 +1,171 @@
+"""``wgtorch.save`` / ``wgtorch.load``: state dicts in the safetensors format.
+
+A file holds a flat dict of name -> tensor (a module's ``state_dict()``), written with the
+``safetensors`` package's NumPy API, so no PyTorch is needed and the file is the same format
+``safetensors.torch.save_file`` writes: PyTorch and Hugging Face tools read ours and we read
+theirs. The header's metadata says ``{"format": "pt"}``, as PyTorch's files do (Hugging Face
+loaders check it), and ``"wgtorch.key_order"`` (a JSON list) keeps the dict's key order, which
+safetensors itself does not (it sorts by dtype and name).
+
+What is stored: every tensor's dtype, shape and values (copied to the host, detached). Not
+stored: devices (``load`` puts everything on ``map_location``, the cpu by default),
+``requires_grad``, views and shared storage (each tensor is written out whole), and any value
+that is not a tensor (``save`` raises TypeError naming its key; pickle other objects yourself,
+e.g. an optimizer's state dict, or keep them beside the weights).
+
+dtypes: bool, uint8, int32, int64, float16, float32 and float64 round-trip. ``load`` also
+reads bfloat16 (as float32, exactly), int8 and int16 (as int32); other dtypes are refused
+with the tensor's name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+import numpy as np
+import safetensors
+from safetensors import SafetensorError
+
+from . import _dtype as D
+from ._device import canonical, device
+from ._tensor import Tensor
+
+_ORDER_KEY = "wgtorch.key_order"
+# safetensors dtype names -> NumPy dtypes wgtorch stores as they are.
+_NATIVE = {"BOOL": np.bool_, "U8": np.uint8, "I32": np.int32, "I64": np.int64, "F16": np.float16,
+           "F32": np.float32, "F64": np.float64}
+# Read by widening without loss: dtype -> (NumPy type of the bytes, wgtorch dtype).
+_WIDENED = {"I8": (np.int8, D.int32), "I16": (np.int16, D.int32), "BF16": (np.uint16, D.float32)}
+
+
+def save(obj, f) -> None:
+    """Write ``obj``, a dict of str -> Tensor, to ``f`` (a path or a binary file object)."""
+    if not isinstance(obj, Mapping):
+        raise TypeError(f"wgtorch.save writes a dict of name -> tensor (a state_dict) in the safetensors "
+                        f"format; got {type(obj).__name__}")
+    arrays = {}
+    for key, value in obj.items():
+        if not isinstance(key, str):
+            raise TypeError(f"wgtorch.save: keys must be strings, got {key!r} ({type(key).__name__})")
+        if not isinstance(value, Tensor):
+            raise TypeError(f"wgtorch.save: the value of {key!r} is a {type(value).__name__}, not a tensor; "
+                            "safetensors files hold tensors only (pickle other objects separately)")
+        arr = value.detach().numpy()
+        arrays[key] = arr if arr.flags.c_contiguous else arr.copy(order="C")
+    # safetensors orders tensors by dtype and name; the metadata keeps the dict's own order.
+    metadata = {"format": "pt", _ORDER_KEY: json.dumps(list(arrays))}
+    try:
+        data = safetensors.serialize(_specs(arrays), metadata=metadata)
+    except SafetensorError as e:
+        raise RuntimeError(f"wgtorch.save: could not serialize to {_name(f)}: {e}") from e
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "wb") as out:
+            out.write(data)
+    else:
+        f.write(data)
+
+
+def _specs(arrays: dict) -> dict:
+    return {k: safetensors.TensorSpec(dtype=a.dtype.name, shape=a.shape, data_ptr=a.ctypes.data,
+                                      data_len=a.nbytes)
+            for k, a in arrays.items()}
+
+
+def load(f, map_location=None) -> dict:
+    """Read a safetensors file (a path, a binary file object or bytes) into a dict of name ->
+    Tensor on ``map_location`` (a device or device string; default: the cpu)."""
+    target = _target_device(map_location)
+    name = _name(f)
+    if isinstance(f, (bytes, bytearray, memoryview)):
+        data = bytes(f)
+    elif isinstance(f, (str, os.PathLike)):
+        with open(f, "rb") as src:
+            data = src.read()
+    else:
+        data = f.read()
+    header = _check_header(data, name)
+    try:
+        entries = safetensors.deserialize(data)
+    except SafetensorError as e:
+        raise RuntimeError(f"{name} is not a valid safetensors file (corrupt or truncated): {e}") from e
+    from ._creation import tensor
+
+    loaded = {}
+    for key, entry in entries:
+        arr = _to_numpy(key, entry, name)
+        loaded[key] = tensor(arr, dtype=D.from_numpy_dtype(arr.dtype), device=target)
+    return {k: loaded[k] for k in _key_order(header, loaded)}
+
+
+def _key_order(header: dict, loaded: dict) -> list:
+    """The order ``save`` was given (from the metadata), else the file's."""
+    try:
+        order = json.loads((header.get("__metadata__") or {}).get(_ORDER_KEY, "null"))
+    except (ValueError, AttributeError):
+        order = None
+    if isinstance(order, list) and sorted(order) == sorted(loaded):
+        return order
+    return list(loaded)
+
+
+def _to_numpy(key: str, entry: dict, name: str) -> np.ndarray:
+    kind, shape, raw = entry["dtype"], entry["shape"], entry["data"]
+    if kind in _NATIVE:
+        return np.frombuffer(raw, dtype=np.dtype(_NATIVE[kind]).newbyteorder("<")).reshape(shape)
+    if kind in _WIDENED:
+        stored, dt = _WIDENED[kind]
+        arr = np.frombuffer(raw, dtype=np.dtype(stored).newbyteorder("<")).reshape(shape)
+        if kind == "BF16":  # bfloat16 is the top half of a float32
+            return (arr.astype(np.uint32) << 16).view(np.float32)
+        return arr.astype(dt.np)
+    raise TypeError(f"{name}: tensor {key!r} has dtype {kind}, which wgtorch can't hold (supported: "
+                    f"{', '.join([*_NATIVE, *_WIDENED])})")
+
+
+def _check_header(data: bytes, name: str) -> dict:
+    """The parsed JSON header, or an error that says what is wrong (the library's are terse)."""
+    problem = None
+    if len(data) < 8:
+        problem = f"it has {len(data)} bytes, fewer than the 8-byte header length (truncated?)"
+    else:
+        n = int.from_bytes(data[:8], "little")
+        if n > len(data) - 8:
+            problem = f"the header says {n} bytes of JSON follow, the file has {len(data) - 8} (truncated?)"
+        else:
+            try:
+                header = json.loads(data[8:8 + n])
+            except (UnicodeDecodeError, ValueError) as e:
+                problem = f"its header is not JSON ({e})"
+            else:
+                if isinstance(header, dict):
+                    return header
+                problem = "its header is not a JSON object"
+    if data[:4] == b"PK\x03\x04" or data[:1] == b"\x80":  # a zip archive or a pickle
+        raise RuntimeError(f"{name} looks like a PyTorch pickle/zip checkpoint (torch.save); wgtorch reads "
+                           "safetensors files. Convert it with PyTorch: safetensors.torch.save_file("
+                           "torch.load(path), 'model.safetensors')")
+    raise RuntimeError(f"{name} is not a valid safetensors file (corrupt or truncated): {problem}")
+
+
+def _target_device(map_location):
+    if map_location is None:
+        return device("cpu")
+    if isinstance(map_location, (str, device)):
+        return canonical(map_location)
+    raise TypeError(f"map_location must be a device or a device string such as 'cpu' or 'wgpu', got "
+                    f"{type(map_location).__name__} (wgtorch files do not record devices, so a mapping "
+                    "or function has nothing to map from)")
+
+
+def _name(f) -> str:
+    if isinstance(f, (str, os.PathLike)):
+        return repr(os.fspath(f))
+    if isinstance(f, (bytes, bytearray, memoryview)):
+        return "the given bytes"
+    file_name = getattr(f, "name", None)
+    return repr(file_name) if isinstance(file_name, str) else f"the file object {type(f).__name__}"
+
+
+__all__ = ["save", "load"]
