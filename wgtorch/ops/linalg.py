@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .. import _dtype as D
+import math
+
 from .._broadcast import broadcast_shapes
 from .._tensor import Tensor, _wrap
 from ..autograd.function import Function
@@ -42,9 +43,12 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
                            f"{b.ndim}D")
-    if a.dtype is not b.dtype:
-        dt = D.result_type(a, b)
-        a, b = a.to(dt), b.to(dt)
+    if a.dtype is not b.dtype:  # PyTorch's matmul does not promote
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != "
+                           f"{b.dtype.name}")
+    if a.device != b.device:
+        raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two "
+                           f"devices, {a.device} and {b.device}!")
     if a.ndim == 1 and b.ndim == 1:
         if a.shape[0] != b.shape[0]:
             raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src "
@@ -60,6 +64,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         raise _shape_error(a, b)
     if a.ndim == 2 and b.ndim == 2:
         out = BatchedMatmul.apply(a, b)
+    elif b.ndim == 2 and (folded := _fold_batch(a)) is not None:
+        # (..., M, K) @ (K, N) as one (batch * M, K) @ (K, N) product, as PyTorch does: one big
+        # matmul, and b's gradient needs no reduction over the batch.
+        out = BatchedMatmul.apply(folded, b).reshape(a.shape[:-1] + (b.shape[-1],))
     else:
         try:
             batch = broadcast_shapes([a.shape[:-2], b.shape[:-2]])
@@ -67,14 +75,23 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             raise RuntimeError(f"matmul: batch dimensions {list(a.shape[:-2])} and {list(b.shape[:-2])} "
                                "cannot be broadcast together") from None
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-        a3 = a.expand(batch + (m, k)).reshape(-1, m, k)
-        b3 = b.expand(batch + (k, n)).reshape(-1, k, n)
+        count = math.prod(batch)
+        a3 = a.expand(batch + (m, k)).reshape(count, m, k)
+        b3 = b.expand(batch + (k, n)).reshape(count, k, n)
         out = BatchedMatmul.apply(a3, b3).reshape(batch + (m, n))
     if squeeze_a:
         out = out.squeeze(-2)
     if squeeze_b:
         out = out.squeeze(-1)
     return out
+
+
+def _fold_batch(a: Tensor) -> Tensor | None:
+    """``a`` (..., M, K) viewed as (prod(...) * M, K) without a copy, or None."""
+    shape = (math.prod(a.shape[:-1]), a.shape[-1])
+    if a._be.reshape(a._data, shape) is None:
+        return None
+    return a.reshape(shape)
 
 
 def mm(a: Tensor, b: Tensor) -> Tensor:
