@@ -70,3 +70,6 @@ class set_grad_enabled(_Mode):
         self._value = bool(mode)
         self._prev = state.enabled
         state.enabled = self._value  # also works as a plain function call, like torch's
+
+    def __enter__(self):
+        return self  # __init__ already switched the mode and saved the one to restore
