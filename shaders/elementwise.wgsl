@@ -88,12 +88,18 @@ fn pow_(x: f32, y: f32) -> f32 {
     if (is_nan(x) || is_nan(y)) { return nan_f32(); }
     if (y == 1.0) { return x; }
     if (y == 2.0) { return x * x; }
-    if (y == 0.5) { return sqrt(x); }
+    if (y == 0.5 && !is_inf(x)) { return sqrt(x); }
+    if (x == -1.0 && is_inf(y)) { return 1.0; }
+    let y_int = floor(y) == y;
+    let odd = y_int && abs(y) < 16777216.0 && (i32(abs(y)) & 1) == 1;
+    let negative = (bitcast<u32>(x) & 0x80000000u) != 0u;  // -0.0 included
+    if (x == 0.0 || is_inf(x)) {  // 0 or inf by the signs of x and y; negative for odd y only
+        let mag = select(0.0, bitcast<f32>(0x7f800000u), (x == 0.0) == (y < 0.0));
+        return select(mag, -mag, negative && odd);
+    }
+    if (negative && !y_int) { return nan_f32(); }
     let r = exp2(y * log2(abs(x)));
-    if (x >= 0.0) { return select(r, 0.0, x == 0.0 && y > 0.0); }
-    if (floor(y) != y) { return nan_f32(); }
-    let odd = abs(y) < 16777216.0 && (i32(abs(y)) & 1) == 1;
-    return select(r, -r, odd);
+    return select(r, -r, negative && odd);
 }
 
 // atan2 with C's NaN and signed-zero cases (the builtin misses both on some drivers).
@@ -118,9 +124,21 @@ fn rem_i(a: i32, b: i32) -> i32 {
     let r = a % b;
     return select(r, r + b, (r != 0) && ((r < 0) != (b < 0)));
 }
+// Float floor division and remainder as PyTorch computes them, from C's fmod (a finite a
+// over an infinite b keeps a), so infinities and signs match the NumPy backend.
+fn fmod_(a: f32, b: f32) -> f32 { return select(a % b, a, is_inf(b) && !is_inf(a) && !is_nan(a)); }
+fn floordiv_f(a: f32, b: f32) -> f32 {
+    if (b == 0.0) { return a / b; }
+    let m = fmod_(a, b);
+    var q = (a - m) / b;
+    if (!(m == 0.0) && ((b < 0.0) != (m < 0.0))) { q -= 1.0; }
+    if (q == 0.0) { return select(0.0, bitcast<f32>(0x80000000u), a / b < 0.0); }
+    let f = floor(q);
+    return select(f, f + 1.0, q - f > 0.5);
+}
 fn rem_f(a: f32, b: f32) -> f32 {
-    let r = a - b * floor(a / b);
-    return select(r, nan_f32(), b == 0.0);
+    let m = fmod_(a, b);
+    return select(m, m + b, !(m == 0.0) && ((b < 0.0) != (m < 0.0)));
 }
 
 @compute @workgroup_size(WG)

@@ -238,3 +238,9 @@ def test_device_mismatch_and_bad_broadcast_errors(device):
         torch.ones(3, device=device).add_(torch.ones(2, 3, device=device))
     # The device still works after the errors.
     assert_close(a + 1, np.full((2, 3), 2, np.float32))
+
+
+def test_nan_is_truthy_when_cast_to_bool(device):
+    t = torch.tensor([np.nan, 0.0, -0.0, 2.0], device=device)
+    assert t.bool().tolist() == [True, False, False, True]
+    assert torch.logical_and(t, t).tolist() == [True, False, False, True]

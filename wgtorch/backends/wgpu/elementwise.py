@@ -34,22 +34,23 @@ EXPR = {
     "isnan": ("is_nan(a)", "false"), "isinf": ("is_inf(a)", "false"),
     "isfinite": ("!(is_nan(a) || is_inf(a))", "true"),
     "logical_not": ("a == TC(0)", "a == TC(0)"),
-    "softplus": ("select(max(a * b, 0.0) + log1p_(exp(-abs(a * b))) / b, a, a * b > c)", None),
+    "softplus": ("select((max(a * b, 0.0) + log1p_(exp(-abs(a * b)))) / b, a, a * b > c)", None),
     "leaky_relu": ("select(a * b, a, a >= 0.0)", None),
     "elu": ("select(b * expm1_(a), a, a > 0.0)", None),
     "clamp": ("clamp_(a, b, c)", "clamp_(a, b, c)"),
     "add": ("a + b", "a + b"), "sub": ("a - b", "a - b"), "mul": ("a * b", "a * b"),
     "div": ("a / b", None), "pow": ("pow_(a, b)", "TC(round(pow_(f32(a), f32(b))))"),
     "maximum": ("max_nan(a, b)", "max(a, b)"), "minimum": ("min_nan(a, b)", "min(a, b)"),
-    "floor_divide": ("floor(a / b)", "TC(floordiv_i(i32(a), i32(b)))"),
+    "floor_divide": ("floordiv_f(a, b)", "TC(floordiv_i(i32(a), i32(b)))"),
     "remainder": ("rem_f(a, b)", "TC(rem_i(i32(a), i32(b)))"), "atan2": ("atan2_(a, b)", None),
     # naga emits an ordered != (false on NaN), so float `ne` is written as not-equal.
     "eq": ("a == b", "a == b"), "ne": ("!(a == b)", "a != b"), "lt": ("a < b", "a < b"),
     "le": ("a <= b", "a <= b"), "gt": ("a > b", "a > b"), "ge": ("a >= b", "a >= b"),
-    "logical_and": ("(a != TC(0)) && (b != TC(0))", "(a != TC(0)) && (b != TC(0))"),
-    "logical_or": ("(a != TC(0)) || (b != TC(0))", "(a != TC(0)) || (b != TC(0))"),
-    "logical_xor": ("(a != TC(0)) != (b != TC(0))", "(a != TC(0)) != (b != TC(0))"),
-    "where": ("select(c, b, a != TC(0))", "select(c, b, a != TC(0))"),
+    # !(x == 0), not x != 0: NaN is truthy, and != is an ordered comparison on some drivers.
+    "logical_and": ("!(a == TC(0)) && !(b == TC(0))", "(a != TC(0)) && (b != TC(0))"),
+    "logical_or": ("!(a == TC(0)) || !(b == TC(0))", "(a != TC(0)) || (b != TC(0))"),
+    "logical_xor": ("!(a == TC(0)) != !(b == TC(0))", "(a != TC(0)) != (b != TC(0))"),
+    "where": ("select(c, b, !(a == TC(0)))", "select(c, b, a != TC(0))"),
     "lerp": ("a + c * (b - a)", None),
     "arange": ("a + f32(i) * b", "a + TC(i) * b"),  # creation: no tensor operands
 }
@@ -200,7 +201,7 @@ def _source(op, tc, types, layout, ndim, out_dtype: dtype) -> str:
             loads.append(f"    let {name} = TC({array}[at({operand}u, i)]);")
             operand += 1
     if out_dtype.wgsl == "u32" and out_dtype.name == "bool" and op not in PREDICATES:
-        store = f"    out[at(0u, i)] = u32(({expr}) != TC(0));"
+        store = f"    out[at(0u, i)] = u32(!(({expr}) == TC(0)));"  # NaN is truthy
     else:
         store = f"    out[at(0u, i)] = TO({expr});"
     return specialise("elementwise", {"TC": tc, "TO": types[0]}, {"NDIM": ndim, "WG": WG},
