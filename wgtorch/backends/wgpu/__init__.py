@@ -18,6 +18,7 @@ from .nn import NNOps
 from .optim import OptimOps
 from .random import RandomOps
 from .reduce import ReduceOps
+from .rnn import RNNOps
 from .runtime import Runtime, Storage
 
 _I32 = np.iinfo(np.int32)
@@ -32,7 +33,7 @@ def storage_np_dtype(dt: dtype) -> np.dtype:
     return _STORAGE_NP[dt.wgsl]
 
 
-class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps):
+class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps, RNNOps):
     name = "wgpu"
 
     def __init__(self, index: int = 0):
