@@ -1,0 +1,13 @@
+"""Tensor-op benchmarks of the dashboard's ``tensor_ops`` suite (workloads defined once in
+`wgtorch.bench.suites`), on every column: wgtorch's devices, NumPy, PyTorch where installed."""
+
+from __future__ import annotations
+
+import pytest
+
+from wgtorch.bench.suites import workloads
+
+
+@pytest.mark.parametrize("workload", [w.name for w in workloads(["tensor_ops"])])
+def test_tensor_ops(run_bench, workload):
+    run_bench(workload)

@@ -1,0 +1,7 @@
+"""``python -m wgtorch.validate``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
