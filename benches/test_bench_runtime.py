@@ -22,6 +22,12 @@ CHAIN = 1000
 needs_wgpu = pytest.mark.skipif(not torch.wgpu.is_available(), reason="no wgpu adapter")
 
 
+def _median(benchmark) -> float:
+    """The benchmark's median in seconds (NaN under --benchmark-disable, which keeps no stats)."""
+    stats = getattr(benchmark, "stats", None)
+    return stats.stats.median if stats else float("nan")
+
+
 def _chain(x):
     for _ in range(CHAIN // 2):
         x = x * 1.0001
@@ -36,27 +42,27 @@ def test_host_overhead_chain_wgpu(benchmark):
     torch.wgpu.synchronize()
     # The sync of the previous round runs in setup, untimed: the timed region is recording only.
     benchmark.pedantic(_chain, args=(x,), setup=torch.wgpu.synchronize, rounds=30, warmup_rounds=2)
-    benchmark.extra_info["us_per_op"] = benchmark.stats.stats.median / CHAIN * 1e6
+    benchmark.extra_info["us_per_op"] = _median(benchmark) / CHAIN * 1e6
     benchmark.extra_info["adapter"] = torch.wgpu.get_device_name()
 
 
 def test_host_overhead_chain_numpy(benchmark):
     x = np.ones(100, np.float32)
     benchmark(_chain, x)
-    benchmark.extra_info["us_per_op"] = benchmark.stats.stats.median / CHAIN * 1e6
+    benchmark.extra_info["us_per_op"] = _median(benchmark) / CHAIN * 1e6
 
 
 def test_host_overhead_chain_wgtorch_cpu(benchmark):
     x = torch.ones(100)
     benchmark(_chain, x)
-    benchmark.extra_info["us_per_op"] = benchmark.stats.stats.median / CHAIN * 1e6
+    benchmark.extra_info["us_per_op"] = _median(benchmark) / CHAIN * 1e6
 
 
 def test_host_overhead_chain_torch_cpu(benchmark):
     pt = pytest.importorskip("torch")
     x = pt.ones(100)
     benchmark(_chain, x)
-    benchmark.extra_info["us_per_op"] = benchmark.stats.stats.median / CHAIN * 1e6
+    benchmark.extra_info["us_per_op"] = _median(benchmark) / CHAIN * 1e6
 
 
 N_ADD = 10_000_000
@@ -75,14 +81,14 @@ def test_add_1e7_wgpu(benchmark):
 
     add()
     benchmark.pedantic(add, rounds=5, warmup_rounds=1)
-    benchmark.extra_info["GB_per_s"] = 12 * N_ADD / benchmark.stats.stats.median / 1e9
+    benchmark.extra_info["GB_per_s"] = 12 * N_ADD / _median(benchmark) / 1e9
 
 
 def test_add_1e7_numpy(benchmark):
     a = np.random.default_rng(0).random(N_ADD, dtype=np.float32)
     b = a * 0.5
     benchmark(np.add, a, b)
-    benchmark.extra_info["GB_per_s"] = 12 * N_ADD / benchmark.stats.stats.median / 1e9
+    benchmark.extra_info["GB_per_s"] = 12 * N_ADD / _median(benchmark) / 1e9
 
 
 @needs_wgpu

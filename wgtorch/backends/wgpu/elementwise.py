@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import struct
 
+from ..._broadcast import broadcast_shapes
 from ..._dtype import dtype
 from ..protocol import PREDICATES
 from .array import WgpuArray, contiguous_strides
 from .kernels import specialise
-from ..._broadcast import broadcast_shapes
 
 WG = 64
 MAX_DIMS = 8

@@ -70,6 +70,7 @@ class BufferPool:
         self._page: Buffer | None = None  # the page new blocks are carved from
         self._carved = 0                  # bytes of _page already carved
         self._lock = threading.Lock()
+        self.cached = 0      # bytes of blocks in the free lists
         self.allocated = 0   # bytes of blocks held by live tensors
         self.reserved = 0    # bytes of all pages and buffers the pool owns
         self.peak = 0
@@ -83,6 +84,7 @@ class BufferPool:
             free = self._free.get(size)
             if free:
                 block = free.pop()
+                self.cached -= size
                 self.hits += 1
             else:
                 self.misses += 1
@@ -139,6 +141,7 @@ class BufferPool:
                 buf.gpu.destroy()
                 return
             self._free.setdefault(block.size, []).append(block)
+            self.cached += block.size
 
     def page_bytes(self) -> int:
         return len(self._pages) * self.page_size
@@ -149,7 +152,9 @@ class BufferPool:
             gone = {b.buffer.serial: b.buffer for free in self._free.values() for b in free
                     if b.buffer.live == 0}
             for size in list(self._free):
-                self._free[size] = [b for b in self._free[size] if b.buffer.serial not in gone]
+                kept = [b for b in self._free[size] if b.buffer.serial not in gone]
+                self.cached -= size * (len(self._free[size]) - len(kept))
+                self._free[size] = kept
             self._pages = [p for p in self._pages if p.serial not in gone]
             if self._page is not None and self._page.serial in gone:
                 self._page, self._carved = None, 0
@@ -160,12 +165,11 @@ class BufferPool:
 
     def stats(self) -> dict:
         with self._lock:
-            cached = sum(b.size for free in self._free.values() for b in free)
             return {
                 "allocated_bytes.all.current": self.allocated,
                 "allocated_bytes.all.peak": self.peak,
                 "reserved_bytes.all.current": self.reserved,
-                "cached_bytes": cached,
+                "cached_bytes": self.cached,
                 "pages": len(self._pages),
                 "num_alloc_hits": self.hits,
                 "num_alloc_misses": self.misses,
