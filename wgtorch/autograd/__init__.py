@@ -11,7 +11,7 @@ __all__ = ["Function", "Context", "backward", "grad", "no_grad", "enable_grad", 
 
 
 def _root_grads(tensors, grad_tensors):
-    from .._creation import ones_like
+    from .._tensor import _wrap
 
     out = []
     for t, g in zip(tensors, grad_tensors):
@@ -20,7 +20,9 @@ def _root_grads(tensors, grad_tensors):
         if g is None:
             if t.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            g = ones_like(t)
+            be = t._be
+            g = _wrap(be.elementwise("copy", [1.0], t.dtype, t.dtype, out=be.empty(t._data.shape, t.dtype)),
+                      be, t.dtype)
         elif tuple(g.shape) != tuple(t.shape):
             raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of {list(g.shape)} and "
                                f"output[0] has a shape of {list(t.shape)}.")

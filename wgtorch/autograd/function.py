@@ -12,14 +12,12 @@ from .grad_mode import state
 
 
 class Context:
-    """What forward passes to backward (``ctx`` in both)."""
+    """What forward passes to backward (``ctx`` in both). The defaults are class attributes so
+    that making one costs next to nothing on the no-grad path."""
 
-    __slots__ = ("saved", "needs_input_grad", "non_differentiable", "__dict__")
-
-    def __init__(self):
-        self.saved = ()
-        self.needs_input_grad = ()
-        self.non_differentiable = ()
+    saved = ()
+    needs_input_grad = ()
+    non_differentiable = ()
 
     def save_for_backward(self, *tensors) -> None:
         self.saved = tensors
@@ -63,6 +61,18 @@ class Node:
         return f"<{self.name()}>"
 
 
+_TENSOR = []
+
+
+def _tensor_class():
+    """wgtorch.Tensor (imported on first use: _tensor imports this module)."""
+    if not _TENSOR:
+        from .._tensor import Tensor
+
+        _TENSOR.append(Tensor)
+    return _TENSOR[0]
+
+
 def edge_of(t):
     if t.grad_fn is not None:
         return (t.grad_fn, t._output_nr)
@@ -80,13 +90,12 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .._tensor import Tensor
-
+        Tensor = _tensor_class()
         ctx = Context()
         track = False
         if state.enabled:
             for a in args:
-                if type(a) is Tensor and a.requires_grad or isinstance(a, Tensor) and a.requires_grad:
+                if isinstance(a, Tensor) and a.requires_grad:
                     track = True
                     break
         if not track:

@@ -52,11 +52,11 @@ def _silu_grad(g, x, y):
     return g * s * (1 + x * (1 - s))
 
 
-def _pow_grads(g, a, b, y):
+def _pow_grads(need, g, a, b, y):
     """d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a)."""
-    ga = g * b * a.pow(b - 1) if hasattr(a, "shape") else None
+    ga = g * b * a.pow(b - 1) if need[0] else None
     gb = None
-    if hasattr(b, "shape"):
+    if need[1]:
         log_a = a.log() if hasattr(a, "shape") else (
             math.log(a) if a > 0 else float("-inf") if a == 0 else float("nan"))
         gb = g * y * log_a
@@ -71,42 +71,43 @@ def _max_grads(g, a, b, y, greater):
     return g * wa, g * (1 - wa)
 
 
-# op -> gradient: f(g, *operands, y) -> one gradient per operand (None for scalars / no grad).
+# op -> gradient: f(need, g, *operands, y) -> one gradient per operand (None where `need`, the
+# per-operand needs_input_grad flags, says nobody wants it, and for scalars).
 GRADS = {
-    "copy": lambda g, a, y: (g,),
-    "neg": lambda g, a, y: (-g,),
-    "abs": lambda g, a, y: (g * a.sign(),),
-    "exp": lambda g, a, y: (g * y,),
-    "log": lambda g, a, y: (g / a,),
-    "sqrt": lambda g, a, y: (g * 0.5 / y,),
-    "rsqrt": lambda g, a, y: (g * -0.5 * y * y * y,),
-    "sin": lambda g, a, y: (g * a.cos(),),
-    "cos": lambda g, a, y: (-g * a.sin(),),
-    "tanh": lambda g, a, y: (g * (1 - y * y),),
-    "sigmoid": lambda g, a, y: (g * y * (1 - y),),
-    "relu": lambda g, a, y: (g * (a > 0),),
-    "gelu": lambda g, a, y: (_gelu_grad(g, a, y),),
-    "erf": lambda g, a, y: (g * 1.1283791670955126 * (-a * a).exp(),),
-    "gelu_tanh": lambda g, a, y: (_gelu_tanh_grad(g, a, y),),
-    "silu": lambda g, a, y: (_silu_grad(g, a, y),),
-    "reciprocal": lambda g, a, y: (-g * y * y,),
-    "square": lambda g, a, y: (2 * g * a,),
-    "log1p": lambda g, a, y: (g / (1 + a),),
-    "expm1": lambda g, a, y: (g * (y + 1),),
-    "softplus": lambda g, a, beta, thr, y: (g * where(a * beta > thr, 1.0, (a * beta).sigmoid()), None, None),
-    "leaky_relu": lambda g, a, s, y: (g * where(a > 0, 1.0, s), None),
-    "elu": lambda g, a, alpha, y: (where(a > 0, g, g * (y + alpha)), None),
-    "clamp": lambda g, a, lo, hi, y: (g * _in_range(a, lo, hi), None, None),
-    "add": lambda g, a, b, y: (g, g),
-    "sub": lambda g, a, b, y: (g, -g),
-    "mul": lambda g, a, b, y: (g * b, g * a),
-    "div": lambda g, a, b, y: (g / b, -g * y / b),
-    "pow": _pow_grads,
-    "maximum": lambda g, a, b, y: _max_grads(g, a, b, y, True),
-    "minimum": lambda g, a, b, y: _max_grads(g, a, b, y, False),
-    "atan2": lambda g, a, b, y: (g * b / (a * a + b * b), -g * a / (a * a + b * b)),
-    "where": lambda g, c, a, b, y: (None, where(c, g, 0.0), where(c, 0.0, g)),
-    "lerp": lambda g, a, b, w, y: (g * (1 - w), g * w, g * (b - a)),
+    "copy": lambda n, g, a, y: (g,),
+    "neg": lambda n, g, a, y: (-g,),
+    "abs": lambda n, g, a, y: (g * a.sign(),),
+    "exp": lambda n, g, a, y: (g * y,),
+    "log": lambda n, g, a, y: (g / a,),
+    "sqrt": lambda n, g, a, y: (g * 0.5 / y,),
+    "rsqrt": lambda n, g, a, y: (g * -0.5 * y * y * y,),
+    "sin": lambda n, g, a, y: (g * a.cos(),),
+    "cos": lambda n, g, a, y: (-g * a.sin(),),
+    "tanh": lambda n, g, a, y: (g * (1 - y * y),),
+    "sigmoid": lambda n, g, a, y: (g * y * (1 - y),),
+    "relu": lambda n, g, a, y: (g * (a > 0),),
+    "gelu": lambda n, g, a, y: (_gelu_grad(g, a, y),),
+    "erf": lambda n, g, a, y: (g * 1.1283791670955126 * (-a * a).exp(),),
+    "gelu_tanh": lambda n, g, a, y: (_gelu_tanh_grad(g, a, y),),
+    "silu": lambda n, g, a, y: (_silu_grad(g, a, y),),
+    "reciprocal": lambda n, g, a, y: (-g * y * y,),
+    "square": lambda n, g, a, y: (2 * g * a,),
+    "log1p": lambda n, g, a, y: (g / (1 + a),),
+    "expm1": lambda n, g, a, y: (g * (y + 1),),
+    "softplus": lambda n, g, a, beta, thr, y: (g * where(a * beta > thr, 1.0, (a * beta).sigmoid()), None, None),
+    "leaky_relu": lambda n, g, a, s, y: (g * where(a > 0, 1.0, s), None),
+    "elu": lambda n, g, a, alpha, y: (where(a > 0, g, g * (y + alpha)), None),
+    "clamp": lambda n, g, a, lo, hi, y: (g * _in_range(a, lo, hi), None, None),
+    "add": lambda n, g, a, b, y: (g, g),
+    "sub": lambda n, g, a, b, y: (g, -g if n[1] else None),
+    "mul": lambda n, g, a, b, y: (g * b if n[0] else None, g * a if n[1] else None),
+    "div": lambda n, g, a, b, y: (g / b if n[0] else None, -g * y / b if n[1] else None),
+    "pow": lambda n, g, a, b, y: _pow_grads(n, g, a, b, y),
+    "maximum": lambda n, g, a, b, y: _max_grads(g, a, b, y, True),
+    "minimum": lambda n, g, a, b, y: _max_grads(g, a, b, y, False),
+    "atan2": lambda n, g, a, b, y: (g * b / (a * a + b * b), -g * a / (a * a + b * b)),
+    "where": lambda n, g, c, a, b, y: (None, where(c, g, 0.0), where(c, 0.0, g)),
+    "lerp": lambda n, g, a, b, w, y: (g * (1 - w), g * w, g * (b - a)),
 }
 
 
@@ -187,9 +188,10 @@ class Pointwise(Function):
     @staticmethod
     def backward(ctx, g):
         *operands, y = ctx.saved_tensors
-        grads = GRADS[ctx.op](g, *operands, y)
+        need = ctx.needs_input_grad[1:]
+        grads = GRADS[ctx.op](need, g, *operands, y)
         out = [None]
-        for x, gx, need in zip(operands, grads, ctx.needs_input_grad[1:]):
+        for x, gx, need in zip(operands, grads, need):
             out.append(_sum_to(gx, x.shape) if need and gx is not None else None)
         return tuple(out)
 
