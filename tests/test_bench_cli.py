@@ -4,6 +4,7 @@ column, tiny runs of each suite on cpu and wgpu, the JSON round trip, --compare,
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -30,6 +31,9 @@ from wgtorch.bench.suites import BY_NAME, SUITES, WORKLOADS, Unavailable, Worklo
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = {c.key: c for c in discover_columns()[0]}
+
+# Peer columns a run shows here: NumPy always, PyTorch CPU where it is installed.
+PEERS = ["numpy"] + (["torch:cpu"] if importlib.util.find_spec("torch") else [])
 
 
 def _host(result):
@@ -80,7 +84,7 @@ def test_tiny_run_of_each_suite_on_cpu_and_wgpu(suite, tmp_path, minimal, capsys
     assert code == 0, out
     data = json.loads(path.read_text())
     record = compare.Record.from_json(data)
-    assert [c.key for c in record.columns] == ["cpu", "wgpu:0", "numpy"]
+    assert [c.key for c in record.columns] == ["cpu", "wgpu:0", *PEERS]
     assert [r.name for r in record.rows] == [w.name for w in workloads([suite])]
     for row in record.rows:
         for key in ("cpu", "wgpu:0"):
@@ -190,7 +194,7 @@ def test_from_json_renders_a_real_pytest_benchmark_run(tmp_path, capsys):
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rec = compare.load(path)
-    assert set(rec.row("create_1k").cells) == {"cpu", "numpy"}
+    assert set(rec.row("create_1k").cells) == {"cpu", *PEERS}
     assert all(c.median > 0 for c in rec.row("create_1k").cells.values())
     assert main(["--from-json", str(path), "--suite", "tensor_ops"]) == 0
     assert "ones(1,000)" in capsys.readouterr().out
@@ -245,7 +249,7 @@ def test_a_failing_workload_shows_as_error_and_exits_1(monkeypatch, minimal, cap
 
 def test_device_filter_and_bad_arguments(capsys):
     cols, _ = discover_columns(["cpu"])
-    assert [c.key for c in cols] == ["cpu", "numpy"]          # peers kept unless one is named
+    assert [c.key for c in cols] == ["cpu", *PEERS]          # peers kept unless one is named
     cols, _ = discover_columns(["wgpu", "numpy"])
     assert [c.key for c in cols] == [k for k in COLUMNS if k.startswith("wgpu")] + ["numpy"]
     assert main(["--device", "tpu"]) == 2

@@ -191,8 +191,8 @@ class Pointwise(Function):
         need = ctx.needs_input_grad[1:]
         grads = GRADS[ctx.op](need, g, *operands, y)
         out = [None]
-        for x, gx, need in zip(operands, grads, need):
-            out.append(_sum_to(gx, x.shape) if need and gx is not None else None)
+        for x, gx, wanted in zip(operands, grads, need):
+            out.append(_sum_to(gx, x.shape) if wanted and gx is not None else None)
         return tuple(out)
 
 
