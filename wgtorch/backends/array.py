@@ -20,11 +20,8 @@ _ERF_FREE_GELU_C = float(np.sqrt(2.0 / np.pi))
 
 def _erf(xp, x):
     # NumPy has no erf; Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the same formula the
-    # WGSL kernel uses, so cpu and wgpu agree to float32 rounding.
-    if xp is not np:  # pragma: no cover - cupy path
-        import cupyx.scipy.special as sp
-
-        return sp.erf(x)
+    # WGSL kernel uses, so cpu and wgpu agree to float32 rounding. (On CUDA, float32/float64
+    # erf and gelu run as one kernel with CUDA's erf: see array_cuda.py.)
     s = xp.sign(x)
     a = xp.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
@@ -62,7 +59,7 @@ def _table(xp):
         "neg": xp.negative, "abs": xp.abs, "exp": xp.exp, "log": xp.log,
         "sqrt": xp.sqrt, "rsqrt": lambda x: 1 / xp.sqrt(x), "sin": xp.sin, "cos": xp.cos,
         "tanh": xp.tanh, "sigmoid": lambda x: 1 / (1 + xp.exp(-x)),
-        "relu": lambda x: xp.where(x > 0, x, xp.where(x != x, x, 0)).astype(x.dtype, copy=False),
+        "relu": lambda x: xp.maximum(x, x.dtype.type(0)),  # maximum keeps NaN, as PyTorch's relu
         "gelu": lambda x: 0.5 * x * (1 + _erf(xp, x * np.float32(0.7071067811865476))),
         "gelu_tanh": tanh_gelu, "erf": lambda x: _erf(xp, x), "silu": lambda x: x / (1 + xp.exp(-x)),
         "reciprocal": lambda x: 1 / x, "sign": xp.sign, "floor": xp.floor, "ceil": xp.ceil,
@@ -121,8 +118,7 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
 
     def random(self, kind, shape, dt, seed, counter, low, high):
         n = int(np.prod(shape, dtype=np.int64))
-        values = _random.generate(kind, n, seed, counter, low, high, dt)
-        return self.xp.asarray(values.reshape(shape))
+        return _random.generate(kind, n, seed, counter, low, high, dt, xp=self.xp).reshape(shape)
 
     # -- views ---------------------------------------------------------------------------------
     def strides(self, a):
@@ -246,10 +242,10 @@ def numpy_backend() -> ArrayBackend:
 
 def cupy_backend(index: int) -> ArrayBackend:  # pragma: no cover - needs an NVIDIA GPU
     from .. import cuda
+    from .array_cuda import CudaArrayBackend
 
     cp = cuda._require_cupy()
     if index >= cp.cuda.runtime.getDeviceCount():
         raise RuntimeError(f"cuda:{index} does not exist: {cp.cuda.runtime.getDeviceCount()} CUDA "
                            "device(s) are visible")
-    cp.cuda.Device(index).use()
-    return ArrayBackend(cp, "cupy")
+    return CudaArrayBackend(cp, index)

@@ -21,7 +21,10 @@ def _view(x: Tensor, data) -> Tensor:
     return t
 
 
-def infer_shape(shape, numel: int) -> tuple:
+def infer_shape(shape: tuple, numel: int) -> tuple:
+    """``shape`` with a -1 resolved, checked against ``numel``."""
+    if -1 not in shape and math.prod(shape) == numel and (not shape or min(shape) >= 0):
+        return shape  # the common case: already explicit and right
     shape = list(shape)
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")
@@ -56,10 +59,11 @@ class Reshape(Function):
 def reshape(x: Tensor, *shape, copy_ok: bool = True) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
-    shape = infer_shape(tuple(int(n) for n in shape), x.numel())
-    if shape == x._data.shape:
-        return Reshape.apply(x, shape, copy_ok) if x.requires_grad else _out(x, x._data)
-    return Reshape.apply(x, shape, copy_ok)
+    shape = tuple(shape) if all(type(n) is int for n in shape) else tuple(int(n) for n in shape)
+    current = x._data.shape
+    if shape == current:  # nothing to do; still a node when autograd needs one
+        return Reshape.apply(x, shape, copy_ok) if x.requires_grad else _view(x, x._data)
+    return Reshape.apply(x, infer_shape(shape, x.numel()), copy_ok)
 
 
 class Permute(Function):
