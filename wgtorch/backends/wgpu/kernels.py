@@ -10,6 +10,7 @@ pipeline is cached by the runtime under a key of the family and its specialisati
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
@@ -29,9 +30,15 @@ def family_source(family: str) -> str:
     return (shader_dir() / f"{family}.wgsl").read_text()
 
 
+# A family holding several kernels marks each one `//@kernel NAME` ... `//@end`; a pipeline keeps
+# the shared part and one section (each section defines its own bindings and `main`).
+_SECTION = re.compile(r"^//@kernel (\w+)\n(.*?)^//@end\n", re.S | re.M)
+
+
 def specialise(family: str, aliases: dict[str, str], consts: dict[str, object],
-               markers: dict[str, str] | None = None) -> str:
-    """Family source with ``alias`` and ``const`` definitions prepended and markers filled."""
+               markers: dict[str, str] | None = None, section: str | None = None) -> str:
+    """Family source with ``alias`` and ``const`` definitions prepended, markers filled and, with
+    ``section``, only that kernel section kept."""
     head = []
     if "f16" in aliases.values() or any("f16" in text for text in (markers or {}).values()):
         head.append("enable f16;")
@@ -46,4 +53,16 @@ def specialise(family: str, aliases: dict[str, str], consts: dict[str, object],
     body = family_source(family)
     for name, text in (markers or {}).items():
         body = body.replace("{{" + name + "}}", text)
+    if section is not None:
+        found = []
+
+        def keep(m):
+            if m.group(1) != section:
+                return ""
+            found.append(section)
+            return m.group(2)
+
+        body = _SECTION.sub(keep, body)
+        if not found:
+            raise KeyError(f"{family}.wgsl has no kernel section {section!r}")
     return "\n".join(head) + "\n" + body

@@ -11,7 +11,6 @@ fastest: lavapipe runs a workgroup as SIMD loops on one core and every barrier s
 
 from __future__ import annotations
 
-import re
 import struct
 
 from ..._dtype import float32
@@ -23,7 +22,6 @@ _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 # rows, cols, inner, numel, off[8], ignore_index, err_code + 2 pad, eps, smoothing + 2 pad
 META = struct.Struct("<12Ii3I4f")
 ERR_TARGET = 0x201  # error buffer code for an out-of-range class target
-_SECTION = re.compile(r"^//@kernel (\w+)\n(.*?)^//@end\n", re.S | re.M)
 _FLAGS = ("LOG_SOFTMAX", "SMOOTH", "HAS_WEIGHT", "HAS_BIAS", "PER_ROW")
 
 
@@ -46,19 +44,7 @@ def threads_per_row(n: int, software: bool = False) -> int:
 def kernel_source(kernel: str, tx: str, tpr: int, flags: frozenset) -> str:
     """nn.wgsl specialised, with only ``kernel``'s section kept."""
     consts = {"WG": WG, "TPR": tpr, **{f: f in flags for f in _FLAGS}}
-    text = specialise("nn", {"TX": tx}, consts)
-    found = []
-
-    def keep(m):
-        if m.group(1) == kernel:
-            found.append(kernel)
-            return m.group(2)
-        return ""
-
-    text = _SECTION.sub(keep, text)
-    if not found:
-        raise KeyError(f"nn.wgsl has no kernel section {kernel!r}")
-    return text
+    return specialise("nn", {"TX": tx}, consts, section=kernel)
 
 
 def target_error(words) -> IndexError:

@@ -14,7 +14,6 @@ Nothing in the loops reads back to the host: per-step offsets travel in the kern
 
 from __future__ import annotations
 
-import re
 import struct
 
 from ..array_rnn import RNNLayout
@@ -24,7 +23,6 @@ from .kernels import specialise
 WG = 64
 META = struct.Struct("<16I")
 _MODE_ID = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
-_SECTION = re.compile(r"^//@kernel (\w+)\n(.*?)^//@end\n", re.S | re.M)
 # flags of the backward kernel
 _DOUT, _M, _CARRY = 1, 2, 4
 
@@ -32,19 +30,7 @@ _DOUT, _M, _CARRY = 1, 2, 4
 def kernel_source(kernel: str, tx: str, mode: str, has_bias: bool, save: bool) -> str:
     """rnn.wgsl specialised, with only ``kernel``'s section kept."""
     consts = {"WG": WG, "MODE": _MODE_ID[mode], "HAS_BIAS": has_bias, "SAVE": save}
-    text = specialise("rnn", {"TX": tx}, consts)
-    found = []
-
-    def keep(m):
-        if m.group(1) == kernel:
-            found.append(kernel)
-            return m.group(2)
-        return ""
-
-    text = _SECTION.sub(keep, text)
-    if not found:
-        raise KeyError(f"rnn.wgsl has no kernel section {kernel!r}")
-    return text
+    return specialise("rnn", {"TX": tx}, consts, section=kernel)
 
 
 def _view(base: WgpuArray, offset: int, shape: tuple) -> WgpuArray:
