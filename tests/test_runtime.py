@@ -144,3 +144,42 @@ def test_wgpu_module_reports_the_device():
     torch.wgpu.synchronize()
     torch.wgpu.reset_peak_memory_stats()
     assert torch.wgpu.max_memory_allocated() == torch.wgpu.memory_allocated()
+
+
+def test_pool_is_thread_safe():
+    import threading
+
+    pool = rt().pool
+    torch.wgpu.synchronize()
+    before = pool.stats()["allocated_bytes.all.current"]
+    errors = []
+
+    def churn(seed):
+        try:
+            for k in range(300):
+                blocks = [pool.alloc(256 * (1 + (seed + k + j) % 7)) for j in range(4)]
+                for b in blocks:
+                    pool.free(b)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=churn, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert pool.stats()["allocated_bytes.all.current"] == before
+
+
+def test_out_of_memory_is_a_clear_error_and_the_device_survives(monkeypatch):
+    pool = rt().pool
+
+    def refuse(**kwargs):
+        raise RuntimeError("simulated allocation failure")
+
+    monkeypatch.setattr(pool.device, "create_buffer", refuse)
+    with pytest.raises(torch.OutOfMemoryError, match="could not allocate"):
+        torch.empty(2_000_000, device="wgpu")  # large: needs a buffer of its own
+    monkeypatch.undo()
+    assert_close(torch.ones(2_000_000, device="wgpu")[-3:] * 2, np.full(3, 2, np.float32))
