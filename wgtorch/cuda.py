@@ -1,54 +1,99 @@
-"""``wgtorch.cuda``: NVIDIA GPUs through CuPy (``pip install wgtorch[cuda12]`` or ``[cuda13]``)."""
+"""``wgtorch.cuda``: NVIDIA GPUs through CuPy (``pip install 'wgtorch[cuda12]'`` or ``[cuda13]``).
+
+Like ``torch.cuda``: `is_available` is False, quietly, without CuPy, without a driver or without
+a GPU; the other functions raise a RuntimeError that says how to install CuPy when it is missing.
+"""
 
 from __future__ import annotations
 
 import functools
 
 _INSTALL = ("the 'cuda' device needs CuPy and an NVIDIA GPU: pip install 'wgtorch[cuda12]' (CUDA 12) or "
-            "'wgtorch[cuda13]' (CUDA 13)")
+            "'wgtorch[cuda13]' (CUDA 13), which install cupy-cuda12x or cupy-cuda13x")
 
 
 def _require_cupy():
+    """The cupy module, once it has found at least one GPU; else a RuntimeError saying why."""
     try:
         import cupy
     except ImportError:
         raise RuntimeError(_INSTALL + "; CuPy is not installed") from None
+    except Exception as e:  # a broken install (missing CUDA libraries) fails in other ways
+        raise RuntimeError(f"{_INSTALL}; importing CuPy failed: {e}") from None
     try:
-        cupy.cuda.runtime.getDeviceCount()
-    except Exception as e:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # no driver, or a driver too old for this CuPy
         raise RuntimeError(f"{_INSTALL}; CuPy found no usable GPU: {e}") from None
+    if count < 1:
+        raise RuntimeError(f"{_INSTALL}; CuPy found no GPU")
     return cupy
 
 
 @functools.cache
 def is_available() -> bool:
+    """Whether the "cuda" device can be used (CuPy installed and at least one GPU visible)."""
     try:
-        return _require_cupy().cuda.runtime.getDeviceCount() > 0
+        _require_cupy()
     except RuntimeError:
         return False
+    return True
 
 
 def device_count() -> int:
+    """The number of visible CUDA devices (0 without CuPy or a GPU)."""
     return _require_cupy().cuda.runtime.getDeviceCount() if is_available() else 0
 
 
-def get_device_name(index: int = 0) -> str:
+def _device(cp, index: int | None):
+    return cp.cuda.Device() if index is None else cp.cuda.Device(index)
+
+
+def _index(device) -> int | None:
+    """``None``, an int, "cuda:N" or a ``wgtorch.device`` -> the device number (None: current)."""
+    if device is None or isinstance(device, int):
+        return device
+    from ._device import canonical
+
+    d = canonical(device)
+    if d.type != "cuda":
+        raise ValueError(f"Expected a cuda device, but got: {d}")
+    return d.index
+
+
+def get_device_name(device=None) -> str:
     cp = _require_cupy()
-    name = cp.cuda.runtime.getDeviceProperties(index)["name"]
+    index = _index(device)
+    props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id if index is None else index)
+    name = props["name"]
     return name.decode() if isinstance(name, bytes) else name
 
 
-def synchronize(index: int | None = None) -> None:
-    _require_cupy().cuda.get_current_stream().synchronize()
+def current_device() -> int:
+    return _require_cupy().cuda.Device().id
 
 
-def memory_allocated(index: int | None = None) -> int:
-    return _require_cupy().get_default_memory_pool().used_bytes()
+def synchronize(device=None) -> None:
+    """Wait until every stream of the device (the current one by default) has finished."""
+    cp = _require_cupy()
+    _device(cp, _index(device)).synchronize()
 
 
-def memory_reserved(index: int | None = None) -> int:
-    return _require_cupy().get_default_memory_pool().total_bytes()
+def memory_allocated(device=None) -> int:
+    """Bytes held by live arrays in CuPy's memory pool of the device."""
+    cp = _require_cupy()
+    with _device(cp, _index(device)):
+        return cp.get_default_memory_pool().used_bytes()
+
+
+def memory_reserved(device=None) -> int:
+    """Bytes CuPy's memory pool of the device holds, in use or cached."""
+    cp = _require_cupy()
+    with _device(cp, _index(device)):
+        return cp.get_default_memory_pool().total_bytes()
 
 
 def empty_cache() -> None:
-    _require_cupy().get_default_memory_pool().free_all_blocks()
+    """Return the memory pool's cached, unused blocks to the driver (current device)."""
+    cp = _require_cupy()
+    cp.get_default_memory_pool().free_all_blocks()
+    cp.get_default_pinned_memory_pool().free_all_blocks()

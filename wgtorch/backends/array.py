@@ -156,6 +156,12 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
         else:
             with np.errstate(all="ignore"):
                 result = self._ops[op](*args)
+        if out is not None and isinstance(result, (bool, int, float, np.generic)):
+            # Only scalars went in (full, ones, a seed gradient): cast on the host and fill `out`
+            # with the scalar, so that CuPy sends no array to the device.
+            with np.errstate(all="ignore"):
+                out[...] = _cast(np, np.asarray(result), out_dtype)[()]
+            return out
         result = xp.asarray(result)
         if out is not None:
             if result.dtype != out.dtype:

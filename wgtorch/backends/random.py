@@ -75,35 +75,35 @@ def check(kind: str, dt: dtype, low, high) -> None:
                            f"from={low} and to={high}")
 
 
-def philox_blocks(n: int, seed: int, counter: int) -> np.ndarray:
+def philox_blocks(n: int, seed: int, counter: int, xp=np) -> np.ndarray:
     """All words of the blocks that positions ``counter .. counter + n - 1`` fall in, as a flat
-    uint32 array; the wanted ones start at ``counter % 4``."""
+    uint32 array of the array module ``xp``; the wanted ones start at ``counter % 4``."""
     nblocks = (counter % 4 + n + 3) // 4
-    block = np.arange(nblocks, dtype=np.uint64) + np.uint64(counter // 4)
+    block = xp.arange(nblocks, dtype=np.uint64) + np.uint64(counter // 4)
     mask, shift = np.uint64(_MASK32), np.uint64(32)
     # 32-bit words held in uint64 arrays: a word times a multiplier fits, and the high and low
     # halves of the product come out with one shift and one mask, updated in place.
     c0, c1 = block & mask, block >> shift
-    c2, c3 = np.zeros(nblocks, np.uint64), np.zeros(nblocks, np.uint64)
-    p0, p1 = np.empty(nblocks, np.uint64), np.empty(nblocks, np.uint64)
+    c2, c3 = xp.zeros(nblocks, np.uint64), xp.zeros(nblocks, np.uint64)
+    p0, p1 = xp.empty(nblocks, np.uint64), xp.empty(nblocks, np.uint64)
     k0, k1 = seed & _MASK32, (seed >> 32) & _MASK32
     m0, m1 = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1)
     for _ in range(PHILOX_ROUNDS):
-        np.multiply(c0, m0, out=p0)
-        np.multiply(c2, m1, out=p1)
+        xp.multiply(c0, m0, out=p0)
+        xp.multiply(c2, m1, out=p1)
         # (c0, c1, c2, c3) <- (hi(p1) ^ c1 ^ k0, lo(p1), hi(p0) ^ c3 ^ k1, lo(p0))
-        np.right_shift(p1, shift, out=c0)
+        xp.right_shift(p1, shift, out=c0)
         c0 ^= c1
         c0 ^= np.uint64(k0)
-        np.bitwise_and(p1, mask, out=c1)
-        np.right_shift(p0, shift, out=c2)
+        xp.bitwise_and(p1, mask, out=c1)
+        xp.right_shift(p0, shift, out=c2)
         c2 ^= c3
         c2 ^= np.uint64(k1)
-        np.bitwise_and(p0, mask, out=c3)
+        xp.bitwise_and(p0, mask, out=c3)
         k0, k1 = (k0 + PHILOX_W0) & _MASK32, (k1 + PHILOX_W1) & _MASK32
-    words = np.empty((nblocks, 4), np.uint32)
+    words = xp.empty((nblocks, 4), np.uint32)
     for j, c in enumerate((c0, c1, c2, c3)):
-        words[:, j] = c
+        words[:, j] = c.astype(np.uint32)
     return words.reshape(-1)
 
 
@@ -125,18 +125,24 @@ def uniform_params(dt: dtype, low: float, high: float) -> tuple[float, float, fl
     return float(lo32), float(hi32 - lo32), float(np.float32(below))
 
 
-def generate(kind: str, n: int, seed: int, counter: int, low, high, dt: dtype) -> np.ndarray:
+def generate(kind: str, n: int, seed: int, counter: int, low, high, dt: dtype, xp=np,
+             blocks=None) -> np.ndarray:
     """``n`` numbers of ``dt.np`` from the stream ``seed`` starting at ``counter`` (see the module
-    docstring for the mapping). The WGSL kernel in ``shaders/random.wgsl`` mirrors this."""
+    docstring for the mapping), as an array of the array module ``xp`` (NumPy or CuPy: the words
+    never leave the device). ``blocks(n, seed, counter)`` replaces `philox_blocks` (the CUDA
+    backend passes its fused kernel). The WGSL kernel in ``shaders/random.wgsl`` mirrors this."""
     check(kind, dt, low, high)
+    if blocks is None:
+        def blocks(n, seed, counter):
+            return philox_blocks(n, seed, counter, xp)
     phase = counter % 4
     if kind == "normal":
         # Box-Muller needs both words of each pair, drawn or not: work on whole blocks.
-        z = _box_muller(philox_blocks(n, seed, counter), dt is float64)[phase: phase + n]
+        z = _box_muller(xp, blocks(n, seed, counter), dt is float64)[phase: phase + n]
         if dt is float64:
             return low + high * z
         return (np.float32(low) + np.float32(high) * z).astype(dt.np)
-    x = philox_blocks(n, seed, counter)[phase: phase + n]
+    x = blocks(n, seed, counter)[phase: phase + n]
     if kind == "randint":
         values = int(low) + (x.astype(np.int64) % (int(high) - int(low)))
         if dt is bool_:
@@ -149,7 +155,7 @@ def generate(kind: str, n: int, seed: int, counter: int, low, high, dt: dtype) -
         u = x.astype(np.float64) * 2.0**-32
         v = low + u * (high - low)
         below = np.nextafter(high, -np.inf) if high > low else low
-        return np.where(v > below, below, v)
+        return xp.where(v > below, below, v)
     lo, scale, below = uniform_params(dt, low, high)
     if dt is float16:
         u = (x >> np.uint32(21)).astype(np.float32) * np.float32(2.0**-11)
@@ -157,29 +163,29 @@ def generate(kind: str, n: int, seed: int, counter: int, low, high, dt: dtype) -
         u = (x >> np.uint32(8)).astype(np.float32) * np.float32(2.0**-24)
     v = (np.float32(lo) + u * np.float32(scale)).astype(dt.np)
     below_out = dt.np.type(below)
-    return np.where(v > below_out, below_out, v)
+    return xp.where(v > below_out, below_out, v)
 
 
-def _box_muller(words: np.ndarray, double: bool) -> np.ndarray:
+def _box_muller(xp, words: np.ndarray, double: bool) -> np.ndarray:
     """Normal numbers from whole blocks, pairs (0, 1) and (2, 3); float32 unless ``double``
     (cpu float64, which uses all 32 bits of each word)."""
     a, b = words[0::2], words[1::2]
     if double:
         u1 = (a.astype(np.float64) + 1.0) * 2.0**-32
         u2 = b.astype(np.float64) * 2.0**-32 - 0.5
-        r = np.sqrt(-2.0 * np.log(u1))
+        r = xp.sqrt(-2.0 * xp.log(u1))
         t = 2.0 * math.pi * u2
     else:
         k = (a >> np.uint32(8)) + np.uint32(1)
         u1 = k.astype(np.float32) * np.float32(2.0**-24)
         v1 = (np.uint32(1 << 24) - k).astype(np.float32) * np.float32(2.0**-24)
         u2 = (b >> np.uint32(8)).astype(np.float32) * np.float32(2.0**-24) - np.float32(0.5)
-        r = np.sqrt(np.float32(2.0) * _neg_log_f32(u1, v1))
+        r = xp.sqrt(np.float32(2.0) * _neg_log_f32(xp, u1, v1))
         t = np.float32(2.0 * math.pi) * u2
-    return np.stack([r * np.cos(t), r * np.sin(t)], axis=1).reshape(-1)
+    return xp.stack([r * xp.cos(t), r * xp.sin(t)], axis=1).reshape(-1)
 
 
-def _neg_log_f32(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def _neg_log_f32(xp, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """-log(u) for u = 1 - v in float32, as the WGSL kernel computes it: near u = 1 (v <= 1/4) the
     series -log(1 - v) = 2 atanh(s), s = v / (2 - v), to s**11 (GPU logs are only absolutely
     accurate there, which would make small normal numbers differ between devices)."""
@@ -189,7 +195,7 @@ def _neg_log_f32(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     poly = f(1 / 7) + s2 * (f(1 / 9) + s2 * f(1 / 11))
     series = f(2.0) * s * (f(1.0) + s2 * (f(1 / 3) + s2 * (f(0.2) + s2 * poly)))
     with np.errstate(divide="ignore"):
-        return np.where(v > f(0.25), -np.log(u), series)
+        return xp.where(v > f(0.25), -xp.log(u), series)
 
 
 __all__ = ["KINDS", "check", "generate", "philox_blocks", "philox_words", "uniform_params"]
