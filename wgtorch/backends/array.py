@@ -82,7 +82,7 @@ def _table(xp):
 
 # Ops that rarely raise floating-point warnings skip np.errstate (it costs ~0.7 us a call); an
 # overflow to inf in add/sub/mul may print NumPy's RuntimeWarning, once per place, as NumPy does.
-_QUIET = {"add", "sub", "mul", "square", "copy", "neg", "abs", "eq", "ne", "lt", "le", "gt", "ge", "isnan",
+_QUIET = {"add", "sub", "mul", "copy", "neg", "abs", "eq", "ne", "lt", "le", "gt", "ge", "isnan",
           "isinf", "isfinite", "logical_not", "logical_and", "logical_or", "logical_xor", "where", "relu", "maximum",
           "minimum", "clamp"}
 
