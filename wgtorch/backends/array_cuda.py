@@ -23,7 +23,7 @@ import numpy as np
 from . import cupy_kernels as K
 from . import random as _random
 from .array import ArrayBackend
-from .array_rnn import RNNLayout
+from .array_rnn import RNNLayout, sequence_grads
 
 _FAST = (np.dtype(np.float32), np.dtype(np.float64))
 _FUSED_UNARY = {"erf": K.ERF, "gelu": K.GELU}
@@ -302,23 +302,7 @@ class CudaArrayBackend(ArrayBackend):
                      new_carry)
             carry = new_carry
             m = xp.matmul(dgh[t], w_hh)
-        need_x, need_h0, need_c0, need_w = needs
-        dgi2, dgh2 = dgi.reshape(T * B, G), dgh.reshape(T * B, G)
-        dx = (dgi2 @ w_ih).reshape(T, B, I) if need_x else None
-        dh0 = dc0 = None
-        if need_h0:
-            dh0 = m if lstm or carry is None else m + carry
-        if need_c0 and lstm:
-            dc0 = carry if carry is not None else xp.zeros((B, H), x.dtype)
-        dw_ih = dw_hh = db_ih = db_hh = None
-        if need_w:
-            h_prev = (hs[1:] if reverse else hs[:T]).reshape(T * B, H)
-            dw_ih = dgi2.T @ x.reshape(T * B, I)
-            dw_hh = dgh2.T @ h_prev
-            if has_bias:
-                db_ih = dgi2.sum(axis=0)
-                db_hh = dgh2.sum(axis=0)
-        return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
+        return sequence_grads(xp, mode, x, w_ih, hs, dgi, dgh, m, carry, reverse, has_bias, needs)
 
 
 __all__ = ["CudaArrayBackend"]

@@ -163,23 +163,34 @@ class ArrayRNNOps:
                     dgh[t] = xp.concatenate([dr, dz, dn * r], axis=1)
                     carry = dh * z
                 m = dgh[t] @ w_hh
-        need_x, need_h0, need_c0, need_w = needs
-        dgi2, dgh2 = dgi.reshape(T * B, G), dgh.reshape(T * B, G)
-        dx = (dgi2 @ w_ih).reshape(T, B, I) if need_x else None
-        dh0 = dc0 = None
-        if need_h0:
-            dh0 = m if mode != "GRU" or carry is None else m + carry
-        if need_c0 and mode == "LSTM":
-            dc0 = carry if carry is not None else xp.zeros((B, H), x.dtype)
-        dw_ih = dw_hh = db_ih = db_hh = None
-        if need_w:
-            h_prev = (hs[1:] if reverse else hs[:T]).reshape(T * B, H)
-            dw_ih = dgi2.T @ x.reshape(T * B, I)
-            dw_hh = dgh2.T @ h_prev
-            if has_bias:
-                db_ih = dgi2.sum(axis=0)
-                db_hh = dgh2.sum(axis=0)
-        return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
+        return sequence_grads(xp, mode, x, w_ih, hs, dgi, dgh, m, carry, reverse, has_bias, needs)
+
+
+def sequence_grads(xp, mode, x, w_ih, hs, dgi, dgh, m, carry, reverse, has_bias, needs):
+    """After the reverse loop over the steps: dx, dh0, dc0 and the weight and bias gradients,
+    each one matmul or sum over the whole sequence. ``dgi``/``dgh`` hold the gate gradients of
+    every step, ``m`` the gradient that reached h_0 through W_hh and ``carry`` the cell (LSTM) or
+    hidden (GRU) gradient left over from the first step."""
+    T, B, I = x.shape
+    H = hs.shape[-1]
+    G = dgi.shape[-1]
+    need_x, need_h0, need_c0, need_w = needs
+    dgi2, dgh2 = dgi.reshape(T * B, G), dgh.reshape(T * B, G)
+    dx = (dgi2 @ w_ih).reshape(T, B, I) if need_x else None
+    dh0 = dc0 = None
+    if need_h0:
+        dh0 = m if mode != "GRU" or carry is None else m + carry
+    if need_c0 and mode == "LSTM":
+        dc0 = carry if carry is not None else xp.zeros((B, H), x.dtype)
+    dw_ih = dw_hh = db_ih = db_hh = None
+    if need_w:
+        h_prev = (hs[1:] if reverse else hs[:T]).reshape(T * B, H)
+        dw_ih = dgi2.T @ x.reshape(T * B, I)
+        dw_hh = dgh2.T @ h_prev
+        if has_bias:
+            db_ih = dgi2.sum(axis=0)
+            db_hh = dgh2.sum(axis=0)
+    return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
 
 
 def _sigmoid(xp, x):
