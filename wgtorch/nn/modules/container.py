@@ -17,7 +17,27 @@ def _index(idx, n: int) -> int:
     return i % n
 
 
-class Sequential(Module):
+class _Numbered(Module):
+    """Children named "0", "1", ...: deleting renumbers them, as PyTorch does."""
+
+    def __delitem__(self, idx) -> None:
+        items = list(self._modules.values())
+        if isinstance(idx, slice):
+            del items[idx]
+        else:
+            del items[_index(idx, len(items))]
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self._modules[str(i)] = m
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class Sequential(_Numbered):
     """Modules applied in order: ``Sequential(a, b, c)(x) == c(b(a(x)))``.
 
     Built from modules (named "0", "1", ...) or from one ``OrderedDict`` of names to modules.
@@ -42,22 +62,6 @@ class Sequential(Module):
     def __setitem__(self, idx, module: Module) -> None:
         keys = list(self._modules)
         setattr(self, keys[_index(idx, len(keys))], module)
-
-    def __delitem__(self, idx) -> None:
-        keys = list(self._modules)
-        for key in keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(keys))]]:
-            delattr(self, key)
-        # Renumber, as PyTorch does, so indices stay 0..n-1.
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
 
     def __add__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):
@@ -102,7 +106,7 @@ class Sequential(Module):
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_Numbered):
     """A list of modules, registered so that ``parameters()`` and ``to()`` see them. It has no
     ``forward``: iterate over it in the owner's ``forward``."""
 
@@ -118,22 +122,6 @@ class ModuleList(Module):
 
     def __setitem__(self, idx, module: Module) -> None:
         setattr(self, str(_index(idx, len(self))), module)
-
-    def __delitem__(self, idx) -> None:
-        items = list(self._modules.values())
-        if isinstance(idx, slice):
-            del items[idx]
-        else:
-            del items[_index(idx, len(items))]
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
 
     def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
