@@ -240,3 +240,42 @@ def test_in_place_on_a_view_of_a_tensor_that_requires_grad_is_refused(device):
     with torch.no_grad():
         y[0].mul_(3)  # outside autograd it is just a write through the view
     assert_close(y, [6.0, 2.0, 2.0])
+
+
+def test_modifying_a_saved_tensor_in_place_is_detected(device):
+    x = torch.tensor([1.0, 2.0, 3.0], device=device, requires_grad=True)
+    y = x.exp()  # saves its output y for backward
+    y.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+    x2 = torch.tensor([1.0, 2.0], device=device, requires_grad=True)
+    y2 = x2 * 1  # saves nothing it needs later... but the multiply by z below saves y2
+    z = torch.tensor([3.0, 4.0], device=device, requires_grad=True)
+    y2.mul_(z)  # computed from a clone: z's gradient sees y2's value before the write
+    y2.sum().backward()
+    assert_close(z.grad, [1.0, 2.0])
+    assert_close(x2.grad, [3.0, 4.0])
+    v = torch.ones(3, device=device)
+    assert v._version == 0 and v.detach()._version == 0
+    v[0] = 5.0
+    assert v._version == 1 and v.view(3)._version == 1
+
+
+def test_no_false_alarms_from_version_counters(device):
+    a = torch.tensor([1.0, 2.0], device=device, requires_grad=True)
+    b = a * 3
+    s = b.sum()  # neither add/sum nor mul-by-scalar's b-side needs b's values
+    c = b + 1
+    b.add_(5)
+    (s + c.sum()).backward()
+    assert_close(a.grad, [6.0, 6.0])
+
+
+def test_an_optimizer_step_invalidates_graphs_that_saved_the_parameters(device):
+    w = torch.tensor([[1.0, 2.0]], device=device, requires_grad=True)
+    x = torch.tensor([[3.0], [4.0]], device=device, requires_grad=True)
+    loss = (w @ x).sum()
+    loss.backward(retain_graph=True)
+    torch.optim.SGD([w], lr=0.1).step()
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()

@@ -105,8 +105,10 @@ def _clamp(x, lo, hi):
 
 # -- in-place ops: compute, then write through self's view ---------------------------------------
 def _check_inplace(self):
+    """Refuse in-place writes autograd can't follow; count the ones it can (version counter)."""
     from .autograd.grad_mode import state
 
+    self._counter()[0] += 1
     if not (state.enabled and self.requires_grad):
         return
     if self.grad_fn is None:
@@ -125,23 +127,38 @@ def _check_inplace(self):
 Tensor._check_inplace = _check_inplace
 
 
+def _grad_enabled() -> bool:
+    from .autograd.grad_mode import state
+
+    return state.enabled
+
+
+def apply_inplace(self, compute, *args, **kwargs):
+    """``self = compute(self, *args)`` written through self's memory: how every in-place op runs.
+
+    With autograd on, the op computes from a clone (its node may save its input, which the write
+    is about to overwrite; the clone passes gradients on to self's history) and self then takes
+    the op's place in the graph."""
+    self._check_inplace()
+    source = S.Clone.apply(self) if self.requires_grad and _grad_enabled() else self
+    result = compute(source, *args, **kwargs)
+    if result.dtype is not self.dtype and not (self.dtype.is_floating_point or not result.dtype.is_floating_point):
+        raise RuntimeError(f"result type {result.dtype.name.capitalize()} can't be cast to the desired "
+                           f"output type {self.dtype.name.capitalize()}")
+    if tuple(result.shape) != tuple(self.shape):
+        raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                           f"{list(result.shape)}")
+    if result.requires_grad:
+        S.copy_into(self, result.detach())
+        self.grad_fn, self._output_nr, self.requires_grad = result.grad_fn, result._output_nr, True
+    else:
+        S.copy_into(self, result)
+    return self
+
+
 def _inplace(compute):
     def method(self, *args, **kwargs):
-        self._check_inplace()
-        result = compute(self, *args, **kwargs)
-        if result.dtype is not self.dtype and not (self.dtype.is_floating_point or not result.dtype.is_floating_point):
-            raise RuntimeError(f"result type {result.dtype.name.capitalize()} can't be cast to the desired "
-                               f"output type {self.dtype.name.capitalize()}")
-        if tuple(result.shape) != tuple(self.shape):
-            raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
-                               f"{list(result.shape)}")
-        if result.requires_grad:
-            # Rebase self onto the op's graph node so later uses see the new history.
-            S.copy_into(self, result.detach())
-            self.grad_fn, self._output_nr, self.requires_grad = result.grad_fn, result._output_nr, True
-        else:
-            S.copy_into(self, result)
-        return self
+        return apply_inplace(self, compute, *args, **kwargs)
 
     return method
 

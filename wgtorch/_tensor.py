@@ -36,12 +36,13 @@ def _wrap(data, be, dt: D.dtype) -> Tensor:
     t._output_nr = 0
     t._hooks = None
     t._base = None
+    t._vc = None
     return t
 
 
 class Tensor:
     __slots__ = ("_data", "_be", "dtype", "requires_grad", "grad", "grad_fn", "_output_nr", "_hooks",
-                 "_base", "__weakref__")
+                 "_base", "_vc", "__weakref__")
     __array_priority__ = 1000  # NumPy defers to our operators
 
     def __new__(cls, *args, **kwargs):
@@ -51,7 +52,7 @@ class Tensor:
         from ._creation import tensor
 
         t = tensor([] if data is None else data, dtype=dtype, device=device)
-        for name in ("_data", "_be", "dtype", "grad", "grad_fn", "_output_nr", "_hooks", "_base"):
+        for name in ("_data", "_be", "dtype", "grad", "grad_fn", "_output_nr", "_hooks", "_base", "_vc"):
             setattr(self, name, getattr(t, name))
         self.requires_grad = requires_grad
 
@@ -126,7 +127,21 @@ class Tensor:
         return self
 
     def detach(self) -> Tensor:
-        return _wrap(self._data, self._be, self.dtype)
+        t = _wrap(self._data, self._be, self.dtype)
+        t._vc = self._counter()  # same memory, same version counter (as PyTorch)
+        return t
+
+    def _counter(self) -> list:
+        """The version counter shared by every tensor over this memory: in-place ops bump it,
+        and autograd refuses saved tensors whose version moved on."""
+        vc = getattr(self, "_vc", None)  # subclasses built without _wrap may not have set it
+        if vc is None:
+            vc = self._vc = [0]
+        return vc
+
+    @property
+    def _version(self) -> int:
+        return self._counter()[0]
 
     def detach_(self) -> Tensor:
         self.grad_fn = None

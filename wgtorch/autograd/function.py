@@ -16,11 +16,14 @@ class Context:
     that making one costs next to nothing on the no-grad path."""
 
     saved = ()
+    versions = ()
     needs_input_grad = ()
     non_differentiable = ()
 
     def save_for_backward(self, *tensors) -> None:
+        Tensor = _tensor_class()
         self.saved = tensors
+        self.versions = tuple(t._counter()[0] if isinstance(t, Tensor) else None for t in tensors)
 
     @property
     def saved_tensors(self) -> tuple:
@@ -28,6 +31,12 @@ class Context:
             raise RuntimeError("Trying to backward through the graph a second time (or directly access "
                                "saved tensors after they have already been freed). Specify "
                                "retain_graph=True if you need to backward through the graph a second time.")
+        for t, v in zip(self.saved, self.versions):
+            if v is not None and t._vc[0] != v:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: [wgtorch.{t.dtype.name} {list(t.shape)}] is at version {t._vc[0]}; expected "
+                    f"version {v} instead.")
         return self.saved
 
     def mark_non_differentiable(self, *tensors) -> None:

@@ -10,6 +10,7 @@ import math
 import warnings
 
 from .. import _dtype as D
+from .._methods import apply_inplace
 from .._tensor import Tensor
 from ..ops.pointwise import pointwise
 from ..ops.reduce import log_softmax as _log_softmax
@@ -88,23 +89,9 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
 
 
 def _act(op: str, input: Tensor, *args, inplace: bool = False) -> Tensor:
-    result = pointwise(op, input, *args)
-    return _inplace(input, result) if inplace else result
-
-
-def _inplace(input: Tensor, result: Tensor) -> Tensor:
-    """Write ``result`` through ``input``'s storage; with autograd, ``input`` takes over
-    ``result``'s place in the graph (valid for ops whose backward needs only the output's sign
-    or the saved output: relu, leaky_relu, elu, dropout)."""
-    from ..ops.shape import copy_into
-
-    input._check_inplace()
-    if result.requires_grad:
-        copy_into(input, result.detach())
-        input.grad_fn, input._output_nr, input.requires_grad = result.grad_fn, result._output_nr, True
-    else:
-        copy_into(input, result)
-    return input
+    if inplace:
+        return apply_inplace(input, lambda x: pointwise(op, x, *args))
+    return pointwise(op, input, *args)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -172,8 +159,10 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    out = input * 0.0 if p == 1.0 else F_.Dropout.apply(input, float(p))
-    return _inplace(input, out) if inplace else out
+    def drop(x):
+        return x * 0.0 if p == 1.0 else F_.Dropout.apply(x, float(p))
+
+    return apply_inplace(input, drop) if inplace else drop(input)
 
 
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,

@@ -30,6 +30,7 @@ class Parameter(Tensor):
         self._output_nr = 0
         self._hooks = None
         self._base = None
+        self._vc = data._counter()  # same memory as data, same version counter
         self.requires_grad = False
         if requires_grad:
             if not data.dtype.is_floating_point:

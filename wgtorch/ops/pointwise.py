@@ -23,6 +23,13 @@ _FLOAT_OPS = {"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "g
 _NO_GRAD = {"sign", "floor", "ceil", "round", "trunc", "floor_divide", "remainder"} | PREDICATES
 
 
+# Gradients that read the op's output y, and ops whose gradients read only some operands (by
+# position; the others are not kept alive or version-checked).
+_USES_OUTPUT = {"exp", "sqrt", "rsqrt", "tanh", "sigmoid", "reciprocal", "expm1", "elu", "div", "pow"}
+_OPERANDS_USED = {"add": (), "sub": (), "neg": (), "copy": (), "where": (0,), "exp": (), "sqrt": (),
+                  "rsqrt": (), "tanh": (), "sigmoid": (), "reciprocal": (), "expm1": ()}
+
+
 def _sum_to(g, shape):
     """Sum a broadcast gradient back to ``shape``."""
     if tuple(g.shape) == tuple(shape):
@@ -181,7 +188,13 @@ class Pointwise(Function):
         if ctx.needs_input_grad:
             if op in _NO_GRAD:
                 ctx.mark_non_differentiable(y)
-            ctx.save_for_backward(*operands, y)
+            # Save only the values the gradient formula reads (an in-place write to anything
+            # saved is an error at backward time, as in PyTorch), and every operand's shape.
+            used = _OPERANDS_USED.get(op)
+            saved = [x if used is None or k in used or not isinstance(x, Tensor) else None
+                     for k, x in enumerate(operands)]
+            ctx.save_for_backward(*saved, y if op in _USES_OUTPUT else None)
+            ctx.shapes = tuple(x.shape if isinstance(x, Tensor) else None for x in operands)
             ctx.op = op
         return y
 
@@ -191,8 +204,8 @@ class Pointwise(Function):
         need = ctx.needs_input_grad[1:]
         grads = GRADS[ctx.op](need, g, *operands, y)
         out = [None]
-        for x, gx, wanted in zip(operands, grads, need):
-            out.append(_sum_to(gx, x.shape) if wanted and gx is not None else None)
+        for shape, gx, wanted in zip(ctx.shapes, grads, need):
+            out.append(_sum_to(gx, shape) if wanted and gx is not None else None)
         return tuple(out)
 
 

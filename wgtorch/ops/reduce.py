@@ -46,12 +46,13 @@ class Reduce(Function):
             y = _wrap(x._be.elementwise("copy", [data], out_dtype, out_dtype), x._be, out_dtype)
         if ctx.needs_input_grad:
             ctx.op, ctx.dims, ctx.keepdim, ctx.in_shape = op, dims, keepdim, x.shape
-            ctx.save_for_backward(x, y)
+            if op != "sum":  # a sum's gradient needs no values
+                ctx.save_for_backward(x, y)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, y = ctx.saved_tensors
+        x, y = ctx.saved_tensors if ctx.op != "sum" else (None, None)
         g = _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim)
         if ctx.op == "sum":
             gx = g

@@ -18,6 +18,7 @@ def _view(x: Tensor, data) -> Tensor:
     """A tensor sharing x's memory; ``_base`` lets in-place ops refuse what autograd can't follow."""
     t = _wrap(data, x._be, x.dtype)
     t._base = x._base if x._base is not None else x
+    t._vc = x._counter()
     return t
 
 

@@ -129,6 +129,7 @@ class Optimizer:
             if g.shape != p.shape:
                 raise RuntimeError(f"{type(self).__name__}: a parameter of shape {tuple(p.shape)} has a "
                                    f"gradient of shape {tuple(g.shape)}")
+            p._counter()[0] += 1  # updated in place: a graph that saved p must not reuse it
             yield p, g
 
     # -- state dicts ---------------------------------------------------------------------------
