@@ -429,3 +429,13 @@ def test_gradients_of_amax_split_ties_and_max_dim_picks_one(device):
     values, _ = t.max(1, keepdim=True)
     (values * torch.tensor([[2.0], [3.0]], device=device)).sum().backward()
     assert_close(t.grad, [[0, 2, 0], [3, 0, 0]])
+
+
+def test_all_and_any_on_empty_tensors_and_dims(device):
+    import wgtorch
+
+    x = wgtorch.zeros(0, 3, device=device)
+    assert x.all().item() is True and x.any().item() is False
+    assert tuple(x.all(1).shape) == (0,) and x.any(0).tolist() == [False, False, False]
+    y = wgtorch.tensor([[1.0, 0.0], [float("nan"), 2.0]], device=device)
+    assert y.all(1).tolist() == [False, True] and y.any(0).tolist() == [True, True]

@@ -4,7 +4,7 @@ lives in the ops modules)."""
 from __future__ import annotations
 
 from . import _dtype as D
-from ._tensor import Tensor, _wrap
+from ._tensor import Tensor
 from .ops import index as I
 from .ops import linalg as L
 from .ops import reduce as R
@@ -182,7 +182,7 @@ Tensor.__imul__, Tensor.__itruediv__ = Tensor.mul_, Tensor.div_
 
 
 def _masked_fill_(self, mask, value):
-    return _inplace(lambda s: I.masked_fill(s, mask, value))(self)
+    return apply_inplace(self, I.masked_fill, mask, value)
 
 
 def _fill_(self, value):
@@ -237,10 +237,9 @@ Tensor.__setitem__ = S.setitem
 for _name in ("sum", "prod", "mean", "amax", "amin", "argmax", "argmin", "max", "min", "var", "std",
               "logsumexp", "softmax", "log_softmax"):
     setattr(Tensor, _name, getattr(R, _name))
-Tensor.all = lambda self, dim=None, keepdim=False: R.amin(self.bool(), dim, keepdim) if self.numel() else \
-    _wrap(self._be.from_numpy(__import__("numpy").array(True), D.bool_), self._be, D.bool_)
-Tensor.any = lambda self, dim=None, keepdim=False: R.amax(self.bool(), dim, keepdim) if self.numel() else \
-    _wrap(self._be.from_numpy(__import__("numpy").array(False), D.bool_), self._be, D.bool_)
+# Counting, rather than amin/amax, gives empty tensors and empty dims PyTorch's answers (True/False).
+Tensor.all = lambda self, dim=None, keepdim=False: R.sum(self.bool().logical_not(), dim, keepdim) == 0
+Tensor.any = lambda self, dim=None, keepdim=False: R.sum(self.bool(), dim, keepdim) > 0
 
 # -- matmul and indexing -------------------------------------------------------------------------
 Tensor.matmul, Tensor.mm, Tensor.bmm, Tensor.dot = L.matmul, L.mm, L.bmm, L.dot

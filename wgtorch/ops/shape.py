@@ -94,7 +94,7 @@ def permute(x: Tensor, *dims) -> Tensor:
 
 
 def transpose(x: Tensor, d0: int, d1: int) -> Tensor:
-    if x.ndim < 2 and not x.ndim:
+    if x.ndim == 0:  # PyTorch lets a 0-d tensor transpose to itself
         return x
     dims = list(range(x.ndim))
     d0, d1 = _dim(d0, x.ndim), _dim(d1, x.ndim)

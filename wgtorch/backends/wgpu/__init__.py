@@ -159,13 +159,13 @@ def _reshape_strides(old_shape, old_strides, new_shape):
         if i >= len(old) or j >= len(new_shape):
             return None
         # Take a run of old dims that are contiguous with each other.
-        size, i0 = old[i][0], i
+        size = old[i][0]
         while i + 1 < len(old) and old[i][1] == old[i + 1][0] * old[i + 1][1]:
             i += 1
             size *= old[i][0]
         i += 1
         # Spread it over new dims whose product is that size.
-        stride, rem = old[i - 1][1], size
+        stride = old[i - 1][1]
         j0 = j
         prod = 1
         while j < len(new_shape) and prod < size:
@@ -176,7 +176,6 @@ def _reshape_strides(old_shape, old_strides, new_shape):
         for k in range(j - 1, j0 - 1, -1):
             new_strides[k] = stride
             stride *= new_shape[k]
-        del rem, i0
         while j < len(new_shape) and new_shape[j] == 1:
             new_strides[j] = 1
             j += 1

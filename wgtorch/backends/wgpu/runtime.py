@@ -340,23 +340,15 @@ class Runtime:
         return buf
 
     def synchronize(self) -> None:
-        """Submit recorded work and wait until the device has finished all of it."""
-        armed = self._errors_armed  # then the error words serve as the fence
-        src, n = (self._errors, 16) if armed else (self._fence_src, 4)
-        fence = self._staging_buffer(n)
-        self.copy(src, 0, fence, 0, n)
-        self.flush()
-        fence.gpu.map_sync(wgpu.MapMode.READ, 0, n)  # a small map is the portable wait in wgpu 0.32
-        words = np.frombuffer(fence.gpu.read_mapped(0, n, copy=True), np.uint8) if armed else None
-        fence.gpu.unmap()
-        if armed:
-            self._raise_reported(words)
+        """Submit recorded work and wait until the device has finished all of it: a 4-byte read
+        is the portable wait in wgpu 0.32 (it also delivers any error a kernel reported)."""
+        self.read(self._fence_src, 0, 4)
 
     # -- errors reported by kernels ------------------------------------------------------------
     def error_buffer(self) -> Buffer:
         """The 16-byte buffer kernels bind as ``array<atomic<u32>, 4>`` to report bad input
         without a host round trip: word 0 gets a nonzero code (the first report wins), words 1-3
-        its details. Binding it arms a check at the next ``read`` or ``synchronize``, which raises
+        its details. Binding it arms a check at the next ``read`` (``synchronize`` is one), which raises
         ``error_decoders[code](words)`` once and clears the buffer; the device stays usable."""
         if self._errors is None:
             gpu = self.device.create_buffer(size=16, usage=BUFFER_USAGE, label="errors")  # zeroed
