@@ -8,7 +8,9 @@ setup:
 bench: setup
 	.venv/bin/python -m wgtorch.bench --quick
 
-test: setup
+# The tests also compile the CUDA kernels with NVRTC, so they install the cudacheck extra.
+test:
+	@WGTORCH_EXTRAS=dev,examples,cudacheck tools/setup.sh
 	.venv/bin/python -m pytest tests
 
 validate: setup

@@ -11,7 +11,7 @@
   parameters, ``raw`` arrays indexed by logical C-order position, broadcasting of the non-raw
   ones, ``size=``, scalars converted to the declared type, type checks) as C++ compiled by the
   host compiler and run serially over ``i``: the kernel bodies of ``cupy_kernels`` run for real.
-  `cuda_source` writes the same code as a ``__global__`` CUDA kernel, for ``nvcc`` to check.
+  (tests/test_cuda_sources.py compiles the same bodies as CUDA, with CuPy's own code generator.)
 """
 
 from __future__ import annotations
@@ -287,10 +287,10 @@ struct WgIndexer { ptrdiff_t n; __device__ ptrdiff_t size() const { return n; } 
 """
 
 
-def kernel_source(kernel: EmulatedKernel, types: dict, kinds: tuple, cuda: bool = False) -> str:
-    """C++ (or, with ``cuda``, CUDA) code of ``kernel`` for the placeholder ``types``
-    ({"T": dtype}) and argument ``kinds`` ("array" or "scalar" per parameter), laid out as
-    CuPy lays its generated code: typedefs, preamble, then the loop over ``i``."""
+def kernel_source(kernel: EmulatedKernel, types: dict, kinds: tuple) -> str:
+    """C++ code of ``kernel`` for the placeholder ``types`` ({"T": dtype}) and argument ``kinds``
+    ("array" or "scalar" per parameter), laid out as CuPy lays its generated code: typedefs,
+    preamble, then the loop over ``i``."""
     def ctype(p):
         return _c_type(types[p.ctype_name] if p.placeholder else p.dtype)
 
@@ -305,22 +305,12 @@ def kernel_source(kernel: EmulatedKernel, types: dict, kinds: tuple, cuda: bool 
         else:
             inside.append(f"{const}{c}& {p.name} = (({const}{c}*)args[{k}])[i];")
     typedefs = "".join(f"typedef {_c_type(dt)} {name};\n" for name, dt in sorted(types.items()))
-    if cuda:
-        # A namespace per kernel, so that many can share one translation unit (see compile_cuda).
-        head = f"namespace wg_{kernel.name}_{'_'.join(dt.name for _, dt in sorted(types.items()))} {{\n"
-        head += typedefs + kernel.preamble
-        signature = f"__global__ void {kernel.name}(ptrdiff_t n, void** args)"
-        loop = ("for (ptrdiff_t i = (ptrdiff_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; "
-                "i += (ptrdiff_t)blockDim.x * gridDim.x)")
-        tail = "}\n"
-    else:
-        head = _HOST_PRELUDE + _COMMON_PRELUDE + typedefs + kernel.preamble
-        signature = 'extern "C" void run(ptrdiff_t n, void** args)'
-        loop = "for (ptrdiff_t i = 0; i < n; ++i)"
-        tail = ""
+    head = _HOST_PRELUDE + _COMMON_PRELUDE + typedefs + kernel.preamble
+    signature = 'extern "C" void run(ptrdiff_t n, void** args)'
+    loop = "for (ptrdiff_t i = 0; i < n; ++i)"
     body = "\n    ".join(["WgIndexer _ind{n}; (void)_ind;", *outside])
     return (f"{head}\n{signature} {{\n    {body}\n    {loop} {{\n        " + "\n        ".join(inside)
-            + f"\n        {kernel.operation}\n    }}\n}}\n{tail}")
+            + f"\n        {kernel.operation}\n    }}\n}}\n")
 
 
 def cache_dir() -> str:
@@ -433,16 +423,3 @@ class EmulatedKernel:
                 a._a[...] = b.reshape(a.shape)
         self.xp.kernel_calls[self.name] += 1
         return result
-
-
-def compile_cuda(sources: list[str], arch: str = "sm_75") -> subprocess.CompletedProcess:
-    """Compile CUDA kernels (from `kernel_source` with ``cuda=True``) with nvcc as one translation
-    unit, with the headers CuPy's generated code has (math_constants.h for CUDART_INF/NAN)."""
-    head = "#include <cstddef>\n#include <math_constants.h>\n" + _COMMON_PRELUDE
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "kernels.cu")
-        with open(path, "w") as f:
-            f.write(head + "\n".join(sources))
-        cmd = [shutil.which("nvcc"), f"-arch={arch}", "--fmad=false", "-diag-suppress", "550", "-Werror",
-               "all-warnings", "-c", "-o", os.path.join(tmp, "kernels.o"), path]
-        return subprocess.run(cmd, capture_output=True, text=True)

@@ -20,7 +20,16 @@ import wgtorch.nn.functional as F
 from tests.helpers import assert_close, rand
 from wgtorch import nn, optim
 
-NO_CUDA = "wgtorch.cuda.is_available() is False: no CuPy or no NVIDIA GPU (pip install 'wgtorch[cuda12]')"
+
+def _why_no_cuda() -> str:
+    try:
+        wgtorch.cuda._require_cupy()
+    except RuntimeError as e:  # the last clause says what is missing: CuPy, the driver or a GPU
+        return f"wgtorch.cuda.is_available() is False: {str(e).rsplit('; ', 1)[-1]}"
+    return "wgtorch.cuda.is_available() is False"
+
+
+NO_CUDA = _why_no_cuda()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ raises the matching exception at the next read or synchronize (see array_cuda.py
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 from .random import PHILOX_M0, PHILOX_M1, PHILOX_ROUNDS, PHILOX_W0, PHILOX_W1
@@ -337,6 +338,18 @@ def all_specs() -> list[KernelSpec]:
     return specs
 
 
+def launch_types(spec: KernelSpec) -> list[dict[str, str]]:
+    """Each {placeholder: dtype name} the backend launches ``spec`` with: ``T`` float32 or float64
+    (float16 takes the reference path), ``I`` an int32 or int64 index, and for scatter_add also
+    the integer and bool work dtypes of array_cuda.py."""
+    words = [p.split() for p in f"{spec.in_params},{spec.out_params}".split(",") if p.strip()]
+    names = sorted({w[-2] for w in words if len(w[-2]) == 1})
+    choices = {"I": ("int32", "int64"), "T": ("float32", "float64")}
+    if spec is SCATTER_ADD:
+        choices["T"] += ("int32", "int64", "bool")
+    return [dict(zip(names, combo)) for combo in itertools.product(*(choices[n] for n in names))]
+
+
 class Kernels:
     """The kernels of one array module, each built on first use with ``xp.ElementwiseKernel``."""
 
@@ -353,4 +366,4 @@ class Kernels:
         return kernel
 
 
-__all__ = ["CE_MAX_CLASSES", "KernelSpec", "Kernels", "all_specs"]
+__all__ = ["CE_MAX_CLASSES", "KernelSpec", "Kernels", "all_specs", "launch_types"]
