@@ -61,6 +61,15 @@ def _wrap(x):
     return x
 
 
+# Every call made through the stand-in: ("xp.NAME" or "ndarray.NAME", positional count, keyword
+# names). tests/test_cuda_sources.py checks them against real CuPy, which accepts less than NumPy.
+CALLED: set[tuple[str, int, tuple[str, ...]]] = set()
+
+
+def _record(name: str, args: tuple, kwargs: dict) -> None:
+    CALLED.add((name, len(args), tuple(sorted(kwargs))))
+
+
 def _host_read(self, *args, **kwargs):
     raise HostSyncError("a device array was read on the host (bool/int/float/item/tolist): CuPy would "
                         "synchronize with the GPU here")
@@ -96,7 +105,10 @@ class FakeArray:
         if name in ("item", "tolist", "tobytes"):
             return lambda *args, **kwargs: _host_read(self)
         if callable(attr):
-            return lambda *args, **kwargs: _wrap(attr(*_unwrap(args), **_unwrap(kwargs)))
+            def method(*args, **kwargs):
+                _record(f"ndarray.{name}", args, kwargs)
+                return _wrap(attr(*_unwrap(args), **_unwrap(kwargs)))
+            return method
         return _wrap(attr)
 
     def get(self):
@@ -153,6 +165,7 @@ class _Function:
 
     def __call__(self, *args, **kwargs):
         self._xp.calls[self._name] += 1
+        _record(f"xp.{self._name}", args, kwargs)
         return _wrap(self._fn(*_unwrap(args), **_unwrap(kwargs)))
 
     def __getattr__(self, attr):

@@ -11,6 +11,10 @@ Needs ``cupy-cuda12x`` and NVRTC (the ``cudacheck`` extra, which ``make test`` i
 
 from __future__ import annotations
 
+import inspect
+import re
+import warnings
+
 import numpy as np
 import pytest
 
@@ -92,3 +96,64 @@ def test_generated_code_is_what_the_backend_launches():
     source = cuda_source(K.GELU, {"T": np.dtype("float32")}, 1, True)
     assert 'extern "C" __global__ void wgtorch_gelu(' in source and "CUPY_FOR(i, _ind.size())" in source
     assert "typedef float T;" in source and K.GELU.operation in source and K.GELU.preamble.strip() in source
+
+
+# -- the CuPy API the backend calls -----------------------------------------------------------------
+def _signature(obj) -> inspect.Signature | None:
+    """A callable's signature, from Cython's embedded one where inspect finds none."""
+    try:
+        return inspect.signature(obj)
+    except (TypeError, ValueError):
+        pass
+    first = (getattr(obj, "__doc__", None) or "").strip().splitlines()[:1]
+    match = re.match(r"[\w.]+\((.*)\)", first[0]) if first else None
+    if match is None:
+        return None
+    namespace: dict = {}
+    exec(f"def stub({match.group(1)}): pass", namespace)  # the doc line of a CuPy function: trusted text
+    return inspect.signature(namespace["stub"])
+
+
+def _cupy_attr(name: str):
+    root, *parts = name.split(".")
+    obj = cupy if root == "xp" else cupy.ndarray
+    for part in parts:
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def test_every_cupy_call_of_the_backend_exists_in_cupy():
+    """The stand-in forwards to NumPy, which accepts more than CuPy (``np.indices(sparse=True)``,
+    say): every function and array method the backends call on it while running all validator
+    cases must exist in real CuPy and accept the same arguments."""
+    from tests.fake_cupy import CALLED
+    from tests.test_array_backend_xp import _backend
+    from wgtorch.backends.array import numpy_backend
+    from wgtorch.validate.cli import CHECKS
+    from wgtorch.validate.core import run_kernel
+
+    CALLED.clear()
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for kind in ("fused", "generic"):
+            for family in CHECKS:
+                for kernel in CHECKS[family]():
+                    run_kernel(kernel, _backend(kind), numpy_backend(), large=False, features={"shader-f16"})
+    assert len({name for name, _, _ in CALLED}) > 50
+    problems = []
+    for name, n_args, keywords in sorted(CALLED):
+        obj = _cupy_attr(name)
+        if obj is None:
+            problems.append(f"{name}: not in CuPy {cupy.__version__}")
+        elif isinstance(obj, cupy.ufunc):
+            if n_args > obj.nin + obj.nout or set(keywords) - {"out", "dtype", "casting"}:
+                problems.append(f"{name}: CuPy's ufunc takes no {n_args} arguments with {keywords}")
+        elif (sig := _signature(obj)) is not None:
+            self_arg = ("self",) if name.startswith("ndarray.") else ()
+            try:
+                sig.bind(*self_arg, *range(n_args), **dict.fromkeys(keywords))
+            except TypeError as e:
+                problems.append(f"{name}{sig}: called with {n_args} positional and {keywords}: {e}")
+    assert not problems, "\n".join(problems)

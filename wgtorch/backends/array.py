@@ -209,14 +209,12 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
         xp = self.xp
         out = a.copy()
         idx = _checked_index(xp, index, a.shape[dim])
-        # Position of every src element along all dims, with `dim` replaced by the index.
-        grids = list(xp.indices(idx.shape, sparse=True))
-        grids[dim] = idx
+        # Position of every src element along all dims, with `dim` replaced by the index (the
+        # sparse grids of np.indices, which CuPy lacks).
+        grids = [idx if d == dim else xp.arange(n).reshape((1,) * d + (n,) + (1,) * (idx.ndim - d - 1))
+                 for d, n in enumerate(idx.shape)]
         src = src[tuple(slice(0, n) for n in idx.shape)]
-        if xp is np:
-            np.add.at(out, tuple(grids), src)
-        else:  # pragma: no cover - cupy path
-            xp.add.at(out, tuple(grids), src)
+        xp.add.at(out, tuple(grids), src)
         return out
 
     def synchronize(self):
