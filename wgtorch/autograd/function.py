@@ -21,7 +21,6 @@ class Context:
     non_differentiable = ()
 
     def save_for_backward(self, *tensors) -> None:
-        Tensor = _tensor_class()
         self.saved = tensors
         self.versions = tuple(t._counter()[0] if isinstance(t, Tensor) else None for t in tensors)
 
@@ -70,16 +69,8 @@ class Node:
         return f"<{self.name()}>"
 
 
-_TENSOR = []
-
-
-def _tensor_class():
-    """wgtorch.Tensor (imported on first use: _tensor imports this module)."""
-    if not _TENSOR:
-        from .._tensor import Tensor
-
-        _TENSOR.append(Tensor)
-    return _TENSOR[0]
+# wgtorch.Tensor, set by _tensor.py once the class exists (it imports this module).
+Tensor = None
 
 
 def edge_of(t):
@@ -99,7 +90,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        Tensor = _tensor_class()
         ctx = Context()
         track = False
         if state.enabled:

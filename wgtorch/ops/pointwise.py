@@ -167,23 +167,23 @@ def dtypes_for(op: str, operands) -> tuple[D.dtype, D.dtype]:
 class Pointwise(Function):
     @staticmethod
     def forward(ctx, op, *operands):
-        first = next(x for x in operands if isinstance(x, Tensor))
-        be = first._be
-        compute, out_dtype = dtypes_for(op, operands)
+        be = shape = None
         args = []
-        shape = None
         for x in operands:
-            if isinstance(x, Tensor):
-                if x._be is not be:
+            if type(x) is Tensor or isinstance(x, Tensor):
+                data = x._data
+                if be is None:
+                    be, shape = x._be, data.shape
+                elif x._be is not be:
+                    first = next(t for t in operands if isinstance(t, Tensor))
                     raise RuntimeError(f"Expected all tensors to be on the same device, but found at least "
                                        f"two devices, {first.device} and {x.device}!")
-                args.append(x._data)
-                if shape is None:
-                    shape = x._data.shape
-                elif x._data.shape != shape:
+                elif data.shape != shape:
                     broadcast_shapes([t.shape for t in operands if isinstance(t, Tensor)])  # raises if invalid
+                args.append(data)
             else:
                 args.append(x)
+        compute, out_dtype = dtypes_for(op, operands)
         y = _wrap(be.elementwise(op, args, compute, out_dtype), be, out_dtype)
         if ctx.needs_input_grad:
             if op in _NO_GRAD:
