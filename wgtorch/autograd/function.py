@@ -22,7 +22,7 @@ class Context:
 
     def save_for_backward(self, *tensors) -> None:
         self.saved = tensors
-        self.versions = tuple(t._counter()[0] if isinstance(t, Tensor) else None for t in tensors)
+        self.versions = tuple([t._counter()[0] if isinstance(t, Tensor) else None for t in tensors])
 
     @property
     def saved_tensors(self) -> tuple:
@@ -91,25 +91,22 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         ctx = Context()
-        track = False
-        if state.enabled:
-            for a in args:
-                if isinstance(a, Tensor) and a.requires_grad:
-                    track = True
-                    break
-        if not track:
+        if not state.enabled:
             return cls.forward(ctx, *args, **kwargs)
-        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
+        if True not in needs:
+            return cls.forward(ctx, *args, **kwargs)
+        ctx.needs_input_grad = needs
         state.enabled = False
         try:
             out = cls.forward(ctx, *args, **kwargs)
         finally:
             state.enabled = True
         outs = out if isinstance(out, tuple) else (out,)
-        node = Node(cls, ctx, tuple(edge_of(a) if isinstance(a, Tensor) and a.requires_grad else None
-                                    for a in args), len(outs))
+        node = Node(cls, ctx, tuple([edge_of(a) if need else None for a, need in zip(args, needs)]), len(outs))
+        skip = ctx.non_differentiable
         for i, o in enumerate(outs):
-            if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in ctx.non_differentiable:
+            if isinstance(o, Tensor) and o.dtype.is_floating_point and (not skip or id(o) not in skip):
                 o.requires_grad = True
                 o.grad_fn = node
                 o._output_nr = i

@@ -22,6 +22,9 @@ from ..autograd.function import Function
 
 
 def same_device(*tensors) -> None:
+    backends = [t._be for t in tensors if isinstance(t, Tensor)]
+    if all(be is backends[0] for be in backends):  # one backend object per device
+        return
     devices = [t.device for t in tensors if isinstance(t, Tensor)]
     for d in devices[1:]:
         if d != devices[0]:
@@ -33,22 +36,26 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         be = x._be
-        lead, out_features = x.shape[:-1], weight.shape[0]
-        x2 = x.reshape(-1, x.shape[-1])
+        shape = x._data.shape
+        x2 = x if len(shape) == 2 else x.reshape(-1, shape[-1])
         y = be.matmul(x2._data, be.permute(weight._data, (1, 0)))
         if bias is not None:
             be.elementwise("add", [y, bias._data], x.dtype, x.dtype, out=y)
         if ctx.needs_input_grad:
-            ctx.lead, ctx.has_bias = tuple(lead), bias is not None
+            ctx.lead, ctx.has_bias = tuple(shape[:-1]), bias is not None
             ctx.save_for_backward(x2, weight)
-        return _wrap(y, be, x.dtype).reshape(tuple(lead) + (out_features,))
+        y = _wrap(y, be, x.dtype)
+        return y if len(shape) == 2 else y.reshape(tuple(shape[:-1]) + (weight._data.shape[0],))
 
     @staticmethod
     def backward(ctx, g):
         x2, weight = ctx.saved_tensors
         need_x, need_w, need_b = (tuple(ctx.needs_input_grad) + (False,) * 3)[:3]
-        g2 = g.reshape(-1, weight.shape[0])
-        gx = (g2 @ weight).reshape(ctx.lead + (weight.shape[1],)) if need_x else None
+        g2 = g if len(ctx.lead) == 1 else g.reshape(-1, weight.shape[0])
+        gx = None
+        if need_x:
+            gx = g2 @ weight
+            gx = gx if len(ctx.lead) == 1 else gx.reshape(ctx.lead + (weight.shape[1],))
         gw = g2.t() @ x2 if need_w else None
         gb = g2.sum(0) if ctx.has_bias and need_b else None
         return gx, gw, gb

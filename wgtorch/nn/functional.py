@@ -25,20 +25,21 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``: input (*, in_features), weight (out_features, in_features),
     bias (out_features,) -> (*, out_features)."""
     same_device(input, weight, bias)
-    if input.ndim == 0 or weight.ndim != 2:
+    in_shape, w_shape = input._data.shape, weight._data.shape
+    if len(in_shape) == 0 or len(w_shape) != 2:
         raise RuntimeError(f"linear(): expected input of at least 1 dimension and a 2-D weight, got input of "
-                           f"shape {list(input.shape)} and weight of shape {list(weight.shape)}")
-    if input.shape[-1] != weight.shape[1]:
-        rows = math.prod(input.shape[:-1])
-        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{input.shape[-1]} and "
-                           f"{weight.shape[1]}x{weight.shape[0]})")
+                           f"shape {list(in_shape)} and weight of shape {list(w_shape)}")
+    if in_shape[-1] != w_shape[1]:
+        rows = math.prod(in_shape[:-1])
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{in_shape[-1]} and "
+                           f"{w_shape[1]}x{w_shape[0]})")
     if input.dtype is not weight.dtype or (bias is not None and bias.dtype is not input.dtype):
         bias_dtype = f" (bias {bias.dtype.name})" if bias is not None else ""
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {input.dtype.name} and "
                            f"{weight.dtype.name}{bias_dtype}")
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+    if bias is not None and tuple(bias._data.shape) != (w_shape[0],):
         raise RuntimeError(f"linear(): bias of shape {list(bias.shape)} does not match out_features "
-                           f"{weight.shape[0]}")
+                           f"{w_shape[0]}")
     return F_.Linear.apply(input, weight, bias)
 
 

@@ -26,7 +26,7 @@ def reduce_dims(x: Tensor, dim) -> tuple:
 
 def _unreduce(g: Tensor, in_shape, dims, keepdim) -> Tensor:
     """Broadcast a reduced gradient back over the reduced dims."""
-    if not keepdim and dims:
+    if not keepdim and dims and g.ndim:  # (a 0-d g, the sum of everything, expands as it is)
         shape = list(in_shape)
         for d in dims:
             shape[d] = 1
@@ -40,21 +40,29 @@ class Reduce(Function):
         data = x._data
         if x.dtype is not out_dtype:
             data = x._be.elementwise("copy", [data], x.dtype, out_dtype)
+        be = x._be
         if dims:
-            y = _wrap(x._be.reduce(op, data, dims, keepdim), x._be, out_dtype)
+            y = be.reduce("sum" if op == "mean" else op, data, dims, keepdim)
         else:  # 0-d input: nothing to reduce
-            y = _wrap(x._be.elementwise("copy", [data], out_dtype, out_dtype), x._be, out_dtype)
+            y = be.elementwise("copy", [data], out_dtype, out_dtype)
+        if op == "mean":  # sum / n, as PyTorch (0 / 0 is NaN for an empty input)
+            ctx.n = math.prod(x.shape[d] for d in dims)
+            y = be.elementwise("div", [y, ctx.n], out_dtype, out_dtype)
+        y = _wrap(y, be, out_dtype)
         if ctx.needs_input_grad:
             ctx.op, ctx.dims, ctx.keepdim, ctx.in_shape = op, dims, keepdim, x.shape
-            if op != "sum":  # a sum's gradient needs no values
+            if op not in ("sum", "mean"):  # their gradients need no values
                 ctx.save_for_backward(x, y)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, y = ctx.saved_tensors if ctx.op != "sum" else (None, None)
+        op = ctx.op
+        x, y = ctx.saved_tensors if op not in ("sum", "mean") else (None, None)
+        if op == "mean":
+            g = g / ctx.n
         g = _unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim)
-        if ctx.op == "sum":
+        if op in ("sum", "mean"):
             gx = g
         elif ctx.op == "prod":
             gx = g * _unreduce(y, ctx.in_shape, ctx.dims, ctx.keepdim) / x
@@ -83,10 +91,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if not dt.is_floating_point:
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating "
                            f"point or complex dtype. Got: {x.dtype.name.capitalize()}")
-    dims = reduce_dims(x, dim)
-    n = math.prod(x.shape[d] for d in dims)
-    s = Reduce.apply(x, "sum", dims, keepdim, dt)
-    return s / n if n else s * float("nan")
+    return Reduce.apply(x, "mean", reduce_dims(x, dim), keepdim, dt)
 
 
 def _check_nonempty(x: Tensor, name: str, dim, dims) -> None:
