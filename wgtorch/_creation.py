@@ -18,8 +18,8 @@ def _backend(device):
 def _shape(size) -> tuple:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
-    shape = tuple(int(n) for n in size)
-    if any(n < 0 for n in shape):
+    shape = tuple(map(int, size))
+    if shape and min(shape) < 0:
         raise RuntimeError(f"Trying to create tensor with negative dimension: {list(shape)}")
     return shape
 
@@ -81,19 +81,24 @@ def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _filled(_shape((size,)), fill_value, dtype, device, requires_grad)
+
+
+def _filled(shape: tuple, fill_value, dtype, device, requires_grad) -> Tensor:
     dt = D.to_dtype(dtype) if dtype is not None else D.scalar_dtype(fill_value)
-    t = empty(*_shape((size,)), dtype=dt, device=device)
-    if t.numel():
-        t._be.elementwise("copy", [fill_value], dt, dt, out=t._data)
-    return _finish(t, requires_grad)
+    be = _backend(device)
+    data = be.empty(shape, dt)
+    if math.prod(shape):
+        be.elementwise("copy", [fill_value], dt, dt, out=data)
+    return _finish(_wrap(data, be, dt), requires_grad)
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return full(_shape(size), 0, dtype=dtype or D.get_default_dtype(), device=device, requires_grad=requires_grad)
+    return _filled(_shape(size), 0, dtype or D.get_default_dtype(), device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return full(_shape(size), 1, dtype=dtype or D.get_default_dtype(), device=device, requires_grad=requires_grad)
+    return _filled(_shape(size), 1, dtype or D.get_default_dtype(), device, requires_grad)
 
 
 def _like(x: Tensor, dtype, device):

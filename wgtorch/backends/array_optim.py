@@ -43,7 +43,7 @@ class ArrayOptimOps:
                     momentum_buffer[...] = g
                 else:
                     momentum_buffer *= momentum
-                    momentum_buffer += (1 - dampening) * g
+                    momentum_buffer += (1 - dampening) * g if dampening else g  # (1 - 0) * g is g
                 g = g + momentum * momentum_buffer if nesterov else momentum_buffer
             param += -lr * g
 
