@@ -32,7 +32,7 @@ _OPERANDS_USED = {"add": (), "sub": (), "neg": (), "copy": (), "where": (0,), "e
 
 def _sum_to(g, shape):
     """Sum a broadcast gradient back to ``shape``."""
-    if tuple(g.shape) == tuple(shape):
+    if g._data.shape == shape:
         return g
     lead = g.ndim - len(shape)
     dims = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
@@ -194,7 +194,7 @@ class Pointwise(Function):
             saved = [x if used is None or k in used or not isinstance(x, Tensor) else None
                      for k, x in enumerate(operands)]
             ctx.save_for_backward(*saved, y if op in _USES_OUTPUT else None)
-            ctx.shapes = tuple(x.shape if isinstance(x, Tensor) else None for x in operands)
+            ctx.shapes = tuple([x._data.shape if isinstance(x, Tensor) else None for x in operands])
             ctx.op = op
         return y
 
