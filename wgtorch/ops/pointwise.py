@@ -12,7 +12,8 @@ import math
 from .. import _dtype as D
 from .._broadcast import broadcast_shapes
 from .._tensor import Tensor, _wrap
-from ..autograd.function import Function
+from ..autograd.function import Context, Function
+from ..autograd.grad_mode import state
 from ..backends.protocol import PREDICATES
 
 # How an op picks its dtypes: "same" keeps the promoted type, "float" lifts integers to the
@@ -209,8 +210,15 @@ class Pointwise(Function):
         return tuple(out)
 
 
+_UNTRACKED = Context()  # forward writes to its ctx only when an input needs a gradient
+
+
 def pointwise(op: str, *operands):
-    return Pointwise.apply(op, *operands)
+    if state.enabled:
+        for x in operands:
+            if isinstance(x, Tensor) and x.requires_grad:
+                return Pointwise.apply(op, *operands)
+    return Pointwise.forward(_UNTRACKED, op, *operands)  # what apply does for untracked inputs
 
 
 def where(cond, a, b):
