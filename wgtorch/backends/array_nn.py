@@ -48,11 +48,11 @@ class ArrayNNOps:
         eps = float(label_smoothing)
         with np.errstate(all="ignore"):
             xt = xp.take_along_axis(rows, safe_t[:, None], axis=1)[:, 0]
-            wt = xp.where(ignored, 0, w[safe_t]).astype(dt)
+            wt = xp.where(ignored, 0, w[safe_t]).astype(dt, copy=False)
             if log_softmax:
                 m = rows.max(axis=1) if classes else xp.full(len(rows), -np.inf, dt)
-                m = xp.where(xp.isfinite(m), m, 0).astype(dt)
-                lse = (xp.log(xp.exp(rows - m[:, None]).sum(axis=1)) + m).astype(dt)
+                m = xp.where(xp.isfinite(m), m, 0).astype(dt, copy=False)
+                lse = (xp.log(xp.exp(rows - m[:, None]).sum(axis=1)) + m).astype(dt, copy=False)
                 w_sum = w.sum()
                 loss = (1 - eps) * wt * (lse - xt)
                 if eps:
@@ -67,8 +67,8 @@ class ArrayNNOps:
         if xp is not np:  # pragma: no cover - cupy: no host check; bad targets give NaN as on wgpu
             loss, wt, coef = (xp.where(bad, np.nan, a) for a in (loss, wt, coef))
         out_dt = x.dtype
-        stats = xp.stack([lse, coef], axis=1).astype(dt)
-        return loss.astype(out_dt), wt.astype(out_dt), stats
+        stats = xp.stack([lse, coef], axis=1).astype(dt, copy=False)
+        return loss.astype(out_dt, copy=False), wt.astype(out_dt, copy=False), stats
 
     def cross_entropy_backward(self, x, target, weight, stats, grad, per_row: bool, outer: int, classes: int,
                                inner: int, ignore_index: int, label_smoothing: float, log_softmax: bool):
@@ -81,12 +81,12 @@ class ArrayNNOps:
         w = xp.ones(classes, dt) if weight is None else weight.astype(dt, copy=False)
         g = grad.reshape(-1).astype(dt, copy=False)
         g = g[:, None] if per_row else g.reshape(1, 1)
-        wt = xp.where(ignored, 0, w[safe_t]).astype(dt)[:, None]
+        wt = xp.where(ignored, 0, w[safe_t]).astype(dt, copy=False)[:, None]
         eps = float(label_smoothing)
         picked = xp.arange(len(rows)), safe_t
         with np.errstate(all="ignore"):
             if log_softmax:
-                lse, coef = stats[:, 0:1].astype(dt), stats[:, 1:2].astype(dt)
+                lse, coef = stats[:, 0:1].astype(dt, copy=False), stats[:, 1:2].astype(dt, copy=False)
                 gx = xp.exp(rows - lse) * coef
                 if eps:
                     gx -= eps / classes * w[None, :] * (~ignored)[:, None]
@@ -98,7 +98,7 @@ class ArrayNNOps:
             if xp is not np:  # pragma: no cover - cupy: bad targets poison the gradient
                 gx = xp.where(bad[:, None], np.nan, gx)
         gx = xp.moveaxis(gx.reshape(outer, inner, classes), 2, 1)
-        return xp.ascontiguousarray(gx.astype(x.dtype)).reshape(x.shape)
+        return xp.ascontiguousarray(gx.astype(x.dtype, copy=False)).reshape(x.shape)
 
     def layer_norm_forward(self, x, weight, bias, rows: int, size: int, eps: float):
         """Normalise each of ``rows`` contiguous runs of ``size`` elements of ``x``; returns
@@ -110,21 +110,21 @@ class ArrayNNOps:
             mean = x2.mean(axis=1, keepdims=True) if size else xp.zeros((rows, 1), dt)
             centred = x2 - mean
             var = (centred * centred).mean(axis=1, keepdims=True) if size else xp.zeros((rows, 1), dt)
-            rstd = (1 / xp.sqrt(var + dt.type(eps))).astype(dt)
+            rstd = (1 / xp.sqrt(var + dt.type(eps))).astype(dt, copy=False)
             y = centred * rstd
             if weight is not None:
                 y = y * weight.reshape(1, size).astype(dt, copy=False)
             if bias is not None:
                 y = y + bias.reshape(1, size).astype(dt, copy=False)
-        stats = xp.concatenate([mean, rstd], axis=1).astype(dt)
-        return y.astype(x.dtype).reshape(x.shape), stats
+        stats = xp.concatenate([mean, rstd], axis=1).astype(dt, copy=False)
+        return y.astype(x.dtype, copy=False).reshape(x.shape), stats
 
     def layer_norm_backward(self, grad, x, weight, stats, rows: int, size: int, need_affine: bool):
         """(grad_x, grad_weight, grad_bias); the last two are None unless ``need_affine``."""
         dt = _compute_dtype(x)
         x2 = x.reshape(rows, size).astype(dt, copy=False)
         g = grad.reshape(rows, size).astype(dt, copy=False)
-        mean, rstd = stats[:, 0:1].astype(dt), stats[:, 1:2].astype(dt)
+        mean, rstd = stats[:, 0:1].astype(dt, copy=False), stats[:, 1:2].astype(dt, copy=False)
         with np.errstate(all="ignore"):
             xhat = (x2 - mean) * rstd
             gw = g if weight is None else g * weight.reshape(1, size).astype(dt, copy=False)
@@ -134,11 +134,11 @@ class ArrayNNOps:
                 gx = rstd * (gw - a - xhat * b)
             else:
                 gx = gw
-            gx = gx.astype(x.dtype).reshape(x.shape)
+            gx = gx.astype(x.dtype, copy=False).reshape(x.shape)
             if not need_affine:
                 return gx, None, None
             out_dt = x.dtype if weight is None else weight.dtype
-            return gx, (g * xhat).sum(axis=0).astype(out_dt), g.sum(axis=0).astype(out_dt)
+            return gx, (g * xhat).sum(axis=0).astype(out_dt, copy=False), g.sum(axis=0).astype(out_dt, copy=False)
 
 
 __all__ = ["ArrayNNOps"]

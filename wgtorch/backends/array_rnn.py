@@ -90,7 +90,7 @@ class ArrayRNNOps:
                 p, o = lay.prev_slot(t, reverse), lay.out_slot(t, reverse)
                 gh = hs[p] @ w_hh.T
                 if b_hh is not None:
-                    gh = gh + b_hh
+                    gh += b_hh
                 if mode == "RNN_TANH":
                     hs[o] = xp.tanh(gi[t] + gh)
                 elif mode == "RNN_RELU":
@@ -104,13 +104,13 @@ class ArrayRNNOps:
                     if gates is not None:
                         gates[t] = xp.concatenate([i, f, g, og], axis=1)
                 else:
-                    r = _sigmoid(xp, gi[t, :, :H] + gh[:, :H])
-                    z = _sigmoid(xp, gi[t, :, H: 2 * H] + gh[:, H: 2 * H])
+                    rz = _sigmoid(xp, gi[t, :, : 2 * H] + gh[:, : 2 * H])  # r and z side by side
+                    r, z = rz[:, :H], rz[:, H:]
                     hn = gh[:, 2 * H:]
                     n = xp.tanh(gi[t, :, 2 * H:] + r * hn)
                     hs[o] = n + z * (hs[p] - n)
                     if gates is not None:
-                        gates[t] = xp.concatenate([r, z, n, hn], axis=1)
+                        gates[t] = xp.concatenate([rz, n, hn], axis=1)
         out = hs[0:T] if reverse else hs[1:]
         last = 0 if reverse else T
         return out, hs[last], (cs[last] if cs is not None else None), ws
