@@ -64,6 +64,8 @@ def _wrap(x):
 # Every call made through the stand-in: ("xp.NAME" or "ndarray.NAME", positional count, keyword
 # names). tests/test_cuda_sources.py checks them against real CuPy, which accepts less than NumPy.
 CALLED: set[tuple[str, int, tuple[str, ...]]] = set()
+# Every kernel launch: (kernel name, per argument (dtype or "scalar" or "<new>", ndim)).
+LAUNCHED: set[tuple[str, tuple]] = set()
 
 
 def _record(name: str, args: tuple, kwargs: dict) -> None:
@@ -397,6 +399,9 @@ class EmulatedKernel:
         if len(args) not in (nin, len(self.params)):
             raise TypeError(f"Wrong number of arguments for {self.name!r}")
         args = list(args) + [None] * (len(self.params) - len(args))
+        # What CuPy sees of each argument (an output left None is made as an array).
+        LAUNCHED.add((self.name, tuple((a.dtype.str, a.ndim) if isinstance(a, FakeArray) else
+                                       ("<new>", 0) if a is None else ("scalar", 0) for a in args)))
         types = self._types(args)
         nonraw = [a for p, a in zip(self.params, args) if not p.raw and isinstance(a, FakeArray)]
         if size is not None:

@@ -11,6 +11,7 @@ Needs ``cupy-cuda12x`` and NVRTC (the ``cudacheck`` extra, which ``make test`` i
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import warnings
@@ -25,9 +26,10 @@ kernel_module = pytest.importorskip("cupy._core._kernel")
 core = pytest.importorskip("cupy._core.core")
 compiler = pytest.importorskip("cupy.cuda.compiler")
 carray = pytest.importorskip("cupy._core._carray")
+_scalar = pytest.importorskip("cupy._core._scalar")
 
 # CuPy's argument kinds (cupy/_core/_kernel.pxd: _ArgKind).
-ARG_NDARRAY, ARG_INDEXER = 1, 2
+ARG_NDARRAY, ARG_INDEXER, ARG_SCALAR = 1, 2, 3
 ARCHS = ("sm_90", "sm_75")  # Hopper (H100) and Turing
 
 
@@ -36,8 +38,9 @@ def _cupy_kernel(spec: K.KernelSpec):
                                   preamble=spec.preamble, options=spec.options)
 
 
-def cuda_source(spec: K.KernelSpec, types: dict, ndim: int, index_32_bits: bool) -> str:
-    """The CUDA code CuPy generates for ``spec`` with every argument a C-contiguous array."""
+def cuda_source(spec: K.KernelSpec, types: dict, ndim: int, index_32_bits: bool, scalars: tuple = ()) -> str:
+    """The CUDA code CuPy generates for ``spec``: every argument a C-contiguous array of ``ndim``
+    dimensions, except the positions in ``scalars``, passed as Python numbers."""
     kernel = _cupy_kernel(spec)
 
     def dtype(p):
@@ -45,14 +48,16 @@ def cuda_source(spec: K.KernelSpec, types: dict, ndim: int, index_32_bits: bool)
 
     in_types, out_types, type_map = kernel._decide_params_type(
         tuple(dtype(p) for p in kernel.in_params), tuple(dtype(p) for p in kernel.out_params))
-    infos = tuple(kernel_module._ArgInfo(ARG_NDARRAY, cupy.ndarray, dt, ndim, True, index_32_bits)
-                  for dt in in_types + out_types)
+    infos = tuple(kernel_module._ArgInfo(ARG_SCALAR, _scalar.CScalar, dt, 0, True, True) if k in scalars else
+                  kernel_module._ArgInfo(ARG_NDARRAY, cupy.ndarray, dt, ndim, True, index_32_bits)
+                  for k, dt in enumerate(in_types + out_types))
     infos += (kernel_module._ArgInfo(ARG_INDEXER, carray.Indexer, None, ndim, True, index_32_bits),)
     code = kernel_module._get_elementwise_kernel_code(infos, type_map, kernel.params, kernel.operation,
                                                       kernel.name, kernel.preamble)
     return "".join(f"#include <{h}>\n" for h in core._cupy_header_list) + code
 
 
+@functools.cache
 def nvrtc_compile(source: str, options: tuple, arch: str) -> bytes:
     """NVRTC to a cubin, as ``cupy.cuda.compiler`` does, but for a named architecture (no device)."""
     options = core.assemble_cupy_compiler_options(tuple(options))
@@ -125,26 +130,37 @@ def _cupy_attr(name: str):
     return obj
 
 
-def test_every_cupy_call_of_the_backend_exists_in_cupy():
-    """The stand-in forwards to NumPy, which accepts more than CuPy (``np.indices(sparse=True)``,
-    say): every function and array method the backends call on it while running all validator
-    cases must exist in real CuPy and accept the same arguments."""
-    from tests.fake_cupy import CALLED
-    from tests.test_array_backend_xp import _backend
+@pytest.fixture(scope="module")
+def emulated_run():
+    """Every validator case on both emulated CUDA backends, and every optimizer variant: the CuPy
+    calls and kernel launches made."""
+    from tests.fake_cupy import CALLED, LAUNCHED
+    from tests.test_array_backend_xp import _backend, run_optimizer_variants
     from wgtorch.backends.array import numpy_backend
     from wgtorch.validate.cli import CHECKS
     from wgtorch.validate.core import run_kernel
 
     CALLED.clear()
+    LAUNCHED.clear()
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for kind in ("fused", "generic"):
             for family in CHECKS:
                 for kernel in CHECKS[family]():
                     run_kernel(kernel, _backend(kind), numpy_backend(), large=False, features={"shader-f16"})
-    assert len({name for name, _, _ in CALLED}) > 50
+        for dt in (np.float32, np.float64):
+            run_optimizer_variants(dt)
+    return set(CALLED), set(LAUNCHED)
+
+
+def test_every_cupy_call_of_the_backend_exists_in_cupy(emulated_run):
+    """The stand-in forwards to NumPy, which accepts more than CuPy (``np.indices(sparse=True)``,
+    say): every function and array method the backends call on it while running all validator
+    cases must exist in real CuPy and accept the same arguments."""
+    called, _ = emulated_run
+    assert len({name for name, _, _ in called}) > 50
     problems = []
-    for name, n_args, keywords in sorted(CALLED):
+    for name, n_args, keywords in sorted(called):
         obj = _cupy_attr(name)
         if obj is None:
             problems.append(f"{name}: not in CuPy {cupy.__version__}")
@@ -157,3 +173,27 @@ def test_every_cupy_call_of_the_backend_exists_in_cupy():
             except TypeError as e:
                 problems.append(f"{name}{sig}: called with {n_args} positional and {keywords}: {e}")
     assert not problems, "\n".join(problems)
+
+
+def test_every_kernel_launch_types_and_compiles_as_cupy_would(nvrtc, emulated_run):
+    """Each launch the validator cases made, as CuPy would take it: its type resolution accepts
+    the arguments' dtypes (arrays) and Python numbers (scalars), and the code generated for that
+    layout compiles."""
+    _, launched = emulated_run
+    specs = {spec.name: spec for spec in K.all_specs()}
+    assert {name for name, _ in launched} == set(specs), "the run should launch every kernel"
+    for name, args in sorted(launched):
+        spec, kernel = specs[name], _cupy_kernel(specs[name])
+        dtypes = [None if kind in ("scalar", "<new>") else np.dtype(kind) for kind, _ in args]
+        outs = dtypes[kernel.nin:] if "<new>" not in (kind for kind, _ in args) else []
+        try:
+            in_types, out_types, type_map = kernel._decide_params_type(tuple(dtypes[:kernel.nin]), tuple(outs))
+        except (TypeError, KeyError) as e:
+            pytest.fail(f"CuPy refuses the launch {name}{args}: {type(e).__name__}: {e}")
+        types = dict(type_map._pairs)
+        scalars = tuple(k for k, (kind, _) in enumerate(args) if kind == "scalar")
+        ndim = max(n for _, n in args) or 1
+        try:
+            nvrtc(cuda_source(spec, types, ndim, True, scalars), spec.options, "sm_90")
+        except compiler.CompileException as exc:
+            pytest.fail(f"{name} launched as {args}:\n{exc}")
