@@ -39,3 +39,14 @@ def wgpu_device():
     if not wgtorch.wgpu.is_available():
         pytest.skip("no wgpu adapter (WGTORCH_ALLOW_NO_WGPU=1)")
     return "wgpu"
+
+
+@pytest.fixture
+def fresh_cuda_state(monkeypatch):
+    """Forget any "cuda:0" backend and availability answer, before and after."""
+    from wgtorch import _device
+
+    monkeypatch.delitem(_device._backends, wgtorch.device("cuda", 0), raising=False)
+    wgtorch.cuda.is_available.cache_clear()
+    yield
+    wgtorch.cuda.is_available.cache_clear()

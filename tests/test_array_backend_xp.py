@@ -238,15 +238,6 @@ def test_training_step_never_waits_for_the_device(cuda, layer):
 
 
 # -- without CuPy -----------------------------------------------------------------------------------
-@pytest.fixture
-def fresh_cuda_state(monkeypatch):
-    """Forget any CUDA backend and availability answer, before and after."""
-    monkeypatch.delitem(_device._backends, CUDA0, raising=False)
-    wgtorch.cuda.is_available.cache_clear()
-    yield
-    wgtorch.cuda.is_available.cache_clear()
-
-
 def test_cuda_without_cupy_says_how_to_install(fresh_cuda_state, monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
     assert wgtorch.cuda.is_available() is False

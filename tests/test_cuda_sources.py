@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 import pytest
 
+import wgtorch
 from wgtorch.backends import cupy_kernels as K
 
 cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install -e '.[cudacheck]')")
@@ -197,3 +198,23 @@ def test_every_kernel_launch_types_and_compiles_as_cupy_would(nvrtc, emulated_ru
             nvrtc(cuda_source(spec, types, ndim, True, scalars), spec.options, "sm_90")
         except compiler.CompileException as exc:
             pytest.fail(f"{name} launched as {args}:\n{exc}")
+
+
+# -- real CuPy on a machine without a GPU -----------------------------------------------------------
+def test_real_cupy_without_a_gpu_is_quietly_unavailable(fresh_cuda_state):
+    """CuPy installed, no driver or GPU (this machine, CI): "cuda" is unavailable without a
+    warning, and asking for it says why, with CuPy's own reason, and how to install."""
+    try:
+        cupy.cuda.runtime.getDeviceCount()
+    except cupy.cuda.runtime.CUDARuntimeError:
+        pass
+    else:
+        pytest.skip("a CUDA device is visible: tests/test_cuda.py runs on it instead")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert wgtorch.cuda.is_available() is False
+        assert wgtorch.cuda.device_count() == 0
+    for ask in (lambda: wgtorch.zeros(1, device="cuda"), wgtorch.cuda.synchronize, wgtorch.cuda.memory_allocated):
+        with pytest.raises(RuntimeError, match=r"pip install 'wgtorch\[cuda12\]'.*CuPy found no usable GPU: \w+"):
+            ask()
+    assert wgtorch.zeros(2).add(1).tolist() == [1.0, 1.0]  # the other devices are unaffected
