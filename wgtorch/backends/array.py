@@ -7,6 +7,7 @@ correct NumPy expression of PyTorch's semantics.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 
@@ -187,7 +188,7 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
         if out is not None:
             out[...] = result if result.dtype == out.dtype else call_quietly(_cast, xp, result, out_dtype)
             return out
-        if result.dtype is not out_dtype.np and result.dtype != out_dtype.np:
+        if result.dtype != out_dtype.np:
             result = call_quietly(_cast, xp, result, out_dtype)
         return result
 
@@ -258,6 +259,7 @@ def _cast(xp, x, dt: dtype):
     return x.astype(dt.np)
 
 
+@functools.cache  # once per process: numpy_backend() is called for every reference backend
 def _keep_freed_memory() -> None:
     """Ask glibc's malloc to keep up to 64 MiB of freed memory for reuse, and to serve arrays of
     up to 32 MiB from that heap, instead of handing pages back to the kernel and faulting them
