@@ -28,9 +28,9 @@ import numpy as np
 import safetensors
 from safetensors import SafetensorError
 
-from . import _dtype as D
-from ._device import canonical, device
-from ._tensor import Tensor
+from .. import _dtype as D
+from .._device import canonical, device
+from .._tensor import Tensor
 
 _ORDER_KEY = "wgtorch.key_order"
 # safetensors dtype names -> NumPy dtypes wgtorch stores as they are.
@@ -90,7 +90,7 @@ def load(f, map_location=None) -> dict:
         entries = safetensors.deserialize(data)
     except SafetensorError as e:
         raise RuntimeError(f"{name} is not a valid safetensors file (corrupt or truncated): {e}") from e
-    from ._creation import tensor
+    from .._creation import tensor
 
     loaded = {}
     for key, entry in entries:
