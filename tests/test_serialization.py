@@ -1,6 +1,6 @@
-"""wgtorch.save / wgtorch.load: safetensors round trips on cpu and wgpu, files written by other
-tools (the safetensors package, PyTorch's byte layout), map_location, and clear errors for
-corrupt, truncated and unsupported input."""
+"""wgtorch.save / wgtorch.load with ``.safetensors`` paths: round trips on cpu and wgpu, files
+written by other tools (the safetensors package, PyTorch's byte layout), map_location, and clear
+errors for corrupt, truncated and unsupported input. (PyTorch's own format: test_checkpoint.py.)"""
 
 from __future__ import annotations
 
@@ -173,11 +173,16 @@ def test_corrupt_and_truncated_files_name_the_file(tmp_path):
             wgtorch.load(path)
 
 
-def test_pytorch_pickle_checkpoint_gets_a_hint(tmp_path):
-    path = tmp_path / "model.pt"
-    path.write_bytes(b"PK\x03\x04" + b"\0" * 60)  # torch.save writes a zip archive
-    with pytest.raises(RuntimeError, match="PyTorch pickle/zip checkpoint"):
+def test_files_are_told_apart_by_content_not_name(tmp_path):
+    # A zip archive is read as a PyTorch checkpoint whatever its name: a broken one says so.
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"PK\x03\x04" + b"\0" * 60)
+    with pytest.raises(RuntimeError, match="model.safetensors' is not a valid PyTorch checkpoint"):
         wgtorch.load(path)
+    # A safetensors file under another name still loads.
+    wgtorch.save({"w": wgtorch.ones(2)}, tmp_path / "w.safetensors")
+    (tmp_path / "w.bin").write_bytes((tmp_path / "w.safetensors").read_bytes())
+    assert_close(wgtorch.load(tmp_path / "w.bin")["w"], [1.0, 1.0])
 
 
 def test_save_refuses_non_tensors(tmp_path):

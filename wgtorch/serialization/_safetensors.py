@@ -1,4 +1,4 @@
-"""``wgtorch.save`` / ``wgtorch.load``: state dicts in the safetensors format.
+"""State dicts in the safetensors format (what ``wgtorch.save`` writes to a ``.safetensors`` path).
 
 A file holds a flat dict of name -> tensor (a module's ``state_dict()``), written with the
 ``safetensors`` package's NumPy API, so no PyTorch is needed and the file is the same format
@@ -73,11 +73,12 @@ def _specs(arrays: dict) -> dict:
             for k, a in arrays.items()}
 
 
-def load(f, map_location=None) -> dict:
+def load(f, map_location=None, name: str | None = None) -> dict:
     """Read a safetensors file (a path, a binary file object or bytes) into a dict of name ->
-    Tensor on ``map_location`` (a device or device string; default: the cpu)."""
+    Tensor on ``map_location`` (a device or device string; default: the cpu). ``name`` is the
+    file's name for error messages, where ``f`` is the bytes read from it."""
     target = _target_device(map_location)
-    name = _name(f)
+    name = _name(f) if name is None else name
     if isinstance(f, (bytes, bytearray, memoryview)):
         data = bytes(f)
     elif isinstance(f, (str, os.PathLike)):
@@ -142,10 +143,9 @@ def _check_header(data: bytes, name: str) -> dict:
                 if isinstance(header, dict):
                     return header
                 problem = "its header is not a JSON object"
-    if data[:4] == b"PK\x03\x04" or data[:1] == b"\x80":  # a zip archive or a pickle
-        raise RuntimeError(f"{name} looks like a PyTorch pickle/zip checkpoint (torch.save); wgtorch reads "
-                           "safetensors files. Convert it with PyTorch: safetensors.torch.save_file("
-                           "torch.load(path), 'model.safetensors')")
+    if data[:1] == b"\x80":  # a pickle
+        raise RuntimeError(f"{name} looks like a pickle, neither a PyTorch checkpoint (a zip archive) nor a "
+                           "safetensors file")
     raise RuntimeError(f"{name} is not a valid safetensors file (corrupt or truncated): {problem}")
 
 
