@@ -10,6 +10,7 @@ globals resolve at all.
 
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import pickle
 import struct
@@ -27,12 +28,18 @@ _HELP = ("If you trust the file, allow the global with wgtorch.serialization.add
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, loader: _Loader, restricted: bool):
+    def __init__(self, file, loader: _Loader, restricted: bool, protocol: int):
         super().__init__(file)
         self._loader = loader
         self._restricted = restricted
+        self._protocol = protocol
 
     def find_class(self, module, name):
+        if self._protocol < 3:  # Python 2 names, which protocols 0-2 write for builtins ("__builtin__.set")
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            elif module in _compat_pickle.IMPORT_MAPPING:
+                module = _compat_pickle.IMPORT_MAPPING[module]
         obj = _names.resolve(module, name, self._restricted)
         if obj is not None:
             return obj
@@ -161,9 +168,14 @@ def load_zip(fobj, name: str, map_location, weights_only: bool):
                 raise RuntimeError(f"{name}: unknown byteorder record {order!r}")
             loader.little = order == "little"
         data = loader.record("data.pkl")
-        unpickler = _Unpickler(io.BytesIO(data), loader, restricted=weights_only)
+        protocol = data[1] if data[:1] == pickle.PROTO and len(data) > 1 else 0
+        unpickler = _Unpickler(io.BytesIO(data), loader, restricted=weights_only, protocol=protocol)
         try:
             return unpickler.load()
+        except pickle.UnpicklingError as e:
+            if name in str(e):  # ours, already saying which file
+                raise
+            raise pickle.UnpicklingError(f"{name}: data.pkl is corrupt or truncated ({e})") from e
         except (EOFError, IndexError, ValueError, struct.error, MemoryError) as e:
             raise pickle.UnpicklingError(f"{name}: data.pkl is corrupt or truncated ({type(e).__name__}: "
                                          f"{e})") from e
