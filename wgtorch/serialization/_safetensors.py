@@ -10,8 +10,8 @@ safetensors itself does not (it sorts by dtype and name).
 What is stored: every tensor's dtype, shape and values (copied to the host, detached). Not
 stored: devices (``load`` puts everything on ``map_location``, the cpu by default),
 ``requires_grad``, views and shared storage (each tensor is written out whole), and any value
-that is not a tensor (``save`` raises TypeError naming its key; pickle other objects yourself,
-e.g. an optimizer's state dict, or keep them beside the weights).
+that is not a tensor (``save`` raises TypeError naming its key; save checkpoints with other
+objects, e.g. an optimizer's state dict, to a path not ending in ``.safetensors``: PyTorch's format).
 
 dtypes: bool, uint8, int32, int64, float16, float32 and float64 round-trip. ``load`` also
 reads bfloat16 (as float32, exactly), int8 and int16 (as int32); other dtypes are refused
