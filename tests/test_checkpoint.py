@@ -254,6 +254,43 @@ def test_our_state_dicts_load_into_torch(device):
     np.testing.assert_allclose(tm(torch.from_numpy(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_torch_can_memory_map_our_files(tmp_path):
+    torch = _torch()
+    # mmap needs every storage record aligned in the file, as PyTorch aligns them.
+    wgtorch.save({"a": wgtorch.ones(3), "b": wgtorch.arange(5), "c": wgtorch.tensor([True])}, tmp_path / "m.pt")
+    got = torch.load(tmp_path / "m.pt", mmap=True, weights_only=True)
+    assert got["a"].tolist() == [1.0] * 3 and got["b"].tolist() == list(range(5)) and got["c"].tolist() == [True]
+    for info in zipfile.ZipFile(tmp_path / "m.pt").infolist():
+        if "/data/" in info.filename:
+            assert (info.header_offset + 30 + len(info.filename) + len(info.extra)) % 64 == 0
+
+
+def test_builtin_values_both_ways():
+    _torch()
+    values = {"set": {1, 2}, "bytes": b"\x00ab", "complex": 1 + 2j, "bytearray": bytearray(b"x"),
+              "counter": collections.Counter("aab"), "none": None, "big": 2**70, "nested": [{"a": (1, [2])}]}
+    for data in (_ours_bytes(values), _torch_bytes(values)):
+        for got in (_torch_load(data), wgtorch.load(io.BytesIO(data))):
+            assert got == values and type(got["counter"]) is collections.Counter
+    with pytest.raises(Exception, match="frozenset"):  # what PyTorch refuses, wgtorch refuses too
+        wgtorch.load(io.BytesIO(_ours_bytes({"f": frozenset([1])})))
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_pickle_protocols(protocol):
+    torch = _torch()
+    base = torch.arange(6.0).reshape(2, 3)
+    buf = io.BytesIO()
+    torch.save({"t": base.t(), "s": {1}, "b": b"x"}, buf, pickle_protocol=protocol)
+    got = wgtorch.load(io.BytesIO(buf.getvalue()))
+    assert got["t"].tolist() == base.t().tolist() and got["s"] == {1} and got["b"] == b"x"
+    buf = io.BytesIO()
+    wgtorch.save({"t": wgtorch.arange(6.0).reshape(2, 3).t(), "s": {1}, "b": b"x"}, buf, pickle_protocol=protocol)
+    # PyTorch's weights_only reader does not know protocol 4's FRAME (its own such files fail too).
+    for got in (_torch_load(buf.getvalue(), weights_only=protocol == 2), wgtorch.load(io.BytesIO(buf.getvalue()))):
+        assert got["t"].tolist() == base.t().tolist() and got["s"] == {1} and got["b"] == b"x"
+
+
 def test_numpy_arrays_follow_torch_weights_only_rules():
     torch = _torch()
     ckpt = {"arr": np.arange(4, dtype=np.float32), "w": wgtorch.ones(2)}
@@ -310,6 +347,35 @@ def test_round_trip(device, tmp_path):
     assert got["t"][3, 3].item() == 100.0 and got["corner"][1, 2].item() == 100.0 and got["zero_d"].item() == -7.0
     # Every storage tag is "cpu" (PyTorch knows no wgpu): with no map_location it all loads on the cpu.
     _assert_same_checkpoint(wgtorch.load(tmp_path / "c.pt"), ckpt, "cpu")
+
+
+class _Stream(io.RawIOBase):
+    """A pipe-like binary stream: no seeking."""
+
+    def __init__(self, data=b""):
+        self.chunks, self.data = [], io.BytesIO(data)
+
+    def writable(self):
+        return True
+
+    def readable(self):
+        return True
+
+    def write(self, b):
+        self.chunks.append(bytes(b))
+        return len(b)
+
+    def readinto(self, b):
+        chunk = self.data.read(len(b))
+        b[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_unseekable_streams():
+    out = _Stream()
+    wgtorch.save({"w": wgtorch.tensor([1.0, 2.0]), "n": 1}, out)
+    got = wgtorch.load(_Stream(b"".join(out.chunks)))
+    assert got["n"] == 1 and got["w"].tolist() == [1.0, 2.0]
 
 
 def test_views_are_saved_once(device):

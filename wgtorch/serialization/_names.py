@@ -93,15 +93,14 @@ def _torch_table() -> dict:
     return table
 
 
-# Builtins PyTorch's weights_only unpickler allows too (protocol 2 pickles bytes via _codecs.encode).
+# Builtins PyTorch's weights_only unpickler allows too, no more: what loads here loads there
+# (protocol 2 pickles bytes via _codecs.encode).
 _SAFE_BUILTINS = {
     "collections.OrderedDict": collections.OrderedDict,
     "collections.Counter": collections.Counter,
     "builtins.set": set,
-    "builtins.frozenset": frozenset,
     "builtins.bytearray": bytearray,
     "builtins.complex": complex,
-    "builtins.slice": slice,
     "_codecs.encode": codecs.encode,
 }
 
