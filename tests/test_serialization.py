@@ -16,6 +16,7 @@ import safetensors.numpy
 from safetensors import safe_open
 
 import wgtorch
+import wgtorch.serialization  # noqa: F401  (wgtorch.serialization.* below; imported lazily by wgtorch)
 
 from .helpers import assert_close
 
