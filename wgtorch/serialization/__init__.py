@@ -76,7 +76,9 @@ def _load_from(fobj, name: str, map_location, weights_only: bool):
     start = fobj.tell()
     head = fobj.read(len(_LEGACY_MAGIC))
     fobj.seek(start)
-    if head[:4] == b"PK\x03\x04":  # a zip archive's first local header (4 bytes: no safetensors header is 67 MB)
+    # A zip archive's first local header. (A safetensors file starts with its header's length,
+    # which these 4 bytes would make 67 MB.)
+    if head[:4] == b"PK\x03\x04":
         return load_zip(fobj, name, map_location, weights_only)
     if head == _LEGACY_MAGIC:
         raise RuntimeError(f"{name} is in PyTorch's legacy (pre-1.6) format, which wgtorch does not read; "

@@ -155,7 +155,7 @@ def _target_device(map_location):
     if isinstance(map_location, (str, device)):
         return canonical(map_location)
     raise TypeError(f"map_location must be a device or a device string such as 'cpu' or 'wgpu', got "
-                    f"{type(map_location).__name__} (wgtorch files do not record devices, so a mapping "
+                    f"{type(map_location).__name__} (safetensors files do not record devices, so a mapping "
                     "or function has nothing to map from)")
 
 
