@@ -486,3 +486,18 @@ def test_whole_module_pickling(device, tmp_path):
     x = wgtorch.tensor(np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32), device=device)
     assert_close(loaded(x), model(x).detach().numpy(), rtol=0, atol=0)
     assert [n for n, _ in loaded.named_parameters()] == [n for n, _ in model.named_parameters()]
+
+
+def test_fortran_ordered_memory():
+    # A tensor over column-major memory (from_numpy keeps NumPy's layout) and a view of it.
+    f = wgtorch.from_numpy(np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4)))
+    assert f.stride() == (1, 3)
+    ckpt = {"f": f, "cols": f[:, 1:3], "t": f.t()}
+    data = _ours_bytes(ckpt)
+    assert sum("/data/" in n for n in zipfile.ZipFile(io.BytesIO(data)).namelist()) == 1
+    got = wgtorch.load(io.BytesIO(data))
+    for k, v in ckpt.items():
+        assert got[k].stride() == v.stride(), k
+        assert_close(got[k], v.numpy(), rtol=0, atol=0)
+    got["f"][2, 1] = -1.0
+    assert got["cols"][2, 0].item() == -1.0 and got["t"][1, 2].item() == -1.0
