@@ -501,3 +501,17 @@ def test_fortran_ordered_memory():
         assert_close(got[k], v.numpy(), rtol=0, atol=0)
     got["f"][2, 1] = -1.0
     assert got["cols"][2, 0].item() == -1.0 and got["t"][1, 2].item() == -1.0
+
+
+def test_memory_a_storage_cant_describe_is_written_as_a_copy():
+    # Negative strides (no wgtorch op makes them, but an array backend could): PyTorch has no
+    # such strides, so the tensor is written contiguously, on its own.
+    from wgtorch._tensor import _wrap
+
+    t = wgtorch.tensor([1.0, 2.0, 3.0])
+    reversed_view = _wrap(t._data[::-1], t._be, t.dtype)
+    data = _ours_bytes({"r": reversed_view, "t": t})
+    got = wgtorch.load(io.BytesIO(data))
+    assert got["r"].tolist() == [3.0, 2.0, 1.0] and got["r"].stride() == (1,)
+    assert got["t"].tolist() == [1.0, 2.0, 3.0]
+    assert sum("/data/" in n for n in zipfile.ZipFile(io.BytesIO(data)).namelist()) == 2
