@@ -100,11 +100,13 @@ def _locate(t: Tensor):
                 return raw[lo * item: hi * item].view(dt.np)
 
             return id(root), root, delta // item, tuple(s // item for s in arr.strides), read_np
-    # Anything else (CuPy arrays, NumPy arrays with negative strides): a contiguous copy of its own.
-    # Keyed by the backend array, which both pickling passes (and a parameter's detached copy) see.
-    host = np.ascontiguousarray(t.detach().numpy())
-    flat = host.reshape(-1)
-    return ("copy", id(arr)), arr, 0, _contiguous(host.shape), lambda lo, hi: flat[lo:hi]
+    # Anything else (CuPy arrays, NumPy arrays with negative strides): a contiguous copy of its own,
+    # made when the record is written. Keyed by the backend array, which both pickling passes (and
+    # a parameter's detached copy) see.
+    def read_copy(lo, hi):
+        return np.ascontiguousarray(t.detach().numpy()).reshape(-1)[lo:hi]
+
+    return ("copy", id(arr)), arr, 0, _contiguous(tuple(t.shape)), read_copy
 
 
 def _contiguous(shape) -> tuple:
