@@ -136,13 +136,13 @@ def equal(a, b) -> bool:
     return tuple(a.shape) == tuple(b.shape) and bool((a == b).all())
 
 
-def save(obj, path) -> None:
+def save(obj, f, pickle_protocol=2) -> None:
     from .serialization import save as _save
 
-    _save(obj, path)
+    _save(obj, f, pickle_protocol=pickle_protocol)
 
 
-def load(path, map_location=None, weights_only=True):
+def load(f, map_location=None, *, weights_only=None):
     from .serialization import load as _load
 
-    return _load(path, map_location=map_location)
+    return _load(f, map_location=map_location, weights_only=weights_only)
