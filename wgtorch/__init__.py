@@ -9,6 +9,7 @@ from . import (
     cuda,
     nn,
     optim,
+    serialization,
     wgpu,
 )
 from ._creation import (
