@@ -9,19 +9,8 @@
 // and fills the BINDINGS marker (binding 1 is `out`, inputs follow), LOADS (let a/b/c = ...)
 // and STORE. Scalar operands come from P.scalar_f / P.scalar_i.
 
-struct Meta {
-    numel: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-    scalar_f: vec4<f32>,
-    scalar_i: vec4<i32>,
-    shape: array<u32, 8>,
-    offset: array<u32, 4>,            // out, a, b, c
-    stride: array<array<u32, 8>, 4>,  // out, a, b, c (0 on broadcast dims)
-}
+// struct Meta and its binding P come from the family's ParamBlock (backends/wgpu/*.py).
 
-@group(0) @binding(0) var<storage, read> P: Meta;
 {{BINDINGS}}
 
 // Element offset of operand k for linear output index i.
@@ -39,22 +28,7 @@ fn at(k: u32, i: u32) -> u32 {
     return off;
 }
 
-// ---- helpers. Bit tests instead of x != x: they survive any fast-math folding. ----
-fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
-fn is_inf(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }
-fn nan_f32() -> f32 { return bitcast<f32>(0x7fc00000u); }
-
-// max/min that propagate NaN, as torch.maximum/minimum and max-reductions do.
-fn max_nan(a: f32, b: f32) -> f32 { return select(select(b, a, a > b), a + b, is_nan(a) || is_nan(b)); }
-fn min_nan(a: f32, b: f32) -> f32 { return select(select(b, a, a < b), a + b, is_nan(a) || is_nan(b)); }
-
-// tanh via exp(-2|x|): never inf/inf for large |x|.
-fn tanh_(x: f32) -> f32 {
-    let e = exp(-2.0 * abs(x));
-    let t = (1.0 - e) / (1.0 + e);
-    return select(t, -t, x < 0.0);
-}
-
+// ---- helpers (is_nan, max_nan, tanh_ ... are in prelude.wgsl) ----
 // erf: Abramowitz & Stegun 7.1.26, |error| < 1.5e-7 (the NumPy backend uses the same formula).
 fn erf_(x: f32) -> f32 {
     let a = abs(x);

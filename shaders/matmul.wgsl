@@ -23,26 +23,8 @@
 // same kernel written with loops over local arrays (which it does not keep in registers).
 // A and B are each bound twice, as scalars and as vec4s, so every read mode type-checks.
 
-struct Meta {
-    m: u32,
-    n: u32,
-    k: u32,
-    groups: u32,      // workgroups doing work (the grid may be folded into 2-D and overshoot)
-    tiles_m: u32,
-    tiles_n: u32,
-    c_off: u32,       // C is contiguous from here (tensors share pages, so it may not be 0)
-    _pad: u32,
-    a_off: u32,
-    a_sb: u32,
-    a_sm: u32,
-    a_sk: u32,
-    b_off: u32,
-    b_sb: u32,
-    b_sk: u32,
-    b_sn: u32,
-}
+// struct Meta and its binding P come from the family's ParamBlock (backends/wgpu/*.py).
 
-@group(0) @binding(0) var<storage, read> P: Meta;
 @group(0) @binding(1) var<storage, read_write> C: array<TS>;
 @group(0) @binding(2) var<storage, read> A: array<TS>;
 @group(0) @binding(3) var<storage, read> A4: array<vec4<TS>>;

@@ -13,33 +13,14 @@
 // Buffers bound in place of a missing optional input are never read. Every tensor, inputs and
 // outputs alike, is addressed from its element offset P.off[binding - 1].
 
-struct Meta {
-    rows: u32,      // rows (cross-entropy: outer * inner; layer norm: leading elements)
-    cols: u32,      // classes / normalised size
-    inner: u32,     // cross-entropy: elements after the class dim (the class stride)
-    numel: u32,     // element kernels: number of threads with work
-    off: array<u32, 8>,  // element offset of the view bound at binding k + 1 (tensors share pages)
-    ignore_index: i32,
-    err_code: u32,  // the code a kernel reports bad input with (runtime error buffer, word 0)
-    _pad_i1: u32,
-    _pad_i2: u32,
-    eps: f32,       // layer norm epsilon
-    smoothing: f32, // label smoothing
-    _pad_f0: f32,
-    _pad_f1: f32,
-}
+// struct Meta and its binding P come from the family's ParamBlock (backends/wgpu/*.py).
 
-@group(0) @binding(0) var<storage, read> P: Meta;
 
 const RPG: u32 = u32(WG) / u32(TPR);  // rows per workgroup
 
 var<workgroup> sh_a: array<f32, WG>;
 var<workgroup> sh_b: array<f32, WG>;
 
-fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
-fn is_neg_inf(x: f32) -> bool { return bitcast<u32>(x) == 0xff800000u; }
-fn nan_f32() -> f32 { return bitcast<f32>(0x7fc00000u); }
-fn neg_inf() -> f32 { return bitcast<f32>(0xff800000u); }
 
 // Where a row kernel's thread works: its row, its lane within the row's TPR threads.
 struct RowId {

@@ -14,21 +14,13 @@
 // Hyper-parameters travel in P.s (their meaning depends on the optimizer, see each function)
 // and booleans in P.flags, so changing a learning rate never compiles a new kernel.
 
-struct Meta {
-    numel: u32,
-    flags: u32,
-    _pad0: u32,
-    _pad1: u32,
-    offset: array<u32, 8>,   // element offsets: param, grad, s0, s1, s2
-    s: array<f32, 8>,        // hyper-parameters
-}
+// struct Meta and its binding P come from the family's ParamBlock (backends/wgpu/*.py).
 
 const MAXIMIZE: u32 = 1u;
 const NESTEROV: u32 = 2u;
 const FIRST_STEP: u32 = 4u;
 const DECOUPLED: u32 = 8u;
 
-@group(0) @binding(0) var<storage, read> P: Meta;
 {{BINDINGS}}
 
 fn has(flag: u32) -> bool { return (P.flags & flag) != 0u; }

@@ -12,22 +12,8 @@
 // and fills the STORE_UNIFORM marker: how a float32 uniform value becomes TO, clamped below
 // high in TO's precision.
 
-struct Meta {
-    n: u32,           // elements to write
-    phase: u32,       // counter % 4: the word of the first block that is element 0
-    block_lo: u32,    // counter / 4, as two 32-bit halves
-    block_hi: u32,
-    key0: u32,
-    key1: u32,
-    range: u32,       // randint: high - low, 0 meaning 2**32
-    ilow: i32,        // randint: low
-    low: f32,         // uniform: low; normal: mean
-    scale: f32,       // uniform: high - low; normal: std
-    below_high: f32,  // uniform: largest TO value under high (results are clamped to it)
-    offset: u32,      // of element 0 in `out` (tensors share buffers)
-}
+// struct Meta and its binding P come from the family's ParamBlock (backends/wgpu/*.py).
 
-@group(0) @binding(0) var<storage, read> P: Meta;
 @group(0) @binding(1) var<storage, read_write> out: array<TO>;
 
 const PHILOX_M0: u32 = 0xD2511F53u;

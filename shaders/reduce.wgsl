@@ -48,13 +48,7 @@ struct Meta {
 var<workgroup> sh_v: array<TA, WG>;
 var<workgroup> sh_i: array<i32, WG>;
 
-// ---- helpers. Bit tests instead of x != x: they survive any fast-math folding. ----
-fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
-fn neg_inf() -> f32 { return bitcast<f32>(0xff800000u); }
-fn pos_inf() -> f32 { return bitcast<f32>(0x7f800000u); }
-// WGSL's max()/min() leave NaN handling to the implementation; these propagate it.
-fn max_nan(a: f32, b: f32) -> f32 { return select(select(b, a, a > b), a + b, is_nan(a) || is_nan(b)); }
-fn min_nan(a: f32, b: f32) -> f32 { return select(select(b, a, a < b), a + b, is_nan(a) || is_nan(b)); }
+// ---- helpers (is_nan, max_nan, min_nan, pos_inf, neg_inf are in prelude.wgsl) ----
 
 // Storage offset of the first element of output row `row` (out = false) or of the softmax
 // output row (out = true).

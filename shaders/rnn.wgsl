@@ -15,47 +15,15 @@
 // (LSTM, T + 1 slots) and the saved gates (B x 4H per step: LSTM i, f, g, o; GRU r, z, n and
 // W_hn h + b_hn). Gate order within a G*H row is PyTorch's: LSTM i, f, g, o; GRU r, z, n.
 
-struct Meta {
-    batch: u32,
-    hidden: u32,
-    flags: u32,    // forward: 1 = a previous state exists; backward: 1 dout, 2 M, 4 carry
-    numel: u32,    // batch * hidden
-    a0: u32,       // element offsets (their meaning per kernel is listed in its section)
-    a1: u32,
-    a2: u32,
-    a3: u32,
-    a4: u32,
-    a5: u32,
-    a6: u32,
-    a7: u32,
-    a8: u32,
-    a9: u32,
-    a10: u32,
-    a11: u32,
-}
+// struct Meta and its binding P come from the family's ParamBlock (backends/wgpu/*.py).
 
-@group(0) @binding(0) var<storage, read> P: Meta;
 
 const RNN_TANH: i32 = 0;
 const RNN_RELU: i32 = 1;
 const LSTM: i32 = 2;
 const GRU: i32 = 3;
 
-fn sigmoid_(x: f32) -> f32 {
-    return 1.0 / (1.0 + exp(-x));
-}
-
-// tanh via exp(-2|x|): never inf/inf for large |x| (the builtin gives NaN there on some drivers).
-fn tanh_(x: f32) -> f32 {
-    let e = exp(-2.0 * abs(x));
-    let t = (1.0 - e) / (1.0 + e);
-    return select(t, -t, x < 0.0);
-}
-
-// relu that keeps NaN, as torch.relu does.
-fn relu_(x: f32) -> f32 {
-    return select(0.0, x, !(x <= 0.0));
-}
+// sigmoid_, tanh_ and relu_ are in prelude.wgsl.
 
 fn thread_id(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * u32(WG);

@@ -32,9 +32,9 @@ CHECKS = {
 
 def discover_families() -> list[str]:
     """The kernel families shipped: one ``<family>.wgsl`` file each in the shader directory."""
-    from ..backends.wgpu.kernels import shader_dir
+    from ..backends.wgpu.kernels import families
 
-    return sorted(p.stem for p in shader_dir().glob("*.wgsl"))
+    return families()
 
 
 def discover_devices(names: list[str] | None) -> tuple[list[str], list[str]]:

@@ -3,18 +3,23 @@ expression per op, specialised by operand types, aliasing and the number of stri
 
 from __future__ import annotations
 
-import struct
-
 from ..._broadcast import broadcast_shapes
 from ..._dtype import dtype
 from ...ops.elementwise_defs import OPS, PREDICATES
 from .array import WgpuArray, contiguous_strides
 from .kernels import specialise
+from .params import ParamBlock
 
 WG = 64
 MAX_DIMS = 8
-# numel, 3 pad, 4 f32 scalars, 4 i32 scalars, shape[8], offset[4], stride[4][8]
-META = struct.Struct("<4I4f4i8I4I32I")
+PARAMS = ParamBlock(
+    "numel: u32", "_pad0: u32", "_pad1: u32", "_pad2: u32",
+    "scalar_f: vec4<f32>", "scalar_i: vec4<i32>",
+    "shape: array<u32, 8>",
+    "offset: array<u32, 4>  // out, a, b, c",
+    "stride: array<array<u32, 8>, 4>  // out, a, b, c (0 on broadcast dims)",
+)
+META = PARAMS.struct
 
 # The WGSL of each op comes from the registry (`ops/elementwise_defs.py`); creation kernels
 # that have no tensor operands are the only expressions kept here.
@@ -123,8 +128,8 @@ class ElementwiseOps:
 
 
 _ZEROS8 = (0,) * MAX_DIMS
-# The same layout cut after the offsets: a flat kernel (NDIM 0) never reads shape or strides.
-META_FLAT = struct.Struct("<4I4f4i8I4I")
+# The same layout cut after the offsets: a flat kernel (NDIM 0) never reads strides.
+META_FLAT = PARAMS.through("offset")
 
 
 def _scalar_slots(scalars, is_float: bool, compute: dtype):
@@ -179,7 +184,7 @@ def _source(op, tc, types, layout, ndim, out_dtype: dtype) -> str:
     else:
         store = f"    out[at(0u, i)] = TO({expr});"
     return specialise("elementwise", {"TC": tc, "TO": types[0]}, {"NDIM": ndim, "WG": WG},
-                      {"BINDINGS": "\n".join(bindings), "LOADS": "\n".join(loads), "STORE": store})
+                      {"BINDINGS": "\n".join(bindings), "LOADS": "\n".join(loads), "STORE": store}, params=PARAMS)
 
 
 __all__ = ["ElementwiseOps", "broadcast_shapes", "contiguous_strides"]

@@ -35,10 +35,20 @@ def family_source(family: str) -> str:
 _SECTION = re.compile(r"^//@kernel (\w+)\n(.*?)^//@end\n", re.S | re.M)
 
 
+#: the file of helpers every family gets (not a family itself).
+PRELUDE = "prelude"
+
+
+def families() -> list[str]:
+    """The kernel families shipped: one ``<family>.wgsl`` each in the shader directory."""
+    return sorted(p.stem for p in shader_dir().glob("*.wgsl") if p.stem != PRELUDE)
+
+
 def specialise(family: str, aliases: dict[str, str], consts: dict[str, object],
-               markers: dict[str, str] | None = None, section: str | None = None) -> str:
-    """Family source with ``alias`` and ``const`` definitions prepended, markers filled and, with
-    ``section``, only that kernel section kept."""
+               markers: dict[str, str] | None = None, section: str | None = None, params=None) -> str:
+    """Family source with ``alias`` and ``const`` definitions, the prelude and the family's
+    parameter block (a `params.ParamBlock`) prepended, markers filled and, with ``section``, only
+    that kernel section kept."""
     head = []
     if "f16" in aliases.values() or any("f16" in text for text in (markers or {}).values()):
         head.append("enable f16;")
@@ -50,6 +60,9 @@ def specialise(family: str, aliases: dict[str, str], consts: dict[str, object],
             head.append(f"const {name}: i32 = {value};")
         else:
             head.append(f"const {name} = {value};")
+    head.append(family_source(PRELUDE))
+    if params is not None:
+        head.append(params.wgsl)
     body = family_source(family)
     for name, text in (markers or {}).items():
         body = body.replace("{{" + name + "}}", text)

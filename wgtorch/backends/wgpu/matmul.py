@@ -18,15 +18,24 @@ modes are part of the pipeline key, so each layout compiles once.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 from ..._dtype import dtype
 from .array import WgpuArray
 from .kernels import specialise
+from .params import ParamBlock
 
 # m, n, k, groups, tiles_m, tiles_n, C's offset, pad, a: offset, batch/row/col strides, b: the same
-META = struct.Struct("<16I")
+PARAMS = ParamBlock(
+    "m: u32", "n: u32", "k: u32",
+    "groups: u32  // workgroups doing work (the grid may be folded into 2-D and overshoot)",
+    "tiles_m: u32", "tiles_n: u32",
+    "c_off: u32  // C is contiguous from here (tensors share pages, so it may not be 0)",
+    "_pad: u32",
+    "a_off: u32", "a_sb: u32", "a_sm: u32", "a_sk: u32",
+    "b_off: u32", "b_sb: u32", "b_sk: u32", "b_sn: u32",
+)
+META = PARAMS.struct
 
 # How the register kernel reads an operand (chooses the loads `_register_code` emits).
 SCALAR, VEC_K, VEC_OUTER = 0, 1, 2
@@ -176,7 +185,7 @@ def _source(dt: dtype, cfg: TileConfig, mode_a: int, mode_b: int) -> str:
     markers = dict.fromkeys(("REG_SETUP", "REG_STEP", "REG_STORE"), "")
     if not cfg.tiled:
         markers = _register_code(cfg.tm, cfg.tn, ks, mode_a, mode_b)
-    return specialise("matmul", {"TS": dt.wgsl}, consts, markers)
+    return specialise("matmul", {"TS": dt.wgsl}, consts, markers, params=PARAMS)
 
 
 _XYZW = "xyzw"

@@ -11,16 +11,27 @@ fastest: lavapipe runs a workgroup as SIMD loops on one core and every barrier s
 
 from __future__ import annotations
 
-import struct
-
 from ..._dtype import float32
 from .array import WgpuArray
 from .kernels import specialise
+from .params import ParamBlock
 
 WG = 64
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
-# rows, cols, inner, numel, off[8], ignore_index, err_code + 2 pad, eps, smoothing + 2 pad
-META = struct.Struct("<12Ii3I4f")
+PARAMS = ParamBlock(
+    "rows: u32  // rows (cross-entropy: outer * inner; layer norm: leading elements)",
+    "cols: u32  // classes / normalised size",
+    "inner: u32  // cross-entropy: elements after the class dim (the class stride)",
+    "numel: u32  // element kernels: number of threads with work",
+    "off: array<u32, 8>  // element offset of the view bound at binding k + 1 (tensors share pages)",
+    "ignore_index: i32",
+    "err_code: u32  // the code a kernel reports bad input with (runtime error buffer, word 0)",
+    "_pad_i1: u32", "_pad_i2: u32",
+    "eps: f32  // layer norm epsilon",
+    "smoothing: f32  // label smoothing",
+    "_pad_f0: f32", "_pad_f1: f32",
+)
+META = PARAMS.struct
 ERR_TARGET = 0x201  # error buffer code for an out-of-range class target
 _FLAGS = ("LOG_SOFTMAX", "SMOOTH", "HAS_WEIGHT", "HAS_BIAS", "PER_ROW")
 
@@ -44,7 +55,7 @@ def threads_per_row(n: int, software: bool = False) -> int:
 def kernel_source(kernel: str, tx: str, tpr: int, flags: frozenset) -> str:
     """nn.wgsl specialised, with only ``kernel``'s section kept."""
     consts = {"WG": WG, "TPR": tpr, **{f: f in flags for f in _FLAGS}}
-    return specialise("nn", {"TX": tx}, consts, section=kernel)
+    return specialise("nn", {"TX": tx}, consts, section=kernel, params=PARAMS)
 
 
 def target_error(words) -> IndexError:

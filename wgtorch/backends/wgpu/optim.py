@@ -8,14 +8,19 @@ every step reuses one compiled pipeline and never waits for the device.
 from __future__ import annotations
 
 import math
-import struct
 
 from .array import WgpuArray
 from .kernels import specialise
+from .params import ParamBlock
 
 WG = 64
 # numel, flags, 2 pad, offset[8], s[8]
-META = struct.Struct("<4I8I8f")
+PARAMS = ParamBlock(
+    "numel: u32", "flags: u32", "_pad0: u32", "_pad1: u32",
+    "offset: array<u32, 8>  // element offsets: param, grad, s0, s1, s2",
+    "s: array<f32, 8>  // hyper-parameters",
+)
+META = PARAMS.struct
 
 MAXIMIZE, NESTEROV, FIRST_STEP, DECOUPLED = 1, 2, 4, 8
 
@@ -56,7 +61,7 @@ def _source(kind: str, tp: str, tg: str, present: tuple[bool, ...], vec4: bool) 
     # TP/TG (the scalar storage types) also make `specialise` enable f16 when either is f16.
     aliases = {"TP": tp, "TG": tg, "SP": wide.format(tp), "SG": wide.format(tg), "V": wide.format("f32")}
     return specialise("optim", aliases, {"WG": WG},
-                      {"BINDINGS": "\n".join(bindings), "BODY": _body(kind, present)})
+                      {"BINDINGS": "\n".join(bindings), "BODY": _body(kind, present)}, params=PARAMS)
 
 
 class OptimOps:

@@ -9,17 +9,29 @@ normal numbers equal to a few float32 ulps (each device has its own log/sin/cos)
 from __future__ import annotations
 
 import math
-import struct
 
 import numpy as np
 
 from ..._dtype import dtype, float16
 from .. import random as reference
 from .kernels import specialise
+from .params import ParamBlock
 
 WG = 64
 # n, phase, block_lo, block_hi, key0, key1, range, ilow (i32), low, scale, below_high, offset
-META = struct.Struct("<7Ii3fI")
+PARAMS = ParamBlock(
+    "n: u32  // elements to write",
+    "phase: u32  // counter % 4: the word of the first block that is element 0",
+    "block_lo: u32  // counter / 4, as two 32-bit halves", "block_hi: u32",
+    "key0: u32", "key1: u32",
+    "range: u32  // randint: high - low, 0 meaning 2**32",
+    "ilow: i32  // randint: low",
+    "low: f32  // uniform: low; normal: mean",
+    "scale: f32  // uniform: high - low; normal: std",
+    "below_high: f32  // uniform: largest TO value under high (results are clamped to it)",
+    "offset: u32  // of element 0 in `out` (tensors share buffers)",
+)
+META = PARAMS.struct
 _KIND_CODE = {"uniform": 0, "normal": 1, "randint": 2}
 _I32 = np.iinfo(np.int32)
 
@@ -65,4 +77,4 @@ def _source(kind: str, dt: dtype) -> str:
     return specialise("random", {"TO": dt.wgsl},
                       {"KIND": _KIND_CODE[kind], "UBITS": 11 if dt is float16 else 24,
                        "FLOAT_OUT": dt.is_floating_point, "WG": WG},
-                      {"STORE_UNIFORM": store})
+                      {"STORE_UNIFORM": store}, params=PARAMS)

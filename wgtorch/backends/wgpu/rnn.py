@@ -14,14 +14,20 @@ Nothing in the loops reads back to the host: per-step offsets travel in the kern
 
 from __future__ import annotations
 
-import struct
-
 from ..array_rnn import RNNLayout
 from .array import WgpuArray, contiguous_strides
 from .kernels import specialise
+from .params import ParamBlock
 
 WG = 64
-META = struct.Struct("<16I")
+PARAMS = ParamBlock(
+    "batch: u32", "hidden: u32",
+    "flags: u32  // forward: 1 = a previous state exists; backward: 1 dout, 2 M, 4 carry",
+    "numel: u32  // batch * hidden",
+    *[f"a{k}: u32{'  // element offsets (their meaning per kernel is listed in its section)' if k == 0 else ''}"
+      for k in range(12)],
+)
+META = PARAMS.struct
 _MODE_ID = {"RNN_TANH": 0, "RNN_RELU": 1, "LSTM": 2, "GRU": 3}
 # flags of the backward kernel
 _DOUT, _M, _CARRY = 1, 2, 4
@@ -30,7 +36,7 @@ _DOUT, _M, _CARRY = 1, 2, 4
 def kernel_source(kernel: str, tx: str, mode: str, has_bias: bool, save: bool) -> str:
     """rnn.wgsl specialised, with only ``kernel``'s section kept."""
     consts = {"WG": WG, "MODE": _MODE_ID[mode], "HAS_BIAS": has_bias, "SAVE": save}
-    return specialise("rnn", {"TX": tx}, consts, section=kernel)
+    return specialise("rnn", {"TX": tx}, consts, section=kernel, params=PARAMS)
 
 
 def _view(base: WgpuArray, offset: int, shape: tuple) -> WgpuArray:

@@ -1,0 +1,69 @@
+"""Kernel parameter blocks (`backends/wgpu/params.py`) and the shared prelude (`shaders/prelude.wgsl`):
+one declaration gives the WGSL struct and the host packing, and the GPU reads what the host wrote."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+import wgtorch as torch
+from wgtorch._device import get_backend
+from wgtorch.backends.wgpu import elementwise, matmul, nn, optim, random, rnn
+from wgtorch.backends.wgpu.kernels import PRELUDE, families, family_source
+from wgtorch.backends.wgpu.params import ParamBlock
+
+FAMILY_BLOCKS = [elementwise.PARAMS, matmul.PARAMS, nn.PARAMS, optim.PARAMS, random.PARAMS, rnn.PARAMS]
+
+
+def test_a_block_packs_as_declared():
+    block = ParamBlock("n: u32", "lo: i32", "_pad0: u32", "_pad1: u32", "v: vec4<f32>", "s: array<array<u32, 2>, 3>")
+    assert block.struct.format == "<IiIIffffIIIIII" and block.size == 56
+    assert "struct Meta {" in block.wgsl and "v: vec4<f32>," in block.wgsl and "var<storage, read> P: Meta" in block.wgsl
+    assert block.through("v").size == 32
+
+
+def test_a_misaligned_field_is_refused():
+    with pytest.raises(ValueError, match="alignment 16"):
+        ParamBlock("n: u32", "v: vec4<f32>")
+    with pytest.raises(ValueError, match="not 'f16'"):
+        ParamBlock("h: f16")
+
+
+def test_family_blocks_are_the_packings_the_kernels_were_written_for():
+    assert elementwise.META.format == "<" + "IIII" + "f" * 4 + "i" * 4 + "I" * 8 + "I" * 4 + "I" * 32
+    assert nn.META.format == "<" + "I" * 12 + "i" + "III" + "ffff"
+    for block in FAMILY_BLOCKS:
+        assert block.struct.size <= 256  # one slot of the runtime's parameter ring
+
+
+def test_no_family_declares_its_own_meta_or_prelude_helpers():
+    prelude = family_source(PRELUDE)
+    helpers = [line.split("(")[0] for line in prelude.splitlines() if line.startswith("fn ")]
+    assert PRELUDE not in families()
+    for family in families():
+        src = family_source(family)
+        for helper in helpers:
+            assert f"\n{helper}(" not in src, f"{family}.wgsl defines {helper} again (it is in {PRELUDE}.wgsl)"
+    for family in ("elementwise", "matmul", "nn", "optim", "random", "rnn"):
+        assert "struct Meta {" not in family_source(family), family
+
+
+def test_the_gpu_reads_every_field_as_the_host_packed_it(wgpu_device):
+    """A kernel that copies each parameter word to its output: host layout == WGSL layout."""
+    block = ParamBlock("off: u32", "b: i32", "c: f32", "d: u32", "v: vec4<f32>", "w: array<u32, 3>", "x: f32",
+                       "m: array<array<i32, 2>, 2>")
+    words = ["P.off", "bitcast<u32>(P.b)", "bitcast<u32>(P.c)", "P.d"] + \
+        [f"bitcast<u32>(P.v[{k}])" for k in range(4)] + [f"P.w[{k}]" for k in range(3)] + \
+        ["bitcast<u32>(P.x)"] + [f"bitcast<u32>(P.m[{i}][{j}])" for i in range(2) for j in range(2)]
+    body = "\n".join(f"    out[P.off + {k}u] = {w};" for k, w in enumerate(words))
+    source = (block.wgsl + "@group(0) @binding(1) var<storage, read_write> out: array<u32>;\n"
+              f"@compute @workgroup_size(1)\nfn main() {{\n{body}\n}}\n")
+    be = get_backend("wgpu")
+    out = be.empty((len(words),), torch.int32)  # sub-allocated: the kernel writes from its offset
+    values = [out.offset, -3, 1.5, 2**31 + 5, 0.25, -0.5, 8.0, 1e-3, 11, 12, 13, -2.5, -7, 8, 9, -10]
+    p = be.rt.pipeline(("test-params", source), lambda: source, ("rw",), "test:params")
+    be.rt.dispatch(p, (out.buffer,), block.struct, values, 1)
+    got = be.to_numpy(out).view(np.uint32)
+    np.testing.assert_array_equal(got, np.frombuffer(struct.pack(block.struct.format, *values), np.uint32))
