@@ -281,3 +281,59 @@ def test_lbfgs_errors():
         opt.step(closure)
     with pytest.raises(TypeError):
         opt.step()
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_fits_a_tiny_model_like_torch(line_search_fn):
+    """A 3-4-1 tanh network (weights copied into both libraries) fitted by LBFGS, float64."""
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((16, 3)), rng.standard_normal((16, 1))
+    results = []
+    for lib in (wgtorch, torch):
+        lib.manual_seed(0)
+        model = lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.Tanh(), lib.nn.Linear(4, 1)).double()
+        with lib.no_grad():
+            for k, p in enumerate(model.parameters()):
+                p.copy_(lib.tensor(np.random.default_rng(k).uniform(-0.5, 0.5, tuple(p.shape))))
+        opt = lib.optim.LBFGS(model.parameters(), lr=0.5, max_iter=10, history_size=5,
+                              line_search_fn=line_search_fn)
+        inputs, targets = lib.tensor(x), lib.tensor(y)
+
+        def closure(model=model, opt=opt, inputs=inputs, targets=targets, lib=lib):
+            opt.zero_grad()
+            loss = lib.nn.functional.mse_loss(model(inputs), targets)
+            loss.backward()
+            return loss
+
+        losses = [opt.step(closure).item() for _ in range(3)]
+        results.append((losses, [p.detach().numpy().copy() for p in model.parameters()]))
+    (got_losses, got), (want_losses, want) = results
+    np.testing.assert_allclose(got_losses, want_losses, rtol=1e-6)
+    assert got_losses[-1] < got_losses[0]
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name,kwargs", [("Adadelta", dict(lr=0.5)), ("Adagrad", dict(lr=0.1)),
+                                         ("Adamax", dict(lr=0.01)), ("NAdam", dict(lr=0.01)),
+                                         ("RAdam", dict(lr=0.01, weight_decay=0.1))])
+def test_groups_and_params_without_grad_like_torch(device, name, kwargs):
+    """Two groups with their own lr and weight_decay; a parameter that never gets a gradient keeps
+    its value (and gets no state, except Adagrad's, made with the optimizer)."""
+    rng = np.random.default_rng(2)
+    init = [rng.uniform(-1, 1, (4,)).astype(np.float32) for _ in range(3)]
+    grads = [rng.standard_normal((4,)).astype(np.float32) for _ in range(8)]
+    out = []
+    for lib, where in ((wgtorch, {"device": device}), (torch, {})):
+        a, b, frozen = (lib.tensor(v, requires_grad=True, **where) for v in init)
+        opt = getattr(lib.optim, name)([{"params": [a, frozen]}, {"params": [b], "lr": 0.05, "weight_decay": 0.2}],
+                                       **kwargs)
+        for g in grads:
+            a.grad, b.grad = lib.tensor(g, **where), lib.tensor(-2 * g, **where)
+            opt.step()
+        out.append(([t.detach().numpy() for t in (a, b, frozen)], set(opt.state[frozen])))
+    (got, got_keys), (want, want_keys) = out
+    for g, w in zip(got, want):
+        assert_close(wgtorch.tensor(g), w, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(got[2], init[2])
+    assert got_keys == want_keys
