@@ -1,10 +1,11 @@
 """`LBFGS`: limited-memory BFGS with an optional strong-Wolfe line search.
 
 The algorithm is the one PyTorch documents (after Nocedal & Wright, *Numerical Optimization*,
-algorithm 7.4, and minFunc): two-loop recursion over the last ``history_size`` curvature pairs,
-then either a fixed step of ``lr`` or a bracketing/zoom line search with cubic interpolation
-that stops at a step meeting the strong Wolfe conditions. Vectors are flat tensors on the
-parameters' device; the scalars the decisions read (losses, dot products) come to the host.
+algorithms 7.4-7.5 and 3.5-3.6, and minFunc's safeguards): two-loop recursion over the last
+``history_size`` curvature pairs, then either a fixed step of ``lr`` or a bracketing/zoom line
+search with cubic interpolation that stops at a step meeting the strong Wolfe conditions.
+Vectors are flat tensors on the parameters' device; the scalars the decisions read (losses,
+dot products) come to the host.
 """
 
 from __future__ import annotations
