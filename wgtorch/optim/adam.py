@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._creation import zeros_like
-from .optimizer import Optimizer, advance_step, check_range
+from .optimizer import Optimizer, advance_step, check_betas, check_flags, check_range
 
 
 class Adam(Optimizer):
@@ -27,14 +27,9 @@ class Adam(Optimizer):
                  decoupled_weight_decay: bool = False):
         check_range(lr, "learning rate")
         check_range(eps, "epsilon value")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        check_betas(betas)
         check_range(weight_decay, "weight_decay value")
-        if differentiable:
-            raise NotImplementedError(f"{type(self).__name__}(differentiable=True) is not supported by "
-                                      "wgtorch")
+        check_flags(type(self).__name__, foreach=foreach, fused=fused, differentiable=differentiable)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, foreach=foreach, capturable=capturable,
                         differentiable=differentiable, fused=fused,

@@ -5,94 +5,36 @@ called (after ``optimizer.step()``). The formulas are PyTorch's, including its r
 ("chainable") forms, so several schedulers on one optimizer compose the same way.
 Learning rates are host-side Python floats: changing them never compiles a kernel or waits for
 the device.
+
+The base class lives in ``_lr_base.py``; CyclicLR, CosineAnnealingWarmRestarts and
+ReduceLROnPlateau in ``_lr_cyclic.py``; ChainedScheduler and SequentialLR in ``_lr_chain.py``
+(one module would pass 500 lines); all are exported here.
 """
 
 from __future__ import annotations
 
 import math
 import types
-import warnings
 from bisect import bisect_right
 from collections import Counter
 
+from ._lr_base import LRScheduler, _per_group
+from ._lr_chain import ChainedScheduler, SequentialLR
+from ._lr_cyclic import CosineAnnealingWarmRestarts, CyclicLR, ReduceLROnPlateau
 from .optimizer import Optimizer
 
-__all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-           "OneCycleLR"]
+__all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
+           "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "ChainedScheduler", "SequentialLR",
+           "ReduceLROnPlateau", "CyclicLR", "CosineAnnealingWarmRestarts", "OneCycleLR"]
 
-_EPOCH_DEPRECATION = (
-    "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where "
-    "possible. Please use `scheduler.step()` to step the scheduler.")
-
-
-class LRScheduler:
-    """Base class: subclasses define ``get_lr()`` (the new lr of each group from the current
-    ones, given ``self.last_epoch``) and may define ``_get_closed_form_lr()``."""
-
-    def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
-        self.optimizer = optimizer
-        if last_epoch == -1:
-            for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
-        else:
-            for i, group in enumerate(optimizer.param_groups):
-                if "initial_lr" not in group:
-                    raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] when resuming "
-                                   "an optimizer")
-        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
-        self.last_epoch = last_epoch
-        self._step_count = 0
-        self.step()  # the lr of epoch 0 (last_epoch becomes 0)
-
-    def get_lr(self) -> list[float]:
-        raise NotImplementedError
-
-    def get_last_lr(self) -> list[float]:
-        """The learning rates the last ``step()`` set."""
-        return self._last_lr
-
-    def step(self, epoch: int | None = None) -> None:
-        self._step_count += 1
-        if epoch is None:
-            self.last_epoch += 1
-            values = self.get_lr()
-        else:
-            warnings.warn(_EPOCH_DEPRECATION, UserWarning, stacklevel=2)
-            self.last_epoch = epoch
-            closed_form = getattr(self, "_get_closed_form_lr", None)
-            values = closed_form() if closed_form is not None else self.get_lr()
-        for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
-
-    def state_dict(self) -> dict:
-        """Everything but the optimizer (PyTorch's format)."""
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update(state_dict)
-
-    def _groups(self):
-        return self.optimizer.param_groups
-
-
-_LRScheduler = LRScheduler
-
+_LRScheduler = LRScheduler  # PyTorch's old name
 
 class LambdaLR(LRScheduler):
     """lr = base_lr * lr_lambda(epoch); ``lr_lambda`` is one function or one per group."""
 
     def __init__(self, optimizer: Optimizer, lr_lambda, last_epoch: int = -1):
         self.optimizer = optimizer
-        if not isinstance(lr_lambda, (list, tuple)):
-            self.lr_lambdas = [lr_lambda] * len(optimizer.param_groups)
-        else:
-            if len(lr_lambda) != len(optimizer.param_groups):
-                raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got "
-                                 f"{len(lr_lambda)}")
-            self.lr_lambdas = list(lr_lambda)
+        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -101,20 +43,57 @@ class LambdaLR(LRScheduler):
     def state_dict(self) -> dict:
         """As PyTorch: functions and lambdas are not saved (None); callable objects save their
         ``__dict__``."""
-        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
-        state["lr_lambdas"] = [None] * len(self.lr_lambdas)
-        for i, fn in enumerate(self.lr_lambdas):
-            if not isinstance(fn, types.FunctionType):
-                state["lr_lambdas"][i] = fn.__dict__.copy()
-        return state
+        return _lambda_state_dict(self)
 
     def load_state_dict(self, state_dict: dict) -> None:
-        state_dict = dict(state_dict)
-        lr_lambdas = state_dict.pop("lr_lambdas")
-        self.__dict__.update(state_dict)
-        for i, fn in enumerate(lr_lambdas):
-            if fn is not None:
-                self.lr_lambdas[i].__dict__.update(fn)
+        _load_lambda_state_dict(self, state_dict)
+
+
+def _lambdas(optimizer: Optimizer, lr_lambda) -> list:
+    if not isinstance(lr_lambda, (list, tuple)):
+        return [lr_lambda] * len(optimizer.param_groups)
+    if len(lr_lambda) != len(optimizer.param_groups):
+        raise ValueError(f"Expected {len(optimizer.param_groups)} lr_lambdas, but got {len(lr_lambda)}")
+    return list(lr_lambda)
+
+
+def _lambda_state_dict(scheduler) -> dict:
+    state = {k: v for k, v in scheduler.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+    state["lr_lambdas"] = [None] * len(scheduler.lr_lambdas)
+    for i, fn in enumerate(scheduler.lr_lambdas):
+        if not isinstance(fn, types.FunctionType):
+            state["lr_lambdas"][i] = fn.__dict__.copy()
+    return state
+
+
+def _load_lambda_state_dict(scheduler, state_dict: dict) -> None:
+    state_dict = dict(state_dict)
+    lr_lambdas = state_dict.pop("lr_lambdas")
+    scheduler.__dict__.update(state_dict)
+    for i, fn in enumerate(lr_lambdas):
+        if fn is not None:
+            scheduler.lr_lambdas[i].__dict__.update(fn)
+
+
+class MultiplicativeLR(LRScheduler):
+    """lr = previous lr * lr_lambda(epoch) from epoch 1 on; ``lr_lambda`` is one function or one
+    per group. State dicts as LambdaLR's."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda, last_epoch: int = -1):
+        self.optimizer = optimizer
+        self.lr_lambdas = _lambdas(optimizer, lr_lambda)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        if self.last_epoch > 0:
+            return [group["lr"] * lmbda(self.last_epoch) for lmbda, group in zip(self.lr_lambdas, self._groups())]
+        return [group["lr"] for group in self._groups()]
+
+    def state_dict(self) -> dict:
+        return _lambda_state_dict(self)
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        _load_lambda_state_dict(self, state_dict)
 
 
 class StepLR(LRScheduler):
@@ -167,6 +146,83 @@ class ExponentialLR(LRScheduler):
 
     def _get_closed_form_lr(self) -> list[float]:
         return [base_lr * self.gamma ** self.last_epoch for base_lr in self.base_lrs]
+
+
+class ConstantLR(LRScheduler):
+    """lr = base_lr * factor until epoch ``total_iters``, base_lr from then on."""
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1):
+        if factor > 1.0 or factor < 0:
+            raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
+        self.factor = factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self._groups()
+        if self.last_epoch == 0:
+            return [group["lr"] * self.factor for group in groups]
+        if self.last_epoch != self.total_iters:
+            return [group["lr"] for group in groups]
+        return [group["lr"] * (1.0 / self.factor) for group in groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        done = self.last_epoch >= self.total_iters
+        return [base_lr * (self.factor + done * (1 - self.factor)) for base_lr in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """lr = base_lr * a factor going linearly from ``start_factor`` to ``end_factor`` over
+    ``total_iters`` epochs (then constant), computed recursively from the current lr."""
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5, last_epoch: int = -1):
+        if start_factor > 1.0 or start_factor <= 0:
+            raise ValueError("Starting multiplicative factor expected to be greater than 0 and less or equal to 1.")
+        if end_factor > 1.0 or end_factor < 0:
+            raise ValueError("Ending multiplicative factor expected to be between 0 and 1.")
+        self.start_factor = start_factor
+        self.end_factor = end_factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self._groups()
+        if self.last_epoch == 0:
+            return [group["lr"] * self.start_factor for group in groups]
+        if self.last_epoch > self.total_iters:
+            return [group["lr"] for group in groups]
+        # factor(e) / factor(e - 1), with factor(e) = start + (end - start) * e / total_iters
+        span = self.end_factor - self.start_factor
+        ratio = 1.0 + span / (self.total_iters * self.start_factor + (self.last_epoch - 1) * span)
+        return [group["lr"] * ratio for group in groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        progress = min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
+                for base_lr in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """lr = base_lr * (1 - min(epoch, total_iters) / total_iters) ** power, computed recursively
+    from the current lr."""
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1):
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        groups = self._groups()
+        if self.last_epoch == 0 or self.last_epoch > self.total_iters:
+            return [group["lr"] for group in groups]
+        decay = ((1.0 - self.last_epoch / self.total_iters)
+                 / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        return [group["lr"] * decay for group in groups]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        decay = (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+        return [base_lr * decay for base_lr in self.base_lrs]
 
 
 class CosineAnnealingLR(LRScheduler):
@@ -299,12 +355,3 @@ class OneCycleLR(LRScheduler):
                 else:
                     group["momentum"] = momentum
         return lrs
-
-
-def _per_group(optimizer: Optimizer, name: str, value) -> list:
-    n = len(optimizer.param_groups)
-    if isinstance(value, (list, tuple)):
-        if len(value) != n:
-            raise ValueError(f"expected {n} values for {name}, got {len(value)}")
-        return list(value)
-    return [value] * n

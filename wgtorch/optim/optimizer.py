@@ -224,7 +224,55 @@ def advance_step(state: dict) -> float:
     return float(data)
 
 
+def check_flags(name: str, *, foreach=None, fused=None, differentiable: bool = False) -> None:
+    """PyTorch's checks of the implementation flags, which wgtorch accepts and keeps in the groups:
+    every step is already one fused update (or one composite of tensor ops) per parameter, so
+    ``foreach`` and ``fused`` change nothing. A differentiable step is not supported."""
+    if fused and differentiable:
+        raise RuntimeError("`fused` does not support `differentiable`")
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if differentiable:
+        raise NotImplementedError(f"{name}(differentiable=True) is not supported by wgtorch")
+
+
+def check_betas(betas) -> None:
+    """PyTorch's check of Adam-style ``betas``: each in [0, 1)."""
+    for i, beta in enumerate(betas[:2]):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+
+
 def check_range(value, name: str, low: float = 0.0) -> None:
     """PyTorch's argument checks: ``Invalid <name>: <value>``."""
     if not low <= value:
         raise ValueError(f"Invalid {name}: {value}")
+
+
+# -- helpers for the composite optimizers (tensor ops under no_grad, on every device) -------------
+def prepared_grad(param: Tensor, grad: Tensor, weight_decay: float, maximize: bool) -> Tensor:
+    """The gradient an update uses: negated when maximizing, plus ``weight_decay * param`` (L2)."""
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g.add(param, alpha=weight_decay)
+    return g
+
+
+def lerp_(start: Tensor, end: Tensor, weight: float) -> Tensor:
+    """``start`` <- lerp(start, end, weight) in place, with PyTorch's two-sided formula (exact at
+    both ends), so moving averages round as PyTorch's do."""
+    if abs(weight) < 0.5:
+        return start.add_(end - start, alpha=weight)
+    return start.copy_(end - (end - start) * (1 - weight))
+
+
+def scalar_state(state: dict, key: str, initial: float) -> Tensor:
+    """``state[key]`` as a 0-d float32 cpu tensor (made at ``initial`` the first time), the kind
+    PyTorch keeps for running scalars such as NAdam's ``mu_product``. A value loaded as a number
+    or onto another device is turned back into that kind; update it through ``._data``."""
+    value = state.get(key)
+    if not (isinstance(value, Tensor) and value.device.type == "cpu" and value.dtype.name == "float32"):
+        from .._creation import tensor
+
+        value = state[key] = tensor(initial if value is None else float(value), dtype="float32", device="cpu")
+    return value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._creation import zeros_like
-from .optimizer import Optimizer, advance_step, check_range
+from .optimizer import Optimizer, advance_step, check_flags, check_range
 
 
 class RMSprop(Optimizer):
@@ -29,8 +29,7 @@ class RMSprop(Optimizer):
         check_range(momentum, "momentum value")
         check_range(weight_decay, "weight_decay value")
         check_range(alpha, "alpha value")
-        if differentiable:
-            raise NotImplementedError("RMSprop(differentiable=True) is not supported by wgtorch")
+        check_flags("RMSprop", foreach=foreach, differentiable=differentiable)
         defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
                         weight_decay=weight_decay, capturable=capturable, foreach=foreach,
                         maximize=maximize, differentiable=differentiable)

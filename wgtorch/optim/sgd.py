@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._creation import empty_like
-from .optimizer import Optimizer, check_range
+from .optimizer import Optimizer, check_flags, check_range
 
 
 class SGD(Optimizer):
@@ -21,8 +21,7 @@ class SGD(Optimizer):
         check_range(lr, "learning rate")
         check_range(momentum, "momentum value")
         check_range(weight_decay, "weight_decay value")
-        if differentiable:
-            raise NotImplementedError("SGD(differentiable=True) is not supported by wgtorch")
+        check_flags("SGD", foreach=foreach, fused=fused, differentiable=differentiable)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize, foreach=foreach,
                         differentiable=differentiable, fused=fused)

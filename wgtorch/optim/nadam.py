@@ -1,0 +1,84 @@
+"""`NAdam`: Adam with Nesterov momentum and a momentum schedule (Dozat, 2016)."""
+
+from __future__ import annotations
+
+import math
+
+from .._creation import zeros_like
+from ..autograd.grad_mode import no_grad
+from .optimizer import (
+    Optimizer,
+    advance_step,
+    check_betas,
+    check_flags,
+    check_range,
+    lerp_,
+    prepared_grad,
+    scalar_state,
+)
+
+
+class NAdam(Optimizer):
+    """Like ``torch.optim.NAdam``: at step ``t``, with ``g`` the gradient (negated when
+    ``maximize``) plus ``weight_decay * p`` (or, with ``decoupled_weight_decay``, ``p *= 1 - lr *
+    weight_decay`` first, as in AdamW)::
+
+        mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+        m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g
+        prod_t = mu_1 * ... * mu_t
+        denom = sqrt(v / (1 - beta2**t)) + eps
+        p -= lr * ((1 - mu_t) / (1 - prod_t) * g + mu_{t+1} / (1 - prod_t * mu_{t+1}) * m) / denom
+
+    State per parameter: ``step`` and ``mu_product`` (float32 cpu tensors, as PyTorch keeps them:
+    the product is rounded to float32 each step), ``exp_avg`` and ``exp_avg_sq``. The update is a
+    few tensor ops on every device; ``foreach`` and ``capturable`` are accepted for compatibility.
+    """
+
+    def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *,
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False):
+        check_range(lr, "learning rate")
+        check_range(eps, "epsilon value")
+        check_betas(betas)
+        check_range(weight_decay, "weight_decay value")
+        check_range(momentum_decay, "momentum_decay value")
+        check_flags("NAdam", foreach=foreach, differentiable=differentiable)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
+                        capturable=capturable, differentiable=differentiable)
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
+        with no_grad():
+            for group in self.param_groups:
+                lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+                beta1, beta2 = (float(b) for b in group["betas"])
+                momentum_decay, maximize = float(group["momentum_decay"]), bool(group["maximize"])
+                decoupled = bool(group.get("decoupled_weight_decay", False))
+                for p, g in self._params_with_grad(group):
+                    state = self.state[p]
+                    if "exp_avg" not in state:
+                        state["step"] = state["mu_product"] = None
+                        state["exp_avg"] = zeros_like(p)
+                        state["exp_avg_sq"] = zeros_like(p)
+                    t = advance_step(state)
+                    product = scalar_state(state, "mu_product", 1.0)
+                    if decoupled:
+                        g = -g if maximize else g
+                        if weight_decay != 0:
+                            p.mul_(1 - lr * weight_decay)
+                    else:
+                        g = prepared_grad(p, g, weight_decay, maximize)
+                    mu = beta1 * (1 - 0.5 * math.pow(0.96, t * momentum_decay))
+                    mu_next = beta1 * (1 - 0.5 * math.pow(0.96, (t + 1) * momentum_decay))
+                    product._data[...] *= mu  # in float32, as PyTorch's tensor
+                    mu_product = float(product._data)
+                    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                    lerp_(exp_avg, g, 1 - beta1)
+                    exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
+                    denom = (exp_avg_sq / (1 - beta2 ** t)).sqrt() + eps
+                    p.add_(g / denom, alpha=-lr * (1 - mu) / (1 - mu_product))
+                    p.add_(exp_avg / denom, alpha=-lr * mu_next / (1 - mu_product * mu_next))
+        return loss

@@ -1,0 +1,76 @@
+"""`RAdam`: Adam whose adaptive step is rectified while its variance estimate is unreliable."""
+
+from __future__ import annotations
+
+import math
+
+from .._creation import zeros_like
+from ..autograd.grad_mode import no_grad
+from .optimizer import Optimizer, advance_step, check_betas, check_flags, check_range, lerp_, prepared_grad
+
+
+class RAdam(Optimizer):
+    """Like ``torch.optim.RAdam`` (Liu et al., 2019): at step ``t``, with ``g`` the gradient
+    (negated when ``maximize``) plus ``weight_decay * p`` (or, with ``decoupled_weight_decay``,
+    ``p *= 1 - lr * weight_decay`` first)::
+
+        m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g
+        m_hat = m / (1 - beta1**t)
+        rho_inf = 2 / (1 - beta2) - 1;  rho_t = rho_inf - 2 t beta2**t / (1 - beta2**t)
+        rho_t > 5:  p -= lr * m_hat * sqrt(1 - beta2**t) / (sqrt(v) + eps) * r_t,
+                    r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+        otherwise:  p -= lr * m_hat
+
+    State per parameter: ``step`` (a float32 cpu tensor), ``exp_avg`` and ``exp_avg_sq``. The
+    update is a few tensor ops on every device; ``foreach`` and ``capturable`` are accepted for
+    compatibility.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False):
+        check_range(lr, "learning rate")
+        check_range(eps, "epsilon value")
+        check_betas(betas)
+        check_range(weight_decay, "weight_decay value")
+        check_flags("RAdam", foreach=foreach, differentiable=differentiable)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize,
+                        foreach=foreach, capturable=capturable, decoupled_weight_decay=decoupled_weight_decay,
+                        differentiable=differentiable)
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        loss = self._closure_loss(closure)
+        with no_grad():
+            for group in self.param_groups:
+                lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+                beta1, beta2 = (float(b) for b in group["betas"])
+                maximize, decoupled = bool(group["maximize"]), bool(group.get("decoupled_weight_decay", False))
+                for p, g in self._params_with_grad(group):
+                    state = self.state[p]
+                    if "exp_avg" not in state:
+                        state["step"] = None
+                        state["exp_avg"] = zeros_like(p)
+                        state["exp_avg_sq"] = zeros_like(p)
+                    t = advance_step(state)
+                    if decoupled:
+                        g = -g if maximize else g
+                        if weight_decay != 0:
+                            p.mul_(1 - lr * weight_decay)
+                    else:
+                        g = prepared_grad(p, g, weight_decay, maximize)
+                    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                    lerp_(exp_avg, g, 1 - beta1)
+                    exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
+                    bias_correction2 = 1 - beta2 ** t
+                    m_hat = exp_avg / (1 - beta1 ** t)
+                    rho_inf = 2 / (1 - beta2) - 1
+                    rho_t = rho_inf - 2 * t * beta2 ** t / bias_correction2
+                    if rho_t > 5.0:  # the variance of the adaptive step is tractable: rectify it
+                        rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                                         / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+                        adaptive = math.sqrt(bias_correction2) / (exp_avg_sq.sqrt() + eps)
+                        p.sub_(m_hat * lr * adaptive * rect)
+                    else:  # early steps: plain momentum SGD
+                        p.sub_(m_hat * lr)
+        return loss
