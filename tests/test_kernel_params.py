@@ -20,7 +20,8 @@ FAMILY_BLOCKS = [elementwise.PARAMS, matmul.PARAMS, nn.PARAMS, optim.PARAMS, ran
 def test_a_block_packs_as_declared():
     block = ParamBlock("n: u32", "lo: i32", "_pad0: u32", "_pad1: u32", "v: vec4<f32>", "s: array<array<u32, 2>, 3>")
     assert block.struct.format == "<IiIIffffIIIIII" and block.size == 56
-    assert "struct Meta {" in block.wgsl and "v: vec4<f32>," in block.wgsl and "var<storage, read> P: Meta" in block.wgsl
+    assert "struct Meta {" in block.wgsl and "v: vec4<f32>," in block.wgsl
+    assert "var<storage, read> P: Meta" in block.wgsl
     assert block.through("v").size == 32
 
 
