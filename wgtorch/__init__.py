@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from . import (
     _methods,  # noqa: F401  (binds ops to Tensor)
+    accelerator,
     autograd,
     cuda,
     nn,
+    onnx,
     optim,
     serialization,
     wgpu,
 )
+from ._compile import compile
 from ._creation import (
     arange,
     as_tensor,
@@ -40,6 +43,21 @@ from ._creation import (
 from ._device import best_device, device, get_default_device, set_default_device
 from ._dtype import bool_ as bool
 from ._dtype import dtype, float16, float32, float64, get_default_dtype, int32, int64, set_default_dtype, uint8
+from ._info import (
+    BoolTensor,
+    ByteTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    channels_last,
+    contiguous_format,
+    finfo,
+    iinfo,
+    memory_format,
+    preserve_format,
+)
 from ._tensor import Size, Tensor
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import DeviceLostError, KernelCompileError, OutOfMemoryError

@@ -230,7 +230,7 @@ Tensor.unsqueeze = S.unsqueeze
 Tensor.flatten = S.flatten
 Tensor.unflatten = S.unflatten
 Tensor.contiguous = S.contiguous
-Tensor.clone = lambda self: S.Clone.apply(self)
+Tensor.clone = lambda self, *, memory_format=None: S.Clone.apply(self)
 Tensor.narrow = S.narrow
 Tensor.select = S.select
 Tensor.split = S.split

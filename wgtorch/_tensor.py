@@ -185,6 +185,37 @@ class Tensor:
             raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
         return self._be.to_numpy(self._data).reshape(()).item()
 
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"``: a 0-d tensor formats as its number; any other with an empty spec as
+        its repr (as PyTorch)."""
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError("unsupported format string passed to Tensor.__format__")
+        return repr(self)
+
+    def data_ptr(self) -> int:
+        """The first element's address (cpu, cuda); on wgpu, which has no addresses, an integer
+        that is equal exactly for tensors starting at the same element of the same buffer."""
+        d = self._data
+        if hasattr(d, "ctypes"):  # NumPy
+            return d.ctypes.data
+        if hasattr(d, "data") and hasattr(d.data, "ptr"):  # CuPy
+            return d.data.ptr
+        return id(d.buffer) * 2**32 + d.offset * self.dtype.itemsize
+
+    def pin_memory(self, device=None) -> Tensor:
+        """Accepted for PyTorch programs: host memory needs no pinning for the devices wgtorch has."""
+        if self.device.type != "cpu":
+            raise RuntimeError(f"cannot pin '{self.device}' memory: only dense CPU tensors can be pinned")
+        return self
+
+    def is_pinned(self, device=None) -> bool:
+        return False
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
     def __float__(self):
         return float(self.item())
 

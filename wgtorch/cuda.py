@@ -97,3 +97,23 @@ def empty_cache() -> None:
     cp = _require_cupy()
     cp.get_default_memory_pool().free_all_blocks()
     cp.get_default_pinned_memory_pool().free_all_blocks()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the random numbers of CUDA tensors. wgtorch has one counter-based generator for every
+    device (the same seed gives the same numbers on cpu, wgpu and cuda), so this seeds it, as
+    ``wgtorch.manual_seed`` does."""
+    from ._creation import manual_seed as _seed
+
+    _seed(seed)
+
+
+manual_seed_all = manual_seed
+
+
+def set_device(device) -> None:
+    """Make ``device`` CuPy's current CUDA device (wgtorch's own tensors keep the device they
+    name: ``"cuda"`` is ``"cuda:0"``)."""
+    index = _index(device)
+    if index is not None:
+        _device(_require_cupy(), index).use()
