@@ -129,6 +129,64 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     return pointwise("softplus", input, float(beta), float(threshold))
 
 
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return _act("hardtanh", input, float(min_val), float(max_val), inplace=inplace)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act("hardsigmoid", input, inplace=inplace)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act("hardswish", input, inplace=inplace)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act("mish", input, inplace=inplace)
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act("selu", input, inplace=inplace)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError")
+    return _act("celu", input, float(alpha), inplace=inplace)
+
+
+def softsign(input: Tensor) -> Tensor:
+    return pointwise("softsign", input)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    return pointwise("tanhshrink", input)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    return pointwise("logsigmoid", input)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    return pointwise("hardshrink", input, float(lambd))
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    if lambd < 0:
+        raise RuntimeError(f"lambda must be greater or equal to 0, but found to be {lambd}.")
+    return pointwise("softshrink", input, float(lambd))
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    return _act("threshold", input, threshold, value, inplace=inplace)
+
+
 def _implicit_dim(name: str, ndim: int, stacklevel: int) -> int:
     warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
                   "dim=X as an argument.", stacklevel=stacklevel)

@@ -81,6 +81,12 @@ def _softplus(a):
     return a.relu() + (-a.abs()).exp().log1p()
 
 
+def _hardswish_grad(n, g, a, y):
+    """0 up to -3, (x/3 + 0.5) inside (-3, 3), 1 from 3 on; NaN passes g on, as in PyTorch."""
+    inside = (g * (a / 3 + 0.5)).where((a > -3) & (a < 3), g)
+    return (inside.where((a <= -3).logical_not(), 0.0),)
+
+
 def _float_refusing_bool(exc, message):
     """The dtype rule of a PyTorch composite: ints lift to the default float, bools raise."""
     def promote(operands):
@@ -207,15 +213,14 @@ define(
        lambda n, g, a, y: (g * ((a > -3) & (a < 3)) / 6,), accepts="f", method=False, function=False),
     _U("hardswish", "x · relu6(x + 3) / 6.", "a * xp.minimum(xp.maximum(a + 3, 0), 6) / 6",
        "a * min_nan(max_nan(a + 3.0, 0.0), 6.0) / 6.0", None,
-       lambda n, g, a, y: ((g * (a / 3 + 0.5)).where((a > -3) & (a < 3), g * (a >= 3)),), accepts="f",
-       method=False, function=False),
+       _hardswish_grad, accepts="f", method=False, function=False),
     _U("mish", "x · tanh(softplus(x)).", "a * xp.tanh(xp.logaddexp(0, a))",
        "a * tanh_(max(a, 0.0) + log1p_(exp(-abs(a))))", None, _mish_grad, accepts="f", method=False,
        function=False),
     _U("selu", "scale · (max(0, x) + min(0, alpha · (exp(x) - 1))), PyTorch's alpha and scale.",
        f"np.float32({_SELU_SCALE}) * xp.where(a > 0, a, np.float32({_SELU_ALPHA}) * xp.expm1(xp.minimum(a, 0)))",
        f"{_SELU_SCALE} * select({_SELU_ALPHA} * expm1_(a), a, a > 0.0)", None,
-       lambda n, g, a, y: ((g * _SELU_SCALE).where(a > 0, g * (y + _SELU_SCALE * _SELU_ALPHA)),), accepts="f",
+       lambda n, g, a, y: ((g * (y + _SELU_SCALE * _SELU_ALPHA)).where(a <= 0, g * _SELU_SCALE),), accepts="f",
        method=False, function=False),
     # softsign and tanhshrink are compositions in PyTorch: ints lift to float, bools fail in abs / sub.
     _U("softsign", "x / (1 + |x|).", "a / (1 + xp.abs(a))", "a / (1.0 + abs(a))", None,
@@ -240,17 +245,17 @@ define(
                 arity=2, params=("negative_slope",), accepts="f", method=False, function=False),
     Elementwise("elu", "x for x > 0, alpha·(exp(x) - 1) below.", "xp.where(a > 0, a, b * xp.expm1(xp.minimum(a, 0)))",
                 "select(b * expm1_(a), a, a > 0.0)", None,
-                lambda n, g, a, alpha, y: (g.where(a > 0, g * (y + alpha)), None),
+                lambda n, g, a, alpha, y: ((g * (y + alpha)).where(a <= 0, g), None),
                 arity=2, params=("alpha",), accepts="f", method=False, function=False),
     Elementwise("hardtanh", "input limited to [min_val, max_val].", "xp.minimum(xp.maximum(a, b), c)",
                 "min_nan(max_nan(a, b), c)", "min(max(a, b), c)",
-                lambda n, g, a, lo, hi, y: (g * ((a > lo) & (a < hi)), None, None),
+                lambda n, g, a, lo, hi, y: (g * ((a <= lo) | (a >= hi)).logical_not(), None, None),
                 arity=3, params=("min_val", "max_val"), accepts="if",
                 refuse={"b": (RuntimeError, "Bool inputs not supported for hardtanh")}, method=False,
                 function=False),
     Elementwise("celu", "max(0, x) + min(0, alpha · (exp(x / alpha) - 1)).",
                 "xp.where(a > 0, a, b * xp.expm1(xp.minimum(a, 0) / b))", "select(b * expm1_(a / b), a, a > 0.0)",
-                None, lambda n, g, a, alpha, y: (g.where(a > 0, g * (a / alpha).exp()), None),
+                None, lambda n, g, a, alpha, y: ((g * (a / alpha).exp()).where(a <= 0, g), None),
                 arity=2, params=("alpha",), accepts="f", method=False, function=False),
     Elementwise("hardshrink", "0 where -lambd <= x <= lambd, else x (NaN stays).",
                 "xp.where((a >= -b) & (a <= b), 0, a)", "select(a, 0.0, a >= -b && a <= b)", None,
