@@ -160,10 +160,14 @@ class Runtime:
         ``access`` lists each storage binding after the parameters: "rw" or "r". Every binding
         is compiled read_write (see _READ_ONLY_BINDING); ``access`` documents the kernel's intent.
         """
+        # A hit takes no lock: dict reads are atomic and pipelines are never evicted.
+        p = self._pipelines.get(key)
+        if p is not None:
+            self.stats["pipeline_hits"] += 1  # may miss a count under contention; it is a statistic
+            return p
         with self.lock:
-            p = self._pipelines.get(key)
+            p = self._pipelines.get(key)  # another thread may have built it meanwhile
             if p is not None:
-                self.stats["pipeline_hits"] += 1
                 return p
             self.stats["pipeline_misses"] += 1
             p = self._pipelines[key] = self._build_pipeline(make_source, len(access), name)
