@@ -65,7 +65,12 @@ def test_four_threads_run_independent_op_chains_with_correct_values():
                 torch.wgpu.synchronize()
             assert (x * 0 + seed).max().item() == seed
 
-    assert _run_threads(chain, 4) == []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, inside the runtime's critical sections too
+    try:
+        assert _run_threads(chain, 4) == []
+    finally:
+        sys.setswitchinterval(interval)
     gc.collect()
     assert (torch.ones(3, device="wgpu") * 2).numpy().tolist() == [2, 2, 2]  # still usable
 
