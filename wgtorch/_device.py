@@ -8,6 +8,7 @@ one attribute lookup.
 from __future__ import annotations
 
 import os
+import threading
 
 _TYPES = ("cpu", "wgpu", "cuda")
 
@@ -55,6 +56,10 @@ class device:
 
 
 _backends: dict[device, object] = {}
+# Held while a backend is created, so that threads reaching a device at the same moment share one
+# backend (two would be two devices that refuse each other's tensors). Reentrant: creating one
+# backend may ask for another.
+_backends_lock = threading.RLock()
 
 
 def canonical(d) -> device:
@@ -69,7 +74,12 @@ def get_backend(d):
     """The backend for a device, created on first use (this is where adapters are opened)."""
     d = canonical(d)
     be = _backends.get(d)
-    if be is None:
+    if be is not None:
+        return be
+    with _backends_lock:
+        be = _backends.get(d)  # another thread may have created it while this one waited
+        if be is not None:
+            return be
         if d.type == "cpu":
             from .backends.array import numpy_backend
 
