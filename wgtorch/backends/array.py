@@ -219,7 +219,7 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
         return self.xp.take(a, _checked_index(self.xp, index, a.shape[dim]), axis=dim)
 
     def gather(self, a, dim, index):
-        idx = _checked_index(self.xp, index, a.shape[dim])
+        idx = _checked_index(self.xp, index, a.shape[dim], dim)
         # PyTorch reads only the leading part of a on the other dims, where index is smaller.
         part = tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(idx.shape))
         return self.xp.take_along_axis(a[part], idx, axis=dim)
@@ -227,7 +227,7 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
     def scatter_add(self, a, dim, index, src):
         xp = self.xp
         out = a.copy()
-        idx = _checked_index(xp, index, a.shape[dim])
+        idx = _checked_index(xp, index, a.shape[dim], dim)
         # Position of every src element along all dims, with `dim` replaced by the index (the
         # sparse grids of np.indices, which CuPy lacks).
         grids = [idx if d == dim else xp.arange(n).reshape((1,) * d + (n,) + (1,) * (idx.ndim - d - 1))
@@ -241,12 +241,18 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
             self.xp.cuda.get_current_stream().synchronize()
 
 
-def _checked_index(xp, index, size: int):
-    """int64 indices, refusing any outside [0, size) with PyTorch's IndexError (NumPy would wrap
-    negative ones). Not on CuPy, where the check would cost a device-to-host sync."""
+def _checked_index(xp, index, size: int, dim: int | None = None):
+    """int64 indices, refusing any outside [0, size) (NumPy would wrap negative ones) with
+    PyTorch's exception: index_select's IndexError("index out of range in self"), or, where
+    ``dim`` is given (gather, scatter_add), RuntimeError naming the first bad value. Not on CuPy,
+    where the check would cost a device-to-host sync."""
     idx = index.astype(np.int64, copy=False)
     if xp is np and idx.size and (idx.min() < 0 or idx.max() >= size):
-        raise IndexError("index out of range in self")
+        if dim is None:
+            raise IndexError("index out of range in self")
+        flat = idx.reshape(-1)
+        value = int(flat[np.argmax((flat < 0) | (flat >= size))])
+        raise RuntimeError(f"index {value} is out of bounds for dimension {dim} with size {size}")
     return idx
 
 

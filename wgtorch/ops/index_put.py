@@ -1,0 +1,178 @@
+"""Writes through an index: masked_fill and ``x[idx] = v`` / ``x[mask] = v`` (index_put).
+
+Both compute the new values with ``where`` over operands of ``x``'s own dtype, so no value goes
+through another type on the way (an int64 123456789 stays exact), and convert a Python fill
+value to that dtype first with PyTorch's checks ("value cannot be converted to type int without
+overflow"; a float fill truncates toward zero into an integer tensor; anything nonzero is True
+in a bool tensor).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _dtype as D
+from .._broadcast import broadcast_shapes
+from .._tensor import Tensor
+
+# PyTorch's C++ type names, which its conversion errors use.
+_C_NAMES = {D.int64: "int64_t", D.int32: "int", D.uint8: "unsigned char", D.float16: "c10::Half",
+            D.float32: "float", D.float64: "double", D.bool_: "bool"}
+# PyTorch's legacy type names, which index_put's dtype error uses.
+_LEGACY = {D.int64: "Long", D.int32: "Int", D.uint8: "Byte", D.float16: "Half", D.float32: "Float",
+           D.float64: "Double", D.bool_: "Bool"}
+
+
+def _overflow(dt) -> RuntimeError:
+    return RuntimeError(f"value cannot be converted to type {_C_NAMES[dt]} without overflow")
+
+
+def fill_value(value, dt, op: str, check_float: bool = True):
+    """The Python number ``value`` as an element of ``dt``, converted as PyTorch converts a
+    Scalar: floats truncate into integer types, any nonzero value is True, and a value outside
+    the type's range raises RuntimeError. ``check_float=False`` lets a float overflow to inf
+    (as ``x[idx] = 1e6`` does for float16)."""
+    if isinstance(value, (complex, np.complexfloating)):
+        if value.imag:
+            raise _overflow(dt)
+        value = value.real
+    if not isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+        raise TypeError(f"{op}(): the value must be a number or a 0-dim tensor, got {type(value).__name__}")
+    if dt is D.bool_:
+        return bool(value)
+    if not dt.is_floating_point:
+        info = np.iinfo(dt.np)
+        if isinstance(value, (float, np.floating)):
+            v = float(value)
+            if not math.isfinite(v) or not info.min <= v <= info.max:
+                raise _overflow(dt)
+            return int(v)  # int() of a float truncates toward zero
+        v = int(value)
+        if not info.min <= v <= info.max:
+            if dt is D.int64:
+                raise OverflowError(f"int too big to convert: {v} does not fit in int64")
+            raise _overflow(dt)
+        return v
+    v = float(value)
+    if check_float and math.isfinite(v) and abs(v) > float(np.finfo(dt.np).max):
+        raise _overflow(dt)
+    return v
+
+
+def _value_tensor(x: Tensor, value, op: str) -> Tensor:
+    """A 0-d fill value (number or 0-d tensor) as a 0-d tensor of x's dtype on x's device."""
+    from .._creation import tensor
+
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(f"{op} only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
+        if value.device == x.device and x.device.type != "cpu":
+            return value.to(x.dtype)  # no round trip to check the range (as on CUDA)
+        checked = fill_value(value.item(), x.dtype, op)
+        if value.requires_grad:  # the gradient reaches the value through the cast
+            return value.to(x.device).to(x.dtype)
+        value = checked
+    else:
+        value = fill_value(value, x.dtype, op)
+    return tensor(value, dtype=x.dtype, device=x.device)
+
+
+def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    from .pointwise import where
+
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"masked_fill(): argument 'mask' must be Tensor, not {type(mask).__name__}")
+    if mask.dtype is not D.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{mask.dtype.name}")
+    return where(mask, _value_tensor(x, value, "masked_fill_"), x)
+
+
+def _index_put_value(x: Tensor, value, result_shape: tuple) -> Tensor:
+    """index_put's value: a number (converted to x's dtype) or a tensor of exactly x's dtype that
+    broadcasts to the indexing result (leading size-1 dims beyond its rank are dropped)."""
+    from .._creation import tensor
+
+    if not isinstance(value, Tensor):
+        if not isinstance(value, (bool, int, float, complex, np.number, np.bool_)):
+            raise TypeError(f"can't assign a {type(value).__name__} to a {_LEGACY.get(x.dtype, x.dtype.name)}"
+                            "Tensor")
+        return tensor(fill_value(value, x.dtype, "index_put_", check_float=False), dtype=x.dtype,
+                      device=x.device)
+    if value.dtype is not x.dtype:
+        raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
+                           f"{_LEGACY.get(x.dtype, x.dtype.name)} for the destination and "
+                           f"{_LEGACY.get(value.dtype, value.dtype.name)} for the source.")
+    shape = tuple(value.shape)
+    while len(shape) > len(result_shape) and shape[0] == 1:
+        shape = shape[1:]
+    try:
+        ok = len(shape) <= len(result_shape) and broadcast_shapes([shape, result_shape]) == tuple(result_shape)
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise RuntimeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast to "
+                           f"indexing result of shape {list(result_shape)}")
+    return value.detach().to(x.device).reshape(shape)
+
+
+def _put_rows(w: Tensor, dim: int, positions: np.ndarray, rows: Tensor) -> Tensor:
+    """``w`` with ``w[..., positions[j], ...] = rows[..., j, ...]`` along ``dim``; where a
+    position repeats, the last write wins (as PyTorch's cpu index_put)."""
+    from .._creation import tensor
+    from .index import index_select
+    from .pointwise import where
+
+    n = w.shape[dim]
+    last = np.full(n, -1, np.int64)
+    np.maximum.at(last, positions, np.arange(positions.size, dtype=np.int64))
+    hit = last >= 0
+    picked = index_select(rows, dim, tensor(np.maximum(last, 0), dtype=D.int64, device=w.device))
+    cond = tensor(hit, device=w.device).reshape((1,) * dim + (n,) + (1,) * (w.ndim - dim - 1))
+    return where(cond, picked, w)
+
+
+def advanced_setitem(x: Tensor, key: tuple, advanced: list, value) -> None:
+    """``x[key] = value`` for a key with one tensor, list or mask index (and any ints, slices,
+    None around it), written through x's memory. Like the basic-index assignment, no gradient
+    is recorded."""
+    from .index import _host_index, _is_mask, _mask_shape_error, _to_mask
+    from .shape import _out, copy_into
+
+    x._check_inplace()
+    if len(advanced) != 1:
+        raise NotImplementedError("assignment with more than one tensor index is not supported yet")
+    pos = advanced[0]
+    k = key[pos]
+    basic = tuple(slice(None) if i == pos else kk for i, kk in enumerate(key))
+    before = sum(1 for kk in key[:pos] if isinstance(kk, slice) or kk is None)
+    view = _out(x, x._be.getitem(x._data, basic))
+    if _is_mask(k):
+        mask = _to_mask(k)
+        mshape = tuple(mask.shape)
+        if mshape != tuple(view.shape[before:before + len(mshape)]):
+            raise _mask_shape_error(mshape, view.shape, before)
+        if len(key) == 1 and (not isinstance(value, Tensor) or value.numel() == 1):
+            # PyTorch's path for x[mask] = scalar: masked_fill_, with its conversion checks
+            v = value.reshape(()) if isinstance(value, Tensor) else value
+            full_mask = mask.reshape(mshape + (1,) * (x.ndim - len(mshape))).to(x.device)
+            copy_into(x, masked_fill(x.detach(), full_mask, v))
+            return
+        positions = np.flatnonzero(mask.numpy())
+        flat_shape = view.shape[:before] + (-1,) + view.shape[before + len(mshape):]
+        index_shape = (positions.size,)
+    else:
+        idx = _host_index(k, view.shape[before], before, "cpu")
+        positions = idx.numpy().reshape(-1)
+        flat_shape = view.shape
+        index_shape = tuple(idx.shape)
+    work = view.detach().reshape(flat_shape)
+    result_shape = work.shape[:before] + index_shape + work.shape[before + 1:]
+    v = _index_put_value(x, value, result_shape)
+    if positions.size == 0:
+        return
+    rows = v.expand(result_shape).reshape(work.shape[:before] + (positions.size,) + work.shape[before + 1:])
+    copy_into(view, _put_rows(work, before, positions, rows).reshape(view.shape))
