@@ -319,7 +319,8 @@ def test_tensor_indexing(device):
     assert tuple(x[_t(np.zeros((5, 6), bool), device)].shape) == (0, 3)
     with pytest.raises(IndexError, match="index 5 is out of bounds for dimension 0 with size 5"):
         x[[0, 5]]
-    with pytest.raises(IndexError, match="index -7 is out of bounds for dimension 1 with size 6"):
+    # the dimension PyTorch names is the index's position among the tensor indices
+    with pytest.raises(IndexError, match="index -7 is out of bounds for dimension 0 with size 6"):
         x[:, [-7]]
     with pytest.raises(IndexError, match="shape of the mask"):
         x[_t(np.ones((2, 2), bool), device)]

@@ -63,7 +63,7 @@ def _outcome(lib, fn):
 
 
 # Phrases of NumPy's own exceptions, which must not reach the user.
-_NUMPY_WORDING = re.compile(r"numpy|ufunc|for axis \d|could not be broadcast|operands could not|Cannot cast|"
+_NUMPY_WORDING = re.compile(r"numpy|ufunc|for axis \d|indexing arrays|operands could not|Cannot cast|"
                             r"arrays used as indices|only integers, slices \(`:`\), ellipsis \(`\.\.\.`\), numpy")
 
 
@@ -238,6 +238,20 @@ KEYS = {
     "0-d False": lambda L: L.t(False), "all False": lambda L: L.t(np.zeros((5, 6), bool)),
     "slice, mask": lambda L: (slice(1, 3), L.t(_src("bool", (6,), seed=19))),
     "bool list": lambda L: [True, False, True, False, True],
+    "float list": lambda L: [1.7, -1.2],
+    # several tensor indices: broadcast together; their dims replace the indexed ones where those
+    # are adjacent, else they come first
+    "two tensors": lambda L: (L.t([0, 4, -1]), L.t([5, 0, 2])),
+    "two, broadcast": lambda L: (L.t([[0], [4]]), L.t([5, 0, 2])),
+    "slice, two": lambda L: (slice(1, 4), L.t([0, 5]), L.t([2, 1])),
+    "two apart": lambda L: (L.t([0, 4]), slice(None), L.t([2, 1])),
+    "int, two": lambda L: (L.t([1, 3]), 2, L.t([2, 0])),
+    "list, tensor": lambda L: ([1, 3], L.t([[2], [0]])),
+    "None, two": lambda L: (None, L.t([1, 3]), L.t([2, 0])),
+    "mask, index": lambda L: (L.t(_src("bool", (5, 6), seed=30)), L.t(2)),
+    "index, mask": lambda L: (L.t([1]), L.t([True, False, True, True, False, False])),
+    "cpu and device": lambda L: (L.tensor([0, 4]), L.t([1, 5])),
+    "two empty": lambda L: (L.t(np.zeros(0, np.int64)), L.t(np.zeros(0, np.int64))),
 }
 
 
@@ -248,7 +262,13 @@ def test_getitem(device, dt, key):
     check(device, lambda L: L.t(a)[KEYS[key](L)])
 
 
-@pytest.mark.parametrize("key", ["list", "tensor", "mask", "step, tensor", "row mask"])
+def test_getitem_uint8_mask():
+    # PyTorch's deprecated byte mask (uint8 exists on cpu only)
+    with pytest.warns(UserWarning):  # PyTorch's deprecation warning; wgtorch stays silent
+        check("cpu", lambda L: L.t(_src("float32", (5, 3)))[L.t([1, 0, 0, 1, 1], "uint8")])
+
+
+@pytest.mark.parametrize("key", ["list", "tensor", "mask", "step, tensor", "row mask", "two tensors", "two apart"])
 def test_getitem_of_a_view(device, key):
     a = _src("float32", (6, 5, 3), seed=21)
     check(device, lambda L: L.t(a).transpose(0, 1)[KEYS[key](L)])
@@ -282,6 +302,15 @@ ASSIGN = {
     "idx = rows": (lambda L: L.t([3, -4]), lambda L: L.t(np.arange(10).reshape(2, 5))),
     "list = scalar": (lambda L: [1, 2], lambda L: 4),
     "slice, idx = scalar": (lambda L: (slice(None), L.t([4, 1])), lambda L: 8),
+    "idx dup = rows": (lambda L: L.t([1, 1, 1]), lambda L: L.t(np.arange(15).reshape(3, 5))),
+    "two = scalar": (lambda L: (L.t([0, 3, -1]), L.t([4, 0, 2])), lambda L: 6),
+    "two = values": (lambda L: (L.t([0, 3]), L.t([4, 0])), lambda L: L.t([1, 2])),
+    "two apart = col": (lambda L: (L.t([[0], [3]]), L.t([4, 0])), lambda L: L.t([[1], [2]])),
+    "mask, index = scalar": (lambda L: (L.t([True, False, True, True]), L.t(2)), lambda L: 5),
+    "slice, mask = scalar": (lambda L: (slice(1, 3), L.t([True, False, True, False, True])), lambda L: 1),
+    "0-d mask = row": (lambda L: (1, L.t(True)), lambda L: L.t(np.arange(5))),
+    "empty idx = scalar": (lambda L: L.t(np.zeros(0, np.int64)), lambda L: 3),
+    "device index = scalar": (lambda L: L.t([2]), lambda L: -3),
 }
 
 
@@ -378,7 +407,7 @@ ERRORS = {
     "x[empty float tensor]": (lambda L: _x(L)[L.t(np.zeros(0, np.float32))], r"long, int, byte or bool"),
     "x[oob tensor]": (lambda L: _x(L)[L.tensor([3])], r"index 3 is out of bounds for dimension 0 with size 3"),
     "x[negative oob]": (lambda L: _x(L)[L.tensor([-4])], r"index -4 is out of bounds"),
-    "x[:, oob]": (lambda L: _x(L)[:, [4]], r"index 4 is out of bounds for dimension 1 with size 4"),
+    "x[:, oob]": (lambda L: _x(L)[:, [4]], r"index 4 is out of bounds for dimension 0 with size 4"),
     "x[list oob]": (lambda L: _x(L)[[0, 3]], r"index 3 is out of bounds"),
     "x[int oob]": (lambda L: _x(L)[3], r"index 3 is out of bounds"),
     "x[mask shape]": (lambda L: _x(L)[L.t(np.ones((2, 2), bool))], r"shape of the mask \[2, 2\] at index 0"),
@@ -396,6 +425,11 @@ ERRORS = {
                              r"dtypes match, got Float for the destination and Long for the source"),
     "x[idx] = oob": (_set(lambda L: L.tensor([3]), lambda L: 1.0), r"index 3 is out of bounds"),
     "x[idx] = float index": (_set(lambda L: L.t([1.0]), lambda L: 1.0), r"long, int, byte or bool"),
+    "x[a, b] oob": (lambda L: _x(L)[L.t([0, 1]), L.tensor([4, 0])], r"index 4 is out of bounds for dimension 1"),
+    "x[a, b] broadcast": (lambda L: _x(L)[L.t([0, 1, 0]), L.t([1, 0])], r"could not be broadcast together"),
+    "x[a, b] = oob": (_set(lambda L: (L.t([0, 3]), L.t([1, 0])), lambda L: 1.0), r"index 3 is out of bounds"),
+    "x[a, b] = wrong shape": (_set(lambda L: (L.t([0, 2]), L.t([1, 0])), lambda L: L.t([1.0, 2, 3])),
+                              r"shape mismatch"),
     "x[mask] = str": (_set(lambda L: L.t(np.eye(3, 4, dtype=bool)), lambda L: "a"), r"str"),
 }
 # The report of an out-of-range device index on wgpu is deferred (wgtorch/backends/wgpu/index.py)

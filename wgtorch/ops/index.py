@@ -228,19 +228,119 @@ def _mask_shape_error(mask_shape: tuple, shape: tuple, before: int) -> IndexErro
                       f"{list(shape)}")
 
 
+def _check_index_device(k, x: Tensor) -> None:
+    if isinstance(k, Tensor) and k.device != x.device and k.device.type != "cpu":
+        raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed tensor "
+                           f"({x.device}), got an index on {k.device}")
+
+
+def _split_key(key: tuple) -> tuple[tuple, list]:
+    """The basic part of a normalised key (each advanced entry replaced by full slices, one per
+    dim it consumes) and, per advanced entry, (its first dim in the basic-indexed view, entry)."""
+    basic, entries, d = [], [], 0
+    for k in key:
+        if k is None or isinstance(k, slice):
+            basic.append(k)
+            d += 1
+        elif isinstance(k, int):
+            basic.append(k)
+        else:
+            m = _to_mask(k) if _is_mask(k) else k
+            ndim = m.ndim if _is_mask(k) else 1
+            basic += [slice(None)] * ndim
+            entries.append((d, m))
+            d += ndim
+    return tuple(basic), entries
+
+
+def _host_indices(view: Tensor, entries: list) -> list[tuple[int, np.ndarray]]:
+    """(view dim, checked non-negative host int64 index) per indexed dim; a mask gives one per
+    dim it covers (its True positions). The error's dimension is the index's position among the
+    tensor indices, as in PyTorch's message."""
+    out = []
+    for d, k in entries:
+        if isinstance(k, Tensor) and k.dtype is D.bool_:
+            mshape = tuple(k.shape)
+            if mshape != tuple(view.shape[d:d + len(mshape)]):
+                raise _mask_shape_error(mshape, view.shape, d)
+            out += [(d + i, p) for i, p in enumerate(np.nonzero(k.numpy()))]
+        else:
+            out.append((d, _host_index(k, view.shape[d], len(out), "cpu").numpy()))
+    return out
+
+
+def _broadcast_index_shape(shapes: list) -> tuple:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise IndexError("shape mismatch: indexing tensors could not be broadcast together with shapes "
+                         + ", ".join(str(list(s)) for s in shapes)) from None
+
+
+def _layout(view: Tensor, dims: list, index_shape: tuple):
+    """How several indexed dims come out: the permutation of ``view`` that puts ``dims`` first,
+    the shape of the rest, and the permutation taking (*index_shape, *rest) to PyTorch's result
+    order: the index dims in place of the first indexed dim when the indexed dims are adjacent,
+    else in front."""
+    rest = [i for i in range(view.ndim) if i not in dims]
+    perm = list(dims) + rest
+    b = len(index_shape)
+    adjacent = dims == list(range(dims[0], dims[0] + len(dims)))
+    lead = sum(1 for i in rest if i < dims[0]) if adjacent else 0
+    out_perm = list(range(b, b + lead)) + list(range(b)) + list(range(b + lead, b + len(rest)))
+    return perm, tuple(view.shape[i] for i in rest), out_perm
+
+
+def _linear(view: Tensor, dims: list, idxs: list):
+    """Row positions in ``view`` permuted to ``dims`` first and those dims flattened."""
+    lin = 0
+    for d, i in zip(dims, idxs):
+        lin = lin * view.shape[d] + i
+    return lin
+
+
+def _multi_getitem(x: Tensor, view: Tensor, entries: list) -> Tensor:
+    from .._creation import tensor
+    from .pointwise import where
+
+    on_device = x.device.type != "cpu" and any(isinstance(k, Tensor) and k.device == x.device for _, k in entries)
+    if on_device and not any(_is_mask(k) for _, k in entries):  # a mask is read on the host anyway
+        # Index tensors on the device stay there: an entry out of range makes its row -1, which
+        # the index kernel reports (the report names the flattened dims).
+        dims = [d for d, _ in entries]
+        idxs = [_device_index(k, view.shape[d]) if isinstance(k, Tensor) and k.device == x.device
+                else _host_index(k, view.shape[d], j, x.device) for j, (d, k) in enumerate(entries)]
+        shape = _broadcast_index_shape([tuple(i.shape) for i in idxs])
+        bad = None
+        for d, i in zip(dims, idxs):
+            out_of_range = (i < 0) | (i >= view.shape[d])
+            bad = out_of_range if bad is None else bad | out_of_range
+        lin = where(bad, -1, _linear(view, dims, idxs))
+    else:
+        pairs = _host_indices(view, entries)
+        dims, idxs = [d for d, _ in pairs], [i for _, i in pairs]
+        shape = _broadcast_index_shape([i.shape for i in idxs])
+        lin = tensor(_linear(view, dims, [np.broadcast_to(i, shape) for i in idxs]), dtype=D.int64,
+                     device=x.device)
+    perm, rest, out_perm = _layout(view, dims, shape)
+    flat = view.permute(perm).reshape((-1,) + rest)
+    out = index_select(flat, 0, lin.reshape(-1)).reshape(shape + rest)
+    return out.permute(out_perm)
+
+
 def advanced_getitem(x: Tensor, key: tuple, advanced: list) -> Tensor:
     from .shape import GetItem
 
-    if len(advanced) != 1:
-        raise NotImplementedError("indexing with more than one tensor index is not supported yet")
-    pos = advanced[0]
-    k = key[pos]
-    basic = tuple(slice(None) if i == pos else kk for i, kk in enumerate(key))
-    # Dims consumed before the advanced index, in the basic-indexed view.
-    before = sum(1 for kk in key[:pos] if isinstance(kk, slice) or kk is None)
+    for i in advanced:
+        _check_index_device(key[i], x)
+    basic, entries = _split_key(key)
     view = GetItem.apply(x, basic) if any(kk != slice(None) for kk in basic) else x
+    if len(entries) > 1:
+        if any(_is_mask(k) and k.ndim == 0 for _, k in entries):
+            raise NotImplementedError("a 0-d bool index together with other tensor indices is not supported yet")
+        return _multi_getitem(x, view, entries)
+    before, k = entries[0]
     if _is_mask(k):
-        k = _to_mask(k)
         mask_shape = tuple(k.shape)
         if mask_shape != tuple(view.shape[before:before + len(mask_shape)]):
             raise _mask_shape_error(mask_shape, view.shape, before)
@@ -250,7 +350,7 @@ def advanced_getitem(x: Tensor, key: tuple, advanced: list) -> Tensor:
     if isinstance(k, Tensor) and k.device == x.device and x.device.type != "cpu":
         idx = _device_index(k, n)
     else:
-        idx = _host_index(k, n, before, x.device)
+        idx = _host_index(k, n, 0, x.device)
     out = index_select(view, before, idx.reshape(-1))
     return out.reshape(view.shape[:before] + tuple(idx.shape) + view.shape[before + 1:])
 

@@ -135,44 +135,56 @@ def _put_rows(w: Tensor, dim: int, positions: np.ndarray, rows: Tensor) -> Tenso
     return where(cond, picked, w)
 
 
+def _inverse(perm: list) -> list:
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return inv
+
+
 def advanced_setitem(x: Tensor, key: tuple, advanced: list, value) -> None:
-    """``x[key] = value`` for a key with one tensor, list or mask index (and any ints, slices,
-    None around it), written through x's memory. Like the basic-index assignment, no gradient
-    is recorded."""
-    from .index import _host_index, _is_mask, _mask_shape_error, _to_mask
+    """``x[key] = value`` for a key with tensor, list or mask indices (and any ints, slices, None
+    around them), written through x's memory. The index values are read on the host (device
+    index tensors make a round trip). Like the basic-index assignment, no gradient is recorded."""
+    from . import index as I
     from .shape import _out, copy_into
 
     x._check_inplace()
-    if len(advanced) != 1:
-        raise NotImplementedError("assignment with more than one tensor index is not supported yet")
-    pos = advanced[0]
-    k = key[pos]
-    basic = tuple(slice(None) if i == pos else kk for i, kk in enumerate(key))
-    before = sum(1 for kk in key[:pos] if isinstance(kk, slice) or kk is None)
+    for i in advanced:
+        I._check_index_device(key[i], x)
+    basic, entries = I._split_key(key)
     view = _out(x, x._be.getitem(x._data, basic))
-    if _is_mask(k):
-        mask = _to_mask(k)
+    masks = [k for _, k in entries if I._is_mask(k)]
+    if len(key) == 1 and masks and (not isinstance(value, Tensor) or value.numel() == 1):
+        # PyTorch's path for x[mask] = scalar: masked_fill_, with its conversion checks
+        mask = masks[0]
         mshape = tuple(mask.shape)
-        if mshape != tuple(view.shape[before:before + len(mshape)]):
-            raise _mask_shape_error(mshape, view.shape, before)
-        if len(key) == 1 and (not isinstance(value, Tensor) or value.numel() == 1):
-            # PyTorch's path for x[mask] = scalar: masked_fill_, with its conversion checks
-            v = value.reshape(()) if isinstance(value, Tensor) else value
-            full_mask = mask.reshape(mshape + (1,) * (x.ndim - len(mshape))).to(x.device)
-            copy_into(x, masked_fill(x.detach(), full_mask, v))
-            return
-        positions = np.flatnonzero(mask.numpy())
-        flat_shape = view.shape[:before] + (-1,) + view.shape[before + len(mshape):]
-        index_shape = (positions.size,)
-    else:
-        idx = _host_index(k, view.shape[before], before, "cpu")
-        positions = idx.numpy().reshape(-1)
-        flat_shape = view.shape
-        index_shape = tuple(idx.shape)
-    work = view.detach().reshape(flat_shape)
-    result_shape = work.shape[:before] + index_shape + work.shape[before + 1:]
-    v = _index_put_value(x, value, result_shape)
+        if mshape != tuple(x.shape[:len(mshape)]):
+            raise I._mask_shape_error(mshape, x.shape, 0)
+        v = value.reshape(()) if isinstance(value, Tensor) else value
+        full_mask = mask.reshape(mshape + (1,) * (x.ndim - len(mshape))).to(x.device)
+        copy_into(x, masked_fill(x.detach(), full_mask, v))
+        return
+    if any(k.ndim == 0 for k in masks):
+        if len(entries) > 1:
+            raise NotImplementedError("a 0-d bool index together with other tensor indices is not supported yet")
+        # a 0-d mask adds a dim of size 1 (True) or 0 (False) in front of the dims after it
+        d, k = entries[0]
+        hit = bool(k.item())
+        v = _index_put_value(x, value, view.shape[:d] + (int(hit),) + view.shape[d:])
+        if hit:
+            copy_into(view, v.expand(view.shape[:d] + (1,) + view.shape[d:]).reshape(view.shape))
+        return
+    pairs = I._host_indices(view, entries)
+    dims, idxs = [d for d, _ in pairs], [i for _, i in pairs]
+    shape = I._broadcast_index_shape([i.shape for i in idxs])
+    perm, rest, out_perm = I._layout(view, dims, shape)
+    front = shape + rest  # the indexing result with the index dims first
+    v = _index_put_value(x, value, tuple(front[i] for i in out_perm))
+    positions = np.asarray(I._linear(view, dims, [np.broadcast_to(i, shape) for i in idxs]), np.int64).reshape(-1)
     if positions.size == 0:
         return
-    rows = v.expand(result_shape).reshape(work.shape[:before] + (positions.size,) + work.shape[before + 1:])
-    copy_into(view, _put_rows(work, before, positions, rows).reshape(view.shape))
+    rows = v.expand(tuple(front[i] for i in out_perm)).permute(_inverse(out_perm)).reshape((-1,) + rest)
+    work = view.detach().permute(perm).reshape((-1,) + rest)
+    new = _put_rows(work, 0, positions, rows).reshape(tuple(view.shape[i] for i in perm))
+    copy_into(view, new.permute(_inverse(perm)))
