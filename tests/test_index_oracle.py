@@ -282,6 +282,15 @@ def test_getitem_of_0d(device, dt, key):
     check(device, lambda L: L.t(_src(dt, ()))[keys[key](L)])
 
 
+@pytest.mark.parametrize("dt", DTYPES)
+def test_narrow_select_and_chained_views(device, dt):
+    a = _src(dt, (5, 6, 3), seed=25)
+    check(device, lambda L: L.t(a).narrow(1, -4, 3))
+    check(device, lambda L: L.t(a).select(2, -1))
+    check(device, lambda L: L.t(a)[1:, ::2][:, L.t([2, 0])][..., 1])
+    check(device, lambda L: L.t(a).transpose(0, 2)[::2, None, -1][L.t([True, False])])
+
+
 # -- x[...] = v --------------------------------------------------------------------------------------
 def _assign(a, key, value):
     def fn(L):
@@ -311,6 +320,8 @@ ASSIGN = {
     "0-d mask = row": (lambda L: (1, L.t(True)), lambda L: L.t(np.arange(5))),
     "empty idx = scalar": (lambda L: L.t(np.zeros(0, np.int64)), lambda L: 3),
     "device index = scalar": (lambda L: L.t([2]), lambda L: -3),
+    "slice = scalar": (lambda L: (slice(1, None, 2), slice(None, -1)), lambda L: 2),
+    "int, step = row": (lambda L: (-1, slice(None, None, 2)), lambda L: L.t([7, 8, 9])),
 }
 
 
