@@ -518,3 +518,35 @@ def test_slice_after_a_2d_mask(device):
     "wgtorch/nn/functional.py embedding does not check that weight is 2-D (torch.embedding does)"))
 def test_functional_embedding_1d_weight(device):
     check(device, lambda L: L.nn.functional.embedding(L.t([0]), L.t([1.0, 2.0])), r"2-D")
+
+
+# -- seeded random cases: strided sources and indices of random shapes --------------------------------
+def _random_view(L, rng, a):
+    """``a`` as a tensor, possibly transposed or stepped (a non-contiguous view)."""
+    x = L.t(a)
+    kind = rng.integers(3)
+    if kind == 1 and x.ndim >= 2:
+        return x.transpose(0, x.ndim - 1).contiguous().transpose(0, x.ndim - 1)
+    if kind == 2:
+        return L.t(np.repeat(a, 2, axis=-1))[..., ::2]
+    return x
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_gather_scatter_select(device, seed):
+    rng = np.random.default_rng(seed)
+    ndim = int(rng.integers(1, 4))
+    shape = tuple(int(n) for n in rng.integers(1, 6, size=ndim))
+    dim = int(rng.integers(ndim))
+    dt = DTYPES[seed % len(DTYPES)]
+    a = _src(dt, shape, seed=seed)
+    ishape = tuple(int(rng.integers(1, n + 1)) if d != dim else int(rng.integers(1, 7)) for d, n in enumerate(shape))
+    idx = rng.integers(0, shape[dim], size=ishape)
+    sel = rng.integers(0, shape[dim], size=int(rng.integers(0, 8)))
+    view_seed = int(rng.integers(1 << 30))
+    check(device, lambda L: _random_view(L, np.random.default_rng(view_seed), a).gather(dim, L.t(idx)))
+    check(device, lambda L: _random_view(L, np.random.default_rng(view_seed), a).index_select(dim, L.t(sel)))
+    # small integers: the sum is exact in any order; bool + bool is logical or
+    src = _src("bool", ishape, seed=seed + 1) if dt == "bool" else rng.integers(-3, 4, size=ishape).astype(dt)
+    check(device, lambda L: _random_view(L, np.random.default_rng(view_seed), a).scatter_add(
+        dim, L.t(idx), _random_view(L, np.random.default_rng(view_seed + 1), src)))
