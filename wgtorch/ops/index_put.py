@@ -61,10 +61,10 @@ def fill_value(value, dt, op: str, check_float: bool = True):
     return v
 
 
-def _value_tensor(x: Tensor, value, op: str) -> Tensor:
-    """A 0-d fill value (number or 0-d tensor) as a 0-d tensor of x's dtype on x's device."""
-    from .._creation import tensor
-
+def _fill_operand(x: Tensor, value, op: str):
+    """A 0-d fill value (number or 0-d tensor) as ``where``'s operand: a Python number of x's
+    dtype's kind (so ``where`` keeps x's dtype and passes it as a scalar), or a 0-d tensor of x's
+    dtype on x's device where the value is a device tensor or needs a gradient."""
     if isinstance(value, Tensor):
         if value.ndim:
             raise RuntimeError(f"{op} only supports a 0-dimensional value tensor, but got tensor with "
@@ -74,10 +74,8 @@ def _value_tensor(x: Tensor, value, op: str) -> Tensor:
         checked = fill_value(value.item(), x.dtype, op)
         if value.requires_grad:  # the gradient reaches the value through the cast
             return value.to(x.device).to(x.dtype)
-        value = checked
-    else:
-        value = fill_value(value, x.dtype, op)
-    return tensor(value, dtype=x.dtype, device=x.device)
+        return checked
+    return fill_value(value, x.dtype, op)
 
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
@@ -88,7 +86,7 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     if mask.dtype is not D.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
                            f"{mask.dtype.name}")
-    return where(mask, _value_tensor(x, value, "masked_fill_"), x)
+    return where(mask, _fill_operand(x, value, "masked_fill_"), x)
 
 
 def _index_put_value(x: Tensor, value, result_shape: tuple) -> Tensor:
