@@ -16,6 +16,7 @@ import numpy as np
 from .. import _dtype as D
 from .._broadcast import broadcast_shapes
 from .._tensor import Tensor
+from ..autograd.function import Function
 
 # PyTorch's C++ type names, which its conversion errors use.
 _C_NAMES = {D.int64: "int64_t", D.int32: "int", D.uint8: "unsigned char", D.float16: "c10::Half",
@@ -114,23 +115,36 @@ def _index_put_value(x: Tensor, value, result_shape: tuple) -> Tensor:
     if not ok:
         raise RuntimeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast to "
                            f"indexing result of shape {list(result_shape)}")
-    return value.detach().to(x.device).reshape(shape)
+    return value.to(x.device).reshape(shape)
 
 
-def _put_rows(w: Tensor, dim: int, positions: np.ndarray, rows: Tensor) -> Tensor:
-    """``w`` with ``w[..., positions[j], ...] = rows[..., j, ...]`` along ``dim``; where a
-    position repeats, the last write wins (as PyTorch's cpu index_put)."""
-    from .._creation import tensor
-    from .index import index_select
-    from .pointwise import where
+class PutRows(Function):
+    """``w`` with ``w[positions[j]] = rows[j]`` (along dim 0); where a position repeats, the last
+    write wins (as PyTorch's cpu index_put). As PyTorch's index_put backward, every row gets the
+    gradient of the position it was written to, duplicates included, and the written positions
+    of ``w`` get none."""
 
-    n = w.shape[dim]
-    last = np.full(n, -1, np.int64)
-    np.maximum.at(last, positions, np.arange(positions.size, dtype=np.int64))
-    hit = last >= 0
-    picked = index_select(rows, dim, tensor(np.maximum(last, 0), dtype=D.int64, device=w.device))
-    cond = tensor(hit, device=w.device).reshape((1,) * dim + (n,) + (1,) * (w.ndim - dim - 1))
-    return where(cond, picked, w)
+    @staticmethod
+    def forward(ctx, w, rows, positions):
+        from .._creation import tensor
+        from .index import index_select
+        from .pointwise import where
+
+        n = w.shape[0]
+        last = np.full(n, -1, np.int64)
+        np.maximum.at(last, positions, np.arange(positions.size, dtype=np.int64))
+        hit = tensor(last >= 0, device=w.device).reshape((n,) + (1,) * (w.ndim - 1))
+        picked = index_select(rows, 0, tensor(np.maximum(last, 0), dtype=D.int64, device=w.device))
+        ctx.hit = hit
+        ctx.positions = tensor(positions, dtype=D.int64, device=w.device)
+        return where(hit, picked, w)
+
+    @staticmethod
+    def backward(ctx, g):
+        from .index import index_select
+        from .pointwise import where
+
+        return where(ctx.hit, 0, g), index_select(g, 0, ctx.positions), None
 
 
 def _inverse(perm: list) -> list:
@@ -143,7 +157,10 @@ def _inverse(perm: list) -> list:
 def advanced_setitem(x: Tensor, key: tuple, advanced: list, value) -> None:
     """``x[key] = value`` for a key with tensor, list or mask indices (and any ints, slices, None
     around them), written through x's memory. The index values are read on the host (device
-    index tensors make a round trip). Like the basic-index assignment, no gradient is recorded."""
+    index tensors make a round trip). Where the key indexes x itself (no int, slice or None
+    part), the write is recorded for autograd like any in-place op; through a basic-indexed view,
+    like the basic-index assignment, it is not."""
+    from .._methods import apply_inplace
     from . import index as I
     from .shape import _out, copy_into
 
@@ -151,7 +168,16 @@ def advanced_setitem(x: Tensor, key: tuple, advanced: list, value) -> None:
     for i in advanced:
         I._check_index_device(key[i], x)
     basic, entries = I._split_key(key)
-    view = _out(x, x._be.getitem(x._data, basic))
+    whole = all(k == slice(None) for k in basic)
+    view = x if whole else _out(x, x._be.getitem(x._data, basic))
+
+    def write(compute):
+        """Write compute(current values of the indexed tensor) into it."""
+        if whole:
+            apply_inplace(x, compute)
+        else:
+            copy_into(view, compute(view.detach()).detach())
+
     masks = [k for _, k in entries if I._is_mask(k)]
     if len(key) == 1 and masks and (not isinstance(value, Tensor) or value.numel() == 1):
         # PyTorch's path for x[mask] = scalar: masked_fill_, with its conversion checks
@@ -161,7 +187,7 @@ def advanced_setitem(x: Tensor, key: tuple, advanced: list, value) -> None:
             raise I._mask_shape_error(mshape, x.shape, 0)
         v = value.reshape(()) if isinstance(value, Tensor) else value
         full_mask = mask.reshape(mshape + (1,) * (x.ndim - len(mshape))).to(x.device)
-        copy_into(x, masked_fill(x.detach(), full_mask, v))
+        write(lambda src: masked_fill(src, full_mask, v))
         return
     if any(k.ndim == 0 for k in masks):
         if len(entries) > 1:
@@ -171,18 +197,21 @@ def advanced_setitem(x: Tensor, key: tuple, advanced: list, value) -> None:
         hit = bool(k.item())
         v = _index_put_value(x, value, view.shape[:d] + (int(hit),) + view.shape[d:])
         if hit:
-            copy_into(view, v.expand(view.shape[:d] + (1,) + view.shape[d:]).reshape(view.shape))
+            write(lambda src: v.expand(view.shape[:d] + (1,) + view.shape[d:]).reshape(view.shape))
         return
     pairs = I._host_indices(view, entries)
     dims, idxs = [d for d, _ in pairs], [i for _, i in pairs]
     shape = I._broadcast_index_shape([i.shape for i in idxs])
     perm, rest, out_perm = I._layout(view, dims, shape)
     front = shape + rest  # the indexing result with the index dims first
-    v = _index_put_value(x, value, tuple(front[i] for i in out_perm))
+    result_shape = tuple(front[i] for i in out_perm)
+    v = _index_put_value(x, value, result_shape)
     positions = np.asarray(I._linear(view, dims, [np.broadcast_to(i, shape) for i in idxs]), np.int64).reshape(-1)
     if positions.size == 0:
         return
-    rows = v.expand(tuple(front[i] for i in out_perm)).permute(_inverse(out_perm)).reshape((-1,) + rest)
-    work = view.detach().permute(perm).reshape((-1,) + rest)
-    new = _put_rows(work, 0, positions, rows).reshape(tuple(view.shape[i] for i in perm))
-    copy_into(view, new.permute(_inverse(perm)))
+
+    def put(src):
+        rows = v.expand(result_shape).permute(_inverse(out_perm)).reshape((-1,) + rest)
+        new = PutRows.apply(src.permute(perm).reshape((-1,) + rest), rows, positions)
+        return new.reshape(tuple(view.shape[i] for i in perm)).permute(_inverse(perm))
+    write(put)
