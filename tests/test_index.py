@@ -349,3 +349,30 @@ def test_mask_assignment(device):
     expect = a.copy()
     expect[:, ::2] = np.where(mask[:, ::2], 9, a[:, ::2])
     assert_close(base, expect)
+
+
+def test_several_device_indices_out_of_range(wgpu_device):
+    # Both indices stay on the device; the bad entry (3, which alone would land on a valid row of
+    # the flattened dims) is reported by the kernel at the read.
+    x = _t(np.arange(12, dtype=np.float32).reshape(3, 4), wgpu_device)
+    with pytest.raises(IndexError, match="index out of range in self"):
+        x[_t([0, 1], wgpu_device), _t([3, 4], wgpu_device)].numpy()
+    assert_close(x[_t([2, -1], wgpu_device), _t([3, 0], wgpu_device)], [11.0, 8.0])
+
+
+def test_index_on_another_device_raises(wgpu_device):
+    x = _t(np.arange(6, dtype=np.float32), "cpu")
+    with pytest.raises(RuntimeError, match="indices should be either on cpu or on the same device"):
+        x[_t([1], wgpu_device)]
+    with pytest.raises(RuntimeError, match="indices should be either on cpu or on the same device"):
+        x[_t([1], wgpu_device)] = 1.0
+    assert_close(_t(np.arange(6, dtype=np.float32), wgpu_device)[_t([5, 1], "cpu")], [5.0, 1.0])
+
+
+def test_masked_fill_keeps_int64_exact(device):
+    # issue 12 defect 6: a float fill value sent the whole int64 tensor through float32
+    x = _t(np.array([123456789, 5]), device)
+    m = _t([False, True], device)
+    assert_close(x.masked_fill(m, 2.7), [123456789, 2], dtype=torch.int64)
+    x[m] = 7.9
+    assert_close(x, [123456789, 7], dtype=torch.int64)
