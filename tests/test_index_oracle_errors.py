@@ -108,9 +108,10 @@ ERRORS = {
     "x[mask] = str": (_set(lambda L: L.t(np.eye(3, 4, dtype=bool)), lambda L: "a"), r"str"),
 }
 # The report of an out-of-range device index on wgpu is deferred (wgtorch/backends/wgpu/index.py)
-# and is an IndexError for every op, where PyTorch's cpu gather and scatter_add raise RuntimeError.
-_WGPU_DEFERRED_TYPE = {"gather oob", "gather negative", "gather empty self", "scatter_add oob",
-                       "scatter_add negative", "index_select dim 1 oob", "index_select dim 1 negative"}
+# and is an IndexError for every op, where PyTorch's cpu kernels raise RuntimeError for these.
+_WGPU_DEFERRED_TYPE = {"gather oob", "gather negative", "gather empty self", "index_select empty dim",
+                       "scatter_add oob", "scatter_add negative", "index_select dim 1 oob",
+                       "index_select dim 1 negative"}
 
 
 @pytest.mark.parametrize("case", sorted(ERRORS))
