@@ -38,7 +38,7 @@ class WgpuArray:
         for n, s in zip(reversed(self.shape), reversed(self.strides)):
             if n != 1 and s != expected:
                 return False
-            expected *= n
+            expected *= max(n, 1)  # as contiguous_strides: a 0-size dim does not zero the strides above it
         return True
 
     def span(self) -> tuple[int, int]:
