@@ -7,10 +7,18 @@ one attribute lookup.
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 
-_TYPES = ("cpu", "wgpu", "cuda")
+#: device type -> "module:factory" making its backend for a device index (imported on first use,
+#: so a process that never asks for "cuda" never imports CuPy). A new runtime is one entry here.
+BACKENDS = {
+    "cpu": "wgtorch.backends.array:numpy_backend",
+    "wgpu": "wgtorch.backends.wgpu:WgpuBackend",
+    "cuda": "wgtorch.backends.array:cupy_backend",
+}
+_TYPES = tuple(BACKENDS)
 
 
 class device:
@@ -80,18 +88,8 @@ def get_backend(d):
         be = _backends.get(d)  # another thread may have created it while this one waited
         if be is not None:
             return be
-        if d.type == "cpu":
-            from .backends.array import numpy_backend
-
-            be = numpy_backend()
-        elif d.type == "wgpu":
-            from .backends.wgpu import WgpuBackend
-
-            be = WgpuBackend(d.index)
-        else:
-            from .backends.array import cupy_backend
-
-            be = cupy_backend(d.index)
+        module, _, factory = BACKENDS[d.type].partition(":")
+        be = getattr(importlib.import_module(module), factory)(d.index)
         be.device = d
         _backends[d] = be
     return be

@@ -286,7 +286,8 @@ def _keep_freed_memory() -> None:
     mallopt(m_trim_threshold, 64 << 20)
 
 
-def numpy_backend() -> ArrayBackend:
+def numpy_backend(index: int | None = None) -> ArrayBackend:
+    """The "cpu" backend (there is one cpu device: ``index`` is None)."""
     _keep_freed_memory()
     return ArrayBackend(np, "numpy")
 
