@@ -57,11 +57,46 @@ SCALAR_PARAMS = {"softplus", "leaky_relu", "elu", "clamp"}
 # Binary ops whose PyTorch function takes a Python number as the second operand; operators
 # (a + 2, 2 - a) are used for the reflected form.
 SCALAR_OK = {"add", "sub", "mul", "div", "pow", "remainder", "floor_divide", "eq", "ne", "lt", "le", "gt", "ge"}
-OPERATOR = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**", "floor_divide": "//", "remainder": "%",
-            "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+OPERATOR = {
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "div": "/",
+    "pow": "**",
+    "floor_divide": "//",
+    "remainder": "%",
+    "eq": "==",
+    "ne": "!=",
+    "lt": "<",
+    "le": "<=",
+    "gt": ">",
+    "ge": ">=",
+}
 # Transcendental ops: results within a few ulp, not bit-exact (WGSL's own accuracy bounds).
-APPROX = {"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "gelu", "gelu_tanh", "erf", "silu",
-          "log1p", "expm1", "softplus", "elu", "pow", "atan2", "div", "reciprocal", "lerp", "remainder"}
+APPROX = {
+    "exp",
+    "log",
+    "sqrt",
+    "rsqrt",
+    "sin",
+    "cos",
+    "tanh",
+    "sigmoid",
+    "gelu",
+    "gelu_tanh",
+    "erf",
+    "silu",
+    "log1p",
+    "expm1",
+    "softplus",
+    "elu",
+    "pow",
+    "atan2",
+    "div",
+    "reciprocal",
+    "lerp",
+    "remainder",
+}
 # Ops where the sign of a zero result is part of the answer.
 SIGNED_ZERO = {"copy", "neg", "abs", "mul", "trunc", "ceil", "floor", "round", "where", "clamp"}
 
@@ -99,8 +134,9 @@ class Arg:
         lay = "" if self.layout == "contig" else f"/{self.layout}"
         v = self.values
         if v.size <= 8:
-            body = np.array2string(v.astype(object) if v.dtype.kind == "f" else v, separator=",", threshold=8,
-                                   max_line_width=10**6).replace("\n", "")
+            body = np.array2string(
+                v.astype(object) if v.dtype.kind == "f" else v, separator=",", threshold=8, max_line_width=10**6
+            ).replace("\n", "")
             return f"{self.dtype}{list(v.shape)}{lay}={body}"
         return f"{self.dtype}{list(v.shape)}{lay}"
 
@@ -109,13 +145,13 @@ class Arg:
 class Case:
     expr: str
     args: dict = field(default_factory=dict)
-    stmt: str = ""        # run before expr (in-place cases: mutate, then expr reads the base)
-    grad: bool = True     # compare gradients of float inputs
+    stmt: str = ""  # run before expr (in-place cases: mutate, then expr reads the base)
+    grad: bool = True  # compare gradients of float inputs
     tol: str = "default"  # tolerance class: "exact", "default", "approx", "reduce"
     signed_zero: bool = False
-    family: str = ""      # for counting: "elementwise:exp", "reduce:sum", ...
+    family: str = ""  # for counting: "elementwise:exp", "reduce:sum", ...
     deviation: tuple | None = None  # (exception types, message part) wgpu must raise instead
-    replay: str = ""      # "seed:index" of a generated case
+    replay: str = ""  # "seed:index" of a generated case
 
     def dtypes(self) -> str:
         return ",".join(sorted({a.dtype for a in _tensor_args(self.args)})) or "scalar"
@@ -232,7 +268,7 @@ def expected_deviation(case: Case, device: str):
             return ((TypeError,), "WGSL")
         if a.dtype == "float16" and not _has_f16():
             return ((TypeError,), "shader-f16")
-        if a.dtype == "int64" and a.values.size and (a.values.min() < -2**31 or a.values.max() > 2**31 - 1):
+        if a.dtype == "int64" and a.values.size and (a.values.min() < -(2**31) or a.values.max() > 2**31 - 1):
             return ((OverflowError, RuntimeError, ValueError), "int32")
     return None
 
@@ -363,10 +399,12 @@ def check(case: Case, device: str) -> Outcome:
         except Exception as e:  # noqa: BLE001
             if isinstance(e, types) and part in str(e):
                 return Outcome("deviation_ok", f"{type(e).__name__}: {e}", case, device)
-            return Outcome("deviation", f"expected {types[0].__name__} naming {part!r}, got "
-                           f"{type(e).__name__}: {e}", case, device)
-        return Outcome("deviation", f"expected {types[0].__name__} naming {part!r}; wgtorch did not raise",
-                       case, device)
+            return Outcome(
+                "deviation", f"expected {types[0].__name__} naming {part!r}, got {type(e).__name__}: {e}", case, device
+            )
+        return Outcome(
+            "deviation", f"expected {types[0].__name__} naming {part!r}; wgtorch did not raise", case, device
+        )
     try:
         w_out, w_leaves = _run(wgtorch, case, device)
         wo = _flatten(w_out)
@@ -380,14 +418,21 @@ def check(case: Case, device: str) -> Outcome:
         a, b = exc_type(w_err), exc_type(t_err)
         if a == b:
             return Outcome("both_raise", a, case, device)
-        return Outcome("exc_type", f"wgtorch raises {a}: {_msg(w_err)} | torch raises {b}: {_msg(t_err)}",
-                       case, device)
+        return Outcome("exc_type", f"wgtorch raises {a}: {_msg(w_err)} | torch raises {b}: {_msg(t_err)}", case, device)
     if t_err is not None:
-        return Outcome("torch_raises", f"wgtorch returns {_summary(w_out)} | torch raises {exc_type(t_err)}: "
-                       f"{_msg(t_err)}", case, device)
+        return Outcome(
+            "torch_raises",
+            f"wgtorch returns {_summary(w_out)} | torch raises {exc_type(t_err)}: {_msg(t_err)}",
+            case,
+            device,
+        )
     if w_err is not None:
-        return Outcome("wg_raises", f"wgtorch raises {exc_type(w_err)}: {_msg(w_err)} | torch returns "
-                       f"{_summary(t_out)}", case, device)
+        return Outcome(
+            "wg_raises",
+            f"wgtorch raises {exc_type(w_err)}: {_msg(w_err)} | torch returns {_summary(t_out)}",
+            case,
+            device,
+        )
     to = _flatten(t_out)
     diff = _compare_outputs(wo, to, case, device)
     if diff:
@@ -395,8 +440,9 @@ def check(case: Case, device: str) -> Outcome:
     # autograd
     for i, (w, t) in enumerate(zip(wo, to)):
         if isinstance(t, torch.Tensor) and bool(w.requires_grad) != bool(t.requires_grad):
-            return Outcome("grad", f"result {i}: requires_grad {w.requires_grad} vs torch {t.requires_grad}",
-                           case, device)
+            return Outcome(
+                "grad", f"result {i}: requires_grad {w.requires_grad} vs torch {t.requires_grad}", case, device
+            )
     if not case.grad or not any(x is not None for x in t_leaves):
         return Outcome("ok", "", case, device)
     try:
@@ -409,14 +455,23 @@ def check(case: Case, device: str) -> Outcome:
         _backward(wgtorch, wo, 1234)
     except Exception as e:  # noqa: BLE001
         return Outcome("grad", f"wgtorch backward raises {exc_type(e)}: {_msg(e)}", case, device)
-    names = [k for k, v in case.args.items() for _ in (v if isinstance(v, (list, tuple)) and v
-                                                        and isinstance(v[0], Arg) else [v]) if isinstance(_, Arg)]
+    names = [
+        k
+        for k, v in case.args.items()
+        for _ in (v if isinstance(v, (list, tuple)) and v and isinstance(v[0], Arg) else [v])
+        if isinstance(_, Arg)
+    ]
     for name, wl, tl in zip(names, w_leaves, t_leaves):
         if tl is None:
             continue
         if (wl.grad is None) != (tl.grad is None):
-            return Outcome("grad", f"{name}.grad is {'None' if wl.grad is None else 'set'} vs torch "
-                           f"{'None' if tl.grad is None else 'set'}", case, device)
+            return Outcome(
+                "grad",
+                f"{name}.grad is {'None' if wl.grad is None else 'set'} vs torch "
+                f"{'None' if tl.grad is None else 'set'}",
+                case,
+                device,
+            )
         if tl.grad is None:
             continue
         # a gradient that passed through float16 anywhere has float16 accuracy
@@ -445,8 +500,23 @@ def _summary(out) -> str:
 
 
 # -- generating cases --------------------------------------------------------------------------
-SHAPES = [(), (0,), (1,), (5,), (63,), (64,), (65,), (3, 0), (2, 3), (4, 65), (1, 64), (2, 3, 5), (3, 1, 7),
-          (129,), (2, 33)]
+SHAPES = [
+    (),
+    (0,),
+    (1,),
+    (5,),
+    (63,),
+    (64,),
+    (65,),
+    (3, 0),
+    (2, 3),
+    (4, 65),
+    (1, 64),
+    (2, 3, 5),
+    (3, 1, 7),
+    (129,),
+    (2, 33),
+]
 DTYPES = ["float32", "float32", "float32", "float16", "int32", "int64", "bool"]
 HUGE = {"float32": 3e38, "float16": 6.0e4, "float64": 1e300}
 
@@ -461,7 +531,7 @@ def values(rng, shape, dtype: str, kind: str = "normal") -> np.ndarray:
         lo, hi = (-3, 4) if kind == "int" else (-20, 21)
         v = rng.integers(lo, hi, n)
         if kind == "special" and n:
-            big = 2**31 - 1 if dtype == "int32" or rng.random() < 0.5 else 2**40
+            big = 2**31 - 1 if dtype == "int32" or rng.random() < 0.8 else 2**40
             v[rng.random(n) < 0.2] = big
             v[rng.random(n) < 0.1] = -big
         v = v.astype(np.int32 if dtype == "int32" else np.int64)
@@ -520,19 +590,19 @@ def gen_elementwise(rng, op=None) -> Case:
     fam = f"elementwise:{op}"
     if op in SCALAR_PARAMS:
         a = _arg(rng, shape, dtype, kind)
-        params = {"softplus": [(1.0, 20.0), (2.0, 1.0), (0.5, 5.0)],
-                  "leaky_relu": [(0.01, None), (0.2, None), (-1.5, None)],
-                  "elu": [(1.0, None), (0.5, None)],
-                  "clamp": [(-1.0, 1.0), (None, 0.5), (-0.5, None), (1, 3), (2.0, -2.0), (0, None),
-                            (float("nan"), 1.0)]}[op]
+        params = {
+            "softplus": [(1.0, 20.0), (2.0, 1.0), (0.5, 5.0)],
+            "leaky_relu": [(0.01, None), (0.2, None), (-1.5, None)],
+            "elu": [(1.0, None), (0.5, None)],
+            "clamp": [(-1.0, 1.0), (None, 0.5), (-0.5, None), (1, 3), (2.0, -2.0), (0, None), (float("nan"), 1.0)],
+        }[op]
         b, c = params[int(rng.integers(len(params)))]
         args = {"a": a, "b": b}
         if arity == 3:
             args["c"] = c
         return Case(elementwise_call(op, arity), args, tol=tol, signed_zero=sz, family=fam)
     if arity == 1:
-        return Case(elementwise_call(op, 1), {"a": _arg(rng, shape, dtype, kind)}, tol=tol, signed_zero=sz,
-                    family=fam)
+        return Case(elementwise_call(op, 1), {"a": _arg(rng, shape, dtype, kind)}, tol=tol, signed_zero=sz, family=fam)
     if arity == 2:
         a = _arg(rng, shape, dtype, kind)
         r = rng.random()
@@ -556,13 +626,32 @@ def gen_elementwise(rng, op=None) -> Case:
     dtype = dtype if rng.random() < 0.8 else "float32"
     a = _arg(rng, shape, dtype, kind)
     b = _arg(rng, _broadcast_partner(rng, shape), dtype, kind)
-    w = float(rng.choice([0.25, 0.5, 0.9, 2.0])) if rng.random() < 0.5 else \
-        _arg(rng, _broadcast_partner(rng, shape), dtype, "normal")
+    w = (
+        float(rng.choice([0.25, 0.5, 0.9, 2.0]))
+        if rng.random() < 0.5
+        else _arg(rng, _broadcast_partner(rng, shape), dtype, "normal")
+    )
     return Case(elementwise_call(op, 3), {"a": a, "b": b, "c": w}, tol=tol, family=fam)
 
 
-REDUCE_OPS = ("sum", "mean", "prod", "amax", "amin", "argmax", "argmin", "max", "min", "var", "std", "logsumexp",
-              "softmax", "log_softmax", "all", "any")
+REDUCE_OPS = (
+    "sum",
+    "mean",
+    "prod",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "max",
+    "min",
+    "var",
+    "std",
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "all",
+    "any",
+)
 
 
 def _dim_arg(rng, ndim, tuple_ok=True):
@@ -643,8 +732,15 @@ def gen_matmul(rng, op=None) -> Case:
         b = min(b, 4)
         sa, sb = (b, m, k), (b, k2, n)
     else:
-        forms = [((k,), (k2,)), ((m, k), (k2,)), ((k,), (k2, n)), ((m, k), (k2, n)), ((2, m, k), (k2, n)),
-                 ((m, k), (3, k2, n)), ((2, 1, m, k), (3, k2, n))]
+        forms = [
+            ((k,), (k2,)),
+            ((m, k), (k2,)),
+            ((k,), (k2, n)),
+            ((m, k), (k2, n)),
+            ((2, m, k), (k2, n)),
+            ((m, k), (3, k2, n)),
+            ((2, 1, m, k), (3, k2, n)),
+        ]
         sa, sb = forms[int(rng.integers(len(forms)))]
     while np.prod(sa) * max(np.prod(sb), 1) > 40000 or np.prod(sa) > 4000 or np.prod(sb) > 4000:
         sa = tuple(max(1, x // 2) if i == len(sa) - 2 else x for i, x in enumerate(sa))
@@ -668,13 +764,27 @@ VIEW_EXPRS = {
     "flatten": (0, lambda s, r: "a.flatten()" if r.random() < 0.4 else f"T.flatten(a, {_d(s, r)})"),
     "narrow": (1, lambda s, r: f"a.narrow({_d(s, r)}, {int(r.integers(0, 3))}, {int(r.integers(0, 3))})"),
     "select": (1, lambda s, r: f"a.select({_d(s, r)}, {int(r.integers(-2, 3))})"),
-    "slice": (1, lambda s, r: f"a[{_slice(r)}]" if len(s) == 1 or r.random() < 0.5 else
-              f"a[{_slice(r)}, {_slice(r)}]" if len(s) >= 2 else f"a[..., {_slice(r)}]"),
+    "slice": (
+        1,
+        lambda s, r: (
+            f"a[{_slice(r)}]"
+            if len(s) == 1 or r.random() < 0.5
+            else f"a[{_slice(r)}, {_slice(r)}]"
+            if len(s) >= 2
+            else f"a[..., {_slice(r)}]"
+        ),
+    ),
     "t": (0, lambda s, r: "a.t()"),
     "contiguous": (0, lambda s, r: "a.contiguous()"),
     "chunk": (1, lambda s, r: f"a.chunk({int(r.integers(1, 5))}, {_d(s, r)})"),
-    "split": (1, lambda s, r: f"a.split({int(r.integers(1, 4))}, {_d(s, r)})" if r.random() < 0.6 else
-              f"a.split([{s[0] // 2}, {s[0] - s[0] // 2}])"),
+    "split": (
+        1,
+        lambda s, r: (
+            f"a.split({int(r.integers(1, 4))}, {_d(s, r)})"
+            if r.random() < 0.6
+            else f"a.split([{s[0] // 2}, {s[0] - s[0] // 2}])"
+        ),
+    ),
     "cat": (0, lambda s, r: f"T.cat([a, b], {_d(s, r)})"),
     "stack": (0, lambda s, r: f"T.stack([a, b], {int(r.integers(-len(s) - 1, len(s) + 1))})"),
     "unbind": (1, lambda s, r: f"a.unbind({_d(s, r)})"),
@@ -690,8 +800,11 @@ def _slice(r):
     a = [None, 0, 1, -1, 2, -3][int(r.integers(6))]
     b = [None, 3, -1, 40, 0][int(r.integers(5))]
     c = [None, None, 2, 3, 64][int(r.integers(5))]
-    return ":".join("" if x is None else str(x) for x in (a, b, c)) if c else \
-        ":".join("" if x is None else str(x) for x in (a, b))
+    return (
+        ":".join("" if x is None else str(x) for x in (a, b, c))
+        if c
+        else ":".join("" if x is None else str(x) for x in (a, b))
+    )
 
 
 def _reshape_target(s, r):
@@ -717,8 +830,11 @@ def gen_view(rng, op=None) -> Case:
     a = _arg(rng, shape, dtype, _kind(rng))
     args = {"a": a}
     if op in ("cat", "stack"):
-        s2 = shape if op == "stack" or not shape or rng.random() < 0.4 else \
-            tuple(n if i else int(rng.integers(0, 4)) for i, n in enumerate(shape))
+        s2 = (
+            shape
+            if op == "stack" or not shape or rng.random() < 0.4
+            else tuple(n if i else int(rng.integers(0, 4)) for i, n in enumerate(shape))
+        )
         args["b"] = _arg(rng, s2, dtype if rng.random() < 0.8 else str(rng.choice(DTYPES)), _kind(rng))
         expr = "T.cat([a, b], 0)" if op == "cat" and rng.random() < 0.6 else build(shape, rng)
     else:
@@ -729,8 +845,17 @@ def gen_view(rng, op=None) -> Case:
     return Case(expr, args, family=f"view:{op}", signed_zero=True, tol="exact" if "* 2" not in expr else "default")
 
 
-INDEX_OPS = ("index_select", "gather", "scatter_add", "masked_fill", "getitem_index", "getitem_mask", "setitem",
-             "setitem_mask", "setitem_index")
+INDEX_OPS = (
+    "index_select",
+    "gather",
+    "scatter_add",
+    "masked_fill",
+    "getitem_index",
+    "getitem_mask",
+    "setitem",
+    "setitem_mask",
+    "setitem_index",
+)
 
 
 def _index(rng, n, size, oob=0.05):
@@ -754,8 +879,9 @@ def gen_index(rng, op=None) -> Case:
     fam = f"index:{op}"
     if op == "index_select":
         idx = np.abs(_index(rng, n, int(rng.integers(0, 7)))) if n else np.zeros(0, np.int64)
-        return Case(f"T.index_select(a, {d}, i)", {"a": a, "i": Arg(idx.astype(idt), idt)}, family=fam,
-                    signed_zero=True)
+        return Case(
+            f"T.index_select(a, {d}, i)", {"a": a, "i": Arg(idx.astype(idt), idt)}, family=fam, signed_zero=True
+        )
     if op in ("gather", "scatter_add"):
         ishape = tuple(int(rng.integers(0, m + 1)) if k != dd else int(rng.integers(0, 5)) for k, m in enumerate(shape))
         idx = np.abs(_index(rng, n, ishape)) if n else np.zeros(ishape, np.int64)
@@ -787,17 +913,35 @@ def gen_index(rng, op=None) -> Case:
             key = "::2"
         v = [1.5, -0.0, 3, float("nan"), True][int(rng.integers(5))]
         if rng.random() < 0.4:
-            return Case("a", {"a": a, "v": _arg(rng, (1,), str(rng.choice(DTYPES)), "normal", grad=False)},
-                        stmt=f"a[{key}] = v", family=fam, signed_zero=True, grad=False)
+            return Case(
+                "a",
+                {"a": a, "v": _arg(rng, (1,), str(rng.choice(DTYPES)), "normal", grad=False)},
+                stmt=f"a[{key}] = v",
+                family=fam,
+                signed_zero=True,
+                grad=False,
+            )
         return Case("a", {"a": a, "v": v}, stmt=f"a[{key}] = v", family=fam, signed_zero=True, grad=False)
     if op == "setitem_mask":
         m = Arg(values(rng, shape, "bool"), "bool")
-        return Case("a", {"a": a, "m": m, "v": [0.25, -7, float("inf")][int(rng.integers(3))]}, stmt="a[m] = v",
-                    family=fam, signed_zero=True, grad=False)
+        return Case(
+            "a",
+            {"a": a, "m": m, "v": [0.25, -7, float("inf")][int(rng.integers(3))]},
+            stmt="a[m] = v",
+            family=fam,
+            signed_zero=True,
+            grad=False,
+        )
     idx = np.unique(np.abs(_index(rng, n, int(rng.integers(1, 4)), oob=0.03)))
     v = _arg(rng, (len(idx),) + shape[1:], dtype, "normal", grad=False)
-    return Case("a", {"a": a, "i": Arg(idx.astype(np.int64), "int64"), "v": v}, stmt="a[i] = v", family=fam,
-                signed_zero=True, grad=False)
+    return Case(
+        "a",
+        {"a": a, "i": Arg(idx.astype(np.int64), "int64"), "v": v},
+        stmt="a[i] = v",
+        family=fam,
+        signed_zero=True,
+        grad=False,
+    )
 
 
 INPLACE_STMTS = [  # (op, statement, the view it writes through)
@@ -835,8 +979,14 @@ def gen_inplace(rng, which=None) -> Case:
     return Case("a", args, stmt=stmt, family=f"inplace:{op}", signed_zero=True, grad=False)
 
 
-FAMILIES = {"elementwise": (gen_elementwise, 0.45), "reduce": (gen_reduce, 0.2), "matmul": (gen_matmul, 0.06),
-            "view": (gen_view, 0.12), "index": (gen_index, 0.11), "inplace": (gen_inplace, 0.06)}
+FAMILIES = {
+    "elementwise": (gen_elementwise, 0.45),
+    "reduce": (gen_reduce, 0.2),
+    "matmul": (gen_matmul, 0.06),
+    "view": (gen_view, 0.12),
+    "index": (gen_index, 0.11),
+    "inplace": (gen_inplace, 0.06),
+}
 
 
 def random_case(seed: int, index: int, family: str | None = None) -> Case:
