@@ -3,6 +3,7 @@
     python tools/fuzz_vs_torch.py                     # 20,000 cases on each of cpu and wgpu
     python tools/fuzz_vs_torch.py -n 2000 --device wgpu --seed 3
     python tools/fuzz_vs_torch.py --replay 3:1234 --device wgpu   # one case, in-process
+    python tools/fuzz_vs_torch.py --deterministic     # tests/test_oracle.py's cases, crash-guarded
 
 Cases come from tests/oracle.py (`random_case(seed, index)`: elementwise, reductions, matmul,
 views, indexing, in-place). They run in worker subprocesses, a chunk at a time, so that a crash
@@ -30,7 +31,19 @@ sys.path.insert(0, ROOT)
 SILENT = ("value", "dtype", "shape")
 
 
-def worker(device: str, seed: int, start: int, stop: int, family: str | None) -> None:
+def _case(seed: int, i: int, family: str | None, deterministic: bool):
+    from tests import oracle
+
+    if deterministic:
+        from tests.test_oracle import CASES
+
+        name, case = CASES[i]
+        case.replay = f"test_oracle {name}"
+        return case
+    return oracle.random_case(seed, i, family)
+
+
+def worker(device: str, seed: int, start: int, stop: int, family: str | None, deterministic: bool) -> None:
     """Run cases [start, stop) and print one line before ("S i") and after ("R {json}") each."""
     import warnings
 
@@ -40,7 +53,7 @@ def worker(device: str, seed: int, start: int, stop: int, family: str | None) ->
     for i in range(start, stop):
         print(f"S {i}", flush=True)
         try:
-            case = oracle.random_case(seed, i, family)
+            case = _case(seed, i, family, deterministic)
             o = oracle.check(case, device)
             rec = {"i": i, "kind": o.kind, "family": case.family, "dtypes": case.dtypes(), "line": o.line()}
         except Exception as e:  # noqa: BLE001  (a harness error, not a library one)
@@ -56,7 +69,8 @@ def run_device(args, device: str) -> dict:
     while i < args.n:
         stop = min(i + args.chunk, args.n)
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--device", device, "--seed", str(args.seed),
-               "--start", str(i), "--stop", str(stop)] + (["--family", args.family] if args.family else [])
+               "--start", str(i), "--stop", str(stop)] + (["--family", args.family] if args.family else []) + \
+            (["--deterministic"] if args.deterministic else [])
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                 start_new_session=True)
         sel = selectors.DefaultSelector()
@@ -73,7 +87,7 @@ def run_device(args, device: str) -> dict:
                 proc.wait()
                 if current is not None:
                     counts["hang"] += 1
-                    _note(classes, "hang", "?", "?", f"hang on {device} [replay {args.seed}:{current}]")
+                    _note(classes, "hang", "?", "?", f"hang on {device} [replay {_where(args, current)}]")
                     i = current + 1
                 else:
                     i += 1
@@ -83,7 +97,7 @@ def run_device(args, device: str) -> dict:
                 rc = proc.wait()
                 if current is not None:  # died inside a case
                     counts["crash"] += 1
-                    _note(classes, "crash", "?", "?", f"crash (rc {rc}) on {device} [replay {args.seed}:{current}]")
+                    _note(classes, "crash", "?", "?", f"crash (rc {rc}) on {device} [replay {_where(args, current)}]")
                     i = current + 1
                 else:
                     i = stop
@@ -104,6 +118,14 @@ def run_device(args, device: str) -> dict:
             print(f"  {device}: {i}/{args.n} cases, {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     counts["cases"] += counts["crash"] + counts["hang"]
     return {"counts": counts, "classes": classes, "seconds": time.time() - t0}
+
+
+def _where(args, i: int) -> str:
+    if args.deterministic:
+        from tests.test_oracle import CASES
+
+        return f"test_oracle {CASES[i][0]}"
+    return f"{args.seed}:{i}"
 
 
 def _note(classes, kind, family, dtypes, line):
@@ -154,17 +176,22 @@ def main(argv=None) -> int:
     p.add_argument("--progress", action="store_true")
     p.add_argument("--replay", metavar="SEED:INDEX[:FAMILY]")
     p.add_argument("--json", help="also write the counts and classes here")
+    p.add_argument("--deterministic", action="store_true", help="run tests/test_oracle.py's cases instead (-n: all)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--start", type=int, help=argparse.SUPPRESS)
     p.add_argument("--stop", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        worker(args.device[0], args.seed, args.start, args.stop, args.family)
+        worker(args.device[0], args.seed, args.start, args.stop, args.family, args.deterministic)
         return 0
     if args.replay:
         for d in args.device:
             replay(args.replay, d)
         return 0
+    if args.deterministic:
+        from tests.test_oracle import CASES
+
+        args.n = min(args.n, len(CASES)) if "-n" in (argv or sys.argv) or "--n" in (argv or sys.argv) else len(CASES)
     results = {}
     for d in args.device:
         results[d] = run_device(args, d)
