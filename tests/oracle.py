@@ -733,32 +733,30 @@ def gen_matmul(rng, op=None) -> Case:
     dtype = str(rng.choice(["float32", "float32", "float32", "float16", "int32", "int64"]))
     kind = str(rng.choice(["normal", "int", "special"], p=[0.6, 0.3, 0.1]))
     m, k, n, b = (int(rng.choice([0, 1, 2, 3, 5, 16, 17, 33, 64, 65])) for _ in range(4))
-    k = k if rng.random() < 0.9 else k  # keep
-    bad = rng.random() < 0.08
-    k2 = k + 1 if bad else k
-    if op == "dot":
-        sa, sb = (k,), (k2,)
-    elif op == "mm":
-        sa, sb = (m, k), (k2, n)
-    elif op == "bmm":
-        b = min(b, 4)
-        sa, sb = (b, m, k), (b, k2, n)
-    else:
-        forms = [
-            ((k,), (k2,)),
-            ((m, k), (k2,)),
-            ((k,), (k2, n)),
-            ((m, k), (k2, n)),
-            ((2, m, k), (k2, n)),
-            ((m, k), (3, k2, n)),
-            ((2, 1, m, k), (3, k2, n)),
-        ]
-        sa, sb = forms[int(rng.integers(len(forms)))]
-    while np.prod(sa) * max(np.prod(sb), 1) > 40000 or np.prod(sa) > 4000 or np.prod(sb) > 4000:
-        sa = tuple(max(1, x // 2) if i == len(sa) - 2 else x for i, x in enumerate(sa))
-        sb = tuple(max(1, x // 2) if i == len(sb) - 1 else x for i, x in enumerate(sb))
-        if len(sa) < 2 and len(sb) < 2:
+    bad = rng.random() < 0.08  # mismatched inner dims
+    b = min(b, 4)
+    form = int(rng.integers(7))
+
+    def shapes(m, k, n):
+        k2 = k + 1 if bad else k
+        if op == "dot":
+            return (k,), (k2,)
+        if op == "mm":
+            return (m, k), (k2, n)
+        if op == "bmm":
+            return (b, m, k), (b, k2, n)
+        return [((k,), (k2,)), ((m, k), (k2,)), ((k,), (k2, n)), ((m, k), (k2, n)), ((2, m, k), (k2, n)),
+                ((m, k), (3, k2, n)), ((2, 1, m, k), (3, k2, n))][form]
+
+    sa, sb = shapes(m, k, n)
+    for _ in range(40):  # keep it small: shrink m and n, then k
+        if np.prod(sa) * max(np.prod(sb), 1) <= 40000 and np.prod(sa) <= 4000 and np.prod(sb) <= 4000:
             break
+        if m > 1 or n > 1:
+            m, n = max(1, m // 2), max(1, n // 2)
+        else:
+            k = max(1, k // 2)
+        sa, sb = shapes(m, k, n)
     x = _arg(rng, sa, dtype, kind)
     y = _arg(rng, sb, dtype if rng.random() < 0.9 else "float32", kind)
     return Case(f"T.{op}(a, b)", {"a": x, "b": y}, family=f"matmul:{op}", tol="reduce")

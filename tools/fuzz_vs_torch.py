@@ -29,6 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 SILENT = ("value", "dtype", "shape")
+EVENTS = ("crash", "hang", "harness")
 
 
 def _case(seed: int, i: int, family: str | None, deterministic: bool):
@@ -57,7 +58,8 @@ def worker(device: str, seed: int, start: int, stop: int, family: str | None, de
             o = oracle.check(case, device)
             rec = {"i": i, "kind": o.kind, "family": case.family, "dtypes": case.dtypes(), "line": o.line()}
         except Exception as e:  # noqa: BLE001  (a harness error, not a library one)
-            rec = {"i": i, "kind": "harness", "family": "?", "dtypes": "?", "line": f"{type(e).__name__}: {e}"}
+            rec = {"i": i, "kind": "harness", "family": "?", "dtypes": "?",
+                   "line": f"{type(e).__name__}: {e} [replay {seed}:{i}]"}
         print("R " + json.dumps(rec), flush=True)
 
 
@@ -129,7 +131,8 @@ def _where(args, i: int) -> str:
 
 
 def _note(classes, kind, family, dtypes, line):
-    key = (kind, family, dtypes)
+    # every crash, hang and harness error is its own class: each gets its repro printed
+    key = (kind, family, dtypes) if kind not in EVENTS else (kind, line, "")
     if key not in classes:
         classes[key] = [0, line]
     classes[key][0] += 1
@@ -146,7 +149,9 @@ def report(device: str, r: dict, top: int) -> None:
     print(f"   both raise {both}, exception types equal {c['both_raise']}, different {c['exc_type']}")
     print(f"   wgtorch raises, torch doesn't {c['wg_raises']}; torch raises, wgtorch doesn't {c['torch_raises']}")
     print(f"   wgpu deviations raised as documented {c['deviation_ok']}, not as documented {c['deviation']}")
-    ranked = sorted(r["classes"].items(), key=lambda kv: -kv[1][0])[:top]
+    for (kind, line, _), _v in sorted(k for k in r["classes"].items() if k[0][0] in EVENTS):
+        print(f"   {kind}: {line[:400]}")
+    ranked = sorted(((k, v) for k, v in r["classes"].items() if k[0] not in EVENTS), key=lambda kv: -kv[1][0])[:top]
     if ranked:
         print(f"   top {len(ranked)} mismatching classes (kind, op, dtypes): count, repro")
     for (kind, fam, dts), (n, line) in ranked:
