@@ -871,7 +871,7 @@ INDEX_OPS = (
 def _index(rng, n, size, oob=0.05):
     hi = max(n, 1)
     v = rng.integers(-hi if rng.random() < 0.2 else 0, hi, size)
-    if rng.random() < oob:
+    if rng.random() < oob and v.size:
         v[..., 0] = n + int(rng.integers(0, 3))
     return v
 
