@@ -455,6 +455,9 @@ def check(case: Case, device: str) -> Outcome:
             )
     if not case.grad or not any(x is not None for x in t_leaves):
         return Outcome("ok", "", case, device)
+    if any(_huge(a) for a in _tensor_args(case.args)):
+        # gradients at +-3e38 depend on rounding order (3e38 + log 2 == 3e38): values only
+        return Outcome("ok", "gradients not compared: huge inputs", case, device)
     try:
         ran = _backward(torch, to, 1234)
     except Exception:  # noqa: BLE001  (torch refuses this backward: nothing to compare)
@@ -493,6 +496,13 @@ def check(case: Case, device: str) -> Outcome:
         if d:
             return Outcome("grad", f"{name}.grad: {d}", case, device)
     return Outcome("ok", "", case, device)
+
+
+def _huge(a: Arg) -> bool:
+    if not a.dtype.startswith("float") or not a.values.size:
+        return False
+    v = np.abs(a.values.astype(np.float64))
+    return bool((v[np.isfinite(v)] > (1e4 if a.dtype == "float16" else 1e30)).any())
 
 
 def _msg(e) -> str:
