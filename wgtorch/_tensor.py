@@ -310,7 +310,9 @@ class ToDevice(Function):
         ctx.src = x._be
         be.check_dtype(x.dtype)
         host = x._be.to_numpy(x._data)
-        return _wrap(be.from_numpy(np.ascontiguousarray(host), x.dtype), be, x.dtype)
+        # (np.ascontiguousarray would make a 0-d array 1-d)
+        host = np.require(host, requirements="C")
+        return _wrap(be.from_numpy(host, x.dtype), be, x.dtype)
 
     @staticmethod
     def backward(ctx, g):

@@ -157,8 +157,11 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if x.ndim == 0:
+        _dim(start_dim, 0), _dim(end_dim, 0)  # (a 0-d tensor still has dims 0 and -1 only)
         return reshape(x, (1,))
     s, e = _dim(start_dim, x.ndim), _dim(end_dim, x.ndim)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     shape = x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:]
     return reshape(x, shape)
 
@@ -248,10 +251,23 @@ def setitem(x: Tensor, key, value) -> None:
     copy_into(view, value)
 
 
+def _check_broadcasts_to(src_shape: tuple, dst_shape: tuple) -> None:
+    """src must broadcast to exactly dst's shape: the kernels trust the shapes they are given, so a
+    larger or mismatched source would read past its storage (or write past dst's)."""
+    from .._broadcast import broadcast_shapes
+
+    if tuple(src_shape) == tuple(dst_shape):
+        return
+    shape = broadcast_shapes([tuple(dst_shape), tuple(src_shape)])
+    if shape != tuple(dst_shape):
+        raise RuntimeError(f"output with shape {list(dst_shape)} doesn't match the broadcast shape {list(shape)}")
+
+
 def copy_into(dst: Tensor, src) -> Tensor:
     """dst[...] = src with broadcasting and casting, through dst's view (no autograd)."""
     be = dst._be
     if isinstance(src, Tensor):
+        _check_broadcasts_to(src.shape, dst.shape)
         if src._be is not be:
             src = src.to(dst.device)
         s = src._data
@@ -379,7 +395,9 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
     if chunks <= 0:
         raise RuntimeError("chunk expects `chunks` to be greater than 0")
     n = x.shape[_dim(dim, x.ndim)]
-    return split(x, max(1, -(-n // chunks)), dim)
+    if n == 0:  # PyTorch: `chunks` empty chunks, where split would give one
+        return tuple(narrow(x, dim, 0, 0) for _ in range(chunks))
+    return split(x, -(-n // chunks), dim)
 
 
 def unbind(x: Tensor, dim: int = 0) -> tuple:

@@ -144,7 +144,10 @@ def _check_dims(what: str, n: int) -> None:
 class ReduceOps:
     """Mixin for `WgpuBackend`: ``reduce`` (the protocol op) and the fused ``softmax``."""
 
-    def reduce(self, op: str, a: WgpuArray, dims: tuple, keepdim: bool) -> WgpuArray:
+    #: ``reduce`` takes ``out_dtype``: float16 sums can keep their float32 accumulator
+    reduce_out_dtype = True
+
+    def reduce(self, op: str, a: WgpuArray, dims: tuple, keepdim: bool, out_dtype=None) -> WgpuArray:
         arg = op in ("argmax", "argmin")
         reduced = set(dims)
         kept = [d for d in range(a.ndim) if d not in reduced]
@@ -152,7 +155,7 @@ class ReduceOps:
             out_shape = tuple(1 if d in reduced else n for d, n in enumerate(a.shape))
         else:
             out_shape = tuple(a.shape[d] for d in kept)
-        out = self.empty(out_shape, int64 if arg else a.dtype)
+        out = self.empty(out_shape, int64 if arg else out_dtype or a.dtype)
         rows = out.size
         if rows == 0:
             return out
