@@ -179,6 +179,10 @@ class ArgReduce(Function):
 
 
 def _arg(x: Tensor, op: str, dim, keepdim: bool) -> Tensor:
+    if x.dtype is D.bool_:
+        raise RuntimeError(f"{op}(): does not support bool input")
+    if dim is None and not x.numel():  # (PyTorch's type here: IndexError, where max() raises RuntimeError)
+        raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
     _check_nonempty(x, op, dim, () if dim is None else (_dim(dim, x.ndim),))
     if dim is None:
         flat = x.reshape(-1)

@@ -78,10 +78,12 @@ class Permute(Function):
         inverse = [0] * len(ctx.dims)
         for i, d in enumerate(ctx.dims):
             inverse[d] = i
-        return g.permute(*inverse), None
+        return g.permute(tuple(inverse)), None
 
 
 def permute(x: Tensor, *dims) -> Tensor:
+    if not dims:  # (x.permute(()) is how a 0-d tensor is permuted)
+        raise TypeError('permute() missing 1 required positional arguments: "dims"')
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = dims[0]
     dims = tuple(_dim(d, x.ndim) for d in dims)
@@ -300,6 +302,8 @@ def contiguous(x: Tensor) -> Tensor:
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    if x.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     dim = _dim(dim, x.ndim)
     n = x.shape[dim]
     start = start + n if start < 0 else start
@@ -345,6 +349,9 @@ def cat(tensors, dim: int = 0) -> Tensor:
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
     # PyTorch skips 1-D empty tensors in cat (legacy behaviour) so `cat([empty, x])` works.
+    for i, x in enumerate(tensors):
+        if x.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     keep = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
     ref = keep[0]
     dim = _dim(dim, ref.ndim)
@@ -372,6 +379,8 @@ def stack(tensors, dim: int = 0) -> Tensor:
 
 
 def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    if x.ndim == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     dim = _dim(dim, x.ndim)
     n = x.shape[dim]
     if isinstance(split_size_or_sections, int):
@@ -394,6 +403,8 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
     if chunks <= 0:
         raise RuntimeError("chunk expects `chunks` to be greater than 0")
+    if x.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     n = x.shape[_dim(dim, x.ndim)]
     if n == 0:  # PyTorch: `chunks` empty chunks, where split would give one
         return tuple(narrow(x, dim, 0, 0) for _ in range(chunks))
