@@ -226,3 +226,63 @@ def _on(device, fn, x):
         ones = staticmethod(lambda shape: wgtorch.ones(shape, device=device))
 
     return fn(Module, x)
+
+
+# Gradients PyTorch keeps finite (or gives exactly), where the plain formulas divide by zero.
+NAN = float("nan")
+GRAD_CASES = [
+    ("std_constant_row", [[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]], lambda x: x.std(1)),
+    ("std_constant_all", [[2.0, 2.0], [2.0, 2.0]], lambda x: x.std()),
+    ("std_c0_single", [[3.0]], lambda x: x.std(1, correction=0)),
+    ("prod_one_zero", [2.0, 0.0, 3.0], lambda x: x.prod()),
+    ("prod_two_zeros", [2.0, 0.0, 0.0], lambda x: x.prod()),
+    ("prod_dim_zeros", [[0.0, 2.0, 3.0], [0.0, 0.0, 1.0], [1.0, 2.0, 4.0]], lambda x: x.prod(1)),
+    ("prod_dim0_zeros", [[0.0, 2.0, 3.0], [5.0, 0.0, 1.0]], lambda x: x.prod(0, keepdim=True)),
+    ("prod_size1_dim", [[0.0], [2.0]], lambda x: x.prod(1)),
+    ("var_n1", [1.0], lambda x: x.var()),
+    ("var_dof0_all", [1.0, 2.0], lambda x: x.var(correction=2)),
+    ("var_dof_neg_all", [[1.0, 2.0], [3.0, 3.0]], lambda x: x.var(correction=5)),
+    ("var_dof0_dim", [[1.0, 2.0], [3.0, 3.0]], lambda x: x.var(1, correction=2)),
+    ("var_dof_neg_dim", [1.0, 2.0, 4.0], lambda x: x.var(0, correction=5)),
+    ("var_0d", 3.0, lambda x: x.var()),
+    ("std_dof0", [1.0, 2.0], lambda x: x.std(correction=2)),
+    ("std_dof_neg_dim", [1.0, 2.0], lambda x: x.std(0, correction=3)),
+    ("std_0d_c0", 3.0, lambda x: x.std(correction=0)),
+    ("var_fractional", [1.0, 2.0, 3.0], lambda x: x.var(correction=0.5)),
+    ("logsumexp_neg_inf_row", [[-float("inf")] * 2, [0.0, 1.0]], lambda x: x.logsumexp(1)),
+]
+
+
+@pytest.mark.parametrize("name,values,fn", GRAD_CASES, ids=[c[0] for c in GRAD_CASES])
+def test_gradients_where_the_formula_divides_by_zero_match_torch(device, name, values, fn):
+    xt = pt.tensor(values, requires_grad=True)
+    xw = wgtorch.tensor(values, device=device, requires_grad=True)
+    yt, yw = fn(xt), fn(xw)
+    _compare([yw], [yt], f"{name} forward")
+    yt.sum().backward()
+    yw.sum().backward()
+    _compare([xw.grad], [xt.grad], f"{name} gradient")
+
+
+@pytest.mark.parametrize("op", ["sum", "mean"])
+def test_float16_reductions_accumulate_in_float32_like_torch(device, op):
+    # 70,000 x 1000 overflows float16 (max 65,504) long before the mean (the sum is inf, as in torch)
+    values = np.full(70_000, 1000.0, np.float16)
+    want = getattr(pt.tensor(values), op)()
+    got = getattr(wgtorch.tensor(values, device=device), op)()
+    assert got.dtype is wgtorch.float16
+    np.testing.assert_allclose(got.item(), want.item(), rtol=1e-3)
+    rows = np.stack([values, values])
+    np.testing.assert_allclose(getattr(wgtorch.tensor(rows, device=device), op)(1).numpy().astype(np.float64),
+                               getattr(pt.tensor(rows), op)(1).numpy().astype(np.float64), rtol=1e-3)
+
+
+def test_invalid_arguments_raise_like_torch(device):
+    with pytest.raises(RuntimeError, match="start_dim cannot come after end_dim"):
+        wgtorch.zeros(3, 7, device=device).flatten(1, 0)
+    with pytest.raises(RuntimeError, match="'weight' must be 2-D"):
+        wgtorch.nn.functional.embedding(wgtorch.tensor([0], device=device), wgtorch.ones(3, device=device))
+    with pytest.raises(RuntimeError, match="'weight' must be 2-D"):
+        wgtorch.nn.functional.embedding(wgtorch.tensor([0], device=device), wgtorch.ones(3, 2, 2, device=device))
+    with pytest.raises(RuntimeError, match="std and var only support floating point"):
+        wgtorch.tensor([1, 2], device=device).var()

@@ -42,13 +42,13 @@ class Reduce(Function):
         n = math.prod(x.shape[d] for d in dims)
         if not dims:  # 0-d input: nothing to reduce
             y = be.elementwise("copy", [data], out_dtype, out_dtype)
-        elif out_dtype is D.float16 and op in ("sum", "prod", "mean"):
+        elif out_dtype is D.float16 and op in ("sum", "mean"):  # (PyTorch's cpu prod stays in float16)
             y = _reduce_in_float32(be, "sum" if op == "mean" else op, data, dims, keepdim)
         else:
             y = be.reduce("sum" if op == "mean" else op, data, dims, keepdim)
         if op == "mean":  # sum / n, as PyTorch (0 / 0 is NaN for an empty input)
             y = be.elementwise("div", [y, n], D.float32 if out_dtype is D.float16 else out_dtype, out_dtype)
-        elif out_dtype is D.float16 and dims:
+        elif out_dtype is D.float16 and op == "sum" and dims:
             y = be.elementwise("copy", [y], D.float32, D.float16)
         y = _wrap(y, be, out_dtype)
         if ctx.needs_input_grad:
@@ -75,7 +75,7 @@ class Reduce(Function):
 
 
 def _reduce_in_float32(be, op: str, data, dims, keepdim):
-    """A float16 sum/prod accumulated in float32, as PyTorch does (the float32 result: the caller
+    """A float16 sum accumulated in float32, as PyTorch does (the float32 result: the caller
     rounds it to float16 once, after any mean division). The wgpu kernels accumulate f16 in f32
     anyway and can store f32 (``reduce_out_dtype``); elsewhere the input is widened first."""
     if getattr(be, "reduce_out_dtype", False):

@@ -250,6 +250,11 @@ def setitem(x: Tensor, key, value) -> None:
         return
     x._check_inplace()
     view = _out(x, x._be.getitem(x._data, key))
+    if isinstance(value, Tensor) and value.ndim > view.ndim:
+        # PyTorch drops a value's leading size-1 dims here (x[0] = ones(1, 3)), unlike copy_
+        extra = value.ndim - view.ndim
+        if all(n == 1 for n in value.shape[:extra]):
+            value = value.reshape(value.shape[extra:])
     copy_into(view, value)
 
 
