@@ -17,7 +17,7 @@ import wgtorch
 # (PyTorch warns that var/std of fewer than 2 elements has no degrees of freedom)
 pytestmark = pytest.mark.filterwarnings("ignore:.*degrees of freedom:UserWarning")
 
-SHAPES = [(), (0,), (2, 0), (0, 3), (2, 0, 3), (1, 0)]
+SHAPES = [(), (0,), (2, 0), (0, 3), (2, 0, 3), (0, 2, 3), (1, 0)]
 
 
 def _mask(m, x):
