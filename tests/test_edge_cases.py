@@ -286,3 +286,54 @@ def test_invalid_arguments_raise_like_torch(device):
         wgtorch.nn.functional.embedding(wgtorch.tensor([0], device=device), wgtorch.ones(3, 2, 2, device=device))
     with pytest.raises(RuntimeError, match="std and var only support floating point"):
         wgtorch.tensor([1, 2], device=device).var()
+
+
+# Arguments PyTorch refuses: the same exception type, on (2, 3) float tensors.
+BAD_ARGS = {
+    "expand_negative": lambda m, x: x[:1].expand(-2, 3),
+    "expand_leading_minus_one": lambda m, x: x.expand(-1, 2, 3),
+    "expand_mismatch": lambda m, x: x.expand(2, 4),
+    "view_two_minus_ones": lambda m, x: x.view(-1, -1),
+    "reshape_bad_size": lambda m, x: x.reshape(4, -1),
+    "unflatten_bad": lambda m, x: x.unflatten(1, (2, 2)),
+    "squeeze_dim_out_of_range": lambda m, x: x.squeeze(5),
+    "narrow_negative_length": lambda m, x: x.narrow(0, 1, -1),
+    "narrow_too_long": lambda m, x: x.narrow(0, 1, 5),
+    "narrow_start_out_of_range": lambda m, x: x.narrow(0, -3, 1),
+    "split_negative_size": lambda m, x: x.split([1, -1, 3], 1),
+    "split_bad_sum": lambda m, x: x.split([1, 1], 1),
+    "select_out_of_range": lambda m, x: x.select(1, 3),
+    "transpose_out_of_range": lambda m, x: x.transpose(0, 2),
+    "stack_dim_out_of_range": lambda m, x: m.stack([x, x], 4),
+    "stack_mismatch": lambda m, x: m.stack([x, x[:1]]),
+    "cat_mismatch": lambda m, x: m.cat([x, x[:, :1].t()], 0),
+    "chunk_zero": lambda m, x: x.chunk(0),
+    "unbind_out_of_range": lambda m, x: x.unbind(2),
+    "permute_repeated": lambda m, x: x.permute(0, 0),
+    "permute_too_few": lambda m, x: x.permute(0),
+    "flatten_reversed": lambda m, x: x.flatten(1, 0),
+    "flatten_out_of_range": lambda m, x: x.flatten(0, 5),
+    "sum_dim_out_of_range": lambda m, x: x.sum(dim=5),
+    "sum_repeated_dim": lambda m, x: x.sum((0, 0)),
+    "mean_int_dtype": lambda m, x: x.mean(dtype=m.int32),
+    "var_dim_out_of_range": lambda m, x: x.var(5),
+    "std_unbiased_and_correction": lambda m, x: x.std(unbiased=False, correction=1),
+    "amax_empty_dim": lambda m, x: x[:0].amax(0),
+    "mm_shapes": lambda m, x: m.mm(x, x),
+    "bmm_batch": lambda m, x: m.bmm(x.expand(2, 2, 3), x.t().expand(3, 3, 2)),
+    "matmul_batch": lambda m, x: m.matmul(x.expand(2, 2, 3), x.t().expand(3, 3, 2)),
+    "matmul_0d": lambda m, x: m.matmul(x[0, 0], x),
+    "dot_sizes": lambda m, x: m.dot(x[0], x[0, :2]),
+    "dot_2d": lambda m, x: m.dot(x, x),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_ARGS))
+def test_bad_arguments_raise_like_torch(device, name):
+    fn = BAD_ARGS[name]
+    want, want_err = _run(pt, fn, pt.tensor(_values((2, 3))))
+    assert want_err is not None, f"PyTorch accepts {name}: the case is wrong"
+    got, got_err = _run(wgtorch, fn, wgtorch.tensor(_values((2, 3)), device=device))
+    assert got_err is not None, f"PyTorch raises {type(want_err).__name__}: {want_err}; wgtorch gives {got}"
+    assert isinstance(got_err, type(want_err)), f"{type(got_err).__name__}: {got_err} (PyTorch: " \
+                                               f"{type(want_err).__name__}: {want_err})"

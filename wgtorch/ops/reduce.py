@@ -277,6 +277,8 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
         raise RuntimeError(f"std and var only support floating point and complex dtypes, got {x.dtype.name}")
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
+    elif unbiased is not None:  # (PyTorch's signatures take one or the other)
+        raise TypeError("var()/std() received an invalid combination of arguments: both unbiased and correction")
     dims = reduce_dims(x, dim)
     # (PyTorch's backward treats dim=() as a given dim with N = 1, inconsistently with its
     # forward: not followed here, dim=() is dim=None)

@@ -131,7 +131,14 @@ def expand(x: Tensor, *shape) -> Tensor:
         raise RuntimeError(f"expand: the number of sizes provided ({len(shape)}) must be greater or equal to "
                            f"the number of dimensions in the tensor ({x.ndim})")
     pad = len(shape) - x.ndim
+    for i in range(pad):
+        if shape[i] < 0:
+            raise RuntimeError(f"The expanded size of the tensor ({shape[i]}) isn't allowed in a leading, "
+                               f"non-existing dimension {i}")
     for i, n in enumerate(x.shape):
+        if shape[pad + i] < -1:
+            raise RuntimeError(f"expand: the expanded size of the tensor ({shape[pad + i]}) at dimension "
+                               f"{pad + i} must be non-negative (or -1 to keep the size). Target sizes: {shape}")
         if shape[pad + i] == -1:
             shape[pad + i] = n
         elif n != 1 and n != shape[pad + i]:
@@ -311,9 +318,13 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
         raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     dim = _dim(dim, x.ndim)
     n = x.shape[dim]
+    if not -n <= start <= n:
+        raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got {start})")
     start = start + n if start < 0 else start
-    if not (0 <= start <= n and 0 <= length and start + length <= n):
-        raise IndexError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    if start + length > n:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
     return GetItem.apply(x, (slice(None),) * dim + (slice(start, start + length, 1),))
 
 
@@ -395,6 +406,9 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
         sizes = [min(size, n - s) for s in range(0, n, size)] if n else [0]
     else:
         sizes = list(split_size_or_sections)
+        if any(s < 0 for s in sizes):
+            raise RuntimeError(f"split_with_sizes expects split_sizes have only non-negative entries, but got "
+                               f"split_sizes={sizes}")
         if sum(sizes) != n:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
                                f"size at dimension {dim}), but got split_sizes={sizes}")
