@@ -337,3 +337,22 @@ def test_bad_arguments_raise_like_torch(device, name):
     assert got_err is not None, f"PyTorch raises {type(want_err).__name__}: {want_err}; wgtorch gives {got}"
     assert isinstance(got_err, type(want_err)), f"{type(got_err).__name__}: {got_err} (PyTorch: " \
                                                f"{type(want_err).__name__}: {want_err})"
+
+
+F16_CASES = ["sum", "sum_0", "mean", "mean_last", "amax_0", "argmax_0", "max_0", "softmax", "logsumexp_last",
+             "cat", "stack", "T_contiguous", "getitem_mask", "matmul_mat", "var_0"]
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (2, 0), (0, 3)], ids=str)
+@pytest.mark.parametrize("name", F16_CASES)
+def test_float16_op_on_empty_and_0d_inputs_matches_torch(device, name, shape):
+    fn = CASES[name]
+    values = _values(shape).astype(np.float16)
+    want, want_err = _run(pt, fn, pt.tensor(values))
+    got, got_err = _run(wgtorch, fn, wgtorch.tensor(values, device=device))
+    if want_err is not None:
+        assert isinstance(got_err, type(want_err)), f"{got_err!r} (PyTorch: {want_err!r})"
+        return
+    if got_err is not None:
+        raise got_err
+    _compare(_flat(got), _flat(want), f"{name}{list(shape)} float16")
