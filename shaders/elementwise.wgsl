@@ -48,12 +48,6 @@ fn nan_f32() -> f32 { return bitcast<f32>(0x7fc00000u); }
 fn max_nan(a: f32, b: f32) -> f32 { return select(select(b, a, a > b), a + b, is_nan(a) || is_nan(b)); }
 fn min_nan(a: f32, b: f32) -> f32 { return select(select(b, a, a < b), a + b, is_nan(a) || is_nan(b)); }
 
-// clamp that keeps a NaN input (select on a false comparison keeps x).
-fn clamp_(x: TC, lo: TC, hi: TC) -> TC {
-    let low = select(x, lo, x < lo);
-    return select(low, hi, low > hi);
-}
-
 // tanh via exp(-2|x|): never inf/inf for large |x|.
 fn tanh_(x: f32) -> f32 {
     let e = exp(-2.0 * abs(x));
@@ -102,6 +96,25 @@ fn pow_(x: f32, y: f32) -> f32 {
     return select(r, -r, negative && odd);
 }
 
+// Integer powers, exact and wrapping on overflow as PyTorch's: square-and-multiply. A negative
+// exponent gives 0 but for bases 1 and -1 (the host refuses negative scalar exponents first).
+fn ipow_(x: i32, y: i32) -> i32 {
+    if (y < 0) {
+        if (x == 1) { return 1; }
+        if (x == -1) { return select(1, -1, (y & 1) == 1); }
+        return 0;
+    }
+    var result = 1;
+    var base = x;
+    var e = y;
+    while (e > 0) {
+        if ((e & 1) == 1) { result = result * base; }
+        base = base * base;
+        e = e >> 1u;
+    }
+    return result;
+}
+
 // atan2 with C's NaN and signed-zero cases (the builtin misses both on some drivers).
 fn atan2_(y: f32, x: f32) -> f32 {
     if (is_nan(x) || is_nan(y)) { return nan_f32(); }
@@ -113,7 +126,30 @@ fn atan2_(y: f32, x: f32) -> f32 {
     return atan2(y, x);
 }
 
-fn sign_f(x: f32) -> f32 { return select(sign(x), x, is_nan(x)); }
+fn copysign_(a: f32, b: f32) -> f32 {
+    return bitcast<f32>((bitcast<u32>(a) & 0x7fffffffu) | (bitcast<u32>(b) & 0x80000000u));
+}
+// sqrt(a² + b²) without overflow or underflow on the way; inf wins over NaN, as in C.
+fn hypot_(a: f32, b: f32) -> f32 {
+    let x = abs(a);
+    let y = abs(b);
+    if (is_inf(x) || is_inf(y)) { return bitcast<f32>(0x7f800000u); }
+    if (is_nan(x) || is_nan(y)) { return nan_f32(); }
+    let m = max(x, y);
+    if (m == 0.0) { return 0.0; }
+    let r = min(x, y) / m;
+    return m * sqrt(1.0 + r * r);
+}
+fn logaddexp_(a: f32, b: f32) -> f32 {
+    if (is_nan(a) || is_nan(b)) { return nan_f32(); }
+    let m = max(a, b);
+    if (is_inf(m)) { return m; }  // +inf, or both -inf
+    return m + log1p_(exp(-abs(a - b)));
+}
+// asin/acos through atan2: some drivers' builtins are off by 4e-4 (lavapipe: asin(0.5)).
+fn asin_(x: f32) -> f32 { return atan2_(x, sqrt((1.0 - x) * (1.0 + x))); }
+fn acos_(x: f32) -> f32 { return atan2_(sqrt((1.0 - x) * (1.0 + x)), x); }
+fn sign_f(x: f32) -> f32 { return select(sign(x), 0.0, is_nan(x)); }  // sign(NaN) = 0, as in PyTorch
 
 // Python/PyTorch floor division and remainder on integers (WGSL's / and % truncate).
 fn floordiv_i(a: i32, b: i32) -> i32 {

@@ -21,7 +21,8 @@ UNARY = {
     "neg": np.negative, "abs": np.abs, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
     "rsqrt": lambda x: 1 / np.sqrt(x), "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
     "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "relu": lambda x: np.where(x > 0, x, np.where(np.isnan(x), x, 0)),
-    "reciprocal": lambda x: 1 / x, "sign": np.sign, "floor": np.floor, "ceil": np.ceil, "round": np.round,
+    "reciprocal": lambda x: 1 / x, "sign": lambda x: np.where(np.isnan(x), 0, np.sign(x)),  # PyTorch: sign(NaN) = 0
+    "floor": np.floor, "ceil": np.ceil, "round": np.round,
     "trunc": np.trunc, "square": np.square, "log1p": np.log1p, "expm1": np.expm1, "erf": _erf,
     "silu": lambda x: x / (1 + np.exp(-x)),
 }

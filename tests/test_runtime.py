@@ -118,9 +118,10 @@ def test_tensor_beyond_the_binding_limit_raises_a_clear_error():
 
 
 def test_a_kernel_that_fails_to_compile_names_itself_and_the_device_survives(monkeypatch):
-    from wgtorch.backends.wgpu import elementwise
+    from wgtorch.ops.elementwise_defs import OPS
+    from wgtorch.ops.registry import Elementwise
 
-    monkeypatch.setitem(elementwise.EXPR, "broken_op", ("this is not wgsl(", None))
+    monkeypatch.setitem(OPS, "broken_op", Elementwise("broken_op", "", "copy(a)", "this is not wgsl("))
     x = torch.ones(3, device="wgpu")
     with pytest.raises(torch.KernelCompileError, match="elementwise:broken_op"):
         x._be.elementwise("broken_op", [x._data], torch.float32, torch.float32)

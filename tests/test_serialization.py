@@ -1,12 +1,14 @@
-"""wgtorch.save / wgtorch.load: safetensors round trips on cpu and wgpu, files written by other
-tools (the safetensors package, PyTorch's byte layout), map_location, and clear errors for
-corrupt, truncated and unsupported input."""
+"""wgtorch.save / wgtorch.load with ``.safetensors`` paths: round trips on cpu and wgpu, files
+written by other tools (the safetensors package, PyTorch's byte layout), map_location, and clear
+errors for corrupt, truncated and unsupported input. (PyTorch's own format: test_checkpoint.py.)"""
 
 from __future__ import annotations
 
 import io
 import json
+import pickle
 import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ import safetensors.numpy
 from safetensors import safe_open
 
 import wgtorch
+import wgtorch.serialization  # noqa: F401  (wgtorch.serialization.* below; imported lazily by wgtorch)
 
 from .helpers import assert_close
 
@@ -173,11 +176,16 @@ def test_corrupt_and_truncated_files_name_the_file(tmp_path):
             wgtorch.load(path)
 
 
-def test_pytorch_pickle_checkpoint_gets_a_hint(tmp_path):
-    path = tmp_path / "model.pt"
-    path.write_bytes(b"PK\x03\x04" + b"\0" * 60)  # torch.save writes a zip archive
-    with pytest.raises(RuntimeError, match="PyTorch pickle/zip checkpoint"):
+def test_files_are_told_apart_by_content_not_name(tmp_path):
+    # A zip archive is read as a PyTorch checkpoint whatever its name: a broken one says so.
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"PK\x03\x04" + b"\0" * 60)
+    with pytest.raises(RuntimeError, match="model.safetensors' is not a valid PyTorch checkpoint"):
         wgtorch.load(path)
+    # A safetensors file under another name still loads.
+    wgtorch.save({"w": wgtorch.ones(2)}, tmp_path / "w.safetensors")
+    (tmp_path / "w.bin").write_bytes((tmp_path / "w.safetensors").read_bytes())
+    assert_close(wgtorch.load(tmp_path / "w.bin")["w"], [1.0, 1.0])
 
 
 def test_save_refuses_non_tensors(tmp_path):
@@ -239,3 +247,147 @@ def test_module_load_state_dict_mismatch_leaves_module_unchanged(device, tmp_pat
             model.load_state_dict(wgtorch.load(path, map_location=device))
         for k, v in model.state_dict().items():
             np.testing.assert_array_equal(v.numpy(), before[k])  # nothing was half-copied
+
+
+# -- PyTorch's format: weights_only, safe globals, damaged files ----------------------------------
+class Point:
+    """A class of the test's own: not a global weights_only allows until told."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __eq__(self, other):
+        return isinstance(other, Point) and (self.x, self.y) == (other.x, other.y)
+
+
+def _zip_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    wgtorch.save(obj, buf)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def no_safe_globals():
+    wgtorch.serialization.clear_safe_globals()
+    yield
+    wgtorch.serialization.clear_safe_globals()
+
+
+def test_weights_only_refuses_a_custom_class_until_allowed(no_safe_globals):
+    data = _zip_bytes({"w": wgtorch.ones(2), "origin": Point(1, 2)})
+    with pytest.raises(pickle.UnpicklingError, match=r"GLOBAL tests\.test_serialization\.Point is not an allowed "
+                                                     r"global.*wgtorch\.serialization\.add_safe_globals"):
+        wgtorch.load(io.BytesIO(data))
+    assert wgtorch.load(io.BytesIO(data), weights_only=False)["origin"] == Point(1, 2)
+    with wgtorch.serialization.safe_globals([Point]):
+        assert wgtorch.serialization.get_safe_globals() == [Point]
+        assert wgtorch.load(io.BytesIO(data))["origin"] == Point(1, 2)
+    assert wgtorch.serialization.get_safe_globals() == []  # the context manager put the list back
+    with pytest.raises(pickle.UnpicklingError):
+        wgtorch.load(io.BytesIO(data))
+    wgtorch.serialization.add_safe_globals([Point])
+    got = wgtorch.load(io.BytesIO(data))
+    assert got["origin"] == Point(1, 2) and got["w"].tolist() == [1.0, 1.0]
+    wgtorch.serialization.clear_safe_globals()
+    assert wgtorch.serialization.get_safe_globals() == []
+    # (object, "module.name"): an object allowed under the name a file pickled it by.
+    wgtorch.serialization.add_safe_globals([(Point, "tests.test_serialization.Point")])
+    assert wgtorch.load(io.BytesIO(data))["origin"] == Point(1, 2)
+
+
+def test_weights_only_refuses_code_execution(no_safe_globals):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    data = _zip_bytes({"x": Evil()})
+    with pytest.raises(pickle.UnpicklingError, match="GLOBAL builtins.print is not an allowed global"):
+        wgtorch.load(io.BytesIO(data))
+
+
+def test_add_safe_globals_checks_its_argument(no_safe_globals):
+    with pytest.raises(TypeError, match="list of classes"):
+        wgtorch.serialization.add_safe_globals(Point)
+    with pytest.raises(TypeError, match=r"\(object, 'module.name'\)"):
+        wgtorch.serialization.add_safe_globals([(Point, 3)])
+    assert wgtorch.serialization.get_safe_globals() == []
+
+
+def _model_and_checkpoint(tmp_path):
+    nn = wgtorch.nn
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    path = tmp_path / "good.pt"
+    wgtorch.save({k: wgtorch.zeros_like(v) for k, v in model.state_dict().items()}, path)
+    return model, path.read_bytes()
+
+
+def _replace_record(data: bytes, suffix: str, content: bytes | None) -> bytes:
+    """The archive with the record ending in ``suffix`` replaced (None: left out)."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            if info.filename.endswith(suffix):
+                if content is not None:
+                    dst.writestr(info.filename, content)
+            else:
+                dst.writestr(info.filename, src.read(info))
+    return out.getvalue()
+
+
+def test_damaged_checkpoints_raise_and_leave_the_model_alone(tmp_path):
+    model, data = _model_and_checkpoint(tmp_path)
+    info = next(i for i in zipfile.ZipFile(io.BytesIO(data)).infolist() if i.filename.endswith("/data/0"))
+    storage = info.filename
+    flipped = bytearray(data)
+    flipped[info.header_offset + 30 + len(storage) + len(info.extra) + 5] ^= 0xFF  # inside storage 0's bytes
+    cases = {
+        "truncated_end.pt": (RuntimeError, data[:-30]),
+        "truncated_half.pt": (RuntimeError, data[: len(data) // 2]),
+        "zip_header_only.pt": (RuntimeError, data[:4]),
+        "crc_mismatch.pt": (RuntimeError, bytes(flipped)),
+        "missing_storage.pt": (RuntimeError, _replace_record(data, storage, None)),
+        "short_storage.pt": (RuntimeError, _replace_record(data, storage, b"\0" * 8)),
+        "garbage_pickle.pt": (pickle.UnpicklingError, _replace_record(data, "data.pkl", b"\x80\x02}q\x00(X\x01")),
+        "not_a_pickle.pt": (pickle.UnpicklingError, _replace_record(data, "data.pkl", b"hello world")),
+        "no_data_pkl.pt": (RuntimeError, _replace_record(data, "data.pkl", None)),
+    }
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    for name, (error, content) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(error, match=name):
+            model.load_state_dict(wgtorch.load(path))
+        for k, v in model.state_dict().items():
+            np.testing.assert_array_equal(v.numpy(), before[k])
+    model.load_state_dict(wgtorch.load(tmp_path / "good.pt"))  # the intact file still loads
+    assert all(not v.numpy().any() for v in model.state_dict().values())
+
+
+def test_a_view_past_its_storage_is_refused(tmp_path):
+    data = _zip_bytes({"w": wgtorch.ones(4)})
+    path = tmp_path / "short.pt"
+    # The pickle says 4 elements; the record holds 4 elements of a 2-element storage claim.
+    pkl = zipfile.ZipFile(io.BytesIO(data)).read("archive/data.pkl")
+    path.write_bytes(_replace_record(_replace_record(data, "data.pkl", pkl.replace(b"K\x04t", b"K\x02t")),
+                                     "data/0", b"\0" * 8))
+    with pytest.raises(RuntimeError, match="reaches past the end of its storage of 2 elements"):
+        wgtorch.load(path)
+
+
+def test_save_to_a_path_or_file_writes_the_pytorch_format(tmp_path):
+    obj = {"w": wgtorch.ones(2), "epoch": 1, "note": "first"}
+    for target in (tmp_path / "c.pt", str(tmp_path / "c.bin")):
+        wgtorch.save(obj, target)
+        assert zipfile.is_zipfile(target)
+        got = wgtorch.load(target)
+        assert got["epoch"] == 1 and got["note"] == "first" and got["w"].tolist() == [1.0, 1.0]
+    with pytest.raises(TypeError, match="f must be a path or a binary file object"):
+        wgtorch.save(obj, 3)
+    with pytest.raises(TypeError, match="f must be a path, a binary file object or bytes"):
+        wgtorch.load(3)
+    with pytest.raises(ValueError, match="pickle_protocol"):
+        wgtorch.save(obj, tmp_path / "p.pt", pickle_protocol=1)
+    with pytest.raises(pickle.PicklingError):
+        wgtorch.save({"f": lambda: 0}, tmp_path / "lambda.pt")
+    assert not (tmp_path / "lambda.pt").exists() and not (tmp_path / "p.pt").exists()  # nothing half-written

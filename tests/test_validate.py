@@ -11,7 +11,7 @@ import pytest
 
 from wgtorch._device import get_backend
 from wgtorch.backends.wgpu import WgpuBackend
-from wgtorch.backends.wgpu import elementwise as ew
+from wgtorch.ops.elementwise_defs import OPS
 from wgtorch.validate import cli
 from wgtorch.validate.cli import main
 from wgtorch.validate.core import compare
@@ -51,7 +51,7 @@ def test_a_broken_wgsl_expression_fails(monkeypatch, tmp_path, capsys, wgpu_devi
     be = get_backend("wgpu")
     # A fresh pipeline cache, so the broken source is compiled (and forgotten afterwards).
     monkeypatch.setattr(be.rt, "_pipelines", {})
-    monkeypatch.setitem(ew.EXPR, "mul", ("a * b + 0.001", "a * b"))
+    monkeypatch.setattr(OPS["mul"], "wgsl", "a * b + 0.001")  # the registry entry the kernel is built from
     path = tmp_path / "v.json"
     assert main(["--family", "elementwise", "--no-large", "--json", str(path)]) == 1
     out = capsys.readouterr().out

@@ -9,6 +9,7 @@ from . import (
     cuda,
     nn,
     optim,
+    serialization,
     wgpu,
 )
 from ._creation import (
@@ -42,6 +43,7 @@ from ._dtype import dtype, float16, float32, float64, get_default_dtype, int32, 
 from ._tensor import Size, Tensor
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import DeviceLostError, KernelCompileError, OutOfMemoryError
+from .ops.elementwise_defs import OPS as _OPS
 from .ops.index import embedding, gather, index_select, masked_fill, scatter_add
 from .ops.linalg import bmm, dot, matmul, mm
 from .ops.pointwise import pointwise as _pointwise
@@ -73,21 +75,22 @@ int = int32
 concat = concatenate = cat
 
 
-def _fn(op):
-    def f(x, *args):
-        return _pointwise(op, x, *args)
+def _function(spec):
+    """``wgtorch.<op>(input, ...)`` for a registry entry."""
+    op = spec.name
 
-    f.__name__ = op
+    def f(input, *args):
+        return _pointwise(op, input, *args)
+
+    f.__name__ = f.__qualname__ = op
+    f.__doc__ = spec.doc
     return f
 
 
-for _op in ("exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "neg",
-            "reciprocal", "sign", "floor", "ceil", "round", "trunc", "square", "log1p", "expm1", "isnan",
-            "isinf", "isfinite", "logical_not", "erf", "maximum", "minimum", "atan2", "remainder",
-            "floor_divide", "logical_and", "logical_or", "logical_xor", "eq", "ne", "lt", "le", "gt", "ge",
-            "pow", "mul", "div", "lerp"):
-    globals()[_op] = _fn(_op)
-negative, multiply, divide, true_divide = neg, mul, div, div  # noqa: F821
+for _spec in _OPS.values():
+    if _spec.function:
+        for _name in (_spec.name, *_spec.aliases):
+            globals()[_name] = _function(_spec)
 
 
 def add(x, other, *, alpha=1):
@@ -96,6 +99,9 @@ def add(x, other, *, alpha=1):
 
 def sub(x, other, *, alpha=1):
     return x.sub(other, alpha=alpha)
+
+
+subtract = sub
 
 
 def clamp(x, min=None, max=None):  # noqa: F811  (PyTorch's argument names shadow max/min here)
@@ -131,13 +137,13 @@ def equal(a, b) -> bool:
     return tuple(a.shape) == tuple(b.shape) and bool((a == b).all())
 
 
-def save(obj, path) -> None:
+def save(obj, f, pickle_protocol=2) -> None:
     from .serialization import save as _save
 
-    _save(obj, path)
+    _save(obj, f, pickle_protocol=pickle_protocol)
 
 
-def load(path, map_location=None, weights_only=True):
+def load(f, map_location=None, *, weights_only=None):
     from .serialization import load as _load
 
-    return _load(path, map_location=map_location)
+    return _load(f, map_location=map_location, weights_only=weights_only)

@@ -9,49 +9,63 @@ from .ops import index as I
 from .ops import linalg as L
 from .ops import reduce as R
 from .ops import shape as S
+from .ops.elementwise_defs import OPS
 from .ops.pointwise import pointwise, where
 
 
-def _unary(op):
-    def method(self):
-        return pointwise(op, self)
+def _operand(self, other):
+    """A binary op's other operand: tensors and Python numbers as they are, sequences as tensors
+    on self's device, anything else NotImplemented (so Python tries the reflected operator)."""
+    if isinstance(other, (Tensor, int, float, bool)):
+        return other
+    try:
+        from ._creation import tensor
 
+        return tensor(other, device=self.device)
+    except TypeError:
+        return NotImplemented
+
+
+def _method(spec):
+    """``Tensor.<op>`` for a registry entry (scalar parameters, if any, are positional)."""
+    op = spec.name
+    if spec.tensor_arity == 1:
+        def method(self, *params):
+            return pointwise(op, self, *params)
+    elif spec.tensor_arity == 2:
+        def method(self, other, *params):
+            other = _operand(self, other)
+            return other if other is NotImplemented else pointwise(op, self, other, *params)
+    else:
+        def method(self, *operands):
+            return pointwise(op, self, *operands)
     method.__name__ = op
+    method.__qualname__ = f"Tensor.{op}"
+    method.__doc__ = spec.doc
     return method
 
 
-for _op in ("neg", "abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu",
-            "reciprocal", "sign", "floor", "ceil", "round", "trunc", "square", "log1p", "expm1",
-            "isnan", "isinf", "isfinite", "logical_not", "erf", "silu"):
-    setattr(Tensor, _op, _unary(_op))
-
-
-def _binary(op, reflected=False):
+def _reflected(op):
     def method(self, other):
-        if not isinstance(other, (Tensor, int, float, bool)):
-            try:
-                from ._creation import tensor
+        other = _operand(self, other)
+        return other if other is NotImplemented else pointwise(op, other, self)
 
-                other = tensor(other, device=self.device)
-            except TypeError:
-                return NotImplemented
-        return pointwise(op, other, self) if reflected else pointwise(op, self, other)
-
+    method.__name__ = f"__r{op}__"
     return method
 
 
+# Every registry op with a method gets it here, with its aliases and in-place variant.
+for _spec in OPS.values():
+    if _spec.method:
+        _m = _method(_spec)
+        for _name in (_spec.name, *_spec.aliases):
+            setattr(Tensor, _name, _m)
 for _name, _op in (("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "div"), ("div", "div"),
                    ("pow", "pow"), ("floordiv", "floor_divide"), ("mod", "remainder"),
                    ("eq", "eq"), ("ne", "ne"), ("lt", "lt"), ("le", "le"), ("gt", "gt"), ("ge", "ge")):
-    setattr(Tensor, f"__{_name}__", _binary(_op))
+    setattr(Tensor, f"__{_name}__", getattr(Tensor, _op))
     if _name in ("add", "sub", "mul", "truediv", "pow", "floordiv", "mod"):
-        setattr(Tensor, f"__r{_name}__", _binary(_op, reflected=True))
-for _name in ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
-              "atan2", "remainder", "floor_divide", "logical_and", "logical_or", "logical_xor"):
-    setattr(Tensor, _name, _binary(_name))
-Tensor.true_divide = Tensor.divide = Tensor.div
-Tensor.multiply, Tensor.subtract = Tensor.mul, Tensor.sub
-Tensor.greater, Tensor.less, Tensor.greater_equal, Tensor.less_equal = Tensor.gt, Tensor.lt, Tensor.ge, Tensor.le
+        setattr(Tensor, f"__r{_name}__", _reflected(_op))
 Tensor.__matmul__ = lambda a, b: L.matmul(a, b)
 Tensor.__rmatmul__ = lambda a, b: L.matmul(b, a)
 Tensor.__neg__ = Tensor.neg
@@ -82,24 +96,25 @@ def _sub(self, other, *, alpha=1):
     return pointwise("sub", self, other if alpha == 1 else other * alpha)
 
 
+_add.__doc__, _sub.__doc__ = "input + alpha * other.", "input - alpha * other."
 Tensor.add, Tensor.sub = _add, _sub
+Tensor.subtract = _sub
 Tensor.clamp = lambda self, min=None, max=None: _clamp(self, min, max)
 Tensor.clip = Tensor.clamp
 Tensor.where = lambda self, cond, other: where(cond, self, other)
-Tensor.lerp = lambda self, end, weight: pointwise("lerp", self, end, weight)
 
 
 def _clamp(x, lo, hi):
+    """min(max(x, lo), hi) as one op (bounds may be tensors); a missing bound is the dtype's
+    extreme, so that it changes nothing."""
     if lo is None and hi is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
-    if isinstance(lo, Tensor) or isinstance(hi, Tensor):
-        out = x
-        if lo is not None:
-            out = pointwise("maximum", out, lo)
-        if hi is not None:
-            out = pointwise("minimum", out, hi)
-        return out
-    big = float("inf") if x.dtype.is_floating_point or isinstance(lo, float) or isinstance(hi, float) else 2**31 - 1
+    floating = x.dtype.is_floating_point or any(
+        isinstance(b, float) or (isinstance(b, Tensor) and b.dtype.is_floating_point) for b in (lo, hi))
+    if floating:
+        big = float("inf")
+    else:  # int64 is stored as 32-bit on wgpu
+        big = 2**63 - 1 if x.dtype is D.int64 and x.device.type != "wgpu" else 2**31 - 1
     return pointwise("clamp", x, -big if lo is None else lo, big if hi is None else hi)
 
 
@@ -163,20 +178,11 @@ def _inplace(compute):
     return method
 
 
-Tensor.add_ = _inplace(Tensor.add)
-Tensor.sub_ = _inplace(Tensor.sub)
-Tensor.mul_ = _inplace(Tensor.mul)
-Tensor.div_ = _inplace(Tensor.div)
-Tensor.pow_ = _inplace(Tensor.pow)
-Tensor.clamp_ = _inplace(Tensor.clamp)
-Tensor.clip_ = Tensor.clamp_
-Tensor.neg_ = _inplace(Tensor.neg)
-Tensor.exp_ = _inplace(Tensor.exp)
-Tensor.sqrt_ = _inplace(Tensor.sqrt)
-Tensor.relu_ = _inplace(Tensor.relu)
-Tensor.sigmoid_ = _inplace(Tensor.sigmoid)
-Tensor.tanh_ = _inplace(Tensor.tanh)
-Tensor.abs_ = _inplace(Tensor.abs)
+for _spec in OPS.values():
+    if _spec.inplace:
+        for _name in (_spec.name, *_spec.aliases):
+            setattr(Tensor, f"{_name}_", _inplace(getattr(Tensor, _name)))
+Tensor.clamp_ = Tensor.clip_ = _inplace(Tensor.clamp)
 Tensor.__iadd__, Tensor.__isub__ = Tensor.add_, Tensor.sub_
 Tensor.__imul__, Tensor.__itruediv__ = Tensor.mul_, Tensor.div_
 

@@ -310,9 +310,8 @@ class ToDevice(Function):
         ctx.src = x._be
         be.check_dtype(x.dtype)
         host = x._be.to_numpy(x._data)
-        # (np.ascontiguousarray would make a 0-d array 1-d)
-        host = np.require(host, requirements="C")
-        return _wrap(be.from_numpy(host, x.dtype), be, x.dtype)
+        # ascontiguousarray makes a 0-d array 1-d: keep the shape (an optimizer's step is 0-d).
+        return _wrap(be.from_numpy(np.ascontiguousarray(host).reshape(host.shape), x.dtype), be, x.dtype)
 
     @staticmethod
     def backward(ctx, g):

@@ -13,14 +13,13 @@ import platform
 
 import numpy as np
 
-from .._dtype import bool_, dtype, int64
+from .._dtype import bool_, dtype, float16, int64
+from ..ops.elementwise_defs import OPS
 from . import random as _random
 from .array_nn import ArrayNNOps
 from .array_optim import ArrayOptimOps
 from .array_reduce import ArrayReduceOps
 from .array_rnn import ArrayRNNOps
-
-_ERF_FREE_GELU_C = float(np.sqrt(2.0 / np.pi))
 
 try:  # NumPy 2: switch to one prebuilt "ignore" error state; np.errstate builds one a call (0.7 us)
     from numpy._core._multiarray_umath import _extobj_contextvar, _make_extobj
@@ -55,54 +54,43 @@ def _erf(xp, x):
     return (s * y).astype(x.dtype, copy=False)
 
 
-def _table(xp):
-    """op name -> function of (already converted) operands."""
+def _helpers(xp) -> dict:
+    """Names the registry's array expressions may use besides ``xp`` and ``np``."""
 
     def where(c, a, b):
         return xp.where(c.astype(bool, copy=False) if hasattr(c, "astype") else bool(c), a, b)
 
-    def clamp(x, lo, hi):
-        # NaN in x propagates (PyTorch); NumPy's clip does the same.
-        if lo is not None:
-            x = xp.where(x < lo, lo, x)
-        if hi is not None:
-            x = xp.where(x > hi, hi, x)
-        return x
+    def ipow(a, b):
+        """Integer powers as PyTorch computes them: exact, wrapping on overflow; a negative
+        exponent gives 0 but for bases 1 and -1 (NumPy refuses negative integer powers; the front
+        end refuses negative scalar exponents). No test of b's values: on CuPy that would sync."""
+        if not hasattr(b, "dtype") or xp.result_type(a, b).kind == "f":
+            return xp.power(a, b)
+        neg = b < 0
+        exact = xp.power(a, xp.where(neg, 0, b))
+        unit = xp.where(a == -1, xp.where(b % 2 != 0, -1, 1), xp.where(a == 1, 1, 0))
+        return xp.where(neg, unit, exact).astype(exact.dtype, copy=False)
 
-    def softplus(x, beta, threshold):
-        bx = x * beta
-        return xp.where(bx > threshold, x, xp.logaddexp(0, bx) / beta)
+    def copy(x):
+        return x.copy() if hasattr(x, "copy") else x
 
-    def tanh_gelu(x):
-        return 0.5 * x * (1 + xp.tanh(_ERF_FREE_GELU_C * (x + 0.044715 * x * x * x)))
+    return {"xp": xp, "np": np, "where": where, "ipow": ipow, "copy": copy,
+            "erf": lambda x: _erf(xp, x)}
 
-    def floor_divide(a, b):
-        return xp.floor_divide(a, b)
 
-    return {
-        "copy": lambda x: x.copy() if hasattr(x, "copy") else x,
-        "neg": xp.negative, "abs": xp.abs, "exp": xp.exp, "log": xp.log,
-        "sqrt": xp.sqrt, "rsqrt": lambda x: 1 / xp.sqrt(x), "sin": xp.sin, "cos": xp.cos,
-        "tanh": xp.tanh, "sigmoid": lambda x: 1 / (1 + xp.exp(-x)),
-        "relu": lambda x: xp.maximum(x, x.dtype.type(0)),  # maximum keeps NaN, as PyTorch's relu
-        "gelu": lambda x: 0.5 * x * (1 + _erf(xp, x * np.float32(0.7071067811865476))),
-        "gelu_tanh": tanh_gelu, "erf": lambda x: _erf(xp, x), "silu": lambda x: x / (1 + xp.exp(-x)),
-        "reciprocal": lambda x: 1 / x, "sign": xp.sign, "floor": xp.floor, "ceil": xp.ceil,
-        "round": xp.round, "trunc": xp.trunc, "square": xp.square, "log1p": xp.log1p,
-        "expm1": xp.expm1, "isnan": xp.isnan, "isinf": xp.isinf, "isfinite": xp.isfinite,
-        "logical_not": xp.logical_not,
-        "softplus": softplus,
-        "leaky_relu": lambda x, s: xp.where(x >= 0, x, x * s),
-        "elu": lambda x, a: xp.where(x > 0, x, a * xp.expm1(xp.minimum(x, 0))),
-        "clamp": clamp,
-        "add": xp.add, "sub": xp.subtract, "mul": xp.multiply, "div": xp.true_divide,
-        "pow": xp.power, "maximum": xp.maximum, "minimum": xp.minimum,
-        "floor_divide": floor_divide, "remainder": xp.remainder, "atan2": xp.arctan2,
-        "eq": xp.equal, "ne": xp.not_equal, "lt": xp.less, "le": xp.less_equal,
-        "gt": xp.greater, "ge": xp.greater_equal, "logical_and": xp.logical_and,
-        "logical_or": xp.logical_or, "logical_xor": xp.logical_xor,
-        "where": where, "lerp": lambda a, b, w: a + w * (b - a),
-    }
+def _compile(xp, spec):
+    """The registry's array expression as a function of the operands; a bare ``xp.name`` is the
+    ufunc itself (no Python frame per call)."""
+    names = _helpers(xp)
+    if spec.array.startswith("xp.") and spec.array[3:].isidentifier():
+        return getattr(xp, spec.array[3:])
+    args = ", ".join("abc"[:spec.arity])
+    return eval(f"lambda {args}: {spec.array}", names)  # noqa: S307  (the registry's own source text)
+
+
+def _table(xp):
+    """op name -> function of (already converted) operands."""
+    return {name: _compile(xp, spec) for name, spec in OPS.items()}
 
 
 # Ops that rarely raise floating-point warnings skip even call_quietly; an overflow to inf in
@@ -110,6 +98,11 @@ def _table(xp):
 _QUIET = {"add", "sub", "mul", "copy", "neg", "abs", "eq", "ne", "lt", "le", "gt", "ge", "isnan",
           "isinf", "isfinite", "logical_not", "logical_and", "logical_or", "logical_xor", "where", "relu", "maximum",
           "minimum", "clamp"}
+
+
+# Arithmetic on bools computes in int8 (as the wgpu kernels compute in i32) and stores x != 0.
+_BOOL_AS_INT = {name for name, op in OPS.items() if op.result != "bool" and name not in ("copy", "where")}
+_INT8, _FLOAT32 = np.dtype(np.int8), np.dtype(np.float32)
 
 
 class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
@@ -174,6 +167,10 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
     def elementwise(self, op, operands, compute: dtype, out_dtype: dtype, out=None):
         xp = self.xp
         want = compute.np
+        if compute is bool_ and op in _BOOL_AS_INT:
+            want = _INT8  # NumPy has no bool loops for sign, add-as-int ...; stored back as x != 0
+        elif compute is float16:
+            want = _FLOAT32  # float16 computes in float32 and rounds once, as PyTorch (and wgpu) do
         args = [x if not hasattr(x, "dtype") or x.dtype is want else x.astype(want) for x in operands]
         if op == "where":  # the condition stays bool
             args[0] = operands[0]

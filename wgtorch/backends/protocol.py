@@ -8,8 +8,8 @@ Operands passed to compute methods are arrays of this backend or Python scalars.
 has already checked shapes, dtypes and devices, and chosen the compute dtype by PyTorch's
 promotion rules, so a backend only computes.
 
-Elementwise op names (`ELEMENTWISE` below) are shared by all backends: each backend maps the
-name to its own code (a NumPy function, a WGSL expression).
+Elementwise ops are declared once in `wgtorch/ops/elementwise_defs.py` (the registry): each
+backend compiles the declaration's code for it (a NumPy expression, a WGSL expression).
 """
 
 from __future__ import annotations
@@ -19,35 +19,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from .._dtype import dtype
+from ..ops.elementwise_defs import OPS, PREDICATES  # noqa: F401  (PREDICATES: re-exported)
 
 Array = Any
 
-#: name -> arity (number of tensor-or-scalar operands). Ops with scalar parameters (clamp
-#: bounds, leaky_relu slope ...) receive them as extra operands.
-ELEMENTWISE = {
-    # unary
-    "copy": 1, "neg": 1, "abs": 1, "exp": 1, "log": 1, "sqrt": 1, "rsqrt": 1, "sin": 1, "cos": 1,
-    "tanh": 1, "sigmoid": 1, "relu": 1, "gelu": 1, "gelu_tanh": 1, "erf": 1, "silu": 1, "reciprocal": 1,
-    "sign": 1, "floor": 1, "ceil": 1, "round": 1, "trunc": 1, "square": 1, "log1p": 1, "expm1": 1,
-    "isnan": 1, "isinf": 1, "isfinite": 1, "logical_not": 1,
-    # unary with scalar parameters
-    "softplus": 3,     # x, beta, threshold
-    "leaky_relu": 2,   # x, negative_slope
-    "elu": 2,          # x, alpha
-    "clamp": 3,        # x, min, max (either may be None -> +-inf)
-    # binary (either side may be a scalar)
-    "add": 2, "sub": 2, "mul": 2, "div": 2, "pow": 2, "maximum": 2, "minimum": 2,
-    "floor_divide": 2, "remainder": 2, "atan2": 2,
-    "eq": 2, "ne": 2, "lt": 2, "le": 2, "gt": 2, "ge": 2,
-    "logical_and": 2, "logical_or": 2, "logical_xor": 2,
-    # ternary
-    "where": 3,        # cond, a, b
-    "lerp": 3,         # a, b, weight
-}
-
-#: ops whose result is bool whatever the compute dtype.
-PREDICATES = {"eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite",
-              "logical_not", "logical_and", "logical_or", "logical_xor"}
+#: name -> arity (number of tensor-or-scalar operands), from the op registry. Ops with scalar
+#: parameters (leaky_relu's slope ...) receive them as extra operands.
+ELEMENTWISE = {name: op.arity for name, op in OPS.items()}
 
 #: reductions: sum, prod, amax, amin (values) and argmax, argmin (int64 indices, one dim).
 REDUCTIONS = ("sum", "prod", "amax", "amin", "argmax", "argmin")

@@ -1,34 +1,19 @@
-"""Pointwise ops: forward (one backend call) and backward (a gradient formula), side by side.
+"""Pointwise ops: one autograd Function for every op of the registry (`elementwise_defs.py`).
 
-Every elementwise op goes through ``Pointwise``: PyTorch's type promotion picks the compute and
-result dtypes, the backend's ``elementwise`` computes, and ``GRADS[op]`` gives the gradient.
-Broadcast operands get their gradient summed back to their own shape.
+PyTorch's type promotion picks the compute and result dtypes, the op's declaration refuses the
+dtypes PyTorch refuses (before any kernel is built), the backend's ``elementwise`` computes, and
+the declared gradient runs backward. Broadcast operands get their gradient summed back to their
+own shape.
 """
 
 from __future__ import annotations
-
-import math
 
 from .. import _dtype as D
 from .._broadcast import broadcast_shapes
 from .._tensor import Tensor, _wrap
 from ..autograd.function import Context, Function
 from ..autograd.grad_mode import state
-from ..backends.protocol import PREDICATES
-
-# How an op picks its dtypes: "same" keeps the promoted type, "float" lifts integers to the
-# default float, "bool" computes in the promoted type and returns bool.
-_FLOAT_OPS = {"exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "gelu", "gelu_tanh", "erf",
-              "silu", "reciprocal", "log1p", "expm1", "softplus", "elu", "div", "atan2", "lerp",
-              "leaky_relu"}
-_NO_GRAD = {"sign", "floor", "ceil", "round", "trunc", "floor_divide", "remainder"} | PREDICATES
-
-
-# Gradients that read the op's output y, and ops whose gradients read only some operands (by
-# position; the others are not kept alive or version-checked).
-_USES_OUTPUT = {"exp", "sqrt", "rsqrt", "tanh", "sigmoid", "reciprocal", "expm1", "elu", "div", "pow"}
-_OPERANDS_USED = {"add": (), "sub": (), "neg": (), "copy": (), "where": (0,), "exp": (), "sqrt": (),
-                  "rsqrt": (), "tanh": (), "sigmoid": (), "reciprocal": (), "expm1": ()}
+from .elementwise_defs import OPS
 
 
 def _sum_to(g, shape):
@@ -40,92 +25,6 @@ def _sum_to(g, shape):
     if dims:
         g = g.sum(dims, keepdim=True)
     return g.reshape(shape) if lead or tuple(g.shape) != tuple(shape) else g
-
-
-def _gelu_grad(g, x, y):
-    cdf = 0.5 * (1.0 + (x * 0.7071067811865476).erf())
-    pdf = (x * x * -0.5).exp() * 0.3989422804014327
-    return g * (cdf + x * pdf)
-
-
-def _gelu_tanh_grad(g, x, y):
-    k = 0.7978845608028654
-    inner = k * (x + 0.044715 * x * x * x)
-    t = inner.tanh()
-    return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x))
-
-
-def _silu_grad(g, x, y):
-    s = x.sigmoid()
-    return g * s * (1 + x * (1 - s))
-
-
-def _pow_grads(need, g, a, b, y):
-    """d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a)."""
-    ga = g * b * a.pow(b - 1) if need[0] else None
-    gb = None
-    if need[1]:
-        log_a = a.log() if hasattr(a, "shape") else (
-            math.log(a) if a > 0 else float("-inf") if a == 0 else float("nan"))
-        gb = g * y * log_a
-    return ga, gb
-
-
-def _max_grads(g, a, b, y, greater):
-    """torch.maximum/minimum: the gradient goes to the larger (smaller) side, split on ties."""
-    win = (a > b) if greater else (a < b)
-    tie = a == b
-    wa = win.float() + tie.float() * 0.5
-    return g * wa, g * (1 - wa)
-
-
-# op -> gradient: f(need, g, *operands, y) -> one gradient per operand (None where `need`, the
-# per-operand needs_input_grad flags, says nobody wants it, and for scalars).
-GRADS = {
-    "copy": lambda n, g, a, y: (g,),
-    "neg": lambda n, g, a, y: (-g,),
-    "abs": lambda n, g, a, y: (g * a.sign(),),
-    "exp": lambda n, g, a, y: (g * y,),
-    "log": lambda n, g, a, y: (g / a,),
-    "sqrt": lambda n, g, a, y: (g * 0.5 / y,),
-    "rsqrt": lambda n, g, a, y: (g * -0.5 * y * y * y,),
-    "sin": lambda n, g, a, y: (g * a.cos(),),
-    "cos": lambda n, g, a, y: (-g * a.sin(),),
-    "tanh": lambda n, g, a, y: (g * (1 - y * y),),
-    "sigmoid": lambda n, g, a, y: (g * y * (1 - y),),
-    "relu": lambda n, g, a, y: (g * (a > 0),),
-    "gelu": lambda n, g, a, y: (_gelu_grad(g, a, y),),
-    "erf": lambda n, g, a, y: (g * 1.1283791670955126 * (-a * a).exp(),),
-    "gelu_tanh": lambda n, g, a, y: (_gelu_tanh_grad(g, a, y),),
-    "silu": lambda n, g, a, y: (_silu_grad(g, a, y),),
-    "reciprocal": lambda n, g, a, y: (-g * y * y,),
-    "square": lambda n, g, a, y: (2 * g * a,),
-    "log1p": lambda n, g, a, y: (g / (1 + a),),
-    "expm1": lambda n, g, a, y: (g * (y + 1),),
-    "softplus": lambda n, g, a, beta, thr, y: (g * where(a * beta > thr, 1.0, (a * beta).sigmoid()), None, None),
-    "leaky_relu": lambda n, g, a, s, y: (g * where(a > 0, 1.0, s), None),
-    "elu": lambda n, g, a, alpha, y: (where(a > 0, g, g * (y + alpha)), None),
-    "clamp": lambda n, g, a, lo, hi, y: (g * _in_range(a, lo, hi), None, None),
-    "add": lambda n, g, a, b, y: (g, g),
-    "sub": lambda n, g, a, b, y: (g, -g if n[1] else None),
-    "mul": lambda n, g, a, b, y: (g * b if n[0] else None, g * a if n[1] else None),
-    "div": lambda n, g, a, b, y: (g / b if n[0] else None, -g * y / b if n[1] else None),
-    "pow": lambda n, g, a, b, y: _pow_grads(n, g, a, b, y),
-    "maximum": lambda n, g, a, b, y: _max_grads(g, a, b, y, True),
-    "minimum": lambda n, g, a, b, y: _max_grads(g, a, b, y, False),
-    "atan2": lambda n, g, a, b, y: (g * b / (a * a + b * b), -g * a / (a * a + b * b)),
-    "where": lambda n, g, c, a, b, y: (None, where(c, g, 0.0), where(c, 0.0, g)),
-    "lerp": lambda n, g, a, b, w, y: (g * (1 - w), g * w, g * (b - a)),
-}
-
-
-def _in_range(a, lo, hi):
-    m = None
-    if lo is not None:
-        m = a >= lo
-    if hi is not None:
-        m = (a <= hi) if m is None else m & (a <= hi)
-    return m
 
 
 _SCALAR_CATEGORY = {bool: 0, int: 1, float: 2}
@@ -149,20 +48,50 @@ def _result_type_fast(operands) -> D.dtype:
     return D.result_type(*operands)
 
 
-def dtypes_for(op: str, operands) -> tuple[D.dtype, D.dtype]:
-    """(compute dtype, result dtype) for ``op`` by PyTorch's promotion rules."""
-    if op == "where":
-        t = D.result_type(*operands[1:])
-        return t, t
-    if op == "clamp":
-        t = D.result_type(*[x for x in operands if x is not None])
-        return t, t
-    t = _result_type_fast(operands)
-    if op in PREDICATES:
+def dtypes_for(op, operands) -> tuple[D.dtype, D.dtype]:
+    """(compute dtype, result dtype) for ``op`` (a name or its registry entry) by PyTorch's
+    promotion rules."""
+    spec = OPS[op] if type(op) is str else op
+    if spec.promote is not None:
+        return spec.promote(operands)
+    t = _result_type_fast(operands[:spec.tensor_arity] if spec.params else operands)
+    if spec.result == "bool":
         return t, D.bool_
-    if op in _FLOAT_OPS and not t.is_floating_point:
+    if spec.result == "float" and not t.is_floating_point:
         t = D.get_default_dtype()
     return t, t
+
+
+def _check_int_divisor(operands, compute):
+    """Integer division by zero raises, as in PyTorch (a device-resident divisor is not read
+    back for this: wgpu gives WGSL's result there, see the README's known limits)."""
+    if compute.category != 1:
+        return
+    b = operands[1]
+    if isinstance(b, Tensor):
+        if b._be.device.type == "cpu" and b.numel() and not b._data.all():
+            raise RuntimeError("ZeroDivisionError")
+    elif b == 0:
+        raise RuntimeError("ZeroDivisionError")
+
+
+def _check_int_pow(operands, compute):
+    b = operands[1]
+    if compute.category == 1 and not isinstance(b, Tensor) and b < 0:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+
+
+def _check_bool_sub(operands, compute):
+    for x in operands:
+        if x is True or x is False or (isinstance(x, Tensor) and x.dtype is D.bool_):
+            raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+                               "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+
+
+# Checks of operand values beyond dtypes (the registry's `accepts`), as PyTorch makes them.
+_OPERAND_CHECKS = {"floor_divide": _check_int_divisor, "remainder": _check_int_divisor, "fmod": _check_int_divisor,
+                   "pow": _check_int_pow,
+                   "sub": _check_bool_sub}
 
 
 class Pointwise(Function):
@@ -184,17 +113,22 @@ class Pointwise(Function):
                 args.append(data)
             else:
                 args.append(x)
-        compute, out_dtype = dtypes_for(op, operands)
+        spec = OPS[op]
+        compute, out_dtype = dtypes_for(spec, operands)
+        if compute in spec.refused:
+            spec.check(compute)  # raises PyTorch's error for a dtype the op does not compute in
+        if op in _OPERAND_CHECKS:
+            _OPERAND_CHECKS[op](operands, compute)
         y = _wrap(be.elementwise(op, args, compute, out_dtype), be, out_dtype)
         if ctx.needs_input_grad:
-            if op in _NO_GRAD:
+            if spec.grad is None:
                 ctx.mark_non_differentiable(y)
+                return y
             # Save only the values the gradient formula reads (an in-place write to anything
             # saved is an error at backward time, as in PyTorch), and every operand's shape.
-            used = _OPERANDS_USED.get(op)
-            saved = [x if used is None or k in used or not isinstance(x, Tensor) else None
-                     for k, x in enumerate(operands)]
-            ctx.save_for_backward(*saved, y if op in _USES_OUTPUT else None)
+            used = spec.saves
+            saved = [x if k in used or not isinstance(x, Tensor) else None for k, x in enumerate(operands)]
+            ctx.save_for_backward(*saved, y if spec.uses_output else None)
             ctx.shapes = tuple([x._data.shape if isinstance(x, Tensor) else None for x in operands])
             ctx.op = op
         return y
@@ -203,7 +137,7 @@ class Pointwise(Function):
     def backward(ctx, g):
         *operands, y = ctx.saved_tensors
         need = ctx.needs_input_grad[1:]
-        grads = GRADS[ctx.op](need, g, *operands, y)
+        grads = OPS[ctx.op].grad(need, g, *operands, y)
         out = [None]
         for shape, gx, wanted in zip(ctx.shapes, grads, need):
             out.append(_sum_to(gx, shape) if wanted and gx is not None else None)
@@ -223,7 +157,7 @@ def pointwise(op: str, *operands):
 
 def where(cond, a, b):
     if not isinstance(cond, Tensor):
-        raise TypeError(f"where(): condition must be a tensor, got {type(cond).__name__}")
+        raise TypeError(f"where(): argument 'condition' must be Tensor, not {type(cond).__name__}")
     if cond.dtype is not D.bool_:
         cond = cond.bool()
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):

@@ -1,10 +1,10 @@
 """Checks of the elementwise and reduce kernel families (``elementwise.wgsl``, ``reduce.wgsl``).
 
-Every op of the protocol's ``ELEMENTWISE`` table is checked (so a new op is checked as soon as it
-is added) on special values (zeros, ±1, ±inf, NaN ...; all pairs for binary ops), random inputs,
-sizes around the workgroup size, zero-size and 0-d arrays, transposed and step-sliced views,
-broadcasting, scalar operands, int32 and bool where the op computes in them, and float16 where the
-adapter has it; ``add`` also runs once past 65,535 workgroups.
+Every op of the op registry (`wgtorch/ops/elementwise_defs.py`) is checked (so a new op is checked
+as soon as it is declared) on special values (zeros, ±1, ±inf, NaN ...; all pairs for binary
+ops), random inputs, sizes around the workgroup size, zero-size and 0-d arrays, transposed and step-sliced views,
+broadcasting, scalar operands, int32 and bool where its declaration computes in them, and
+float16 where the adapter has it; ``add`` also runs once past 65,535 workgroups.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import zlib
 import numpy as np
 
 from .._dtype import bool_, float16, float32, from_numpy_dtype, int32
-from ..backends.protocol import ELEMENTWISE, PREDICATES, REDUCTIONS
+from ..backends.protocol import REDUCTIONS
+from ..ops.elementwise_defs import OPS, PREDICATES
 from .core import Case, Kernel, put
 
 NAN, INF = float("nan"), float("inf")
@@ -24,14 +25,14 @@ SPECIAL_I = np.array([0, 1, -1, 2, -2, 3, -3, 7, -7, 100, -100, 2**31 - 1, -(2**
 SIZES = (1, 63, 64, 65)
 LARGE_N = 65535 * 64 + 129     # one more workgroup than a 1-D grid of 64-wide groups allows
 
-# Scalar parameters passed after the tensor operand(s).
-SCALAR_PARAMS = {"softplus": (1.0, 20.0), "leaky_relu": (0.01,), "elu": (1.0,), "clamp": (-1.5, 2.0)}
-# Ops the front end computes in int32/int64 for integer tensors (the rest lift to float).
-INT_OPS = {"copy", "neg", "abs", "relu", "sign", "floor", "ceil", "round", "trunc", "square", "clamp",
-           "add", "sub", "mul", "pow", "maximum", "minimum", "floor_divide", "remainder",
-           "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not",
-           "where", "isnan", "isinf", "isfinite"}
-BOOL_OPS = {"logical_and", "logical_or", "logical_xor", "logical_not", "eq", "ne", "copy"}
+# Values for the scalar parameters of the ops that declare some (softplus's beta ...).
+SCALAR_PARAMS = {"softplus": (1.0, 20.0), "leaky_relu": (0.01,), "elu": (1.0,), "hardtanh": (-1.0, 1.0),
+                 "celu": (1.0,), "hardshrink": (0.5,), "softshrink": (0.5,), "threshold": (0.1, 20.0)}
+# Ops the front end computes in integers (or bools) for integer (or bool) tensors, by their
+# declarations; the rest lift to float or refuse.
+INT_OPS = {name for name, op in OPS.items() if "i" in op.accepts and op.result != "float"}
+BOOL_OPS = {name for name, op in OPS.items()
+            if "b" in op.accepts and op.result != "float" and op.promote is None}
 # Transcendental functions: the WGSL spec allows a few ulps more than NumPy's libm.
 LOOSE = {"exp", "log", "sin", "cos", "tanh", "sigmoid", "gelu", "gelu_tanh", "erf", "silu", "log1p",
          "expm1", "softplus", "elu", "pow", "atan2", "rsqrt", "sqrt", "remainder", "floor_divide"}
@@ -43,14 +44,14 @@ def _rng(seed: int = 0):
 
 
 def _tensor_arity(op: str) -> int:
-    return ELEMENTWISE[op] - len(SCALAR_PARAMS.get(op, ()))
+    return OPS[op].tensor_arity
 
 
 def _random_f(op: str, k: int, shape, rng) -> np.ndarray:
     """Random float operand ``k`` of ``op`` inside the op's useful domain."""
-    if op in ("log", "sqrt", "rsqrt", "log1p") or (op == "pow" and k == 0):
+    if op in ("log", "sqrt", "rsqrt", "log1p", "log2", "log10", "acosh") or (op == "pow" and k == 0):
         return rng.uniform(0.05, 8.0, shape).astype(np.float32)
-    if op in ("div", "floor_divide", "remainder", "atan2") and k == 1:
+    if op in ("div", "floor_divide", "remainder", "fmod", "atan2") and k == 1:
         return (rng.uniform(0.5, 4.0, shape) * rng.choice([-1, 1], shape)).astype(np.float32)
     if op == "pow" and k == 1:
         return rng.uniform(-3.0, 3.0, shape).astype(np.float32)
@@ -58,7 +59,7 @@ def _random_f(op: str, k: int, shape, rng) -> np.ndarray:
 
 
 def _random_i(op: str, k: int, shape, rng) -> np.ndarray:
-    if op in ("floor_divide", "remainder") and k == 1:
+    if op in ("floor_divide", "remainder", "fmod") and k == 1:
         return (rng.integers(1, 9, shape) * rng.choice([-1, 1], shape)).astype(np.int32)
     if op == "pow":
         return (rng.integers(0, 4, shape) if k else rng.integers(-9, 10, shape)).astype(np.int32)
@@ -75,7 +76,7 @@ def _grid(values, arity: int) -> list[np.ndarray]:
 def _int_special(op: str):
     """Integer special values, leaving out what is undefined (PyTorch raises, NumPy warns):
     division by zero, INT_MIN // -1, negative or huge integer powers."""
-    if op in ("floor_divide", "remainder"):
+    if op in ("floor_divide", "remainder", "fmod"):
         numerators = SPECIAL_I[SPECIAL_I != -(2**31)]
         return [numerators, numerators[numerators != 0]]
     if op == "pow":
@@ -143,9 +144,9 @@ def _op_cases(op: str, compute, special, random, tol) -> list[Case]:
 
 def elementwise_kernels() -> list[Kernel]:
     kernels = []
-    for op in ELEMENTWISE:
+    for op in OPS:
         tol = (1e-4, 1e-5) if op in LOOSE else (1e-5, 1e-6)
-        cases = _op_cases(op, float32, SPECIAL_F, _random_f, tol)
+        cases = _op_cases(op, float32, SPECIAL_F, _random_f, tol) if "f" in OPS[op].accepts else []
         if op in INT_OPS:
             cases += _op_cases(op, int32, _int_special(op), _random_i, (0, 0))
         if op in BOOL_OPS:

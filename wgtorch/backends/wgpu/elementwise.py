@@ -7,7 +7,7 @@ import struct
 
 from ..._broadcast import broadcast_shapes
 from ..._dtype import dtype
-from ..protocol import PREDICATES
+from ...ops.elementwise_defs import OPS, PREDICATES
 from .array import WgpuArray, contiguous_strides
 from .kernels import specialise
 
@@ -16,44 +16,9 @@ MAX_DIMS = 8
 # numel, 3 pad, 4 f32 scalars, 4 i32 scalars, shape[8], offset[4], stride[4][8]
 META = struct.Struct("<4I4f4i8I4I32I")
 
-# op -> (expression for float compute, expression for integer/bool compute or None).
-# Operands are `a`, `b`, `c` of type TC.
-_F, _I = 0, 1
-EXPR = {
-    "copy": ("a", "a"), "neg": ("-a", "-a"), "abs": ("abs(a)", "abs(a)"),
-    "exp": ("exp(a)", None), "log": ("log(a)", None), "sqrt": ("sqrt(a)", None),
-    "rsqrt": ("inverseSqrt(a)", None), "sin": ("sin(a)", None), "cos": ("cos(a)", None),
-    "tanh": ("tanh_(a)", None), "sigmoid": ("1.0 / (1.0 + exp(-a))", None),
-    "relu": ("select(0.0, a, !(a <= 0.0))", "max(a, TC(0))"),
-    "gelu": ("0.5 * a * (1.0 + erf_(a * 0.7071067811865476))", None),
-    "gelu_tanh": ("0.5 * a * (1.0 + tanh_(0.7978845608028654 * (a + 0.044715 * a * a * a)))", None),
-    "erf": ("erf_(a)", None), "silu": ("a / (1.0 + exp(-a))", None), "reciprocal": ("1.0 / a", None),
-    "sign": ("sign_f(a)", "sign(a)"), "floor": ("floor(a)", "a"), "ceil": ("ceil(a)", "a"),
-    "round": ("round(a)", "a"), "trunc": ("trunc(a)", "a"), "square": ("a * a", "a * a"),
-    "log1p": ("log1p_(a)", None), "expm1": ("expm1_(a)", None),
-    "isnan": ("is_nan(a)", "false"), "isinf": ("is_inf(a)", "false"),
-    "isfinite": ("!(is_nan(a) || is_inf(a))", "true"),
-    "logical_not": ("a == TC(0)", "a == TC(0)"),
-    "softplus": ("select((max(a * b, 0.0) + log1p_(exp(-abs(a * b)))) / b, a, a * b > c)", None),
-    "leaky_relu": ("select(a * b, a, a >= 0.0)", None),
-    "elu": ("select(b * expm1_(a), a, a > 0.0)", None),
-    "clamp": ("clamp_(a, b, c)", "clamp_(a, b, c)"),
-    "add": ("a + b", "a + b"), "sub": ("a - b", "a - b"), "mul": ("a * b", "a * b"),
-    "div": ("a / b", None), "pow": ("pow_(a, b)", "TC(round(pow_(f32(a), f32(b))))"),
-    "maximum": ("max_nan(a, b)", "max(a, b)"), "minimum": ("min_nan(a, b)", "min(a, b)"),
-    "floor_divide": ("floordiv_f(a, b)", "TC(floordiv_i(i32(a), i32(b)))"),
-    "remainder": ("rem_f(a, b)", "TC(rem_i(i32(a), i32(b)))"), "atan2": ("atan2_(a, b)", None),
-    # naga emits an ordered != (false on NaN), so float `ne` is written as not-equal.
-    "eq": ("a == b", "a == b"), "ne": ("!(a == b)", "a != b"), "lt": ("a < b", "a < b"),
-    "le": ("a <= b", "a <= b"), "gt": ("a > b", "a > b"), "ge": ("a >= b", "a >= b"),
-    # !(x == 0), not x != 0: NaN is truthy, and != is an ordered comparison on some drivers.
-    "logical_and": ("!(a == TC(0)) && !(b == TC(0))", "(a != TC(0)) && (b != TC(0))"),
-    "logical_or": ("!(a == TC(0)) || !(b == TC(0))", "(a != TC(0)) || (b != TC(0))"),
-    "logical_xor": ("!(a == TC(0)) != !(b == TC(0))", "(a != TC(0)) != (b != TC(0))"),
-    "where": ("select(c, b, !(a == TC(0)))", "select(c, b, a != TC(0))"),
-    "lerp": ("a + c * (b - a)", None),
-    "arange": ("a + f32(i) * b", "a + TC(i) * b"),  # creation: no tensor operands
-}
+# The WGSL of each op comes from the registry (`ops/elementwise_defs.py`); creation kernels
+# that have no tensor operands are the only expressions kept here.
+_CREATION = {"arange": ("a + f32(i) * b", "a + TC(i) * b")}
 _NAMES = "abc"
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 
@@ -97,7 +62,8 @@ class ElementwiseOps:
             shape = out.shape
         if out.size == 0:
             return out
-        tc = "f32" if compute.is_floating_point else compute.wgsl
+        # bool computes in i32 (sign, add, max ... of bools), and is stored back as 0/1.
+        tc = "f32" if compute.is_floating_point else "i32" if compute.wgsl == "u32" else compute.wgsl
 
         # One binding per distinct (buffer, storage type): tensors share pages, and operands in
         # out's page read through `out` (runtime.py explains why every binding is read_write).
@@ -176,17 +142,25 @@ def _scalar_value(x, is_float: bool, compute: dtype):
         raise TypeError("elementwise: a None operand reached the backend")
     if is_float:
         return float(x)
+    if compute.name == "bool":
+        return 1 if x else 0  # truthiness, as PyTorch: 0.5 and NaN are True
     v = int(x)
     if not _I32_MIN <= v <= _I32_MAX:
         raise OverflowError(f"scalar {v} does not fit the 32-bit integers wgpu stores {compute} in")
     return v
 
 
-def _source(op, tc, types, layout, ndim, out_dtype: dtype) -> str:
-    float_expr, int_expr = EXPR[op]
+def _expression(op: str, tc: str) -> str:
+    spec = OPS.get(op)
+    float_expr, int_expr = (spec.wgsl, spec.wgsl_int) if spec is not None else _CREATION[op]
     expr = float_expr if tc == "f32" else int_expr
-    if expr is None:
+    if expr is None:  # the front end refuses these dtypes first (registry `accepts`)
         raise TypeError(f"{op} is not defined for integer tensors on wgpu")
+    return expr
+
+
+def _source(op, tc, types, layout, ndim, out_dtype: dtype) -> str:
+    expr = _expression(op, tc)
     bindings = ["@group(0) @binding(1) var<storage, read_write> out: array<TO>;"]
     bindings += [f"@group(0) @binding({k + 1}) var<storage, read> in{k}: array<{t}>;"
                  for k, t in enumerate(types) if k > 0]

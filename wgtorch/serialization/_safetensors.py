@@ -1,4 +1,4 @@
-"""``wgtorch.save`` / ``wgtorch.load``: state dicts in the safetensors format.
+"""State dicts in the safetensors format (what ``wgtorch.save`` writes to a ``.safetensors`` path).
 
 A file holds a flat dict of name -> tensor (a module's ``state_dict()``), written with the
 ``safetensors`` package's NumPy API, so no PyTorch is needed and the file is the same format
@@ -10,8 +10,8 @@ safetensors itself does not (it sorts by dtype and name).
 What is stored: every tensor's dtype, shape and values (copied to the host, detached). Not
 stored: devices (``load`` puts everything on ``map_location``, the cpu by default),
 ``requires_grad``, views and shared storage (each tensor is written out whole), and any value
-that is not a tensor (``save`` raises TypeError naming its key; pickle other objects yourself,
-e.g. an optimizer's state dict, or keep them beside the weights).
+that is not a tensor (``save`` raises TypeError naming its key; save checkpoints with other
+objects, e.g. an optimizer's state dict, to a path not ending in ``.safetensors``: PyTorch's format).
 
 dtypes: bool, uint8, int32, int64, float16, float32 and float64 round-trip. ``load`` also
 reads bfloat16 (as float32, exactly), int8 and int16 (as int32); other dtypes are refused
@@ -28,9 +28,9 @@ import numpy as np
 import safetensors
 from safetensors import SafetensorError
 
-from . import _dtype as D
-from ._device import canonical, device
-from ._tensor import Tensor
+from .. import _dtype as D
+from .._device import canonical, device
+from .._tensor import Tensor
 
 _ORDER_KEY = "wgtorch.key_order"
 # safetensors dtype names -> NumPy dtypes wgtorch stores as they are.
@@ -73,11 +73,12 @@ def _specs(arrays: dict) -> dict:
             for k, a in arrays.items()}
 
 
-def load(f, map_location=None) -> dict:
+def load(f, map_location=None, name: str | None = None) -> dict:
     """Read a safetensors file (a path, a binary file object or bytes) into a dict of name ->
-    Tensor on ``map_location`` (a device or device string; default: the cpu)."""
+    Tensor on ``map_location`` (a device or device string; default: the cpu). ``name`` is the
+    file's name for error messages, where ``f`` is the bytes read from it."""
     target = _target_device(map_location)
-    name = _name(f)
+    name = _name(f) if name is None else name
     if isinstance(f, (bytes, bytearray, memoryview)):
         data = bytes(f)
     elif isinstance(f, (str, os.PathLike)):
@@ -90,7 +91,7 @@ def load(f, map_location=None) -> dict:
         entries = safetensors.deserialize(data)
     except SafetensorError as e:
         raise RuntimeError(f"{name} is not a valid safetensors file (corrupt or truncated): {e}") from e
-    from ._creation import tensor
+    from .._creation import tensor
 
     loaded = {}
     for key, entry in entries:
@@ -142,10 +143,9 @@ def _check_header(data: bytes, name: str) -> dict:
                 if isinstance(header, dict):
                     return header
                 problem = "its header is not a JSON object"
-    if data[:4] == b"PK\x03\x04" or data[:1] == b"\x80":  # a zip archive or a pickle
-        raise RuntimeError(f"{name} looks like a PyTorch pickle/zip checkpoint (torch.save); wgtorch reads "
-                           "safetensors files. Convert it with PyTorch: safetensors.torch.save_file("
-                           "torch.load(path), 'model.safetensors')")
+    if data[:1] == b"\x80":  # a pickle
+        raise RuntimeError(f"{name} looks like a pickle, neither a PyTorch checkpoint (a zip archive) nor a "
+                           "safetensors file")
     raise RuntimeError(f"{name} is not a valid safetensors file (corrupt or truncated): {problem}")
 
 
@@ -155,7 +155,7 @@ def _target_device(map_location):
     if isinstance(map_location, (str, device)):
         return canonical(map_location)
     raise TypeError(f"map_location must be a device or a device string such as 'cpu' or 'wgpu', got "
-                    f"{type(map_location).__name__} (wgtorch files do not record devices, so a mapping "
+                    f"{type(map_location).__name__} (safetensors files do not record devices, so a mapping "
                     "or function has nothing to map from)")
 
 

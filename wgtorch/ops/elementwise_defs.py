@@ -1,0 +1,355 @@
+"""Every elementwise op, declared once (`registry.Elementwise` says what each field means).
+
+To add an op, add one entry here: its Tensor method, ``wgtorch.<name>`` function, in-place
+variant, NumPy/CuPy and WGSL kernels, gradient, validator cases and tests all follow from it. A WGSL
+helper too long for one expression goes in ``shaders/elementwise.wgsl``.
+Gradients use tensor methods only; ``x.where(cond, other)`` is ``where(cond, x, other)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import _dtype as D
+from .registry import REGISTRY, Elementwise, define
+
+_BOOL_NEG = ("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, "
+             "use the `~` or `logical_not()` operator instead.")
+_BOOL_SUB = ("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+             "`logical_xor()` operator instead.")
+_FLOAT_ONLY = "fi"  # ints are lifted to the default float before compute, so only float compute remains
+
+
+def _zeros(n, g, a, y):
+    """Piecewise-constant ops (floor, sign ...): a zero gradient, as in PyTorch."""
+    return (g.new_zeros(g.shape),)
+
+
+def _gelu_grad(n, g, a, y):
+    cdf = 0.5 * (1.0 + (a * 0.7071067811865476).erf())
+    pdf = (a * a * -0.5).exp() * 0.3989422804014327
+    return (g * (cdf + a * pdf),)
+
+
+def _gelu_tanh_grad(n, g, a, y):
+    k = 0.7978845608028654
+    t = (k * (a + 0.044715 * a * a * a)).tanh()
+    return (g * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * k * (1 + 3 * 0.044715 * a * a)),)
+
+
+def _silu_grad(n, g, a, y):
+    s = a.sigmoid()
+    return (g * s * (1 + a * (1 - s)),)
+
+
+def _pow_grads(n, g, a, b, y):
+    """d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a)."""
+    ga = g * b * a.pow(b - 1) if n[0] else None
+    gb = None
+    if n[1]:
+        log_a = a.log() if hasattr(a, "shape") else (
+            math.log(a) if a > 0 else float("-inf") if a == 0 else float("nan"))
+        gb = g * y * log_a
+    return ga, gb
+
+
+def _max_grads(g, a, b, greater):
+    """torch.maximum/minimum: the gradient goes to the larger (smaller) side, split on ties."""
+    win = (a > b) if greater else (a < b)
+    wa = win.float() + (a == b).float() * 0.5
+    return g * wa, g * (1 - wa)
+
+
+def _clamp_grads(n, g, a, lo, hi, y):
+    """PyTorch's clamp gradient: x where lo <= x <= hi (ties included); a tensor bound where it
+    won (lo only while lo < hi: where the bounds cross, hi wins)."""
+    ga = g * ((a >= lo) & (a <= hi)) if n[0] else None
+    glo = g.where((a < lo) & (lo < hi), 0.0) if n[1] else None
+    ghi = g.where((a > hi) | (hi < lo), 0.0) if n[2] else None
+    return ga, glo, ghi
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def _mish_grad(n, g, a, y):
+    t = _softplus(a).tanh()
+    return (g * (t + a * a.sigmoid() * (1 - t * t)),)
+
+
+def _softplus(a):
+    return a.relu() + (-a.abs()).exp().log1p()
+
+
+def _float_refusing_bool(exc, message):
+    """The dtype rule of a PyTorch composite: ints lift to the default float, bools raise."""
+    def promote(operands):
+        t = D.result_type(*operands)
+        if t is D.bool_:
+            raise exc(message)
+        t = t if t.is_floating_point else D.get_default_dtype()
+        return t, t
+
+    return promote
+
+
+def _no_floor_divide_grad(n, g, a, b, y):
+    raise RuntimeError("derivative for floor_divide is not implemented")
+
+
+def _where_dtypes(operands):
+    t = D.result_type(*operands[1:])
+    return t, t
+
+
+def _square_dtypes(operands):
+    t = operands[0].dtype if len(operands) == 1 and hasattr(operands[0], "dtype") else D.result_type(*operands)
+    t = D.int64 if t is D.bool_ else t  # PyTorch: square of bool is int64
+    return t, t
+
+
+def _U(name, doc, array, wgsl, wgsl_int=None, grad=None, **kw):
+    return Elementwise(name, doc, array, wgsl, wgsl_int, grad, arity=1, **kw)
+
+
+def _B(name, doc, array, wgsl, wgsl_int=None, grad=None, **kw):
+    return Elementwise(name, doc, array, wgsl, wgsl_int, grad, arity=2, **kw)
+
+
+def _F(name, doc, array, wgsl, grad, **kw):
+    """A unary float function: integer inputs compute in the default float."""
+    return _U(name, doc, array, wgsl, None, grad, result="float", accepts=_FLOAT_ONLY, inplace=True, **kw)
+
+
+_NOT_BOOL = {"b": (NotImplementedError, None)}
+
+define(
+    # -- unary ------------------------------------------------------------------------------------
+    _U("copy", "A copy of input, cast to the output dtype.", "copy(a)", "a", "a", lambda n, g, a, y: (g,),
+       method=False, function=False),
+    _U("neg", "-input.", "xp.negative", "-a", "-a", lambda n, g, a, y: (-g,), accepts="if",
+       refuse={"b": (RuntimeError, _BOOL_NEG)}, inplace=True, aliases=("negative",)),
+    # abs' gradient is sign(x) with sign(NaN) = 0, as in PyTorch.
+    _U("abs", "|input|.", "xp.abs", "abs(a)", "abs(a)", lambda n, g, a, y: (g * (a > 0) - g * (a < 0),),
+       accepts="if", inplace=True, aliases=("absolute",)),
+    _F("exp", "e to the power of input.", "xp.exp", "exp(a)", lambda n, g, a, y: (g * y,)),
+    _F("log", "The natural logarithm.", "xp.log", "log(a)", lambda n, g, a, y: (g / a,)),
+    _F("sqrt", "The square root.", "xp.sqrt", "sqrt(a)", lambda n, g, a, y: (g * 0.5 / y,)),
+    _F("rsqrt", "1 / sqrt(input).", "1 / xp.sqrt(a)", "inverseSqrt(a)", lambda n, g, a, y: (g * -0.5 * y * y * y,)),
+    _F("sin", "The sine.", "xp.sin", "sin(a)", lambda n, g, a, y: (g * a.cos(),)),
+    _F("cos", "The cosine.", "xp.cos", "cos(a)", lambda n, g, a, y: (-g * a.sin(),)),
+    _F("tanh", "The hyperbolic tangent.", "xp.tanh", "tanh_(a)", lambda n, g, a, y: (g * (1 - y * y),)),
+    _F("sigmoid", "1 / (1 + exp(-input)).", "1 / (1 + xp.exp(-a))", "1.0 / (1.0 + exp(-a))",
+       lambda n, g, a, y: (g * y * (1 - y),)),
+    _F("reciprocal", "1 / input.", "1 / a", "1.0 / a", lambda n, g, a, y: (-g * y * y,)),
+    _F("log1p", "log(1 + input), accurate for small input.", "xp.log1p", "log1p_(a)",
+       lambda n, g, a, y: (g / (1 + a),)),
+    _F("expm1", "exp(input) - 1, accurate for small input.", "xp.expm1", "expm1_(a)",
+       lambda n, g, a, y: (g * (y + 1),)),
+    _F("erf", "The error function.", "erf(a)", "erf_(a)",
+       lambda n, g, a, y: (g * 1.1283791670955126 * (-a * a).exp(),)),
+    _U("relu", "max(input, 0); NaN stays NaN.", "xp.maximum(a, a.dtype.type(0))", "select(0.0, a, !(a <= 0.0))",
+       "max(a, TC(0))", lambda n, g, a, y: (g * (a <= 0).logical_not(),), accepts="if",  # NaN passes g on
+       refuse={"b": (RuntimeError, "Boolean inputs not supported for relu")}, inplace=True),
+    _U("gelu", "x·Φ(x) (exact, through erf).", "0.5 * a * (1 + erf(a * np.float32(0.7071067811865476)))",
+       "0.5 * a * (1.0 + erf_(a * 0.7071067811865476))", None, _gelu_grad, accepts="f", method=False,
+       function=False),
+    _U("gelu_tanh", "gelu by its tanh approximation.",
+       "0.5 * a * (1 + xp.tanh(0.7978845608028654 * (a + 0.044715 * a * a * a)))",
+       "0.5 * a * (1.0 + tanh_(0.7978845608028654 * (a + 0.044715 * a * a * a)))", None, _gelu_tanh_grad,
+       accepts="f", method=False, function=False),
+    _U("silu", "x·sigmoid(x).", "a / (1 + xp.exp(-a))", "a / (1.0 + exp(-a))", None, _silu_grad, accepts="f",
+       function=False),
+    _U("sign", "-1, 0 or 1 by the sign of input (0 for NaN, as in PyTorch).", "xp.where(a != a, 0, xp.sign(a))",
+       "sign_f(a)", "sign(a)", _zeros,
+       inplace=True),
+    _U("floor", "Round down.", "xp.floor", "floor(a)", "a", _zeros, accepts="if", inplace=True),
+    _U("ceil", "Round up.", "xp.ceil", "ceil(a)", "a", _zeros, accepts="if", inplace=True),
+    _U("round", "Round half to even.", "xp.round", "round(a)", "a", _zeros, accepts="if", inplace=True),
+    _U("trunc", "Round towards zero.", "xp.trunc", "trunc(a)", "a", _zeros, accepts="if", inplace=True,
+       aliases=("fix",)),
+    _U("square", "input * input.", "xp.square", "a * a", "a * a", lambda n, g, a, y: (2 * g * a,),
+       promote=_square_dtypes, inplace=True),
+    _U("isnan", "Whether each element is NaN.", "xp.isnan", "is_nan(a)", "false", result="bool"),
+    _U("isinf", "Whether each element is ±inf.", "xp.isinf", "is_inf(a)", "false", result="bool"),
+    _U("isfinite", "Whether each element is finite.", "xp.isfinite", "!(is_nan(a) || is_inf(a))", "true",
+       result="bool"),
+    _U("logical_not", "Whether each element is zero.", "xp.logical_not", "a == TC(0)", "a == TC(0)",
+       result="bool", inplace=True),
+    _F("tan", "The tangent.", "xp.tan", "tan(a)", lambda n, g, a, y: (g * (1 + y * y),)),
+    _F("asin", "The arcsine.", "xp.arcsin", "asin_(a)", lambda n, g, a, y: (g / (1 - a * a).sqrt(),),
+       aliases=("arcsin",)),
+    _F("acos", "The arccosine.", "xp.arccos", "acos_(a)", lambda n, g, a, y: (-g / (1 - a * a).sqrt(),),
+       aliases=("arccos",)),
+    _F("atan", "The arctangent.", "xp.arctan", "select(atan(a), a, is_nan(a))", lambda n, g, a, y: (g / (1 + a * a),),
+       aliases=("arctan",)),
+    _F("sinh", "The hyperbolic sine.", "xp.sinh", "sinh(a)", lambda n, g, a, y: (g * a.cosh(),)),
+    _F("cosh", "The hyperbolic cosine.", "xp.cosh", "cosh(a)", lambda n, g, a, y: (g * a.sinh(),)),
+    _F("asinh", "The inverse hyperbolic sine.", "xp.arcsinh", "asinh(a)",
+       lambda n, g, a, y: (g / (a * a + 1).sqrt(),), aliases=("arcsinh",)),
+    _F("acosh", "The inverse hyperbolic cosine.", "xp.arccosh", "acosh(a)",
+       lambda n, g, a, y: (g / (a * a - 1).sqrt(),), aliases=("arccosh",)),
+    _F("atanh", "The inverse hyperbolic tangent.", "xp.arctanh", "atanh(a)", lambda n, g, a, y: (g / (1 - a * a),),
+       aliases=("arctanh",)),
+    _F("log2", "The base-2 logarithm.", "xp.log2", "log2(a)", lambda n, g, a, y: (g / (a * 0.6931471805599453),)),
+    _F("log10", "The base-10 logarithm.", "xp.log10", "log(a) * 0.4342944819032518",
+       lambda n, g, a, y: (g / (a * 2.302585092994046),)),
+    _F("exp2", "2 to the power of input.", "xp.exp2", "exp2(a)", lambda n, g, a, y: (g * y * 0.6931471805599453,)),
+    _F("deg2rad", "Degrees to radians.", "a * np.float32(0.017453292519943295)", "a * 0.017453292519943295",
+       lambda n, g, a, y: (g * 0.017453292519943295,)),
+    _F("rad2deg", "Radians to degrees.", "a * np.float32(57.29577951308232)", "a * 57.29577951308232",
+       lambda n, g, a, y: (g * 57.29577951308232,)),
+    _U("frac", "input - trunc(input) (the sign of input).", "a - xp.trunc(a)", "a - trunc(a)", None,
+       lambda n, g, a, y: (g,), accepts="f", inplace=True),
+    # -- activations of nn.functional (F.<name>; the parameters are positional here) ----------------
+    _U("hardsigmoid", "relu6(x + 3) / 6.", "xp.minimum(xp.maximum(a + 3, 0), 6) / 6",
+       "min_nan(max_nan(a + 3.0, 0.0), 6.0) / 6.0", None,
+       lambda n, g, a, y: (g * ((a > -3) & (a < 3)) / 6,), accepts="f", method=False, function=False),
+    _U("hardswish", "x · relu6(x + 3) / 6.", "a * xp.minimum(xp.maximum(a + 3, 0), 6) / 6",
+       "a * min_nan(max_nan(a + 3.0, 0.0), 6.0) / 6.0", None,
+       lambda n, g, a, y: ((g * (a / 3 + 0.5)).where((a > -3) & (a < 3), g * (a >= 3)),), accepts="f",
+       method=False, function=False),
+    _U("mish", "x · tanh(softplus(x)).", "a * xp.tanh(xp.logaddexp(0, a))",
+       "a * tanh_(max(a, 0.0) + log1p_(exp(-abs(a))))", None, _mish_grad, accepts="f", method=False,
+       function=False),
+    _U("selu", "scale · (max(0, x) + min(0, alpha · (exp(x) - 1))), PyTorch's alpha and scale.",
+       f"np.float32({_SELU_SCALE}) * xp.where(a > 0, a, np.float32({_SELU_ALPHA}) * xp.expm1(xp.minimum(a, 0)))",
+       f"{_SELU_SCALE} * select({_SELU_ALPHA} * expm1_(a), a, a > 0.0)", None,
+       lambda n, g, a, y: ((g * _SELU_SCALE).where(a > 0, g * (y + _SELU_SCALE * _SELU_ALPHA)),), accepts="f",
+       method=False, function=False),
+    # softsign and tanhshrink are compositions in PyTorch: ints lift to float, bools fail in abs / sub.
+    _U("softsign", "x / (1 + |x|).", "a / (1 + xp.abs(a))", "a / (1.0 + abs(a))", None,
+       lambda n, g, a, y: (g / ((1 + a.abs()) * (1 + a.abs())),), result="float",
+       promote=_float_refusing_bool(NotImplementedError, '"abs_cpu" not implemented for \'Bool\''),
+       method=False, function=False),
+    _U("tanhshrink", "x - tanh(x).", "a - xp.tanh(a)", "a - tanh_(a)", None,
+       lambda n, g, a, y: (g * a.tanh() * a.tanh(),), result="float",
+       promote=_float_refusing_bool(RuntimeError, _BOOL_SUB), method=False, function=False),
+    _U("logsigmoid", "log(sigmoid(x)), stable for large |x|.", "xp.minimum(a, 0) - xp.log1p(xp.exp(-xp.abs(a)))",
+       "min(a, 0.0) - log1p_(exp(-abs(a)))", None, lambda n, g, a, y: (g * (-a).sigmoid(),), accepts="f",
+       method=False, function=False),
+    # -- unary with scalar parameters (nn.functional's activations) --------------------------------
+    Elementwise("softplus", "log(1 + exp(beta·x)) / beta, linear past threshold.",
+                "xp.where(a * b > c, a, xp.logaddexp(0, a * b) / b)",
+                "select((max(a * b, 0.0) + log1p_(exp(-abs(a * b)))) / b, a, a * b > c)", None,
+                lambda n, g, a, beta, thr, y: (g.where(a * beta > thr, g * (a * beta).sigmoid()), None, None),
+                arity=3, params=("beta", "threshold"), accepts="f", method=False, function=False),
+    Elementwise("leaky_relu", "x for x ≥ 0, negative_slope·x below.", "xp.where(a >= 0, a, a * b)",
+                "select(a * b, a, a >= 0.0)", None,
+                lambda n, g, a, s, y: (g.where(a > 0, g * s), None),
+                arity=2, params=("negative_slope",), accepts="f", method=False, function=False),
+    Elementwise("elu", "x for x > 0, alpha·(exp(x) - 1) below.", "xp.where(a > 0, a, b * xp.expm1(xp.minimum(a, 0)))",
+                "select(b * expm1_(a), a, a > 0.0)", None,
+                lambda n, g, a, alpha, y: (g.where(a > 0, g * (y + alpha)), None),
+                arity=2, params=("alpha",), accepts="f", method=False, function=False),
+    Elementwise("hardtanh", "input limited to [min_val, max_val].", "xp.minimum(xp.maximum(a, b), c)",
+                "min_nan(max_nan(a, b), c)", "min(max(a, b), c)",
+                lambda n, g, a, lo, hi, y: (g * ((a > lo) & (a < hi)), None, None),
+                arity=3, params=("min_val", "max_val"), accepts="if",
+                refuse={"b": (RuntimeError, "Bool inputs not supported for hardtanh")}, method=False,
+                function=False),
+    Elementwise("celu", "max(0, x) + min(0, alpha · (exp(x / alpha) - 1)).",
+                "xp.where(a > 0, a, b * xp.expm1(xp.minimum(a, 0) / b))", "select(b * expm1_(a / b), a, a > 0.0)",
+                None, lambda n, g, a, alpha, y: (g.where(a > 0, g * (a / alpha).exp()), None),
+                arity=2, params=("alpha",), accepts="f", method=False, function=False),
+    Elementwise("hardshrink", "0 where -lambd <= x <= lambd, else x (NaN stays).",
+                "xp.where((a >= -b) & (a <= b), 0, a)", "select(a, 0.0, a >= -b && a <= b)", None,
+                lambda n, g, a, lambd, y: (g * ((a >= -lambd) & (a <= lambd)).logical_not(), None),
+                arity=2, params=("lambd",), accepts="f", method=False, function=False),
+    Elementwise("softshrink", "0 where -lambd <= x <= lambd, else x ∓ lambd (NaN stays).",
+                "xp.where((a >= -b) & (a <= b), 0, xp.where(a > 0, a - b, a + b))",
+                "select(select(a + b, a - b, a > 0.0), 0.0, a >= -b && a <= b)", None,
+                lambda n, g, a, lambd, y: (g * ((a >= -lambd) & (a <= lambd)).logical_not(), None),
+                arity=2, params=("lambd",), accepts="f", method=False, function=False),
+    Elementwise("threshold", "value where x <= threshold, else x (NaN stays).", "xp.where(a <= b, c, a)",
+                "select(a, c, a <= b)", "select(a, c, a <= b)",
+                lambda n, g, a, thr, value, y: (g * (a <= thr).logical_not(), None, None),
+                arity=3, params=("threshold", "value"), accepts="if", refuse=_NOT_BOOL, method=False,
+                function=False),
+    # -- binary (either side may be a Python scalar) ----------------------------------------------
+    _B("add", "input + other.", "xp.add", "a + b", "a + b", lambda n, g, a, b, y: (g, g), function=False,
+       inplace=True),
+    _B("sub", "input - other.", "xp.subtract", "a - b", "a - b", lambda n, g, a, b, y: (g, -g if n[1] else None),
+       accepts="if", refuse={"b": (RuntimeError, _BOOL_SUB)}, function=False, inplace=True,
+       aliases=("subtract",)),
+    _B("mul", "input * other.", "xp.multiply", "a * b", "a * b",
+       lambda n, g, a, b, y: (g * b if n[0] else None, g * a if n[1] else None), inplace=True,
+       aliases=("multiply",)),
+    _B("div", "input / other (true division).", "xp.true_divide", "a / b", None,
+       lambda n, g, a, b, y: (g / b if n[0] else None, -g * y / b if n[1] else None), result="float",
+       accepts=_FLOAT_ONLY, inplace=True, aliases=("divide", "true_divide")),
+    _B("pow", "input to the power of other.", "ipow(a, b)", "pow_(a, b)", "TC(ipow_(i32(a), i32(b)))", _pow_grads,
+       accepts="if", refuse=_NOT_BOOL, inplace=True),
+    _B("maximum", "The larger of input and other; NaN propagates.", "xp.maximum", "max_nan(a, b)", "max(a, b)",
+       lambda n, g, a, b, y: _max_grads(g, a, b, True)),
+    _B("minimum", "The smaller of input and other; NaN propagates.", "xp.minimum", "min_nan(a, b)", "min(a, b)",
+       lambda n, g, a, b, y: _max_grads(g, a, b, False)),
+    _B("floor_divide", "floor(input / other).", "xp.floor_divide", "floordiv_f(a, b)",
+       "TC(floordiv_i(i32(a), i32(b)))", _no_floor_divide_grad, accepts="if", refuse=_NOT_BOOL, inplace=True),
+    _B("remainder", "input - floor(input / other) * other (the sign of other, as Python's %).", "xp.remainder",
+       "rem_f(a, b)", "TC(rem_i(i32(a), i32(b)))",
+       lambda n, g, a, b, y: (g if n[0] else None, -g * (a / b).floor() if n[1] else None), accepts="if",
+       refuse=_NOT_BOOL, inplace=True),
+    _B("atan2", "The angle of (other, input), in (-π, π].", "xp.arctan2", "atan2_(a, b)", None,
+       lambda n, g, a, b, y: (g * b / (a * a + b * b), -g * a / (a * a + b * b)), result="float",
+       accepts=_FLOAT_ONLY, inplace=True, aliases=("arctan2",)),
+    _B("fmod", "C's fmod: input - trunc(input / other) * other (the sign of input).", "xp.fmod", "fmod_(a, b)",
+       "a % b", lambda n, g, a, b, y: (g if n[0] else None, -g * (a / b).trunc() if n[1] else None),
+       accepts="if", refuse=_NOT_BOOL, inplace=True),
+    _B("copysign", "|input| with the sign of other.", "xp.copysign", "copysign_(a, b)", None,
+       lambda n, g, a, b, y: ((g * y / a).where(a != 0, 0.0) if n[0] else None,
+                              g.new_zeros(g.shape) if n[1] else None),
+       result="float", accepts=_FLOAT_ONLY, inplace=True),
+    _B("hypot", "sqrt(input² + other²).", "xp.hypot", "hypot_(a, b)", None,
+       lambda n, g, a, b, y: (g * a / y if n[0] else None, g * b / y if n[1] else None), accepts="f",
+       inplace=True),
+    _B("logaddexp", "log(exp(input) + exp(other)), stable.", "xp.logaddexp", "logaddexp_(a, b)", None,
+       lambda n, g, a, b, y: (g * (a - y).exp() if n[0] else None, g * (b - y).exp() if n[1] else None),
+       accepts="f"),
+    _B("xlogy", "input · log(other), 0 where input is 0 (unless other is NaN).",
+       "xp.where((a == 0) & ~xp.isnan(b), 0, a * xp.log(b))", "select(a * log(b), 0.0, a == 0.0 && !is_nan(b))",
+       None, lambda n, g, a, b, y: (g * b.log() * (a != 0) if n[0] else None, g * a / b if n[1] else None),
+       result="float", accepts=_FLOAT_ONLY, inplace=True),
+    _B("bitwise_and", "input & other (logical for bool).", "xp.bitwise_and", None, "a & b", accepts="bi",
+       inplace=True),
+    _B("bitwise_or", "input | other (logical for bool).", "xp.bitwise_or", None, "a | b", accepts="bi", inplace=True),
+    _B("bitwise_xor", "input ^ other (logical for bool).", "xp.bitwise_xor", None, "a ^ b", accepts="bi",
+       inplace=True),
+    # naga emits an ordered != (false on NaN), so float `ne` is written as not-equal.
+    _B("eq", "input == other.", "xp.equal", "a == b", "a == b", result="bool", inplace=True),
+    _B("ne", "input != other.", "xp.not_equal", "!(a == b)", "a != b", result="bool", inplace=True,
+       aliases=("not_equal",)),
+    _B("lt", "input < other.", "xp.less", "a < b", "a < b", result="bool", inplace=True, aliases=("less",)),
+    _B("le", "input <= other.", "xp.less_equal", "a <= b", "a <= b", result="bool", inplace=True,
+       aliases=("less_equal",)),
+    _B("gt", "input > other.", "xp.greater", "a > b", "a > b", result="bool", inplace=True, aliases=("greater",)),
+    _B("ge", "input >= other.", "xp.greater_equal", "a >= b", "a >= b", result="bool", inplace=True,
+       aliases=("greater_equal",)),
+    # !(x == 0), not x != 0: NaN is truthy, and != is an ordered comparison on some drivers.
+    _B("logical_and", "Whether both are non-zero.", "xp.logical_and", "!(a == TC(0)) && !(b == TC(0))",
+       "(a != TC(0)) && (b != TC(0))", result="bool", inplace=True),
+    _B("logical_or", "Whether either is non-zero.", "xp.logical_or", "!(a == TC(0)) || !(b == TC(0))",
+       "(a != TC(0)) || (b != TC(0))", result="bool", inplace=True),
+    _B("logical_xor", "Whether exactly one is non-zero.", "xp.logical_xor", "!(a == TC(0)) != !(b == TC(0))",
+       "(a != TC(0)) != (b != TC(0))", result="bool", inplace=True),
+    # -- ternary ------------------------------------------------------------------------------------
+    Elementwise("where", "input where condition, else other (the condition is bool).", "where(a, b, c)",
+                "select(c, b, !(a == TC(0)))", "select(c, b, a != TC(0))",
+                lambda n, g, c, a, b, y: (None, g.where(c, 0.0), g.where(c.logical_not(), 0.0)),
+                arity=3, promote=_where_dtypes, method=False, function=False),
+    # PyTorch's two-sided form: exact at weight 0 and 1, and its NaN/Inf cases.
+    Elementwise("lerp", "input + weight · (end - input).",
+                "xp.where(xp.abs(c) < 0.5, a + c * (b - a), b - (b - a) * (1 - c))",
+                "select(b - (b - a) * (1.0 - c), a + c * (b - a), abs(c) < 0.5)", None,
+                lambda n, g, a, b, w, y: (g * (1 - w), g * w, g * (b - a)), arity=3, accepts="f", inplace=True),
+    # clamp's bounds are operands (tensors or scalars); the front end fills a missing one with the
+    # dtype's extreme. min(max(x, lo), hi): NaN anywhere propagates, crossed bounds give hi.
+    Elementwise("clamp", "input limited to [min, max]; NaN stays NaN.", "xp.minimum(xp.maximum(a, b), c)",
+                "min_nan(max_nan(a, b), c)", "min(max(a, b), c)", _clamp_grads, arity=3, accepts="if",
+                refuse=_NOT_BOOL, method=False, function=False),
+)
+
+#: every elementwise op, by name.
+OPS = REGISTRY
+#: ops whose result is bool whatever the compute dtype.
+PREDICATES = frozenset(name for name, op in OPS.items() if op.result == "bool")
