@@ -49,6 +49,8 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     -> (*input.shape, embedding_dim). The ``padding_idx`` row gets no gradient."""
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding(): max_norm, scale_grad_by_freq and sparse are not supported")
+    if weight.ndim != 2:
+        raise RuntimeError(f"'weight' must be 2-D (num_embeddings, embedding_dim), got a {weight.ndim}-D weight")
     if input.dtype not in (D.int64, D.int32):
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar "
                            f"types: Long, Int; but got {input.dtype.name} instead")

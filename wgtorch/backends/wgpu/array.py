@@ -34,6 +34,8 @@ class WgpuArray:
         return len(self.shape)
 
     def is_contiguous(self) -> bool:
+        if self.size == 0:  # nothing to lay out (PyTorch calls every empty tensor contiguous)
+            return True
         expected = 1
         for n, s in zip(reversed(self.shape), reversed(self.strides)):
             if n != 1 and s != expected:
