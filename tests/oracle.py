@@ -34,10 +34,16 @@ DEVICES = ("cpu", "wgpu")
 
 # -- the op list (one place to switch to the op registry when it lands) ------------------------
 def elementwise_ops() -> dict:
-    """name -> (arity, is_predicate) for every elementwise op wgtorch declares."""
-    from wgtorch.backends.protocol import ELEMENTWISE, PREDICATES
+    """name -> (arity, is_predicate) for every elementwise op of the registry."""
+    from wgtorch.ops.elementwise_defs import OPS
 
-    return {name: (arity, name in PREDICATES) for name, arity in ELEMENTWISE.items()}
+    return {name: (spec.arity, spec.result == "bool") for name, spec in OPS.items()}
+
+
+def _registry_params() -> set:
+    from wgtorch.ops.elementwise_defs import OPS
+
+    return {name for name, spec in OPS.items() if spec.params}
 
 
 # How each elementwise op is called (the same text runs on both libraries). Ops not listed are
@@ -51,9 +57,26 @@ ELEMENTWISE_CALL = {
     "leaky_relu": "F.leaky_relu(a, b)",
     "elu": "F.elu(a, alpha=b)",
     "clamp": "T.clamp(a, min=b, max=c)",
+    "hardtanh": "F.hardtanh(a, b, c)",
+    "celu": "F.celu(a, b)",
+    "hardshrink": "F.hardshrink(a, b)",
+    "softshrink": "F.softshrink(a, b)",
+    "threshold": "F.threshold(a, b, c)",
 }
-# Ops whose extra operands are Python-number parameters, not tensors.
-SCALAR_PARAMS = {"softplus", "leaky_relu", "elu", "clamp"}
+# Ops whose extra operands are Python-number parameters, not tensors (the registry's `params`).
+SCALAR_PARAMS = _registry_params() | {"clamp"}
+# Values for them.
+PARAM_VALUES = {
+    "softplus": [(1.0, 20.0), (2.0, 1.0), (0.5, 5.0)],
+    "leaky_relu": [(0.01, None), (0.2, None), (-1.5, None)],
+    "elu": [(1.0, None), (0.5, None)],
+    "clamp": [(-1.0, 1.0), (None, 0.5), (-0.5, None), (1, 3), (2.0, -2.0), (0, None), (float("nan"), 1.0)],
+    "hardtanh": [(-1.0, 1.0), (0.0, 6.0), (-0.5, 2.0)],
+    "celu": [(1.0, None), (0.5, None)],
+    "hardshrink": [(0.5, None), (0.0, None)],
+    "softshrink": [(0.5, None), (1.5, None)],
+    "threshold": [(0.1, 20.0), (0.0, -1.0)],
+}
 # Binary ops whose PyTorch function takes a Python number as the second operand; operators
 # (a + 2, 2 - a) are used for the reflected form.
 SCALAR_OK = {"add", "sub", "mul", "div", "pow", "remainder", "floor_divide", "eq", "ne", "lt", "le", "gt", "ge"}
@@ -105,9 +128,13 @@ SIGNED_ZERO = {"copy", "neg", "abs", "mul", "trunc", "ceil", "floor", "round", "
 
 
 def elementwise_call(op: str, arity: int) -> str:
+    from wgtorch.ops.elementwise_defs import OPS
+
     if op in ELEMENTWISE_CALL:
         return ELEMENTWISE_CALL[op]
-    return f"T.{op}({', '.join('abc'[:arity])})"
+    spec = OPS.get(op)
+    where = "F" if spec is not None and not spec.method and not spec.function else "T"  # nn.functional's
+    return f"{where}.{op}({', '.join('abc'[:arity])})"
 
 
 # -- cases -------------------------------------------------------------------------------------
@@ -613,12 +640,7 @@ def gen_elementwise(rng, op=None) -> Case:
     fam = f"elementwise:{op}"
     if op in SCALAR_PARAMS:
         a = _arg(rng, shape, dtype, kind)
-        params = {
-            "softplus": [(1.0, 20.0), (2.0, 1.0), (0.5, 5.0)],
-            "leaky_relu": [(0.01, None), (0.2, None), (-1.5, None)],
-            "elu": [(1.0, None), (0.5, None)],
-            "clamp": [(-1.0, 1.0), (None, 0.5), (-0.5, None), (1, 3), (2.0, -2.0), (0, None), (float("nan"), 1.0)],
-        }[op]
+        params = PARAM_VALUES[op]
         b, c = params[int(rng.integers(len(params)))]
         args = {"a": a, "b": b}
         if arity == 3:

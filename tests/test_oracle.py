@@ -56,7 +56,8 @@ LAYOUTS = [
     ((2, 3, 5), "expand"),
     ((0, 3), "contig"),
 ]
-PARAMS = {"softplus": (2.0, 1.0), "leaky_relu": (0.2, None), "elu": (0.7, None), "clamp": (-0.5, 1.5)}
+PARAMS = {name: values[-1] for name, values in oracle.PARAM_VALUES.items()}
+PARAMS.update({"softplus": (2.0, 1.0), "leaky_relu": (0.2, None), "elu": (0.7, None), "clamp": (-0.5, 1.5)})
 
 for op, (arity, _) in sorted(elementwise_ops().items()):
     expr = elementwise_call(op, arity)
