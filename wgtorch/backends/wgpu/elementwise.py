@@ -34,6 +34,12 @@ def _aligned_strides(a: WgpuArray, shape: tuple) -> list:
     return [0] * pad + [s if n != 1 else 0 for n, s in zip(a.shape, a.strides)]
 
 
+def _broadcasts_to(src: tuple, dst: tuple) -> bool:
+    if len(src) > len(dst):
+        return False
+    return all(n == 1 or n == m for n, m in zip(reversed(src), reversed(dst)))
+
+
 def _merge_dims(shape: tuple, strides: list[list]) -> tuple[list, list[list]]:
     """Drop size-1 dims and merge neighbours every operand walks contiguously."""
     out_shape: list[int] = []
@@ -65,6 +71,10 @@ class ElementwiseOps:
             out = self.empty(shape, out_dtype)
         else:
             shape = out.shape
+            for a in arrays:  # a kernel must never read past an operand, whoever calls it
+                if a.shape != shape and not _broadcasts_to(a.shape, shape):
+                    raise RuntimeError(f"elementwise {op}: an operand of shape {list(a.shape)} does not broadcast "
+                                       f"to the output shape {list(shape)}")
         if out.size == 0:
             return out
         # bool computes in i32 (sign, add, max ... of bools), and is stored back as 0/1.
