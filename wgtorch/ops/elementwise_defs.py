@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from .. import _dtype as D
-from .registry import REGISTRY, Elementwise, define
+from .registry import REGISTRY, TORCH_NAMES, Elementwise, define
 
 _BOOL_NEG = ("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, "
              "use the `~` or `logical_not()` operator instead.")
@@ -44,12 +44,18 @@ def _silu_grad(n, g, a, y):
 
 def _pow_grads(n, g, a, b, y):
     """d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a)."""
-    ga = g * b * a.pow(b - 1) if n[0] else None
-    gb = None
-    if n[1]:
-        log_a = a.log() if hasattr(a, "shape") else (
-            math.log(a) if a > 0 else float("-inf") if a == 0 else float("nan"))
-        gb = g * y * log_a
+    ga = gb = None
+    if n[0]:  # PyTorch: no gradient through x^0, even at x = 0
+        if not hasattr(b, "shape"):
+            ga = g.new_zeros(g.shape) if b == 0 else g * b * a.pow(b - 1)
+        else:
+            ga = (g * b * a.pow(b - 1)).where(b != 0, 0.0)
+    if n[1]:  # and none to b where the base is 0 and b >= 0
+        if hasattr(a, "shape"):
+            gb = (g * y * a.log()).where(((a == 0) & (b >= 0)).logical_not(), 0.0)
+        else:
+            log_a = math.log(a) if a > 0 else float("-inf") if a == 0 else float("nan")
+            gb = (g * y * log_a).where((b >= 0).logical_not(), 0.0) if a == 0 else g * y * log_a
     return ga, gb
 
 
@@ -85,6 +91,19 @@ def _hardswish_grad(n, g, a, y):
     """0 up to -3, (x/3 + 0.5) inside (-3, 3), 1 from 3 on; NaN passes g on, as in PyTorch."""
     inside = (g * (a / 3 + 0.5)).where((a > -3) & (a < 3), g)
     return (inside.where((a <= -3).logical_not(), 0.0),)
+
+
+def _float_tensors_only(kernel):
+    """PyTorch's rule for lerp: its tensors must be floating point (a float weight does not lift)."""
+    def promote(operands):
+        for x in operands[:2]:
+            dt = getattr(x, "dtype", None)
+            if dt is not None and not dt.is_floating_point:
+                raise NotImplementedError(f'"{kernel}" not implemented for \'{TORCH_NAMES[dt.name]}\'')
+        t = D.result_type(*operands)
+        return t, t
+
+    return promote
 
 
 def _float_refusing_bool(exc, message):
@@ -347,7 +366,8 @@ define(
     Elementwise("lerp", "input + weight · (end - input).",
                 "xp.where(xp.abs(c) < 0.5, a + c * (b - a), b - (b - a) * (1 - c))",
                 "select(b - (b - a) * (1.0 - c), a + c * (b - a), abs(c) < 0.5)", None,
-                lambda n, g, a, b, w, y: (g * (1 - w), g * w, g * (b - a)), arity=3, accepts="f", inplace=True),
+                lambda n, g, a, b, w, y: (g * (1 - w), g * w, g * (b - a)), arity=3, accepts="f",
+                promote=_float_tensors_only("lerp_kernel_scalar"), inplace=True),
     # clamp's bounds are operands (tensors or scalars); the front end fills a missing one with the
     # dtype's extreme. min(max(x, lo), hi): NaN anywhere propagates, crossed bounds give hi.
     Elementwise("clamp", "input limited to [min, max]; NaN stays NaN.", "xp.minimum(xp.maximum(a, b), c)",

@@ -10,12 +10,14 @@ on wgpu the error surfaces at the next read or synchronize (see wgtorch/backends
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _dim, _wrap
 from ..autograd.function import Function
-from .index_put import advanced_setitem, masked_fill  # re-exported: callers import them from here
+from .index_put import advanced_setitem, fill_value, masked_fill  # noqa: F401  (re-exported for callers)
 
 # PyTorch's own wording for an index tensor of the wrong dtype, per op (all RuntimeError).
 _DTYPE_MESSAGES = {"index_select": "index_select(): Expected dtype int32 or int64 for index",
@@ -324,7 +326,8 @@ def _multi_getitem(x: Tensor, view: Tensor, entries: list) -> Tensor:
         lin = tensor(_linear(view, dims, [np.broadcast_to(i, shape) for i in idxs]), dtype=D.int64,
                      device=x.device)
     perm, rest, out_perm = _layout(view, dims, shape)
-    flat = view.permute(perm).reshape((-1,) + rest)
+    lead = math.prod(view.shape[d] for d in dims)  # not -1: ambiguous when `rest` holds a 0
+    flat = view.permute(perm).reshape((lead,) + rest)
     out = index_select(flat, 0, lin.reshape(-1)).reshape(shape + rest)
     return out.permute(out_perm)
 

@@ -94,7 +94,8 @@ def _prod_grad(x: Tensor, y: Tensor, ctx) -> Tensor:
     y = _unreduce(y, ctx.in_shape, dims, ctx.keepdim)
     is_zero = x == 0
     zeros = is_zero.sum(dims, keepdim=True)
-    others = where(is_zero, 1.0, x).prod(dims, keepdim=True)  # the product of the non-zeros
+    others = where(is_zero, 1.0, x)
+    others = Reduce.apply(others, "prod", dims, True, others.dtype)  # the product of the non-zeros
     return where(is_zero, where(zeros == 1, others, 0.0), where(zeros == 0, y / x, 0.0))
 
 
@@ -108,7 +109,14 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return Reduce.apply(x, "sum", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
 
 
-def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+_ALL = object()  # prod() without dim: PyTorch's prod takes one int dim, or none at all
+
+
+def prod(x: Tensor, dim=_ALL, keepdim: bool = False, *, dtype=None) -> Tensor:
+    if dim is _ALL:
+        dim = None
+    elif isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__}")
     return Reduce.apply(x, "prod", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
 
 
@@ -331,7 +339,7 @@ def _softmax(x: Tensor, dim: int, dtype, log: bool) -> Tensor:
     name = "log_softmax" if log else "softmax"
     if not x.dtype.is_floating_point:
         type_name = _TORCH_TYPE_NAMES.get(x.dtype.name, x.dtype.name)
-        raise RuntimeError(f'"{name}" not implemented for \'{type_name}\' (softmax needs a floating-point '
+        raise NotImplementedError(f'"{name}" not implemented for \'{type_name}\' (softmax needs a floating-point '
                            "tensor; pass dtype=wgtorch.float32)")
     dim = _dim(dim, x.ndim)
     if x.ndim == 0:  # a 0-d tensor is a row of one

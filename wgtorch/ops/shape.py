@@ -8,6 +8,7 @@ import math
 from .. import _dtype as D
 from .._tensor import Tensor, _dim, _wrap
 from ..autograd.function import Function
+from ..autograd.grad_mode import state
 
 
 def _out(x: Tensor, data, dt=None) -> Tensor:
@@ -255,13 +256,28 @@ def setitem(x: Tensor, key, value) -> None:
 
         advanced_setitem(x, key, advanced, value)
         return
-    x._check_inplace()
     view = _out(x, x._be.getitem(x._data, key))
     if isinstance(value, Tensor) and value.ndim > view.ndim:
         # PyTorch drops a value's leading size-1 dims here (x[0] = ones(1, 3)), unlike copy_
         extra = value.ndim - view.ndim
         if all(n == 1 for n in value.shape[:extra]):
             value = value.reshape(value.shape[extra:])
+    if state.enabled and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+        # Under autograd the write must enter x's history (PyTorch's CopySlices): it runs as
+        # x[mask] = values, which the index ops record, with the mask selecting the view.
+        mask = _out(x, x._be.empty(tuple(x.shape), D.bool_), D.bool_)
+        copy_into(mask, False)
+        copy_into(_out(mask, mask._be.getitem(mask._data, key), D.bool_), True)
+        if isinstance(value, Tensor):
+            _check_broadcasts_to(value.shape, view.shape)
+            value = value.expand(view.shape).reshape(-1)
+        setitem(x, mask, value)
+        return
+    x._check_inplace()
+    if not isinstance(value, Tensor) and not x.dtype.is_floating_point:
+        from .index_put import fill_value  # PyTorch's Scalar conversion: NaN into an int raises
+
+        value = fill_value(value, x.dtype, "setitem", check_float=False)
     copy_into(view, value)
 
 
@@ -363,7 +379,7 @@ class Cat(Function):
 def cat(tensors, dim: int = 0) -> Tensor:
     tensors = [x for x in tensors]
     if not tensors:
-        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+        raise ValueError("cat(): expected a non-empty list of Tensors")
     # PyTorch skips 1-D empty tensors in cat (legacy behaviour) so `cat([empty, x])` works.
     for i, x in enumerate(tensors):
         if x.ndim == 0:
