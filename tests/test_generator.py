@@ -137,7 +137,8 @@ def test_set_state_errors_like_torch():
     for bad_wg, bad_pt in [([1, 2], [1, 2]),
                            (torch.zeros(16), pt.zeros(16)),
                            (torch.zeros(3, dtype=torch.uint8), pt.zeros(3, dtype=pt.uint8))]:
-        _raises_like_torch(lambda: torch.Generator().set_state(bad_wg), lambda: pt.Generator().set_state(bad_pt))
+        _raises_like_torch(lambda bad=bad_wg: torch.Generator().set_state(bad),
+                           lambda bad=bad_pt: pt.Generator().set_state(bad))
 
 
 def test_pickle_and_deepcopy_keep_the_stream():

@@ -9,6 +9,7 @@ from . import (
     cuda,
     nn,
     optim,
+    utils,
     wgpu,
 )
 from ._creation import (
