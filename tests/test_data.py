@@ -394,3 +394,41 @@ def test_iterable_dataset_refuses_samplers_like_torch():
 
 def test_get_worker_info_is_none_in_the_main_process():
     assert wgd.get_worker_info() is None and ptd.get_worker_info() is None
+
+
+def test_pin_memory_is_accepted_and_changes_nothing():
+    ds = wgd.TensorDataset(torch.arange(5))
+    pinned = [b.tolist() for (b,) in wgd.DataLoader(ds, batch_size=2, pin_memory=True)]
+    assert pinned == [b.tolist() for (b,) in wgd.DataLoader(ds, batch_size=2)]
+
+
+def test_iterable_dataset_longer_than_its_len_warns_like_torch():
+    class Liar(Stream):
+        def __len__(self):
+            return 2
+
+    ptliar = type("PLiar", (ptd.IterableDataset,), {"__iter__": lambda self: iter(range(4)), "__len__": lambda self: 2})
+    for lib, ds in ((ptd, ptliar()), (wgd, Liar(4))):
+        loader = lib.DataLoader(ds, batch_size=None)
+        assert len(loader) == 2
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert list(loader) == [0, 1, 2, 3]
+        messages = [str(w.message).split(" was reported")[1] for w in caught]
+        if lib is ptd:
+            expect = messages
+    assert messages == expect and len(messages) == 2
+    assert "2(when accessing len(dataloader)), but 3 samples" in messages[0]
+
+
+def test_generic_subscripting():
+    class Ints(wgd.Dataset[int]):
+        def __getitem__(self, i):
+            return i
+
+    class Evens(wgd.Sampler[int]):
+        def __iter__(self):
+            return iter([0, 2])
+
+    assert [b.tolist() for b in wgd.DataLoader(Ints(), sampler=Evens(), batch_size=2)] == [[0, 2]]
+    assert issubclass(wgd.RandomSampler, wgd.Sampler) and issubclass(wgd.TensorDataset, wgd.Dataset)

@@ -121,6 +121,7 @@ class DataLoader:
             collate_fn = _collate.default_collate if self._auto_collation else _collate.default_convert
         self.collate_fn = collate_fn
         self.persistent_workers = persistent_workers
+        self._IterableDataset_len_called = None  # len(dataset) once len(loader) was asked (a warning's bound)
         self._iterator = None
         self._initialized = True
         self.check_worker_number_rationality()
@@ -179,7 +180,7 @@ class DataLoader:
 
     def __len__(self) -> int:
         if self._iterable:
-            length = len(self.dataset)
+            length = self._IterableDataset_len_called = len(self.dataset)
             if self.batch_size is not None:
                 length = length // self.batch_size if self.drop_last else math.ceil(length / self.batch_size)
             return length
@@ -215,6 +216,7 @@ class _BaseDataLoaderIter(Iterator):
         self._base_seed = random_seed(loader.generator)
         self._persistent_workers = loader.persistent_workers
         self._num_yielded = 0
+        self._len_called = loader._IterableDataset_len_called
 
     def __iter__(self):
         return self
@@ -222,6 +224,7 @@ class _BaseDataLoaderIter(Iterator):
     def _reset(self, loader, first_iter: bool = False) -> None:
         self._sampler_iter = iter(self._index_sampler)
         self._num_yielded = 0
+        self._len_called = loader._IterableDataset_len_called
 
     def _next_index(self):
         return next(self._sampler_iter)  # may raise StopIteration
@@ -232,6 +235,13 @@ class _BaseDataLoaderIter(Iterator):
     def __next__(self):
         data = self._next_data()
         self._num_yielded += 1
+        if self._iterable and self._len_called is not None and self._num_yielded > self._len_called:
+            msg = (f"Length of IterableDataset {self._dataset} was reported to be {self._len_called}(when accessing "
+                   f"len(dataloader)), but {self._num_yielded} samples have been fetched. ")
+            if self._num_workers > 0:
+                msg += ("For multiprocessing data-loading, this could be caused by not properly configuring the "
+                        "IterableDataset replica at each worker.")
+            warnings.warn(msg, stacklevel=2)
         return data
 
     def __len__(self) -> int:
