@@ -66,6 +66,7 @@ def test_every_random_function_takes_a_generator(device):
         "randn": lambda g: torch.randn(5, generator=g, device=device),
         "randint": lambda g: torch.randint(3, 9, (6,), generator=g, device=device),
         "randint_high": lambda g: torch.randint(4, (6,), generator=g, device=device),
+        "randint_keywords": lambda g: torch.randint(high=4, size=(6,), generator=g, device=device),
         "randperm": lambda g: torch.randperm(10, generator=g, device=device),
         "rand_like": lambda g: torch.rand_like(torch.zeros(4, device=device), generator=g),
         "randn_like": lambda g: torch.randn_like(torch.zeros(4, device=device), generator=g),

@@ -200,7 +200,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
     return _random("normal", size, 0.0, 1.0, dtype, device, requires_grad, generator, "randn")
 
 
-def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
     if isinstance(high, (tuple, list)) and size is None:  # randint(high, size)
         low, high, size = 0, low, high
