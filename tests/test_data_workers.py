@@ -182,3 +182,12 @@ def test_tensors_cross_as_numpy_and_come_back_on_the_cpu(device):
     assert [b[0].dtype for b in batches] == [torch.float32] * 2 and batches[1][1].dtype is torch.bool
     np.testing.assert_array_equal(np.concatenate([b[0].numpy() for b in batches]), x.numpy())
     np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in batches]), y.numpy())
+
+
+def test_forked_workers_refuse_gpu_tensors_instead_of_hanging(wgpu_device):
+    ds = wgd.TensorDataset(torch.arange(4, device=wgpu_device))
+    with pytest.raises(RuntimeError, match="(?s)Caught RuntimeError in DataLoader worker process 0.*Cannot use "
+                                           "wgpu:0 tensors in a forked DataLoader worker process"):
+        list(wgd.DataLoader(ds, batch_size=2, num_workers=1, timeout=30, multiprocessing_context=FORK))
+    # the main process's backend is untouched
+    assert ds[1][0].item() == 1

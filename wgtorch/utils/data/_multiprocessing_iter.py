@@ -5,13 +5,19 @@ The main process sends task ``(send_idx, keys)`` to the workers in turn, keeping
 that arrive early wait in ``_task_info``; with ``in_order=False`` they are yielded as they
 come). A worker whose iterable dataset ends reports it and gets no more tasks; the pass ends
 when no task is left. Workers stop at the end of a pass (or, when persistent, when the iterator
-is collected), on None from their index queue."""
+is collected), on None from their index queue.
+
+Workers start by ``multiprocessing_context`` or, when None, Python's default start method
+(as in PyTorch: "fork" on Linux before Python 3.14). Under "spawn" and "forkserver" the
+dataset reaches the workers pickled, its tensors as cpu copies (`_reductions`)."""
 
 from __future__ import annotations
 
 import itertools
 import multiprocessing
+import pickle
 import queue
+import warnings
 
 from ._reductions import init_reductions
 from ._worker import MP_STATUS_CHECK_INTERVAL, ExceptionWrapper, _IterableDatasetStopIteration, _ResumeIteration
@@ -39,9 +45,17 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
             w = context.Process(target=worker_loop, args=(
                 self._iterable, self._dataset, index_queue, self._worker_result_queue, self._workers_done_event,
                 self._auto_collation, self._collate_fn, self._drop_last, self._base_seed, loader.worker_init_fn,
-                i, self._num_workers))
+                i, self._num_workers, context.get_start_method() == "fork"))
             w.daemon = True
-            w.start()
+            try:
+                w.start()
+            except (TypeError, AttributeError, pickle.PicklingError):
+                warnings.warn(f"Got pickle error when attempting to start a worker Process with the "
+                              f"{context.get_start_method()!r} start method, which sends the worker its arguments "
+                              "(dataset, collate_fn, worker_init_fn) pickled. Make them picklable (module-level "
+                              "functions and classes), or pass multiprocessing_context='fork' if the dataset holds "
+                              "no wgpu or CUDA tensors.", stacklevel=3)
+                raise
             self._index_queues.append(index_queue)
             self._workers.append(w)
         self._data_queue = self._worker_result_queue

@@ -79,6 +79,32 @@ class _ManagerWatchdog:
         return not self.manager_dead
 
 
+def _forked_backend_class(cls, name: str):
+    """``cls`` with every public attribute raising: what a GPU backend object inherited
+    through fork becomes in a worker."""
+
+    def __getattribute__(self, attr):
+        if attr.startswith("__"):
+            return object.__getattribute__(self, attr)
+        raise RuntimeError(f"Cannot use {name} tensors in a forked DataLoader worker process: the GPU driver "
+                           "state of the parent does not survive fork. Keep the dataset's tensors on the cpu (and "
+                           "move batches to the device in the main process), or use "
+                           "multiprocessing_context='spawn' or 'forkserver', which give workers cpu copies.")
+
+    return type(f"Forked{cls.__name__}", (cls,), {"__slots__": (), "__getattribute__": __getattribute__})
+
+
+def _guard_devices_after_fork() -> None:
+    """Make the wgpu/CUDA backends a forked worker inherited raise a clear RuntimeError (PyTorch
+    refuses CUDA in a forked child the same way) instead of waiting forever on a GPU queue whose
+    threads stayed in the parent."""
+    from ... import _device
+
+    for dev, be in _device._backends.items():
+        if dev.type != "cpu" and not type(be).__name__.startswith("Forked"):
+            be.__class__ = _forked_backend_class(type(be), str(dev))
+
+
 def _seed_worker(base_seed: int, worker_id: int) -> int:
     import numpy as np
 
@@ -92,13 +118,15 @@ def _seed_worker(base_seed: int, worker_id: int) -> int:
 
 
 def _worker_loop(iterable, dataset, index_queue, data_queue, done_event, auto_collation, collate_fn, drop_last,
-                 base_seed, init_fn, worker_id, num_workers) -> None:
+                 base_seed, init_fn, worker_id, num_workers, forked=False) -> None:
     from ._fetch import create_fetcher
     from ._reductions import init_reductions
 
     global _worker_info
     try:
         init_reductions()
+        if forked:
+            _guard_devices_after_fork()
         seed = _seed_worker(base_seed, worker_id)
         _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed, dataset=dataset)
         init_exception = None

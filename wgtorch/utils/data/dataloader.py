@@ -44,7 +44,10 @@ class DataLoader:
     runs in each; ``prefetch_factor`` batches per worker are kept in flight; ``timeout`` seconds
     bound the wait for one; ``persistent_workers`` keeps them between passes; ``in_order=False``
     yields batches as they arrive. Tensors come back from workers as cpu tensors (see
-    `_reductions`). ``pin_memory`` is accepted and has no effect (wgtorch has no pinned memory).
+    `_reductions`); a forked worker (the default start method on Linux) cannot read wgpu or CUDA
+    tensors of the dataset and raises RuntimeError (as PyTorch does for CUDA), while "spawn" and
+    "forkserver" workers get cpu copies of them. ``pin_memory`` is accepted and has no effect
+    (wgtorch has no pinned memory).
     """
 
     _initialized = False
