@@ -9,7 +9,6 @@ with ``shuffle=True``), grouped by a `BatchSampler` of ``batch_size`` (or a user
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import warnings
 from collections.abc import Iterator
@@ -136,6 +135,8 @@ class DataLoader:
     @multiprocessing_context.setter
     def multiprocessing_context(self, context) -> None:
         if context is not None:
+            import multiprocessing
+
             if self.num_workers == 0:
                 raise ValueError(f"multiprocessing_context can only be used with multi-process loading "
                                  f"(num_workers > 0), but got num_workers={self.num_workers}")
