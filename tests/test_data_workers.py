@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+import torch.utils.data as ptd
 
 import wgtorch as torch
 from wgtorch.utils import data as wgd
@@ -191,3 +192,24 @@ def test_forked_workers_refuse_gpu_tensors_instead_of_hanging(wgpu_device):
         list(wgd.DataLoader(ds, batch_size=2, num_workers=1, timeout=30, multiprocessing_context=FORK))
     # the main process's backend is untouched
     assert ds[1][0].item() == 1
+
+
+def _plain(x):
+    """A batch as comparable plain data: tensors (either library) as (dtype name, values)."""
+    if hasattr(x, "tolist") and hasattr(x, "dtype"):
+        return ("tensor", str(x.dtype).split(".")[-1], x.tolist())
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x).__name__, [_plain(v) for v in x]
+    return x
+
+
+@pytest.mark.parametrize("cfg", [{"batch_size": 3}, {"batch_size": None}, {"batch_sampler": [[0, 6], [1], [2, 3, 4]]},
+                                 {"sampler": [6, 5, 4], "batch_size": 2},
+                                 {"batch_size": 2, "drop_last": True, "persistent_workers": True}])
+def test_worker_batches_like_torch(cfg):
+    samples = [{"a": np.arange(2) + i, "b": float(i), "c": [i, "s"]} for i in range(7)]
+    ours = [_plain(b) for b in wgd.DataLoader(samples, num_workers=2, multiprocessing_context=FORK, **cfg)]
+    theirs = [_plain(b) for b in ptd.DataLoader(samples, num_workers=2, multiprocessing_context=FORK, **cfg)]
+    assert ours == theirs
