@@ -165,12 +165,14 @@ def test_worker_exception_is_reraised_with_its_type():
 
 
 def test_timeout_and_dead_worker():
-    slow = wgd.DataLoader(Numbers(2, sleep=1.0), num_workers=1, timeout=0.3, multiprocessing_context=FORK)
-    with pytest.raises(RuntimeError, match=r"DataLoader timed out after 0\.3 seconds"):
+    slow = wgd.DataLoader(Numbers(2, sleep=2.0), num_workers=1, timeout=0.1, multiprocessing_context=FORK)
+    with pytest.raises(RuntimeError, match=r"DataLoader timed out after 0\.1 seconds"):
         next(iter(slow))
     dying = wgd.DataLoader(Numbers(2, exit_at=0), num_workers=1, timeout=1, multiprocessing_context=FORK)
+    it = iter(dying)
+    it._workers[0].join(30)  # it exits on its first sample
     with pytest.raises(RuntimeError, match=r"DataLoader worker \(pid\(s\) \d+\) exited unexpectedly"):
-        next(iter(dying))
+        next(it)
 
 
 def test_tensors_cross_as_numpy_and_come_back_on_the_cpu(device):
