@@ -5,9 +5,9 @@ method (fast), one the "spawn" method (everything crosses by pickling)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
-import time
 
 import numpy as np
 import pytest
@@ -42,19 +42,30 @@ def _mark(worker_id):
 
 
 class Numbers(wgd.Dataset):
-    def __init__(self, n, fail_at=None, sleep=0.0, exit_at=None):
-        self.n, self.fail_at, self.sleep, self.exit_at = n, fail_at, sleep, exit_at
+    def __init__(self, n, fail_at=None, exit_at=None):
+        self.n, self.fail_at, self.exit_at = n, fail_at, exit_at
 
     def __getitem__(self, i):
         if i == self.fail_at:
             raise ValueError(f"bad sample {i}")
         if i == self.exit_at:
             os._exit(3)
-        time.sleep(self.sleep)
         return torch.tensor([i, 2 * i]), np.float32(i) / 2, {"s": str(i), "b": i % 2 == 0}
 
     def __len__(self):
         return self.n
+
+
+class Gated(wgd.Dataset):
+    def __init__(self, gate):
+        self.gate = gate
+
+    def __getitem__(self, i):
+        self.gate.wait(60)
+        return i
+
+    def __len__(self):
+        return 2
 
 
 class Range(wgd.IterableDataset):
@@ -165,9 +176,13 @@ def test_worker_exception_is_reraised_with_its_type():
 
 
 def test_timeout_and_dead_worker():
-    slow = wgd.DataLoader(Numbers(2, sleep=2.0), num_workers=1, timeout=0.1, multiprocessing_context=FORK)
-    with pytest.raises(RuntimeError, match=r"DataLoader timed out after 0\.1 seconds"):
-        next(iter(slow))
+    gate = multiprocessing.get_context(FORK).Event()  # the worker answers only once it is set
+    slow = wgd.DataLoader(Gated(gate), num_workers=1, timeout=0.2, multiprocessing_context=FORK)
+    it = iter(slow)
+    with pytest.raises(RuntimeError, match=r"DataLoader timed out after 0\.2 seconds"):
+        next(it)
+    gate.set()  # let it finish, so that shutting it down is quick
+    del it
     dying = wgd.DataLoader(Numbers(2, exit_at=0), num_workers=1, timeout=1, multiprocessing_context=FORK)
     it = iter(dying)
     it._workers[0].join(30)  # it exits on its first sample
