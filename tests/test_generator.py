@@ -149,3 +149,13 @@ def test_pickle_and_deepcopy_keep_the_stream():
         assert clone is not g and clone.initial_seed() == 8
         np.testing.assert_array_equal(torch.rand(4, generator=clone).numpy(),
                                       torch.rand(4, generator=copy.deepcopy(g)).numpy())
+
+
+def test_nn_init_draws_from_a_given_generator(device):
+    g = torch.Generator(device=device).manual_seed(3)
+    a = torch.nn.init.uniform_(torch.empty(5, device=device), generator=g)
+    g.manual_seed(3)
+    b = torch.nn.init.normal_(torch.empty(5, device=device), generator=g)
+    g.manual_seed(3)
+    assert torch.nn.init.uniform_(torch.empty(5, device=device), generator=g).tolist() == a.tolist()
+    assert b.tolist() != a.tolist()
