@@ -181,18 +181,19 @@ def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False) -
     bindings += [f"@group(0) @binding({k + 1}) var<storage, read> in{k}: array<{t}>;"
                  for k, t in enumerate(types) if k > 0]
     loads, operand, scalar = [], 1, 0
-    for name, slot in zip(_NAMES, layout):
+    wide = OPS[op].wide if op in OPS else ()
+    for k, (name, slot) in enumerate(zip(_NAMES, layout)):
         if slot < 0:
             field = "scalar_f" if tc == "f32" else "scalar_i"
             value = f"P.{field}[{scalar}]"
-            loads.append(f"    let {name} = TC({'f16(' + value + ')' if half else value});")
             scalar += 1
         else:
             array = "out" if slot == 0 else f"in{slot}"
             value = f"{array}[at({operand}u, i)]"
-            wide = half and types[slot] != "f16"  # a float32 (or int) operand of a float16 op
-            loads.append(f"    let {name} = TC({'f16(' + value + ')' if wide else value});")
             operand += 1
+        # a float16 op rounds its other operands to f16 first (PyTorch's half kernels), but `wide` ones
+        rounded = half and k not in wide and (slot < 0 or types[slot] != "f16")
+        loads.append(f"    let {name} = TC({'f16(' + value + ')' if rounded else value});")
     if out_dtype.wgsl == "u32" and out_dtype.name == "bool" and op not in PREDICATES:
         store = f"    out[at(0u, i)] = u32(!(({expr}) == TC(0)));"  # NaN is truthy
     else:
