@@ -367,3 +367,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
 __all__ = ["linear", "embedding", "one_hot", "relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu", "elu",
            "softplus", "softmax", "log_softmax", "dropout", "layer_norm", "pad", "nll_loss", "cross_entropy",
            "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+
+from ._attention import scaled_dot_product_attention  # noqa: E402
+
+__all__ += ["scaled_dot_product_attention"]
