@@ -368,6 +368,6 @@ __all__ = ["linear", "embedding", "one_hot", "relu", "gelu", "silu", "tanh", "si
            "softplus", "softmax", "log_softmax", "dropout", "layer_norm", "pad", "nll_loss", "cross_entropy",
            "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
-from ._attention import scaled_dot_product_attention  # noqa: E402
+from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
 
-__all__ += ["scaled_dot_product_attention"]
+__all__ += ["scaled_dot_product_attention", "multi_head_attention_forward"]
