@@ -15,6 +15,9 @@ import wgtorch.nn.functional as F
 from tests.helpers import assert_close, rand
 
 RTOL, ATOL = 1e-4, 1e-5
+# torch's own notes on its nested-tensor fast path and on mixing bool / float masks (the tests mix them on purpose)
+pytestmark = [pytest.mark.filterwarnings("ignore:enable_nested_tensor is True:UserWarning"),
+              pytest.mark.filterwarnings("ignore:Support for mismatched:UserWarning")]
 
 
 def pair(x, device, grad=True):
@@ -286,7 +289,8 @@ def test_encoder_layer(device, opts):
     t_mod = torch.nn.TransformerEncoderLayer(**LAYER_KW, **opts)
     w_mod = load_from(t_mod, nn.TransformerEncoderLayer(**LAYER_KW, **opts), device)
     kpm = torch.tensor([[False, False, True], [False, False, False]])
-    run_pair(t_mod, w_mod, device, [rand(3, 2, 8, seed=1)],
+    x = rand(2, 3, 8, seed=1) if opts.get("batch_first") else rand(3, 2, 8, seed=1)
+    run_pair(t_mod, w_mod, device, [x],
              {"src_mask": torch.nn.Transformer.generate_square_subsequent_mask(3), "src_key_padding_mask": kpm})
 
 
@@ -296,7 +300,9 @@ def test_decoder_layer(device, opts):
     t_mod = torch.nn.TransformerDecoderLayer(**LAYER_KW, **opts)
     w_mod = load_from(t_mod, nn.TransformerDecoderLayer(**LAYER_KW, **opts), device)
     mkpm = torch.tensor([[False, True, False, False], [False, False, False, True]])
-    run_pair(t_mod, w_mod, device, [rand(3, 2, 8, seed=1), rand(4, 2, 8, seed=2)],
+    bf = opts.get("batch_first")
+    tgt, mem = (rand(2, 3, 8, seed=1), rand(2, 4, 8, seed=2)) if bf else (rand(3, 2, 8, seed=1), rand(4, 2, 8, seed=2))
+    run_pair(t_mod, w_mod, device, [tgt, mem],
              {"tgt_mask": torch.nn.Transformer.generate_square_subsequent_mask(3), "tgt_is_causal": True,
               "memory_key_padding_mask": mkpm})
 
