@@ -91,7 +91,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
             raise RuntimeError(f"Expected attn_mask dtype to be bool or float or to match query dtype, but got "
                                f"attn_mask.dtype: {attn_mask.dtype.name} and query.dtype: {query.dtype.name} "
                                "instead.")
-    attn = _safe_softmax(scores)
+    # Only a mask can leave a row with no key (a causal row always keeps key 0): plain softmax otherwise.
+    attn = _safe_softmax(scores) if attn_mask is not None else _softmax(scores, -1)
     if dropout_p > 0.0:
         from .functional import dropout
 
