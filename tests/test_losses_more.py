@@ -154,6 +154,16 @@ def test_gaussian_nll_var_shapes(device):
     assert_close(w_out, t_out.numpy(), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_huber_weight(device, reduction):
+    compare(device, lambda a, b, w: torch.nn.functional.huber_loss(a, b, reduction, 0.7, weight=w),
+            lambda a, b, w: F.huber_loss(a, b, reduction, 0.7, weight=w),
+            [rand(4, 5, seed=1), rand(4, 5, seed=2), positive(4, 5, seed=3)], (0, 1, 2))
+    with pytest.raises(ValueError):
+        F.huber_loss(wgtorch.zeros(4, 5, device=device), wgtorch.zeros(4, 5, device=device),
+                     weight=wgtorch.ones(5, device=device))
+
+
 def test_unbatched_embedding_losses(device):
     compare(device, torch.nn.functional.cosine_embedding_loss, F.cosine_embedding_loss,
             [rand(4, seed=1), rand(4, seed=2), np.float32(-1.0)], (0, 1))
