@@ -235,6 +235,12 @@ def test_mha_fully_padded_is_nan_with_weights(device):
     assert np.isnan(w_w.detach().numpy()).all()
 
 
+def test_mha_fully_padded_is_zero_without_weights(device):
+    """need_weights=False goes through SDPA: a fully padded sequence gives zeros (+ out_proj bias), as torch."""
+    kpm = torch.tensor([[True, True, True, True], [False, True, False, False]])
+    mha_case(device, {"batch_first": True}, kpm=kpm, need_weights=False)
+
+
 def test_mha_init_and_keys():
     wgtorch.manual_seed(0)
     m = nn.MultiheadAttention(16, 4, add_bias_kv=True)
