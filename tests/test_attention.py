@@ -84,7 +84,7 @@ def test_sdpa_3d_and_2d(device):
     sdpa_case(device, (5, 4), (6, 4), (6, 2), is_causal=True)
 
 
-@pytest.mark.parametrize("mask_shape", [(5, 6), (1, 1, 5, 6), (2, 1, 5, 6), (3, 5, 6), (1, 6)])
+@pytest.mark.parametrize("mask_shape", [(5, 6), (1, 1, 5, 6), (2, 1, 5, 6), (3, 5, 6), (1, 6), (5, 1)])
 def test_sdpa_bool_mask_broadcast(device, mask_shape):
     m = torch.tensor(np.random.default_rng(4).random(mask_shape) > 0.4)
     sdpa_case(device, (2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 4), mask=m)

@@ -79,8 +79,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     if is_causal:
         scores = where(_causal_keep(L, S, scores.device), scores, neg_inf)
     if attn_mask is not None:
-        if attn_mask.ndim > 0 and (attn_mask.shape[-1] != S or (attn_mask.ndim > 1 and attn_mask.shape[-2]
-                                                                   not in (1, L))):
+        if attn_mask.ndim > 0 and (attn_mask.shape[-1] not in (1, S) or (attn_mask.ndim > 1 and
+                                                                          attn_mask.shape[-2] not in (1, L))):
             raise RuntimeError(f"scaled_dot_product_attention(): attn_mask of shape {list(attn_mask.shape)} does "
                                f"not broadcast to the scores' shape {list(scores.shape)}")
         if attn_mask.dtype is D.bool_:
