@@ -427,3 +427,12 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
 __all__ = ["linear", "embedding", "one_hot", "relu", "gelu", "silu", "tanh", "sigmoid", "leaky_relu", "elu",
            "softplus", "softmax", "log_softmax", "dropout", "layer_norm", "pad", "nll_loss", "cross_entropy",
            "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+
+from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
+
+__all__ += ["scaled_dot_product_attention", "multi_head_attention_forward"]
+
+from ._losses_more import *  # noqa: E402, F403  (smooth_l1_loss, kl_div, cosine_similarity, ...)
+from ._losses_more import __all__ as _more_losses  # noqa: E402
+
+__all__ += _more_losses
