@@ -251,11 +251,13 @@ def _pad_indexed(input: Tensor, pad: tuple, mode: str, value) -> Tensor:
         if before == 0 and after == 0:
             continue
         idx = []
+        # circular wraps around what is left after any crop, as PyTorch
+        lo, kept = max(0, -before), n - max(0, -before) - max(0, -after)
         for p in range(-before, n + after):
             if mode == "replicate":
                 q = min(max(p, 0), n - 1)
             elif mode == "circular":
-                q = p % n
+                q = lo + (p - lo) % kept if kept > 0 else p
             else:
                 q = abs(p)
                 q = 2 * (n - 1) - q if q > n - 1 else q
