@@ -354,3 +354,10 @@ def test_conv_transpose_output_size(device):
         ref(torch.tensor(x), output_size=[20, 20])
     with pytest.raises(ValueError):
         mod(wgtorch.tensor(x, device=device), output_size=[20, 20])
+
+
+def test_conv_dtype_mismatch_error():
+    with pytest.raises(RuntimeError):
+        TF.conv1d(torch.zeros(1, 2, 4, dtype=torch.float64), torch.zeros(3, 2, 3))
+    with pytest.raises(RuntimeError):
+        F.conv1d(wgtorch.zeros(1, 2, 4, dtype=wgtorch.float64), wgtorch.zeros(3, 2, 3))

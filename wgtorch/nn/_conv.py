@@ -20,6 +20,7 @@ import math
 from .. import _creation
 from .. import _dtype as D
 from .._tensor import Tensor
+from ..autograd.function import Function
 from ..ops.index import index_select
 from ..ops.linalg import matmul
 from ..ops.shape import cat, stack
@@ -73,13 +74,28 @@ def _check_bias(bias, weight: Tensor, channels: int) -> None:
                            f"{channels} elements, but got bias of size {list(bias.shape)} instead")
 
 
-def _columns(x: Tensor, ksize, stride, dilation, out_size) -> Tensor:
-    """x (C, N, *spatial) -> (C, prod(ksize), N, *out_size): one strided slice per kernel offset."""
-    parts = []
-    for offs in itertools.product(*(range(k) for k in ksize)):
-        key = tuple(slice(o * d, o * d + s * (n - 1) + 1, s) for o, d, s, n in zip(offs, dilation, stride, out_size))
-        parts.append(x[(slice(None), slice(None)) + key])
-    return stack(parts, 1)
+class _Columns(Function):
+    """x (C, N, *spatial) -> (C, prod(ksize), N, *out_size): one strided slice per kernel offset,
+    stacked (im2col). Its backward adds each offset's gradient into one zero buffer through the
+    same strided views (col2im), instead of one input-sized gradient per offset."""
+
+    @staticmethod
+    def forward(ctx, x, ksize, stride, dilation, out_size):
+        keys = []
+        for offs in itertools.product(*(range(k) for k in ksize)):
+            keys.append((slice(None), slice(None)) + tuple(
+                slice(o * d, o * d + s * (n - 1) + 1, s) for o, d, s, n in zip(offs, dilation, stride, out_size)))
+        ctx.in_shape, ctx.keys = x.shape, keys
+        return stack([x[key] for key in keys], 1)
+
+    @staticmethod
+    def backward(ctx, g):
+        z = g.new_zeros(ctx.in_shape)
+        be = z._be
+        for k, key in enumerate(ctx.keys):
+            view = be.getitem(z._data, key)
+            be.elementwise("add", [view, be.getitem(g._data, (slice(None), k))], g.dtype, g.dtype, out=view)
+        return z, None, None, None, None
 
 
 def _conv(x: Tensor, weight: Tensor, bias, stride, dilation, groups: int) -> Tensor:
@@ -97,7 +113,7 @@ def _conv(x: Tensor, weight: Tensor, bias, stride, dilation, groups: int) -> Ten
         out = x.new_zeros((n, o) + out_size) + (x.sum() + weight.sum()) * 0
         return out + bias.reshape(view) if bias is not None else out
     g = groups
-    cols = _columns(x.permute(1, 0, *range(2, x.ndim)), ksize, stride, dilation, out_size)
+    cols = _Columns.apply(x.permute(1, 0, *range(2, x.ndim)), ksize, stride, dilation, out_size)
     cols = cols.reshape(g, c // g * math.prod(ksize), n * math.prod(out_size))
     out = matmul(weight.reshape(g, o // g, -1), cols).reshape((o, n) + out_size)
     if bias is not None:
