@@ -231,7 +231,8 @@ def _pad_indexed(input: Tensor, pad: tuple, mode: str, value) -> Tensor:
         raise RuntimeError(f"Padding mode \"{mode}\" doesn't take in value argument")
     k = len(pad) // 2
     if len(pad) % 2 or k not in (1, 2, 3) or input.ndim not in (k + 1, k + 2):
-        raise NotImplementedError(f"Padding size {len(pad)} is not supported for {input.ndim}D input tensor.")
+        raise NotImplementedError(f"Padding size {len(pad)} is not supported for {input.ndim}D input tensor "
+                                  f"in mode {mode!r}.")
     if mode != "circular" and any(n == 0 for n in input.shape[1:]):
         raise RuntimeError(f"Expected a tensor with possibly 0 batch size and other non-zero dimensions for "
                            f"input, but got: {list(input.shape)}")
