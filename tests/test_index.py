@@ -185,9 +185,9 @@ def test_out_of_range_raises_and_device_keeps_working(device, op, bad):
     x = _t(a, device)
     idx = np.array([[0, 1], [bad, 4]])
     # PyTorch's types on cpu: IndexError for index_select, RuntimeError naming the value for gather
-    # and scatter_add. On wgpu the kernel's deferred report is an IndexError for every op.
+    # and scatter_add; on wgpu the kernel's deferred report has the same types.
     error, match = IndexError, "index out of range in self"
-    if device == "cpu" and op != "index_select":
+    if op != "index_select":
         error, match = RuntimeError, f"index {bad} is out of bounds for dimension 0 with size 5"
     with pytest.raises(error, match=match):
         if op == "index_select":

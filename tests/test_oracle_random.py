@@ -22,7 +22,10 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 
 @pytest.mark.parametrize("index", range(N_CASES), ids=lambda i: f"{SEED}:{i}")
-def test_random_case(device, index):
+def test_random_case(device, index, request):
     case = oracle.random_case(SEED, index)
+    reason = oracle.known_difference(case, device)
+    if reason:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     outcome = oracle.check(case, device)
     assert not outcome.failed, outcome.line()

@@ -337,11 +337,11 @@ def _softmax(x: Tensor, dim: int, dtype, log: bool) -> Tensor:
     if dtype is not None:
         x = x.to(dtype)
     name = "log_softmax" if log else "softmax"
+    dim = _dim(dim, x.ndim)  # PyTorch checks the dim first
     if not x.dtype.is_floating_point:
         type_name = _TORCH_TYPE_NAMES.get(x.dtype.name, x.dtype.name)
         raise NotImplementedError(f'"{name}" not implemented for \'{type_name}\' (softmax needs a floating-point '
-                           "tensor; pass dtype=wgtorch.float32)")
-    dim = _dim(dim, x.ndim)
+                                  "tensor; pass dtype=wgtorch.float32)")
     if x.ndim == 0:  # a 0-d tensor is a row of one
         return Softmax.apply(x.reshape(1), 0, log).reshape(())
     return Softmax.apply(x, dim, log)

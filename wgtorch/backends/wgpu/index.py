@@ -64,13 +64,18 @@ def _source(op: str, dt: dtype, ndim: int) -> str:
                       {"STORE": _snippets()[snippet]})
 
 
-def index_error(words) -> IndexError:
-    """The exception for an error word block written by an index kernel (see index.wgsl)."""
+def index_error(words) -> Exception:
+    """The exception for an error word block written by an index kernel (see index.wgsl), of
+    PyTorch's cpu type: RuntimeError for gather and scatter_add, IndexError for index_select."""
     code, value, size, dim = (int(w) for w in words[:4])
     value = value - (1 << 32) if value >= 1 << 31 else value
-    return IndexError(f"index out of range in self: {_NAMES.get(code, 'an index kernel')} on wgpu met index "
-                      f"{value} for dimension {dim} of size {size} (reported at the first read or "
-                      "synchronize after the op, as device-side errors are)")
+    op = _NAMES.get(code, "an index kernel")
+    where = "(reported at the first read or synchronize after the op, as device-side errors are)"
+    if op in ("gather", "scatter_add"):
+        return RuntimeError(f"index {value} is out of bounds for dimension {dim} with size {size}: {op} on wgpu "
+                            f"{where}")
+    return IndexError(f"index out of range in self: {op} on wgpu met index {value} for dimension {dim} of size "
+                      f"{size} {where}")
 
 
 class IndexOps:

@@ -1,0 +1,258 @@
+"""Convolutions (``conv1d``, ``conv2d``, ``conv_transpose1d``, ``conv_transpose2d``) as composites.
+
+No kernel of their own: a convolution is padding (``F.pad``), one strided slice of the input per
+kernel offset stacked into columns (im2col), and one matmul batched over the groups, so autograd
+and every backend come for free. A transposed convolution is the gradient form: zeros inserted
+between input positions (stride), padding by ``dilation * (k - 1) - padding`` (plus
+``output_padding`` at the end), then a stride-1 convolution with the spatially flipped kernel,
+its in/out channels swapped per group.
+
+Shapes (``*`` is L for 1-d, (H, W) for 2-d; the batch dim may be absent):
+    conv:       input (N, C_in, *), weight (C_out, C_in / groups, *k) -> (N, C_out, *out)
+    transposed: input (N, C_in, *), weight (C_in, C_out / groups, *k) -> (N, C_out, *out)
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from .. import _creation
+from .. import _dtype as D
+from .._tensor import Tensor
+from ..autograd.function import Function
+from ..ops.index import index_select
+from ..ops.linalg import matmul
+from ..ops.shape import cat, stack
+from ._functions import same_device
+
+
+def _tuple(value, nd: int, name: str) -> tuple:
+    if isinstance(value, (tuple, list)):
+        value = tuple(int(v) for v in value)
+        if len(value) == 1:
+            return value * nd
+        if len(value) != nd:
+            raise RuntimeError(f"expected {name} to be a single integer value or a list of {nd} values to match "
+                               f"the convolution dimensions, but got {name}={list(value)}")
+        return value
+    return (int(value),) * nd
+
+
+def _sizes(shape) -> str:
+    return " x ".join(str(n) for n in shape)
+
+
+def _check(input: Tensor, weight: Tensor, bias, nd: int, name: str, stride, dilation, groups) -> bool:
+    """The checks shared by both kinds; True when the input has no batch dim."""
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError(f"{name}(): argument 'input' and 'weight' must be Tensors")
+    same_device(input, weight, bias)
+    if input.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {name}, but got "
+                           f"input of size: {list(input.shape)}")
+    if weight.ndim != nd + 2:
+        raise RuntimeError(f"Expected {nd + 2}-dimensional weight for {nd + 2}-dimensional input "
+                           f"{list(input.shape)}, but got {weight.ndim}-dimensional weight of size "
+                           f"{list(weight.shape)} instead")
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError("non-positive dilation is not supported")
+    if groups <= 0:
+        raise RuntimeError("non-positive groups is not supported")
+    dtypes = [input.dtype, weight.dtype] + ([bias.dtype] if bias is not None else [])
+    if any(dt is not input.dtype for dt in dtypes) or not input.dtype.is_floating_point:
+        names = " and ".join(dt.name for dt in dtypes)
+        raise RuntimeError(f"{name}(): expected input, weight and bias of one floating dtype, got {names}")
+    return input.ndim == nd + 1
+
+
+def _check_bias(bias, weight: Tensor, channels: int) -> None:
+    if bias is not None and tuple(bias.shape) != (channels,):
+        raise RuntimeError(f"Given weight of size {list(weight.shape)}, expected bias to be 1-dimensional with "
+                           f"{channels} elements, but got bias of size {list(bias.shape)} instead")
+
+
+class _Columns(Function):
+    """x (C, N, *spatial) -> (C, prod(ksize), N, *out_size): one strided slice per kernel offset,
+    stacked (im2col). Its backward adds each offset's gradient into one zero buffer through the
+    same strided views (col2im), instead of one input-sized gradient per offset."""
+
+    @staticmethod
+    def forward(ctx, x, ksize, stride, dilation, out_size):
+        keys = []
+        for offs in itertools.product(*(range(k) for k in ksize)):
+            keys.append((slice(None), slice(None)) + tuple(
+                slice(o * d, o * d + s * (n - 1) + 1, s) for o, d, s, n in zip(offs, dilation, stride, out_size)))
+        ctx.in_shape, ctx.keys = x.shape, keys
+        return stack([x[key] for key in keys], 1)
+
+    @staticmethod
+    def backward(ctx, g):
+        z = g.new_zeros(ctx.in_shape)
+        be = z._be
+        for k, key in enumerate(ctx.keys):
+            view = be.getitem(z._data, key)
+            be.elementwise("add", [view, be.getitem(g._data, (slice(None), k))], g.dtype, g.dtype, out=view)
+        return z, None, None, None, None
+
+
+def _conv(x: Tensor, weight: Tensor, bias, stride, dilation, groups: int) -> Tensor:
+    """Convolution of an already padded, batched x (N, C, *spatial) by weight (O, C / groups, *k)."""
+    n, c = x.shape[:2]
+    o, ksize = weight.shape[0], tuple(weight.shape[2:])
+    padded = tuple(x.shape[2:])
+    span = tuple(d * (k - 1) + 1 for d, k in zip(dilation, ksize))
+    if any(p < s for p, s in zip(padded, span)):
+        raise RuntimeError(f"Calculated padded input size per channel: ({_sizes(padded)}). Kernel size: "
+                           f"({_sizes(span)}). Kernel size can't be greater than actual input size")
+    out_size = tuple((p - s) // st + 1 for p, s, st in zip(padded, span, stride))
+    view = (1, o) + (1,) * len(out_size)
+    if x.numel() == 0:  # nothing to multiply (a zero-size batch); keep the graph for the gradients
+        out = x.new_zeros((n, o) + out_size) + (x.sum() + weight.sum()) * 0
+        return out + bias.reshape(view) if bias is not None else out
+    g = groups
+    cols = _Columns.apply(x.permute(1, 0, *range(2, x.ndim)), ksize, stride, dilation, out_size)
+    cols = cols.reshape(g, c // g * math.prod(ksize), n * math.prod(out_size))
+    out = matmul(weight.reshape(g, o // g, -1), cols).reshape((o, n) + out_size)
+    if bias is not None:
+        out = out + bias.reshape(view[1:] + (1,))
+    return out.permute(1, 0, *range(2, out.ndim)).contiguous()
+
+
+def _padding_pairs(padding, weight: Tensor, stride, dilation, nd: int) -> list:
+    """[(before, after)] per spatial dim from an int, a tuple or "valid" / "same"."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [(0, 0)] * nd
+        if padding != "same":
+            raise RuntimeError(f"Invalid padding string: '{padding}'")
+        if any(s != 1 for s in stride):
+            raise RuntimeError("padding='same' is not supported for strided convolutions")
+        pairs = []
+        for d, k in zip(dilation, weight.shape[2:]):
+            total = d * (k - 1)
+            pairs.append((total // 2, total - total // 2))  # the extra one at the end, as PyTorch
+        return pairs
+    padding = _tuple(padding, nd, "padding")
+    if any(p < 0 for p in padding):
+        raise RuntimeError("negative padding is not supported")
+    return [(p, p) for p in padding]
+
+
+def _pad(x: Tensor, pairs) -> Tensor:
+    flat = [p for pair in reversed(pairs) for p in pair]  # F.pad counts from the last dim
+    if not any(flat):
+        return x
+    from .functional import pad
+
+    return pad(x, flat)
+
+
+def _conv_nd(nd: int, name: str, input, weight, bias, stride, padding, dilation, groups) -> Tensor:
+    stride, dilation, groups = _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation"), int(groups)
+    unbatched = _check(input, weight, bias, nd, name, stride, dilation, groups)
+    x = input.unsqueeze(0) if unbatched else input
+    o = weight.shape[0]
+    if o % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+                           f"but got weight of size [{list(weight.shape)}] instead")
+    if x.shape[1] != weight.shape[1] * groups:
+        raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected input"
+                           f"{list(x.shape)} to have {weight.shape[1] * groups} channels, but got {x.shape[1]} "
+                           "channels instead")
+    _check_bias(bias, weight, o)
+    x = _pad(x, _padding_pairs(padding, weight, stride, dilation, nd))
+    out = _conv(x, weight, bias, stride, dilation, groups)
+    return out.squeeze(0) if unbatched else out
+
+
+def _dilate(x: Tensor, dim: int, s: int) -> Tensor:
+    """s - 1 zeros inserted between neighbours along ``dim``: size n -> (n - 1) * s + 1."""
+    n = x.shape[dim]
+    if s == 1 or n == 0:
+        return x
+    zeros = x.new_zeros(x.shape[:dim + 1] + (s - 1,) + x.shape[dim + 1:])
+    spread = cat([x.unsqueeze(dim + 1), zeros], dim + 1).reshape(x.shape[:dim] + (n * s,) + x.shape[dim + 1:])
+    return spread.narrow(dim, 0, (n - 1) * s + 1)
+
+
+def _flipped_kernel(weight: Tensor, groups: int) -> Tensor:
+    """(C_in, C_out / g, *k) -> (C_out, C_in / g, *k), each kernel flipped in every spatial dim."""
+    cin, cout_g, ksize = weight.shape[0], weight.shape[1], tuple(weight.shape[2:])
+    w = weight.reshape((groups, cin // groups, cout_g) + ksize).transpose(1, 2)
+    w = w.reshape((groups * cout_g, cin // groups) + ksize)
+    for i, k in enumerate(ksize):
+        if k > 1:
+            w = index_select(w, 2 + i, _creation.tensor(list(range(k - 1, -1, -1)), dtype=D.int64,
+                                                         device=w.device))
+    return w
+
+
+def _conv_transpose_nd(nd: int, name: str, input, weight, bias, stride, padding, output_padding, groups,
+                       dilation) -> Tensor:
+    if isinstance(padding, str):
+        raise TypeError(f"{name}(): argument 'padding' must be tuple of ints, not str")
+    stride, dilation, groups = _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation"), int(groups)
+    padding, output_padding = _tuple(padding, nd, "padding"), _tuple(output_padding, nd, "output_padding")
+    unbatched = _check(input, weight, bias, nd, name, stride, dilation, groups)
+    if any(p < 0 for p in padding):
+        raise RuntimeError("negative padding is not supported")
+    if any(p < 0 for p in output_padding):
+        raise RuntimeError("negative output_padding is not supported")
+    if any(op >= s and op >= d for op, s, d in zip(output_padding, stride, dilation)):
+        raise RuntimeError(f"output padding must be smaller than either stride or dilation, but got "
+                           f"output_padding={list(output_padding)}, stride={list(stride)}, "
+                           f"dilation={list(dilation)}")
+    x = input.unsqueeze(0) if unbatched else input
+    cin = weight.shape[0]
+    if cin % groups:
+        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by {groups} at dimension 0, "
+                           f"but got weight of size [{list(weight.shape)}] instead")
+    if x.shape[1] != cin:
+        raise RuntimeError(f"Given transposed=1, weight of size {list(weight.shape)}, expected input"
+                           f"{list(x.shape)} to have {cin} channels, but got {x.shape[1]} channels instead")
+    _check_bias(bias, weight, weight.shape[1] * groups)
+    out_size = [(n - 1) * s - 2 * p + d * (k - 1) + op + 1
+                for n, s, p, d, k, op in zip(x.shape[2:], stride, padding, dilation, weight.shape[2:], output_padding)]
+    if any(n <= 0 for n in out_size):
+        raise RuntimeError(f"Given input size per channel: ({_sizes(x.shape[2:])}). Calculated output size "
+                           f"per channel: ({_sizes(out_size)}). Output size is too small")
+    for i, s in enumerate(stride):
+        x = _dilate(x, 2 + i, s)
+    pairs = [(d * (k - 1) - p, d * (k - 1) - p + op)
+             for d, k, p, op in zip(dilation, weight.shape[2:], padding, output_padding)]
+    x = _pad(x, pairs)  # negative amounts crop
+    out = _conv(x, _flipped_kernel(weight, groups), bias, (1,) * nd, dilation, groups)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """1-d convolution: input (N, C_in, L) or (C_in, L), weight (C_out, C_in / groups, k) ->
+    (N, C_out, L_out); padding is an int, a 1-tuple, "valid" or "same"."""
+    return _conv_nd(1, "conv1d", input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """2-d convolution: input (N, C_in, H, W) or (C_in, H, W), weight (C_out, C_in / groups, kH, kW)
+    -> (N, C_out, H_out, W_out); padding is an int, a pair, "valid" or "same"."""
+    return _conv_nd(2, "conv2d", input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """1-d transposed convolution: input (N, C_in, L), weight (C_in, C_out / groups, k) -> (N, C_out,
+    (L - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1)."""
+    return _conv_transpose_nd(1, "conv_transpose1d", input, weight, bias, stride, padding, output_padding,
+                              groups, dilation)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """2-d transposed convolution: input (N, C_in, H, W), weight (C_in, C_out / groups, kH, kW) ->
+    (N, C_out, H_out, W_out), each dim as in ``conv_transpose1d``."""
+    return _conv_transpose_nd(2, "conv_transpose2d", input, weight, bias, stride, padding, output_padding,
+                              groups, dilation)
