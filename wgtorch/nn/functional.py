@@ -386,3 +386,19 @@ from ._pooling import (  # noqa: E402
 
 __all__ += ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
             "adaptive_max_pool2d", "unfold", "fold", "pixel_shuffle", "pixel_unshuffle", "interpolate", "upsample"]
+
+from ._norm import (  # noqa: E402
+    alpha_dropout,
+    batch_norm,
+    dropout1d,
+    dropout2d,
+    feature_alpha_dropout,
+    group_norm,
+    instance_norm,
+    local_response_norm,
+    normalize,
+    rms_norm,
+)
+
+__all__ += ["batch_norm", "instance_norm", "group_norm", "rms_norm", "normalize", "local_response_norm", "dropout1d",
+            "dropout2d", "alpha_dropout", "feature_alpha_dropout"]
