@@ -260,8 +260,12 @@ def _blocks(size, k, d, p, s) -> tuple:
 def unfold(input: Tensor, kernel_size, dilation=1, padding=0, stride=1) -> Tensor:
     """im2col: (N, C, H, W) or (C, H, W) -> (N, C * kh * kw, L), L the number of blocks; each
     column holds one block, channel-major then kernel row-major."""
-    if input.ndim not in (3, 4):
-        raise NotImplementedError(f"Input Error: Only 3D or 4D input Tensors are supported (got {input.ndim}D)")
+    if input.ndim < 3:
+        raise IndexError(f"Dimension out of range (expected to be in range of [-{input.ndim}, {input.ndim - 1}], but "
+                         "got 2)")
+    if input.ndim > 4:
+        raise RuntimeError(f"Expected 3D or 4D (batch mode) tensor for input with possibly 0 batch size and non-zero "
+                           f"dimensions for input, but got: {list(input.shape)}")
     k, d, p, s = _fold_args(kernel_size, dilation, padding, stride)
     spatial = tuple(input.shape[-2:])
     out = _blocks(spatial, k, d, p, s)
@@ -281,8 +285,8 @@ def fold(input: Tensor, output_size, kernel_size, dilation=1, padding=0, stride=
     """col2im, the adjoint of ``unfold``: (N, C * kh * kw, L) or (C * kh * kw, L) ->
     (N, C, *output_size), overlapping block entries summed (one ``scatter_add``)."""
     if input.ndim not in (2, 3):
-        raise NotImplementedError(f"Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported "
-                                  f"(got {input.ndim}D)")
+        raise RuntimeError(f"Expected 2D or 3D (batch mode) tensor for input with possibly 0 batch size and non-zero "
+                           f"dimensions for input, but got: {list(input.shape)}")
     size = _tuple(output_size, 2, "output_size")
     k, d, p, s = _fold_args(kernel_size, dilation, padding, stride)
     kk = k[0] * k[1]
