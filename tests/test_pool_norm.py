@@ -146,9 +146,11 @@ def test_adaptive_pool2d(device, size):
 
 
 @pytest.mark.parametrize("size", [1, 3, 4, 9])
-def test_adaptive_avg_pool1d(device, size):
+def test_adaptive_pool1d(device, size):
     check(lambda x: F.adaptive_avg_pool1d(x, size), lambda x: TF.adaptive_avg_pool1d(x, size), [(2, 3, 7)], device)
     check(lambda x: F.adaptive_avg_pool1d(x, size), lambda x: TF.adaptive_avg_pool1d(x, size), [(3, 7)], device)
+    check(lambda x: F.adaptive_max_pool1d(x, size, True), lambda x: TF.adaptive_max_pool1d(x, size, True),
+          [(2, 3, 7)], device)
 
 
 FOLD = [  # kernel_size, dilation, padding, stride
@@ -202,12 +204,25 @@ INTERP = [  # shape, kwargs
     ((2, 3, 5), dict(size=9, mode="linear")),
     ((2, 3, 5), dict(scale_factor=0.6, mode="linear", align_corners=True)),
     ((2, 3, 5), dict(scale_factor=3)),
+    ((2, 3, 5, 4), dict(scale_factor=1.7, mode="nearest-exact")),
+    ((2, 3, 5), dict(size=10, mode="nearest-exact")),
+    ((2, 3, 7, 5), dict(size=(3, 4), mode="area")),
+    ((2, 3, 7), dict(scale_factor=0.5, mode="area")),
 ]
 
 
 @pytest.mark.parametrize("shape,kw", INTERP)
 def test_interpolate(device, shape, kw):
     check(lambda x: F.interpolate(x, **kw), lambda x: TF.interpolate(x, **kw), [shape], device)
+
+
+def test_interpolate_float64():
+    """float64 inputs take float64 source coordinates, as PyTorch's kernels."""
+    x = np.random.default_rng(0).standard_normal((1, 2, 5, 3))
+    for kw in (dict(scale_factor=(1.3, 2.1), mode="bilinear"), dict(size=(7, 4), mode="bilinear", align_corners=True)):
+        y = F.interpolate(wgtorch.tensor(x), **kw)
+        assert y.dtype is wgtorch.float64
+        np.testing.assert_allclose(y.numpy(), TF.interpolate(torch.tensor(x), **kw).numpy(), rtol=1e-12)
 
 
 def test_interpolate_noncontiguous(device):
@@ -235,6 +250,7 @@ MODULES = [  # (class name, args, kwargs, input shape)
     ("AdaptiveAvgPool1d", (3,), {}, (2, 3, 8)),
     ("AdaptiveAvgPool2d", ((2, None),), {}, (2, 3, 5, 6)),
     ("AdaptiveMaxPool2d", (3,), {}, (2, 3, 5, 6)),
+    ("AdaptiveMaxPool1d", (3,), {}, (2, 3, 5)),
     ("Upsample", (), dict(scale_factor=2), (1, 2, 3, 4)),
     ("Upsample", (), dict(size=(5, 3), mode="bilinear", align_corners=False), (1, 2, 3, 4)),
     ("UpsamplingNearest2d", (), dict(size=5), (1, 2, 3, 4)),

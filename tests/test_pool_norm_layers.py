@@ -241,6 +241,15 @@ def test_channel_dropout_errors_and_warnings():
     assert F.dropout1d(x, 1.0).abs().sum().item() == 0
 
 
+def test_channel_dropout_inplace(device):
+    for fn, shape in ((F.dropout2d, (4, 8, 2, 3)), (F.dropout1d, (8, 3)), (F.dropout1d, (4, 8, 3))):
+        x = wgtorch.ones(shape, device=device)
+        y = fn(x, 0.5, inplace=True)
+        assert y is x
+        values = set(np.unique(x.numpy()).tolist())
+        assert values <= {0.0, 2.0} and len(values) == 2
+
+
 def test_alpha_dropout(device):
     """Dropped elements all take one value, kept ones are a * x + b with PyTorch's constants; a
     standard normal input keeps (about) zero mean and unit variance, as PyTorch's output does."""

@@ -1,6 +1,7 @@
-"""``interpolate`` ("nearest", "linear", "bilinear"), one spatial dim at a time: each dim picks its
-source rows with ``index_select`` (host-computed indices, in float32 as PyTorch's CPU kernels)
-and, for the linear modes, blends two of them. Autograd flows through index_select and the blend.
+"""``interpolate`` ("nearest", "nearest-exact", "linear", "bilinear", "area"), one spatial dim at a
+time: each dim picks its source rows with ``index_select`` (host-computed indices, in the input's
+precision as PyTorch's CPU kernels) and, for the linear modes, blends two of them; "area" is
+adaptive average pooling. Autograd flows through index_select and the blend.
 """
 
 from __future__ import annotations
@@ -17,33 +18,34 @@ from .._tensor import Tensor
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
 
 
-def _scales(scale: float | None, n_in: int, n_out: int) -> np.float32:
+def _scales(scale: float | None, n_in: int, n_out: int, ft=np.float32):
     """PyTorch's ``compute_scales_value``: 1 / scale_factor when given, else in / out."""
     if scale is not None and scale > 0:
-        return np.float32(1.0 / scale)
-    return np.float32(n_in) / np.float32(n_out)
+        return ft(1.0 / scale)
+    return ft(n_in) / ft(n_out)
 
 
-def _nearest_index(n_in: int, n_out: int, scale) -> np.ndarray:
+def _nearest_index(n_in: int, n_out: int, scale, exact: bool) -> np.ndarray:
     if n_out == n_in:
         return np.arange(n_out, dtype=np.int64)
-    if n_out == 2 * n_in:
+    if n_out == 2 * n_in and not exact:
         return np.arange(n_out, dtype=np.int64) >> 1
-    s = _scales(scale, n_in, n_out)
-    src = np.floor(np.arange(n_out, dtype=np.float32) * s).astype(np.int64)
+    s = _scales(scale, n_in, n_out)  # (float in PyTorch's nearest kernels, whatever the input dtype)
+    dst = np.arange(n_out, dtype=np.float32) + (np.float32(0.5) if exact else np.float32(0))
+    src = np.floor(dst * s).astype(np.int64)
     return np.minimum(src, n_in - 1)
 
 
-def _linear_index(n_in: int, n_out: int, scale, align_corners: bool):
-    dst = np.arange(n_out, dtype=np.float32)
+def _linear_index(n_in: int, n_out: int, scale, align_corners: bool, ft):
+    dst = np.arange(n_out, dtype=ft)
     if align_corners:
-        s = np.float32(n_in - 1) / np.float32(n_out - 1) if n_out > 1 else np.float32(0)
+        s = ft(n_in - 1) / ft(n_out - 1) if n_out > 1 else ft(0)
         src = s * dst
     else:
-        s = _scales(scale, n_in, n_out)
-        src = np.maximum(s * (dst + np.float32(0.5)) - np.float32(0.5), np.float32(0))
+        s = _scales(scale, n_in, n_out, ft)
+        src = np.maximum(s * (dst + ft(0.5)) - ft(0.5), ft(0))
     i0 = src.astype(np.int64)
-    lam = (src - i0.astype(np.float32)).astype(np.float32)
+    lam = (src - i0.astype(ft)).astype(ft)
     i1 = i0 + (i0 < n_in - 1)
     return i0, i1, lam
 
@@ -88,7 +90,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {input.ndim}D) for "
                                   f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
                                   f"nearest-exact (got {mode})")
-    if mode == "nearest":
+    if mode in ("nearest", "nearest-exact", "area"):
         if align_corners is not None:
             raise ValueError("align_corners option can only be set with the interpolating modes: linear | bilinear "
                              "| bicubic | trilinear")
@@ -97,7 +99,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
             raise NotImplementedError(f"Got {input.ndim}D input, but {mode} mode needs {_LINEAR[mode] + 2}D input")
         align_corners = bool(align_corners)
     else:
-        raise NotImplementedError(f"interpolate(): mode {mode!r} is not supported yet (nearest, linear, bilinear)")
+        raise NotImplementedError(f"interpolate(): mode {mode!r} is not supported yet (nearest, nearest-exact, "
+                                  "linear, bilinear, area)")
     if antialias:
         raise NotImplementedError("interpolate(): antialias=True is not supported")
     if nd < 1:
@@ -107,20 +110,28 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     if any(o <= 0 for o in sizes):
         raise RuntimeError("Input and output sizes should be greater than 0, but got input (" +
                            ", ".join(map(str, input.shape[2:])) + ") and output (" + ", ".join(map(str, sizes)) + ")")
-    if not input.dtype.is_floating_point and mode != "nearest":
+    if not input.dtype.is_floating_point and mode not in ("nearest", "nearest-exact"):
         raise RuntimeError(f'"upsample_{mode}" not implemented for \'{input.dtype.name}\'')
+    if mode == "area":
+        from . import _pooling
+
+        if nd > 2:
+            raise NotImplementedError("interpolate(): mode 'area' supports 3-D and 4-D inputs")
+        return (_pooling.adaptive_avg_pool1d if nd == 1 else _pooling.adaptive_avg_pool2d)(input, sizes)
+    ft = np.float64 if input.dtype is D.float64 else np.float32
     x = input
     for i, (n_out, scale) in enumerate(zip(sizes, scales)):
         dim = 2 + i
         n_in = input.shape[dim]
-        if mode == "nearest":
-            x = x.index_select(dim, _tensor(_nearest_index(n_in, n_out, scale), dtype=D.int64, device=x.device))
+        if mode in ("nearest", "nearest-exact"):
+            index = _nearest_index(n_in, n_out, scale, mode == "nearest-exact")
+            x = x.index_select(dim, _tensor(index, dtype=D.int64, device=x.device))
             continue
-        i0, i1, lam = _linear_index(n_in, n_out, scale, align_corners)
+        i0, i1, lam = _linear_index(n_in, n_out, scale, align_corners, ft)
         shape = [1] * x.ndim
         shape[dim] = n_out
         w1 = _tensor(lam.reshape(shape), dtype=x.dtype, device=x.device)
-        w0 = _tensor((np.float32(1) - lam).reshape(shape), dtype=x.dtype, device=x.device)
+        w0 = _tensor((ft(1) - lam).reshape(shape), dtype=x.dtype, device=x.device)
         x0 = x.index_select(dim, _tensor(i0, dtype=D.int64, device=x.device))
         x1 = x.index_select(dim, _tensor(i1, dtype=D.int64, device=x.device))
         x = x0 * w0 + x1 * w1

@@ -231,14 +231,23 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     return _adaptive_avg(input, 2, output_size, "adaptive_avg_pool2d")
 
 
-def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
-    """(N, C, H, W) or (C, H, W) -> (..., *output_size); indices flat ``h * W + w`` per plane."""
-    dims, _, sizes = _adaptive_dims(input, 2, output_size, "adaptive_max_pool2d")
-    w, pos, _ = _windows(input, 2, dims, _fill_min(input))
+def _adaptive_max(x: Tensor, nd: int, output_size, return_indices: bool, name: str):
+    dims, _, sizes = _adaptive_dims(x, nd, output_size, name)
+    w, pos, _ = _windows(x, nd, dims, _fill_min(x))
     values, idx = _window_max(w, pos)
-    shape = tuple(input.shape[:-2]) + sizes
+    shape = tuple(x.shape[:x.ndim - nd]) + sizes
     values, idx = values.reshape(shape), idx.reshape(shape)
     return ValuesIndices((values, idx)) if return_indices else values
+
+
+def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False):
+    """(N, C, L) or (C, L) -> (..., output_size): max over near-equal windows."""
+    return _adaptive_max(input, 1, output_size, return_indices, "adaptive_max_pool1d")
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
+    """(N, C, H, W) or (C, H, W) -> (..., *output_size); indices flat ``h * W + w`` per plane."""
+    return _adaptive_max(input, 2, output_size, return_indices, "adaptive_max_pool2d")
 
 
 # -- im2col -----------------------------------------------------------------------------------------
@@ -354,4 +363,5 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
 from ._interpolate import interpolate, upsample  # noqa: E402
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-           "adaptive_max_pool2d", "unfold", "fold", "pixel_shuffle", "pixel_unshuffle", "interpolate", "upsample"]
+           "adaptive_max_pool1d", "adaptive_max_pool2d", "unfold", "fold", "pixel_shuffle", "pixel_unshuffle",
+           "interpolate", "upsample"]

@@ -371,6 +371,7 @@ __all__ = ["linear", "embedding", "one_hot", "relu", "gelu", "silu", "tanh", "si
 from ._pooling import (  # noqa: E402
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
+    adaptive_max_pool1d,
     adaptive_max_pool2d,
     avg_pool1d,
     avg_pool2d,
@@ -385,7 +386,8 @@ from ._pooling import (  # noqa: E402
 )
 
 __all__ += ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-            "adaptive_max_pool2d", "unfold", "fold", "pixel_shuffle", "pixel_unshuffle", "interpolate", "upsample"]
+            "adaptive_max_pool1d", "adaptive_max_pool2d", "unfold", "fold", "pixel_shuffle", "pixel_unshuffle",
+            "interpolate", "upsample"]
 
 from ._norm import (  # noqa: E402
     alpha_dropout,

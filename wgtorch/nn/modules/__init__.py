@@ -14,6 +14,7 @@ from .pixelshuffle import PixelShuffle, PixelUnshuffle
 from .pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
     AdaptiveMaxPool2d,
     AvgPool1d,
     AvgPool2d,
@@ -30,7 +31,7 @@ __all__ = ["Module", "RemovableHandle", "Sequential", "ModuleList", "ModuleDict"
            "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss"]
 __all__ += ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 __all__ += ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
-            "AdaptiveMaxPool2d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle",
-            "PixelUnshuffle", "Fold", "Unfold", "BatchNorm1d", "BatchNorm2d", "InstanceNorm1d", "InstanceNorm2d",
-            "GroupNorm", "RMSNorm", "LocalResponseNorm", "Dropout1d", "Dropout2d", "AlphaDropout",
+            "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
+            "PixelShuffle", "PixelUnshuffle", "Fold", "Unfold", "BatchNorm1d", "BatchNorm2d", "InstanceNorm1d",
+            "InstanceNorm2d", "GroupNorm", "RMSNorm", "LocalResponseNorm", "Dropout1d", "Dropout2d", "AlphaDropout",
             "FeatureAlphaDropout"]
