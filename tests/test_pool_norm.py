@@ -274,3 +274,20 @@ def test_max_pool_module_return_indices(device):
     kw = dict(kernel_size=2, return_indices=True)
     check(wgtorch.nn.MaxPool2d(**kw), torch.nn.MaxPool2d(**kw), [(1, 2, 4, 5)], device)
     check(wgtorch.nn.AdaptiveMaxPool2d(2, True), torch.nn.AdaptiveMaxPool2d(2, True), [(1, 2, 4, 5)], device)
+
+
+def test_pool_dtypes(device):
+    """Integer max pooling keeps the dtype; float64 pools in float64 (cpu: wgpu has no float64)."""
+    x = np.random.default_rng(0).integers(-50, 50, (2, 3, 5, 4))
+    y, i = F.max_pool2d(wgtorch.tensor(x, device=device), 2, padding=1, return_indices=True)
+    ty, ti = TF.max_pool2d(torch.tensor(x), 2, padding=1, return_indices=True)
+    assert y.dtype is wgtorch.int64
+    np.testing.assert_array_equal(y.numpy(), ty.numpy())
+    np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    if device == "cpu":
+        x64 = np.random.default_rng(1).standard_normal((2, 3, 5, 4))
+        for fn in (lambda f, t: f.max_pool2d(t, 3, 2, 1), lambda f, t: f.avg_pool2d(t, 3, 2, 1, ceil_mode=True),
+                   lambda f, t: f.adaptive_avg_pool2d(t, 3)):
+            y = fn(F, wgtorch.tensor(x64))
+            assert y.dtype is wgtorch.float64
+            np.testing.assert_allclose(y.numpy(), fn(TF, torch.tensor(x64)).numpy(), rtol=1e-12)
