@@ -294,3 +294,26 @@ def test_train_eval_switch(device):
     y1 = ours(wgtorch.tensor(x, device=device)).detach().numpy()
     y2 = ours(wgtorch.tensor(x, device=device)).detach().numpy()
     assert not np.allclose(y1, y2)  # fresh masks each call in training
+
+
+ZERO_BATCH = {
+    "group_norm": lambda f, x: f.group_norm(x, 2), "instance_norm": lambda f, x: f.instance_norm(x),
+    "rms_norm": lambda f, x: f.rms_norm(x, (3,)), "batch_norm": lambda f, x: f.batch_norm(x, None, None, training=True),
+    "normalize": lambda f, x: f.normalize(x), "local_response_norm": lambda f, x: f.local_response_norm(x, 2),
+    "bilinear": lambda f, x: f.interpolate(x, scale_factor=2, mode="bilinear"),
+    "nearest": lambda f, x: f.interpolate(x, size=5), "unfold": lambda f, x: f.unfold(x, 2),
+    "pixel_shuffle": lambda f, x: f.pixel_shuffle(x, 2),
+    "adaptive_max_pool2d": lambda f, x: f.adaptive_max_pool2d(x, 2),
+    "avg_pool2d": lambda f, x: f.avg_pool2d(x, 2, 1, 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ZERO_BATCH))
+def test_zero_size_batch(device, name):
+    """A batch of 0: torch's output shape, and backward runs (to an empty gradient)."""
+    fn = ZERO_BATCH[name]
+    x = wgtorch.zeros(0, 4, 3, 3, device=device, requires_grad=True)
+    y = fn(F, x)
+    assert tuple(y.shape) == tuple(fn(TF, torch.zeros(0, 4, 3, 3)).shape)
+    y.sum().backward()
+    assert tuple(x.grad.shape) == (0, 4, 3, 3)
