@@ -278,12 +278,13 @@ def test_max_pool_module_return_indices(device):
 
 def test_pool_dtypes(device):
     """Integer max pooling keeps the dtype; float64 pools in float64 (cpu: wgpu has no float64)."""
-    x = np.random.default_rng(0).integers(-50, 50, (2, 3, 5, 4))
-    y, i = F.max_pool2d(wgtorch.tensor(x, device=device), 2, padding=1, return_indices=True)
-    ty, ti = TF.max_pool2d(torch.tensor(x), 2, padding=1, return_indices=True)
-    assert y.dtype is wgtorch.int64
-    np.testing.assert_array_equal(y.numpy(), ty.numpy())
-    np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    for dt, name in [(np.int64, "int64"), (np.int32, "int32"), (np.uint8, "uint8")][:3 if device == "cpu" else 2]:
+        x = np.random.default_rng(0).integers(0 if dt is np.uint8 else -50, 50, (2, 3, 5, 4)).astype(dt)
+        y, i = F.max_pool2d(wgtorch.tensor(x, device=device), 3, 2, padding=1, return_indices=True)
+        ty, ti = TF.max_pool2d(torch.tensor(x), 3, 2, padding=1, return_indices=True)
+        assert y.dtype.name == name
+        np.testing.assert_array_equal(y.numpy(), ty.numpy())
+        np.testing.assert_array_equal(i.numpy(), ti.numpy())
     if device == "cpu":
         x64 = np.random.default_rng(1).standard_normal((2, 3, 5, 4))
         for fn in (lambda f, t: f.max_pool2d(t, 3, 2, 1), lambda f, t: f.avg_pool2d(t, 3, 2, 1, ceil_mode=True),

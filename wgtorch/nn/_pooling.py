@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._creation import tensor as _tensor
+from .._info import iinfo
 from .._tensor import Tensor
 from ..ops.pointwise import where
 from ..ops.reduce import ValuesIndices
@@ -87,20 +88,26 @@ def _window_max(w: Tensor, pos: np.ndarray):
     """Max over the last dim as PyTorch's kernels pick it: the first maximum, or the last NaN
     when there is one. Returns (values, flat input positions)."""
     k = w.shape[-1]
-    nan = w.isnan()
-    first = where(nan, float("-inf"), w.detach()).argmax(-1, keepdim=True)
-    rank = nan.to(D.float32) * _tensor(np.arange(1, k + 1, dtype=np.float32), device=w.device)
-    last_nan = rank.argmax(-1, keepdim=True)
-    pick = where(rank.amax(-1, keepdim=True) > 0, last_nan, first)
+    if w.dtype.is_floating_point:
+        nan = w.isnan()
+        first = where(nan, float("-inf"), w.detach()).argmax(-1, keepdim=True)
+        rank = nan.to(D.float32) * _tensor(np.arange(1, k + 1, dtype=np.float32), device=w.device)
+        pick = where(rank.amax(-1, keepdim=True) > 0, rank.argmax(-1, keepdim=True), first)
+    else:
+        pick = w.argmax(-1, keepdim=True)
     values = w.gather(-1, pick).squeeze(-1)
     table = _tensor(pos, dtype=D.int64, device=w.device).expand(tuple(w.shape))
     return values, table.gather(-1, pick).squeeze(-1)
 
 
-def _fill_min(x: Tensor) -> float:
+def _fill_min(x: Tensor):
+    """What padding holds in max pooling: the dtype's lowest value (int64 is 32-bit on wgpu)."""
     if x.dtype.is_floating_point:
         return float("-inf")
-    return -(2**31) if x.device.type == "wgpu" or x.dtype is not D.int64 else -(2**63)
+    if x.dtype is D.bool_:
+        return False
+    lowest = iinfo(x.dtype).min
+    return max(lowest, -(2**31)) if x.device.type == "wgpu" else lowest
 
 
 def _max_pool(x, nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices, name):
