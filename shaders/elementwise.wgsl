@@ -123,6 +123,13 @@ fn logaddexp_(a: f32, b: f32) -> f32 {
 // asin/acos through atan2: some drivers' builtins are off by 4e-4 (lavapipe: asin(0.5)).
 fn asin_(x: f32) -> f32 { return atan2_(x, sqrt((1.0 - x) * (1.0 + x))); }
 fn acos_(x: f32) -> f32 { return atan2_(sqrt((1.0 - x) * (1.0 + x)), x); }
+// log of a positive denormal from its bits: some drivers (lavapipe) flush denormal inputs of log
+// to the smallest normal. x = bits * 2^-149, so log(x) = log(bits) - 149 ln 2.
+fn log_(x: f32) -> f32 {
+    let bits = bitcast<u32>(x);
+    if (bits > 0u && bits < 0x00800000u) { return log(f32(bits)) - 103.27892990343185; }
+    return log(x);
+}
 fn sign_f(x: f32) -> f32 { return select(sign(x), 0.0, is_nan(x)); }  // sign(NaN) = 0, as in PyTorch
 
 // Python/PyTorch floor division and remainder on integers (WGSL's / and % truncate).

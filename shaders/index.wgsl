@@ -8,9 +8,10 @@
 //   1 the index (int32 and int64 are both stored as i32)
 //   2 "other": src for scatter_add (index_select/gather write out[P.out_offset + i] instead)
 //
-// A bad index (negative or >= P.dim_size) never reaches memory: the thread reports it in `err`
-// (wgtorch/backends/wgpu/runtime.py raises IndexError at the next read or synchronize) and
-// stores 0 (index_select/gather) or adds nothing (scatter_add).
+// A bad index (negative or >= P.dim_size) never reaches memory: the thread reports it in its
+// dispatch's slot of `err` (wgtorch/backends/wgpu/runtime.py raises IndexError at the next read
+// or synchronize, naming every dispatch that reported) and stores 0 (index_select/gather) or adds
+// nothing (scatter_add).
 //
 // The host (wgtorch/backends/wgpu/index.py) prepends:
 //   TO    the element storage type of data/out (f32, f16, i32, u32 for bool)
@@ -26,7 +27,7 @@ struct Meta {
     code: u32,        // the error code this kernel reports (nonzero)
     dim: u32,         // reported with the error
     out_offset: u32,  // index_select/gather: out's first element
-    _pad0: u32,
+    err_slot: u32,    // this dispatch's 4 words in err
     _pad1: u32,
     offset: array<u32, 4>,            // target, index, other, unused
     shape: array<u32, 8>,
@@ -37,16 +38,17 @@ struct Meta {
 @group(0) @binding(1) var<storage, read_write> out: array<TOUT>;
 @group(0) @binding(2) var<storage, read> data: array<TO>;
 @group(0) @binding(3) var<storage, read> index: array<i32>;
-@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>, 4>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>>;
 
-// Record a bad index: the first report wins word 0 and writes the details.
+// Record a bad index: the first report wins word 0 of the slot and writes the details.
 fn report(k: i32) {
+    let e = P.err_slot * 4u;
     loop {
-        let r = atomicCompareExchangeWeak(&err[0], 0u, P.code);
+        let r = atomicCompareExchangeWeak(&err[e], 0u, P.code);
         if (r.exchanged) {
-            atomicStore(&err[1], bitcast<u32>(k));
-            atomicStore(&err[2], P.dim_size);
-            atomicStore(&err[3], P.dim);
+            atomicStore(&err[e + 1u], bitcast<u32>(k));
+            atomicStore(&err[e + 2u], P.dim_size);
+            atomicStore(&err[e + 3u], P.dim);
             return;
         }
         if (r.old_value != 0u) {

@@ -245,3 +245,13 @@ def test_nan_is_truthy_when_cast_to_bool(device):
     t = torch.tensor([np.nan, 0.0, -0.0, 2.0], device=device)
     assert t.bool().tolist() == [True, False, False, True]
     assert torch.logical_and(t, t).tolist() == [True, False, False, True]
+
+
+def test_the_wgpu_kernel_refuses_operands_larger_than_its_output(wgpu_device):
+    """The backend itself checks (not only copy_/setitem): no kernel may read past an operand."""
+    be = torch.ones(1, device="wgpu")._be
+    out = be.empty((3,), torch.float32)
+    for shape in ((4,), (2, 3)):
+        with pytest.raises(RuntimeError, match="does not broadcast"):
+            be.elementwise("copy", [be.empty(shape, torch.float32)], torch.float32, torch.float32, out=out)
+    be.elementwise("add", [be.empty((1,), torch.float32), 1.0], torch.float32, torch.float32, out=out)  # broadcasts

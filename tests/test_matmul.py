@@ -308,3 +308,24 @@ def test_read_modes():
     assert mm_impl._read_mode(0, 0, 9, 1, 5, 8) == mm_impl.SCALAR     # misaligned rows
     assert mm_impl._read_mode(0, 0, 8, 1, 5, 6) == mm_impl.SCALAR     # K not a multiple of 4
     assert mm_impl._read_mode(0, 0, 2, 16, 5, 8) == mm_impl.SCALAR    # stepped view
+
+
+# lavapipe ends an invocation's loops after 65,535 iterations in all: longer K runs in slices
+def test_k_past_the_loop_limit(device):
+    k = 300_000
+    a, b = rand(2, k, seed=60, low=0.0, high=1.0), rand(k, 3, seed=61, low=0.0, high=1.0)
+    ta, tb = torch.tensor(a, device=device), torch.tensor(b, device=device)
+    assert_close(ta @ tb, ref(a, b), rtol=1e-4)  # vec4 reads: 75,000 loop iterations
+    assert_close(ta[:, ::2] @ tb[::2], ref(a[:, ::2], b[::2]), rtol=1e-4)  # scalar strided reads: 150,000
+    assert_close(torch.dot(ta[0], tb[:, 0]), ref(a[:1], b[:, :1]).reshape(()), rtol=1e-4)
+
+
+def test_tiled_kernel_k_past_the_loop_limit(tiled):
+    a, b = rand(3, 40_000, seed=62, low=0.0, high=1.0), rand(40_000, 2, seed=63, low=0.0, high=1.0)
+    assert_close(torch.tensor(a, device=tiled) @ torch.tensor(b, device=tiled), ref(a, b), rtol=1e-4)
+
+
+def test_k_slice_fits_the_loop_budget():
+    assert mm_impl.k_slice(SOFTWARE) == mm_impl.LOOP_BUDGET
+    for cfg in (HARDWARE, TileConfig(tiled=True, wgm=4, wgn=2, tm=2, tn=3, bk=4)):
+        assert mm_impl.k_slice(cfg) % cfg.bk == 0 and 0 < mm_impl.k_slice(cfg) <= mm_impl.LOOP_BUDGET

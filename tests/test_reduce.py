@@ -202,7 +202,7 @@ def test_zero_size(device):
         e.amax(0)
     with pytest.raises(RuntimeError, match="amin\\(\\): Expected reduction dim to be specified for input"):
         e.amin()
-    with pytest.raises(RuntimeError, match="argmax\\(\\): Expected reduction dim to be specified"):
+    with pytest.raises(IndexError, match="argmax\\(\\): Expected reduction dim to be specified"):  # (as torch)
         e.argmax()
     with pytest.raises(IndexError, match="max\\(\\): Expected reduction dim 0 to have non-zero size"):
         e.max(0)
@@ -439,3 +439,31 @@ def test_all_and_any_on_empty_tensors_and_dims(device):
     assert tuple(x.all(1).shape) == (0,) and x.any(0).tolist() == [False, False, False]
     y = wgtorch.tensor([[1.0, 0.0], [float("nan"), 2.0]], device=device)
     assert y.all(1).tolist() == [False, True] and y.any(0).tolist() == [True, True]
+
+
+# -- lavapipe's loop limit: an invocation's loops stop silently after 65,535 iterations in all ------
+def test_wgpu_full_sum_of_2_to_the_26(wgpu_device):
+    # 16 chunks of 2**22 gave each thread 65,536 elements: the last of each was dropped
+    assert torch.ones(1, device=wgpu_device).expand(2**26).sum().item() == 2**26
+
+
+@pytest.mark.parametrize("strategy", ["thread", "group"])
+def test_wgpu_no_thread_walks_past_the_loop_limit_every_strategy(wgpu_device, monkeypatch, strategy):
+    monkeypatch.setattr(wgpu_reduce, "plan_reduce", STRATEGIES[strategy])
+    K = 70_000 if strategy == "thread" else 64 * 65_536 + 6  # one row per thread / per workgroup
+    x = torch.zeros(K, dtype=torch.float16, device=wgpu_device)
+    x[K - 1] = 5.0
+    x[K - 3] = 7.0  # odd indices, near the end of the last thread's walk
+    assert x.amax(0).item() == 7.0
+    assert x.argmax(0).item() == K - 3
+    assert torch.ones(1, device=wgpu_device).expand(2, K).sum(1).tolist() == [K, K]
+
+
+def test_wgpu_softmax_of_a_row_past_the_loop_limit(wgpu_device):
+    # one workgroup's three passes over 1.5 M elements ran 3 * 23,438 loop iterations per thread
+    x = rand(1_500_000, seed=12, low=-3.0, high=3.0)
+    x[-1] = 4.0
+    t = torch.tensor(x, device=wgpu_device)
+    shifted = x.astype(np.float64) - x.max()
+    assert_close(t.softmax(0), np.exp(shifted) / np.exp(shifted).sum(), rtol=1e-4, atol=1e-12)
+    assert_close(t.log_softmax(0), shifted - np.log(np.exp(shifted).sum()), rtol=1e-5, atol=1e-5)

@@ -184,3 +184,180 @@ def test_out_of_memory_is_a_clear_error_and_the_device_survives(monkeypatch):
         torch.empty(2_000_000, device="wgpu")  # large: needs a buffer of its own
     monkeypatch.undo()
     assert_close(torch.ones(2_000_000, device="wgpu")[-3:] * 2, np.full(3, 2, np.float32))
+
+
+def test_pool_free_never_waits_for_the_lock():
+    # A finaliser may free a block on the thread that holds the pool's lock (a collection inside
+    # alloc) or while another thread holds it: the free is queued, not a deadlock. A pool of its
+    # own, so that a hang cannot lock the shared device's pool.
+    import threading
+
+    from wgtorch.backends.wgpu.pool import BufferPool
+
+    r = rt()
+    pool = BufferPool(r.device, "test", r.max_binding, 1 << 20)
+    first = pool.alloc(1000)
+    count_alloc = pool._count_alloc
+
+    def free_first_then_count(block):
+        pool.free(first)  # the lock is held here
+        count_alloc(block)
+
+    pool._count_alloc = free_first_then_count
+    t = threading.Thread(target=pool.alloc, args=(1000,), daemon=True)
+    t.start()
+    t.join(30)
+    assert not t.is_alive(), "free waited for the lock its own thread holds"
+    del pool._count_alloc
+    stats = pool.stats()  # applies the queued free
+    assert stats["allocated_bytes.all.current"] == 1024 and stats["num_frees"] == 1
+
+
+def test_pool_under_concurrent_alloc_free_stats_and_empty_cache():
+    import threading
+
+    from wgtorch.backends.wgpu.pool import BufferPool
+
+    r = rt()
+    pool = BufferPool(r.device, "test", r.max_binding, 1 << 20)
+    live: dict = {}
+    errors = []
+
+    def churn(seed):
+        rng = np.random.default_rng(seed)
+        try:
+            for k in range(200):
+                sizes = rng.integers(1, 9, 4) * 300
+                sizes[0] = 1_500_000 if k % 50 == 0 else sizes[0]  # now and then a buffer of its own
+                blocks = [pool.alloc(int(n)) for n in sizes]
+                for b in blocks:  # no block may be handed out twice
+                    key = (b.buffer.serial, b.offset)
+                    assert live.setdefault(key, seed) == seed, "a block was handed out twice"
+                for b in blocks:
+                    del live[(b.buffer.serial, b.offset)]
+                    pool.free(b)
+                if k % 40 == seed:
+                    pool.empty_cache()
+                pool.stats()
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=churn, args=(s,), daemon=True) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads) and not errors
+    stats = pool.stats()
+    assert stats["allocated_bytes.all.current"] == 0
+    assert stats["num_frees"] == stats["num_alloc_hits"] + stats["num_alloc_misses"] == 4 * 200 * 4
+    assert stats["cached_bytes"] <= stats["reserved_bytes.all.current"]
+    pool.empty_cache()
+    assert pool.stats()["reserved_bytes.all.current"] == 0
+
+
+def test_memory_allocated_drops_when_a_tensor_dies():
+    x = torch.ones(1000, device="wgpu")
+    torch.wgpu.synchronize()
+    before = torch.wgpu.memory_allocated()
+    del x  # no recorded work uses it: its block is free at once, as on CUDA
+    assert torch.wgpu.memory_allocated() == before - 4096
+
+
+# -- errors reported by kernels, and by the host where no kernel runs ------------------------------
+def _idx(values):
+    return torch.tensor(np.array(values, np.int64), device="wgpu")
+
+
+def test_index_ops_on_an_empty_dimension_raise_at_once_like_pytorch():
+    # PyTorch (CPU): RuntimeError for all three; nothing may be left to surface at a later read.
+    ones = torch.ones(2, 1, device="wgpu")
+    with pytest.raises(RuntimeError, match="out of bounds for dimension 0 with size 0"):
+        torch.zeros(0, device="wgpu").scatter_add(0, _idx([0]), torch.ones(1, device="wgpu"))
+    with pytest.raises(RuntimeError, match="out of bounds for dimension 1 with size 0"):
+        torch.zeros(2, 0, device="wgpu").scatter_add(1, _idx([[0], [0]]), ones)
+    with pytest.raises(RuntimeError, match="out of bounds for dimension 1 with size 0"):
+        torch.zeros(2, 0, device="wgpu").gather(1, _idx([[0], [0]]))
+    with pytest.raises(RuntimeError, match="self indexing axis dim should be positive"):
+        torch.zeros(0, 3, device="wgpu").index_select(0, _idx([0]))
+    assert torch.ones(2, device="wgpu").sum().item() == 2.0  # no deferred report is pending
+    # empty indices stay fine, as in PyTorch
+    assert tuple(torch.zeros(0, device="wgpu").scatter_add(0, _idx([]), torch.ones(1, device="wgpu")).shape) == (0,)
+    assert tuple(torch.zeros(0, 3, device="wgpu").index_select(0, _idx([])).shape) == (0, 3)
+
+
+def test_index_select_with_an_empty_result_still_checks_its_index():
+    # No kernel runs (the output has no elements), so the host checks; PyTorch raises RuntimeError.
+    x = torch.zeros(0, 4, device="wgpu")
+    assert tuple(x.index_select(1, _idx([3, 0])).shape) == (0, 2)
+    with pytest.raises(RuntimeError, match="index 7 is out of bounds for dimension 1 with size 4"):
+        x.index_select(1, _idx([1, 7]))
+    torch.wgpu.synchronize()
+
+
+def test_several_pending_device_errors_are_all_named():
+    x = torch.arange(12, dtype=torch.float32, device="wgpu").reshape(4, 3)
+    a = x.index_select(0, _idx([0, 9]))
+    b = x.gather(1, _idx([[0], [5], [1], [2]]))
+    c = x.scatter_add(0, _idx([[-2, 0, 0]]), torch.ones(1, 3, device="wgpu"))
+    fine = x * 2
+    with pytest.raises(IndexError) as info:
+        torch.wgpu.synchronize()
+    text = str(info.value)
+    assert text.startswith("3 device-side errors")
+    for part in ("index_select on wgpu met index 9 for dimension 0 of size 4",
+                 "gather on wgpu met index 5 for dimension 1 of size 3",
+                 "scatter_add on wgpu met index -2 for dimension 0 of size 4"):
+        assert part in text
+    torch.wgpu.synchronize()  # reported once
+    assert_close(fine, np.arange(12, dtype=np.float32).reshape(4, 3) * 2)
+    assert a.shape == (2, 3) and b.shape == (4, 1) and c.shape == (4, 3)
+
+
+def test_a_kernel_without_a_slot_and_index_kernels_are_reported_together():
+    # cross_entropy reports in the shared slot 0, the index kernels in slots of their own.
+    logits = torch.zeros(2, 3, device="wgpu")
+    loss = torch.nn.functional.cross_entropy(logits, _idx([0, 3]))
+    picked = logits.index_select(1, _idx([4]))
+    with pytest.raises(IndexError) as info:
+        loss.item()
+    assert "2 device-side errors" in str(info.value)
+    assert "Target 3 is out of bounds" in str(info.value) and "index_select on wgpu met index 4" in str(info.value)
+    assert picked.shape == (2, 1)
+    assert torch.ones(1, device="wgpu").item() == 1.0
+
+
+def test_more_failing_ops_than_error_slots_are_counted():
+    from wgtorch.backends.wgpu.runtime import ERROR_SLOTS
+
+    x = torch.ones(3, device="wgpu")
+    bad = _idx([3])
+    outs = [x.index_select(0, bad) for _ in range(ERROR_SLOTS + 5)]
+    with pytest.raises(IndexError) as info:
+        torch.wgpu.synchronize()
+    text = str(info.value)
+    assert text.startswith(f"{ERROR_SLOTS - 1} device-side errors")
+    assert "7 ops checked since the last read shared the last slot" in text
+    assert len(outs) == ERROR_SLOTS + 5
+    torch.wgpu.synchronize()
+
+
+def test_a_read_on_another_thread_reports_a_pending_error_once():
+    import threading
+
+    x = torch.ones(3, device="wgpu")
+    y = x.index_select(0, _idx([5]))
+    caught = []
+
+    def read():
+        try:
+            torch.wgpu.synchronize()
+        except IndexError as e:
+            caught.append(e)
+
+    t = threading.Thread(target=read)
+    t.start()
+    t.join(60)
+    assert len(caught) == 1 and "met index 5" in str(caught[0])
+    torch.wgpu.synchronize()
+    assert y.shape == (1,)

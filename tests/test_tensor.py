@@ -195,3 +195,35 @@ def test_repr(device):
     assert "requires_grad=True" in repr(torch.ones(1, device=device, requires_grad=True))
     assert "dtype=wgtorch.int32" in repr(torch.ones(2, dtype=torch.int32, device=device))
     assert repr(torch.float32) == "wgtorch.float32" and repr(t.shape) == "wgtorch.Size([1, 2])"
+
+
+def test_copy_and_setitem_refuse_sources_that_do_not_broadcast(device):
+    # the wgpu copy kernel trusts the shapes: a 64-element source read 66 elements, past its own
+    dst = torch.zeros(66, device=device)
+    with pytest.raises(RuntimeError, match="66.*64|64.*66"):
+        dst.copy_(torch.ones(64, device=device))
+    x = torch.zeros(2, 3, device=device)
+    with pytest.raises(RuntimeError, match=r"\[3\].*\[2, 3\]"):
+        x[0] = torch.ones(2, 3, device=device)
+    with pytest.raises(RuntimeError):
+        x[:, 0] = torch.ones(3, device=device)
+    with pytest.raises(RuntimeError):
+        torch.zeros(3, device=device).copy_(torch.ones(1, 3, device=device))  # PyTorch: no broadcast up
+    assert dst.tolist() == [0.0] * 66 and x.tolist() == [[0.0] * 3] * 2
+    x[0] = torch.ones(1, 3, device=device)  # leading size-1 dims are fine, as in PyTorch
+    x[1] = torch.tensor(2.0, device=device)
+    assert x.tolist() == [[1.0] * 3, [2.0] * 3]
+
+
+def test_0d_tensors_stay_0d_across_devices(device):
+    assert tuple(torch.tensor(2.5).to(device).shape) == ()
+    assert tuple(torch.tensor(2.5, device=device).cpu().shape) == ()
+    assert tuple(torch.ones(3, device=device).sum().cpu().shape) == ()
+    assert tuple(torch.ones(3, device=device).sum().to(device).shape) == ()
+    m = torch.nn.Module()
+    m.scale = torch.nn.Parameter(torch.tensor(0.5))
+    m.to(device)
+    assert tuple(m.scale.shape) == () and m.scale.item() == 0.5
+    g = torch.tensor(3.0, requires_grad=True)
+    g.to(device).backward()
+    assert tuple(g.grad.shape) == ()

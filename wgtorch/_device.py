@@ -7,9 +7,18 @@ one attribute lookup.
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 
-_TYPES = ("cpu", "wgpu", "cuda")
+#: device type -> "module:factory" making its backend for a device index (imported on first use,
+#: so a process that never asks for "cuda" never imports CuPy). A new runtime is one entry here.
+BACKENDS = {
+    "cpu": "wgtorch.backends.array:numpy_backend",
+    "wgpu": "wgtorch.backends.wgpu:WgpuBackend",
+    "cuda": "wgtorch.backends.array:cupy_backend",
+}
+_TYPES = tuple(BACKENDS)
 
 
 class device:
@@ -55,6 +64,10 @@ class device:
 
 
 _backends: dict[device, object] = {}
+# Held while a backend is created, so that threads reaching a device at the same moment share one
+# backend (two would be two devices that refuse each other's tensors). Reentrant: creating one
+# backend may ask for another.
+_backends_lock = threading.RLock()
 
 
 def canonical(d) -> device:
@@ -69,19 +82,14 @@ def get_backend(d):
     """The backend for a device, created on first use (this is where adapters are opened)."""
     d = canonical(d)
     be = _backends.get(d)
-    if be is None:
-        if d.type == "cpu":
-            from .backends.array import numpy_backend
-
-            be = numpy_backend()
-        elif d.type == "wgpu":
-            from .backends.wgpu import WgpuBackend
-
-            be = WgpuBackend(d.index)
-        else:
-            from .backends.array import cupy_backend
-
-            be = cupy_backend(d.index)
+    if be is not None:
+        return be
+    with _backends_lock:
+        be = _backends.get(d)  # another thread may have created it while this one waited
+        if be is not None:
+            return be
+        module, _, factory = BACKENDS[d.type].partition(":")
+        be = getattr(importlib.import_module(module), factory)(d.index)
         be.device = d
         _backends[d] = be
     return be

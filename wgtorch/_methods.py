@@ -11,6 +11,7 @@ from .ops import reduce as R
 from .ops import shape as S
 from .ops.elementwise_defs import OPS
 from .ops.pointwise import pointwise, where
+from .ops.registry import TORCH_NAMES
 
 
 def _operand(self, other):
@@ -157,9 +158,9 @@ def apply_inplace(self, compute, *args, **kwargs):
     self._check_inplace()
     source = S.Clone.apply(self) if self.requires_grad and _grad_enabled() else self
     result = compute(source, *args, **kwargs)
-    if result.dtype is not self.dtype and not (self.dtype.is_floating_point or not result.dtype.is_floating_point):
-        raise RuntimeError(f"result type {result.dtype.name.capitalize()} can't be cast to the desired "
-                           f"output type {self.dtype.name.capitalize()}")
+    if result.dtype is not self.dtype and result.dtype.category > self.dtype.category:
+        raise RuntimeError(f"result type {TORCH_NAMES[result.dtype.name]} can't be cast to the desired "
+                           f"output type {TORCH_NAMES[self.dtype.name]}")
     if tuple(result.shape) != tuple(self.shape):
         raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
                            f"{list(result.shape)}")
@@ -193,8 +194,11 @@ def _masked_fill_(self, mask, value):
 
 def _fill_(self, value):
     self._check_inplace()
+    value = value.item() if isinstance(value, Tensor) else value
+    if not self.dtype.is_floating_point:
+        value = I.fill_value(value, self.dtype, "fill_", check_float=False)  # NaN into an int raises
     if self.numel():
-        S.copy_into(self, value.item() if isinstance(value, Tensor) else value)
+        S.copy_into(self, value)
     return self
 
 

@@ -61,27 +61,34 @@ def synchronize(d=None) -> None:
     _runtime(d).synchronize()
 
 
+def _pool(d=None):
+    rt = _runtime(d)
+    rt.reclaim()  # dead tensors' blocks are returned lazily: count them first
+    return rt.pool
+
+
 def memory_allocated(d=None) -> int:
     """Bytes held by live tensors (pool bucket sizes)."""
-    return _runtime(d).pool.allocated
+    return _pool(d).allocated
 
 
 def max_memory_allocated(d=None) -> int:
-    return _runtime(d).pool.peak
+    return _pool(d).peak
 
 
 def reset_peak_memory_stats(d=None) -> None:
-    pool = _runtime(d).pool
+    pool = _pool(d)
     pool.peak = pool.allocated
 
 
 def memory_reserved(d=None) -> int:
     """Bytes of device buffers the pool owns: live tensors plus cached free buffers."""
-    return _runtime(d).pool.reserved
+    return _pool(d).reserved
 
 
 def memory_stats(d=None) -> dict:
     rt = _runtime(d)
+    rt.reclaim()
     return {**rt.pool.stats(), **{f"runtime.{k}": v for k, v in rt.stats.items()}}
 
 

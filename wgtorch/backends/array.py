@@ -171,7 +171,11 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
             want = _INT8  # NumPy has no bool loops for sign, add-as-int ...; stored back as x != 0
         elif compute is float16:
             want = _FLOAT32  # float16 computes in float32 and rounds once, as PyTorch (and wgpu) do
-        args = [x if not hasattr(x, "dtype") or x.dtype is want else x.astype(want) for x in operands]
+        if compute is float16:  # every operand is first rounded to float16, as PyTorch's half kernels do
+            args = [x.astype(np.float16, copy=False).astype(want) if hasattr(x, "dtype") else
+                    float(np.float16(x)) if x is not None and not isinstance(x, bool) else x for x in operands]
+        else:
+            args = [x if not hasattr(x, "dtype") or x.dtype is want else x.astype(want) for x in operands]
         if op == "where":  # the condition stays bool
             args[0] = operands[0]
         result = self._ops[op](*args) if op in _QUIET else call_quietly(self._ops[op], *args)
@@ -213,10 +217,13 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
             return self.xp.matmul(a, b)
 
     def index_select(self, a, dim, index):
-        return self.xp.take(a, _checked_index(self.xp, index, a.shape[dim]), axis=dim)
+        # PyTorch's cpu kernel for dim 1 (of a tensor with 2+ dims) reports a bad index as a
+        # RuntimeError; every other dim as IndexError("index out of range in self").
+        kind = "dim1" if dim == 1 and a.ndim > 1 else "select"
+        return self.xp.take(a, _checked_index(self.xp, index, a.shape[dim], dim, kind), axis=dim)
 
     def gather(self, a, dim, index):
-        idx = _checked_index(self.xp, index, a.shape[dim])
+        idx = _checked_index(self.xp, index, a.shape[dim], dim, "scatter")
         # PyTorch reads only the leading part of a on the other dims, where index is smaller.
         part = tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(idx.shape))
         return self.xp.take_along_axis(a[part], idx, axis=dim)
@@ -224,7 +231,7 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
     def scatter_add(self, a, dim, index, src):
         xp = self.xp
         out = a.copy()
-        idx = _checked_index(xp, index, a.shape[dim])
+        idx = _checked_index(xp, index, a.shape[dim], dim, "scatter")
         # Position of every src element along all dims, with `dim` replaced by the index (the
         # sparse grids of np.indices, which CuPy lacks).
         grids = [idx if d == dim else xp.arange(n).reshape((1,) * d + (n,) + (1,) * (idx.ndim - d - 1))
@@ -238,12 +245,21 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
             self.xp.cuda.get_current_stream().synchronize()
 
 
-def _checked_index(xp, index, size: int):
-    """int64 indices, refusing any outside [0, size) with PyTorch's IndexError (NumPy would wrap
-    negative ones). Not on CuPy, where the check would cost a device-to-host sync."""
+def _checked_index(xp, index, size: int, dim: int, kind: str):
+    """int64 indices, refusing any outside [0, size) (NumPy would wrap negative ones) with the
+    exception PyTorch's cpu kernel raises: ``kind`` "select" IndexError("index out of range in
+    self"), "dim1" (index_select along dim 1) and "scatter" (gather, scatter_add) RuntimeError
+    naming the first bad value. Not on CuPy, where the check would cost a device-to-host sync."""
     idx = index.astype(np.int64, copy=False)
     if xp is np and idx.size and (idx.min() < 0 or idx.max() >= size):
-        raise IndexError("index out of range in self")
+        if kind == "select":
+            raise IndexError("index out of range in self")
+        flat = idx.reshape(-1)
+        value = int(flat[np.argmax((flat < 0) | (flat >= size))])
+        if kind == "dim1":
+            raise RuntimeError(f"INDICES element is out of DATA bounds, id={value} axis_dim={size} (index_select: "
+                               f"index {value} is out of range for dimension {dim} with size {size})")
+        raise RuntimeError(f"index {value} is out of bounds for dimension {dim} with size {size}")
     return idx
 
 
@@ -274,7 +290,8 @@ def _keep_freed_memory() -> None:
     mallopt(m_trim_threshold, 64 << 20)
 
 
-def numpy_backend() -> ArrayBackend:
+def numpy_backend(index: int | None = None) -> ArrayBackend:
+    """The "cpu" backend (there is one cpu device: ``index`` is None)."""
     _keep_freed_memory()
     return ArrayBackend(np, "numpy")
 

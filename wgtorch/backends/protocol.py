@@ -85,3 +85,35 @@ class Backend(Protocol):
 
     # -- runtime -------------------------------------------------------------------------------
     def synchronize(self) -> None: ...
+    def check_dtype(self, dt: dtype) -> None:
+        """Raise a TypeError naming what is missing where this device cannot hold ``dt``."""
+
+    # -- fused kernels (each has a composite reference in the NumPy backend) -------------------
+    def cross_entropy_forward(self, x, target, weight, outer: int, classes: int, inner: int,
+                              ignore_index: int, label_smoothing: float, log_softmax: bool):
+        """Per-row (loss, target weight, stats) of cross-entropy (or NLL); `array_nn.py` says how."""
+    def cross_entropy_backward(self, x, target, weight, stats, grad, per_row: bool, outer: int, classes: int,
+                               inner: int, ignore_index: int, label_smoothing: float, log_softmax: bool):
+        """The gradient of the per-row losses weighted by ``grad``."""
+    def layer_norm_forward(self, x, weight, bias, rows: int, size: int, eps: float):
+        """(y, stats) of layer norm over the last ``size`` elements of each of ``rows`` rows."""
+    def layer_norm_backward(self, grad, x, weight, stats, rows: int, size: int, need_affine: bool):
+        """(dx, dweight, dbias) from the forward's stats."""
+    def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
+                 nesterov, maximize, first_step) -> None:
+        """One SGD step, in place on ``param`` and ``momentum_buffer``."""
+    def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
+                  weight_decay, step, decoupled, maximize) -> None:
+        """One Adam / AdamW step, in place on ``param`` and its state."""
+    def rmsprop_step(self, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
+                     weight_decay, momentum, maximize) -> None:
+        """One RMSprop step, in place on ``param`` and its state (``grad_avg`` given when centered)."""
+    def rnn_forward(self, mode: str, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse: bool, save: bool):
+        """One RNN/LSTM/GRU layer in one direction: (output, h_n, c_n, workspace)."""
+    def rnn_backward(self, mode: str, ws, x, w_ih, w_hh, dout, dh_n, dc_n, reverse: bool,
+                     has_bias: bool, needs: tuple):
+        """(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh) of one layer-direction from its workspace."""
+
+
+#: every method of the protocol, for the conformance test (tests/test_backend_protocol.py).
+METHODS = tuple(name for name in vars(Backend) if not name.startswith("_") and callable(getattr(Backend, name)))

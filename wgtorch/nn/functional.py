@@ -49,6 +49,8 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     -> (*input.shape, embedding_dim). The ``padding_idx`` row gets no gradient."""
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding(): max_norm, scale_grad_by_freq and sparse are not supported")
+    if weight.ndim != 2:
+        raise RuntimeError(f"'weight' must be 2-D (num_embeddings, embedding_dim), got a {weight.ndim}-D weight")
     if input.dtype not in (D.int64, D.int32):
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar "
                            f"types: Long, Int; but got {input.dtype.name} instead")
@@ -127,6 +129,64 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return pointwise("softplus", input, float(beta), float(threshold))
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return _act("hardtanh", input, float(min_val), float(max_val), inplace=inplace)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act("hardsigmoid", input, inplace=inplace)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act("hardswish", input, inplace=inplace)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act("mish", input, inplace=inplace)
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    return _act("selu", input, inplace=inplace)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    if alpha == 0:
+        raise RuntimeError("ZeroDivisionError")
+    return _act("celu", input, float(alpha), inplace=inplace)
+
+
+def softsign(input: Tensor) -> Tensor:
+    return pointwise("softsign", input)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    return pointwise("tanhshrink", input)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    return pointwise("logsigmoid", input)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    return pointwise("hardshrink", input, float(lambd))
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    if lambd < 0:
+        raise RuntimeError(f"lambda must be greater or equal to 0, but found to be {lambd}.")
+    return pointwise("softshrink", input, float(lambd))
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    return _act("threshold", input, threshold, value, inplace=inplace)
 
 
 def _implicit_dim(name: str, ndim: int, stacklevel: int) -> int:

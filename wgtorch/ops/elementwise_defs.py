@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from .. import _dtype as D
-from .registry import REGISTRY, Elementwise, define
+from .registry import REGISTRY, TORCH_NAMES, Elementwise, define
 
 _BOOL_NEG = ("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to invert a mask, "
              "use the `~` or `logical_not()` operator instead.")
@@ -44,12 +44,18 @@ def _silu_grad(n, g, a, y):
 
 def _pow_grads(n, g, a, b, y):
     """d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a)."""
-    ga = g * b * a.pow(b - 1) if n[0] else None
-    gb = None
-    if n[1]:
-        log_a = a.log() if hasattr(a, "shape") else (
-            math.log(a) if a > 0 else float("-inf") if a == 0 else float("nan"))
-        gb = g * y * log_a
+    ga = gb = None
+    if n[0]:  # PyTorch: no gradient through x^0, even at x = 0
+        if not hasattr(b, "shape"):
+            ga = g.new_zeros(g.shape) if b == 0 else g * b * a.pow(b - 1)
+        else:
+            ga = (g * b * a.pow(b - 1)).where(b != 0, 0.0)
+    if n[1]:  # and none to b where the base is 0 and b >= 0
+        if hasattr(a, "shape"):
+            gb = (g * y * a.log()).where(((a == 0) & (b >= 0)).logical_not(), 0.0)
+        else:
+            log_a = math.log(a) if a > 0 else float("-inf") if a == 0 else float("nan")
+            gb = (g * y * log_a).where((b >= 0).logical_not(), 0.0) if a == 0 else g * y * log_a
     return ga, gb
 
 
@@ -79,6 +85,25 @@ def _mish_grad(n, g, a, y):
 
 def _softplus(a):
     return a.relu() + (-a.abs()).exp().log1p()
+
+
+def _hardswish_grad(n, g, a, y):
+    """0 up to -3, (x/3 + 0.5) inside (-3, 3), 1 from 3 on; NaN passes g on, as in PyTorch."""
+    inside = (g * (a / 3 + 0.5)).where((a > -3) & (a < 3), g)
+    return (inside.where((a <= -3).logical_not(), 0.0),)
+
+
+def _float_tensors_only(kernel):
+    """PyTorch's rule for lerp: its tensors must be floating point (a float weight does not lift)."""
+    def promote(operands):
+        for x in operands[:2]:
+            dt = getattr(x, "dtype", None)
+            if dt is not None and not dt.is_floating_point:
+                raise NotImplementedError(f'"{kernel}" not implemented for \'{TORCH_NAMES[dt.name]}\'')
+        t = D.result_type(*operands)
+        return t, t
+
+    return promote
 
 
 def _float_refusing_bool(exc, message):
@@ -133,7 +158,7 @@ define(
     _U("abs", "|input|.", "xp.abs", "abs(a)", "abs(a)", lambda n, g, a, y: (g * (a > 0) - g * (a < 0),),
        accepts="if", inplace=True, aliases=("absolute",)),
     _F("exp", "e to the power of input.", "xp.exp", "exp(a)", lambda n, g, a, y: (g * y,)),
-    _F("log", "The natural logarithm.", "xp.log", "log(a)", lambda n, g, a, y: (g / a,)),
+    _F("log", "The natural logarithm.", "xp.log", "log_(a)", lambda n, g, a, y: (g / a,)),
     _F("sqrt", "The square root.", "xp.sqrt", "sqrt(a)", lambda n, g, a, y: (g * 0.5 / y,)),
     _F("rsqrt", "1 / sqrt(input).", "1 / xp.sqrt(a)", "inverseSqrt(a)", lambda n, g, a, y: (g * -0.5 * y * y * y,)),
     _F("sin", "The sine.", "xp.sin", "sin(a)", lambda n, g, a, y: (g * a.cos(),)),
@@ -191,8 +216,9 @@ define(
        lambda n, g, a, y: (g / (a * a - 1).sqrt(),), aliases=("arccosh",)),
     _F("atanh", "The inverse hyperbolic tangent.", "xp.arctanh", "atanh(a)", lambda n, g, a, y: (g / (1 - a * a),),
        aliases=("arctanh",)),
-    _F("log2", "The base-2 logarithm.", "xp.log2", "log2(a)", lambda n, g, a, y: (g / (a * 0.6931471805599453),)),
-    _F("log10", "The base-10 logarithm.", "xp.log10", "log(a) * 0.4342944819032518",
+    _F("log2", "The base-2 logarithm.", "xp.log2", "log_(a) * 1.4426950408889634",
+       lambda n, g, a, y: (g / (a * 0.6931471805599453),)),
+    _F("log10", "The base-10 logarithm.", "xp.log10", "log_(a) * 0.4342944819032518",
        lambda n, g, a, y: (g / (a * 2.302585092994046),)),
     _F("exp2", "2 to the power of input.", "xp.exp2", "exp2(a)", lambda n, g, a, y: (g * y * 0.6931471805599453,)),
     _F("deg2rad", "Degrees to radians.", "a * np.float32(0.017453292519943295)", "a * 0.017453292519943295",
@@ -207,15 +233,14 @@ define(
        lambda n, g, a, y: (g * ((a > -3) & (a < 3)) / 6,), accepts="f", method=False, function=False),
     _U("hardswish", "x · relu6(x + 3) / 6.", "a * xp.minimum(xp.maximum(a + 3, 0), 6) / 6",
        "a * min_nan(max_nan(a + 3.0, 0.0), 6.0) / 6.0", None,
-       lambda n, g, a, y: ((g * (a / 3 + 0.5)).where((a > -3) & (a < 3), g * (a >= 3)),), accepts="f",
-       method=False, function=False),
+       _hardswish_grad, accepts="f", method=False, function=False),
     _U("mish", "x · tanh(softplus(x)).", "a * xp.tanh(xp.logaddexp(0, a))",
        "a * tanh_(max(a, 0.0) + log1p_(exp(-abs(a))))", None, _mish_grad, accepts="f", method=False,
        function=False),
     _U("selu", "scale · (max(0, x) + min(0, alpha · (exp(x) - 1))), PyTorch's alpha and scale.",
        f"np.float32({_SELU_SCALE}) * xp.where(a > 0, a, np.float32({_SELU_ALPHA}) * xp.expm1(xp.minimum(a, 0)))",
        f"{_SELU_SCALE} * select({_SELU_ALPHA} * expm1_(a), a, a > 0.0)", None,
-       lambda n, g, a, y: ((g * _SELU_SCALE).where(a > 0, g * (y + _SELU_SCALE * _SELU_ALPHA)),), accepts="f",
+       lambda n, g, a, y: ((g * (y + _SELU_SCALE * _SELU_ALPHA)).where(a <= 0, g * _SELU_SCALE),), accepts="f",
        method=False, function=False),
     # softsign and tanhshrink are compositions in PyTorch: ints lift to float, bools fail in abs / sub.
     _U("softsign", "x / (1 + |x|).", "a / (1 + xp.abs(a))", "a / (1.0 + abs(a))", None,
@@ -240,17 +265,17 @@ define(
                 arity=2, params=("negative_slope",), accepts="f", method=False, function=False),
     Elementwise("elu", "x for x > 0, alpha·(exp(x) - 1) below.", "xp.where(a > 0, a, b * xp.expm1(xp.minimum(a, 0)))",
                 "select(b * expm1_(a), a, a > 0.0)", None,
-                lambda n, g, a, alpha, y: (g.where(a > 0, g * (y + alpha)), None),
+                lambda n, g, a, alpha, y: ((g * (y + alpha)).where(a <= 0, g), None),
                 arity=2, params=("alpha",), accepts="f", method=False, function=False),
     Elementwise("hardtanh", "input limited to [min_val, max_val].", "xp.minimum(xp.maximum(a, b), c)",
                 "min_nan(max_nan(a, b), c)", "min(max(a, b), c)",
-                lambda n, g, a, lo, hi, y: (g * ((a > lo) & (a < hi)), None, None),
+                lambda n, g, a, lo, hi, y: (g * ((a <= lo) | (a >= hi)).logical_not(), None, None),
                 arity=3, params=("min_val", "max_val"), accepts="if",
                 refuse={"b": (RuntimeError, "Bool inputs not supported for hardtanh")}, method=False,
                 function=False),
     Elementwise("celu", "max(0, x) + min(0, alpha · (exp(x / alpha) - 1)).",
                 "xp.where(a > 0, a, b * xp.expm1(xp.minimum(a, 0) / b))", "select(b * expm1_(a / b), a, a > 0.0)",
-                None, lambda n, g, a, alpha, y: (g.where(a > 0, g * (a / alpha).exp()), None),
+                None, lambda n, g, a, alpha, y: ((g * (a / alpha).exp()).where(a <= 0, g), None),
                 arity=2, params=("alpha",), accepts="f", method=False, function=False),
     Elementwise("hardshrink", "0 where -lambd <= x <= lambd, else x (NaN stays).",
                 "xp.where((a >= -b) & (a <= b), 0, a)", "select(a, 0.0, a >= -b && a <= b)", None,
@@ -341,7 +366,8 @@ define(
     Elementwise("lerp", "input + weight · (end - input).",
                 "xp.where(xp.abs(c) < 0.5, a + c * (b - a), b - (b - a) * (1 - c))",
                 "select(b - (b - a) * (1.0 - c), a + c * (b - a), abs(c) < 0.5)", None,
-                lambda n, g, a, b, w, y: (g * (1 - w), g * w, g * (b - a)), arity=3, accepts="f", inplace=True),
+                lambda n, g, a, b, w, y: (g * (1 - w), g * w, g * (b - a)), arity=3, accepts="f",
+                promote=_float_tensors_only("lerp_kernel_scalar"), inplace=True),
     # clamp's bounds are operands (tensors or scalars); the front end fills a missing one with the
     # dtype's extreme. min(max(x, lo), hi): NaN anywhere propagates, crossed bounds give hi.
     Elementwise("clamp", "input limited to [min, max]; NaN stays NaN.", "xp.minimum(xp.maximum(a, b), c)",

@@ -159,7 +159,8 @@ def where(cond, a, b):
     if not isinstance(cond, Tensor):
         raise TypeError(f"where(): argument 'condition' must be Tensor, not {type(cond).__name__}")
     if cond.dtype is not D.bool_:
-        cond = cond.bool()
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
+                           f"{cond.dtype.name.capitalize()}")
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         a = cond.new_tensor(a, dtype=D.result_type(a, b))
     return Pointwise.apply("where", cond, a, b)

@@ -37,20 +37,22 @@ def _unreduce(g: Tensor, in_shape, dims, keepdim) -> Tensor:
 class Reduce(Function):
     @staticmethod
     def forward(ctx, x, op, dims, keepdim, out_dtype):
-        data = x._data
-        if x.dtype is not out_dtype:
-            data = x._be.elementwise("copy", [data], x.dtype, out_dtype)
+        data = x._be.elementwise("copy", [x._data], x.dtype, out_dtype) if x.dtype is not out_dtype else x._data
         be = x._be
-        if dims:
-            y = be.reduce("sum" if op == "mean" else op, data, dims, keepdim)
-        else:  # 0-d input: nothing to reduce
+        n = math.prod(x.shape[d] for d in dims)
+        if not dims:  # 0-d input: nothing to reduce
             y = be.elementwise("copy", [data], out_dtype, out_dtype)
+        elif out_dtype is D.float16 and op in ("sum", "mean"):  # (PyTorch's cpu prod stays in float16)
+            y = _reduce_in_float32(be, "sum" if op == "mean" else op, data, dims, keepdim)
+        else:
+            y = be.reduce("sum" if op == "mean" else op, data, dims, keepdim)
         if op == "mean":  # sum / n, as PyTorch (0 / 0 is NaN for an empty input)
-            ctx.n = math.prod(x.shape[d] for d in dims)
-            y = be.elementwise("div", [y, ctx.n], out_dtype, out_dtype)
+            y = be.elementwise("div", [y, n], D.float32 if out_dtype is D.float16 else out_dtype, out_dtype)
+        elif out_dtype is D.float16 and op == "sum" and dims:
+            y = be.elementwise("copy", [y], D.float32, D.float16)
         y = _wrap(y, be, out_dtype)
         if ctx.needs_input_grad:
-            ctx.op, ctx.dims, ctx.keepdim, ctx.in_shape = op, dims, keepdim, x.shape
+            ctx.op, ctx.dims, ctx.keepdim, ctx.in_shape, ctx.n = op, dims, keepdim, x.shape, n
             if op not in ("sum", "mean"):  # their gradients need no values
                 ctx.save_for_backward(x, y)
         return y
@@ -65,11 +67,36 @@ class Reduce(Function):
         if op in ("sum", "mean"):
             gx = g
         elif ctx.op == "prod":
-            gx = g * _unreduce(y, ctx.in_shape, ctx.dims, ctx.keepdim) / x
+            gx = g * _prod_grad(x, y, ctx)
         else:  # amax / amin: split evenly between ties, as PyTorch does
             mask = (x == _unreduce(y, ctx.in_shape, ctx.dims, ctx.keepdim)).to(g.dtype)
             gx = g * mask / mask.sum(ctx.dims, keepdim=True)
         return gx, None, None, None, None
+
+
+def _reduce_in_float32(be, op: str, data, dims, keepdim):
+    """A float16 sum accumulated in float32, as PyTorch does (the float32 result: the caller
+    rounds it to float16 once, after any mean division). The wgpu kernels accumulate f16 in f32
+    anyway and can store f32 (``reduce_out_dtype``); elsewhere the input is widened first."""
+    if getattr(be, "reduce_out_dtype", False):
+        return be.reduce(op, data, dims, keepdim, out_dtype=D.float32)
+    return be.reduce(op, be.elementwise("copy", [data], D.float16, D.float32), dims, keepdim)
+
+
+def _prod_grad(x: Tensor, y: Tensor, ctx) -> Tensor:
+    """d prod / d x without dividing by zero (PyTorch's values): y / x where the row has no zero;
+    where it has one, the product of the others at the zero and 0 elsewhere; 0 with two or more."""
+    from .pointwise import where
+
+    if ctx.n == 1 or not ctx.dims:  # each output is its one input
+        return x.new_ones(x.shape)
+    dims = ctx.dims
+    y = _unreduce(y, ctx.in_shape, dims, ctx.keepdim)
+    is_zero = x == 0
+    zeros = is_zero.sum(dims, keepdim=True)
+    others = where(is_zero, 1.0, x)
+    others = Reduce.apply(others, "prod", dims, True, others.dtype)  # the product of the non-zeros
+    return where(is_zero, where(zeros == 1, others, 0.0), where(zeros == 0, y / x, 0.0))
 
 
 def _accumulate_dtype(x: Tensor, dtype) -> D.dtype:
@@ -82,7 +109,14 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return Reduce.apply(x, "sum", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
 
 
-def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+_ALL = object()  # prod() without dim: PyTorch's prod takes one int dim, or none at all
+
+
+def prod(x: Tensor, dim=_ALL, keepdim: bool = False, *, dtype=None) -> Tensor:
+    if dim is _ALL:
+        dim = None
+    elif isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__}")
     return Reduce.apply(x, "prod", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
 
 
@@ -153,6 +187,10 @@ class ArgReduce(Function):
 
 
 def _arg(x: Tensor, op: str, dim, keepdim: bool) -> Tensor:
+    if x.dtype is D.bool_:
+        raise RuntimeError(f"{op}(): does not support bool input")
+    if dim is None and not x.numel():  # (PyTorch's type here: IndexError, where max() raises RuntimeError)
+        raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
     _check_nonempty(x, op, dim, () if dim is None else (_dim(dim, x.ndim),))
     if dim is None:
         flat = x.reshape(-1)
@@ -197,24 +235,78 @@ def _finite_or_zero(m: Tensor) -> Tensor:
     return where(m.isfinite(), m, 0.0)
 
 
+class Var(Function):
+    """var over ``dims`` with PyTorch's gradient where N - correction <= 0 (its forward gives
+    inf, or NaN for a constant row): over all dims, inf (NaN where x equals the mean); over given
+    dims, 2 / (N - correction) * (x - mean), which may be negative."""
+
+    @staticmethod
+    def forward(ctx, x, dims, correction, keepdim, all_dims):
+        n = math.prod(x.shape[d] for d in dims)
+        centred = x - mean(x, dims, keepdim=True)
+        dof = n - correction
+        y = (centred * centred).sum(dims, keepdim=keepdim) / (dof if dof > 0 else 0)
+        ctx.save_for_backward(x)
+        ctx.dims, ctx.keepdim, ctx.dof, ctx.all_dims = dims, keepdim, dof, all_dims
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        from .pointwise import where
+
+        (x,) = ctx.saved_tensors
+        g = _unreduce(g, x.shape, ctx.dims, ctx.keepdim)
+        centred = x - mean(x, ctx.dims, keepdim=True)
+        if ctx.all_dims and ctx.dof <= 0:
+            return g * where(centred == 0, math.nan, math.inf), None, None, None, None
+        scale = 2.0 / ctx.dof if ctx.dof else math.inf
+        return g * (centred * scale), None, None, None, None
+
+
+class _StdSqrt(Function):
+    """sqrt of a variance, with PyTorch's zero gradient where the std is 0 (a constant row)."""
+
+    @staticmethod
+    def forward(ctx, v):
+        y = v.sqrt()
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        from .pointwise import where
+
+        (y,) = ctx.saved_tensors
+        return where(y == 0, 0.0, g / (y * 2))
+
+
 def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"std and var only support floating point and complex dtypes, got {x.dtype.name}")
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
+    elif unbiased is not None:  # (PyTorch's signatures take one or the other)
+        raise TypeError("var()/std() received an invalid combination of arguments: both unbiased and correction")
     dims = reduce_dims(x, dim)
-    n = math.prod(x.shape[d] for d in dims)
-    centred = x - mean(x, dims, keepdim=True)
-    # (this module's max() shadows the builtin)
-    return (centred * centred).sum(dims, keepdim=keepdim) / (n - correction if n > correction else 0)
+    # (PyTorch's backward treats dim=() as a given dim with N = 1, inconsistently with its
+    # forward: not followed here, dim=() is dim=None)
+    all_dims = x.ndim == 0 or dim is None or (isinstance(dim, (tuple, list)) and not dim)
+    return Var.apply(x, dims, correction, keepdim, all_dims)
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
-    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+    return _StdSqrt.apply(var(x, dim, unbiased, keepdim, correction=correction))
 
 
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     dims = reduce_dims(x, dim)
-    m = _finite_or_zero(amax(x, dims, keepdim=True).detach())
-    out = (x - m).exp().sum(dims, keepdim=True).log() + m
+    if not x.dtype.is_floating_point:  # PyTorch computes an integer input in the default float type
+        x = x.to(D.float32)
+    if any(x.shape[d] == 0 for d in dims):  # an empty sum: log(0) = -inf, as PyTorch
+        out = x.exp().sum(dims, keepdim=True).log()
+    else:
+        m = _finite_or_zero(amax(x, dims, keepdim=True).detach())
+        out = (x - m).exp().sum(dims, keepdim=True).log() + m
     return out if keepdim else out.squeeze(dims) if dims else out
 
 
@@ -247,7 +339,7 @@ def _softmax(x: Tensor, dim: int, dtype, log: bool) -> Tensor:
     name = "log_softmax" if log else "softmax"
     if not x.dtype.is_floating_point:
         type_name = _TORCH_TYPE_NAMES.get(x.dtype.name, x.dtype.name)
-        raise RuntimeError(f'"{name}" not implemented for \'{type_name}\' (softmax needs a floating-point '
+        raise NotImplementedError(f'"{name}" not implemented for \'{type_name}\' (softmax needs a floating-point '
                            "tensor; pass dtype=wgtorch.float32)")
     dim = _dim(dim, x.ndim)
     if x.ndim == 0:  # a 0-d tensor is a row of one

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from .. import _dtype as D
 
 #: PyTorch's names for scalar types in "not implemented for 'Bool'" errors.
-_TORCH_NAMES = {"bool": "Bool", "uint8": "Byte", "int32": "Int", "int64": "Long", "float16": "Half",
+TORCH_NAMES = {"bool": "Bool", "uint8": "Byte", "int32": "Int", "int64": "Long", "float16": "Half",
                 "float32": "Float", "float64": "Double"}
 _CATEGORY = {0: "b", 1: "i", 2: "f"}
 
@@ -64,7 +64,7 @@ class Elementwise:
             letter = _CATEGORY[dt.category]
             if letter not in self.accepts:
                 exc, msg = self.refuse.get(letter, (NotImplementedError, None))
-                self.refused[dt] = (exc, msg or f'"{self.name}" not implemented for \'{_TORCH_NAMES[dt.name]}\'')
+                self.refused[dt] = (exc, msg or f'"{self.name}" not implemented for \'{TORCH_NAMES[dt.name]}\'')
 
     @property
     def tensor_arity(self) -> int:

@@ -8,6 +8,7 @@ import math
 from .. import _dtype as D
 from .._tensor import Tensor, _dim, _wrap
 from ..autograd.function import Function
+from ..autograd.grad_mode import state
 
 
 def _out(x: Tensor, data, dt=None) -> Tensor:
@@ -78,10 +79,12 @@ class Permute(Function):
         inverse = [0] * len(ctx.dims)
         for i, d in enumerate(ctx.dims):
             inverse[d] = i
-        return g.permute(*inverse), None
+        return g.permute(tuple(inverse)), None
 
 
 def permute(x: Tensor, *dims) -> Tensor:
+    if not dims:  # (x.permute(()) is how a 0-d tensor is permuted)
+        raise TypeError('permute() missing 1 required positional arguments: "dims"')
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = dims[0]
     dims = tuple(_dim(d, x.ndim) for d in dims)
@@ -129,7 +132,14 @@ def expand(x: Tensor, *shape) -> Tensor:
         raise RuntimeError(f"expand: the number of sizes provided ({len(shape)}) must be greater or equal to "
                            f"the number of dimensions in the tensor ({x.ndim})")
     pad = len(shape) - x.ndim
+    for i in range(pad):
+        if shape[i] < 0:
+            raise RuntimeError(f"The expanded size of the tensor ({shape[i]}) isn't allowed in a leading, "
+                               f"non-existing dimension {i}")
     for i, n in enumerate(x.shape):
+        if shape[pad + i] < -1:
+            raise RuntimeError(f"expand: the expanded size of the tensor ({shape[pad + i]}) at dimension "
+                               f"{pad + i} must be non-negative (or -1 to keep the size). Target sizes: {shape}")
         if shape[pad + i] == -1:
             shape[pad + i] = n
         elif n != 1 and n != shape[pad + i]:
@@ -157,8 +167,11 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if x.ndim == 0:
+        _dim(start_dim, 0), _dim(end_dim, 0)  # (a 0-d tensor still has dims 0 and -1 only)
         return reshape(x, (1,))
     s, e = _dim(start_dim, x.ndim), _dim(end_dim, x.ndim)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
     shape = x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:]
     return reshape(x, shape)
 
@@ -243,15 +256,48 @@ def setitem(x: Tensor, key, value) -> None:
 
         advanced_setitem(x, key, advanced, value)
         return
-    x._check_inplace()
     view = _out(x, x._be.getitem(x._data, key))
+    if isinstance(value, Tensor) and value.ndim > view.ndim:
+        # PyTorch drops a value's leading size-1 dims here (x[0] = ones(1, 3)), unlike copy_
+        extra = value.ndim - view.ndim
+        if all(n == 1 for n in value.shape[:extra]):
+            value = value.reshape(value.shape[extra:])
+    if state.enabled and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+        # Under autograd the write must enter x's history (PyTorch's CopySlices): it runs as
+        # x[mask] = values, which the index ops record, with the mask selecting the view.
+        mask = _out(x, x._be.empty(tuple(x.shape), D.bool_), D.bool_)
+        copy_into(mask, False)
+        copy_into(_out(mask, mask._be.getitem(mask._data, key), D.bool_), True)
+        if isinstance(value, Tensor):
+            _check_broadcasts_to(value.shape, view.shape)
+            value = value.expand(view.shape).reshape(-1)
+        setitem(x, mask, value)
+        return
+    x._check_inplace()
+    if not isinstance(value, Tensor) and not x.dtype.is_floating_point:
+        from .index_put import fill_value  # PyTorch's Scalar conversion: NaN into an int raises
+
+        value = fill_value(value, x.dtype, "setitem", check_float=False)
     copy_into(view, value)
+
+
+def _check_broadcasts_to(src_shape: tuple, dst_shape: tuple) -> None:
+    """src must broadcast to exactly dst's shape: the kernels trust the shapes they are given, so a
+    larger or mismatched source would read past its storage (or write past dst's)."""
+    from .._broadcast import broadcast_shapes
+
+    if tuple(src_shape) == tuple(dst_shape):
+        return
+    shape = broadcast_shapes([tuple(dst_shape), tuple(src_shape)])
+    if shape != tuple(dst_shape):
+        raise RuntimeError(f"output with shape {list(dst_shape)} doesn't match the broadcast shape {list(shape)}")
 
 
 def copy_into(dst: Tensor, src) -> Tensor:
     """dst[...] = src with broadcasting and casting, through dst's view (no autograd)."""
     be = dst._be
     if isinstance(src, Tensor):
+        _check_broadcasts_to(src.shape, dst.shape)
         if src._be is not be:
             src = src.to(dst.device)
         s = src._data
@@ -284,11 +330,17 @@ def contiguous(x: Tensor) -> Tensor:
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    if x.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     dim = _dim(dim, x.ndim)
     n = x.shape[dim]
+    if not -n <= start <= n:
+        raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got {start})")
     start = start + n if start < 0 else start
-    if not (0 <= start <= n and 0 <= length and start + length <= n):
-        raise IndexError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    if start + length > n:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
     return GetItem.apply(x, (slice(None),) * dim + (slice(start, start + length, 1),))
 
 
@@ -327,8 +379,11 @@ class Cat(Function):
 def cat(tensors, dim: int = 0) -> Tensor:
     tensors = [x for x in tensors]
     if not tensors:
-        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+        raise ValueError("cat(): expected a non-empty list of Tensors")
     # PyTorch skips 1-D empty tensors in cat (legacy behaviour) so `cat([empty, x])` works.
+    for i, x in enumerate(tensors):
+        if x.ndim == 0:
+            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
     keep = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
     ref = keep[0]
     dim = _dim(dim, ref.ndim)
@@ -356,6 +411,8 @@ def stack(tensors, dim: int = 0) -> Tensor:
 
 
 def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    if x.ndim == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     dim = _dim(dim, x.ndim)
     n = x.shape[dim]
     if isinstance(split_size_or_sections, int):
@@ -365,6 +422,9 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
         sizes = [min(size, n - s) for s in range(0, n, size)] if n else [0]
     else:
         sizes = list(split_size_or_sections)
+        if any(s < 0 for s in sizes):
+            raise RuntimeError(f"split_with_sizes expects split_sizes have only non-negative entries, but got "
+                               f"split_sizes={sizes}")
         if sum(sizes) != n:
             raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} (input tensor's "
                                f"size at dimension {dim}), but got split_sizes={sizes}")
@@ -378,8 +438,12 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
     if chunks <= 0:
         raise RuntimeError("chunk expects `chunks` to be greater than 0")
+    if x.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     n = x.shape[_dim(dim, x.ndim)]
-    return split(x, max(1, -(-n // chunks)), dim)
+    if n == 0:  # PyTorch: `chunks` empty chunks, where split would give one
+        return tuple(narrow(x, dim, 0, 0) for _ in range(chunks))
+    return split(x, -(-n // chunks), dim)
 
 
 def unbind(x: Tensor, dim: int = 0) -> tuple:

@@ -34,11 +34,13 @@ class WgpuArray:
         return len(self.shape)
 
     def is_contiguous(self) -> bool:
+        if self.size == 0:  # nothing to lay out (PyTorch calls every empty tensor contiguous)
+            return True
         expected = 1
         for n, s in zip(reversed(self.shape), reversed(self.strides)):
             if n != 1 and s != expected:
                 return False
-            expected *= n
+            expected *= max(n, 1)  # as contiguous_strides: a 0-size dim does not zero the strides above it
         return True
 
     def span(self) -> tuple[int, int]:

@@ -34,6 +34,12 @@ def _aligned_strides(a: WgpuArray, shape: tuple) -> list:
     return [0] * pad + [s if n != 1 else 0 for n, s in zip(a.shape, a.strides)]
 
 
+def _broadcasts_to(src: tuple, dst: tuple) -> bool:
+    if len(src) > len(dst):
+        return False
+    return all(n == 1 or n == m for n, m in zip(reversed(src), reversed(dst)))
+
+
 def _merge_dims(shape: tuple, strides: list[list]) -> tuple[list, list[list]]:
     """Drop size-1 dims and merge neighbours every operand walks contiguously."""
     out_shape: list[int] = []
@@ -65,6 +71,10 @@ class ElementwiseOps:
             out = self.empty(shape, out_dtype)
         else:
             shape = out.shape
+            for a in arrays:  # a kernel must never read past an operand, whoever calls it
+                if a.shape != shape and not _broadcasts_to(a.shape, shape):
+                    raise RuntimeError(f"elementwise {op}: an operand of shape {list(a.shape)} does not broadcast "
+                                       f"to the output shape {list(shape)}")
         if out.size == 0:
             return out
         # bool computes in i32 (sign, add, max ... of bools), and is stored back as 0/1.
@@ -107,8 +117,9 @@ class ElementwiseOps:
             ndim = len(dims)
 
         types = tuple(types)
-        key = ("ew", op, tc, types, tuple(layout), ndim)
-        p = self.rt.pipeline(key, lambda: _source(op, tc, types, layout, ndim, out_dtype),
+        half = compute.wgsl == "f16"  # operands are rounded to f16 first, as PyTorch's half kernels do
+        key = ("ew", op, tc, types, tuple(layout), ndim, half)
+        p = self.rt.pipeline(key, lambda: _source(op, tc, types, layout, ndim, out_dtype, half),
                              ("rw",) * len(buffers), f"elementwise:{op}")
 
         sf, si = _scalar_slots(scalars, tc == "f32", compute)
@@ -164,7 +175,7 @@ def _expression(op: str, tc: str) -> str:
     return expr
 
 
-def _source(op, tc, types, layout, ndim, out_dtype: dtype) -> str:
+def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False) -> str:
     expr = _expression(op, tc)
     bindings = ["@group(0) @binding(1) var<storage, read_write> out: array<TO>;"]
     bindings += [f"@group(0) @binding({k + 1}) var<storage, read> in{k}: array<{t}>;"
@@ -173,11 +184,14 @@ def _source(op, tc, types, layout, ndim, out_dtype: dtype) -> str:
     for name, slot in zip(_NAMES, layout):
         if slot < 0:
             field = "scalar_f" if tc == "f32" else "scalar_i"
-            loads.append(f"    let {name} = TC(P.{field}[{scalar}]);")
+            value = f"P.{field}[{scalar}]"
+            loads.append(f"    let {name} = TC({'f16(' + value + ')' if half else value});")
             scalar += 1
         else:
             array = "out" if slot == 0 else f"in{slot}"
-            loads.append(f"    let {name} = TC({array}[at({operand}u, i)]);")
+            value = f"{array}[at({operand}u, i)]"
+            wide = half and types[slot] != "f16"  # a float32 (or int) operand of a float16 op
+            loads.append(f"    let {name} = TC({'f16(' + value + ')' if wide else value});")
             operand += 1
     if out_dtype.wgsl == "u32" and out_dtype.name == "bool" and op not in PREDICATES:
         store = f"    out[at(0u, i)] = u32(!(({expr}) == TC(0)));"  # NaN is truthy

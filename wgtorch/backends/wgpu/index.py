@@ -6,11 +6,16 @@ every operand walks contiguously fused), so most calls run with one or two dims.
 
 Bad indices are reported from the device, not checked on the host: a negative or too large
 index is never used to address memory (the element gets 0, or nothing is added), the kernel
-records it in the runtime's error buffer, and the next ``read`` or ``synchronize`` raises
-``IndexError("index out of range in self ...")`` naming the op. The report is therefore
-deferred, like CUDA's device-side asserts: it surfaces at the next ``.item()``, ``.numpy()``,
-print or ``synchronize()``, possibly after later ops were recorded (their results are computed
-from clamped indices), and the device keeps working afterwards.
+records it in its own slot of the runtime's error buffer, and the next ``read`` or
+``synchronize`` raises ``IndexError("index out of range in self ...")`` naming the op (every op,
+when several failed). The report is therefore deferred, like CUDA's device-side asserts: it
+surfaces at the next ``.item()``, ``.numpy()``, print or ``synchronize()``, possibly after later
+ops were recorded (their results are computed from clamped indices), and the device keeps
+working afterwards.
+
+Where no kernel would run over the index (the indexed dimension is empty, so every index is
+bad; or index_select's output is empty), the check is made at once on the host, with PyTorch's
+exception for that case (RuntimeError), so the error is not left for an unrelated later read.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from .kernels import family_source, specialise
 
 WG = 64
 MAX_DIMS = 8
-# numel, dim_size, dim_stride, code, dim, out_offset, 2 pad, offset[4], shape[8], stride[3][8]
+# numel, dim_size, dim_stride, code, dim, out_offset, err_slot, pad, offset[4], shape[8], stride[3][8]
 META = struct.Struct("<8I4I8I24I")
 _ZEROS8 = (0,) * MAX_DIMS
 
@@ -73,6 +78,7 @@ class IndexOps:
 
     def index_select(self, a: WgpuArray, dim: int, index: WgpuArray) -> WgpuArray:
         shape = a.shape[:dim] + (index.size,) + a.shape[dim + 1:]
+        self._check_eagerly("index_select", a, dim, index, shape)
         out = self.empty(shape, a.dtype)
         index_strides = [0] * a.ndim
         index_strides[dim] = index.strides[0] if index.ndim else 0
@@ -80,14 +86,34 @@ class IndexOps:
         return out
 
     def gather(self, a: WgpuArray, dim: int, index: WgpuArray) -> WgpuArray:
+        self._check_eagerly("gather", a, dim, index, index.shape)
         out = self.empty(index.shape, a.dtype)
         self._index_dispatch("gather", out, a, dim, index, list(index.strides), index.shape, a, None)
         return out
 
     def scatter_add(self, a: WgpuArray, dim: int, index: WgpuArray, src: WgpuArray) -> WgpuArray:
+        self._check_eagerly("scatter_add", a, dim, index, index.shape)
         out = self.elementwise("copy", [a], a.dtype, a.dtype)  # a new contiguous array
         self._index_dispatch("scatter_add", out, src, dim, index, list(index.strides), index.shape, out, src)
         return out
+
+    def _check_eagerly(self, op: str, a: WgpuArray, dim: int, index: WgpuArray, shape) -> None:
+        """Raise now for bad indices no kernel would see (PyTorch's messages and types)."""
+        if index.size == 0:
+            return
+        size = a.shape[dim]
+        if size == 0:  # every index is out of range
+            if op == "index_select":
+                raise RuntimeError("index_select(): self indexing axis dim should be positive (dimension "
+                                   f"{dim} of self {list(a.shape)} is empty, so no index is valid)")
+            raise RuntimeError(f"{op}(): index is out of bounds for dimension {dim} with size 0 (self "
+                               f"{list(a.shape)} is empty along it, so no index is valid)")
+        if 0 in shape:  # index_select with another dim empty: the kernel would have no threads
+            values = self.to_numpy(index)
+            bad = values[(values < 0) | (values >= size)]
+            if bad.size:
+                raise RuntimeError(f"index_select(): index {int(bad[0])} is out of bounds for dimension "
+                                   f"{dim} with size {size}")
 
     def _index_dispatch(self, op, out, data, dim, index, index_strides, shape, target, other) -> None:
         """One kernel over ``shape``: ``target`` is addressed by the index along ``dim``;
@@ -115,14 +141,15 @@ class IndexOps:
         if code not in rt.error_decoders:
             rt.error_decoders[code] = index_error
         pad = (0,) * (MAX_DIMS - ndim)
-        values = [numel, target.shape[dim], dim_stride, code, dim, out.offset, 0, 0,
-                  target.offset, index.offset, other.offset if other is not None else 0, 0,
-                  *dims, *pad]
-        for st in merged:
-            values += st
-            values += pad
-        rt.dispatch(p, (out.buffer, data.buffer, index.buffer, rt.error_buffer()), META, values,
-                    -(-numel // WG))
+        buffers = (out.buffer, data.buffer, index.buffer, rt.error_buffer())
+        with rt.lock:  # no check may recycle the slot before the dispatch is recorded
+            values = [numel, target.shape[dim], dim_stride, code, dim, out.offset, rt.error_slot(), 0,
+                      target.offset, index.offset, other.offset if other is not None else 0, 0,
+                      *dims, *pad]
+            for st in merged:
+                values += st
+                values += pad
+            rt.dispatch(p, buffers, META, values, -(-numel // WG))
 
 
 __all__ = ["IndexOps", "index_error"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..._dtype import dtype
+from ..._dtype import dtype, float32
 from .array import WgpuArray
 from .kernels import specialise
 from .params import ParamBlock
@@ -36,6 +36,21 @@ PARAMS = ParamBlock(
     "b_off: u32", "b_sb: u32", "b_sk: u32", "b_sn: u32",
 )
 META = PARAMS.struct
+
+# Mesa's llvmpipe (lavapipe) silently ends an invocation's loops after 65,535 iterations in all:
+# on a software adapter a longer K runs as a sum of products over slices of K (`k_slice`).
+LOOP_BUDGET = 32768
+
+
+def k_slice(cfg: TileConfig) -> int:
+    """The longest K one dispatch of ``cfg`` loops over within LOOP_BUDGET: the register kernel
+    loops once per element of K (or per 4); the tiled kernel's per-slice loops are bounded here
+    as if none unrolled (measured with HARDWARE: ~2 iterations per element of K, bound 30)."""
+    if not cfg.tiled:
+        return LOOP_BUDGET
+    loads = -(-cfg.bm * cfg.bk // cfg.threads) + -(-cfg.bn * cfg.bk // cfg.threads)
+    per_slice = 1 + loads + cfg.bk * (1 + 2 * cfg.tm + cfg.tn + cfg.tm * cfg.tn)
+    return max(1, LOOP_BUDGET // per_slice) * cfg.bk
 
 # How the register kernel reads an operand (chooses the loads `_register_code` emits).
 SCALAR, VEC_K, VEC_OUTER = 0, 1, 2
@@ -137,6 +152,12 @@ class MatmulOps:
         if k != k2 or (batch_a != batch_b and 1 not in (batch_a, batch_b)):
             raise RuntimeError(f"matmul shapes cannot be multiplied: {list(a.shape)} and {list(b.shape)}")
         batch = max(batch_a, batch_b)
+        cfg = self.matmul_config
+        if cfg is None:
+            cfg = self.matmul_config = choose_config(self.rt)
+        longest = k_slice(cfg) if self.rt.is_software else k
+        if k > longest and m * n * batch:
+            return self._matmul_k_slices(a, b, longest)
         out = self.empty((batch, m, n) if a.ndim == 3 else (m, n), dt)
         if out.size == 0:
             return out
@@ -154,9 +175,6 @@ class MatmulOps:
             ra, rb = (rb[0], rb[1], rb[3], rb[2]), (ra[0], ra[1], ra[3], ra[2])
             buf_a, buf_b = buf_b, buf_a
 
-        cfg = self.matmul_config
-        if cfg is None:
-            cfg = self.matmul_config = choose_config(self.rt)
         if cfg.tiled:
             mode_a = mode_b = SCALAR  # the tiled kernel stages through shared memory either way
         else:
@@ -175,6 +193,19 @@ class MatmulOps:
         buffers = (out.buffer, buf_a, buf_a, buf_b, buf_b)
         self.rt.dispatch(p, buffers, META, meta, groups)
         return out
+
+
+    def _matmul_k_slices(self, a: WgpuArray, b: WgpuArray, longest: int) -> WgpuArray:
+        """a @ b as a sum over slices of K, each one product within the loop limit; float16
+        partials are summed in float32."""
+        k = a.shape[-1]
+        acc = None
+        for start in range(0, k, longest):
+            ks = min(longest, k - start)
+            part = self.matmul(a.view(a.shape[:-1] + (ks,), a.strides, a.offset + start * a.strides[-1]),
+                               b.view(b.shape[:-2] + (ks, b.shape[-1]), b.strides, b.offset + start * b.strides[-2]))
+            acc = part if acc is None else self.elementwise("add", [acc, part], float32, float32)
+        return acc if acc.dtype is a.dtype else self.elementwise("copy", [acc], float32, a.dtype)
 
 
 def _source(dt: dtype, cfg: TileConfig, mode_a: int, mode_b: int) -> str:
@@ -247,4 +278,4 @@ def _register_code(tm: int, tn: int, ks: int, mode_a: int, mode_b: int) -> dict[
     return {name: "\n".join(indent[name] + line for line in lines) for name, lines in code.items()}
 
 
-__all__ = ["HARDWARE", "SOFTWARE", "MatmulOps", "TileConfig", "choose_config"]
+__all__ = ["HARDWARE", "SOFTWARE", "MatmulOps", "TileConfig", "choose_config", "k_slice"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 
 import wgpu
 
@@ -57,8 +58,12 @@ def bucket_size(nbytes: int) -> int:
 
 
 class BufferPool:
-    """Size-bucketed free lists over pages and large buffers, with statistics. Thread-safe:
-    blocks are freed from tensor finalisers, which may run on any thread."""
+    """Size-bucketed free lists over pages and large buffers, with statistics.
+
+    Thread-safe, and ``free`` never waits for the lock: a garbage collection can run a finaliser
+    that frees a block on a thread that already holds the lock (inside ``alloc``), or while
+    another thread holds it. Such a free is queued in ``_deferred`` (deque appends are atomic)
+    and applied by the next call that holds the lock."""
 
     def __init__(self, device, name: str, max_binding: int, max_cached: int):
         self.device = device
@@ -70,6 +75,7 @@ class BufferPool:
         self._page: Buffer | None = None  # the page new blocks are carved from
         self._carved = 0                  # bytes of _page already carved
         self._lock = threading.Lock()
+        self._deferred: deque[Block] = deque()  # frees that found the lock taken
         self.cached = 0      # bytes of blocks in the free lists
         self.allocated = 0   # bytes of blocks held by live tensors
         self.reserved = 0    # bytes of all pages and buffers the pool owns
@@ -81,6 +87,8 @@ class BufferPool:
     def alloc(self, nbytes: int) -> Block:
         size = bucket_size(nbytes)
         with self._lock:
+            if self._deferred:
+                self._apply_deferred()
             free = self._free.get(size)
             if free:
                 block = free.pop()
@@ -131,17 +139,40 @@ class BufferPool:
         return Buffer(gpu, size, is_page)
 
     def free(self, block: Block) -> None:
-        with self._lock:
-            buf = block.buffer
-            buf.live -= 1
-            self.allocated -= block.size
-            self.frees += 1
-            if not buf.is_page and self.reserved - self.allocated > self.max_cached + self.page_bytes():
-                self.reserved -= buf.size
-                buf.gpu.destroy()
+        if not self._lock.acquire(blocking=False):
+            self._deferred.append(block)
+            # The holder may have finished before the append: retry so the block is not left waiting.
+            if not self._lock.acquire(blocking=False):
                 return
-            self._free.setdefault(block.size, []).append(block)
-            self.cached += block.size
+            block = None
+        try:
+            if block is not None:
+                self._free_locked(block)
+            if self._deferred:
+                self._apply_deferred()
+        finally:
+            self._lock.release()
+
+    def _apply_deferred(self) -> None:
+        while self._deferred:
+            self._free_locked(self._deferred.popleft())
+
+    def _free_locked(self, block: Block) -> None:
+        buf = block.buffer
+        buf.live -= 1
+        self.allocated -= block.size
+        self.frees += 1
+        if not buf.is_page and self.reserved - self.allocated > self.max_cached + self.page_bytes():
+            self.reserved -= buf.size
+            buf.gpu.destroy()
+            return
+        self._free.setdefault(block.size, []).append(block)
+        self.cached += block.size
+
+    def drain(self) -> None:
+        """Apply queued frees now (so that the statistics count them)."""
+        with self._lock:
+            self._apply_deferred()
 
     def page_bytes(self) -> int:
         return len(self._pages) * self.page_size
@@ -149,6 +180,7 @@ class BufferPool:
     def empty_cache(self) -> list[int]:
         """Destroy free large buffers and pages with no live block; returns their serials."""
         with self._lock:
+            self._apply_deferred()
             gone = {b.buffer.serial: b.buffer for free in self._free.values() for b in free
                     if b.buffer.live == 0}
             for size in list(self._free):
@@ -165,6 +197,7 @@ class BufferPool:
 
     def stats(self) -> dict:
         with self._lock:
+            self._apply_deferred()
             return {
                 "allocated_bytes.all.current": self.allocated,
                 "allocated_bytes.all.peak": self.peak,

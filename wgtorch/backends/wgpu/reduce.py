@@ -33,6 +33,10 @@ META = struct.Struct("<8I40I")
 
 SPLIT_MIN_CHUNK = 64 * WG  # a split pass gives each workgroup at least this many elements
 MAX_CHUNKS = 1024          # partials per row, so the second pass is one short workgroup
+# Mesa's llvmpipe (lavapipe) silently ends an invocation's loops after 65,535 iterations in all,
+# counted over every loop it runs (its loop limiter): no thread may walk more elements than
+# this. (Measured: the element loop costs one iteration per element, its index loops unroll.)
+MAX_THREAD_ELEMENTS = 32768
 K_REDUCE_THREAD, K_REDUCE_GROUP, K_SOFTMAX_THREAD, K_SOFTMAX_GROUP = range(4)
 
 _I32_MIN, _I32_MAX = "i32(-2147483647 - 1)", "2147483647"
@@ -144,7 +148,10 @@ def _check_dims(what: str, n: int) -> None:
 class ReduceOps:
     """Mixin for `WgpuBackend`: ``reduce`` (the protocol op) and the fused ``softmax``."""
 
-    def reduce(self, op: str, a: WgpuArray, dims: tuple, keepdim: bool) -> WgpuArray:
+    #: ``reduce`` takes ``out_dtype``: float16 sums can keep their float32 accumulator
+    reduce_out_dtype = True
+
+    def reduce(self, op: str, a: WgpuArray, dims: tuple, keepdim: bool, out_dtype=None) -> WgpuArray:
         arg = op in ("argmax", "argmin")
         reduced = set(dims)
         kept = [d for d in range(a.ndim) if d not in reduced]
@@ -152,7 +159,7 @@ class ReduceOps:
             out_shape = tuple(1 if d in reduced else n for d, n in enumerate(a.shape))
         else:
             out_shape = tuple(a.shape[d] for d in kept)
-        out = self.empty(out_shape, int64 if arg else a.dtype)
+        out = self.empty(out_shape, int64 if arg else out_dtype or a.dtype)
         rows = out.size
         if rows == 0:
             return out
@@ -171,8 +178,12 @@ class ReduceOps:
         ta = _accumulator(ti)
         software = self.rt.is_software
         kernel, chunks = plan_reduce(rows, K, software)
+        if kernel == K_REDUCE_THREAD and K > MAX_THREAD_ELEMENTS:
+            kernel = K_REDUCE_GROUP  # (the loop limit holds whatever the plan)
         if kernel != K_REDUCE_GROUP:
             chunks = 1  # only the workgroup kernel reduces chunks of rows
+        else:  # enough chunks that no thread walks more than MAX_THREAD_ELEMENTS
+            chunks = max(chunks, -(-K // (WG * MAX_THREAD_ELEMENTS)))
         if chunks > 1:  # chunk lengths are whole multiples of WG
             chunk_len = -(-K // (chunks * WG)) * WG
             chunks = -(-K // chunk_len)
@@ -234,6 +245,9 @@ class ReduceOps:
             [a.shape[d] for d in kept], [[a.strides[d] for d in kept], [out.strides[d] for d in kept]])
         _check_dims("softmax", len(kept_shape))
         kernel = plan_softmax(rows, K, self.rt.is_software)
+        # three passes over the row per thread, within the loop limit, or a multi-kernel softmax
+        if 3 * (K if kernel == K_SOFTMAX_THREAD else -(-K // WG)) > MAX_THREAD_ELEMENTS:
+            return self._softmax_long_rows(a, dim, log)
         ti = a.dtype.wgsl
         key = ("softmax", kernel, ti, len(kept_shape), log)
 
@@ -250,3 +264,16 @@ class ReduceOps:
         groups = -(-rows // WG) if kernel == K_SOFTMAX_THREAD else rows
         self.rt.dispatch(p, (a.buffer, out.buffer), META, meta, groups)
         return out
+
+    def _softmax_long_rows(self, a: WgpuArray, dim: int, log: bool) -> WgpuArray:
+        """softmax over rows too long for one kernel, from split reductions and elementwise ops
+        in float32: max, x - max, exp, sum, then divide (or subtract the log). An all -inf row
+        or a NaN gives NaN, as in the fused kernel."""
+        x = a if a.dtype is float32 else self.elementwise("copy", [a], a.dtype, float32)
+        shifted = self.elementwise("sub", [x, self.reduce("amax", x, (dim,), True)], float32, float32)
+        e = self.elementwise("exp", [shifted], float32, float32)
+        s = self.reduce("sum", e, (dim,), True)
+        if log:
+            return self.elementwise("sub", [shifted, self.elementwise("log", [s], float32, float32)],
+                                    float32, a.dtype)
+        return self.elementwise("div", [e, s], float32, a.dtype)

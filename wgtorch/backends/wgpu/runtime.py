@@ -14,13 +14,21 @@ Safety rules this file enforces:
   returns to the pool only after that work is submitted.
 - ``write`` flushes recorded work first when it touches a buffer that work uses, because
   ``queue.write_buffer`` would otherwise overtake it.
+
+Threads: every method that touches recording state (encoder, pass, ring, caches, the sets and
+lists above, staging buffers, error slots) holds ``lock``, a reentrant lock, so ops from several
+threads are recorded one at a time into the one stream. Finalisers take no lock: a dying
+``Storage`` only appends its block to ``_dead`` (a deque, whose append is atomic), and the next
+locked call returns it, because the garbage collector may run a finaliser on a thread that holds
+this lock or the pool's, in the middle of an update.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections import OrderedDict
+import threading
+from collections import OrderedDict, deque
 
 import numpy as np
 import wgpu
@@ -31,6 +39,7 @@ from .pool import BUFFER_USAGE, Block, Buffer, BufferPool, bucket_size
 MAX_BATCH = 1024               # dispatches recorded before an automatic submit
 MAX_PENDING_BYTES = 256 << 20  # freed-but-held-back memory that forces a submit
 META_SLOT = 256                # bytes of parameters per dispatch (a multiple of every offset alignment)
+ERROR_SLOTS = 64               # 16-byte error reports kept apart between two checks (see error_slot)
 # Tensors share pages, so one dispatch may see the same buffer at several bindings; wgpu allows that
 # only when every such binding is read_write. Kernels declare inputs `read` for readability and
 # the runtime widens every storage binding but the parameters (binding 0) when it compiles them.
@@ -71,16 +80,18 @@ class Storage:
 
     def __init__(self, rt: Runtime, nbytes: int):
         self.rt = rt
-        self.block = rt.pool.alloc(nbytes)
+        self.block = rt.alloc(nbytes)
 
     @property
     def buffer(self) -> Buffer:
         return self.block.buffer
 
     def __del__(self):
+        # No lock here (see the module docstring): the runtime returns the block later.
         rt = getattr(self, "rt", None)
-        if rt is not None and getattr(self, "block", None) is not None:
-            rt.release(self.block)
+        block = getattr(self, "block", None)
+        if rt is not None and block is not None:
+            rt._dead.append(block)
 
 
 class Pipeline:
@@ -116,6 +127,8 @@ class Runtime:
         self.pool = BufferPool(self.device, self.name, self.max_binding,
                                int(os.environ.get("WGTORCH_POOL_CACHE_BYTES", 1 << 30)))
 
+        self.lock = threading.RLock()
+        self._dead: deque[Block] = deque()  # blocks of dead storages, not yet returned
         self._ring_host = bytearray(MAX_BATCH * META_SLOT)
         self._ring = self.device.create_buffer(size=len(self._ring_host), usage=BUFFER_USAGE, label="meta")
         self._ring_used = 0
@@ -136,7 +149,8 @@ class Runtime:
         self._staging: dict[int, object] = {}
         # Errors kernels report from the device (bad indices); see error_buffer().
         self._errors: Buffer | None = None
-        self._errors_armed = False
+        self._errors_armed = False  # a submitted batch used the error buffer since the last check
+        self._error_slots = 0       # error_slot() calls since the last check
         self.error_decoders: dict = {}  # code -> function(uint32 words) -> exception
 
     # -- kernels -------------------------------------------------------------------------------
@@ -146,13 +160,22 @@ class Runtime:
         ``access`` lists each storage binding after the parameters: "rw" or "r". Every binding
         is compiled read_write (see _READ_ONLY_BINDING); ``access`` documents the kernel's intent.
         """
+        # A hit takes no lock: dict reads are atomic and pipelines are never evicted.
         p = self._pipelines.get(key)
         if p is not None:
-            self.stats["pipeline_hits"] += 1
+            self.stats["pipeline_hits"] += 1  # may miss a count under contention; it is a statistic
             return p
-        self.stats["pipeline_misses"] += 1
+        with self.lock:
+            p = self._pipelines.get(key)  # another thread may have built it meanwhile
+            if p is not None:
+                return p
+            self.stats["pipeline_misses"] += 1
+            p = self._pipelines[key] = self._build_pipeline(make_source, len(access), name)
+            return p
+
+    def _build_pipeline(self, make_source, nbuffers: int, name: str) -> Pipeline:
         source = _READ_ONLY_BINDING.sub(r"\1read_write>", make_source())
-        access = ("rw",) * len(access)
+        access = ("rw",) * nbuffers
         module = self._modules.get(source)
         if module is None:
             try:
@@ -167,9 +190,7 @@ class Runtime:
                 compute={"module": module, "entry_point": "main"}, label=name)
         except Exception as e:
             raise KernelCompileError(f"WGSL kernel {name!r} failed to build a pipeline: {e}") from e
-        p = Pipeline(gpu, access, layout, name)
-        self._pipelines[key] = p
-        return p
+        return Pipeline(gpu, access, layout, name)
 
     def _layout(self, access):
         layout = self._layouts.get(access)
@@ -201,13 +222,40 @@ class Runtime:
             self._bind_groups.popitem(last=False)
         return bg
 
+    # -- memory --------------------------------------------------------------------------------
+    def alloc(self, nbytes: int) -> Block:
+        """A block of at least ``nbytes`` from the pool (after returning dead storages' blocks)."""
+        with self.lock:
+            if self._dead:
+                self._reclaim()
+            return self.pool.alloc(nbytes)
+
+    def _reclaim(self) -> None:
+        """Return dead storages' blocks: now, or after the batch that may use them is submitted
+        (any block of a buffer the batch touches counts as used). Called with the lock held."""
+        dead, touched, pool = self._dead, self._touched, self.pool
+        while dead:
+            block = dead.popleft()
+            if block.buffer in touched:
+                self._pending_free.append(block)
+                self._pending_bytes += block.size
+            else:
+                pool.free(block)
+
+    def reclaim(self) -> None:
+        """Return every block that can be returned now, so that the pool's statistics are current."""
+        with self.lock:
+            self._reclaim()
+            self.pool.drain()
+
     def empty_cache(self) -> None:
         """Free cached memory (after submitting recorded work, whose pending blocks it frees)."""
-        self.flush()
-        gone = set(self.pool.empty_cache())
-        if gone:
-            for key in [k for k in self._bind_groups if any(b.serial in gone for b in k[1:])]:
-                del self._bind_groups[key]
+        with self.lock:
+            self.flush()
+            gone = set(self.pool.empty_cache())
+            if gone:
+                for key in [k for k in self._bind_groups if any(b.serial in gone for b in k[1:])]:
+                    del self._bind_groups[key]
 
     # -- recording -----------------------------------------------------------------------------
     def dispatch(self, p: Pipeline, buffers: tuple[Buffer, ...], meta_struct, meta_values,
@@ -216,62 +264,69 @@ class Runtime:
         limit; kernels compute their linear id from ``num_workgroups``)."""
         if groups <= 0:
             return
-        if self._ring_used + META_SLOT > len(self._ring_host) or self._pending_bytes > MAX_PENDING_BYTES:
-            self.flush()
-        offset = self._ring_used
-        meta_struct.pack_into(self._ring_host, offset, *meta_values)
-        self._ring_used = offset + META_SLOT
-        bg = self._bind_group(p, buffers)
-        if self._pass is None:
-            self._encoder = self.device.create_command_encoder()
-            self._pass = self._encoder.begin_compute_pass()
-            self._last_pipeline = None
-        cp = self._pass
-        if self._last_pipeline is not p:
-            cp.set_pipeline(p.gpu)
-            self._last_pipeline = p
-        cp.set_bind_group(0, bg, [offset])
-        if groups <= self.max_groups:
-            cp.dispatch_workgroups(groups, 1, 1)
-        else:
-            y = -(-groups // self.max_groups)
-            cp.dispatch_workgroups(-(-groups // y), y, 1)
-        self._touched.update(buffers)
-        self.stats["dispatches"] += 1
-        if self._ring_used >= len(self._ring_host):
-            self.flush()
+        with self.lock:
+            if self._ring_used + META_SLOT > len(self._ring_host) or self._pending_bytes > MAX_PENDING_BYTES:
+                self.flush()
+            offset = self._ring_used
+            meta_struct.pack_into(self._ring_host, offset, *meta_values)
+            bg = self._bind_group(p, buffers)
+            if self._pass is None:
+                self._encoder = self.device.create_command_encoder()
+                self._pass = self._encoder.begin_compute_pass()
+                self._last_pipeline = None
+            self._ring_used = offset + META_SLOT
+            cp = self._pass
+            if self._last_pipeline is not p:
+                cp.set_pipeline(p.gpu)
+                self._last_pipeline = p
+            cp.set_bind_group(0, bg, [offset])
+            if groups <= self.max_groups:
+                cp.dispatch_workgroups(groups, 1, 1)
+            else:
+                y = -(-groups // self.max_groups)
+                cp.dispatch_workgroups(-(-groups // y), y, 1)
+            self._touched.update(buffers)
+            self.stats["dispatches"] += 1
+            if self._ring_used >= len(self._ring_host):
+                self.flush()
 
     def copy(self, src: Buffer, src_offset: int, dst: Buffer, dst_offset: int, nbytes: int) -> None:
         """Record a buffer-to-buffer copy in stream order (ends the open pass)."""
         if nbytes <= 0:
             return
-        if self._encoder is None:
-            self._encoder = self.device.create_command_encoder()
-        elif self._pass is not None:
-            self._pass.end()
-        self._pass = None
-        self._last_pipeline = None
-        self._encoder.copy_buffer_to_buffer(src.gpu, src_offset, dst.gpu, dst_offset, nbytes)
-        self._touched.update((src, dst))
+        with self.lock:
+            if self._encoder is None:
+                self._encoder = self.device.create_command_encoder()
+            elif self._pass is not None:
+                self._pass.end()
+            self._pass = None
+            self._last_pipeline = None
+            self._encoder.copy_buffer_to_buffer(src.gpu, src_offset, dst.gpu, dst_offset, nbytes)
+            self._touched.update((src, dst))
 
     def flush(self) -> None:
         """Submit everything recorded so far; recycle the buffers it was holding back."""
-        if self._encoder is not None:
-            if self._pass is not None:
-                self._pass.end()
-            if self._ring_used:
-                self.queue.write_buffer(self._ring, 0, memoryview(self._ring_host)[: self._ring_used])
-            try:
-                self.queue.submit([self._encoder.finish()])
-            except Exception as e:
-                self._reset_batch()
-                raise _translate(e, self.name) from e
-            self.stats["submits"] += 1
-        self._reset_batch()
-        pending, self._pending_free = self._pending_free, []
-        self._pending_bytes = 0
-        for block in pending:
-            self.pool.free(block)
+        with self.lock:
+            if self._encoder is not None:
+                if self._pass is not None:
+                    self._pass.end()
+                if self._ring_used:
+                    self.queue.write_buffer(self._ring, 0, memoryview(self._ring_host)[: self._ring_used])
+                if self._errors is not None and self._errors in self._touched:
+                    self._errors_armed = True  # the next read checks what this batch reports
+                try:
+                    self.queue.submit([self._encoder.finish()])
+                except Exception as e:
+                    self._reset_batch()
+                    raise _translate(e, self.name) from e
+                self.stats["submits"] += 1
+            self._reset_batch()
+            pending, self._pending_free = self._pending_free, []
+            self._pending_bytes = 0
+            for block in pending:
+                self.pool.free(block)
+            if self._dead:
+                self._reclaim()  # nothing is recorded now: every dead block goes straight back
 
     def _reset_batch(self) -> None:
         self._encoder = None
@@ -279,15 +334,6 @@ class Runtime:
         self._last_pipeline = None
         self._ring_used = 0
         self._touched.clear()
-
-    def release(self, block: Block) -> None:
-        """A storage died: recycle its block now, or after the batch that may use it is submitted
-        (any block of a buffer the batch touches counts as used)."""
-        if block.buffer in self._touched:
-            self._pending_free.append(block)
-            self._pending_bytes += block.size
-        else:
-            self.pool.free(block)
 
     # -- host <-> device -----------------------------------------------------------------------
     def write(self, buf: Buffer, offset: int, data, fresh: bool = False) -> None:
@@ -297,9 +343,10 @@ class Runtime:
         (blocks freed during this batch are held back until it is submitted), so there is nothing
         for write_buffer to overtake. Otherwise recorded work that touches ``buf`` is flushed first.
         """
-        if not fresh and buf in self._touched:
-            self.flush()
-        self.queue.write_buffer(buf.gpu, offset, data)
+        with self.lock:
+            if not fresh and buf in self._touched:
+                self.flush()
+            self.queue.write_buffer(buf.gpu, offset, data)
 
     def read(self, buf: Buffer, offset: int, nbytes: int) -> np.ndarray:
         """Download ``nbytes`` from ``buf`` at ``offset``; returns a uint8 array."""
@@ -307,23 +354,25 @@ class Runtime:
         size = (offset + nbytes - start + 3) & ~3
         if size == 0:
             return np.empty(0, np.uint8)
-        armed = self._errors_armed  # the error words ride along in the same map
-        total = size + 16 if armed else size
-        staging = self._staging_buffer(total)
-        self.copy(buf, start, staging, 0, size)
-        if armed:
-            self.copy(self._errors, 0, staging, size, 16)
-        self.flush()
-        try:
-            staging.gpu.map_sync(wgpu.MapMode.READ, 0, total)
-        except Exception as e:
-            raise _translate(e, self.name) from e
-        try:
-            data = np.frombuffer(staging.gpu.read_mapped(0, total, copy=True), np.uint8)
-        finally:
-            staging.gpu.unmap()
-        if armed:
-            self._raise_reported(data[size:])
+        with self.lock:
+            errors = self._errors
+            armed = self._errors_armed or (errors is not None and errors in self._touched)
+            report = 16 * (min(self._error_slots, ERROR_SLOTS - 1) + 1) if armed else 0  # rides along
+            staging = self._staging_buffer(size + report)
+            self.copy(buf, start, staging, 0, size)
+            if armed:
+                self.copy(errors, 0, staging, size, report)
+            self.flush()
+            try:
+                staging.gpu.map_sync(wgpu.MapMode.READ, 0, size + report)
+            except Exception as e:
+                raise _translate(e, self.name) from e
+            try:
+                data = np.frombuffer(staging.gpu.read_mapped(0, size + report, copy=True), np.uint8)
+            finally:
+                staging.gpu.unmap()
+            if armed:
+                self._raise_reported(data[size:])
         return data[offset - start: offset - start + nbytes]
 
     def _staging_buffer(self, size: int) -> Buffer:
@@ -346,24 +395,51 @@ class Runtime:
 
     # -- errors reported by kernels ------------------------------------------------------------
     def error_buffer(self) -> Buffer:
-        """The 16-byte buffer kernels bind as ``array<atomic<u32>, 4>`` to report bad input
-        without a host round trip: word 0 gets a nonzero code (the first report wins), words 1-3
-        its details. Binding it arms a check at the next ``read`` (``synchronize`` is one), which raises
-        ``error_decoders[code](words)`` once and clears the buffer; the device stays usable."""
-        if self._errors is None:
-            gpu = self.device.create_buffer(size=16, usage=BUFFER_USAGE, label="errors")  # zeroed
-            self._errors = Buffer(gpu, 16, False)
-        self._errors_armed = True
-        return self._errors
+        """The buffer kernels bind as ``array<atomic<u32>>`` to report bad input without a host
+        round trip: ERROR_SLOTS slots of 4 words; a report puts a nonzero code in word 0 of its
+        slot (the first report in a slot wins) and its details in words 1-3. A batch that binds it
+        is checked at the next ``read`` (``synchronize`` is one), which raises the decoded
+        exception (``error_decoders[code](words)``) and clears the buffer; the device stays usable.
+
+        A kernel that takes no slot (see error_slot) reports in slot 0, shared by all of them."""
+        with self.lock:
+            if self._errors is None:
+                gpu = self.device.create_buffer(size=16 * ERROR_SLOTS, usage=BUFFER_USAGE, label="errors")
+                self._errors = Buffer(gpu, 16 * ERROR_SLOTS, False)  # created zeroed
+            return self._errors
+
+    def error_slot(self) -> int:
+        """A slot of its own for the next dispatch's report, so that the check names every op
+        that failed. Hold ``lock`` from this call to that dispatch (a check in between would
+        hand the slot out again). Past ERROR_SLOTS - 1 dispatches the last slot is shared."""
+        with self.lock:
+            self._error_slots += 1
+            return min(self._error_slots, ERROR_SLOTS - 1)
 
     def _raise_reported(self, raw: np.ndarray) -> None:
-        # All recorded work was just submitted and waited for, so the words are final.
+        # All recorded work was just submitted and waited for, so the words are final; the lock
+        # is held, so the clearing write lands before any work recorded after this check.
+        shared = self._error_slots - (ERROR_SLOTS - 2)  # ops that reported in the last slot
         self._errors_armed = False
-        words = np.frombuffer(raw[:16].tobytes(), np.uint32)
-        if words[0]:
-            self.queue.write_buffer(self._errors.gpu, 0, bytes(16))
-            decode = self.error_decoders.get(int(words[0]))
-            raise decode(words) if decode else RuntimeError(f"a wgpu kernel reported error {words.tolist()}")
+        self._error_slots = 0
+        words = np.frombuffer(raw.tobytes(), np.uint32).reshape(-1, 4)
+        found = [w for w in words if w[0]]
+        if not found:
+            return
+        self.queue.write_buffer(self._errors.gpu, 0, bytes(words.nbytes))
+        errors = [self._decode(w) for w in found]
+        if len(errors) == 1:
+            raise errors[0]
+        kind = type(errors[0]) if all(type(e) is type(errors[0]) for e in errors) else RuntimeError
+        lines = [f"  {i}. {e}" for i, e in enumerate(errors, 1)]
+        more = (f"\n({shared} ops checked since the last read shared the last slot: only the first of "
+                "them to fail is named)" if shared > 1 else "")
+        raise kind(f"{len(errors)} device-side errors were reported since the last check:\n"
+                   + "\n".join(lines) + more)
+
+    def _decode(self, words) -> Exception:
+        decode = self.error_decoders.get(int(words[0]))
+        return decode(words) if decode else RuntimeError(f"a wgpu kernel reported error {words.tolist()}")
 
 
 def _translate(e: Exception, name: str) -> Exception:

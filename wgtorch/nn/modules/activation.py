@@ -1,5 +1,6 @@
-"""Activation modules: ReLU, GELU, Tanh, Sigmoid, SiLU, LeakyReLU, ELU, Softplus, Softmax,
-LogSoftmax. Each elementwise one is a single kernel forward and backward.
+"""Activation modules: ReLU, GELU, Tanh, Sigmoid, SiLU, LeakyReLU, ELU, Softplus, ReLU6, Hardtanh,
+Hardsigmoid, Hardswish, Mish, SELU, CELU, Softsign, Tanhshrink, LogSigmoid, Hardshrink, Softshrink,
+Threshold, Softmax, LogSoftmax. Each elementwise one is a single kernel forward and backward.
 
 Shape (all): input (*), output (*), the same (Softmax / LogSoftmax along ``dim``).
 """
@@ -112,6 +113,66 @@ class Softplus(Module):
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class _Activation(Module):
+    """An elementwise activation whose constructor arguments are its parameters (shown by
+    ``extra_repr``). Shape: (*) -> (*)."""
+
+    _fn = None  # the nn.functional function
+    _args: tuple = ()  # constructor arguments passed on to it, in order
+
+    def forward(self, input):
+        return type(self)._fn(input, *[getattr(self, a) for a in self._args])
+
+    _bare = False  # extra_repr shows values without names (PyTorch's Hardshrink/Softshrink)
+
+    def extra_repr(self) -> str:
+        shown = [f"{getattr(self, a)}" if self._bare else f"{a}={getattr(self, a)}" for a in self._args
+                 if a != "inplace"]
+        return ", ".join(shown + (["inplace=True"] if getattr(self, "inplace", False) else []))
+
+
+def _activation(name: str, fn, doc: str, bare: bool = False, **defaults):
+    """A module class for ``fn`` with PyTorch's constructor arguments ``defaults``."""
+    args = tuple(defaults)
+
+    def __init__(self, *values, **kw):
+        Module.__init__(self)
+        if len(values) > len(args):
+            raise TypeError(f"{name}() takes at most {len(args)} arguments ({len(values)} given)")
+        for a, v in zip(args, values):
+            kw[a] = v
+        for a in kw:
+            if a not in defaults:
+                raise TypeError(f"{name}() got an unexpected keyword argument '{a}'")
+        for a, default in defaults.items():
+            if default is _REQUIRED and a not in kw:
+                raise TypeError(f"{name}() missing required argument '{a}'")
+            setattr(self, a, kw.get(a, default))
+
+    return type(name, (_Activation,), {"__init__": __init__, "_fn": staticmethod(fn), "_args": args, "_bare": bare,
+                                       "__doc__": doc + " Shape: (*) -> (*).", "__module__": __name__})
+
+
+_REQUIRED = object()
+ReLU6 = _activation("ReLU6", F.relu6, "``min(max(0, x), 6)``.", inplace=False)
+Hardtanh = _activation("Hardtanh", F.hardtanh, "``x`` limited to [min_val, max_val].", min_val=-1.0, max_val=1.0,
+                       inplace=False)
+Hardsigmoid = _activation("Hardsigmoid", F.hardsigmoid, "``relu6(x + 3) / 6``.", inplace=False)
+Hardswish = _activation("Hardswish", F.hardswish, "``x * relu6(x + 3) / 6``.", inplace=False)
+Mish = _activation("Mish", F.mish, "``x * tanh(softplus(x))``.", inplace=False)
+SELU = _activation("SELU", F.selu, "Scaled ELU with PyTorch's fixed alpha and scale.", inplace=False)
+CELU = _activation("CELU", F.celu, "``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``.", alpha=1.0,
+                   inplace=False)
+Softsign = _activation("Softsign", F.softsign, "``x / (1 + |x|)``.")
+Tanhshrink = _activation("Tanhshrink", F.tanhshrink, "``x - tanh(x)``.")
+LogSigmoid = _activation("LogSigmoid", F.logsigmoid, "``log(sigmoid(x))``, stable.")
+Hardshrink = _activation("Hardshrink", F.hardshrink, "0 where |x| <= lambd, else x.", True, lambd=0.5)
+Softshrink = _activation("Softshrink", F.softshrink, "0 where |x| <= lambd, else x shrunk by lambd.", True,
+                         lambd=0.5)
+Threshold = _activation("Threshold", F.threshold, "``value`` where x <= threshold, else x.", threshold=_REQUIRED,
+                        value=_REQUIRED, inplace=False)
 
 
 class Softmax(Module):

@@ -1,0 +1,217 @@
+"""Writes through an index: masked_fill and ``x[idx] = v`` / ``x[mask] = v`` (index_put).
+
+Both compute the new values with ``where`` over operands of ``x``'s own dtype, so no value goes
+through another type on the way (an int64 123456789 stays exact), and convert a Python fill
+value to that dtype first with PyTorch's checks ("value cannot be converted to type int without
+overflow"; a float fill truncates toward zero into an integer tensor; anything nonzero is True
+in a bool tensor).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _dtype as D
+from .._broadcast import broadcast_shapes
+from .._tensor import Tensor
+from ..autograd.function import Function
+
+# PyTorch's C++ type names, which its conversion errors use.
+_C_NAMES = {D.int64: "int64_t", D.int32: "int", D.uint8: "unsigned char", D.float16: "c10::Half",
+            D.float32: "float", D.float64: "double", D.bool_: "bool"}
+# PyTorch's legacy type names, which index_put's dtype error uses.
+_LEGACY = {D.int64: "Long", D.int32: "Int", D.uint8: "Byte", D.float16: "Half", D.float32: "Float",
+           D.float64: "Double", D.bool_: "Bool"}
+
+
+def _overflow(dt) -> RuntimeError:
+    return RuntimeError(f"value cannot be converted to type {_C_NAMES[dt]} without overflow")
+
+
+def fill_value(value, dt, op: str, check_float: bool = True):
+    """The Python number ``value`` as an element of ``dt``, converted as PyTorch converts a
+    Scalar: floats truncate into integer types, any nonzero value is True, and a value outside
+    the type's range raises RuntimeError. ``check_float=False`` lets a float overflow to inf
+    (as ``x[idx] = 1e6`` does for float16)."""
+    if isinstance(value, (complex, np.complexfloating)):
+        if value.imag:
+            raise _overflow(dt)
+        value = value.real
+    if not isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+        raise TypeError(f"{op}(): the value must be a number or a 0-dim tensor, got {type(value).__name__}")
+    if dt is D.bool_:
+        return bool(value)
+    if not dt.is_floating_point:
+        info = np.iinfo(dt.np)
+        if isinstance(value, (float, np.floating)):
+            v = float(value)
+            if not math.isfinite(v) or not info.min <= v <= info.max:
+                raise _overflow(dt)
+            return int(v)  # int() of a float truncates toward zero
+        v = int(value)
+        if not info.min <= v <= info.max:
+            if dt is D.int64:
+                raise OverflowError(f"int too big to convert: {v} does not fit in int64")
+            raise _overflow(dt)
+        return v
+    v = float(value)
+    if check_float and math.isfinite(v) and abs(v) > float(np.finfo(dt.np).max):
+        raise _overflow(dt)
+    return v
+
+
+def _fill_operand(x: Tensor, value, op: str):
+    """A 0-d fill value (number or 0-d tensor) as ``where``'s operand: a Python number of x's
+    dtype's kind (so ``where`` keeps x's dtype and passes it as a scalar), or a 0-d tensor of x's
+    dtype on x's device where the value is a device tensor or needs a gradient."""
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(f"{op} only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
+        if value.device == x.device and x.device.type != "cpu":
+            return value.to(x.dtype)  # no round trip to check the range (as on CUDA)
+        checked = fill_value(value.item(), x.dtype, op)
+        if value.requires_grad:  # the gradient reaches the value through the cast
+            return value.to(x.device).to(x.dtype)
+        return checked
+    return fill_value(value, x.dtype, op)
+
+
+def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    from .pointwise import where
+
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"masked_fill(): argument 'mask' must be Tensor, not {type(mask).__name__}")
+    if mask.dtype is not D.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{mask.dtype.name}")
+    return where(mask, _fill_operand(x, value, "masked_fill_"), x)
+
+
+def _index_put_value(x: Tensor, value, result_shape: tuple) -> Tensor:
+    """index_put's value: a number (converted to x's dtype) or a tensor of exactly x's dtype that
+    broadcasts to the indexing result (leading size-1 dims beyond its rank are dropped)."""
+    from .._creation import tensor
+
+    if not isinstance(value, Tensor):
+        if not isinstance(value, (bool, int, float, complex, np.number, np.bool_)):
+            raise TypeError(f"can't assign a {type(value).__name__} to a {_LEGACY.get(x.dtype, x.dtype.name)}"
+                            "Tensor")
+        return tensor(fill_value(value, x.dtype, "index_put_", check_float=False), dtype=x.dtype,
+                      device=x.device)
+    if value.dtype is not x.dtype:
+        raise RuntimeError(f"Index put requires the source and destination dtypes match, got "
+                           f"{_LEGACY.get(x.dtype, x.dtype.name)} for the destination and "
+                           f"{_LEGACY.get(value.dtype, value.dtype.name)} for the source.")
+    shape = tuple(value.shape)
+    while len(shape) > len(result_shape) and shape[0] == 1:
+        shape = shape[1:]
+    try:
+        ok = len(shape) <= len(result_shape) and broadcast_shapes([shape, result_shape]) == tuple(result_shape)
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise RuntimeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast to "
+                           f"indexing result of shape {list(result_shape)}")
+    return value.to(x.device).reshape(shape)
+
+
+class PutRows(Function):
+    """``w`` with ``w[positions[j]] = rows[j]`` (along dim 0); where a position repeats, the last
+    write wins (as PyTorch's cpu index_put). As PyTorch's index_put backward, every row gets the
+    gradient of the position it was written to, duplicates included, and the written positions
+    of ``w`` get none."""
+
+    @staticmethod
+    def forward(ctx, w, rows, positions):
+        from .._creation import tensor
+        from .index import index_select
+        from .pointwise import where
+
+        n = w.shape[0]
+        last = np.full(n, -1, np.int64)
+        np.maximum.at(last, positions, np.arange(positions.size, dtype=np.int64))
+        hit = tensor(last >= 0, device=w.device).reshape((n,) + (1,) * (w.ndim - 1))
+        picked = index_select(rows, 0, tensor(np.maximum(last, 0), dtype=D.int64, device=w.device))
+        ctx.hit = hit
+        ctx.positions = tensor(positions, dtype=D.int64, device=w.device)
+        return where(hit, picked, w)
+
+    @staticmethod
+    def backward(ctx, g):
+        from .index import index_select
+        from .pointwise import where
+
+        return where(ctx.hit, 0, g), index_select(g, 0, ctx.positions), None
+
+
+def _inverse(perm: list) -> list:
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return inv
+
+
+def advanced_setitem(x: Tensor, key: tuple, advanced: list, value) -> None:
+    """``x[key] = value`` for a key with tensor, list or mask indices (and any ints, slices, None
+    around them), written through x's memory. The index values are read on the host (device
+    index tensors make a round trip). Where the key indexes x itself (no int, slice or None
+    part), the write is recorded for autograd like any in-place op; through a basic-indexed view,
+    like the basic-index assignment, it is not."""
+    from .._methods import apply_inplace
+    from . import index as I
+    from .shape import _out, copy_into
+
+    x._check_inplace()
+    for i in advanced:
+        I._check_index_device(key[i], x)
+    basic, entries = I._split_key(key)
+    whole = all(k == slice(None) for k in basic)
+    view = x if whole else _out(x, x._be.getitem(x._data, basic))
+
+    def write(compute):
+        """Write compute(current values of the indexed tensor) into it."""
+        if whole:
+            apply_inplace(x, compute)
+        else:
+            copy_into(view, compute(view.detach()).detach())
+
+    masks = [k for _, k in entries if I._is_mask(k)]
+    if len(key) == 1 and masks and (not isinstance(value, Tensor) or value.numel() == 1):
+        # PyTorch's path for x[mask] = scalar: masked_fill_, with its conversion checks
+        mask = masks[0]
+        mshape = tuple(mask.shape)
+        if mshape != tuple(x.shape[:len(mshape)]):
+            raise I._mask_shape_error(mshape, x.shape, 0)
+        v = value.reshape(()) if isinstance(value, Tensor) else value
+        full_mask = mask.reshape(mshape + (1,) * (x.ndim - len(mshape))).to(x.device)
+        write(lambda src: masked_fill(src, full_mask, v))
+        return
+    if any(k.ndim == 0 for k in masks):
+        if len(entries) > 1:
+            raise NotImplementedError("a 0-d bool index together with other tensor indices is not supported yet")
+        # a 0-d mask adds a dim of size 1 (True) or 0 (False) in front of the dims after it
+        d, k = entries[0]
+        hit = bool(k.item())
+        v = _index_put_value(x, value, view.shape[:d] + (int(hit),) + view.shape[d:])
+        if hit:
+            write(lambda src: v.expand(view.shape[:d] + (1,) + view.shape[d:]).reshape(view.shape))
+        return
+    pairs = I._host_indices(view, entries)
+    dims, idxs = [d for d, _ in pairs], [i for _, i in pairs]
+    shape = I._broadcast_index_shape([i.shape for i in idxs])
+    perm, rest, out_perm = I._layout(view, dims, shape)
+    front = shape + rest  # the indexing result with the index dims first
+    result_shape = tuple(front[i] for i in out_perm)
+    v = _index_put_value(x, value, result_shape)
+    positions = np.asarray(I._linear(view, dims, [np.broadcast_to(i, shape) for i in idxs]), np.int64).reshape(-1)
+    if positions.size == 0:
+        return
+
+    def put(src):
+        rows = v.expand(result_shape).permute(_inverse(out_perm)).reshape((-1,) + rest)
+        new = PutRows.apply(src.permute(perm).reshape((-1,) + rest), rows, positions)
+        return new.reshape(tuple(view.shape[i] for i in perm)).permute(_inverse(perm))
+    write(put)
