@@ -38,7 +38,14 @@ fn erf_(x: f32) -> f32 {
     return select(y, -y, x < 0.0);
 }
 
+// log(1 + x) for |x| < 0.01 by its series (error < x^7): some drivers' log is off by ~2e-8 near 1
+// (lavapipe), which is most of the digits of log1p(1e-5) or log(1.0001).
+fn log1p_series(x: f32) -> f32 {
+    return x * (1.0 - x * (0.5 - x * (0.3333333333 - x * (0.25 - x * (0.2 - x * 0.1666666667)))));
+}
+
 fn log1p_(x: f32) -> f32 {
+    if (abs(x) < 0.01) { return log1p_series(x); }
     let u = 1.0 + x;
     if (u == 1.0) { return x; }
     if (is_inf(u)) { return log(u); }  // +inf stays inf, -inf gives NaN
@@ -128,7 +135,22 @@ fn acos_(x: f32) -> f32 { return atan2_(sqrt((1.0 - x) * (1.0 + x)), x); }
 fn log_(x: f32) -> f32 {
     let bits = bitcast<u32>(x);
     if (bits > 0u && bits < 0x00800000u) { return log(f32(bits)) - 103.27892990343185; }
+    if (abs(x - 1.0) < 0.01) { return log1p_series(x - 1.0); }  // x - 1 is exact here
     return log(x);
+}
+// asinh/acosh without the overflow of x*x for huge x (the builtins give inf past ~1.8e19), and
+// acosh(x < 1) NaN on every driver.
+fn asinh_(x: f32) -> f32 {
+    let a = abs(x);
+    var r: f32;
+    if (a > 1e18) { r = log_(a) + 0.6931471805599453; }
+    else { r = log1p_(a + a * a / (1.0 + sqrt(1.0 + a * a))); }
+    return select(r, -r, x < 0.0);
+}
+fn acosh_(x: f32) -> f32 {
+    if (!(x >= 1.0)) { return nan_f32(); }
+    if (x > 1e18) { return log_(x) + 0.6931471805599453; }
+    return log(x + sqrt((x - 1.0) * (x + 1.0)));
 }
 fn sign_f(x: f32) -> f32 { return select(sign(x), 0.0, is_nan(x)); }  // sign(NaN) = 0, as in PyTorch
 
@@ -143,7 +165,20 @@ fn rem_i(a: i32, b: i32) -> i32 {
 }
 // Float floor division and remainder as PyTorch computes them, from C's fmod (a finite a
 // over an infinite b keeps a), so infinities and signs match the NumPy backend.
-fn fmod_(a: f32, b: f32) -> f32 { return select(a % b, a, is_inf(b) && !is_inf(a) && !is_nan(a)); }
+fn fmod_(a: f32, b: f32) -> f32 {
+    // C's fmod, exactly: WGSL's % is a - b * trunc(a / b), which loses the result once a / b is large.
+    // Subtract the largest power-of-two multiple of |b| not above the rest; each step is exact.
+    if (is_nan(a) || is_nan(b) || is_inf(a) || b == 0.0) { return nan_f32(); }
+    let y = abs(b);
+    var r = abs(a);
+    if (is_inf(b) || r < y) { return a; }
+    for (var k = 0; k < 300 && r >= y; k++) {
+        var t = ldexp(y, frexp(r).exp - frexp(y).exp);
+        if (t > r) { t = t * 0.5; }
+        r = r - t;
+    }
+    return select(r, -r, (bitcast<u32>(a) & 0x80000000u) != 0u);
+}
 fn floordiv_f(a: f32, b: f32) -> f32 {
     if (b == 0.0) { return a / b; }
     let m = fmod_(a, b);

@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _dtype as D
 from ._device import canonical, get_backend, get_default_device
+from ._generator import Generator, check_generator, default_generator
 from ._tensor import Tensor, _wrap
 
 
@@ -155,55 +156,52 @@ def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad=Fal
 
 
 # -- random numbers ----------------------------------------------------------------------------
-class _RandomState:
-    """Seed and counter of the counter-based generator (``manual_seed`` resets both)."""
-
-    seed = 0x5EED
-    counter = 0
-
-    def take(self, n: int) -> tuple[int, int]:
-        seed, counter = self.seed, self.counter
-        self.counter += (n + 3) // 4 * 4  # every draw starts a fresh block of four
-        return seed, counter
+# Every draw takes its (seed, counter) from a `Generator`: the one passed as ``generator=``, or
+# the global `default_generator` that ``manual_seed`` seeds.
 
 
-_rng = _RandomState()
-
-
-def manual_seed(seed: int):
-    _rng.seed = int(seed) & 0xFFFFFFFF
-    _rng.counter = 0
-    return _rng
+def manual_seed(seed) -> Generator:
+    """Seed the global generator (``int(seed)``, in [-2**63, 2**64)) and restart its stream."""
+    return default_generator.manual_seed(int(seed))
 
 
 def seed() -> int:
-    import random
-
-    return manual_seed(random.getrandbits(32)).seed
+    """Seed the global generator with a non-deterministic 64-bit number and return it."""
+    return default_generator.seed()
 
 
 def initial_seed() -> int:
-    return _rng.seed
+    """The seed of the global generator."""
+    return default_generator.initial_seed()
 
 
-def _random(kind, size, low, high, dtype, device, requires_grad):
-    shape = _shape(size)
+def _random(kind, size, low, high, dtype, device, requires_grad, generator=None, fn="random"):
+    """``kind`` numbers ("uniform", "normal" or "randint", see `backends.random`) of shape
+    ``size`` on ``device``, drawn from ``generator`` (the global generator for None)."""
+    dev = get_default_device() if device is None else canonical(device)
+    return _draw(check_generator(generator, dev, fn), kind, _shape(size), low, high, dtype, dev, requires_grad)
+
+
+def _draw(gen: Generator, kind, shape, low, high, dtype, dev, requires_grad) -> Tensor:
     dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
-    be = _backend(device)
+    be = get_backend(dev)
     be.check_dtype(dt)
-    seed_, counter = _rng.take(math.prod(shape))
+    seed_, counter = gen._take(math.prod(shape))
     return _finish(_wrap(be.random(kind, shape, dt, seed_, counter, low, high), be, dt), requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _random("uniform", size, 0.0, 1.0, dtype, device, requires_grad)
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform numbers in [0, 1)."""
+    return _random("uniform", size, 0.0, 1.0, dtype, device, requires_grad, generator, "rand")
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    return _random("normal", size, 0.0, 1.0, dtype, device, requires_grad)
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal numbers."""
+    return _random("normal", size, 0.0, 1.0, dtype, device, requires_grad, generator, "randn")
 
 
-def randint(low, high=None, size=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
     if isinstance(high, (tuple, list)) and size is None:  # randint(high, size)
         low, high, size = 0, low, high
     if high is None:
@@ -212,19 +210,26 @@ def randint(low, high=None, size=None, dtype=None, device=None, requires_grad=Fa
         raise TypeError("randint() missing required argument 'size'")
     if high <= low:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
-    return _random("randint", (size,), low, high, dtype or D.int64, device, requires_grad)
+    return _random("randint", (size,), low, high, dtype or D.int64, device, requires_grad, generator, "randint")
 
 
-def rand_like(x, dtype=None, device=None):
+def rand_like(x, *, generator=None, dtype=None, device=None, requires_grad=False):
     dt, dev = _like(x, dtype, device)
-    return rand(x.shape, dtype=dt, device=dev)
+    return rand(x.shape, generator=generator, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def randn_like(x, dtype=None, device=None):
+def randn_like(x, *, generator=None, dtype=None, device=None, requires_grad=False):
     dt, dev = _like(x, dtype, device)
-    return randn(x.shape, dtype=dt, device=dev)
+    return randn(x.shape, generator=generator, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
-def randperm(n: int, dtype=None, device=None) -> Tensor:
-    keys = rand(n, device="cpu").numpy()
-    return tensor(np.argsort(keys, kind="stable"), dtype=dtype or D.int64, device=device)
+def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A random permutation of 0 .. n - 1: the stable argsort of ``n`` uniform numbers drawn on
+    the cpu (from ``generator``, which must be of ``device``'s type, or the global one)."""
+    n = int(n)
+    if n < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {n}: [{n}]")
+    dev = get_default_device() if device is None else canonical(device)
+    gen = check_generator(generator, dev, "randperm")
+    keys = _draw(gen, "uniform", (n,), 0.0, 1.0, None, canonical("cpu"), False).numpy()
+    return tensor(np.argsort(keys, kind="stable"), dtype=dtype or D.int64, device=dev, requires_grad=requires_grad)

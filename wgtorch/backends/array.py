@@ -171,9 +171,11 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
             want = _INT8  # NumPy has no bool loops for sign, add-as-int ...; stored back as x != 0
         elif compute is float16:
             want = _FLOAT32  # float16 computes in float32 and rounds once, as PyTorch (and wgpu) do
-        if compute is float16:  # every operand is first rounded to float16, as PyTorch's half kernels do
-            args = [x.astype(np.float16, copy=False).astype(want) if hasattr(x, "dtype") else
-                    float(np.float16(x)) if x is not None and not isinstance(x, bool) else x for x in operands]
+        if compute is float16:  # operands are first rounded to float16, as PyTorch's half kernels do
+            wide = OPS[op].wide
+            args = [x if k in wide else x.astype(np.float16, copy=False).astype(want) if hasattr(x, "dtype") else
+                    float(np.float16(x)) if x is not None and not isinstance(x, bool) else x
+                    for k, x in enumerate(operands)]
         else:
             args = [x if not hasattr(x, "dtype") or x.dtype is want else x.astype(want) for x in operands]
         if op == "where":  # the condition stays bool

@@ -6,7 +6,7 @@ draws the same numbers for the same ``(seed, counter)`` without sharing any stat
 
 - key = (seed & 0xffffffff, seed >> 32); counter block ``b`` = (b mod 2**32, b >> 32, 0, 0).
 - Element ``i`` of a draw at ``counter`` is word ``(counter + i) % 4`` of block
-  ``(counter + i) // 4``. (`wgtorch._creation._RandomState.take` advances the counter by ``n``
+  ``(counter + i) // 4``. (`wgtorch._generator.Generator._take` advances the counter by ``n``
   rounded up to 4, so every draw starts a fresh block.)
 
 Each 32-bit word ``x`` becomes one element:

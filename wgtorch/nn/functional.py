@@ -464,3 +464,12 @@ from ._norm import (  # noqa: E402
 
 __all__ += ["batch_norm", "instance_norm", "group_norm", "rms_norm", "normalize", "local_response_norm", "dropout1d",
             "dropout2d", "alpha_dropout", "feature_alpha_dropout"]
+
+from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
+
+__all__ += ["scaled_dot_product_attention", "multi_head_attention_forward"]
+
+from ._losses_more import *  # noqa: E402, F403  (smooth_l1_loss, kl_div, cosine_similarity, ...)
+from ._losses_more import __all__ as _more_losses  # noqa: E402
+
+__all__ += _more_losses

@@ -53,7 +53,7 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
-def _fill_random(tensor: Tensor, kind: str, a: float, b: float) -> Tensor:
+def _fill_random(tensor: Tensor, kind: str, a: float, b: float, generator=None) -> Tensor:
     """Overwrite ``tensor`` in place with fresh "uniform" [a, b) or "normal" (mean a, std b)
     numbers drawn on its device."""
     if not tensor.dtype.is_floating_point:
@@ -61,21 +61,17 @@ def _fill_random(tensor: Tensor, kind: str, a: float, b: float) -> Tensor:
     with no_grad():
         if tensor.numel():
             values = _random(kind, tuple(tensor.shape), float(a), float(b), tensor.dtype, tensor.device,
-                             False)
+                             False, generator)
             tensor.copy_(values)
     return tensor
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
-    if generator is not None:
-        raise NotImplementedError("nn.init: generator= is not supported; use wgtorch.manual_seed")
-    return _fill_random(tensor, "uniform", a, b)
+    return _fill_random(tensor, "uniform", a, b, generator)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
-    if generator is not None:
-        raise NotImplementedError("nn.init: generator= is not supported; use wgtorch.manual_seed")
-    return _fill_random(tensor, "normal", mean, std)
+    return _fill_random(tensor, "normal", mean, std, generator)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:

@@ -210,9 +210,9 @@ define(
        aliases=("arctan",)),
     _F("sinh", "The hyperbolic sine.", "xp.sinh", "sinh(a)", lambda n, g, a, y: (g * a.cosh(),)),
     _F("cosh", "The hyperbolic cosine.", "xp.cosh", "cosh(a)", lambda n, g, a, y: (g * a.sinh(),)),
-    _F("asinh", "The inverse hyperbolic sine.", "xp.arcsinh", "asinh(a)",
+    _F("asinh", "The inverse hyperbolic sine.", "xp.arcsinh", "asinh_(a)",
        lambda n, g, a, y: (g / (a * a + 1).sqrt(),), aliases=("arcsinh",)),
-    _F("acosh", "The inverse hyperbolic cosine.", "xp.arccosh", "acosh(a)",
+    _F("acosh", "The inverse hyperbolic cosine.", "xp.arccosh", "acosh_(a)",
        lambda n, g, a, y: (g / (a * a - 1).sqrt(),), aliases=("arccosh",)),
     _F("atanh", "The inverse hyperbolic tangent.", "xp.arctanh", "atanh(a)", lambda n, g, a, y: (g / (1 - a * a),),
        aliases=("arctanh",)),
@@ -367,7 +367,7 @@ define(
                 "xp.where(xp.abs(c) < 0.5, a + c * (b - a), b - (b - a) * (1 - c))",
                 "select(b - (b - a) * (1.0 - c), a + c * (b - a), abs(c) < 0.5)", None,
                 lambda n, g, a, b, w, y: (g * (1 - w), g * w, g * (b - a)), arity=3, accepts="f",
-                promote=_float_tensors_only("lerp_kernel_scalar"), inplace=True),
+                promote=_float_tensors_only("lerp_kernel_scalar"), wide=(2,), inplace=True),
     # clamp's bounds are operands (tensors or scalars); the front end fills a missing one with the
     # dtype's extreme. min(max(x, lo), hi): NaN anywhere propagates, crossed bounds give hi.
     Elementwise("clamp", "input limited to [min, max]; NaN stays NaN.", "xp.minimum(xp.maximum(a, b), c)",

@@ -348,7 +348,7 @@ def advanced_getitem(x: Tensor, key: tuple, advanced: list) -> Tensor:
         mask_shape = tuple(k.shape)
         if mask_shape != tuple(view.shape[before:before + len(mask_shape)]):
             raise _mask_shape_error(mask_shape, view.shape, before)
-        flat = view.reshape(view.shape[:before] + (-1,) + view.shape[before + len(mask_shape):])
+        flat = view.reshape(view.shape[:before] + (math.prod(mask_shape),) + view.shape[before + len(mask_shape):])
         return index_select(flat, before, _mask_positions(k, x.device))
     n = view.shape[before]
     if isinstance(k, Tensor) and k.device == x.device and x.device.type != "cpu":

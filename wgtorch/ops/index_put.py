@@ -211,7 +211,8 @@ def advanced_setitem(x: Tensor, key: tuple, advanced: list, value) -> None:
         return
 
     def put(src):
-        rows = v.expand(result_shape).permute(_inverse(out_perm)).reshape((-1,) + rest)
-        new = PutRows.apply(src.permute(perm).reshape((-1,) + rest), rows, positions)
+        lead = math.prod(view.shape[d] for d in dims)  # not -1: ambiguous when `rest` holds a 0
+        rows = v.expand(result_shape).permute(_inverse(out_perm)).reshape((positions.size,) + rest)
+        new = PutRows.apply(src.permute(perm).reshape((lead,) + rest), rows, positions)
         return new.reshape(tuple(view.shape[i] for i in perm)).permute(_inverse(perm))
     write(put)

@@ -52,6 +52,7 @@ class Elementwise:
     function: bool = True       # wgtorch.<name>
     inplace: bool = False       # Tensor.<name>_
     aliases: tuple = ()
+    wide: tuple = ()            # operands a float16 op keeps in float32 (PyTorch's opmath: lerp's weight)
     # Derived in __post_init__:
     saves: tuple = ()           # operand positions the gradient reads
     uses_output: bool = False   # whether the gradient reads the result

@@ -118,8 +118,14 @@ class ElementwiseOps:
 
         types = tuple(types)
         half = compute.wgsl == "f16"  # operands are rounded to f16 first, as PyTorch's half kernels do
-        key = ("ew", op, tc, types, tuple(layout), ndim, half)
-        p = self.rt.pipeline(key, lambda: _source(op, tc, types, layout, ndim, out_dtype, half),
+        # An integer division by a device tensor reports a zero divisor through the runtime's
+        # error buffer (PyTorch raises ZeroDivisionError; a host check would cost a sync per op).
+        zero_check = op in _INT_DIVISIONS and tc == "i32" and type(operands[1]) is WgpuArray
+        if zero_check:
+            buffers.append(self.rt.error_buffer())
+            self.rt.error_decoders.setdefault(ERR_ZERO_DIVISION, _zero_division_error)
+        key = ("ew", op, tc, types, tuple(layout), ndim, half, zero_check)
+        p = self.rt.pipeline(key, lambda: _source(op, tc, types, layout, ndim, out_dtype, half, zero_check),
                              ("rw",) * len(buffers), f"elementwise:{op}")
 
         sf, si = _scalar_slots(scalars, tc == "f32", compute)
@@ -134,8 +140,31 @@ class ElementwiseOps:
                 values += pad
             values += [0] * (MAX_DIMS * (4 - len(strides)))
             struct_ = META
-        self.rt.dispatch(p, buffers, struct_, values, -(-out.size // WG))
+        with self.rt.lock:  # no check may recycle the error slot before the dispatch is recorded
+            if zero_check:
+                values[11] = self.rt.error_slot()  # scalar_i[3]: a binary op uses at most scalar_i[0]
+            self.rt.dispatch(p, buffers, struct_, values, -(-out.size // WG))
         return out
+
+
+_INT_DIVISIONS = ("floor_divide", "remainder", "fmod")
+ERR_ZERO_DIVISION = 0x301
+
+
+def _zero_division_error(words) -> RuntimeError:
+    return RuntimeError("ZeroDivisionError (an integer division on wgpu met a zero divisor; reported at the first "
+                        "read or synchronize after the op, as device-side errors are)")
+
+
+_ZERO_REPORT = f"""
+fn report_zero_division() {{
+    let e = u32(P.scalar_i[3]) * 4u;
+    loop {{  // the first report in the slot wins (a weak exchange may also fail spuriously)
+        let r = atomicCompareExchangeWeak(&err[e], 0u, {ERR_ZERO_DIVISION}u);
+        if (r.exchanged || r.old_value != 0u) {{ return; }}
+    }}
+}}
+"""
 
 
 _ZEROS8 = (0,) * MAX_DIMS
@@ -175,28 +204,33 @@ def _expression(op: str, tc: str) -> str:
     return expr
 
 
-def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False) -> str:
+def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False, zero_check: bool = False) -> str:
     expr = _expression(op, tc)
     bindings = ["@group(0) @binding(1) var<storage, read_write> out: array<TO>;"]
     bindings += [f"@group(0) @binding({k + 1}) var<storage, read> in{k}: array<{t}>;"
                  for k, t in enumerate(types) if k > 0]
     loads, operand, scalar = [], 1, 0
-    for name, slot in zip(_NAMES, layout):
+    wide = OPS[op].wide if op in OPS else ()
+    for k, (name, slot) in enumerate(zip(_NAMES, layout)):
         if slot < 0:
             field = "scalar_f" if tc == "f32" else "scalar_i"
             value = f"P.{field}[{scalar}]"
-            loads.append(f"    let {name} = TC({'f16(' + value + ')' if half else value});")
             scalar += 1
         else:
             array = "out" if slot == 0 else f"in{slot}"
             value = f"{array}[at({operand}u, i)]"
-            wide = half and types[slot] != "f16"  # a float32 (or int) operand of a float16 op
-            loads.append(f"    let {name} = TC({'f16(' + value + ')' if wide else value});")
             operand += 1
+        # a float16 op rounds its other operands to f16 first (PyTorch's half kernels), but `wide` ones
+        rounded = half and k not in wide and (slot < 0 or types[slot] != "f16")
+        loads.append(f"    let {name} = TC({'f16(' + value + ')' if rounded else value});")
     if out_dtype.wgsl == "u32" and out_dtype.name == "bool" and op not in PREDICATES:
         store = f"    out[at(0u, i)] = u32(!(({expr}) == TC(0)));"  # NaN is truthy
     else:
         store = f"    out[at(0u, i)] = TO({expr});"
+    if zero_check:
+        bindings.append(f"@group(0) @binding({len(types) + 1}) var<storage, read_write> err: array<atomic<u32>>;"
+                        + _ZERO_REPORT)
+        store = "    if (b == TC(0)) { report_zero_division(); }\n" + store
     return specialise("elementwise", {"TC": tc, "TO": types[0]}, {"NDIM": ndim, "WG": WG},
                       {"BINDINGS": "\n".join(bindings), "LOADS": "\n".join(loads), "STORE": store}, params=PARAMS)
 

@@ -1,0 +1,55 @@
+"""Scaled dot-product attention benchmarks: ``F.scaled_dot_product_attention`` forward + backward (output
+sum, backward to query, key and value). cpu and PyTorch CPU (where installed, same run and group): batch 8,
+8 heads, sequence 256, head dim 64; wgpu (lavapipe is the same two CPU cores, 10-50x slower): batch 1,
+2 heads, sequence 64, head dim 32, timed up to ``wgtorch.wgpu.synchronize()``.
+
+``pytest benches/test_bench_attention.py`` (add ``--benchmark-json=PATH`` to keep the numbers).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import wgtorch
+import wgtorch.nn.functional as F
+
+SHAPES = {"cpu": (8, 8, 256, 64), "torch": (8, 8, 256, 64), "wgpu": (1, 2, 64, 32)}
+
+
+def _inputs(shape):
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal(shape).astype(np.float32) for _ in range(3)]
+
+
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("column", ["cpu", "wgpu", "torch"])
+def test_sdpa_fwd_bwd(benchmark, column, causal):
+    shape = SHAPES[column]
+    arrays = _inputs(shape)
+    if column == "torch":
+        if importlib.util.find_spec("torch") is None:
+            pytest.skip("PyTorch is not installed")
+        import torch
+
+        leaves = [torch.tensor(a, requires_grad=True) for a in arrays]
+        attend, sync = torch.nn.functional.scaled_dot_product_attention, (lambda: None)
+    else:
+        if column == "wgpu" and not wgtorch.wgpu.is_available():
+            pytest.skip("no wgpu adapter")
+        leaves = [wgtorch.tensor(a, device=column, requires_grad=True) for a in arrays]
+        attend = F.scaled_dot_product_attention
+        sync = wgtorch.wgpu.synchronize if column == "wgpu" else (lambda: None)
+
+    def step():
+        for t in leaves:
+            t.grad = None
+        attend(*leaves, is_causal=causal).sum().backward()
+        sync()
+
+    step()  # warm-up (kernel compiles)
+    benchmark.group = f"sdpa fwd+bwd {'causal' if causal else 'full'}"
+    benchmark.extra_info.update(column=column, shape=list(shape))
+    benchmark(step)
