@@ -479,6 +479,43 @@ __all__ = ["linear", "embedding", "one_hot", "relu", "gelu", "silu", "tanh", "si
            "softplus", "softmax", "log_softmax", "dropout", "layer_norm", "pad", "nll_loss", "cross_entropy",
            "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
+from ._pooling import (  # noqa: E402
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    fold,
+    interpolate,
+    max_pool1d,
+    max_pool2d,
+    pixel_shuffle,
+    pixel_unshuffle,
+    unfold,
+    upsample,
+)
+
+__all__ += ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+            "adaptive_max_pool1d", "adaptive_max_pool2d", "unfold", "fold", "pixel_shuffle", "pixel_unshuffle",
+            "interpolate", "upsample"]
+
+from ._norm import (  # noqa: E402
+    alpha_dropout,
+    batch_norm,
+    dropout1d,
+    dropout2d,
+    feature_alpha_dropout,
+    group_norm,
+    instance_norm,
+    local_response_norm,
+    normalize,
+    rms_norm,
+)
+
+__all__ += ["batch_norm", "instance_norm", "group_norm", "rms_norm", "normalize", "local_response_norm", "dropout1d",
+            "dropout2d", "alpha_dropout", "feature_alpha_dropout"]
+
 from ._attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
 
 __all__ += ["scaled_dot_product_attention", "multi_head_attention_forward"]
