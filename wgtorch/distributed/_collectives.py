@@ -46,14 +46,21 @@ class _Host:
                 self.array = self.array.copy()
 
     def write_back(self, values=None) -> None:
-        """Copy ``values`` (default: the staged array) into the tensor unless MPI wrote it in place."""
+        """Copy ``values`` (default: the staged array) into the tensor unless MPI wrote it in place; the
+        tensor's version counter moves on either way (autograd must not reuse it as saved)."""
         values = self.array if values is None else values
+        t = self.tensor
+        t._counter()[0] += 1
         if self.direct and values is self.array:
+            return
+        values = np.ascontiguousarray(values, dtype=t.dtype.np).reshape(tuple(t.shape))
+        write = getattr(t._be, "write_numpy", None)  # wgpu: straight into the buffer, no copy kernel
+        if write is not None and write(t._data, values):
             return
         from .. import from_numpy, no_grad
 
         with no_grad():
-            self.tensor.copy_(from_numpy(np.ascontiguousarray(values, dtype=self.tensor.dtype.np)))
+            t.copy_(from_numpy(values))
 
 
 def _bytes(a: np.ndarray):

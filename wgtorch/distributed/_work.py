@@ -8,9 +8,11 @@ timeout instead of hanging forever.
 
 from __future__ import annotations
 
+import os
 import time
 
 _SPIN_S = 0.05  # poll without sleeping this long (MPI's own Wait spins too), then back off
+_yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 
 
 def wait_request(request, name: str, timeout_s: float, where: str) -> None:
@@ -31,6 +33,8 @@ def wait_request(request, name: str, timeout_s: float, where: str) -> None:
         if now > spin_until:
             time.sleep(nap)
             nap = min(nap * 2, 2e-3)
+        else:
+            _yield()  # as MPI's Wait does: a peer sharing this core must get to run
 
 
 class Work:
