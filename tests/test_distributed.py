@@ -43,7 +43,14 @@ def mpirun(script: str, *args: str, n: int = 2, timeout: float = 120, script_dir
 def test_collectives_values(device):
     rc, out, _ = mpirun("collectives.py", device)
     assert rc == 0, out
-    assert out.count("collectives ok on rank") == 2, out
+    assert f"collectives ok on rank 0 ({device})" in out and f"collectives ok on rank 1 ({device})" in out, out
+
+
+def test_collectives_values_on_emulated_cuda():
+    """The "cuda" path (CuPy arrays staged through the host) on tests/fake_cupy.py's device."""
+    rc, out, _ = mpirun("collectives.py", "fakecuda")
+    assert rc == 0, out
+    assert out.count("ok on rank") == 2 and "(cuda)" in out, out
 
 
 def test_ddp_two_ranks_match_one_process_on_the_combined_batches(device):

@@ -8,6 +8,14 @@ import wgtorch as torch
 import wgtorch.distributed as dist
 
 device = sys.argv[1]
+if device == "fakecuda":  # the "cuda" path on tests/fake_cupy.py's emulated device (no GPU here)
+    from tests.fake_cupy import FakeCupy
+    from wgtorch import _device
+    from wgtorch.backends.array_cuda import CudaArrayBackend
+
+    device = "cuda"
+    _device._backends[torch.device("cuda", 0)] = CudaArrayBackend(FakeCupy(), 0)
+    _device._backends[torch.device("cuda", 0)].device = torch.device("cuda", 0)
 dist.init_process_group("mpi", timeout=20)
 rank, n = dist.get_rank(), dist.get_world_size()
 assert dist.is_initialized() and dist.get_backend() == "mpi" and dist.get_local_rank() == rank
@@ -27,7 +35,7 @@ expected = {dist.ReduceOp.SUM: sum(base), dist.ReduceOp.AVG: sum(base) / n,
             dist.ReduceOp.PRODUCT: np.prod(base, axis=0), dist.ReduceOp.MIN: np.min(base, axis=0),
             dist.ReduceOp.MAX: np.max(base, axis=0)}
 for op, want in expected.items():
-    for dtype in (torch.float32, torch.float64) if device == "cpu" else (torch.float32,):
+    for dtype in (torch.float32, torch.float64) if device != "wgpu" else (torch.float32,):
         x = t(base[rank], dtype)
         assert dist.all_reduce(x, op=op) is None
         check(x, want, f"all_reduce {op} {dtype}")
