@@ -90,6 +90,16 @@ def test_ddp_digits_example_learns():
     assert "2 processes" in out, out
 
 
+def test_local_rank_before_init_comes_from_the_launcher(monkeypatch):
+    for name in ("LOCAL_RANK", "MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match="local rank unknown"):
+        dist.get_local_rank()
+    assert dist.get_node_local_rank(fallback_rank=7) == 7
+    monkeypatch.setenv("MPI_LOCALRANKID", "3")
+    assert dist.get_local_rank() == 3
+
+
 def test_not_initialized_and_other_backends_are_refused():
     assert dist.is_available() and not dist.is_initialized()
     with pytest.raises(RuntimeError, match="init_process_group"):

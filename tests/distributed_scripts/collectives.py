@@ -123,4 +123,13 @@ else:
 dist.barrier()
 dist.destroy_process_group()
 assert not dist.is_initialized()
+try:
+    dist.init_process_group("mpi", world_size=n + 1)
+except ValueError as e:
+    assert "disagrees with MPI" in str(e)
+else:
+    raise AssertionError("a world_size MPI contradicts was accepted")
+dist.init_process_group("mpi", rank=rank, world_size=n)  # again, after destroy_process_group
+assert dist.get_world_size() == n
+dist.destroy_process_group()
 print(f"collectives ok on rank {rank} ({device})")
