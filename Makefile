@@ -11,7 +11,7 @@ bench: setup
 # The tests also compile the CUDA kernels with NVRTC, so they install the cudacheck extra where
 # CuPy ships wheels for it (Linux; elsewhere tests/test_cuda_sources.py says it is skipped).
 comma := ,
-TEST_EXTRAS := dev,examples$(if $(filter Linux,$(shell uname -s)),$(comma)cudacheck)
+TEST_EXTRAS := dev,examples,distributed$(if $(filter Linux,$(shell uname -s)),$(comma)cudacheck)
 
 test:
 	@WGTORCH_EXTRAS=$(TEST_EXTRAS) tools/setup.sh

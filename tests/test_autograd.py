@@ -279,3 +279,53 @@ def test_an_optimizer_step_invalidates_graphs_that_saved_the_parameters(device):
     torch.optim.SGD([w], lr=0.1).step()
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         loss.backward()
+
+
+def test_post_accumulate_grad_hook_fires_before_backward_ends_and_callbacks_after(device):
+    """A leaf's post-accumulate hook runs as soon as its gradient is complete, before nodes further
+    down the graph run; callbacks queued from a hook run once the whole pass has finished."""
+    from wgtorch.autograd.engine import queue_callback
+
+    events = []
+
+    class Mark(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, g):
+            events.append("deep node")
+            return g
+
+    near = torch.tensor([1.0, 2.0], device=device, requires_grad=True)
+    deep = torch.tensor([3.0, 4.0], device=device, requires_grad=True)
+
+    def near_hook(t):
+        events.append(("near", t.grad.tolist()))
+        queue_callback(lambda: events.append(("done", near.grad.tolist(), deep.grad.tolist())))
+
+    handle = near.register_post_accumulate_grad_hook(near_hook)
+    deep.register_post_accumulate_grad_hook(lambda t: events.append("deep"))
+    (Mark.apply(deep) * near).sum().backward()
+    assert events == [("near", [3.0, 4.0]), "deep node", "deep", ("done", [3.0, 4.0], [1.0, 2.0])]
+    handle.remove()
+    events.clear()
+    (Mark.apply(deep) * near).sum().backward()
+    assert events == ["deep node", "deep"]
+    assert near.grad.tolist() == [6.0, 8.0]
+
+
+def test_leaf_used_twice_accumulates_before_its_hook(device):
+    x = torch.tensor([1.0, 2.0], device=device, requires_grad=True)
+    seen = []
+    x.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+    (x * x + x * 3).sum().backward()
+    assert seen == [[5.0, 7.0]]
+
+
+def test_queue_callback_outside_backward_is_refused():
+    from wgtorch.autograd.engine import queue_callback
+
+    with pytest.raises(RuntimeError, match="during the backward pass"):
+        queue_callback(lambda: None)

@@ -8,6 +8,7 @@ from . import (
     accelerator,
     autograd,
     cuda,
+    distributed,
     nn,
     onnx,
     optim,

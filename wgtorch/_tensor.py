@@ -161,6 +161,18 @@ class Tensor:
             raise NotImplementedError("hooks on non-leaf tensors are not supported; use retain_grad()")
         self._hooks = (self._hooks or ()) + (hook,)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after this leaf's ``.grad`` has been accumulated during backward (as soon
+        as all of its gradient is in, while the rest of backward continues). Returns a handle with
+        ``remove()``."""
+        from .autograd.engine import PostAccumulateGradHook, RemovableHandle
+
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        wrapped = PostAccumulateGradHook(hook)
+        self._hooks = (self._hooks or ()) + (wrapped,)
+        return RemovableHandle(self, wrapped)
+
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         from .autograd import backward
 

@@ -81,6 +81,19 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, Opt
             self.rt.write(out.buffer, out.storage.block.offset, data, fresh=True)
         return out
 
+    def write_numpy(self, a: WgpuArray, host: np.ndarray) -> bool:
+        """Overwrite the contiguous array ``a`` in place with ``host`` (same shape): one upload, no
+        kernel. False where that can't be done (strided views, int64/bool, unaligned bytes)."""
+        if not a.contiguous or a.dtype is int64 or a.dtype is bool_ or a.size == 0 or host.shape != a.shape:
+            return False
+        sd = storage_np_dtype(a.dtype)
+        data = np.ascontiguousarray(host, dtype=sd).tobytes()
+        start = a.offset * sd.itemsize
+        if start % 4 or len(data) % 4:
+            return False
+        self.rt.write(a.buffer, start, data)
+        return True
+
     def to_numpy(self, a: WgpuArray) -> np.ndarray:
         sd = storage_np_dtype(a.dtype)
         if a.size == 0:
