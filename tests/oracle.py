@@ -1069,6 +1069,8 @@ def known_difference(case: Case, device: str) -> str | None:
     big = max((float(np.nanmax(np.abs(a.values[np.isfinite(a.values)])))
                for a in tensors if a.values.size and np.isfinite(a.values).any() and a.dtype != "bool"),
               default=0.0)
+    if re.match(r"T\.prod\(a, dim=(\(|None)", expr):
+        return "prod takes a tuple of dims or dim=None in wgtorch (an extension); PyTorch raises TypeError"
     if "[..., 0, ...]" in expr:
         return "PyTorch 2.13 accepts several Ellipsis in one index; wgtorch refuses it with IndexError"
     if expr.startswith("T.pow(a, s)") and tensors and tensors[0].dtype == "bool" and case.args.get("s") is True:

@@ -195,8 +195,10 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
             result = call_quietly(_cast, xp, result, out_dtype)
         return result
 
-    def reduce(self, op, a, dims, keepdim):
+    def reduce(self, op, a, dims, keepdim, out_dtype=None):
         xp = self.xp
+        if out_dtype is not None and a.dtype != out_dtype.np:
+            a = a.astype(out_dtype.np)  # accumulate in the wider type (a float16 sum in float32)
         axis = dims if len(dims) > 1 else dims[0]
         if op in ("argmax", "argmin"):
             # NaN counts as the extreme value, as in PyTorch.

@@ -70,8 +70,9 @@ class Backend(Protocol):
         """Broadcast ``operands`` (arrays or scalars), convert them to ``compute``, apply ``op``
         and store as ``out_dtype``. With ``out`` (an array of the broadcast shape, possibly a
         strided view that overlaps an operand elementwise), write the result through it."""
-    def reduce(self, op: str, a: Array, dims: tuple, keepdim: bool) -> Array:
-        """Reduce over ``dims`` (sorted, non-empty). NaN propagates through amax/amin/argmax."""
+    def reduce(self, op: str, a: Array, dims: tuple, keepdim: bool, out_dtype=None) -> Array:
+        """Reduce over ``dims`` (sorted, non-empty). NaN propagates through amax/amin/argmax.
+        ``out_dtype`` (float32 for a float16 sum): accumulate and store the result in it."""
     def softmax(self, a: Array, dim: int, log: bool) -> Array:
         """Fused softmax (``log``: log_softmax) of a floating-point array over ``dim``:
         exp(x - max) / sum, numerically stable; a row that is all -inf (or holds a NaN) gives NaN,

@@ -76,11 +76,8 @@ class Reduce(Function):
 
 def _reduce_in_float32(be, op: str, data, dims, keepdim):
     """A float16 sum accumulated in float32, as PyTorch does (the float32 result: the caller
-    rounds it to float16 once, after any mean division). The wgpu kernels accumulate f16 in f32
-    anyway and can store f32 (``reduce_out_dtype``); elsewhere the input is widened first."""
-    if getattr(be, "reduce_out_dtype", False):
-        return be.reduce(op, data, dims, keepdim, out_dtype=D.float32)
-    return be.reduce(op, be.elementwise("copy", [data], D.float16, D.float32), dims, keepdim)
+    rounds it to float16 once, after any mean division)."""
+    return be.reduce(op, data, dims, keepdim, out_dtype=D.float32)
 
 
 def _prod_grad(x: Tensor, y: Tensor, ctx) -> Tensor:
@@ -109,14 +106,8 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return Reduce.apply(x, "sum", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
 
 
-_ALL = object()  # prod() without dim: PyTorch's prod takes one int dim, or none at all
-
-
-def prod(x: Tensor, dim=_ALL, keepdim: bool = False, *, dtype=None) -> Tensor:
-    if dim is _ALL:
-        dim = None
-    elif isinstance(dim, bool) or not isinstance(dim, int):
-        raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__}")
+def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The product over ``dim``: an int as in PyTorch, or (a wgtorch extension) a tuple or None."""
     return Reduce.apply(x, "prod", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
 
 

@@ -148,9 +148,6 @@ def _check_dims(what: str, n: int) -> None:
 class ReduceOps:
     """Mixin for `WgpuBackend`: ``reduce`` (the protocol op) and the fused ``softmax``."""
 
-    #: ``reduce`` takes ``out_dtype``: float16 sums can keep their float32 accumulator
-    reduce_out_dtype = True
-
     def reduce(self, op: str, a: WgpuArray, dims: tuple, keepdim: bool, out_dtype=None) -> WgpuArray:
         arg = op in ("argmax", "argmin")
         reduced = set(dims)
