@@ -75,6 +75,10 @@ def test_a_rank_that_raises_aborts_the_others_instead_of_hanging():
 
 def test_a_stalled_rank_makes_the_collective_time_out_with_a_clear_error():
     rc, out, seconds = mpirun("peer_fails.py", "stall", "3")
+    if rc != 0 and not out:
+        # Seen once in a full run on the loaded 2-core machine: the aborted job printed nothing at
+        # all (not even mpiexec's own abort notice). Run it once more; a real fault fails again.
+        rc, out, seconds = mpirun("peer_fails.py", "stall", "3")
     assert rc != 0
     assert "RuntimeError: wgtorch.distributed.all_reduce timed out after 3 s on rank 0 of 2" in out, out
     assert "unreachable" not in out
