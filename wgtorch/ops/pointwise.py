@@ -88,9 +88,8 @@ def _check_bool_sub(operands, compute):
                                "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
 
 
-# Checks of operand values beyond dtypes (the registry's `accepts`), as PyTorch makes them.
-_OPERAND_CHECKS = {"floor_divide": _check_int_divisor, "remainder": _check_int_divisor, "fmod": _check_int_divisor,
-                   "pow": _check_int_pow,
+# Checks of operand values beyond dtypes (the registry's `accepts` and `divides`), as PyTorch makes them.
+_OPERAND_CHECKS = {"pow": _check_int_pow,
                    "sub": _check_bool_sub}
 
 
@@ -117,7 +116,9 @@ class Pointwise(Function):
         compute, out_dtype = dtypes_for(spec, operands)
         if compute in spec.refused:
             spec.check(compute)  # raises PyTorch's error for a dtype the op does not compute in
-        if op in _OPERAND_CHECKS:
+        if spec.divides:
+            _check_int_divisor(operands, compute)
+        elif op in _OPERAND_CHECKS:
             _OPERAND_CHECKS[op](operands, compute)
         y = _wrap(be.elementwise(op, args, compute, out_dtype), be, out_dtype)
         if ctx.needs_input_grad:

@@ -53,6 +53,7 @@ class Elementwise:
     inplace: bool = False       # Tensor.<name>_
     aliases: tuple = ()
     wide: tuple = ()            # operands a float16 op keeps in float32 (PyTorch's opmath: lerp's weight)
+    divides: bool = False       # operand 1 is a divisor: an integer zero raises ZeroDivisionError
     # Derived in __post_init__:
     saves: tuple = ()           # operand positions the gradient reads
     uses_output: bool = False   # whether the gradient reads the result

@@ -120,7 +120,8 @@ class ElementwiseOps:
         half = compute.wgsl == "f16"  # operands are rounded to f16 first, as PyTorch's half kernels do
         # An integer division by a device tensor reports a zero divisor through the runtime's
         # error buffer (PyTorch raises ZeroDivisionError; a host check would cost a sync per op).
-        zero_check = op in _INT_DIVISIONS and tc == "i32" and type(operands[1]) is WgpuArray
+        spec = OPS.get(op)  # None for creation kernels (arange)
+        zero_check = spec is not None and spec.divides and tc == "i32" and type(operands[1]) is WgpuArray
         if zero_check:
             buffers.append(self.rt.error_buffer())
             self.rt.error_decoders.setdefault(ERR_ZERO_DIVISION, _zero_division_error)
@@ -147,7 +148,6 @@ class ElementwiseOps:
         return out
 
 
-_INT_DIVISIONS = ("floor_divide", "remainder", "fmod")
 ERR_ZERO_DIVISION = 0x301
 
 
