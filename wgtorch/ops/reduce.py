@@ -11,6 +11,7 @@ import math
 from .. import _dtype as D
 from .._tensor import Tensor, _dim, _wrap
 from ..autograd.function import Function
+from .registry import TORCH_NAMES
 
 
 def reduce_dims(x: Tensor, dim) -> tuple:
@@ -321,7 +322,6 @@ class Softmax(Function):
         return y * (g - (g * y).sum(ctx.dim, keepdim=True)), None, None
 
 
-_TORCH_TYPE_NAMES = {"bool": "Bool", "uint8": "Byte", "int32": "Int", "int64": "Long"}
 
 
 def _softmax(x: Tensor, dim: int, dtype, log: bool) -> Tensor:
@@ -330,7 +330,7 @@ def _softmax(x: Tensor, dim: int, dtype, log: bool) -> Tensor:
     name = "log_softmax" if log else "softmax"
     dim = _dim(dim, x.ndim)  # PyTorch checks the dim first
     if not x.dtype.is_floating_point:
-        type_name = _TORCH_TYPE_NAMES.get(x.dtype.name, x.dtype.name)
+        type_name = TORCH_NAMES[x.dtype.name]
         raise NotImplementedError(f'"{name}" not implemented for \'{type_name}\' (softmax needs a floating-point '
                                   "tensor; pass dtype=wgtorch.float32)")
     if x.ndim == 0:  # a 0-d tensor is a row of one
