@@ -111,3 +111,21 @@ def test_data_ptr_pin_memory_type_as_and_memory_formats(device):
     y = x.clone(memory_format=wgtorch.contiguous_format)
     np.testing.assert_array_equal(y.cpu().numpy(), np.arange(6))
     assert repr(wgtorch.channels_last) == repr(torch.channels_last)
+
+
+def test_backends_flags_programs_set_exist_and_are_kept():
+    import wgtorch.backends as B
+
+    assert wgtorch.backends is B
+    B.cuda.matmul.allow_tf32 = True
+    assert wgtorch.backends.cuda.matmul.allow_tf32 is True
+    B.cuda.matmul.allow_tf32 = False
+    B.cudnn.benchmark = True
+    B.cudnn.deterministic = True
+    assert wgtorch.backends.cudnn.benchmark and wgtorch.backends.cudnn.deterministic
+    B.cudnn.benchmark = B.cudnn.deterministic = False
+    assert B.mps.is_available() is False and B.cudnn.is_available() is False
+    assert isinstance(B.cuda.is_built(), bool)
+    B.cuda.enable_flash_sdp(False)
+    assert not B.cuda.flash_sdp_enabled()
+    B.cuda.enable_flash_sdp(True)

@@ -28,10 +28,10 @@ import wgtorch.nn.functional as F
 from tests import test_cuda as _suite
 from tests.fake_cupy import EmulatedKernel, FakeArray, FakeCupy, HostSyncError, kernel_source
 from wgtorch import _device, nn, optim
+from wgtorch._backends import cupy_kernels as K
+from wgtorch._backends.array import ArrayBackend, numpy_backend
+from wgtorch._backends.array_cuda import CudaArrayBackend
 from wgtorch._dtype import float32
-from wgtorch.backends import cupy_kernels as K
-from wgtorch.backends.array import ArrayBackend, numpy_backend
-from wgtorch.backends.array_cuda import CudaArrayBackend
 from wgtorch.validate.cli import CHECKS
 from wgtorch.validate.core import run_kernel
 
@@ -270,8 +270,8 @@ def test_is_available_is_quietly_false_with_cupy_but_no_gpu(fresh_cuda_state, mo
 
 def test_cuda_modules_import_without_cupy():
     code = ("import sys; sys.modules['cupy'] = None; import wgtorch; "
-            "import wgtorch.backends.cupy_kernels, wgtorch.backends.array_cuda; "
-            "assert sys.modules['cupy'] is None; print(len(wgtorch.backends.cupy_kernels.all_specs()))")
+            "import wgtorch._backends.cupy_kernels, wgtorch._backends.array_cuda; "
+            "assert sys.modules['cupy'] is None; print(len(wgtorch._backends.cupy_kernels.all_specs()))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) == len(K.all_specs()) == 19

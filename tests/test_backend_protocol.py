@@ -1,4 +1,4 @@
-"""Every backend implements the whole protocol (`wgtorch/backends/protocol.py`) with its parameter
+"""Every backend implements the whole protocol (`wgtorch/_backends/protocol.py`) with its parameter
 names, and the front end calls nothing on a backend that the protocol does not declare."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 import wgtorch
+from wgtorch._backends.array import ArrayBackend
+from wgtorch._backends.array_cuda import CudaArrayBackend
+from wgtorch._backends.protocol import METHODS, Backend
+from wgtorch._backends.wgpu import WgpuBackend
 from wgtorch._device import BACKENDS
-from wgtorch.backends.array import ArrayBackend
-from wgtorch.backends.array_cuda import CudaArrayBackend
-from wgtorch.backends.protocol import METHODS, Backend
-from wgtorch.backends.wgpu import WgpuBackend
 
 CLASSES = [ArrayBackend, CudaArrayBackend, WgpuBackend]
 
@@ -36,7 +36,7 @@ def test_the_front_end_calls_only_protocol_methods():
     used = set()
     for path in root.rglob("*.py"):
         rel = path.relative_to(root).as_posix()
-        if rel.startswith(("backends/", "validate/", "bench/")):
+        if rel.startswith(("_backends/", "validate/", "bench/")):
             continue  # the backends themselves, and tools that poke at backend internals on purpose
         used |= {(m, rel) for m in re.findall(r"\b_?be\.([a-z_]+)\(", path.read_text())}
     unknown = sorted((m, f) for m, f in used if m not in METHODS)

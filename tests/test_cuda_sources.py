@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import wgtorch
-from wgtorch.backends import cupy_kernels as K
+from wgtorch._backends import cupy_kernels as K
 
 cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install -e '.[cudacheck]')")
 kernel_module = pytest.importorskip("cupy._core._kernel")
@@ -137,7 +137,7 @@ def emulated_run():
     calls and kernel launches made."""
     from tests.fake_cupy import CALLED, LAUNCHED
     from tests.test_array_backend_xp import _backend, run_optimizer_variants
-    from wgtorch.backends.array import numpy_backend
+    from wgtorch._backends.array import numpy_backend
     from wgtorch.validate.cli import CHECKS
     from wgtorch.validate.core import run_kernel
 

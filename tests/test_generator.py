@@ -12,7 +12,7 @@ import torch as pt
 
 import wgtorch as torch
 from wgtorch import _dtype as D
-from wgtorch.backends.random import generate
+from wgtorch._backends.random import generate
 
 
 def _raises_like_torch(fn_wg, fn_pt):

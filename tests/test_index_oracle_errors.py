@@ -107,7 +107,7 @@ ERRORS = {
                               r"shape mismatch"),
     "x[mask] = str": (_set(lambda L: L.t(np.eye(3, 4, dtype=bool)), lambda L: "a"), r"str"),
 }
-# The report of an out-of-range device index on wgpu is deferred (wgtorch/backends/wgpu/index.py)
+# The report of an out-of-range device index on wgpu is deferred (wgtorch/_backends/wgpu/index.py)
 # and is an IndexError for every op, where PyTorch's cpu kernels raise RuntimeError for these.
 _WGPU_DEFERRED_TYPE = {"index_select dim 1 oob", "index_select dim 1 negative"}
 

@@ -1,4 +1,4 @@
-"""Kernel parameter blocks (`backends/wgpu/params.py`) and the shared prelude (`shaders/prelude.wgsl`):
+"""Kernel parameter blocks (`_backends/wgpu/params.py`) and the shared prelude (`shaders/prelude.wgsl`):
 one declaration gives the WGSL struct and the host packing, and the GPU reads what the host wrote."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import wgtorch as torch
+from wgtorch._backends.wgpu import elementwise, matmul, nn, optim, random, rnn
+from wgtorch._backends.wgpu.kernels import PRELUDE, families, family_source
+from wgtorch._backends.wgpu.params import ParamBlock
 from wgtorch._device import get_backend
-from wgtorch.backends.wgpu import elementwise, matmul, nn, optim, random, rnn
-from wgtorch.backends.wgpu.kernels import PRELUDE, families, family_source
-from wgtorch.backends.wgpu.params import ParamBlock
 
 FAMILY_BLOCKS = [elementwise.PARAMS, matmul.PARAMS, nn.PARAMS, optim.PARAMS, random.PARAMS, rnn.PARAMS]
 

@@ -8,9 +8,9 @@ import pytest
 
 import wgtorch as torch
 from tests.helpers import assert_close, rand
+from wgtorch._backends.wgpu import matmul as mm_impl
+from wgtorch._backends.wgpu.matmul import HARDWARE, SOFTWARE, TileConfig, choose_config
 from wgtorch._device import get_backend
-from wgtorch.backends.wgpu import matmul as mm_impl
-from wgtorch.backends.wgpu.matmul import HARDWARE, SOFTWARE, TileConfig, choose_config
 
 
 def ref(a, b):

@@ -231,7 +231,7 @@ def test_layer_norm_forward_and_grads(device, rows, shape, affine):
 def multi_lane(monkeypatch):
     """Run the wgpu row kernels with several lanes per row, as on a hardware adapter (a software
     adapter gets one lane per row)."""
-    import wgtorch.backends.wgpu.nn as kernels
+    import wgtorch._backends.wgpu.nn as kernels
 
     monkeypatch.setattr(kernels, "ONE_LANE_ON_SOFTWARE", False)
 

@@ -10,8 +10,8 @@ import pytest
 
 import wgtorch as torch
 from wgtorch import _dtype as D
+from wgtorch._backends.random import generate, philox_blocks
 from wgtorch._device import get_backend
-from wgtorch.backends.random import generate, philox_blocks
 
 SEED = 1234
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import wgtorch as torch
-import wgtorch.backends.wgpu.reduce as wgpu_reduce
+import wgtorch._backends.wgpu.reduce as wgpu_reduce
 from tests.helpers import assert_close, rand
 
 NP = {"sum": np.sum, "prod": np.prod, "amax": np.max, "amin": np.min}

@@ -129,7 +129,7 @@ def test_a_kernel_that_fails_to_compile_names_itself_and_the_device_survives(mon
 
 
 def test_adapter_selection_by_name(monkeypatch):
-    from wgtorch.backends.wgpu.runtime import list_adapters
+    from wgtorch._backends.wgpu.runtime import list_adapters
 
     monkeypatch.setenv("WGTORCH_ADAPTER", "no-such-adapter-name")
     with pytest.raises(RuntimeError, match="matches no adapter"):
@@ -192,7 +192,7 @@ def test_pool_free_never_waits_for_the_lock():
     # own, so that a hang cannot lock the shared device's pool.
     import threading
 
-    from wgtorch.backends.wgpu.pool import BufferPool
+    from wgtorch._backends.wgpu.pool import BufferPool
 
     r = rt()
     pool = BufferPool(r.device, "test", r.max_binding, 1 << 20)
@@ -216,7 +216,7 @@ def test_pool_free_never_waits_for_the_lock():
 def test_pool_under_concurrent_alloc_free_stats_and_empty_cache():
     import threading
 
-    from wgtorch.backends.wgpu.pool import BufferPool
+    from wgtorch._backends.wgpu.pool import BufferPool
 
     r = rt()
     pool = BufferPool(r.device, "test", r.max_binding, 1 << 20)
@@ -328,7 +328,7 @@ def test_a_kernel_without_a_slot_and_index_kernels_are_reported_together():
 
 
 def test_more_failing_ops_than_error_slots_are_counted():
-    from wgtorch.backends.wgpu.runtime import ERROR_SLOTS
+    from wgtorch._backends.wgpu.runtime import ERROR_SLOTS
 
     x = torch.ones(3, device="wgpu")
     bad = _idx([3])

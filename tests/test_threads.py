@@ -102,7 +102,7 @@ class _SlowBackend:
 
 
 def test_two_threads_reaching_a_device_at_once_get_one_backend(monkeypatch):
-    import wgtorch.backends.wgpu as wgpu_backend
+    import wgtorch._backends.wgpu as wgpu_backend
 
     d = torch.device("wgpu", 7)  # no such adapter: only the fake is ever created
     monkeypatch.setattr(wgpu_backend, "WgpuBackend", _SlowBackend)
@@ -141,7 +141,7 @@ def test_a_collection_during_allocation_does_not_deadlock(monkeypatch):
     # A Storage in a reference cycle dies only in a collection; force one while the pool's lock
     # is held (inside alloc). Its finaliser must not wait for that lock. A runtime of its own,
     # so that a hang here cannot leave the shared device's pool locked.
-    from wgtorch.backends.wgpu.runtime import Runtime, Storage
+    from wgtorch._backends.wgpu.runtime import Runtime, Storage
 
     rt = Runtime(0)
     pool = rt.pool

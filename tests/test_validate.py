@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
+from wgtorch._backends.wgpu import WgpuBackend
 from wgtorch._device import get_backend
-from wgtorch.backends.wgpu import WgpuBackend
 from wgtorch.ops.elementwise_defs import OPS
 from wgtorch.validate import cli
 from wgtorch.validate.cli import main

@@ -7,6 +7,7 @@ from . import (
     _methods,  # noqa: F401  (binds ops to Tensor)
     accelerator,
     autograd,
+    backends,
     cuda,
     distributed,
     nn,

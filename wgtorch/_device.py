@@ -1,7 +1,7 @@
 """Devices: "cpu" (NumPy), "wgpu"/"wgpu:N" (WGSL through wgpu-py) and "cuda"/"cuda:N" (CuPy).
 
 Each device owns one backend object that implements the op protocol in
-`wgtorch.backends.protocol`; tensors keep a reference to it so an op reaches its kernels in
+`wgtorch._backends.protocol`; tensors keep a reference to it so an op reaches its kernels in
 one attribute lookup.
 """
 
@@ -14,9 +14,9 @@ import threading
 #: device type -> "module:factory" making its backend for a device index (imported on first use,
 #: so a process that never asks for "cuda" never imports CuPy). A new runtime is one entry here.
 BACKENDS = {
-    "cpu": "wgtorch.backends.array:numpy_backend",
-    "wgpu": "wgtorch.backends.wgpu:WgpuBackend",
-    "cuda": "wgtorch.backends.array:cupy_backend",
+    "cpu": "wgtorch._backends.array:numpy_backend",
+    "wgpu": "wgtorch._backends.wgpu:WgpuBackend",
+    "cuda": "wgtorch._backends.array:cupy_backend",
 }
 _TYPES = tuple(BACKENDS)
 

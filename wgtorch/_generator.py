@@ -1,7 +1,7 @@
 """``wgtorch.Generator``: the state of the counter-based random number generator.
 
 Every random number in wgtorch comes from the Philox4x32-10 stream of a 64-bit seed
-(`wgtorch.backends.random`): element ``i`` of a draw of ``n`` numbers that starts at position
+(`wgtorch._backends.random`): element ``i`` of a draw of ``n`` numbers that starts at position
 ``counter`` of the stream is a function of ``(seed, counter + i)`` alone, so the same state
 gives the same numbers on every device. A Generator is that ``(seed, counter)`` pair; each draw
 takes the next ``n`` positions, rounded up to a whole Philox block of four.

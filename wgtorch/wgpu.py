@@ -10,7 +10,7 @@ from ._device import canonical, device, get_backend
 @functools.cache
 def _adapters() -> tuple:
     try:
-        from .backends.wgpu.runtime import list_adapters
+        from ._backends.wgpu.runtime import list_adapters
 
         return tuple(list_adapters())
     except Exception:  # no wgpu-native library, no driver: simply no wgpu devices

@@ -11,7 +11,7 @@ device = sys.argv[1]
 if device == "fakecuda":  # the "cuda" path on tests/fake_cupy.py's emulated device (no GPU here)
     from tests.fake_cupy import FakeCupy
     from wgtorch import _device
-    from wgtorch.backends.array_cuda import CudaArrayBackend
+    from wgtorch._backends.array_cuda import CudaArrayBackend
 
     device = "cuda"
     _device._backends[torch.device("cuda", 0)] = CudaArrayBackend(FakeCupy(), 0)

@@ -5,7 +5,7 @@ Out-of-range indices raise PyTorch's exception: IndexError for index_select, emb
 ``x[idx]``, RuntimeError for gather and scatter_add. Where the index values are on the host
 (lists, NumPy arrays, cpu tensors used to index), they are checked here, at once, with PyTorch's
 message. Index tensors on a device are checked by the kernels themselves without a round trip:
-on wgpu the error surfaces at the next read or synchronize (see wgtorch/backends/wgpu/index.py).
+on wgpu the error surfaces at the next read or synchronize (see wgtorch/_backends/wgpu/index.py).
 """
 
 from __future__ import annotations

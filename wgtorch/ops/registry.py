@@ -4,7 +4,7 @@ An entry holds what every layer needs: the dtype rule (PyTorch's promotion, then
 or "bool"), which compute dtypes it accepts (and the error PyTorch raises for the others), the
 NumPy/CuPy expression, the WGSL expressions, and the gradient. From the entries come the Tensor
 methods and ``wgtorch.*`` functions (`wgtorch/_methods.py`), in-place variants, the backends'
-kernels (`backends/array.py`, `backends/wgpu/elementwise.py`), the validator's cases and the
+kernels (`_backends/array.py`, `_backends/wgpu/elementwise.py`), the validator's cases and the
 parametrised tests. What an op saves for backward is read off its gradient function.
 
 This module imports only dtypes, so backends may import it (it sits below them).
@@ -29,7 +29,7 @@ class Elementwise:
     """One elementwise op.
 
     ``array`` is NumPy/CuPy code: ``"xp.exp"`` (a ufunc, called directly) or an expression of the
-    operands ``a, b, c`` with ``xp`` and the helpers of `backends/array.py` in scope. ``wgsl`` and
+    operands ``a, b, c`` with ``xp`` and the helpers of `_backends/array.py` in scope. ``wgsl`` and
     ``wgsl_int`` are WGSL expressions of ``a, b, c`` (of type ``TC``) for float and for integer or
     bool compute; the helpers they call live in ``shaders/elementwise.wgsl``.
     ``grad(need, g, *operands, y)`` returns one gradient per operand (None where ``need`` says

@@ -76,7 +76,7 @@ def _locate(t: Tensor):
     memory it views, in elements of its dtype, and a function reading elements [lo, hi) of it."""
     arr, dt = t._data, t.dtype
     if hasattr(arr, "storage") and hasattr(arr, "buffer"):  # a wgpu array
-        from ..backends.wgpu import storage_np_dtype
+        from .._backends.wgpu import storage_np_dtype
 
         sd = storage_np_dtype(dt)
         rt = t._be.rt

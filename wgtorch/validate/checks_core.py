@@ -13,8 +13,8 @@ import zlib
 
 import numpy as np
 
+from .._backends.protocol import REDUCTIONS
 from .._dtype import bool_, float16, float32, from_numpy_dtype, int32
-from ..backends.protocol import REDUCTIONS
 from ..ops.elementwise_defs import OPS, PREDICATES
 from .core import Case, Kernel, put
 

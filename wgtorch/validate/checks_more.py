@@ -59,7 +59,7 @@ def _matmul_configs():
     """The kernel configurations to check on every adapter: the default one (None) and, where
     the backend exposes them, its tiled and register-blocked variants."""
     try:
-        from ..backends.wgpu.matmul import HARDWARE, SOFTWARE
+        from .._backends.wgpu.matmul import HARDWARE, SOFTWARE
     except ImportError:
         return [("default", None)]
     return [("default", None), ("tiled config", HARDWARE), ("register config", SOFTWARE)]

@@ -32,7 +32,7 @@ CHECKS = {
 
 def discover_families() -> list[str]:
     """The kernel families shipped: one ``<family>.wgsl`` file each in the shader directory."""
-    from ..backends.wgpu.kernels import families
+    from .._backends.wgpu.kernels import families
 
     return families()
 
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     families = [f for f in wanted if f in CHECKS]
     unchecked = [f for f in wanted if f not in CHECKS]
     devices, notes = discover_devices(args.device)
-    from ..backends.wgpu.kernels import shader_dir
+    from .._backends.wgpu.kernels import shader_dir
 
     console.print(f"[bold]kernel families[/] in {shader_dir()}: {', '.join(shipped)}")
     for note in notes:

@@ -1,5 +1,5 @@
 """Fused nn kernels on wgpu (``shaders/nn.wgsl``): cross-entropy / NLL and layer norm, forward and
-backward. Same methods, arguments and results as the NumPy reference in ``backends/array_nn.py``
+backward. Same methods, arguments and results as the NumPy reference in ``_backends/array_nn.py``
 (its docstring describes the layouts).
 
 Row kernels give each row TPR threads ("lanes") of a 64-wide workgroup and combine the lanes'

@@ -1,7 +1,7 @@
 """Random numbers on wgpu: Philox4x32-10 generated on the device (``shaders/random.wgsl``).
 
 The stream, the counter mapping and the conversions are defined once in
-`wgtorch.backends.random` (the NumPy twin, which the tests compare against): for the same
+`wgtorch._backends.random` (the NumPy twin, which the tests compare against): for the same
 ``(seed, counter)`` cpu and wgpu give bit-identical uniform numbers and randint values, and
 normal numbers equal to a few float32 ulps (each device has its own log/sin/cos).
 """

@@ -1,5 +1,5 @@
 """Recurrent layers on wgpu (``shaders/rnn.wgsl``): one layer and one direction per call, with the
-methods, arguments, results and workspace layout of the NumPy reference (``backends/array_rnn.py``,
+methods, arguments, results and workspace layout of the NumPy reference (``_backends/array_rnn.py``,
 whose docstrings describe them).
 
 Dispatches, the way cuDNN arranges the work:

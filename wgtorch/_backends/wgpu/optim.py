@@ -66,7 +66,7 @@ def _source(kind: str, tp: str, tg: str, present: tuple[bool, ...], vec4: bool) 
 
 class OptimOps:
     """Mixin for `WgpuBackend`: ``sgd_step``, ``adam_step``, ``rmsprop_step`` (see
-    `wgtorch.backends.array_optim` for the reference semantics)."""
+    `wgtorch._backends.array_optim` for the reference semantics)."""
 
     def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
                  nesterov, maximize, first_step) -> None:
