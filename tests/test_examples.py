@@ -59,3 +59,28 @@ def test_regression_runs_as_a_script():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert re.search(r"^final mse: \d+\.\d+$", result.stdout, re.M), result.stdout
+
+
+def test_cnn_digits_reaches_97_percent(device, capsys):
+    pytest.importorskip("sklearn", reason="the digits example needs scikit-learn (the 'examples' extra)")
+    # Fewer epochs on lavapipe (software Vulkan): the convolutions there cost ~10 s an epoch.
+    epochs, target = (3, 0.97) if device == "cpu" else (2, 0.93)
+    acc = _load("cnn_digits").main(["--device", device, "--epochs", str(epochs)])
+    out = capsys.readouterr().out
+    assert acc >= target, out
+    assert f"test accuracy: {acc:.4f}" in out
+
+
+def test_char_transformer_learns_and_samples(device, capsys):
+    steps, target = (150, 2.0) if device == "cpu" else (20, 3.2)  # uniform guessing: ln(45) = 3.81
+    loss = _load("char_transformer").main(["--device", device, "--steps", str(steps), "--sample", "20"])
+    out = capsys.readouterr().out
+    assert loss < target, out
+    sample = re.search(r"^sample: (.*)$", out, re.M).group(1)
+    assert sample.startswith("Beautiful is ") and len(sample) == len("Beautiful is ") + 20, sample
+
+
+def test_char_transformer_with_encoder_layers(capsys):
+    loss = _load("char_transformer").main(["--blocks", "encoder", "--steps", "60", "--sample", "5"])
+    out = capsys.readouterr().out
+    assert loss < 3.0, out

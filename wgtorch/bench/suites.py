@@ -16,121 +16,38 @@ column, measured on other hardware, for orientation only.
 
 from __future__ import annotations
 
-import importlib
 import operator
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
+
+from .suites_layers import LAYER_WORKLOADS
+from .workload import (
+    Reference,
+    Unavailable,
+    Workload,
+    attr,
+    functional_of,
+    host,
+    module_on,
+    nn_of,
+    optim_of,
+    put,
+    ref,
+    submodule,
+)
+
+# Re-exported: the dashboard's modules and the tests import a workload's parts from here.
+__all__ = ["BY_NAME", "SUITES", "WORKLOADS", "Reference", "Unavailable", "Workload", "ref", "submodule", "workloads"]
+
+__all__ = ["BY_NAME", "SUITES", "WORKLOADS", "Reference", "Unavailable", "Workload", "ref", "submodule", "workloads"]
 
 SUITES = {
     "tensor_ops": "Tensor ops",
     "autograd": "Autograd",
     "nn": "Neural-network layers",
+    "layers": "Convolution and attention",
     "memory": "Memory pool",
 }
-
-
-class Unavailable(Exception):
-    """A workload can't run on a column: not an error, shown as "n/a (reason)"."""
-
-
-_UNITS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-
-
-@dataclass(frozen=True)
-class Reference:
-    """A figure from the original report: its text and its range in seconds (None if absent)."""
-
-    text: str
-    low: float | None
-    high: float | None
-
-    @property
-    def seconds(self) -> float | None:
-        """The geometric middle of the range."""
-        if self.low is None:
-            return None
-        return (self.low * self.high) ** 0.5
-
-
-def ref(text: str) -> Reference:
-    """Parse "0.356 µs", "~2 µs", "145-155 ns", "33 ms" (or "" for none)."""
-    m = re.fullmatch(r"~?\s*([\d.]+)(?:\s*[-–]\s*([\d.]+))?\s*(ns|µs|us|ms|s)", text.strip())
-    if not m:
-        return Reference(text or "—", None, None)
-    scale = _UNITS[m.group(3)]
-    low = float(m.group(1)) * scale
-    high = float(m.group(2)) * scale if m.group(2) else low
-    return Reference(text, low, high)
-
-
-@dataclass(frozen=True)
-class Workload:
-    """One row of the dashboard."""
-
-    suite: str
-    name: str                                        # stable key: JSON files and benches/ use it
-    label: str                                       # what the dashboard shows
-    build: Callable                                  # (T, device) -> callable
-    reference: Reference
-    numpy: Callable[[], Callable] | None = None      # NumPy peer, where there is an equivalent
-    heavy: bool = False                              # skipped by --quick on software adapters
-    torch_peer: bool = True                          # whether PyTorch has an equivalent
-    defined_result: bool = True                      # False: uninitialised memory or pool statistics
-
-    def __str__(self) -> str:
-        return self.name
-
-
-# -- helpers -----------------------------------------------------------------------------------
-def host(shape, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
-def put(T, a: np.ndarray, device, requires_grad: bool = False):
-    return T.tensor(a, device=device, requires_grad=requires_grad)
-
-
-def submodule(parent, name: str):
-    """``parent.name`` (importing it if needed), or Unavailable if it does not exist yet."""
-    mod = getattr(parent, name, None)
-    if mod is None:
-        full = f"{parent.__name__}.{name}"
-        try:
-            mod = importlib.import_module(full)
-        except ModuleNotFoundError as e:
-            if e.name and full.startswith(e.name):
-                raise Unavailable(f"{full} is not available yet") from None
-            raise
-    return mod
-
-
-def attr(mod, name: str):
-    value = getattr(mod, name, None)
-    if value is None:
-        raise Unavailable(f"{mod.__name__}.{name} is not available yet")
-    return value
-
-
-def _nn(T):
-    return submodule(T, "nn")
-
-
-def _F(T):
-    return submodule(_nn(T), "functional")
-
-
-def _optim(T):
-    return submodule(T, "optim")
-
-
-def _module_on(T, device, make):
-    """A module built on the cpu with a fixed seed, then moved: every device gets the same
-    weights (and the module needs no device random kernel)."""
-    T.manual_seed(0)
-    return make().to(device)
 
 
 # -- tensor ops --------------------------------------------------------------------------------
@@ -237,8 +154,8 @@ def _long_chain(T, device):
 # -- nn ----------------------------------------------------------------------------------------
 def _linear(batch):
     def build(T, device):
-        nn = _nn(T)
-        layer = _module_on(T, device, lambda: attr(nn, "Linear")(784, 128))
+        nn = nn_of(T)
+        layer = module_on(T, device, lambda: attr(nn, "Linear")(784, 128))
         x = put(T, host((batch, 784)), device)
         return lambda: layer(x)
     return build
@@ -255,15 +172,15 @@ def _train(model, loss, x, target, opt):
 
 
 def _train_small(T, device):
-    nn, F, optim = _nn(T), _F(T), _optim(T)
-    model = _module_on(T, device, lambda: attr(nn, "Linear")(10, 1))
+    nn, F, optim = nn_of(T), functional_of(T), optim_of(T)
+    model = module_on(T, device, lambda: attr(nn, "Linear")(10, 1))
     opt = attr(optim, "SGD")(model.parameters(), lr=0.01)
     x, y = put(T, host((16, 10), 1), device), put(T, host((16, 1), 2), device)
     return _train(model, attr(F, "mse_loss"), x, y, opt)
 
 
 def _mlp(T, sizes):
-    nn = _nn(T)
+    nn = nn_of(T)
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
         layers.append(attr(nn, "Linear")(n_in, n_out))
@@ -273,8 +190,8 @@ def _mlp(T, sizes):
 
 
 def _train_mnist(T, device):
-    F, optim = _F(T), _optim(T)
-    model = _module_on(T, device, lambda: _mlp(T, (784, 128, 64, 10)))
+    F, optim = functional_of(T), optim_of(T)
+    model = module_on(T, device, lambda: _mlp(T, (784, 128, 64, 10)))
     opt = attr(optim, "SGD")(model.parameters(), lr=0.01, momentum=0.9)
     x = put(T, host((100, 784), 1), device)
     labels = T.tensor(np.random.default_rng(2).integers(0, 10, 100), device=device)
@@ -282,7 +199,7 @@ def _train_mnist(T, device):
 
 
 def _three_layer(T, device):
-    model = _module_on(T, device, lambda: _mlp(T, (256, 512, 512, 10)))
+    model = module_on(T, device, lambda: _mlp(T, (256, 512, 512, 10)))
     params = list(model.parameters())
     x = put(T, host((64, 256)), device)
 
@@ -299,7 +216,7 @@ def _gru(backward: bool):
     """nn.GRU(32, 64) over a time-major (10, 8, 32) sequence: inference, or a training step's
     share (output sum, backward)."""
     def build(T, device):
-        gru = _module_on(T, device, lambda: attr(_nn(T), "GRU")(32, 64))
+        gru = module_on(T, device, lambda: attr(nn_of(T), "GRU")(32, 64))
         params = list(gru.parameters())
         x = put(T, host((10, 8, 32)), device)
 
@@ -404,7 +321,7 @@ WORKLOADS: tuple[Workload, ...] = (
     W("memory", "reuse_cycle", "reuse cycle: 200 alloc/free", _reuse_cycle, ref("21.6 µs"), _reuse_cycle_np,
       defined_result=False),
     W("memory", "stats_read", "read pool statistics", _stats_read, ref("0.347 µs"), defined_result=False),
-)
+) + LAYER_WORKLOADS
 del W
 
 BY_NAME = {w.name: w for w in WORKLOADS}

@@ -44,6 +44,11 @@ class _NormBase(Module):
             self.register_buffer("num_batches_tracked", None)
         self.reset_parameters()
 
+    _version = 2  # version 2 added num_batches_tracked; older checkpoints lack it (kept at its value)
+
+    def _missing_ok(self, name: str, version) -> bool:
+        return name == "num_batches_tracked" and (version is None or version < 2)
+
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
             self.running_mean.zero_()

@@ -391,6 +391,9 @@ class Module:
         ``keep_vars``; they share storage with the module."""
         if destination is None:
             destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        if hasattr(destination, "_metadata"):  # PyTorch's per-module versions, read by _missing_ok on load
+            destination._metadata[prefix[:-1]] = {"version": self._version}
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, module in self._modules.items():
             if module is not None:
@@ -408,6 +411,11 @@ class Module:
                 if b is not None and name not in m._non_persistent_buffers_set:
                     yield dot + name, m, name, False
 
+    def _missing_ok(self, name: str, version) -> bool:
+        """Whether entry ``name`` may be absent from a state dict written by module ``version``
+        (None: the dict carries no versions, e.g. an old checkpoint); the entry then keeps its value."""
+        return False
+
     def load_state_dict(self, state_dict: Mapping, strict: bool = True, assign: bool = False):
         """Copy ``state_dict`` into the parameters and buffers (under no_grad, keeping the objects).
 
@@ -416,7 +424,10 @@ class Module:
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
-        slots = list(self._state_slots())
+        metadata = getattr(state_dict, "_metadata", None) or {}
+        slots = [(key, module, name, is_param) for key, module, name, is_param in self._state_slots()
+                 if key in state_dict or not module._missing_ok(
+                     name, metadata.get(key.rpartition(".")[0], {}).get("version"))]
         expected = {key for key, *_ in slots}
         missing = [key for key, *_ in slots if key not in state_dict]
         unexpected = [key for key in state_dict if key not in expected]
