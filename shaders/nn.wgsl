@@ -345,27 +345,33 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 @group(0) @binding(1) var<storage, read> g: array<TX>;
 @group(0) @binding(2) var<storage, read> x: array<TX>;
 @group(0) @binding(3) var<storage, read> stats: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dweight: array<TX>;
-@group(0) @binding(5) var<storage, read_write> dbias: array<TX>;
+@group(0) @binding(4) var<storage, read_write> dweight: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dbias: array<f32>;
 
-// One thread per normalised position j sums over the rows: dweight = sum(g * xhat), dbias = sum(g).
+// Partial sums over chunks of P.inner rows, one thread per (chunk, position j): dweight[c, j] =
+// sum(g * xhat), dbias[c, j] = sum(g) over chunk c's rows. The host sums the chunks (a reduce),
+// so no thread loops over all rows, however many there are.
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let j = element_id(gid, nwg);
+    let t = element_id(gid, nwg);
     let D = P.cols;
-    if (j >= D) {
+    let chunk = t / D;
+    let j = t % D;
+    let first = chunk * P.inner;
+    if (first >= P.rows) {
         return;
     }
+    let last = min(P.rows, first + P.inner);
     var dw = 0.0;
     var db = 0.0;
-    for (var r = 0u; r < P.rows; r++) {
+    for (var r = first; r < last; r++) {
         let gv = f32(g[P.off[0] + r * D + j]);
         let st = P.off[2] + 2u * r;
         let xhat = (f32(x[P.off[1] + r * D + j]) - stats[st]) * stats[st + 1u];
         dw += gv * xhat;
         db += gv;
     }
-    dweight[P.off[3] + j] = TX(dw);
-    dbias[P.off[4] + j] = TX(db);
+    dweight[P.off[3] + t] = dw;
+    dbias[P.off[4] + t] = db;
 }
 //@end

@@ -11,12 +11,15 @@ fastest: lavapipe runs a workgroup as SIMD loops on one core and every barrier s
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..._dtype import float32
 from .array import WgpuArray
 from .kernels import specialise
 from .params import ParamBlock
 
 WG = 64
+AFFINE_CHUNK = 256  # rows summed by one thread of the layer-norm weight/bias gradient
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 PARAMS = ParamBlock(
     "rows: u32  // rows (cross-entropy: outer * inner; layer norm: leading elements)",
@@ -160,9 +163,16 @@ class NNOps:
             w = weight if weight is not None else x
             self._nn_run("ln_backward", x.dtype.wgsl, tpr, flags, [grad, x, w, stats, gx],
                          (rows, size, 0, 0), (0, 0), (0.0, 0.0), -(-rows // (WG // tpr)))
+        if need_affine and rows == 0:  # sums over no rows
+            zeros = np.zeros(size, np.float32)
+            return gx, self.from_numpy(zeros, x.dtype), self.from_numpy(zeros, x.dtype)
         if need_affine:
-            self._nn_run("ln_affine_backward", x.dtype.wgsl, 1, frozenset(), [grad, x, stats, dw, db],
-                         (rows, size, 0, size), (0, 0), (0.0, 0.0), -(-size // WG))
+            chunks = -(-rows // AFFINE_CHUNK)
+            parts = self.empty((2, chunks, size), float32)  # per-chunk sums, then summed over the chunks
+            dw_part, db_part = (self.getitem(parts, (i,)) for i in (0, 1))
+            self._nn_run("ln_affine_backward", x.dtype.wgsl, 1, frozenset(), [grad, x, stats, dw_part, db_part],
+                         (rows, size, AFFINE_CHUNK, size), (0, 0), (0.0, 0.0), -(-chunks * size // WG))
+            dw, db = (self.reduce("sum", p, (0,), False, out_dtype=x.dtype) for p in (dw_part, db_part))
         return gx, dw, db
 
 
