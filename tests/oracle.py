@@ -1077,7 +1077,4 @@ def known_difference(case: Case, device: str) -> str | None:
         return "PyTorch computes bool ** True (a bool result); wgtorch refuses pow on bool as PyTorch does for tensors"
     if device == "wgpu" and re.match(r"T\.(sin|cos|tan)\(", expr) and big > 1e5:
         return "lavapipe's sin/cos/tan lose their accuracy past |x| ~ 1e5 (the driver's range reduction)"
-    if expr.startswith("T.cat(") and any(a.values.ndim == 1 and a.values.size == 0 for a in tensors):
-        return ("cat skips 1-D empty tensors (PyTorch's legacy rule) and leaves their .grad None where PyTorch "
-                "gives an empty zero gradient")
     return None

@@ -349,18 +349,24 @@ def select(x: Tensor, dim: int, index: int) -> Tensor:
     return getitem(x, (slice(None),) * dim + (index,))
 
 
+def _skipped_by_cat(x: Tensor) -> bool:
+    """PyTorch's legacy rule: cat skips 1-D empty tensors (so `cat([empty, x])` works), though they
+    still count for the result dtype and get an (empty) gradient."""
+    return x.ndim == 1 and x.shape[0] == 0
+
+
 class Cat(Function):
     @staticmethod
     def forward(ctx, dim, *xs):
-        first = xs[0]
-        dt = D.result_type(*[x for x in xs])
-        shape = list(first.shape)
-        shape[dim] = sum(x.shape[dim] for x in xs)
-        out = _wrap(first._be.empty(tuple(shape), dt), first._be, dt)
-        ctx.sizes = [x.shape[dim] for x in xs]
+        kept = [x for x in xs if not _skipped_by_cat(x)] or list(xs[:1])
+        dt = D.result_type(*xs)
+        shape = list(kept[0].shape)
+        shape[dim] = sum(x.shape[dim] for x in kept)
+        out = _wrap(kept[0]._be.empty(tuple(shape), dt), kept[0]._be, dt)
+        ctx.sizes = [None if _skipped_by_cat(x) and x is not kept[0] else x.shape[dim] for x in xs]
         ctx.dim = dim
         start = 0
-        for x in xs:
+        for x in kept:
             n = x.shape[dim]
             if n:
                 copy_into(GetItem.forward(ctx, out, (slice(None),) * dim + (slice(start, start + n, 1),)), x)
@@ -371,6 +377,9 @@ class Cat(Function):
     def backward(ctx, g):
         grads, start = [None], 0
         for n in ctx.sizes:
+            if n is None:  # a skipped 1-D empty input
+                grads.append(g.new_zeros((0,)))
+                continue
             grads.append(narrow(g, ctx.dim, start, n))
             start += n
         return tuple(grads)
@@ -380,22 +389,22 @@ def cat(tensors, dim: int = 0) -> Tensor:
     tensors = [x for x in tensors]
     if not tensors:
         raise ValueError("cat(): expected a non-empty list of Tensors")
-    # PyTorch skips 1-D empty tensors in cat (legacy behaviour) so `cat([empty, x])` works.
     for i, x in enumerate(tensors):
         if x.ndim == 0:
             raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
-    keep = [x for x in tensors if not (x.ndim == 1 and x.shape[0] == 0)] or tensors[:1]
+    keep = [x for x in tensors if not _skipped_by_cat(x)] or tensors[:1]
     ref = keep[0]
     dim = _dim(dim, ref.ndim)
-    for i, x in enumerate(keep):
+    for i, x in enumerate(tensors):
         if x.device != ref.device:
             raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two "
                                f"devices, {ref.device} and {x.device}!")
+    for i, x in enumerate(keep):
         if x.ndim != ref.ndim or any(a != b for j, (a, b) in enumerate(zip(x.shape, ref.shape)) if j != dim):
             raise RuntimeError(f"Sizes of tensors must match except in dimension {dim}. Expected size "
                                f"{list(ref.shape)} but got size {list(x.shape)} for tensor number {i} in "
                                "the list.")
-    return Cat.apply(dim, *keep)
+    return Cat.apply(dim, *tensors)
 
 
 def stack(tensors, dim: int = 0) -> Tensor:
