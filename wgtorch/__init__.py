@@ -115,6 +115,11 @@ for _spec in _OPS.values():
             globals()[_name] = _function(_spec)
 
 
+from .ops.division import div  # noqa: E402  (replaces the registry's plain div: rounding_mode)
+
+divide = div
+
+
 def add(x, other, *, alpha=1):
     return x.add(other, alpha=alpha) if isinstance(x, Tensor) else tensor(x).add(other, alpha=alpha)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from . import _dtype as D
 from ._tensor import Tensor
+from .ops import division as _division
 from .ops import index as I
 from .ops import linalg as L
 from .ops import reduce as R
@@ -67,6 +68,8 @@ for _name, _op in (("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "
     setattr(Tensor, f"__{_name}__", getattr(Tensor, _op))
     if _name in ("add", "sub", "mul", "truediv", "pow", "floordiv", "mod"):
         setattr(Tensor, f"__r{_name}__", _reflected(_op))
+# div with rounding_mode (a composite over the registry's div / floor_divide); div_ follows below
+Tensor.div = Tensor.divide = _division.div
 Tensor.__matmul__ = lambda a, b: L.matmul(a, b)
 Tensor.__rmatmul__ = lambda a, b: L.matmul(b, a)
 Tensor.__neg__ = Tensor.neg
@@ -74,18 +77,20 @@ Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = Tensor.abs
 
 
-def _logical(op, bitwise_int):
+def _logical(op, bitwise):
+    """&, |, ^: logical on bools, bitwise on integers (floats get the bitwise op's error)."""
     def method(self, other):
         if self.dtype is D.bool_ and (not isinstance(other, Tensor) or other.dtype is D.bool_):
             return pointwise(op, self, other)
-        raise TypeError(f"{bitwise_int} on non-bool tensors is not supported; use bool tensors")
+        other = _operand(self, other)
+        return other if other is NotImplemented else pointwise(bitwise, self, other)
 
     return method
 
 
-Tensor.__and__ = Tensor.__rand__ = _logical("logical_and", "&")
-Tensor.__or__ = Tensor.__ror__ = _logical("logical_or", "|")
-Tensor.__xor__ = Tensor.__rxor__ = _logical("logical_xor", "^")
+Tensor.__and__ = Tensor.__rand__ = _logical("logical_and", "bitwise_and")
+Tensor.__or__ = Tensor.__ror__ = _logical("logical_or", "bitwise_or")
+Tensor.__xor__ = Tensor.__rxor__ = _logical("logical_xor", "bitwise_xor")
 Tensor.__invert__ = lambda self: pointwise("logical_not", self) if self.dtype is D.bool_ else pointwise("neg", self) - 1
 
 

@@ -395,7 +395,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
     keep = [x for x in tensors if not _skipped_by_cat(x)] or tensors[:1]
     ref = keep[0]
     dim = _dim(dim, ref.ndim)
-    for i, x in enumerate(tensors):
+    for x in tensors:
         if x.device != ref.device:
             raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two "
                                f"devices, {ref.device} and {x.device}!")
