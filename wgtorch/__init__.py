@@ -115,6 +115,26 @@ for _spec in _OPS.values():
             globals()[_name] = _function(_spec)
 
 
+# -- indexing/scatter family: ops/scatter.py, ops/select.py, ops/index_put.py (where: also where(condition)) --
+from .ops.index_put import index_put  # noqa: E402
+from .ops.scatter import index_add, index_copy, index_fill, scatter, scatter_reduce  # noqa: E402
+from .ops.select import (  # noqa: E402, F811
+    argwhere,
+    masked_scatter,
+    masked_select,
+    nonzero,
+    put,
+    take,
+    take_along_dim,
+    where,
+)
+
+
+def index_put_(input, indices, values, accumulate=False):
+    """In-place ``input.index_put_(indices, values, accumulate)``."""
+    return input.index_put_(indices, values, accumulate)
+
+
 def add(x, other, *, alpha=1):
     return x.add(other, alpha=alpha) if isinstance(x, Tensor) else tensor(x).add(other, alpha=alpha)
 
