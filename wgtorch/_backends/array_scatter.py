@@ -77,7 +77,7 @@ class ArrayScatterOps:
         group = xp.cumsum(first) - 1
         starts = xp.flatnonzero(first)
         rank = xp.arange(lin.size) - starts[group]
-        for r in range(int(rank.max()) + 1):
+        for r in range(int(xp.asnumpy(rank.max())) + 1):  # one sync: the number of rounds
             sel = rank == r
             at = lin[sel]
             flat[at] = _combine(xp, reduce, flat[at], values[sel])

@@ -301,9 +301,12 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     n = x.shape[dim]
     _check_host_bounds(idx, n, dim, "", wrap=True)
     idx = where(idx < 0, idx + n, idx)
-    shape = x.shape[:dim] + (idx.numel(),) + x.shape[dim + 1:]
-    src = value.expand(shape) if isinstance(value, Tensor) else value
-    return scatter(x, dim, _spread(idx, dim, shape), src).reshape(input.shape)
+    # A mask of the picked slices, so each filled element counts once in value's gradient (as
+    # PyTorch's, over the unique indices) and self's gradient is zero there.
+    mask = scatter(x.new_zeros((n,), dtype=D.bool_), 0, idx, True)
+    view = [1] * x.ndim
+    view[dim] = n
+    return I.masked_fill(x, mask.reshape(view), value).reshape(input.shape)
 
 
 __all__ = ["scatter", "scatter_reduce", "index_add", "index_copy", "index_fill", "Scatter", "ScatterReduce"]

@@ -130,14 +130,13 @@ def take(input: Tensor, index: Tensor) -> Tensor:
 
 def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
     """``gather`` along dim after broadcasting input and indices over the other dims; with dim None,
-    input flattened (the result is 1-d). Negative indices count from the end."""
+    input flattened (the result is 1-d). With a dim, negative indices count from the end (PyTorch's
+    cpu wraps any index modulo the size there; wgtorch refuses the others as gather does)."""
     from .pointwise import where
 
     _long_index(indices, "torch.take_along_dim(): dtype of indices should be Long but got {dtype}")
     if dim is None:
-        flat = input.reshape(-1)
-        idx = indices.reshape(-1)
-        return I.gather(flat, 0, where(idx < 0, idx + flat.shape[0], idx))
+        return I.gather(input.reshape(-1), 0, indices.reshape(-1))  # no wrapping here, as in PyTorch
     if input.ndim != indices.ndim:
         raise RuntimeError("torch.take_along_dim(): input and indices should have the same number of dimensions, "
                            f"but got {input.ndim} dimensions for input, and {indices.ndim} dimensions for indices")
