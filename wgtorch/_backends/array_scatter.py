@@ -18,7 +18,7 @@ _UFUNCS = {"prod": "multiply", "amax": "maximum", "amin": "minimum"}
 def _targets(xp, shape: tuple, dim: int, idx):
     """Flat positions in a C-contiguous array of ``shape`` of every index element, along ``dim``
     the index value (sparse grids: CuPy has no np.indices)."""
-    strides = [int(np.prod(shape[d + 1:], dtype=np.int64)) for d in range(len(shape))]
+    strides = [int(np.prod(shape[d + 1 :], dtype=np.int64)) for d in range(len(shape))]
     lin = idx * strides[dim]
     for d, n in enumerate(idx.shape):
         if d != dim and n > 1:

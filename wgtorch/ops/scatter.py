@@ -62,8 +62,9 @@ class LegacyReduce(Function):
 
     @staticmethod
     def backward(ctx, g):
-        raise RuntimeError("derivative for aten::scatter is not implemented (scatter with reduce=; use "
-                           "scatter_reduce, which has one)")
+        raise RuntimeError(
+            "derivative for aten::scatter is not implemented (scatter with reduce=; use scatter_reduce, which has one)"
+        )
 
 
 def _identity(x: Tensor, reduce: str):
@@ -119,10 +120,14 @@ class ScatterReduce(Function):
             src_zero = src == 0
             zeros = x.new_zeros(x.shape).scatter_add(dim, index, src_zero.to(x.dtype)).gather(dim, index)
             single = src_zero & (zeros == 1)
-            masked_src_result = scatter_reduce(x, dim, index, I.masked_fill(src, single, 1), "prod",
-                                               include_self=include_self)
-            gs = where(single, (g * masked_src_result).gather(dim, index),
-                       (g * result).gather(dim, index) / I.masked_fill(src, src_zero, 1))
+            masked_src_result = scatter_reduce(
+                x, dim, index, I.masked_fill(src, single, 1), "prod", include_self=include_self
+            )
+            gs = where(
+                single,
+                (g * masked_src_result).gather(dim, index),
+                (g * result).gather(dim, index) / I.masked_fill(src, src_zero, 1),
+            )
         elif reduce == "mean":
             start = g.new_ones(g.shape) if include_self else g.new_zeros(g.shape)
             n = start.scatter_add(dim, index, src.new_ones(src.shape))
@@ -164,8 +169,9 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, red
     return Scatter.apply(x, dim, idx, s).reshape(input.shape)
 
 
-def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *,
-                   include_self: bool = True) -> Tensor:
+def scatter_reduce(
+    input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True
+) -> Tensor:
     """Out-of-place ``input.scatter_reduce_``: src reduced into input at index along dim with
     ``reduce`` ("sum", "prod", "mean", "amax", "amin"); ``include_self=False`` leaves input's
     values at the scattered positions out. NaN propagates through amax/amin; an integer mean
@@ -175,7 +181,7 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
     dim = I.check_scatter("scatter_reduce", input, dim, index, src)
     if reduce == "mean" and input.dtype is D.bool_:
-        raise NotImplementedError('"scatter_gather_tensor_cpu_reduce_mean" not implemented for \'Bool\'')
+        raise NotImplementedError("\"scatter_gather_tensor_cpu_reduce_mean\" not implemented for 'Bool'")
     x, idx, s = _one_d(input, index, src)
     return ScatterReduce.apply(x, dim, idx, s, reduce, bool(include_self)).reshape(input.shape)
 
@@ -224,22 +230,41 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
     """Out-of-place ``input.index_add_``: ``alpha * source`` added to the slices of input picked by
     the 1-d ``index`` along dim (repeated indices accumulate)."""
     name = lambda t: _LEGACY.get(t.dtype, t.dtype.name)  # noqa: E731
-    idx = _vector_index(index, "index_add_", (D.int64, D.int32),
-                        RuntimeError("index_add_(): Expected dtype int32/int64 for index but got: "
-                                     f"{name(index) if isinstance(index, Tensor) else ''}"),
-                        IndexError(f"index_add_(): Index is supposed to be a vector, but got dim: {index.ndim} "
-                                   f"with type: {name(index)} and size: {list(index.shape)}")
-                        if isinstance(index, Tensor) else None)
+    idx = _vector_index(
+        index,
+        "index_add_",
+        (D.int64, D.int32),
+        RuntimeError(
+            "index_add_(): Expected dtype int32/int64 for index but got: "
+            f"{name(index) if isinstance(index, Tensor) else ''}"
+        ),
+        IndexError(
+            f"index_add_(): Index is supposed to be a vector, but got dim: {index.ndim} "
+            f"with type: {name(index)} and size: {list(index.shape)}"
+        )
+        if isinstance(index, Tensor)
+        else None,
+    )
     dim = _dim(dim, input.ndim)
-    _source_checks("index_add_", input, dim, index, source,
-                   f"index_add_(): self ({name(input)}) and source ({name(source)}) must have the same scalar type")
+    _source_checks(
+        "index_add_",
+        input,
+        dim,
+        index,
+        source,
+        f"index_add_(): self ({name(input)}) and source ({name(source)}) must have the same scalar type",
+    )
     x, s = _one_d(input, source)
     if idx.numel() != s.shape[dim]:
-        raise RuntimeError(f"index_add_(): Number of indices ({idx.numel()}) should be equal to source.size(dim): "
-                           f"({s.shape[dim]}), for dim: {dim}")
+        raise RuntimeError(
+            f"index_add_(): Number of indices ({idx.numel()}) should be equal to source.size(dim): "
+            f"({s.shape[dim]}), for dim: {dim}"
+        )
     if s.ndim != x.ndim or any(a != b for d, (a, b) in enumerate(zip(x.shape, s.shape)) if d != dim):
-        raise RuntimeError("source tensor shape must match self tensor shape, excluding the specified dimension. "
-                           f"Got self.shape = {list(input.shape)} source.shape = {list(source.shape)}")
+        raise RuntimeError(
+            "source tensor shape must match self tensor shape, excluding the specified dimension. "
+            f"Got self.shape = {list(input.shape)} source.shape = {list(source.shape)}"
+        )
     if input.numel() == 0:  # PyTorch returns at once, whatever the indices
         return input.clone()
     if index.device != input.device:
@@ -253,27 +278,45 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
     """Out-of-place ``input.index_copy_``: the slices of input picked by ``index`` along dim
     replaced by source's (which of repeated indices wins is unspecified)."""
     name = lambda t: _LEGACY.get(t.dtype, t.dtype.name)  # noqa: E731
-    idx = _vector_index(index, "index_copy_", (D.int64,),
-                        RuntimeError("index_copy_(): Expected a long tensor for index, but got "
-                                     f"{name(index) if isinstance(index, Tensor) else ''}"),
-                        IndexError(f"index_copy_(): Index should have dimension 1 or 0 (got {index.ndim})")
-                        if isinstance(index, Tensor) else None)
+    idx = _vector_index(
+        index,
+        "index_copy_",
+        (D.int64,),
+        RuntimeError(
+            "index_copy_(): Expected a long tensor for index, but got "
+            f"{name(index) if isinstance(index, Tensor) else ''}"
+        ),
+        IndexError(f"index_copy_(): Index should have dimension 1 or 0 (got {index.ndim})")
+        if isinstance(index, Tensor)
+        else None,
+    )
     dim = _dim(dim, input.ndim)
-    _source_checks("index_copy_", input, dim, index, source,
-                   "index_copy_(): self and source expected to have the same dtype, but got (self) "
-                   f"{name(input)} and (source) {name(source)}")
+    _source_checks(
+        "index_copy_",
+        input,
+        dim,
+        index,
+        source,
+        "index_copy_(): self and source expected to have the same dtype, but got (self) "
+        f"{name(input)} and (source) {name(source)}",
+    )
     if input.ndim and source.ndim and input.ndim != source.ndim:
-        raise IndexError("index_copy_(): When source and destination are not scalars, their dimensionality must "
-                         f"match. Source dimensionality ({source.ndim}), destination dimensionality ({input.ndim})")
+        raise IndexError(
+            "index_copy_(): When source and destination are not scalars, their dimensionality must "
+            f"match. Source dimensionality ({source.ndim}), destination dimensionality ({input.ndim})"
+        )
     x, s = _one_d(input, source)
     if idx.numel() != s.shape[dim]:
-        raise IndexError(f"index_copy_(): Number of indices ({idx.numel()}) should be equal to source.size(dim) "
-                         f"({s.shape[dim]})")
+        raise IndexError(
+            f"index_copy_(): Number of indices ({idx.numel()}) should be equal to source.size(dim) ({s.shape[dim]})"
+        )
     for d in range(x.ndim):
         if d != dim and x.shape[d] != s.shape[d]:
-            raise RuntimeError("index_copy_(): Source/destination tensor must have same slice shapes. Destination "
-                               f"slice shape: {x.shape[d]} at dimension {d} and source slice shape: {s.shape[d]} "
-                               f"at dimension {d}.")
+            raise RuntimeError(
+                "index_copy_(): Source/destination tensor must have same slice shapes. Destination "
+                f"slice shape: {x.shape[d]} at dimension {d} and source slice shape: {s.shape[d]} "
+                f"at dimension {d}."
+            )
     if index.device != input.device:
         raise RuntimeError(f"index_copy_(): index is on {index.device} but self is on {input.device}")
     _check_host_bounds(idx, x.shape[dim], dim, "index_copy_(): ")
@@ -285,13 +328,20 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     ``value`` (a number or a 0-d tensor); negative indices count from the end."""
     from .pointwise import where
 
-    idx = _vector_index(index, "index_fill_", (D.int64,), IndexError("index_fill_(): Expected dtype int64 for index."),
-                        RuntimeError("Index has to be a vector/scalar"))
+    idx = _vector_index(
+        index,
+        "index_fill_",
+        (D.int64,),
+        IndexError("index_fill_(): Expected dtype int64 for index."),
+        RuntimeError("Index has to be a vector/scalar"),
+    )
     dim = _dim(dim, input.ndim)
     if isinstance(value, Tensor):
         if value.ndim:
-            raise RuntimeError("index_fill_ only supports a 0-dimensional value tensor, but got tensor with "
-                               f"{value.ndim} dimension(s).")
+            raise RuntimeError(
+                "index_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                f"{value.ndim} dimension(s)."
+            )
         value = value.to(input.device).to(input.dtype)
     else:
         value = fill_value(value, input.dtype, "index_fill_")

@@ -59,8 +59,9 @@ def _check_mask(mask, x: Tensor, message: str) -> None:
     if mask.dtype is not D.bool_:
         raise RuntimeError(message.format(dtype=mask.dtype.name))
     if mask.device != x.device:
-        raise RuntimeError(f"expected mask and self on the same device, but got mask on {mask.device} and self on "
-                           f"{x.device}")
+        raise RuntimeError(
+            f"expected mask and self on the same device, but got mask on {mask.device} and self on {x.device}"
+        )
 
 
 def _positions(mask: Tensor, shape: tuple) -> Tensor:
@@ -84,8 +85,9 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     if not isinstance(source, Tensor):
         raise TypeError(f"masked_scatter(): argument 'source' must be Tensor, not {type(source).__name__}")
     if source.dtype is not input.dtype:
-        raise RuntimeError(f"masked_scatter: expected self and source to have same dtypes but got{_name(input)} and "
-                           f"{_name(source)}")
+        raise RuntimeError(
+            f"masked_scatter: expected self and source to have same dtypes but got{_name(input)} and {_name(source)}"
+        )
     if source.device != input.device:
         raise RuntimeError(f"masked_scatter(): source is on {source.device} but self is on {input.device}")
     shape = broadcast_shapes([tuple(input.shape), tuple(mask.shape)])
@@ -138,8 +140,10 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
     if dim is None:
         return I.gather(input.reshape(-1), 0, indices.reshape(-1))  # no wrapping here, as in PyTorch
     if input.ndim != indices.ndim:
-        raise RuntimeError("torch.take_along_dim(): input and indices should have the same number of dimensions, "
-                           f"but got {input.ndim} dimensions for input, and {indices.ndim} dimensions for indices")
+        raise RuntimeError(
+            "torch.take_along_dim(): input and indices should have the same number of dimensions, "
+            f"but got {input.ndim} dimensions for input, and {indices.ndim} dimensions for indices"
+        )
     dim = _dim(dim, input.ndim)
     sizes = list(input.shape)
     sizes[dim] = indices.shape[dim]
@@ -159,11 +163,15 @@ def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) 
     if not isinstance(source, Tensor):
         raise TypeError(f"put(): argument 'source' must be Tensor, not {type(source).__name__}")
     if source.dtype is not input.dtype:
-        raise RuntimeError(f"put_(): self and source expected to have the same dtype, but got self.dtype = "
-                           f"{_name(input)} and source.dtype = {_name(source)}")
+        raise RuntimeError(
+            f"put_(): self and source expected to have the same dtype, but got self.dtype = "
+            f"{_name(input)} and source.dtype = {_name(source)}"
+        )
     if source.numel() != index.numel():
-        raise IndexError(f"put_(): Expected source and index to have the same number of elements, but got "
-                         f"source.numel() = {source.numel()}, index.numel() = {index.numel()}")
+        raise IndexError(
+            f"put_(): Expected source and index to have the same number of elements, but got "
+            f"source.numel() = {source.numel()}, index.numel() = {index.numel()}"
+        )
     if source.device != input.device:
         raise RuntimeError(f"put_(): source is on {source.device} but self is on {input.device}")
     idx = _flat_index(index, input.numel(), input).reshape(-1)
