@@ -405,3 +405,24 @@ def test_index_family_errors_torch_agrees():
         wx.index_fill(0, wgtorch.tensor([5]), 1.0)
     with pytest.raises(IndexError, match="index -4 is out of bounds"):
         wx.index_fill(0, wgtorch.tensor([-4]), 1.0)
+
+
+@pytest.mark.parametrize("reduce", [None, "sum", "amax", "mean"])
+def test_src_larger_than_index_gets_zero_gradient_beyond_it(device, reduce):
+    # PyTorch refuses this backward (an index-shaped gradient for a larger src); wgtorch gives
+    # the unscattered src elements gradient 0, and the rest matches PyTorch on the sliced src.
+    x, src, index = _f(3, 4), _f(3, 5, seed=1), np.array([[0, 1, 2, 0], [2, 2, 1, 0]])
+
+    def fn(L, x, i, s, full):
+        s = s if full else s[:2, :4]
+        if reduce is None:
+            return (x * 1).scatter(0, i, s)
+        return (x * 1).scatter_reduce(0, i, s, reduce)
+
+    tx, ts = torch.tensor(x, requires_grad=True), torch.tensor(src, requires_grad=True)
+    fn(torch, tx, torch.tensor(index), ts, False).sum().backward()
+    wx = wgtorch.tensor(x, device=device, requires_grad=True)
+    ws = wgtorch.tensor(src, device=device, requires_grad=True)
+    fn(wgtorch, wx, wgtorch.tensor(index, device=device), ws, True).sum().backward()
+    np.testing.assert_allclose(wx.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ws.grad.numpy(), ts.grad.numpy(), rtol=1e-5, atol=1e-6)
