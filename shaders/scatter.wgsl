@@ -77,16 +77,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 {{NONZERO}}
 
-fn address(j: u32) -> u32 {
-    var rem = j;
-    var at = P.off_in;
-    for (var d = NDIM - 1; d >= 0; d--) {
-        let n = P.shape[d];
-        at += (rem % n) * P.stride[d];
-        rem = rem / n;
-    }
-    return at;
-}
+{{WALK}}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -96,11 +87,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let start = t * P.chunk;
     let stop = min(start + P.chunk, P.numel);
+    var w = walk_start(start);
     var c = 0u;
     for (var j = start; j < stop; j++) {
-        if (nonzero(inp[address(j)])) {
+        if (nonzero(inp[w.at])) {
             c += 1u;
         }
+        w = walk_next(w);
     }
     counts[P.off_out + t] = c;
 }
@@ -115,6 +108,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 {{NONZERO}}
 
+{{WALK}}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = gid.x + gid.y * nwg.x * u32(WG);
@@ -124,22 +119,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let start = t * P.chunk;
     let stop = min(start + P.chunk, P.numel);
     var row = offsets[P.off_aux + t];
-    var coord: array<u32, 8>;
+    var w = walk_start(start);
     for (var j = start; j < stop; j++) {
-        var rem = j;
-        var at = P.off_in;
-        for (var d = NDIM - 1; d >= 0; d--) {
-            let n = P.shape[d];
-            coord[d] = rem % n;
-            at += coord[d] * P.stride[d];
-            rem = rem / n;
-        }
-        if (nonzero(inp[at])) {
+        if (nonzero(inp[w.at])) {
             for (var d = 0; d < NDIM; d++) {
-                out[P.off_out + row * u32(NDIM) + u32(d)] = i32(coord[d]);
+                out[P.off_out + row * u32(NDIM) + u32(d)] = i32(w.coord[d]);
             }
             row += 1u;
         }
+        w = walk_next(w);
     }
 }
 //@end
@@ -208,6 +196,41 @@ fn store(at: u32, v: TO) {
         }
         old = r.old_value;
     }
+}
+
+//! walk
+// A chunk's walk over the input in row-major order: the coordinates and address of its first
+// position from divisions, then one carry step a position (no division per element).
+struct Walk {
+    coord: array<u32, 8>,
+    at: u32,
+}
+
+fn walk_start(j: u32) -> Walk {
+    var w: Walk;
+    var rem = j;
+    w.at = P.off_in;
+    for (var d = NDIM - 1; d >= 0; d--) {
+        let n = P.shape[d];
+        w.coord[d] = rem % n;
+        w.at += w.coord[d] * P.stride[d];
+        rem = rem / n;
+    }
+    return w;
+}
+
+fn walk_next(w0: Walk) -> Walk {
+    var w = w0;
+    for (var d = NDIM - 1; d >= 0; d--) {
+        w.coord[d] += 1u;
+        w.at += P.stride[d];
+        if (w.coord[d] < P.shape[d]) {
+            break;
+        }
+        w.at -= P.shape[d] * P.stride[d];  // u32 wraps and comes back: the sum stays in range
+        w.coord[d] = 0u;
+    }
+    return w;
 }
 
 //! nonzero_f32

@@ -100,7 +100,7 @@ def _nz_source(kernel: str, dt: dtype, ndim: int) -> str:
         "scatter",
         {"TO": dt.wgsl, "TOUT": dt.wgsl, "TV": _tv(dt)},
         {"NDIM": ndim, "WG": WG},
-        {"NONZERO": test, "COMBINE": "", "STORE": ""},
+        {"NONZERO": test, "WALK": _snippets()["walk"], "COMBINE": "", "STORE": ""},
         section=kernel,
         params=NZ_PARAMS,
     )
