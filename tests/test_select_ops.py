@@ -227,3 +227,13 @@ def test_cupy_bad_scatter_index_is_reported():
     with pytest.raises(IndexError, match="out of range"):
         be.to_numpy(out)
     np.testing.assert_array_equal(be.to_numpy(out), [[0, 0], [0, 1], [0, 0]])  # the bad one wrote nothing
+
+
+def test_nonzero_many_dims(device):
+    a = (np.arange(2**9).reshape((2,) * 9) % 3 == 0).astype(np.float32)
+    if device == "wgpu":  # the coordinates kernel holds 8 dims: a clear error past that
+        with pytest.raises(RuntimeError, match="up to 8 dims"):
+            wgtorch.tensor(a, device=device).nonzero()
+        check(lambda L, a: a.reshape((4,) + (2,) * 7).nonzero(), [a], device)
+    else:
+        check(lambda L, a: a.nonzero(), [a], device)
