@@ -1,5 +1,7 @@
 """Gather-style ops: index_select, gather, scatter_add, embedding, and tensor indexing
-(``x[idx]``, ``x[mask]``); masked_fill and ``x[idx] = v`` are in index_put.py.
+(``x[idx]``, ``x[mask]``); masked_fill, index_put and ``x[idx] = v`` are in index_put.py, scatter,
+scatter_reduce and index_add/copy/fill in scatter.py, nonzero, masked_select/scatter, take and
+put in select.py.
 
 Out-of-range indices raise PyTorch's exception: IndexError for index_select, embedding and
 ``x[idx]``, RuntimeError for gather and scatter_add. Where the index values are on the host
