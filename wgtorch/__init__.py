@@ -118,6 +118,24 @@ for _spec in _OPS.values():
 from .ops.division import div  # noqa: E402  (replaces the registry's plain div: rounding_mode)
 
 divide = div
+# -- indexing/scatter family: ops/scatter.py, ops/select.py, ops/index_put.py (where: also where(condition)) --
+from .ops.index_put import index_put  # noqa: E402
+from .ops.scatter import index_add, index_copy, index_fill, scatter, scatter_reduce  # noqa: E402
+from .ops.select import (  # noqa: E402, F811
+    argwhere,
+    masked_scatter,
+    masked_select,
+    nonzero,
+    put,
+    take,
+    take_along_dim,
+    where,
+)
+
+
+def index_put_(input, indices, values, accumulate=False):
+    """In-place ``input.index_put_(indices, values, accumulate)``."""
+    return input.index_put_(indices, values, accumulate)
 
 
 def add(x, other, *, alpha=1):

@@ -263,6 +263,19 @@ Tensor.gather = I.gather
 Tensor.scatter_add = I.scatter_add
 Tensor.masked_fill = I.masked_fill
 
+# -- indexing/scatter family (scatter, scatter_reduce, index_add/copy/fill/put, masked_select/scatter,
+# nonzero, take, put ...): ops/scatter.py, ops/select.py, ops/index_put.py --
+from .ops import index_put as _IP  # noqa: E402
+from .ops import scatter as _SC  # noqa: E402
+from .ops import select as _SE  # noqa: E402
+
+for _fn in (_SC.scatter, _SC.scatter_reduce, _SC.index_add, _SC.index_copy, _SC.index_fill, _IP.index_put,
+            _SE.masked_select, _SE.masked_scatter, _SE.nonzero, _SE.argwhere, _SE.take, _SE.take_along_dim, _SE.put):
+    setattr(Tensor, _fn.__name__, _fn)
+for _fn in (_SC.scatter, _SC.scatter_reduce, I.scatter_add, _SC.index_add, _SC.index_copy, _SC.index_fill,
+            _IP.index_put, _SE.masked_scatter, _SE.put):
+    setattr(Tensor, _fn.__name__ + "_", _inplace(_fn))
+
 
 # -- new_* ---------------------------------------------------------------------------------------
 def _new(fn):

@@ -309,3 +309,10 @@ def cupy_backend(index: int) -> ArrayBackend:  # pragma: no cover - needs an NVI
         raise RuntimeError(f"cuda:{index} does not exist: {cp.cuda.runtime.getDeviceCount()} CUDA "
                            "device(s) are visible")
     return CudaArrayBackend(cp, index)
+
+
+# -- scatter family (scatter with a reduction, nonzero): array_scatter.py --
+from .array_scatter import ArrayScatterOps as _ArrayScatterOps  # noqa: E402  (it imports from this module)
+
+for _name in ("scatter", "_scatter_rounds", "nonzero"):
+    setattr(ArrayBackend, _name, getattr(_ArrayScatterOps, _name))

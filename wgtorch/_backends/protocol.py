@@ -84,6 +84,17 @@ class Backend(Protocol):
     def scatter_add(self, a: Array, dim: int, index: Array, src: Array) -> Array:
         """A new array: a with src added at index along dim (repeated indices accumulate)."""
 
+    # -- scatter family (wgtorch/ops/scatter.py, ops/select.py) --------------------------------
+    def scatter(self, a: Array, dim: int, index: Array, src: Array, reduce: str | None = None) -> Array:
+        """A new array: a with src written at index along dim (index may be smaller than src and,
+        but along dim, than a; src may be a stride-0 broadcast). ``reduce`` None assigns (which
+        of repeated positions wins is unspecified); "sum", "prod", "amax", "amin" combine with
+        what is there, NaN propagating through amax/amin. Bad indices raise or are reported as
+        in scatter_add."""
+    def nonzero(self, a: Array) -> Array:
+        """(n, a.ndim) int64 coordinates of a's nonzero elements (NaN is nonzero) in row-major
+        order. n is data-dependent, so this waits for the device."""
+
     # -- runtime -------------------------------------------------------------------------------
     def synchronize(self) -> None: ...
     def check_dtype(self, dt: dtype) -> None:

@@ -1,5 +1,7 @@
 """Gather-style ops: index_select, gather, scatter_add, embedding, and tensor indexing
-(``x[idx]``, ``x[mask]``); masked_fill and ``x[idx] = v`` are in index_put.py.
+(``x[idx]``, ``x[mask]``); masked_fill, index_put and ``x[idx] = v`` are in index_put.py, scatter,
+scatter_reduce and index_add/copy/fill in scatter.py, nonzero, masked_select/scatter, take and
+put in select.py.
 
 Out-of-range indices raise PyTorch's exception: IndexError for index_select, embedding and
 ``x[idx]``, RuntimeError for gather and scatter_add. Where the index values are on the host
@@ -22,7 +24,9 @@ from .index_put import advanced_setitem, fill_value, masked_fill  # noqa: F401  
 # PyTorch's own wording for an index tensor of the wrong dtype, per op (all RuntimeError).
 _DTYPE_MESSAGES = {"index_select": "index_select(): Expected dtype int32 or int64 for index",
                    "gather": "gather(): Expected dtype int32/int64 for index",
-                   "scatter_add": "scatter(): Expected dtype int32/int64 for index"}
+                   "scatter_add": "scatter(): Expected dtype int32/int64 for index",
+                   "scatter": "scatter(): Expected dtype int32/int64 for index",
+                   "scatter_reduce": "scatter(): Expected dtype int32/int64 for index"}
 
 
 def _check_index(index: Tensor, name: str, x: Tensor) -> None:
@@ -108,6 +112,16 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     return Gather.apply(x, dim, index)
 
 
+def pad_grad(g: Tensor, shape: tuple) -> Tensor:
+    """``g`` (index-shaped) as the gradient of a src of ``shape``: src elements beyond the index's
+    shape were not scattered, so their gradient is 0."""
+    if tuple(g.shape) == tuple(shape):
+        return g
+    full = g.new_zeros(shape)
+    full[tuple(slice(0, n) for n in g.shape)] = g
+    return full
+
+
 class ScatterAdd(Function):
     @staticmethod
     def forward(ctx, x, dim, index, src):
@@ -118,38 +132,45 @@ class ScatterAdd(Function):
     @staticmethod
     def backward(ctx, g):
         (index,) = ctx.saved_tensors
-        g_src = g.gather(ctx.dim, index)
-        if tuple(g_src.shape) != ctx.src_shape:
-            # src elements beyond index's shape were not scattered: their gradient is 0
-            full = g_src.new_zeros(ctx.src_shape)
-            full[tuple(slice(0, n) for n in index.shape)] = g_src
-            g_src = full
-        return g, None, None, g_src
+        return g, None, None, pad_grad(g.gather(ctx.dim, index), ctx.src_shape)
 
 
-def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
-    _check_index(index, "scatter_add", x)
-    if not isinstance(src, Tensor):
-        raise TypeError(f"scatter_add(): argument 'src' must be Tensor, not {type(src).__name__}")
+def check_scatter(name: str, x: Tensor, dim: int, index: Tensor, src: Tensor | None) -> int:
+    """PyTorch's checks for scatter, scatter_add and scatter_reduce (``src`` None: a scalar
+    value); the dim, wrapped."""
+    _check_index(index, name, x)
+    if src is not None and not isinstance(src, Tensor):
+        raise TypeError(f"{name}(): argument 'src' must be Tensor, not {type(src).__name__}")
     dim = _dim(dim, x.ndim)
     if _nonempty_ndim(index) != _nonempty_ndim(x):
         raise RuntimeError(f"Index tensor must have the same number of dimensions as self tensor (index "
                            f"{list(index.shape)}, self {list(x.shape)})")
-    if _nonempty_ndim(index) != _nonempty_ndim(src):
+    if src is not None and _nonempty_ndim(index) != _nonempty_ndim(src):
         raise RuntimeError(f"Index tensor must have the same number of dimensions as src tensor (index "
                            f"{list(index.shape)}, src {list(src.shape)})")
-    if src.dtype is not x.dtype:
+    if src is not None and src.dtype is not x.dtype:
         raise RuntimeError(f"scatter(): Expected self.dtype to be equal to src.dtype, got {x.dtype.name} and "
                            f"{src.dtype.name}")
-    if src.device != x.device:
-        raise RuntimeError(f"scatter_add(): src is on {src.device} but the tensor is on {x.device}")
-    xs, idx, srcs = _as_1d(x), _as_1d(index), _as_1d(src)
+    if src is not None and src.device != x.device:
+        raise RuntimeError(f"{name}(): src is on {src.device} but the tensor is on {x.device}")
+    xs, idx = _as_1d(x), _as_1d(index)
+    srcs = _as_1d(src) if src is not None else idx
     for d in range(xs.ndim):
         if idx.shape[d] > srcs.shape[d] or (d != dim and idx.shape[d] > xs.shape[d]):
+            if src is None:
+                raise RuntimeError(f"Expected index {list(index.shape)} to be no larger than self {list(x.shape)} "
+                                   f"apart from dimension {dim}")
             raise RuntimeError(f"Expected index {list(index.shape)} to be no larger than self {list(x.shape)} "
                                f"apart from dimension {dim} and to be no larger size than src {list(src.shape)}")
+    return dim
+
+
+def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    """Out-of-place ``x.scatter_add_(dim, index, src)``: src added at index along dim (repeated
+    indices accumulate)."""
+    dim = check_scatter("scatter_add", x, dim, index, src)
     if x.ndim == 0 or index.ndim == 0 or src.ndim == 0:
-        return ScatterAdd.apply(xs, dim, idx, srcs).reshape(x.shape)
+        return ScatterAdd.apply(_as_1d(x), dim, _as_1d(index), _as_1d(src)).reshape(x.shape)
     return ScatterAdd.apply(x, dim, index, src)
 
 

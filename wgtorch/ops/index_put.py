@@ -216,3 +216,52 @@ def advanced_setitem(x: Tensor, key: tuple, advanced: list, value) -> None:
         new = PutRows.apply(src.permute(perm).reshape((lead,) + rest), rows, positions)
         return new.reshape(tuple(view.shape[i] for i in perm)).permute(_inverse(perm))
     write(put)
+
+
+def _index_tuple(indices) -> tuple:
+    if not isinstance(indices, (tuple, list)):
+        raise TypeError(f"index_put(): argument 'indices' must be tuple of Tensors, not {type(indices).__name__}")
+    for i, k in enumerate(indices):
+        if not isinstance(k, Tensor):
+            raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(k).__name__}")
+    return tuple(indices)
+
+
+def index_put(x: Tensor, indices, values: Tensor, accumulate: bool = False) -> Tensor:
+    """Out-of-place ``x.index_put_(indices, values, accumulate)``: ``x[indices] = values`` on a
+    copy, or with ``accumulate`` ``x[indices] += values`` where repeated indices add up. The
+    index values are read on the host (device index tensors make a round trip), as for
+    ``x[idx] = v``."""
+    from . import index as I
+    from .scatter import index_add
+
+    key = _index_tuple(indices)
+    if not isinstance(values, Tensor):
+        raise TypeError(f"index_put(): argument 'values' (position 2) must be Tensor, not {type(values).__name__}")
+    if not accumulate or not key:
+        out = x.clone()
+        if key:
+            advanced_setitem(out, key, list(range(len(key))), values)
+        else:
+            out[...] = values
+        return out
+    for k in key:
+        I._check_index_device(k, x)
+    _, entries = I._split_key(key)
+    if any(I._is_mask(k) and k.ndim == 0 for _, k in entries):
+        raise NotImplementedError("a 0-d bool index in index_put with accumulate=True is not supported yet")
+    pairs = I._host_indices(x, entries)
+    dims, idxs = [d for d, _ in pairs], [i for _, i in pairs]
+    shape = I._broadcast_index_shape([i.shape for i in idxs])
+    perm, rest, out_perm = I._layout(x, dims, shape)
+    front = shape + rest
+    result_shape = tuple(front[i] for i in out_perm)
+    v = _index_put_value(x, values, result_shape)
+    positions = np.asarray(I._linear(x, dims, [np.broadcast_to(i, shape) for i in idxs]), np.int64).reshape(-1)
+    from .._creation import tensor
+
+    lead = math.prod(x.shape[d] for d in dims)  # not -1: ambiguous when `rest` holds a 0
+    rows = v.expand(result_shape).permute(_inverse(out_perm)).reshape((positions.size,) + rest)
+    flat = x.permute(perm).reshape((lead,) + rest)
+    new = index_add(flat, 0, tensor(positions, dtype=D.int64, device=x.device), rows)
+    return new.reshape(tuple(x.shape[i] for i in perm)).permute(_inverse(perm))

@@ -193,3 +193,10 @@ def _reshape_strides(old_shape, old_strides, new_shape):
             new_strides[j] = 1
             j += 1
     return tuple(new_strides)
+
+
+# -- scatter family (scatter with a reduction, nonzero): scatter.py + shaders/scatter.wgsl --
+from .scatter import ScatterOps as _ScatterOps  # noqa: E402
+
+for _name in ("scatter", "nonzero"):
+    setattr(WgpuBackend, _name, getattr(_ScatterOps, _name))
