@@ -20,6 +20,7 @@ from .array_nn import ArrayNNOps
 from .array_optim import ArrayOptimOps
 from .array_reduce import ArrayReduceOps
 from .array_rnn import ArrayRNNOps
+
 # -- sorting (sort, searchsorted) --
 from .array_sort import ArraySortOps
 

@@ -34,6 +34,8 @@ class ArraySortOps:
         (or None) holds, per row of seq, the indices that sort it."""
         xp = self.xp
         m = seq.shape[-1]
+        if m == 0 or values.size == 0:
+            return xp.zeros(values.shape, np.int64)
         if seq.ndim == 1:
             rows = seq.reshape(1, m)
             vals = values.reshape(1, -1)
@@ -44,8 +46,6 @@ class ArraySortOps:
             rows = xp.take_along_axis(rows, sorter.reshape(rows.shape).astype(np.int64, copy=False), axis=1)
         lo = xp.zeros(vals.shape, np.int64)
         hi = xp.full(vals.shape, m, np.int64)
-        if m == 0 or vals.size == 0:
-            return lo.reshape(values.shape)
         bigger = xp.greater if right else xp.greater_equal
         with np.errstate(invalid="ignore"):
             for _ in range(m.bit_length()):  # ceil(log2(m + 1)) halvings end every search

@@ -20,6 +20,7 @@ from .random import RandomOps
 from .reduce import ReduceOps
 from .rnn import RNNOps
 from .runtime import Runtime, Storage
+
 # -- sorting (sort, searchsorted) --
 from .sort import SortOps
 
