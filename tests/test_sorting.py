@@ -420,7 +420,7 @@ def test_wgpu_sort_runs_on_the_device(wgpu_device):
     t = x.topk(3)
     pos = W.searchsorted(s, x)
     assert rt.stats["submits"] == submits
-    check_v, check_i = T.sort(T.tensor(x.numpy()), 1, descending=True, stable=True)
+    check_v, check_i = T.sort(T.tensor(x.numpy()), dim=1, descending=True, stable=True)
     assert np.array_equal(v.numpy(), check_v.numpy()) and np.array_equal(i.numpy(), check_i.numpy())
     assert np.array_equal(t[0].numpy(), T.topk(T.tensor(x.numpy()), 3)[0].numpy())
     assert np.array_equal(pos.numpy(), T.searchsorted(T.arange(10.0), T.tensor(x.numpy())).numpy())
