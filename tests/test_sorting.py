@@ -18,6 +18,8 @@ import wgtorch as W
 DTYPES = ["float32", "int32", "int64", "bool", "float16"]
 SIZES = [1, 2, 63, 64, 65, 255, 256, 257, 1000, 2100]  # 2100 > one workgroup's block: multi-pass bitonic
 NAN, INF = float("nan"), float("inf")
+# PyTorch's hint that a non-contiguous searchsorted input costs a copy
+pytestmark = pytest.mark.filterwarnings("ignore:torch.searchsorted.*non-contiguous:UserWarning")
 
 
 class _Lib:
@@ -82,8 +84,9 @@ def check(device, fn, only=None, grad=False, signed_zero=True):
     got_kind, got = _outcome(_Lib(W, device), fn, grad)
     if kind == "err":
         assert got_kind == "err", f"torch raised {want[0].__name__}({want[1]!r}); wgtorch returned {got}"
-        assert issubclass(got[0], want[0]), (f"torch raised {want[0].__name__}({want[1]!r}); wgtorch raised "
-                                             f"{got[0].__name__}({got[1]!r})")
+        assert issubclass(got[0], want[0]), (
+            f"torch raised {want[0].__name__}({want[1]!r}); wgtorch raised {got[0].__name__}({got[1]!r})"
+        )
         np.testing.assert_array_equal((W.arange(5, device=device) * 2).numpy(), np.arange(5) * 2)
         return
     assert got_kind == "ok", f"torch returned {want}; wgtorch raised {got[0].__name__}({got[1]!r})"
@@ -127,16 +130,16 @@ def test_sort_several_rows(device, n):
 def test_sort_nan_inf_signed_zero(device, dt):
     a = np.array([3, NAN, -0.0, 1, 0.0, -INF, NAN, INF, -0.0, 1, -2, 0.0, NAN, 65504, -1e-3], dt)
     for desc in (False, True):
-        check(device, lambda L: L.sort(L.t(a), descending=desc, stable=True))
-        check(device, lambda L: L.argsort(L.t(a), descending=desc, stable=True))
+        check(device, lambda L, desc=desc: L.sort(L.t(a), descending=desc, stable=True))
+        check(device, lambda L, desc=desc: L.argsort(L.t(a), descending=desc, stable=True))
     check(device, lambda L: L.sort(L.t(np.full(70, NAN, dt)), stable=True))
 
 
 def test_sort_dims_and_views(device):
     a = _data("float32", (4, 5, 6), seed=3)
     for dim in (0, 1, 2, -1, -3):
-        check(device, lambda L: L.sort(L.t(a), dim=dim, stable=True))
-        check(device, lambda L: L.sort(L.t(a), dim=dim, descending=True, stable=True))
+        check(device, lambda L, dim=dim: L.sort(L.t(a), dim=dim, stable=True))
+        check(device, lambda L, dim=dim: L.sort(L.t(a), dim=dim, descending=True, stable=True))
     check(device, lambda L: L.t(a).transpose(0, 2).sort(dim=1, stable=True))
     check(device, lambda L: L.t(a)[::2, 1:, ::3].sort(dim=-1, stable=True))
     check(device, lambda L: L.t(a[0, 0]).expand(3, 6).sort(dim=0, stable=True))
@@ -178,9 +181,9 @@ def test_sort_gradients(device):
 def test_topk(device, n, dt):
     a = _data(dt, (n,), seed=n, ties=False)
     for k in sorted({0, 1, min(5, n), n}):
-        check(device, lambda L: L.topk(L.t(a), k))
-        check(device, lambda L: L.t(a).topk(k, largest=False))
-        check(device, lambda L: L.topk(L.t(a), k, 0, True, False)[0].sort()[0])  # (any order: compare sorted)
+        check(device, lambda L, k=k: L.topk(L.t(a), k))
+        check(device, lambda L, k=k: L.t(a).topk(k, largest=False))
+        check(device, lambda L, k=k: L.topk(L.t(a), k, 0, True, False)[0].sort()[0])  # (any order: compare sorted)
 
 
 def test_topk_dims_views_nan_grad(device):
@@ -209,7 +212,7 @@ def test_topk_errors(device):
 def test_kthvalue_median(device, n, dt):
     a = _data(dt, (n,), seed=n + 1, ties=False)
     for k in sorted({1, (n + 1) // 2, n}):
-        check(device, lambda L: L.kthvalue(L.t(a), k))
+        check(device, lambda L, k=k: L.kthvalue(L.t(a), k))
     check(device, lambda L: L.median(L.t(a)))
     check(device, lambda L: L.t(a).median(0))
     check(device, lambda L: L.nanmedian(L.t(a)))
@@ -219,10 +222,10 @@ def test_kthvalue_median(device, n, dt):
 def test_kthvalue_median_dims_views_grad(device):
     a = _data("float32", (4, 6, 5), seed=4, ties=False)
     for dim in (0, 1, -1):
-        check(device, lambda L: L.kthvalue(L.t(a), 2, dim))
-        check(device, lambda L: L.kthvalue(L.t(a), 3, dim, keepdim=True))
-        check(device, lambda L: L.median(L.t(a), dim))
-        check(device, lambda L: L.nanmedian(L.t(a), dim, True))
+        check(device, lambda L, dim=dim: L.kthvalue(L.t(a), 2, dim))
+        check(device, lambda L, dim=dim: L.kthvalue(L.t(a), 3, dim, keepdim=True))
+        check(device, lambda L, dim=dim: L.median(L.t(a), dim))
+        check(device, lambda L, dim=dim: L.nanmedian(L.t(a), dim, True))
     check(device, lambda L: L.t(a).transpose(0, 2).median(1))
     check(device, lambda L: L.t(a)[:, ::2].kthvalue(2, 1))
     check(device, lambda L: L.kthvalue(L.t(a, grad=True), 2, 1), grad=True)
@@ -235,8 +238,10 @@ def test_kthvalue_median_dims_views_grad(device):
 
 
 def test_median_nan(device):
-    a = np.array([[3.0, NAN, 1.0, 2.0, NAN], [5.0, 4.0, 1.0, 0.5, 2.5], [NAN, NAN, NAN, NAN, NAN],
-                  [1.0, 2.0, NAN, 7.0, -1.0]], np.float32)
+    a = np.array(
+        [[3.0, NAN, 1.0, 2.0, NAN], [5.0, 4.0, 1.0, 0.5, 2.5], [NAN, NAN, NAN, NAN, NAN], [1.0, 2.0, NAN, 7.0, -1.0]],
+        np.float32,
+    )
     check(device, lambda L: L.median(L.t(a), 1))
     check(device, lambda L: L.nanmedian(L.t(a), 1), only=(0,))  # (the index of an all-NaN row is unspecified)
     check(device, lambda L: L.nanmedian(L.t(a[[0, 1, 3]]), 1))
@@ -307,12 +312,12 @@ def test_unique_shapes_views_nan(device):
     check(device, lambda L: L.unique(L.t(a)[::2, 1::2], return_inverse=True, return_counts=True))
     check(device, lambda L: L.unique(L.t(7), return_inverse=True, return_counts=True))
     check(device, lambda L: L.unique(L.t(np.zeros((2, 0), np.float32)), return_inverse=True, return_counts=True))
-    check(device, lambda L: L.unique_consecutive(L.t(np.zeros((0,), np.int64)), return_inverse=True,
-                                                 return_counts=True))
+    check(
+        device, lambda L: L.unique_consecutive(L.t(np.zeros((0,), np.int64)), return_inverse=True, return_counts=True)
+    )
     b = np.array([2.0, NAN, 1.0, INF, NAN, 2.0, -INF, 1.0], np.float32)
     check(device, lambda L: L.unique(L.t(b), return_inverse=True, return_counts=True))
-    check(device, lambda L: L.unique_consecutive(L.t(np.array([NAN, NAN, 1.0, 1.0], np.float32)),
-                                                 return_counts=True))
+    check(device, lambda L: L.unique_consecutive(L.t(np.array([NAN, NAN, 1.0, 1.0], np.float32)), return_counts=True))
     z = np.array([0.0, -0.0, 1.0, -0.0], np.float32)
     check(device, lambda L: L.unique(L.t(z), return_counts=True), signed_zero=False)
 
@@ -320,13 +325,12 @@ def test_unique_shapes_views_nan(device):
 def test_unique_dim(device):
     a = np.random.default_rng(8).integers(0, 2, size=(7, 3)).astype(np.int64)
     for dim in (0, 1, -2):
-        check(device, lambda L: L.unique(L.t(a), dim=dim, return_inverse=True, return_counts=True))
-        check(device, lambda L: L.unique_consecutive(L.t(a), dim=dim, return_inverse=True, return_counts=True))
+        check(device, lambda L, dim=dim: L.unique(L.t(a), dim=dim, return_inverse=True, return_counts=True))
+        check(device, lambda L, dim=dim: L.unique_consecutive(L.t(a), dim=dim, return_inverse=True, return_counts=True))
     f = np.random.default_rng(9).integers(-2, 2, size=(3, 6, 2)).astype(np.float32)
     check(device, lambda L: L.unique(L.t(f), dim=1, return_inverse=True, return_counts=True))
     check(device, lambda L: L.unique(L.t(f).transpose(0, 1), dim=0))
-    check(device, lambda L: L.unique(L.t(np.zeros((0, 2), np.float32)), dim=0, return_inverse=True,
-                                     return_counts=True))
+    check(device, lambda L: L.unique(L.t(np.zeros((0, 2), np.float32)), dim=0, return_inverse=True, return_counts=True))
     check(device, lambda L: L.unique(L.t(np.zeros((3, 0), np.float32)), dim=0))
 
 
@@ -337,7 +341,7 @@ def test_searchsorted_1d(device, m):
     seq = np.sort(np.round(rng.standard_normal(m) * 3)).astype(np.float32)
     vals = np.concatenate([np.round(rng.standard_normal(50) * 4), [NAN, INF, -INF, -0.0], seq[:5]]).astype(np.float32)
     for right in (False, True):
-        check(device, lambda L: L.searchsorted(L.t(seq), L.t(vals), right=right))
+        check(device, lambda L, right=right: L.searchsorted(L.t(seq), L.t(vals), right=right))
     check(device, lambda L: L.searchsorted(L.t(seq), L.t(vals), side="right", out_int32=True))
     check(device, lambda L: L.bucketize(L.t(vals), L.t(seq)))
     check(device, lambda L: L.bucketize(L.t(vals), L.t(seq), right=True, out_int32=True))
@@ -441,3 +445,14 @@ def test_xp_backend_over_fake_cupy():
     seq = np.array([1.0, 2.0, 2.0, 5.0], np.float32)
     got = be.searchsorted(xp.asarray(seq), xp.asarray(a), True, None)
     np.testing.assert_array_equal(xp.asnumpy(got), ref.searchsorted(seq, a, True, None))
+
+
+def test_wgpu_grids_fold_past_the_workgroup_limit(wgpu_device, monkeypatch):
+    """With the per-dimension workgroup limit lowered to 3, every sort and search pass is folded
+    into a 2-D grid (with spare workgroups that must do nothing), as grids past 65,535 are."""
+    x = W.tensor(_data("float32", (2100,), seed=3), device=wgpu_device)
+    monkeypatch.setattr(x._be.rt, "max_groups", 3)
+    check(wgpu_device, lambda L: L.sort(L.t(_data("float32", (2100,), seed=3)), descending=True, stable=True))
+    check(wgpu_device, lambda L: L.sort(L.t(_data("int32", (7, 300), seed=4)), dim=0, stable=True))
+    seq = np.sort(_data("float32", (500,), seed=5))
+    check(wgpu_device, lambda L: L.searchsorted(L.t(seq), L.t(_data("float32", (1000,), seed=6)), right=True))

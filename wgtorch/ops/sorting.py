@@ -49,8 +49,10 @@ def _sorted(x: Tensor, dim: int, descending: bool):
 
 def _not_for(x: Tensor, op: str, kinds=("bool",)) -> None:
     if x.dtype.name in kinds:
-        raise NotImplementedError(f"\"{op}_cpu\" not implemented for '{TORCH_NAMES[x.dtype.name]}' ({op} does not "
-                                  f"support {x.dtype.name} tensors)")
+        raise NotImplementedError(
+            f"\"{op}_cpu\" not implemented for '{TORCH_NAMES[x.dtype.name]}' ({op} does not "
+            f"support {x.dtype.name} tensors)"
+        )
 
 
 def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False):
@@ -84,8 +86,7 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
         raise RuntimeError("topk does not support bool dtypes on CPU (nor on wgtorch's devices)")
     k = int(k)
     if not 0 <= k <= _size(input, dim):
-        raise RuntimeError(f"selected index k out of range (k = {k}, dimension {dim} has size "
-                           f"{_size(input, dim)})")
+        raise RuntimeError(f"selected index k out of range (k = {k}, dimension {dim} has size {_size(input, dim)})")
     values, indices = _sorted(input, dim, bool(largest))
     if input.ndim == 0:
         return ValuesIndices((values, indices))
@@ -110,8 +111,9 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     dim = _dim(dim, input.ndim)
     k = int(k)
     if not 1 <= k <= _size(input, dim):
-        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim} (k = {k}, size "
-                           f"{_size(input, dim)})")
+        raise RuntimeError(
+            f"kthvalue(): selected number k out of range for dimension {dim} (k = {k}, size {_size(input, dim)})"
+        )
     values, indices = _sorted(input, dim, False)
     if input.ndim == 0:
         return ValuesIndices((values, indices))

@@ -53,8 +53,7 @@ def _move_first(x: Tensor, dim: int):
     return moved, moved.reshape(n, math.prod(moved.shape[1:])), undo
 
 
-def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
-           dim=None):
+def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim=None):
     """The unique elements of ``input``, sorted (``sorted=False`` gives them sorted too, as
     PyTorch's cpu kernel does), with optionally the index of every element's value in them
     (``return_inverse``) and how often each occurs (``return_counts``). With ``dim``, the unique
@@ -68,8 +67,9 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, ret
     flat = x.reshape(-1)
     n = flat.numel()
     if n == 0:
-        return _result(flat, x.new_zeros(x.shape, dtype=D.int64), x.new_zeros((0,), dtype=D.int64),
-                       return_inverse, return_counts)
+        return _result(
+            flat, x.new_zeros(x.shape, dtype=D.int64), x.new_zeros((0,), dtype=D.int64), return_inverse, return_counts
+        )
     s, order = _sorted(flat, 0, False)
     starts, counts, group = _runs(s[1:] != s[:-1] if n > 1 else None, n)
     values = s.index_select(0, _on(x, starts))
@@ -85,8 +85,9 @@ def _unique_dim(x: Tensor, dim: int, return_inverse: bool, return_counts: bool):
     moved, rows, undo = _move_first(x, dim)
     n, m = rows.shape
     if n == 0:
-        return _result(x, x.new_zeros((0,), dtype=D.int64), x.new_zeros((0,), dtype=D.int64),
-                       return_inverse, return_counts)
+        return _result(
+            x, x.new_zeros((0,), dtype=D.int64), x.new_zeros((0,), dtype=D.int64), return_inverse, return_counts
+        )
     from .._creation import arange
 
     perm = arange(n, device=x.device)
@@ -120,8 +121,9 @@ def unique_consecutive(input: Tensor, return_inverse: bool = False, return_count
     return _result(values.permute(*undo), _on(x, group), _on(x, counts), return_inverse, return_counts)
 
 
-def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False, right: bool = False, side=None,
-                 sorter=None) -> Tensor:
+def searchsorted(
+    sorted_sequence: Tensor, input, *, out_int32: bool = False, right: bool = False, side=None, sorter=None
+) -> Tensor:
     """Indices at which ``input`` would be inserted into the last dim of ``sorted_sequence`` to keep
     it sorted: the first position whose element is >= the value (``right``/``side="right"``:
     > the value). ``sorted_sequence`` is 1-D or has input's leading dims; ``sorter`` gives the
@@ -133,37 +135,49 @@ def searchsorted(sorted_sequence: Tensor, input, *, out_int32: bool = False, rig
         if side not in ("left", "right"):
             raise RuntimeError(f"torch.searchsorted(): side can only be 'left' or 'right' but got {side}")
         if side == "left" and right:
-            raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites, got side of left "
-                               "while right was True")
+            raise RuntimeError(
+                "torch.searchsorted(): side and right can't be set to opposites, got side of left while right was True"
+            )
         right = side == "right"
     if not isinstance(input, Tensor):
         if seq.ndim != 1:
-            raise RuntimeError("torch.searchsorted(): input value can be a scalar only when boundaries tensor "
-                               f"dimension is 1, but we got boundaries tensor dim({seq.ndim}) and input value's "
-                               "dim(0) numel(1)")
+            raise RuntimeError(
+                "torch.searchsorted(): input value can be a scalar only when boundaries tensor "
+                f"dimension is 1, but we got boundaries tensor dim({seq.ndim}) and input value's "
+                "dim(0) numel(1)"
+            )
         input = tensor(input, device=seq.device)
     if seq.device != input.device:
-        raise RuntimeError(f"torch.searchsorted(): boundaries and input value tensors should be on the same device, "
-                           f"got {seq.device} and {input.device}")
+        raise RuntimeError(
+            f"torch.searchsorted(): boundaries and input value tensors should be on the same device, "
+            f"got {seq.device} and {input.device}"
+        )
     if seq.ndim == 0 or (seq.ndim != 1 and (seq.ndim != input.ndim or seq.shape[:-1] != input.shape[:-1])):
-        raise RuntimeError("torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
-                           "dimensions of boundaries tensor and input value tensor must match, but we got "
-                           f"boundaries tensor {list(seq.shape)} and input value tensor {list(input.shape)}")
+        raise RuntimeError(
+            "torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
+            "dimensions of boundaries tensor and input value tensor must match, but we got "
+            f"boundaries tensor {list(seq.shape)} and input value tensor {list(input.shape)}"
+        )
     if sorter is not None:
         if sorter.dtype is not D.int64:
-            raise RuntimeError(f"torch.searchsorted(): sorter must be a tensor of long dtype but got dtype "
-                               f"{TORCH_NAMES[sorter.dtype.name]}")
+            raise RuntimeError(
+                f"torch.searchsorted(): sorter must be a tensor of long dtype but got dtype "
+                f"{TORCH_NAMES[sorter.dtype.name]}"
+            )
         if sorter.shape != seq.shape:
-            raise RuntimeError("torch.searchsorted(): boundary and sorter must have the same size, but got "
-                               f"boundary tensor {list(seq.shape)} and got sorter tensor {list(sorter.shape)}")
+            raise RuntimeError(
+                "torch.searchsorted(): boundary and sorter must have the same size, but got "
+                f"boundary tensor {list(seq.shape)} and got sorter tensor {list(sorter.shape)}"
+            )
         if sorter.numel() and bool((sorter.lt(0) | sorter.ge(seq.shape[-1])).any()):
             raise RuntimeError("torch.searchsorted(): sorter index out of range")
     common = D.result_type(seq, input)
     s, v = seq.detach().to(common), input.detach().to(common)
     flat_v = v.reshape(1) if v.ndim == 0 else v
     be = s._be
-    out = _wrap(be.searchsorted(s._data, flat_v._data, bool(right), None if sorter is None else sorter._data),
-                be, D.int64).reshape(v.shape)
+    out = _wrap(
+        be.searchsorted(s._data, flat_v._data, bool(right), None if sorter is None else sorter._data), be, D.int64
+    ).reshape(v.shape)
     return out.to(D.int32) if out_int32 else out
 
 
@@ -183,8 +197,10 @@ def histc(input: Tensor, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002
     from .pointwise import where
 
     if not input.dtype.is_floating_point:
-        raise NotImplementedError(f"\"histogram_cpu\" not implemented for '{TORCH_NAMES[input.dtype.name]}' (histc "
-                                  "needs a floating-point tensor)")
+        raise NotImplementedError(
+            f"\"histogram_cpu\" not implemented for '{TORCH_NAMES[input.dtype.name]}' (histc "
+            "needs a floating-point tensor)"
+        )
     bins = int(bins)
     if bins <= 0:
         raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0")

@@ -36,7 +36,9 @@ SORT_PARAMS = ParamBlock(
     "out_offset: u32",
     "idx_offset: u32",
     "out_stride: u32  // output stride along the sorted dim",
-    "_pad0: u32", "_pad1: u32", "_pad2: u32",
+    "_pad0: u32",
+    "_pad1: u32",
+    "_pad2: u32",
     "kept_shape: array<u32, 8>",
     "kept_in: array<u32, 8>",
     "kept_out: array<u32, 8>",
@@ -58,9 +60,13 @@ _COMPARE = {"f32": "f32", "f16": "f32", "i32": "i32", "u32": "u32"}
 
 
 def _source(section: str, ti: str, kept_ndim: int, params: ParamBlock) -> str:
-    return specialise("sort", {"TI": ti, "TC": _COMPARE[ti]},
-                      {"KIND": _KIND[ti], "KEPT_NDIM": kept_ndim, "WG": WG, "BLOCK": BLOCK},
-                      section=section, params=params)
+    return specialise(
+        "sort",
+        {"TI": ti, "TC": _COMPARE[ti]},
+        {"KIND": _KIND[ti], "KEPT_NDIM": kept_ndim, "WG": WG, "BLOCK": BLOCK},
+        section=section,
+        params=params,
+    )
 
 
 class SortOps:
@@ -68,8 +74,9 @@ class SortOps:
 
     def _sort_pipeline(self, section: str, ti: str, kept_ndim: int, access: tuple):
         params = SEARCH_PARAMS if section == "search" else SORT_PARAMS
-        return self.rt.pipeline(("sort", section, ti, kept_ndim),
-                                lambda: _source(section, ti, kept_ndim, params), access, f"sort:{section}")
+        return self.rt.pipeline(
+            ("sort", section, ti, kept_ndim), lambda: _source(section, ti, kept_ndim, params), access, f"sort:{section}"
+        )
 
     def sort(self, a: WgpuArray, dim: int, descending: bool):
         return self.sort_head(a, dim, descending, None)
@@ -81,7 +88,7 @@ class SortOps:
             return self.elementwise("copy", [a], a.dtype, a.dtype), self._zeros_index(())
         n = a.shape[dim]
         count = n if count is None else count
-        shape = a.shape[:dim] + (count,) + a.shape[dim + 1:]
+        shape = a.shape[:dim] + (count,) + a.shape[dim + 1 :]
         values, indices = self.empty(shape, a.dtype), self.empty(shape, int64)
         rows = math.prod(a.shape) // n if n else 0
         if rows == 0 or count == 0:
@@ -89,30 +96,49 @@ class SortOps:
         P = 1 << (n - 1).bit_length()
         total = rows * P
         if total >= 2**31 or 2 * total * 4 > self.rt.max_binding:
-            raise RuntimeError(f"sort: {rows} rows of {n} elements pad to {total} (key, index) pairs, more than "
-                               f"the wgpu sort kernels address ({self.rt.max_binding} bytes per buffer)")
+            raise RuntimeError(
+                f"sort: {rows} rows of {n} elements pad to {total} (key, index) pairs, more than "
+                f"the wgpu sort kernels address ({self.rt.max_binding} bytes per buffer)"
+            )
         kept = [d for d in range(a.ndim) if d != dim]
-        kept_shape, (kept_in, kept_out) = _merge_dims([a.shape[d] for d in kept],
-                                                      [[a.strides[d] for d in kept], [values.strides[d] for d in kept]])
+        kept_shape, (kept_in, kept_out) = _merge_dims(
+            [a.shape[d] for d in kept], [[a.strides[d] for d in kept], [values.strides[d] for d in kept]]
+        )
         if len(kept_shape) > MAX_DIMS:
-            raise RuntimeError(f"sort: the input view needs {len(kept_shape)} strided dimensions after merging; "
-                               f"the wgpu kernels support {MAX_DIMS} (call .contiguous() first)")
+            raise RuntimeError(
+                f"sort: the input view needs {len(kept_shape)} strided dimensions after merging; "
+                f"the wgpu kernels support {MAX_DIMS} (call .contiguous() first)"
+            )
         pad = [0] * (MAX_DIMS - len(kept_shape))
         pairs = self.empty((2 * total,), int64)  # scratch, read as u32 pairs
         ti, kd = a.dtype.wgsl, len(kept_shape)
 
         def meta(**kw):
-            v = {"total": total, "n": n, "P": P, "k": 0, "j": 0, "count": count, "descending": int(descending),
-                 "pairs_offset": pairs.offset, "in_offset": a.offset, "in_stride": a.strides[dim],
-                 "out_offset": values.offset, "idx_offset": indices.offset, "out_stride": values.strides[dim],
-                 "_pad0": 0, "_pad1": 0, "_pad2": 0}
+            v = {
+                "total": total,
+                "n": n,
+                "P": P,
+                "k": 0,
+                "j": 0,
+                "count": count,
+                "descending": int(descending),
+                "pairs_offset": pairs.offset,
+                "in_offset": a.offset,
+                "in_stride": a.strides[dim],
+                "out_offset": values.offset,
+                "idx_offset": indices.offset,
+                "out_stride": values.strides[dim],
+                "_pad0": 0,
+                "_pad1": 0,
+                "_pad2": 0,
+            }
             v.update(kw)
-            return [*(v[name] for name in SORT_PARAMS.names[:16]),
-                    *kept_shape, *pad, *kept_in, *pad, *kept_out, *pad]
+            return [*(v[name] for name in SORT_PARAMS.names[:16]), *kept_shape, *pad, *kept_in, *pad, *kept_out, *pad]
 
         rt, st = self.rt, SORT_PARAMS.struct
-        rt.dispatch(self._sort_pipeline("init", ti, kd, ("r", "rw")), (a.buffer, pairs.buffer), st, meta(),
-                    -(-total // WG))
+        rt.dispatch(
+            self._sort_pipeline("init", ti, kd, ("r", "rw")), (a.buffer, pairs.buffer), st, meta(), -(-total // WG)
+        )
         local = self._sort_pipeline("local", ti, kd, ("rw",))
         step = self._sort_pipeline("global", ti, kd, ("rw",))
         blocks = -(-total // BLOCK)
@@ -126,9 +152,13 @@ class SortOps:
             rt.dispatch(local, (pairs.buffer,), st, meta(k=k), blocks)
             k *= 2
         outputs = rows * count
-        rt.dispatch(self._sort_pipeline("finish", ti, kd, ("r", "r", "rw", "rw")),
-                    (a.buffer, pairs.buffer, values.buffer, indices.buffer), st, meta(total=outputs),
-                    -(-outputs // WG))
+        rt.dispatch(
+            self._sort_pipeline("finish", ti, kd, ("r", "r", "rw", "rw")),
+            (a.buffer, pairs.buffer, values.buffer, indices.buffer),
+            st,
+            meta(total=outputs),
+            -(-outputs // WG),
+        )
         return values, indices
 
     def _zeros_index(self, shape):
@@ -148,8 +178,18 @@ class SortOps:
         shared = seq.ndim == 1
         per_row = values.size if shared else values.size // (seq.size // m)
         p = self._sort_pipeline("search", seq.dtype.wgsl, 0, ("r", "r", "r", "rw"))
-        vals = [values.size, per_row, m, int(shared), int(right), int(sorter is not None), seq.offset,
-                values.offset, sorter.offset if sorter is not None else 0, out.offset]
+        vals = [
+            values.size,
+            per_row,
+            m,
+            int(shared),
+            int(right),
+            int(sorter is not None),
+            seq.offset,
+            values.offset,
+            sorter.offset if sorter is not None else 0,
+            out.offset,
+        ]
         buffers = (seq.buffer, values.buffer, (sorter if sorter is not None else out).buffer, out.buffer)
         self.rt.dispatch(p, buffers, SEARCH_PARAMS.struct, vals, -(-values.size // WG))
         return out
