@@ -63,7 +63,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool
     return ValuesIndices(_sorted(input, _dim(dim, input.ndim), bool(descending)))
 
 
-def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
     """The indices that sort ``input`` along ``dim`` (the ``indices`` of `sort`)."""
     return sort(input, dim, descending, stable=stable)[1]
 
