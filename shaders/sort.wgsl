@@ -18,7 +18,8 @@
 // whose element is >= v, or > v with `right`), through `sorter` where given.
 //
 // The host prepends TI (input storage: f32, f16, i32, u32 for bool), TC (its compare type),
-// KIND (0 float, 1 signed int, 2 unsigned), KEPT_NDIM, WG, BLOCK and the section's parameter block.
+// KIND (0 float, 1 signed int, 2 unsigned), KEPT_NDIM, WG, PPT (pairs a thread compares per step),
+// BLOCK (= 2 * WG * PPT) and the section's parameter block.
 
 fn to_key(v: TI) -> u32 {
     if (KIND == 0) {
@@ -83,20 +84,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 var<workgroup> sk: array<u32, BLOCK>;
 var<workgroup> si: array<u32, BLOCK>;
 
-// One compare-exchange per thread: the pair (i, i + j) of this block, in stage k.
+// PPT compare-exchanges per thread: pairs (i, i + j) of this block, in stage k (a step's pairs are
+// disjoint, so no barrier is needed between them).
 fn step(base: u32, lid: u32, k: u32, j: u32) {
-    let i = (lid / j) * 2u * j + (lid % j);
-    let l = i + j;
-    let ascending = (((base + i) & (P.P - 1u)) & k) == 0u;
-    let ka = sk[i];
-    let ia = si[i];
-    let kb = sk[l];
-    let ib = si[l];
-    if (after(ka, ia, kb, ib) == ascending) {
-        sk[i] = kb;
-        si[i] = ib;
-        sk[l] = ka;
-        si[l] = ia;
+    for (var q = 0u; q < u32(PPT); q++) {
+        let t = lid + q * u32(WG);
+        let i = (t / j) * 2u * j + (t % j);
+        let l = i + j;
+        let ascending = (((base + i) & (P.P - 1u)) & k) == 0u;
+        let ka = sk[i];
+        let ia = si[i];
+        let kb = sk[l];
+        let ib = si[l];
+        if (after(ka, ia, kb, ib) == ascending) {
+            sk[i] = kb;
+            si[i] = ib;
+            sk[l] = ka;
+            si[l] = ia;
+        }
     }
 }
 

@@ -20,7 +20,8 @@ from .kernels import specialise
 from .params import ParamBlock
 
 WG = 256
-BLOCK = 2 * WG  # pairs one workgroup sorts in workgroup memory (each thread compares one pair a step)
+PPT = 1  # compare-exchanges per thread and step of the local pass (4 measured no faster on lavapipe)
+BLOCK = 2 * WG * PPT  # pairs one workgroup sorts in workgroup memory (4 KiB; PPT 4 would fill the 16 KiB minimum)
 MAX_DIMS = 8
 SORT_PARAMS = ParamBlock(
     "total: u32  // pairs (rows * P), or outputs (rows * count) in finish",
@@ -63,7 +64,7 @@ def _source(section: str, ti: str, kept_ndim: int, params: ParamBlock) -> str:
     return specialise(
         "sort",
         {"TI": ti, "TC": _COMPARE[ti]},
-        {"KIND": _KIND[ti], "KEPT_NDIM": kept_ndim, "WG": WG, "BLOCK": BLOCK},
+        {"KIND": _KIND[ti], "KEPT_NDIM": kept_ndim, "WG": WG, "PPT": PPT, "BLOCK": BLOCK},
         section=section,
         params=params,
     )
