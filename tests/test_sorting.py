@@ -205,6 +205,26 @@ def test_topk_dims_views_nan_grad(device):
     check(device, lambda L: L.topk(L.t(2.5), 1))
 
 
+@pytest.mark.parametrize("dt", ["float32", "int32", "float16"])
+def test_topk_long_rows(device, dt):
+    """Rows past two sort blocks take the tournament path: it must agree with the stable sort."""
+    a = _data(dt, (2, 1500 if dt == "float16" else 3000), seed=12, ties=False)  # (float16: still distinct)
+    for k in (1, 10, 128):
+        check(device, lambda L, k=k: L.topk(L.t(a), k))
+        check(device, lambda L, k=k: L.topk(L.t(a).t(), k, dim=0, largest=False))
+    ties = _data(dt, (3, 1100), seed=13)
+    if dt != "int32":
+        ties[0, ::7], ties[1, 5:1100:3] = NAN, -INF
+    x = W.tensor(ties, device=device)
+    for largest in (True, False):
+        v, i = x.topk(100, largest=largest)
+        sv, si = x.sort(dim=1, descending=largest, stable=True)
+        np.testing.assert_array_equal(i.numpy(), si.numpy()[:, :100])
+        np.testing.assert_array_equal(v.numpy(), sv.numpy()[:, :100])
+        check(device, lambda L, lg=largest: L.topk(L.t(ties), 100, largest=lg), only=(0,), signed_zero=False)
+    check(device, lambda L: L.topk(L.t(a.astype(np.float32), grad=True), 5), grad=True)
+
+
 def test_topk_errors(device):
     check(device, lambda L: L.topk(L.t([1.0, 2.0]), 3))
     check(device, lambda L: L.topk(L.t([1.0, 2.0]), -1))

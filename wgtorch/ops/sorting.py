@@ -87,10 +87,54 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     k = int(k)
     if not 0 <= k <= _size(input, dim):
         raise RuntimeError(f"selected index k out of range (k = {k}, dimension {dim} has size {_size(input, dim)})")
+    n = _size(input, dim)
+    if input.ndim and input.numel() and n > 2 * _CHUNK and k <= _CHUNK // 4:
+        last = input.ndim - 1
+        xt = input if dim == last else input.transpose(dim, last)
+        indices = _topk_positions(xt, k, bool(largest))
+        values = xt.gather(last, indices)  # (the gradient flows through gather)
+        if dim != last:
+            values, indices = values.transpose(dim, last), indices.transpose(dim, last)
+        return ValuesIndices((values, indices))
     values, indices = _sorted(input, dim, bool(largest))
     if input.ndim == 0:
         return ValuesIndices((values, indices))
     return ValuesIndices((values.narrow(dim, 0, k), indices.narrow(dim, 0, k)))
+
+
+_CHUNK = 512  # row pieces the sort kernel sorts in one workgroup pass (its BLOCK)
+
+
+def _topk_positions(x: Tensor, k: int, largest: bool) -> Tensor:
+    """Indices of the top ``k`` of every row (last dim) of x, in sorted order, by a tournament:
+    sort pieces of _CHUNK, keep each piece's first k, repeat on the candidates until a row is
+    short, sort that. Far fewer passes than sorting a long row. The candidates stay in input order
+    between equal values (pieces in order, each sorted stably), so ties come out as the stable sort
+    has them. Padding (-inf or NaN for floats, the row's min or max for ints) loses every tie to
+    real elements, which precede it, so it is never among the k."""
+    from .._creation import arange
+    from .shape import cat
+
+    cur, idx, lead = x.detach(), None, tuple(x.shape[:-1])
+    while cur.shape[-1] > 2 * _CHUNK:
+        n = cur.shape[-1]
+        pieces = -(-n // _CHUNK)
+        pad = pieces * _CHUNK - n
+        if pad:
+            if cur.dtype.is_floating_point:
+                fill = cur.new_full(lead + (1,), float("-inf") if largest else float("nan"))
+            else:
+                fill = cur.amin(-1, keepdim=True) if largest else cur.amax(-1, keepdim=True)
+            cur = cat([cur, fill.expand(lead + (pad,))], -1)
+            if idx is not None:
+                idx = cat([idx, idx.new_zeros(lead + (pad,))], -1)
+        v, i = _sorted(cur.reshape(lead + (pieces, _CHUNK)), len(lead) + 1, largest)
+        starts = arange(0, pieces * _CHUNK, _CHUNK, device=x.device).reshape(pieces, 1)
+        cur = v.narrow(-1, 0, k).reshape(lead + (pieces * k,))
+        pos = (i.narrow(-1, 0, k) + starts).reshape(lead + (pieces * k,))
+        idx = pos if idx is None else idx.gather(-1, pos)
+    p = _sorted(cur, cur.ndim - 1, largest)[1].narrow(-1, 0, k)
+    return p if idx is None else idx.gather(-1, p)
 
 
 def _pick(values: Tensor, indices: Tensor, dim: int, pos, keepdim: bool):
