@@ -7,7 +7,8 @@
 //           and since j >= n they sort after every real pair.
 //   local   one workgroup sorts BLOCK consecutive pairs in workgroup memory: every bitonic stage
 //           k <= min(P, BLOCK) (P.k == 0), or the steps j < BLOCK of stage P.k (a merge pass).
-//   global  one step (k, j >= BLOCK) of a stage, one thread per compared pair.
+//   global  one step (k, j >= BLOCK) of a stage, one thread per compared pair, or two steps
+//           (j and j / 2 >= BLOCK) with one thread per four pairs.
 //   finish  writes the first `count` positions of each sorted row: the index and the value it
 //           points at, read again from the input (so -0.0 and NaN payloads come out unchanged).
 // The pairs are compared as (key, index): all distinct, so the network's result is the stable
@@ -152,18 +153,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
 //@kernel global
 @group(0) @binding(1) var<storage, read_write> pairs: array<u32>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let t = gid.x + gid.y * nwg.x * u32(WG);
-    if (t >= P.total / 2u) {
-        return;
-    }
-    let j = P.j;
-    let i = (t / j) * 2u * j + (t % j);
-    let l = i + j;
-    let ascending = ((i & (P.P - 1u)) & P.k) == 0u;
-    let a = P.pairs_offset + 2u * i;
-    let b = P.pairs_offset + 2u * l;
+fn exchange(a: u32, b: u32, ascending: bool) {
     let ka = pairs[a];
     let ia = pairs[a + 1u];
     let kb = pairs[b];
@@ -174,6 +164,38 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         pairs[b] = ka;
         pairs[b + 1u] = ia;
     }
+}
+
+// One step (distance j) or, with P.fused, two (j, then j / 2): the four pairs i + {0, h, 2h, 3h}
+// (h = j / 2) meet only each other in both steps, so one thread does both; half the passes.
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = gid.x + gid.y * nwg.x * u32(WG);
+    let j = P.j;
+    let ascending_of = P.k;
+    if (P.fused == 0u) {
+        if (t >= P.total / 2u) {
+            return;
+        }
+        let i = (t / j) * 2u * j + (t % j);
+        let ascending = ((i & (P.P - 1u)) & ascending_of) == 0u;
+        exchange(P.pairs_offset + 2u * i, P.pairs_offset + 2u * (i + j), ascending);
+        return;
+    }
+    if (t >= P.total / 4u) {
+        return;
+    }
+    let h = j / 2u;
+    let i = (t / h) * 4u * h + (t % h);
+    let ascending = ((i & (P.P - 1u)) & ascending_of) == 0u;
+    let e0 = P.pairs_offset + 2u * i;
+    let e1 = e0 + 2u * h;
+    let e2 = e0 + 2u * j;
+    let e3 = e2 + 2u * h;
+    exchange(e0, e2, ascending);
+    exchange(e1, e3, ascending);
+    exchange(e0, e1, ascending);
+    exchange(e2, e3, ascending);
 }
 //@end
 

@@ -3,7 +3,7 @@
 ``sort`` runs, for a view of ``rows`` rows of ``n`` elements along ``dim`` (any strides):
 one ``init`` pass that turns every row into P = next_pow2(n) (key, index) pairs, one ``local``
 pass that sorts each BLOCK-long run in workgroup memory, then for every longer bitonic stage k
-the ``global`` passes with compare distances j >= BLOCK (one dispatch each) and one ``local``
+the ``global`` passes with compare distances j >= BLOCK (one dispatch per two steps) and one ``local``
 merge pass for j < BLOCK, and a ``finish`` pass that writes values and int64 indices (stored as
 i32). Comparing (key, index) makes the result the stable sort, ties in input order; NaN sorts as
 the largest value, -0.0 equals 0.0. A row of n elements costs O(P log^2 P) compare-exchanges.
@@ -37,7 +37,7 @@ SORT_PARAMS = ParamBlock(
     "out_offset: u32",
     "idx_offset: u32",
     "out_stride: u32  // output stride along the sorted dim",
-    "_pad0: u32",
+    "fused: u32  // global: steps j and j / 2 in one pass",
     "_pad1: u32",
     "_pad2: u32",
     "kept_shape: array<u32, 8>",
@@ -129,7 +129,7 @@ class SortOps:
                 "out_offset": values.offset,
                 "idx_offset": indices.offset,
                 "out_stride": values.strides[dim],
-                "_pad0": 0,
+                "fused": 0,
                 "_pad1": 0,
                 "_pad2": 0,
             }
@@ -148,8 +148,12 @@ class SortOps:
         while k <= P:
             j = k // 2
             while j >= BLOCK:
-                rt.dispatch(step, (pairs.buffer,), st, meta(k=k, j=j), -(-(total // 2) // WG))
-                j //= 2
+                if j >= 2 * BLOCK:  # two steps in one pass
+                    rt.dispatch(step, (pairs.buffer,), st, meta(k=k, j=j, fused=1), -(-(total // 4) // WG))
+                    j //= 4
+                else:
+                    rt.dispatch(step, (pairs.buffer,), st, meta(k=k, j=j), -(-(total // 2) // WG))
+                    j //= 2
             rt.dispatch(local, (pairs.buffer,), st, meta(k=k), blocks)
             k *= 2
         outputs = rows * count
