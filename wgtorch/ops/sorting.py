@@ -29,8 +29,9 @@ class Sort(Function):
         values, indices = x._be.sort(x._data, dim, descending)
         values, indices = _wrap(values, x._be, x.dtype), _wrap(indices, x._be, D.int64)
         ctx.mark_non_differentiable(indices)
-        ctx.dim, ctx.in_shape = dim, x.shape
-        ctx.save_for_backward(indices)
+        if ctx.needs_input_grad:
+            ctx.dim, ctx.in_shape = dim, x.shape
+            ctx.save_for_backward(indices)
         return values, indices
 
     @staticmethod
