@@ -87,6 +87,10 @@ from .ops.shape import (
     unsqueeze,
 )
 
+# -- sorting (sort, argsort, topk, median, mode, unique, searchsorted, histc ...) --
+from .ops.sorting import argsort, kthvalue, median, mode, msort, nanmedian, sort, topk
+from .ops.sorting_search import bucketize, histc, searchsorted, unique, unique_consecutive
+
 __version__ = "0.1.0"
 
 float = float32

@@ -256,6 +256,18 @@ for _name in ("sum", "prod", "mean", "amax", "amin", "argmax", "argmin", "max", 
 Tensor.all = lambda self, dim=None, keepdim=False: R.sum(self.bool().logical_not(), dim, keepdim) == 0
 Tensor.any = lambda self, dim=None, keepdim=False: R.sum(self.bool(), dim, keepdim) > 0
 
+# -- sorting (sort, argsort, topk, median, mode, unique, histc ...) ----------------------------
+def _bind_sorting():
+    from .ops import sorting, sorting_search
+
+    for name in ("sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian", "mode"):
+        setattr(Tensor, name, getattr(sorting, name))
+    for name in ("unique", "unique_consecutive", "histc"):
+        setattr(Tensor, name, getattr(sorting_search, name))
+
+
+_bind_sorting()
+
 # -- matmul and indexing -------------------------------------------------------------------------
 Tensor.matmul, Tensor.mm, Tensor.bmm, Tensor.dot = L.matmul, L.mm, L.bmm, L.dot
 Tensor.index_select = I.index_select

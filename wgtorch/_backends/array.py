@@ -21,6 +21,9 @@ from .array_optim import ArrayOptimOps
 from .array_reduce import ArrayReduceOps
 from .array_rnn import ArrayRNNOps
 
+# -- sorting (sort, searchsorted) --
+from .array_sort import ArraySortOps
+
 try:  # NumPy 2: switch to one prebuilt "ignore" error state; np.errstate builds one a call (0.7 us)
     from numpy._core._multiarray_umath import _extobj_contextvar, _make_extobj
 
@@ -105,7 +108,7 @@ _BOOL_AS_INT = {name for name, op in OPS.items() if op.result != "bool" and name
 _INT8, _FLOAT32 = np.dtype(np.int8), np.dtype(np.float32)
 
 
-class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
+class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, ArraySortOps):
     """The op protocol (`protocol.Backend`) over a NumPy-compatible module."""
 
     def __init__(self, xp, name: str):

@@ -126,6 +126,18 @@ class Backend(Protocol):
                      has_bias: bool, needs: tuple):
         """(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh) of one layer-direction from its workspace."""
 
+    # -- sorting (sort, searchsorted) ----------------------------------------------------------
+    def sort(self, a: Array, dim: int, descending: bool):
+        """Stable sort of a (possibly strided, at least 1-d) array along ``dim``: (values, int64
+        indices), new arrays of a's shape. NaN sorts as the largest value (last ascending, first
+        descending), -0.0 equals 0.0, and ties keep their input order in both directions."""
+    def searchsorted(self, seq: Array, values: Array, right: bool, sorter):
+        """int64 insertion points of ``values`` (values' shape) in the last dim of ``seq`` (the
+        same dtype): 1-D, shared by all values, or with values' leading dims. The first position
+        whose element is >= v (> v with ``right``), comparisons as PyTorch's (a NaN value goes to
+        the end); ``sorter`` (None, or int64 of seq's shape, already range-checked) holds the
+        indices that sort each row of seq."""
+
 
 #: every method of the protocol, for the conformance test (tests/test_backend_protocol.py).
 METHODS = tuple(name for name in vars(Backend) if not name.startswith("_") and callable(getattr(Backend, name)))

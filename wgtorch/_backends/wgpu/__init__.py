@@ -21,6 +21,9 @@ from .reduce import ReduceOps
 from .rnn import RNNOps
 from .runtime import Runtime, Storage
 
+# -- sorting (sort, searchsorted) --
+from .sort import SortOps
+
 _I32 = np.iinfo(np.int32)
 
 
@@ -33,7 +36,8 @@ def storage_np_dtype(dt: dtype) -> np.dtype:
     return _STORAGE_NP[dt.wgsl]
 
 
-class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps, RNNOps):
+class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps, RNNOps,
+                  SortOps):
     name = "wgpu"
 
     def __init__(self, index: int = 0):

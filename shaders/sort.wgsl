@@ -1,0 +1,278 @@
+// Sorting and searching: a bitonic sort of (key, index) pairs per row, and a binary search.
+//
+// sort (wgtorch/_backends/wgpu/sort.py runs the passes):
+//   init    each row of n elements becomes P (n rounded up to a power of two) pairs in `pairs`:
+//           (key, j) with key an order-preserving u32 of the value (NaN largest, -0.0 == 0.0;
+//           inverted for a descending sort) and j its position; padding pairs are (0xffffffff, j),
+//           and since j >= n they sort after every real pair.
+//   local   one workgroup sorts BLOCK consecutive pairs in workgroup memory: every bitonic stage
+//           k <= min(P, BLOCK) (P.k == 0), or the steps j < BLOCK of stage P.k (a merge pass).
+//   global  one step (k, j >= BLOCK) of a stage, one thread per compared pair, or two steps
+//           (j and j / 2 >= BLOCK) with one thread per four pairs.
+//   finish  writes the first `count` positions of each sorted row: the index and the value it
+//           points at, read again from the input (so -0.0 and NaN payloads come out unchanged).
+// The pairs are compared as (key, index): all distinct, so the network's result is the stable
+// order whatever the network. Rows are P-aligned runs of the flat pair array and no stage is
+// longer than P, so a pass sorts every row at once.
+//
+// search: one thread per value; a binary search with PyTorch's comparisons (the first position
+// whose element is >= v, or > v with `right`), through `sorter` where given.
+//
+// The host prepends TI (input storage: f32, f16, i32, u32 for bool), TC (its compare type),
+// KIND (0 float, 1 signed int, 2 unsigned), KEPT_NDIM, WG, PPT (pairs a thread compares per step),
+// BLOCK (= 2 * WG * PPT) and the section's parameter block.
+
+fn to_key(v: TI) -> u32 {
+    if (KIND == 0) {
+        let x = f32(v);
+        if (is_nan(x)) {
+            return 0xffffffffu;
+        }
+        var b = bitcast<u32>(x);
+        if (b == 0x80000000u) {
+            b = 0u;  // -0.0 sorts as 0.0 (they compare equal)
+        }
+        return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+    } else if (KIND == 1) {
+        return bitcast<u32>(i32(v)) ^ 0x80000000u;
+    }
+    return u32(v);
+}
+
+// Whether pair (ka, ia) comes after pair (kb, ib).
+fn after(ka: u32, ia: u32, kb: u32, ib: u32) -> bool {
+    return ka > kb || (ka == kb && ia > ib);
+}
+
+//@kernel init
+@group(0) @binding(1) var<storage, read> src: array<TI>;
+@group(0) @binding(2) var<storage, read_write> pairs: array<u32>;
+
+fn kept_in(row: u32) -> u32 {
+    var rem = row;
+    var off = 0u;
+    for (var d = KEPT_NDIM - 1; d >= 0; d--) {
+        let n = P.kept_shape[d];
+        off += (rem % n) * P.kept_in[d];
+        rem = rem / n;
+    }
+    return off;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = gid.x + gid.y * nwg.x * u32(WG);
+    if (t >= P.total) {
+        return;
+    }
+    let row = t / P.P;
+    let j = t % P.P;
+    var key = 0xffffffffu;
+    if (j < P.n) {
+        key = to_key(src[P.in_offset + kept_in(row) + j * P.in_stride]);
+        if (P.descending != 0u) {
+            key = ~key;
+        }
+    }
+    pairs[P.pairs_offset + 2u * t] = key;
+    pairs[P.pairs_offset + 2u * t + 1u] = j;
+}
+//@end
+
+//@kernel local
+@group(0) @binding(1) var<storage, read_write> pairs: array<u32>;
+
+var<workgroup> sk: array<u32, BLOCK>;
+var<workgroup> si: array<u32, BLOCK>;
+
+// PPT compare-exchanges per thread: pairs (i, i + j) of this block, in stage k (a step's pairs are
+// disjoint, so no barrier is needed between them).
+fn step(base: u32, lid: u32, k: u32, j: u32) {
+    for (var q = 0u; q < u32(PPT); q++) {
+        let t = lid + q * u32(WG);
+        let i = (t / j) * 2u * j + (t % j);
+        let l = i + j;
+        let ascending = (((base + i) & (P.P - 1u)) & k) == 0u;
+        let ka = sk[i];
+        let ia = si[i];
+        let kb = sk[l];
+        let ib = si[l];
+        if (after(ka, ia, kb, ib) == ascending) {
+            sk[i] = kb;
+            si[i] = ib;
+            sk[l] = ka;
+            si[l] = ia;
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wid3: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>) {
+    let wid = wid3.x + wid3.y * nwg.x;
+    let lid = lid3.x;
+    let base = wid * u32(BLOCK);
+    if (base >= P.total) {
+        return;  // (uniform: the whole workgroup leaves)
+    }
+    for (var e = lid; e < u32(BLOCK); e += u32(WG)) {
+        let g = base + e;
+        if (g < P.total) {
+            sk[e] = pairs[P.pairs_offset + 2u * g];
+            si[e] = pairs[P.pairs_offset + 2u * g + 1u];
+        } else {
+            sk[e] = 0xffffffffu;
+            si[e] = 0xffffffffu;
+        }
+    }
+    workgroupBarrier();
+    if (P.k == 0u) {
+        let kmax = min(P.P, u32(BLOCK));
+        for (var k = 2u; k <= kmax; k <<= 1u) {
+            for (var j = k >> 1u; j > 0u; j >>= 1u) {
+                step(base, lid, k, j);
+                workgroupBarrier();
+            }
+        }
+    } else {
+        for (var j = u32(BLOCK) >> 1u; j > 0u; j >>= 1u) {
+            step(base, lid, P.k, j);
+            workgroupBarrier();
+        }
+    }
+    for (var e = lid; e < u32(BLOCK); e += u32(WG)) {
+        let g = base + e;
+        if (g < P.total) {
+            pairs[P.pairs_offset + 2u * g] = sk[e];
+            pairs[P.pairs_offset + 2u * g + 1u] = si[e];
+        }
+    }
+}
+//@end
+
+//@kernel global
+@group(0) @binding(1) var<storage, read_write> pairs: array<u32>;
+
+fn exchange(a: u32, b: u32, ascending: bool) {
+    let ka = pairs[a];
+    let ia = pairs[a + 1u];
+    let kb = pairs[b];
+    let ib = pairs[b + 1u];
+    if (after(ka, ia, kb, ib) == ascending) {
+        pairs[a] = kb;
+        pairs[a + 1u] = ib;
+        pairs[b] = ka;
+        pairs[b + 1u] = ia;
+    }
+}
+
+// One step (distance j) or, with P.fused, two (j, then j / 2): the four pairs i + {0, h, 2h, 3h}
+// (h = j / 2) meet only each other in both steps, so one thread does both; half the passes.
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = gid.x + gid.y * nwg.x * u32(WG);
+    let j = P.j;
+    let ascending_of = P.k;
+    if (P.fused == 0u) {
+        if (t >= P.total / 2u) {
+            return;
+        }
+        let i = (t / j) * 2u * j + (t % j);
+        let ascending = ((i & (P.P - 1u)) & ascending_of) == 0u;
+        exchange(P.pairs_offset + 2u * i, P.pairs_offset + 2u * (i + j), ascending);
+        return;
+    }
+    if (t >= P.total / 4u) {
+        return;
+    }
+    let h = j / 2u;
+    let i = (t / h) * 4u * h + (t % h);
+    let ascending = ((i & (P.P - 1u)) & ascending_of) == 0u;
+    let e0 = P.pairs_offset + 2u * i;
+    let e1 = e0 + 2u * h;
+    let e2 = e0 + 2u * j;
+    let e3 = e2 + 2u * h;
+    exchange(e0, e2, ascending);
+    exchange(e1, e3, ascending);
+    exchange(e0, e1, ascending);
+    exchange(e2, e3, ascending);
+}
+//@end
+
+//@kernel finish
+@group(0) @binding(1) var<storage, read> src: array<TI>;
+@group(0) @binding(2) var<storage, read> pairs: array<u32>;
+@group(0) @binding(3) var<storage, read_write> values: array<TI>;
+@group(0) @binding(4) var<storage, read_write> indices: array<i32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = gid.x + gid.y * nwg.x * u32(WG);
+    if (t >= P.total) {  // here: rows * count outputs
+        return;
+    }
+    let row = t / P.count;
+    let j = t % P.count;
+    var rem = row;
+    var at_in = P.in_offset;
+    var at_out = 0u;
+    for (var d = KEPT_NDIM - 1; d >= 0; d--) {
+        let n = P.kept_shape[d];
+        at_in += (rem % n) * P.kept_in[d];
+        at_out += (rem % n) * P.kept_out[d];
+        rem = rem / n;
+    }
+    // (an index is always < n; min() only keeps a corrupt one inside the row)
+    let idx = min(pairs[P.pairs_offset + 2u * (row * P.P + j) + 1u], P.n - 1u);
+    at_out += j * P.out_stride;
+    values[P.out_offset + at_out] = src[at_in + idx * P.in_stride];
+    indices[P.idx_offset + at_out] = i32(idx);
+}
+//@end
+
+//@kernel search
+@group(0) @binding(1) var<storage, read> seq: array<TI>;
+@group(0) @binding(2) var<storage, read> vals: array<TI>;
+@group(0) @binding(3) var<storage, read> sorter: array<i32>;
+@group(0) @binding(4) var<storage, read_write> out: array<i32>;
+
+// mid >= v (mid > v with `right`), false where either is NaN, as PyTorch's !(a >= b) tests read.
+fn beyond(mid: TC, v: TC) -> bool {
+    if (KIND == 0) {
+        if (is_nan(f32(mid)) || is_nan(f32(v))) {
+            return false;
+        }
+    }
+    if (P.right != 0u) {
+        return mid > v;
+    }
+    return mid >= v;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = gid.x + gid.y * nwg.x * u32(WG);
+    if (t >= P.numel) {
+        return;
+    }
+    let row = select(t / P.per_row, 0u, P.shared_seq != 0u);
+    let base = row * P.m;
+    let v = TC(vals[P.vals_offset + t]);
+    var lo = 0u;
+    var hi = P.m;
+    for (var it = 0u; it < 33u && lo < hi; it++) {
+        let mid = (lo + hi) >> 1u;
+        var at = mid;
+        if (P.has_sorter != 0u) {
+            // (the host checked the sorter's range; the clamp keeps a bad one inside the row)
+            at = min(u32(max(sorter[P.sorter_offset + base + mid], 0)), P.m - 1u);
+        }
+        if (beyond(TC(seq[P.seq_offset + base + at]), v)) {
+            hi = mid;
+        } else {
+            lo = mid + 1u;
+        }
+    }
+    out[P.out_offset + t] = i32(lo);
+}
+//@end
