@@ -309,3 +309,9 @@ def cupy_backend(index: int) -> ArrayBackend:  # pragma: no cover - needs an NVI
         raise RuntimeError(f"cuda:{index} does not exist: {cp.cuda.runtime.getDeviceCount()} CUDA "
                            "device(s) are visible")
     return CudaArrayBackend(cp, index)
+
+
+# -- scans (cumsum, cumprod, cummax/cummin, logcumsumexp) -----------------------------------------
+from .array_scan import scan as _scan  # noqa: E402
+
+ArrayBackend.scan = _scan

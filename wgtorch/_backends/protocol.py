@@ -115,6 +115,13 @@ class Backend(Protocol):
                      has_bias: bool, needs: tuple):
         """(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh) of one layer-direction from its workspace."""
 
+    # -- scans (cumsum, cumprod, cummax/cummin, logcumsumexp) -----------------------------------
+    def scan(self, op: str, a: Array, dim: int, out_dtype: dtype):
+        """Inclusive scan of ``a`` along ``dim``: op "sum", "prod", "logsumexp" (a new contiguous
+        array of ``out_dtype``, accumulated in float32 for float16), or "max"/"min" (a pair
+        (values, int64 indices); a later value that ties wins the index; a NaN, once seen, stays,
+        with the index of the last NaN, as PyTorch's cummax/cummin)."""
+
 
 #: every method of the protocol, for the conformance test (tests/test_backend_protocol.py).
 METHODS = tuple(name for name in vars(Backend) if not name.startswith("_") and callable(getattr(Backend, name)))

@@ -193,3 +193,9 @@ def _reshape_strides(old_shape, old_strides, new_shape):
             new_strides[j] = 1
             j += 1
     return tuple(new_strides)
+
+
+# -- scans (cumsum, cumprod, cummax/cummin, logcumsumexp): shaders/scan.wgsl ----------------------
+from .scan import scan as _scan  # noqa: E402
+
+WgpuBackend.scan = _scan
