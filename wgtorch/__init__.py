@@ -169,3 +169,8 @@ def load(f, map_location=None, *, weights_only=None):
     from .serialization import load as _load
 
     return _load(f, map_location=map_location, weights_only=weights_only)
+
+# -- scans, norms, extra reductions, linalg (cumsum, cummax ..., norm, isclose, wgtorch.linalg) --
+from .ops import scan as _scan  # noqa: E402
+
+globals().update(_scan.FUNCTIONS)

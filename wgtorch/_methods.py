@@ -280,3 +280,9 @@ def _bind_new():
 
 
 _bind_new()
+
+# -- scans, norms, extra reductions (cumsum, cummax ..., norm, isclose ...) ----------------------
+from .ops import scan as _scan  # noqa: E402
+
+for _name, _fn in _scan.METHODS.items():
+    setattr(Tensor, _name, _fn)

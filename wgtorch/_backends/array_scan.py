@@ -20,8 +20,9 @@ def _shift_scan(xp, combine, arrays, dim: int):
         head = (slice(None),) * dim + (slice(None, n - s),)
         tail = (slice(None),) * dim + (slice(s, None),)
         merged = combine(tuple(a[head] for a in arrays), tuple(a[tail] for a in arrays))
-        arrays = tuple(xp.concatenate([a[(slice(None),) * dim + (slice(None, s),)], m], axis=dim)
-                       for a, m in zip(arrays, merged))
+        arrays = tuple(
+            xp.concatenate([a[(slice(None),) * dim + (slice(None, s),)], m], axis=dim) for a, m in zip(arrays, merged)
+        )
         s *= 2
     return arrays
 
@@ -36,6 +37,7 @@ def scan(self, op: str, a, dim: int, out_dtype):
             r = fn(a.astype(acc, copy=False), axis=dim)
         return xp.ascontiguousarray(r.astype(out_dtype.np, copy=False))
     if op == "logsumexp":
+
         def lae(x, y):
             (x,), (y,) = x, y
             mx, mn = xp.maximum(x, y), xp.minimum(x, y)  # (both propagate NaN)

@@ -65,26 +65,32 @@ def _ops_source(op: str, ta: str) -> str:
     if op in ("max", "min"):
         cmp = ">=" if op == "max" else "<="
         take = f"is_nan(b.v) || (!is_nan(a.v) && b.v {cmp} a.v)" if ta == "f32" else f"b.v {cmp} a.v"
-        return ("fn ident() -> TA { return TA(0); }\n"
-                "fn combine(a: Pair, b: Pair) -> Pair {\n"
-                "    if (b.i == IDX_NONE) { return a; }\n"
-                f"    if (a.i == IDX_NONE || {take}) {{ return b; }}\n"
-                "    return a;\n}")
+        return (
+            "fn ident() -> TA { return TA(0); }\n"
+            "fn combine(a: Pair, b: Pair) -> Pair {\n"
+            "    if (b.i == IDX_NONE) { return a; }\n"
+            f"    if (a.i == IDX_NONE || {take}) {{ return b; }}\n"
+            "    return a;\n}"
+        )
     if op == "logsumexp":
         # PyTorch's _log_add_exp_helper: NaN propagates; equal infinities give themselves.
         # log1p(e) as log(u) * e / (u - 1) (accurate where 1 + e rounds; WGSL has no log1p).
-        return ("fn ident() -> TA { return neg_inf(); }\n"
-                "fn combine(a: Pair, b: Pair) -> Pair {\n"
-                "    if (is_nan(a.v) || is_nan(b.v)) { return Pair(nan_f32(), 0); }\n"
-                "    let mx = max(a.v, b.v);\n"
-                "    let mn = min(a.v, b.v);\n"
-                "    if (mn == mx && is_inf(mn)) { return Pair(mx, 0); }\n"
-                "    let e = exp(mn - mx);\n"
-                "    let u = 1.0 + e;\n"
-                "    return Pair(mx + select(log(u) * e / (u - 1.0), e, u == 1.0), 0);\n}")
+        return (
+            "fn ident() -> TA { return neg_inf(); }\n"
+            "fn combine(a: Pair, b: Pair) -> Pair {\n"
+            "    if (is_nan(a.v) || is_nan(b.v)) { return Pair(nan_f32(), 0); }\n"
+            "    let mx = max(a.v, b.v);\n"
+            "    let mn = min(a.v, b.v);\n"
+            "    if (mn == mx && is_inf(mn)) { return Pair(mx, 0); }\n"
+            "    let e = exp(mn - mx);\n"
+            "    let u = 1.0 + e;\n"
+            "    return Pair(mx + select(log(u) * e / (u - 1.0), e, u == 1.0), 0);\n}"
+        )
     expr = "a.v + b.v" if op == "sum" else "a.v * b.v"
-    return (f"fn ident() -> TA {{ return TA({0 if op == 'sum' else 1}); }}\n"
-            f"fn combine(a: Pair, b: Pair) -> Pair {{ return Pair({expr}, 0); }}")
+    return (
+        f"fn ident() -> TA {{ return TA({0 if op == 'sum' else 1}); }}\n"
+        f"fn combine(a: Pair, b: Pair) -> Pair {{ return Pair({expr}, 0); }}"
+    )
 
 
 def _padded(values) -> list:
@@ -101,14 +107,28 @@ def scan(self, op: str, a: WgpuArray, dim: int, out_dtype):
     if out.size:
         K = a.shape[dim]
         if out.size >= 2**31:
-            raise RuntimeError(f"scan: {out.size} elements is past the 2**31 the wgpu kernels index with "
-                               "32-bit integers")
+            raise RuntimeError(
+                f"scan: {out.size} elements is past the 2**31 the wgpu kernels index with 32-bit integers"
+            )
         kept = [d for d in range(a.ndim) if d != dim]
         kept_shape, (kept_in, kept_out) = _merge_dims(
-            [a.shape[d] for d in kept], [[a.strides[d] for d in kept], [out.strides[d] for d in kept]])
+            [a.shape[d] for d in kept], [[a.strides[d] for d in kept], [out.strides[d] for d in kept]]
+        )
         _check_dims(f"cum{op}", len(kept_shape))
-        _level(self, op, _accumulator(out_dtype), a, None, out, idx, out.size // K, K,
-               (kept_shape, kept_in, kept_out), a.strides[dim], out.strides[dim])
+        _level(
+            self,
+            op,
+            _accumulator(out_dtype),
+            a,
+            None,
+            out,
+            idx,
+            out.size // K,
+            K,
+            (kept_shape, kept_in, kept_out),
+            a.strides[dim],
+            out.strides[dim],
+        )
     return (out, idx) if has_idx else out
 
 
@@ -146,21 +166,44 @@ class _Pass:
         be, src, src_idx = self.be, self.src, self.src_idx
         kept_shape, kept_in, kept_out = self.kept
         ti, ta, to = src.dtype.wgsl, self.ta, dst.dtype.wgsl
-        flags = {"HAS_IDX": dst_idx is not None, "IDX_IN": src_idx is not None, "SEED": seed is not None,
-                 "TOTALS": totals_only}
+        flags = {
+            "HAS_IDX": dst_idx is not None,
+            "IDX_IN": src_idx is not None,
+            "SEED": seed is not None,
+            "TOTALS": totals_only,
+        }
         key = ("scan", kernel, self.op, ti, ta, to, len(kept_shape), *flags.values())
 
         def source():
             consts = {"KEPT_NDIM": len(kept_shape), **flags, "WG": WG, "ITEMS": ITEMS, "FOLD": f"{FOLD}u"}
-            return specialise("scan", {"TI": ti, "TA": ta, "TO": to}, consts,
-                              {"OPS": _ops_source(self.op, ta)}, section=kernel, params=PARAMS)
+            return specialise(
+                "scan",
+                {"TI": ti, "TA": ta, "TO": to},
+                consts,
+                {"OPS": _ops_source(self.op, ta)},
+                section=kernel,
+                params=PARAMS,
+            )
 
         p = be.rt.pipeline(key, source, ("r", "r", "rw", "rw", "r", "r"), f"scan:{self.op}:{kernel}")
         spare = src  # bound where a kernel reads nothing (bindings are all read_write; never touched)
         pre, pre_idx = seed if seed is not None else (None, None)
         arrays = (src, src_idx or spare, dst, dst_idx or spare, pre or spare, pre_idx or spare)
-        values = [rows, K, nblocks, src.offset, self.in_stride, dst.offset, out_stride,
-                  src_idx.offset if src_idx is not None else 0, dst_idx.offset if dst_idx is not None else 0,
-                  pre.offset if pre is not None else 0, pre_idx.offset if pre_idx is not None else 0, 0,
-                  *_padded(kept_shape), *_padded(kept_in), *_padded(kept_out)]
+        values = [
+            rows,
+            K,
+            nblocks,
+            src.offset,
+            self.in_stride,
+            dst.offset,
+            out_stride,
+            src_idx.offset if src_idx is not None else 0,
+            dst_idx.offset if dst_idx is not None else 0,
+            pre.offset if pre is not None else 0,
+            pre_idx.offset if pre_idx is not None else 0,
+            0,
+            *_padded(kept_shape),
+            *_padded(kept_in),
+            *_padded(kept_out),
+        ]
         be.rt.dispatch(p, tuple(x.buffer for x in arrays), PARAMS.struct, values, groups)
