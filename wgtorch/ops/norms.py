@@ -37,8 +37,10 @@ def _to_dtype(x: Tensor, dtype, fn: str) -> Tensor:
         return x
     dt = D.to_dtype(dtype)
     if dt.is_floating_point and x.dtype.is_floating_point and dt.itemsize < x.dtype.itemsize:
-        raise RuntimeError(f"{fn}: the dtype of the input ({_name(x.dtype)}) should be convertible without "
-                           f"narrowing to the specified dtype ({_name(dt)})")
+        raise RuntimeError(
+            f"{fn}: the dtype of the input ({_name(x.dtype)}) should be convertible without "
+            f"narrowing to the specified dtype ({_name(dt)})"
+        )
     return x.to(dt)
 
 
@@ -46,7 +48,7 @@ class VectorNorm(Function):
     """The ``ord``-norm of x over ``dims``; backward as PyTorch's norm_backward."""
 
     @staticmethod
-    def forward(ctx, x, ord, dims, keepdim):
+    def forward(ctx, x, ord, dims, keepdim, zeros_at_0=False):
         a = x.abs()
         if ord == math.inf:
             y = R.amax(a, dims, keepdim)
@@ -61,7 +63,7 @@ class VectorNorm(Function):
         else:
             y = R.sum(a.pow(ord), dims, keepdim).pow(1.0 / ord)
         if ctx.needs_input_grad:
-            ctx.ord, ctx.dims, ctx.keepdim = ord, dims, keepdim
+            ctx.ord, ctx.dims, ctx.keepdim, ctx.zeros_at_0 = ord, dims, keepdim, zeros_at_0
             ctx.save_for_backward(x, y)
         return y
 
@@ -74,21 +76,21 @@ class VectorNorm(Function):
         if not ctx.keepdim and dims and x.ndim:
             shape = [1 if d in dims else n for d, n in enumerate(x.shape)]
             g, y = g.reshape(shape), y.reshape(shape)
-        if p == 0:
-            return x.new_zeros(x.shape), None, None, None
+        if p == 0:  # (PyTorch: no gradient at all, so .grad stays None; cdist's is zeros)
+            return x.new_zeros(x.shape) if ctx.zeros_at_0 else None, None, None, None, None
         if p == 1:
-            return x.sign() * g, None, None, None
+            return x.sign() * g, None, None, None, None
         if p == 2:
-            return g * where(y == 0, 0.0, x / y), None, None, None
+            return g * where(y == 0, 0.0, x / y), None, None, None, None
         if math.isinf(p):  # amax/amin of |x|: split evenly between the extremes (NaN counts as one)
             a = x.abs()
             mask = ((a == y) | a.isnan()).to(x.dtype)
-            return x.sign() * (g / R.sum(mask, dims, True) * mask), None, None, None
+            return x.sign() * (g / R.sum(mask, dims, True) * mask), None, None, None, None
         if p < 1:
             scaled = x.sign() * where(x == 0, 0.0, x.abs().pow(p - 1))
-            return scaled * g * y.pow(1 - p), None, None, None
+            return scaled * g * y.pow(1 - p), None, None, None, None
         scaled = x.sign() * x.abs().pow(p - 1) if p < 2 else x * x.abs().pow(p - 2)
-        return scaled * where(y == 0, 0.0, g / y.pow(p - 1)), None, None, None
+        return scaled * where(y == 0, 0.0, g / y.pow(p - 1)), None, None, None, None
 
 
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -101,8 +103,10 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     dims = R.reduce_dims(x, dim)
     if ord < 0 or ord == math.inf:
         if (dim is None and not x.numel()) or builtins.any(x.shape[d] == 0 for d in dims):
-            raise RuntimeError(f"linalg.vector_norm cannot compute the {_fmt(ord)} norm on an empty tensor because "
-                               "the operation does not have an identity")
+            raise RuntimeError(
+                f"linalg.vector_norm cannot compute the {_fmt(ord)} norm on an empty tensor because "
+                "the operation does not have an identity"
+            )
     half = x.dtype is D.float16
     y = VectorNorm.apply(x.float() if half else x, float(ord), dims, keepdim)
     if keepdim and dim is None and x.ndim and not dims:
@@ -128,8 +132,10 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     _check_float(A, "linalg.matrix_norm")
     d0, d1 = _matrix_dims(A, dim, "linalg.matrix_norm")
     if ord in (2, -2, "nuc"):
-        raise NotImplementedError(f"linalg.matrix_norm: ord={ord!r} needs singular values (an SVD), which "
-                                  "wgtorch does not implement; use 'fro', inf, -inf, 1 or -1")
+        raise NotImplementedError(
+            f"linalg.matrix_norm: ord={ord!r} needs singular values (an SVD), which "
+            "wgtorch does not implement; use 'fro', inf, -inf, 1 or -1"
+        )
     if ord == "fro":
         return vector_norm(A, 2, (d0, d1), keepdim, dtype=dtype)
     if isinstance(ord, str) or ord not in (math.inf, -math.inf, 1, -1):
@@ -154,8 +160,9 @@ def linalg_norm(A: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=N
         return vector_norm(A, 2, dim, keepdim, dtype=dtype)
     if dim is None:
         if A.ndim not in (1, 2):
-            raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. "
-                               f"Got {A.ndim}D.")
+            raise RuntimeError(
+                f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. Got {A.ndim}D."
+            )
         dim = tuple(range(A.ndim))
     if len(dim) == 1:
         if isinstance(ord, str):
@@ -185,8 +192,9 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
         raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
     d = _dim(dim, input.ndim)
     if input.shape[d] != 3 or other.shape[d] != 3:
-        raise RuntimeError(f"linalg.cross: inputs dimension {dim} must have length 3. Got {input.shape[d]} and "
-                           f"{other.shape[d]}")
+        raise RuntimeError(
+            f"linalg.cross: inputs dimension {dim} must have length 3. Got {input.shape[d]} and {other.shape[d]}"
+        )
     shape = tuple(broadcast_shapes([tuple(input.shape), tuple(other.shape)]))
     a, b = input.expand(shape), other.expand(shape)
     i1 = tensor([1, 2, 0], device=input.device)
@@ -197,8 +205,10 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     """``sum(x * y, dim)`` (the inputs broadcast and have the same dtype)."""
     if x.dtype is not y.dtype:
-        raise RuntimeError(f"linalg.vecdot: Expected x and y to have the same dtype, but found x of type "
-                           f"{_name(x.dtype)} and y of type {_name(y.dtype)} instead")
+        raise RuntimeError(
+            f"linalg.vecdot: Expected x and y to have the same dtype, but found x of type "
+            f"{_name(x.dtype)} and y of type {_name(y.dtype)} instead"
+        )
     return R.sum(x * y, dim)
 
 
@@ -223,7 +233,9 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
     diff = x1.unsqueeze(-2) - x2.unsqueeze(-3)
     if x1.shape[-1] == 0:  # no columns: every distance is 0 (the max of nothing would raise)
         return diff.sum(-1)
-    return vector_norm(diff, p, -1)
+    half = diff.dtype is D.float16  # (accumulated in float32, as vector_norm)
+    y = VectorNorm.apply(diff.float() if half else diff, float(p), (diff.ndim - 1,), False, True)
+    return y.to(D.float16) if half else y
 
 
 def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:

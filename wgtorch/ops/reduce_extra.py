@@ -10,6 +10,7 @@ import math
 
 from .. import _dtype as D
 from .._tensor import Tensor
+from ..autograd.function import Function
 from . import reduce as R
 from .registry import TORCH_NAMES
 
@@ -54,8 +55,9 @@ def aminmax(input: Tensor, *, dim=None, keepdim: bool = False) -> MinMax:
         raise TypeError(f"aminmax(): argument 'dim' must be int, not {type(dim).__name__}")
     dims = R.reduce_dims(input, dim)
     if (dim is None and not input.numel()) or builtins.any(input.shape[d] == 0 for d in dims):
-        raise RuntimeError("aminmax(): cannot compute aminmax over an empty dimension as the operation has no "
-                           "identity.")
+        raise RuntimeError(
+            "aminmax(): cannot compute aminmax over an empty dimension as the operation has no identity."
+        )
     lo, hi = R.amin(input, dim, keepdim), R.amax(input, dim, keepdim)
     if dim is None and keepdim:  # (PyTorch keeps every dim as size 1 here)
         lo, hi = lo.reshape((1,) * input.ndim), hi.reshape((1,) * input.ndim)
@@ -72,19 +74,40 @@ def std_mean(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, c
     return R.std(input, dim, unbiased, keepdim, correction=correction), R.mean(input, dim, keepdim)
 
 
-def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """`sum` with NaN counted as zero (their gradient is 0)."""
-    from .pointwise import where
+class _NanSum(Function):
+    """sum with NaN as 0; the gradient is g times the not-NaN mask, as PyTorch's (so an infinite g,
+    nanmean's over a row of NaN, gives NaN rather than 0)."""
 
-    x = where(input.isnan(), 0, input) if input.dtype.is_floating_point else input
-    return R.sum(x, dim, keepdim, dtype=dtype)
+    @staticmethod
+    def forward(ctx, x, dims, keepdim, out_dtype):
+        from .pointwise import where
+
+        ctx.dims, ctx.keepdim, ctx.in_shape = dims, keepdim, x.shape
+        mask = x.isnan().logical_not()
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(mask)
+        return R.sum(where(mask, x, 0), dims, keepdim, dtype=out_dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        return R._unreduce(g, ctx.in_shape, ctx.dims, ctx.keepdim) * mask, None, None, None
+
+
+def nansum(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """`sum` with NaN counted as zero."""
+    if not input.dtype.is_floating_point:
+        return R.sum(input, dim, keepdim, dtype=dtype)
+    dims = R.reduce_dims(input, dim)
+    return _NanSum.apply(input, dims, keepdim, R._accumulate_dtype(input, dtype))
 
 
 def nanmean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """The mean of the non-NaN elements over ``dim`` (NaN where there are none)."""
     if not input.dtype.is_floating_point:
-        raise RuntimeError(f"nanmean(): expected input to have floating point or complex dtype but got "
-                           f"{_name(input.dtype)}")
+        raise RuntimeError(
+            f"nanmean(): expected input to have floating point or complex dtype but got {_name(input.dtype)}"
+        )
     count = R.sum(input.isnan().logical_not(), dim, keepdim)
     total = nansum(input, dim, keepdim, dtype=dtype)
     return total / count.to(total.dtype)
@@ -108,8 +131,9 @@ def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-
         close = close | (input.isnan() & other.isnan())
     if rtol == 0 and atol == 0:
         return close
-    a, b = (input.to(D.get_default_dtype()), other.to(D.get_default_dtype())) if input.dtype is D.bool_ \
-        else (input, other)
+    a, b = (
+        (input.to(D.get_default_dtype()), other.to(D.get_default_dtype())) if input.dtype is D.bool_ else (input, other)
+    )
     if not a.dtype.is_floating_point:  # |a - b| without the wrap-around of an integer difference
         diff = where(a >= b, a - b, b - a)
     else:
@@ -145,9 +169,28 @@ def nan_to_num_(self: Tensor, nan: float = 0.0, posinf: float | None = None, neg
     return apply_inplace(self, nan_to_num, nan, posinf, neginf)
 
 
-FUNCTIONS = {"all": all, "any": any, "count_nonzero": count_nonzero, "aminmax": aminmax, "var_mean": var_mean,
-             "std_mean": std_mean, "nansum": nansum, "nanmean": nanmean, "isclose": isclose, "allclose": allclose,
-             "nan_to_num": nan_to_num}
-METHODS = {"all": all, "any": any, "count_nonzero": count_nonzero, "aminmax": aminmax, "nansum": nansum,
-           "nanmean": nanmean, "isclose": isclose, "allclose": allclose, "nan_to_num": nan_to_num,
-           "nan_to_num_": nan_to_num_}
+FUNCTIONS = {
+    "all": all,
+    "any": any,
+    "count_nonzero": count_nonzero,
+    "aminmax": aminmax,
+    "var_mean": var_mean,
+    "std_mean": std_mean,
+    "nansum": nansum,
+    "nanmean": nanmean,
+    "isclose": isclose,
+    "allclose": allclose,
+    "nan_to_num": nan_to_num,
+}
+METHODS = {
+    "all": all,
+    "any": any,
+    "count_nonzero": count_nonzero,
+    "aminmax": aminmax,
+    "nansum": nansum,
+    "nanmean": nanmean,
+    "isclose": isclose,
+    "allclose": allclose,
+    "nan_to_num": nan_to_num,
+    "nan_to_num_": nan_to_num_,
+}
