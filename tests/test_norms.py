@@ -3,6 +3,7 @@ reductions (any/all with dims, count_nonzero, aminmax, std_mean/var_mean, nansum
 allclose, nan_to_num) against PyTorch on cpu and wgpu: values, dtypes, shapes, gradients (norms at
 0: subgradient 0), exception types."""
 
+# ruff: noqa: B023  (each case lambda runs at once, inside its loop)
 from __future__ import annotations
 
 import numpy as np
