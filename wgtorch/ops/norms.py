@@ -109,8 +109,6 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
             )
     half = x.dtype is D.float16
     y = VectorNorm.apply(x.float() if half else x, float(ord), dims, keepdim)
-    if keepdim and dim is None and x.ndim and not dims:
-        y = y.reshape((1,) * x.ndim)
     return y.to(D.float16) if half else y
 
 
