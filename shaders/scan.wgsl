@@ -16,9 +16,8 @@
 //   WG, ITEMS, FOLD   workgroup size, elements per invocation, WG == FOLD * FOLD
 // and fills OPS with `ident()` and `combine(a, b)` (a comes before b; associative).
 //
-// Long rows take three dispatches of the `block` kernel (reduce-then-scan): block totals, a scan
-// of the totals (recursively the same kernel), then the block scans seeded with the totals'
-// prefix. Accumulators stay in TA throughout, so a float16 result is rounded once.
+// Long rows take three dispatches (reduce-then-scan): block totals, a scan of the totals
+// (recursively the same kernels), then the block scans seeded with the totals' prefix. Accumulators stay in TA throughout, so a float16 result is rounded once.
 
 struct Pair {
     v: TA,
@@ -78,19 +77,33 @@ fn seed(row: u32, blk: u32) -> Pair {
 }
 
 //@kernel rows
-// Short rows: one row per invocation, serially (no workgroup memory, no barriers).
+// One invocation per segment of P.seg_len elements of a row (a whole short row, or one segment
+// of a long row on a software adapter), serially: no workgroup memory, no barriers. With
+// TOTALS it writes the segment's total; with SEED it starts from the segments before it.
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = gid.x + gid.y * nwg.x * u32(WG);
-    if (row >= P.rows) {
+    let id = gid.x + gid.y * nwg.x * u32(WG);
+    if (id >= P.rows * P.nblocks) {
         return;
     }
+    let row = id / P.nblocks;
+    let seg = id % P.nblocks;
     let in_base = P.in_off + kept_offset(row, false);
     let out_base = P.out_off + kept_offset(row, true);
-    var acc = Pair(ident(), IDX_NONE);
-    for (var k = 0u; k < P.K; k++) {
+    let k0 = seg * P.seg_len;
+    let k1 = min(P.K, k0 + P.seg_len);
+    var acc = seed(row, seg);
+    for (var k = k0; k < k1; k++) {
         acc = combine(acc, load(in_base, k));
-        store(out_base, k, acc);
+        if (!TOTALS) {
+            store(out_base, k, acc);
+        }
+    }
+    if (TOTALS) {
+        dst[P.out_off + id] = TO(acc.v);
+        if (HAS_IDX) {
+            dst_idx[P.out_idx_off + id] = acc.i;
+        }
     }
 }
 //@end

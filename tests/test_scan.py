@@ -1,6 +1,6 @@
 """cumsum, cumprod, cummax, cummin, logcumsumexp against PyTorch on cpu and wgpu: row lengths around
 the workgroup block (64 invocations x 4 = 256 elements) and multi-block rows, many rows (grid
-folding), every dim, strided views, 0-d and zero-size inputs, NaN/Inf, int/bool/float16 result
+folding), both wgpu kernel plans, every dim, strided views, 0-d and zero-size inputs, NaN/Inf, int/bool/float16 result
 dtypes, dtype=, in-place variants, gradients (cumprod with zeros), error types; and the backend op
 over CuPy (the fake CuPy of tests/fake_cupy.py)."""
 
@@ -28,9 +28,15 @@ def _values(op, shape, seed=0):
     return rng.uniform(-1, 1, shape).astype(np.float32)
 
 
-def _run(op, x, dim, **kw):
-    out = getattr(x.mod if hasattr(x, "mod") else W, op)(x, dim, **kw)
-    return out
+@pytest.fixture(params=["cpu", "wgpu-block", "wgpu-serial"])
+def dev(request, monkeypatch):
+    """The device, with wgpu in both kernel plans: "block" (workgroup scans, what hardware
+    adapters run) and "serial" (an invocation per row or segment, what software adapters run)."""
+    name, _, plan = request.param.partition("-")
+    if name == "wgpu" and not W.wgpu.is_available():
+        pytest.skip("no wgpu adapter (WGTORCH_ALLOW_NO_WGPU=1)")
+    monkeypatch.setattr(wgpu_scan, "PLAN", plan or None)
+    return name
 
 
 def _check(got, want, rtol=1e-5, atol=1e-5):
@@ -67,21 +73,20 @@ def _tol(op, K):
 
 @pytest.mark.parametrize("K", LENGTHS)
 @pytest.mark.parametrize("op", OPS)
-def test_row_lengths(device, op, K):
+def test_row_lengths(dev, op, K):
     a = _values(op, (3, K), seed=K)
-    _both(op, a, 1, device, **_tol(op, K))
-    _both(op, np.ascontiguousarray(a.T), 0, device, **_tol(op, K))  # the scan dim strided
+    _both(op, a, 1, dev, **_tol(op, K))
+    _both(op, np.ascontiguousarray(a.T), 0, dev, **_tol(op, K))  # the scan dim strided
 
 
-@pytest.mark.parametrize("serial_max", [0, wgpu_scan.SERIAL_MAX])
 @pytest.mark.parametrize("op", ["cumsum", "cummax"])
-def test_many_rows_and_long_rows(device, op, serial_max, monkeypatch):
-    """70,000 rows (more workgroups than one grid dimension holds) and a 70,000-element row
-    (totals of totals). serial_max 0 sends short rows through the workgroup kernel too."""
-    monkeypatch.setattr(wgpu_scan, "SERIAL_MAX", serial_max)
-    _both(op, _values(op, (70000, 2), seed=1), 1, device)
-    _both(op, _values(op, (2, 70000), seed=2), 1, device, **_tol(op, 70000))
-    _both(op, _values(op, (1, 5000), seed=3), 1, device, **_tol(op, 5000))
+def test_many_rows_and_long_rows(dev, op):
+    """70,000 rows (the block plan: more workgroups than one grid dimension holds, folded) and a
+    70,000-element row (totals of totals)."""
+    _both(op, _values(op, (70000, 2), seed=1), 1, dev)
+    _both(op, _values(op, (2, 70000), seed=2), 1, dev, **_tol(op, 70000))
+    _both(op, _values(op, (1, 5000), seed=3), 1, dev, **_tol(op, 5000))
+    _both(op, _values(op, (3, 4097), seed=4), 1, dev, **_tol(op, 4097))  # just past a whole serial row
 
 
 @pytest.mark.parametrize("op", OPS)
@@ -117,7 +122,7 @@ def test_zero_size_and_0d(device, op):
         getattr(W, op)(W.ones(2, 3, device=device))  # dim is required
 
 
-def test_nan_and_inf(device):
+def test_nan_and_inf(dev):
     rows = np.array(
         [
             [1, NAN, 3, NAN, 5, -INF, INF],
@@ -129,17 +134,17 @@ def test_nan_and_inf(device):
     )
     for op in OPS:
         for dim in (0, 1):
-            _both(op, rows, dim, device)
-    # a NaN after 255 elements (block boundaries) must stay and carry its index
-    a = _values("cummax", (2, 600), seed=5)
-    a[0, 255], a[0, 300], a[1, 599] = NAN, NAN, NAN
+            _both(op, rows, dim, dev)
+    # a NaN at block and segment boundaries must stay and carry its index
+    a = _values("cummax", (2, 5000), seed=5)
+    a[0, 255], a[0, 300], a[0, 1024], a[1, 4999] = NAN, NAN, NAN, NAN
     for op in OPS:
-        _both(op, a if op != "cumprod" else a / 40 + 1, 1, device, **_tol(op, 600))
+        _both(op, a if op != "cumprod" else a / 4000 + 1, 1, dev, **_tol(op, 5000))
 
 
 @pytest.mark.parametrize("dtype", ["int32", "int64", "bool", "float16"])
 @pytest.mark.parametrize("op", ["cumsum", "cumprod", "cummax", "cummin"])
-def test_dtypes(device, op, dtype):
+def test_dtypes(dev, op, dtype):
     rng = np.random.default_rng(0)
     for K in (7, 300):
         if dtype == "bool":
@@ -152,7 +157,7 @@ def test_dtypes(device, op, dtype):
             if op == "cumprod":
                 a = np.where(a == 0, 1, a % 2 + 1).astype(dtype)[:, :20]  # 2**20: no overflow
         tol = {"rtol": 2e-3, "atol": 2e-2} if dtype == "float16" else {}
-        _both(op, a, 1, device, **tol)
+        _both(op, a, 1, dev, **tol)
 
 
 def test_logcumsumexp_dtypes(device):
@@ -213,12 +218,13 @@ def _grad_case(device, op, a, dim, g=None):
 
 
 @pytest.mark.parametrize("op", OPS)
-def test_gradients(device, op):
+def test_gradients(dev, op):
     a = _values(op, (3, 5))
     for dim in (0, 1, -1):
-        _grad_case(device, op, a, dim)
-    _grad_case(device, op, _values(op, (2, 300), seed=2), 1)  # multi-block
-    _grad_case(device, op, np.array(0.7, np.float32), 0, np.array(2.0, np.float32))  # 0-d
+        _grad_case(dev, op, a, dim)
+    _grad_case(dev, op, _values(op, (2, 300), seed=2), 1)  # multi-block
+    _grad_case(dev, op, _values(op, (1, 5000), seed=3), 1)  # multi-segment
+    _grad_case(dev, op, np.array(0.7, np.float32), 0, np.array(2.0, np.float32))  # 0-d
 
 
 def test_cumprod_gradient_with_zeros(device):
