@@ -142,6 +142,14 @@ def test_matrix_norm(device, ord):
     compare(device, lambda L, x: L.linalg.matrix_norm(x, ord), np.array([[1, 1], [1, 1]], np.float32))  # ties
 
 
+def test_matrix_norm_empty(device):
+    for ord in (INF, 1, "fro"):
+        for shape in ((0, 3), (3, 0), (2, 0, 0)):
+            compare(device, lambda L, x: L.linalg.matrix_norm(x, ord), np.zeros(shape, np.float32), grad=False)
+    with pytest.raises(IndexError):
+        W.linalg.matrix_norm(W.zeros(0, 3, device=device), -INF)
+
+
 def test_matrix_norm_errors(device):
     x = W.ones(3, 3, device=device)
     for ord in (2, -2, "nuc"):

@@ -120,6 +120,8 @@ def test_zero_size_and_0d(device, op):
         getattr(W, op)(W.ones(2, 3, device=device), -3)
     with pytest.raises(TypeError):
         getattr(W, op)(W.ones(2, 3, device=device))  # dim is required
+    with pytest.raises(TypeError, match="dim"):
+        getattr(W, op)(W.ones(2, 3, device=device), None)
 
 
 def test_nan_and_inf(dev):

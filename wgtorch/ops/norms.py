@@ -141,7 +141,10 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dt
     A = _to_dtype(A, dtype, "linalg.matrix_norm")
     inner, outer = (d1, d0) if ord in (math.inf, -math.inf) else (d0, d1)
     sums = vector_norm(A, 1, inner, keepdim=True)
-    y = R.amax(sums, outer, keepdim=True) if ord > 0 else R.amin(sums, outer, keepdim=True)
+    if ord > 0:  # (no rows/columns: 0, as PyTorch; amin of nothing raises there too)
+        y = R.amax(sums, outer, keepdim=True) if A.shape[outer] else R.sum(sums, outer, keepdim=True)
+    else:
+        y = R.amin(sums, outer, keepdim=True)
     return y if keepdim else y.squeeze((d0, d1))
 
 

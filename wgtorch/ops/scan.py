@@ -98,7 +98,13 @@ class ScanArg(Function):
         return g.new_zeros(g.shape).scatter_add(ctx.dim, idx, g), None, None
 
 
+def _check_dim(dim, name: str) -> None:
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        raise TypeError(f"{name}(): argument 'dim' must be int, not {type(dim).__name__}")
+
+
 def _scan(x: Tensor, op: str, dim: int, out_dtype: D.dtype) -> Tensor:
+    _check_dim(dim, {"sum": "cumsum", "prod": "cumprod", "logsumexp": "logcumsumexp"}[op])
     dim = _dim(dim, x.ndim)
     if x.ndim == 0:  # a 0-d tensor is a row of one
         return Scan.apply(x.reshape(1), op, 0, out_dtype).reshape(())
@@ -136,6 +142,7 @@ def logcumsumexp(input: Tensor, dim: int) -> Tensor:
 
 
 def _cum_extreme(input: Tensor, op: str, dim: int) -> ValuesIndices:
+    _check_dim(dim, f"cum{op}")
     dim = _dim(dim, input.ndim)
     if input.ndim == 0:
         values, idx = ScanArg.apply(input.reshape(1), op, 0)
