@@ -15,6 +15,7 @@ from . import report as rep
 from .checks_core import elementwise_kernels, reduce_kernels
 from .checks_more import index_kernels, matmul_kernels, random_kernels
 from .checks_nn import nn_kernels, optim_kernels, rnn_kernels
+from .checks_scan import scan_kernels
 from .core import run_kernel
 
 #: family (the stem of its .wgsl file) -> function returning its kernels' checks.
@@ -27,6 +28,7 @@ CHECKS = {
     "nn": nn_kernels,
     "optim": optim_kernels,
     "rnn": rnn_kernels,
+    "scan": scan_kernels,
 }
 
 
