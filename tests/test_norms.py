@@ -378,3 +378,41 @@ def test_nan_to_num(device):
     assert x.nan_to_num_(neginf=-9.0) is x
     xt.nan_to_num_(neginf=-9.0)
     _same(x, xt)
+
+
+# -- inv, det, solve, cholesky (cpu only) --------------------------------------------------------
+def _spd(n, batch=(), seed=0):
+    m = _rand(*batch, n, n, seed=seed)
+    return (m @ np.swapaxes(m, -1, -2) + n * np.eye(n, dtype=np.float32)).astype(np.float32)
+
+
+def test_inv_det_solve_cholesky_cpu():
+    a, b = _spd(4, (2,), seed=1), _rand(2, 4, 3, seed=2)
+    tol = {"rtol": 1e-4, "atol": 1e-4}
+    compare("cpu", lambda L, x: L.linalg.inv(x), a, **tol)
+    compare("cpu", lambda L, x: L.linalg.det(x), a, **tol)
+    compare("cpu", lambda L, x: L.linalg.det(x), _rand(3, 3, seed=3), **tol)
+    compare("cpu", lambda L, x, y: L.linalg.solve(x, y), a, b, **tol)
+    compare("cpu", lambda L, x, y: L.linalg.solve(x, y[:, :, 0]), a, b, **tol)  # batch of vectors
+    compare("cpu", lambda L, x, y: L.linalg.solve(x[0], y), a, b, **tol)  # A broadcast over B's batch
+    compare("cpu", lambda L, x, y: L.linalg.solve(x, y.mT, left=False), a, b, **tol)
+    compare("cpu", lambda L, x: L.linalg.cholesky(x), a, **tol)
+    compare("cpu", lambda L, x: L.linalg.cholesky(x, upper=True), a[0], **tol)
+
+
+def test_linalg_cpu_errors(device):
+    with pytest.raises(RuntimeError, match="square"):
+        W.linalg.inv(W.ones(2, 3))
+    with pytest.raises(RuntimeError, match="square"):
+        W.linalg.det(W.ones(2, 3))
+    with pytest.raises(W.linalg.LinAlgError):
+        W.linalg.inv(W.zeros(2, 2))
+    with pytest.raises(RuntimeError):  # (LinAlgError is a RuntimeError, as PyTorch's)
+        W.linalg.cholesky(-W.eye(2))
+    with pytest.raises(RuntimeError, match="Incompatible shapes"):
+        W.linalg.solve(W.eye(2), W.ones(3))
+    with pytest.raises(RuntimeError, match="floating point"):
+        W.linalg.inv(W.ones(2, 2, dtype=W.int64))
+    if device == "wgpu":
+        with pytest.raises(NotImplementedError, match="cpu"):
+            W.linalg.inv(W.eye(2, device=device))
