@@ -164,6 +164,7 @@ def load(f, map_location=None, *, weights_only=None):
 
     return _load(f, map_location=map_location, weights_only=weights_only)
 
+
 # -- scans, norms, extra reductions, linalg (cumsum, cummax ..., norm, isclose, wgtorch.linalg) --
 from . import linalg  # noqa: E402
 from .ops import norms as _norms  # noqa: E402

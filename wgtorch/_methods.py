@@ -281,6 +281,7 @@ def _bind_new():
 
 _bind_new()
 
+
 # -- scans, norms, extra reductions (cumsum, cummax ..., norm, isclose ...) ----------------------
 from .ops import norms as _norms  # noqa: E402
 from .ops import reduce_extra as _reduce_extra  # noqa: E402
