@@ -176,12 +176,6 @@ def is_tensor(x) -> bool:
     return isinstance(x, Tensor)
 
 
-def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
-    import numpy as np
-
-    return bool(np.allclose(a.detach().numpy(), b.detach().numpy(), rtol, atol, equal_nan))
-
-
 def equal(a, b) -> bool:
     return tuple(a.shape) == tuple(b.shape) and bool((a == b).all())
 
@@ -196,3 +190,13 @@ def load(f, map_location=None, *, weights_only=None):
     from .serialization import load as _load
 
     return _load(f, map_location=map_location, weights_only=weights_only)
+
+
+# -- scans, norms, extra reductions, linalg (cumsum, cummax ..., norm, isclose, wgtorch.linalg) --
+from . import linalg  # noqa: E402
+from .ops import norms as _norms  # noqa: E402
+from .ops import reduce_extra as _reduce_extra  # noqa: E402
+from .ops import scan as _scan  # noqa: E402
+
+for _module in (_scan, _reduce_extra, _norms):  # (allclose: isclose(...).all() on the device)
+    globals().update(_module.FUNCTIONS)

@@ -310,3 +310,13 @@ def _bind_new():
 
 
 _bind_new()
+
+
+# -- scans, norms, extra reductions (cumsum, cummax ..., norm, isclose ...) ----------------------
+from .ops import norms as _norms  # noqa: E402
+from .ops import reduce_extra as _reduce_extra  # noqa: E402
+from .ops import scan as _scan  # noqa: E402
+
+for _module in (_scan, _reduce_extra, _norms):  # (replaces the all/any lambdas: dims, uint8, docstrings)
+    for _name, _fn in _module.METHODS.items():
+        setattr(Tensor, _name, _fn)

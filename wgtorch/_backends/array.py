@@ -319,3 +319,7 @@ from .array_scatter import ArrayScatterOps as _ArrayScatterOps  # noqa: E402  (i
 
 for _name in ("scatter", "_scatter_rounds", "nonzero"):
     setattr(ArrayBackend, _name, getattr(_ArrayScatterOps, _name))
+# -- scans (cumsum, cumprod, cummax/cummin, logcumsumexp) -----------------------------------------
+from .array_scan import scan as _scan  # noqa: E402
+
+ArrayBackend.scan = _scan

@@ -137,6 +137,12 @@ class Backend(Protocol):
         whose element is >= v (> v with ``right``), comparisons as PyTorch's (a NaN value goes to
         the end); ``sorter`` (None, or int64 of seq's shape, already range-checked) holds the
         indices that sort each row of seq."""
+    # -- scans (cumsum, cumprod, cummax/cummin, logcumsumexp) -----------------------------------
+    def scan(self, op: str, a: Array, dim: int, out_dtype: dtype):
+        """Inclusive scan of ``a`` along ``dim``: op "sum", "prod", "logsumexp" (a new contiguous
+        array of ``out_dtype``, accumulated in float32 for float16), or "max"/"min" (a pair
+        (values, int64 indices); a later value that ties wins the index; a NaN, once seen, stays,
+        with the index of the last NaN, as PyTorch's cummax/cummin)."""
 
 
 #: every method of the protocol, for the conformance test (tests/test_backend_protocol.py).

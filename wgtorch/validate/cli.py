@@ -15,6 +15,7 @@ from . import report as rep
 from .checks_core import elementwise_kernels, reduce_kernels
 from .checks_more import index_kernels, matmul_kernels, random_kernels
 from .checks_nn import nn_kernels, optim_kernels, rnn_kernels
+from .checks_scan import scan_kernels
 from .checks_sort import sort_kernels
 from .core import run_kernel
 
@@ -29,6 +30,7 @@ CHECKS = {
     "optim": optim_kernels,
     "rnn": rnn_kernels,
     "sort": sort_kernels,
+    "scan": scan_kernels,
 }
 
 

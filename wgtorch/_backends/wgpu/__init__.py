@@ -204,3 +204,7 @@ from .scatter import ScatterOps as _ScatterOps  # noqa: E402
 
 for _name in ("scatter", "nonzero"):
     setattr(WgpuBackend, _name, getattr(_ScatterOps, _name))
+# -- scans (cumsum, cumprod, cummax/cummin, logcumsumexp): shaders/scan.wgsl ----------------------
+from .scan import scan as _scan  # noqa: E402
+
+WgpuBackend.scan = _scan
