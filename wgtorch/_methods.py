@@ -280,3 +280,18 @@ def _bind_new():
 
 
 _bind_new()
+
+
+# -- random sampling, addmm family, misc methods (randmisc: _sampling.py, ops/blas.py, _misc.py) --
+def _bind_randmisc():
+    from ._misc import METHODS, PROPERTIES
+    from ._sampling import TENSOR_METHODS
+    from .ops.blas import TENSOR_METHODS as BLAS_METHODS
+
+    for name, fn in {**METHODS, **TENSOR_METHODS, **BLAS_METHODS}.items():
+        setattr(Tensor, name, fn)
+    for name, prop in PROPERTIES.items():
+        setattr(Tensor, name, prop)
+
+
+_bind_randmisc()
