@@ -44,7 +44,7 @@ def _standard_normal(gen, shape, dev, dt) -> Tensor:
     return _draw(gen, "normal", tuple(shape), 0.0, 1.0, _work_dtype(dt), dev, False)
 
 
-class _ZeroGrad(Function):
+class Sampling(Function):
     """A sample that does not depend differentiably on its parameters (PyTorch's rule for
     bernoulli, normal, poisson ...): the parameters get zero gradients."""
 
@@ -61,7 +61,7 @@ class _ZeroGrad(Function):
 
 
 def _with_zero_grad(sample: Tensor, *params) -> Tensor:
-    return _ZeroGrad.apply(sample, *params)
+    return Sampling.apply(sample, *params)
 
 
 def _fill(self: Tensor, values_fn) -> Tensor:
