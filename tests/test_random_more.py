@@ -127,11 +127,13 @@ def test_reproducible_and_fresh(device):
 
 
 def test_same_numbers_on_cpu_and_wgpu(wgpu_device):
-    for fn in (lambda d: wt.bernoulli(wt.full((100,), 0.4, device=d)),
-               lambda d: wt.empty(100, device=d).random_(0, 7),
-               lambda d: wt.poisson(wt.full((50,), 3.0, device=d)),
-               lambda d: wt.multinomial(wt.tensor([1.0, 0.0, 3.0, 2.0], device=d), 3),
-               lambda d: wt.multinomial(wt.tensor([1.0, 0.0, 3.0, 2.0], device=d), 20, replacement=True)):
+    for fn in (
+        lambda d: wt.bernoulli(wt.full((100,), 0.4, device=d)),
+        lambda d: wt.empty(100, device=d).random_(0, 7),
+        lambda d: wt.poisson(wt.full((50,), 3.0, device=d)),
+        lambda d: wt.multinomial(wt.tensor([1.0, 0.0, 3.0, 2.0], device=d), 3),
+        lambda d: wt.multinomial(wt.tensor([1.0, 0.0, 3.0, 2.0], device=d), 20, replacement=True),
+    ):
         wt.manual_seed(21)
         a = fn("cpu").numpy()
         wt.manual_seed(21)
@@ -315,12 +317,24 @@ def test_multinomial_zero_weights_only_after_positive_ones(device):
     assert wt.multinomial(wt.ones(0, 3, device=device), 2).shape == (0, 2)
 
 
-@pytest.mark.parametrize("args,kw", [
-    (([0.2, 0.5], 3), {}), (([0.2, 0.5], 0), {}), (([0.2, 0.5], -1), {}), (([0.0, -1.0], 1), {}),
-    (([0.0, math.inf], 1), {}), (([0.0, math.nan], 1), {}), (([0.0, 0.0], 1), {}),
-    (([[0.0, 1.0], [0.0, 0.0]], 1), {}), (([[[1.0]]], 1), {}), ((1.0, 1), {}), (([1.0, 1.0], 1.5), {}),
-    (([1, 2], 1), {"int": True}), (([0.0, -1.0], 3), {"replacement": True}),
-])
+@pytest.mark.parametrize(
+    "args,kw",
+    [
+        (([0.2, 0.5], 3), {}),
+        (([0.2, 0.5], 0), {}),
+        (([0.2, 0.5], -1), {}),
+        (([0.0, -1.0], 1), {}),
+        (([0.0, math.inf], 1), {}),
+        (([0.0, math.nan], 1), {}),
+        (([0.0, 0.0], 1), {}),
+        (([[0.0, 1.0], [0.0, 0.0]], 1), {}),
+        (([[[1.0]]], 1), {}),
+        ((1.0, 1), {}),
+        (([1.0, 1.0], 1.5), {}),
+        (([1, 2], 1), {"int": True}),
+        (([0.0, -1.0], 3), {"replacement": True}),
+    ],
+)
 def test_multinomial_errors_like_torch(device, args, kw):
     data, n = args
     as_int = kw.pop("int", False)
@@ -423,11 +437,17 @@ def test_randint_like(device):
 def test_rng_state_round_trip(device):
     state = wt.get_rng_state()
     assert state.dtype is wt.uint8 and state.ndim == 1 and state.device.type == "cpu"
-    first = [wt.rand(5, device=device).numpy(), wt.empty(9, device=device).exponential_().numpy(),
-             wt.multinomial(wt.ones(6, device=device), 3).numpy()]
+    first = [
+        wt.rand(5, device=device).numpy(),
+        wt.empty(9, device=device).exponential_().numpy(),
+        wt.multinomial(wt.ones(6, device=device), 3).numpy(),
+    ]
     wt.set_rng_state(state)
-    again = [wt.rand(5, device=device).numpy(), wt.empty(9, device=device).exponential_().numpy(),
-             wt.multinomial(wt.ones(6, device=device), 3).numpy()]
+    again = [
+        wt.rand(5, device=device).numpy(),
+        wt.empty(9, device=device).exponential_().numpy(),
+        wt.multinomial(wt.ones(6, device=device), 3).numpy(),
+    ]
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
     wt.random.set_rng_state(wt.random.get_rng_state())

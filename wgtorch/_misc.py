@@ -16,16 +16,22 @@ from ._tensor import Tensor
 channels_last_3d = memory_format("channels_last_3d")
 
 # -- global flags -----------------------------------------------------------------------------------
-_flags = {"deterministic": False, "warn_only": False, "matmul_precision": "highest", "threads": None,
-          "interop_threads": None}
+_flags = {
+    "deterministic": False,
+    "warn_only": False,
+    "matmul_precision": "highest",
+    "threads": None,
+    "interop_threads": None,
+}
 
 
 def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
     """Ask for deterministic algorithms. wgtorch's kernels are deterministic already (no atomics
     in reductions), so this records the flag for `are_deterministic_algorithms_enabled`."""
     if not isinstance(mode, bool):
-        raise TypeError(f"use_deterministic_algorithms(): argument 'mode' (position 1) must be bool, not "
-                        f"{type(mode).__name__}")
+        raise TypeError(
+            f"use_deterministic_algorithms(): argument 'mode' (position 1) must be bool, not {type(mode).__name__}"
+        )
     _flags["deterministic"], _flags["warn_only"] = mode, bool(warn_only)
 
 
@@ -39,11 +45,15 @@ def is_deterministic_algorithms_warn_only_enabled() -> bool:
 
 
 def set_float32_matmul_precision(precision: str) -> None:
-    """"highest", "high" or "medium" (kept; wgtorch's float32 matmuls are always full float32).
-    Another value warns and changes nothing, as in PyTorch."""
+    """Set the precision of float32 matmuls: "highest", "high" or "medium" (kept; wgtorch's
+    float32 matmuls are always full float32). Another value warns and changes nothing, as in PyTorch."""
     if precision not in ("highest", "high", "medium"):
-        warnings.warn(f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
-                      "set_float32_matmul_precision call has no effect.", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
+            "set_float32_matmul_precision call has no effect.",
+            UserWarning,
+            stacklevel=2,
+        )
         return
     from .backends import cuda
 
@@ -86,8 +96,9 @@ def get_num_interop_threads() -> int:
     return _flags["interop_threads"] or get_num_threads()
 
 
-def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None,
-                     sci_mode=None) -> None:
+def set_printoptions(
+    precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None
+) -> None:
     """How tensors print (as ``torch.set_printoptions``): digits after the point, the element count
     above which a tensor is summarised, the items shown at each end when it is, the line width,
     and scientific notation (True, False, or None for the automatic choice). ``profile`` is
@@ -99,8 +110,12 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
         if profile not in presets:
             raise ValueError(f"Invalid profile: {profile}; expected 'default', 'short' or 'full'")
         OPTIONS.update(zip(("precision", "threshold", "edgeitems", "linewidth"), presets[profile]))
-    for name, value in (("precision", precision), ("threshold", threshold), ("edgeitems", edgeitems),
-                        ("linewidth", linewidth)):
+    for name, value in (
+        ("precision", precision),
+        ("threshold", threshold),
+        ("edgeitems", edgeitems),
+        ("linewidth", linewidth),
+    ):
         if value is not None:
             OPTIONS[name] = value
     OPTIONS["sci_mode"] = sci_mode
@@ -156,8 +171,9 @@ def promote_types(type1, type2) -> D.dtype:
     """The smallest dtype both ``type1`` and ``type2`` convert to without losing their kind."""
     for pos, (name, t) in enumerate((("type1", type1), ("type2", type2)), 1):
         if not isinstance(t, D.dtype):
-            raise TypeError(f"promote_types(): argument '{name}' (position {pos}) must be torch.dtype, not "
-                            f"{type(t).__name__}")
+            raise TypeError(
+                f"promote_types(): argument '{name}' (position {pos}) must be torch.dtype, not {type(t).__name__}"
+            )
     return D.result_type(_Typed(type1), _Typed(type2))
 
 
@@ -180,8 +196,7 @@ def sum_to_size(self: Tensor, *size) -> Tensor:
     lead = len(shape) - len(size)
     if lead < 0 or any(n != 1 and n != s for n, s in zip(size, shape[lead:])):
         raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(shape)}}}.")
-    dims = tuple(range(lead)) + tuple(lead + i for i, (n, s) in enumerate(zip(size, shape[lead:]))
-                                      if n == 1 and s != 1)
+    dims = tuple(range(lead)) + tuple(lead + i for i, (n, s) in enumerate(zip(size, shape[lead:])) if n == 1 and s != 1)
     if not dims:
         return self
     return self.sum(dim=dims, keepdim=True).reshape(size)
@@ -198,8 +213,7 @@ def is_contiguous(self: Tensor, memory_format=contiguous_format) -> bool:
             return False
         order = (0, *range(2, nd), 1)  # the dimensions from outermost to innermost in memory
         return _row_major([self.shape[d] for d in order], [self.stride()[d] for d in order])
-    raise TypeError(f"is_contiguous(): memory_format must be a torch.memory_format, not "
-                    f"{type(memory_format).__name__}")
+    raise TypeError(f"is_contiguous(): memory_format must be a torch.memory_format, not {type(memory_format).__name__}")
 
 
 def _row_major(shape, strides) -> bool:
@@ -219,12 +233,33 @@ def _is_nonzero(self: Tensor) -> bool:
     return is_nonzero(self)
 
 
-METHODS = {"sum_to_size": sum_to_size, "is_contiguous": is_contiguous, "is_complex": _is_complex,
-           "is_nonzero": _is_nonzero}
-PROPERTIES = {"nbytes": property(lambda self: self.numel() * self.dtype.itemsize, doc="Bytes of the elements."),
-              "itemsize": property(lambda self: self.dtype.itemsize, doc="Bytes of one element.")}
+METHODS = {
+    "sum_to_size": sum_to_size,
+    "is_contiguous": is_contiguous,
+    "is_complex": _is_complex,
+    "is_nonzero": _is_nonzero,
+}
+PROPERTIES = {
+    "nbytes": property(lambda self: self.numel() * self.dtype.itemsize, doc="Bytes of the elements."),
+    "itemsize": property(lambda self: self.dtype.itemsize, doc="Bytes of one element."),
+}
 
-__all__ = ["are_deterministic_algorithms_enabled", "can_cast", "channels_last_3d", "get_float32_matmul_precision",
-           "get_num_interop_threads", "get_num_threads", "is_complex", "is_deterministic_algorithms_warn_only_enabled",
-           "is_floating_point", "is_nonzero", "promote_types", "result_type", "set_float32_matmul_precision",
-           "set_num_interop_threads", "set_num_threads", "set_printoptions", "use_deterministic_algorithms"]
+__all__ = [
+    "are_deterministic_algorithms_enabled",
+    "can_cast",
+    "channels_last_3d",
+    "get_float32_matmul_precision",
+    "get_num_interop_threads",
+    "get_num_threads",
+    "is_complex",
+    "is_deterministic_algorithms_warn_only_enabled",
+    "is_floating_point",
+    "is_nonzero",
+    "promote_types",
+    "result_type",
+    "set_float32_matmul_precision",
+    "set_num_interop_threads",
+    "set_num_threads",
+    "set_printoptions",
+    "use_deterministic_algorithms",
+]

@@ -38,20 +38,23 @@ def multinomial(input: Tensor, num_samples, replacement: bool = False, *, genera
     if out is not None:
         raise TypeError("multinomial(): out= is not supported by wgtorch")
     if isinstance(num_samples, bool) or not hasattr(num_samples, "__index__"):
-        raise TypeError(f"multinomial(): argument 'num_samples' (position 2) must be int, not "
-                        f"{type(num_samples).__name__}")
+        raise TypeError(
+            f"multinomial(): argument 'num_samples' (position 2) must be int, not {type(num_samples).__name__}"
+        )
     n = operator.index(num_samples)
     if input.ndim not in (1, 2):
         raise RuntimeError(f"prob_dist must be 1 or 2 dim (got {input.ndim} dims)")
     if not input.dtype.is_floating_point:
-        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: "
-                           f"{TORCH_NAMES[input.dtype.name]}")
+        raise RuntimeError(
+            f"multinomial only supports floating-point dtypes for input, got: {TORCH_NAMES[input.dtype.name]}"
+        )
     if n <= 0:
         raise RuntimeError("cannot sample n_sample <= 0 samples")
     k = input.shape[-1]
     if not replacement and n > k:
-        raise RuntimeError(f"cannot sample n_sample > prob_dist.size(-1) samples without replacement "
-                           f"(n_sample={n}, size={k})")
+        raise RuntimeError(
+            f"cannot sample n_sample > prob_dist.size(-1) samples without replacement (n_sample={n}, size={k})"
+        )
     gen = check_generator(generator, input.device, "multinomial")
     with no_grad():
         p = input.detach().reshape(-1, k).float() if input.dtype is not D.float64 else input.detach().reshape(-1, k)

@@ -93,8 +93,13 @@ def _log_pmf(k, lam, log_lam):
     x = k.clamp(min=0) + 1
     big = (x - lam) - (x - 0.5) * ((x - lam) / lam).log1p() - 0.5 * log_lam - _HALF_LOG_2PI - _stirling_tail(x)
     y = x + 6
-    lgamma_x = (y - 0.5) * y.log() - y + _HALF_LOG_2PI + _stirling_tail(y) - (
-        x * (x + 1) * (x + 2) * (x + 3) * (x + 4) * (x + 5)).log()
+    lgamma_x = (
+        (y - 0.5) * y.log()
+        - y
+        + _HALF_LOG_2PI
+        + _stirling_tail(y)
+        - (x * (x + 1) * (x + 2) * (x + 3) * (x + 4) * (x + 5)).log()
+    )
     low = -lam + k * log_lam - lgamma_x
     return big.where(x >= 7, low)
 

@@ -85,8 +85,10 @@ def _continuous(self: Tensor, name: str, long_name: str | None = None):
     if not self.dtype.is_floating_point:
         if long_name is None:
             raise NotImplementedError(f"\"{name}\" not implemented for '{TORCH_NAMES[self.dtype.name]}'")
-        raise RuntimeError(f"{long_name} distribution is a continuous probability distribution. dtype must be a "
-                           f"floating point but you specified {TORCH_NAMES[self.dtype.name]}")
+        raise RuntimeError(
+            f"{long_name} distribution is a continuous probability distribution. dtype must be a "
+            f"floating point but you specified {TORCH_NAMES[self.dtype.name]}"
+        )
 
 
 def _from(kw: dict, default, fn: str):
@@ -106,8 +108,9 @@ def uniform_(self: Tensor, from_=0.0, to=1.0, *, generator=None, **kw) -> Tensor
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={from_} > to={to}")
     gen = check_generator(generator, self.device, "uniform_")
     dt = self.dtype if self.dtype.is_floating_point else D.float32
-    return _fill(self, lambda: _draw(gen, "uniform", tuple(self.shape), float(from_), float(to), dt, self.device,
-                                     False))
+    return _fill(
+        self, lambda: _draw(gen, "uniform", tuple(self.shape), float(from_), float(to), dt, self.device, False)
+    )
 
 
 def normal_(self: Tensor, mean=0.0, std=1.0, *, generator=None) -> Tensor:
@@ -116,8 +119,9 @@ def normal_(self: Tensor, mean=0.0, std=1.0, *, generator=None) -> Tensor:
     if std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {_num(std)}")
     gen = check_generator(generator, self.device, "normal_")
-    return _fill(self, lambda: _draw(gen, "normal", tuple(self.shape), float(mean), float(std), self.dtype,
-                                     self.device, False))
+    return _fill(
+        self, lambda: _draw(gen, "normal", tuple(self.shape), float(mean), float(std), self.dtype, self.device, False)
+    )
 
 
 def _num(v) -> str:
@@ -159,8 +163,9 @@ def cauchy_(self: Tensor, median=0.0, sigma=1.0, *, generator=None) -> Tensor:
     if not sigma > 0:
         raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={_num(sigma)}")
     gen = check_generator(generator, self.device, "cauchy_")
-    return _fill(self, lambda: ((uniform(gen, self.shape, self.device, self.dtype) - 0.5) * math.pi).tan() * sigma
-                 + median)
+    return _fill(
+        self, lambda: ((uniform(gen, self.shape, self.device, self.dtype) - 0.5) * math.pi).tan() * sigma + median
+    )
 
 
 def log_normal_(self: Tensor, mean=1.0, std=2.0, *, generator=None) -> Tensor:
@@ -169,8 +174,12 @@ def log_normal_(self: Tensor, mean=1.0, std=2.0, *, generator=None) -> Tensor:
     if not std > 0:
         raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={_num(std)}")
     gen = check_generator(generator, self.device, "log_normal_")
-    return _fill(self, lambda: _draw(gen, "normal", tuple(self.shape), float(mean), float(std),
-                                     _work_dtype(self.dtype), self.device, False).exp())
+    return _fill(
+        self,
+        lambda: _draw(
+            gen, "normal", tuple(self.shape), float(mean), float(std), _work_dtype(self.dtype), self.device, False
+        ).exp(),
+    )
 
 
 def _random_range(dt: D.dtype, device) -> int:
@@ -217,8 +226,9 @@ def _randint(gen, shape, low: int, high: int, dt: D.dtype, dev) -> Tensor:
         # floats draw integers first: the kernel's float conversion is exact only below 2**24
         return _draw(gen, "randint", shape, low, high, D.int64 if dt.is_floating_point else dt, dev, False)
     if dev.type == "wgpu":
-        raise RuntimeError(f"random_: on wgpu, the range to - from = {span} must be at most 2**32 (int64 is "
-                           "stored as int32 there)")
+        raise RuntimeError(
+            f"random_: on wgpu, the range to - from = {span} must be at most 2**32 (int64 is stored as int32 there)"
+        )
     lo = _draw(gen, "randint", shape, 0, 2**32, D.int64, dev, False)
     hi = _draw(gen, "randint", shape, 0, 2**31, D.int64, dev, False)
     v = hi * 2**32 + lo
@@ -234,16 +244,20 @@ def bernoulli_(self: Tensor, p=0.5, *, generator=None) -> Tensor:
     elif not 0 <= p <= 1:
         raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
     gen = check_generator(generator, self.device, "bernoulli_")
-    return _fill(self, lambda: uniform(gen, self.shape, self.device, self.dtype) < (
-        p.to(self.device) if isinstance(p, Tensor) else p))
+    return _fill(
+        self,
+        lambda: uniform(gen, self.shape, self.device, self.dtype) < (p.to(self.device) if isinstance(p, Tensor) else p),
+    )
 
 
 def _check_probabilities(p: Tensor) -> None:
     if not p.dtype.is_floating_point:
         raise NotImplementedError(f"\"bernoulli_tensor_cpu_p_\" not implemented for '{TORCH_NAMES[p.dtype.name]}'")
     if p.numel() and not bool(((p >= 0) & (p <= 1)).all()):  # NaN fails both
-        raise RuntimeError("Expected p_in >= 0 && p_in <= 1 to be true, but got false. (bernoulli: every "
-                           "probability must be in [0, 1])")
+        raise RuntimeError(
+            "Expected p_in >= 0 && p_in <= 1 to be true, but got false. (bernoulli: every "
+            "probability must be in [0, 1])"
+        )
 
 
 # -- functions --------------------------------------------------------------------------------------
@@ -261,8 +275,9 @@ def bernoulli(input: Tensor, p=None, *, generator=None, out=None) -> Tensor:
     return _with_zero_grad(sample, input)
 
 
-def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False,
-           out=None) -> Tensor:
+def normal(
+    mean, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False, out=None
+) -> Tensor:
     """Normal numbers: ``normal(mean, std)`` with tensor mean and/or std (broadcast together), or
     ``normal(mean, std, size)`` with numbers for both."""
     if out is not None:
@@ -270,17 +285,20 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     tensors = [x for x in (mean, std) if isinstance(x, Tensor)]
     if not tensors:
         if size is None:
-            raise TypeError("normal() received an invalid combination of arguments: with float mean and std, "
-                            "size is required: normal(mean, std, size)")
+            raise TypeError(
+                "normal() received an invalid combination of arguments: with float mean and std, "
+                "size is required: normal(mean, std, size)"
+            )
         if std < 0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {_num(std)}")
         from ._creation import _random
 
-        return _random("normal", (size,), float(mean), float(std), dtype, device, requires_grad, generator,
-                       "normal")
+        return _random("normal", (size,), float(mean), float(std), dtype, device, requires_grad, generator, "normal")
     if size is not None and tuple(size) != tuple(_broadcast(mean, std)):
-        raise RuntimeError(f"normal(): size {list(size)} does not match the broadcast shape of mean and std "
-                           f"{list(_broadcast(mean, std))}")
+        raise RuntimeError(
+            f"normal(): size {list(size)} does not match the broadcast shape of mean and std "
+            f"{list(_broadcast(mean, std))}"
+        )
     dev = tensors[0].device
     dt = D.result_type(*tensors)
     if not dt.is_floating_point:
@@ -305,8 +323,9 @@ def _broadcast(a, b) -> tuple:
     return broadcast_shapes([tuple(x.shape) for x in (a, b) if isinstance(x, Tensor)])
 
 
-def randint_like(input: Tensor, low=0, high=None, *, generator=None, dtype=None, device=None,
-                 requires_grad=False) -> Tensor:
+def randint_like(
+    input: Tensor, low=0, high=None, *, generator=None, dtype=None, device=None, requires_grad=False
+) -> Tensor:
     """Integers in [low, high) of input's shape: ``randint_like(input, high)`` or
     ``randint_like(input, low, high)``."""
     from ._creation import randint
@@ -314,8 +333,9 @@ def randint_like(input: Tensor, low=0, high=None, *, generator=None, dtype=None,
     if high is None:
         low, high = 0, low
     dt, dev = _like(input, dtype, device)
-    return randint(low, high, tuple(input.shape), generator=generator, dtype=dt, device=dev,
-                   requires_grad=requires_grad)
+    return randint(
+        low, high, tuple(input.shape), generator=generator, dtype=dt, device=dev, requires_grad=requires_grad
+    )
 
 
 def poisson(input: Tensor, generator=None) -> Tensor:
@@ -341,9 +361,30 @@ def _multinomial(self, num_samples, replacement=False, *, generator=None):
 
 _multinomial.__doc__ = "See `wgtorch.multinomial`."
 #: bound to Tensor by `wgtorch._methods`
-TENSOR_METHODS = {"bernoulli": bernoulli, "bernoulli_": bernoulli_, "normal_": normal_, "uniform_": uniform_,
-                  "random_": random_, "exponential_": exponential_, "geometric_": geometric_, "cauchy_": cauchy_,
-                  "log_normal_": log_normal_, "multinomial": _multinomial}
+TENSOR_METHODS = {
+    "bernoulli": bernoulli,
+    "bernoulli_": bernoulli_,
+    "normal_": normal_,
+    "uniform_": uniform_,
+    "random_": random_,
+    "exponential_": exponential_,
+    "geometric_": geometric_,
+    "cauchy_": cauchy_,
+    "log_normal_": log_normal_,
+    "multinomial": _multinomial,
+}
 
-__all__ = ["bernoulli", "bernoulli_", "cauchy_", "exponential_", "geometric_", "log_normal_", "normal",
-           "normal_", "poisson", "randint_like", "random_", "uniform_"]
+__all__ = [
+    "bernoulli",
+    "bernoulli_",
+    "cauchy_",
+    "exponential_",
+    "geometric_",
+    "log_normal_",
+    "normal",
+    "normal_",
+    "poisson",
+    "randint_like",
+    "random_",
+    "uniform_",
+]

@@ -24,8 +24,13 @@ def set_rng_state(new_state) -> None:
 
 
 @contextlib.contextmanager
-def fork_rng(devices=None, enabled: bool = True, _caller: str = "fork_rng", _devices_kw: str = "devices",
-             device_type: str = "cuda"):
+def fork_rng(
+    devices=None,
+    enabled: bool = True,
+    _caller: str = "fork_rng",
+    _devices_kw: str = "devices",
+    device_type: str = "cuda",
+):
     """A context in which the global generator may be used freely: its state is restored on exit.
     ``devices`` and ``device_type`` are accepted for PyTorch's signature; the one generator serves
     every device, so there is no per-device state to fork."""

@@ -20,8 +20,7 @@ def _check_scalars(input: Tensor, beta, alpha) -> None:
     if not input.dtype.is_floating_point:
         for label, v in (("beta", beta), ("alpha", alpha)):
             if isinstance(v, float):
-                raise RuntimeError(f"For integral input tensors, argument {label} must not be a floating point "
-                                   "number.")
+                raise RuntimeError(f"For integral input tensors, argument {label} must not be a floating point number.")
     if input.dtype is D.bool_:
         for label, v in (("beta", beta), ("alpha", alpha)):
             if v not in (0, 1, True, False):
@@ -35,8 +34,9 @@ def _combine(input: Tensor, product: Tensor, beta, alpha, fn: str) -> Tensor:
     if input.dtype is not product.dtype:
         raise RuntimeError(f"self and mat2 must have the same dtype, but got {_name(input)} and {_name(product)}")
     if broadcast_shapes([tuple(input.shape), tuple(product.shape)]) != tuple(product.shape):
-        raise RuntimeError(f"{fn}: the expanded size of input {list(input.shape)} must match the result's size "
-                           f"{list(product.shape)}")
+        raise RuntimeError(
+            f"{fn}: the expanded size of input {list(input.shape)} must match the result's size {list(product.shape)}"
+        )
     _check_scalars(input, beta, alpha)
     if input.dtype is D.bool_:  # PyTorch: logical or / and for bool
         scaled = product if alpha else product.logical_and(False)
@@ -74,8 +74,10 @@ def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor
         raise RuntimeError(f"vector + matrix @ vector expected, got {input.ndim}, {mat.ndim}, {vec.ndim}")
     _same_dtype(mat, vec, "mat and vec")
     if mat.shape[1] != vec.shape[0]:
-        raise RuntimeError(f"size mismatch, got input ({input.shape[0] if input.ndim else 1}), mat "
-                           f"({mat.shape[0]}x{mat.shape[1]}), vec ({vec.shape[0]})")
+        raise RuntimeError(
+            f"size mismatch, got input ({input.shape[0] if input.ndim else 1}), mat "
+            f"({mat.shape[0]}x{mat.shape[1]}), vec ({vec.shape[0]})"
+        )
     return _combine(input, _mm(mat, vec.unsqueeze(1)).squeeze(1), beta, alpha, "addmv")
 
 
@@ -85,8 +87,11 @@ def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tenso
         if v.ndim != 1:
             raise RuntimeError(f"addr: Expected 1-D argument {name}, but got {v.ndim}-D")
     _same_dtype(vec1, vec2, "vec1 and vec2")
-    outer = vec1.unsqueeze(1).logical_and(vec2.unsqueeze(0)) if vec1.dtype is D.bool_ else \
-        vec1.unsqueeze(1) * vec2.unsqueeze(0)
+    outer = (
+        vec1.unsqueeze(1).logical_and(vec2.unsqueeze(0))
+        if vec1.dtype is D.bool_
+        else vec1.unsqueeze(1) * vec2.unsqueeze(0)
+    )
     return _combine(input, outer, beta, alpha, "addr")
 
 
@@ -95,11 +100,11 @@ def _check_batches(b1: Tensor, b2: Tensor) -> None:
         if b.ndim != 3:
             raise RuntimeError(f"{name} must be a 3D tensor, got {b.ndim}-D")
     if b1.shape[0] != b2.shape[0]:
-        raise RuntimeError(f"batch1 and batch2 must have same number of batches, got {b1.shape[0]} and "
-                           f"{b2.shape[0]}")
+        raise RuntimeError(f"batch1 and batch2 must have same number of batches, got {b1.shape[0]} and {b2.shape[0]}")
     if b1.shape[2] != b2.shape[1]:
-        raise RuntimeError(f"Incompatible matrix sizes for bmm ({b1.shape[1]}x{b1.shape[2]} and "
-                           f"{b2.shape[1]}x{b2.shape[2]})")
+        raise RuntimeError(
+            f"Incompatible matrix sizes for bmm ({b1.shape[1]}x{b1.shape[2]} and {b2.shape[1]}x{b2.shape[2]})"
+        )
     _same_dtype(b1, b2, "batch1 and batch2")
 
 
@@ -136,12 +141,14 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tens
 def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """input + value * tensor1 / tensor2 (broadcast together; true division)."""
     if not any(t.dtype.is_floating_point for t in (tensor1, tensor2) if isinstance(t, Tensor)):
-        raise RuntimeError("Integer division with addcdiv is no longer supported, and in a future release addcdiv "
-                           "will perform a true division of tensor1 and tensor2. The historic addcdiv behavior can "
-                           "be implemented as (input + value * torch.trunc(tensor1 / tensor2)).to(input.dtype) for "
-                           "integer inputs and as (input + value * tensor1 / tensor2) for float inputs. The future "
-                           "addcdiv behavior is just the latter implementation: (input + value * tensor1 / "
-                           "tensor2), for all dtypes.")
+        raise RuntimeError(
+            "Integer division with addcdiv is no longer supported, and in a future release addcdiv "
+            "will perform a true division of tensor1 and tensor2. The historic addcdiv behavior can "
+            "be implemented as (input + value * torch.trunc(tensor1 / tensor2)).to(input.dtype) for "
+            "integer inputs and as (input + value * tensor1 / tensor2) for float inputs. The future "
+            "addcdiv behavior is just the latter implementation: (input + value * tensor1 / "
+            "tensor2), for all dtypes."
+        )
     value = _value(input, tensor1, tensor2, value)
     quot = tensor1 / tensor2
     return input + (quot if value == 1 else quot * value)
