@@ -189,6 +189,8 @@ def can_cast(from_, to) -> bool:
 # -- Tensor methods ---------------------------------------------------------------------------------
 def sum_to_size(self: Tensor, *size) -> Tensor:
     """Sum self down to ``size``, a shape that broadcasts to self's (the reverse of expand)."""
+    if not size:
+        raise TypeError("sum_to_size() missing 1 required positional argument: 'size'")
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
     size = tuple(int(n) for n in size)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import _dtype as D
 from .._tensor import Tensor
+from ..autograd.function import Function
 from .linalg import matmul
 from .registry import TORCH_NAMES
 
@@ -44,8 +45,24 @@ def _combine(input: Tensor, product: Tensor, beta, alpha, fn: str) -> Tensor:
         return out.expand(product.shape) if tuple(out.shape) != tuple(product.shape) else out
     scaled = product if alpha == 1 else product * alpha
     if beta == 0:
-        return scaled
+        return _IgnoreInput.apply(scaled, input) if input.requires_grad else scaled
     return scaled + (input if beta == 1 else input * beta)
+
+
+class _IgnoreInput(Function):
+    """beta=0: the result does not read input (NaN in it stays out), but input gets PyTorch's zero
+    gradient rather than none."""
+
+    @staticmethod
+    def forward(ctx, out, input):
+        ctx.shape, ctx.dtype, ctx.device = input.shape, input.dtype, input.device
+        return out.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        from .._creation import zeros
+
+        return g, zeros(ctx.shape, dtype=ctx.dtype, device=ctx.device)
 
 
 def _same_dtype(a: Tensor, b: Tensor, what: str) -> None:
