@@ -41,6 +41,7 @@ def are_deterministic_algorithms_enabled() -> bool:
 
 
 def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    """Whether `use_deterministic_algorithms` was given ``warn_only=True``."""
     return _flags["warn_only"]
 
 
@@ -62,6 +63,7 @@ def set_float32_matmul_precision(precision: str) -> None:
 
 
 def get_float32_matmul_precision() -> str:
+    """The value of `set_float32_matmul_precision` ("highest" by default)."""
     return _flags["matmul_precision"]
 
 
@@ -89,10 +91,12 @@ def get_num_threads() -> int:
 
 
 def set_num_interop_threads(n: int) -> None:
+    """The number of inter-op threads (kept; wgtorch runs ops in the calling thread)."""
     _flags["interop_threads"] = _positive_int("set_num_interop_threads", n)
 
 
 def get_num_interop_threads() -> int:
+    """The value of `set_num_interop_threads`, else `get_num_threads`."""
     return _flags["interop_threads"] or get_num_threads()
 
 

@@ -140,6 +140,7 @@ def get_rng_state_all() -> list:
 
 
 def set_rng_state_all(new_states) -> None:
+    """Restore the states of `get_rng_state_all` (one generator: the last one wins)."""
     for state in new_states:
         set_rng_state(state)
 
