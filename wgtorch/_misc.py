@@ -208,11 +208,14 @@ def sum_to_size(self: Tensor, *size) -> Tensor:
     return self.sum(dim=dims, keepdim=True).reshape(size)
 
 
+_plain_is_contiguous = Tensor.is_contiguous  # row-major, from _tensor.py (bound over by `is_contiguous`)
+
+
 def is_contiguous(self: Tensor, memory_format=contiguous_format) -> bool:
     """Whether self's elements lie in memory in the order of ``memory_format``: row-major
     (``contiguous_format``), NHWC (``channels_last``, 4-D) or NDHWC (``channels_last_3d``, 5-D)."""
-    if memory_format in (contiguous_format, preserve_format):
-        return _row_major(self.shape, self.stride())
+    if memory_format is contiguous_format or memory_format is preserve_format:
+        return _plain_is_contiguous(self)
     if memory_format is channels_last or memory_format is channels_last_3d:
         nd = 4 if memory_format is channels_last else 5
         if self.ndim != nd:
