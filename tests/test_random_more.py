@@ -496,3 +496,17 @@ def test_cuda_rng_functions_share_the_global_state():
     np.testing.assert_array_equal(wt.rand(4).numpy(), a)
     wt.cuda.seed_all()
     assert wt.cuda.initial_seed() != 5  # a fresh 64-bit seed
+
+
+@pytest.mark.parametrize("n", [63, 64, 65, 257])
+def test_sizes_around_the_workgroup(device, n):
+    wt.manual_seed(n)
+    p = wt.linspace(0, 1, n, device=device).reshape(1, n).expand(3, n).t()  # a non-contiguous (n, 3) view
+    b = wt.bernoulli(p).numpy()
+    assert b.shape == (n, 3) and np.all(b[0] == 0) and np.all(b[-1] == 1)
+    perm = wt.multinomial(wt.rand(2, n, device=device) + 0.01, n).numpy()  # every category, once
+    assert perm.shape == (2, n) and all(sorted(r) == list(range(n)) for r in perm)
+    rates = wt.linspace(0, 30, n, device=device)
+    k = wt.poisson(rates).numpy()
+    assert k[0] == 0 and np.all(k >= 0) and np.all(k == np.round(k))
+    assert abs(k.sum() - rates.numpy().sum()) < 5 * math.sqrt(rates.numpy().sum())
