@@ -314,7 +314,7 @@ define(
        divides=True),
     _B("remainder", "input - floor(input / other) * other (the sign of other, as Python's %).", "xp.remainder",
        "rem_f(a, b)", "TC(rem_i(i32(a), i32(b)))",
-       lambda n, g, a, b, y: (g if n[0] else None, -g * (a // b) if n[1] else None), accepts="if",
+       lambda n, g, a, b, y: (g if n[0] else None, -g * (a / b).floor() if n[1] else None), accepts="if",
        refuse=_NOT_BOOL, inplace=True, divides=True),
     _B("atan2", "The angle of (other, input), in (-π, π].", "xp.arctan2", "atan2_(a, b)", None,
        lambda n, g, a, b, y: (g * b / (a * a + b * b), -g * a / (a * a + b * b)), result="float",
