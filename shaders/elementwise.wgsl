@@ -193,6 +193,31 @@ fn rem_f(a: f32, b: f32) -> f32 {
     return select(m, m + b, !(m == 0.0) && ((b < 0.0) != (m < 0.0)));
 }
 
+// gcd and lcm as PyTorch's calc_gcd: Euclid on |a|, |b| with C's truncating % (|i32 min| stays
+// negative, as in C); at most 47 steps for 32-bit values.
+fn gcd_i(x: i32, y: i32) -> i32 {
+    var a = abs(x);
+    var b = abs(y);
+    for (var k = 0; k < 64 && a != 0; k++) {
+        let c = a;
+        a = b % a;
+        b = c;
+    }
+    return b;
+}
+fn lcm_i(x: i32, y: i32) -> i32 {
+    let g = gcd_i(x, y);
+    if (g == 0) { return 0; }
+    return abs((x / g) * y);  // i32 multiplication wraps, as PyTorch's does
+}
+// log2(2^a + 2^b) = m + log2(1 + 2^-|a - b|)
+fn logaddexp2_(a: f32, b: f32) -> f32 {
+    if (is_nan(a) || is_nan(b)) { return nan_f32(); }
+    let m = max(a, b);
+    if (is_inf(m)) { return m; }  // +inf, or both -inf
+    return m + log1p_(exp2(-abs(a - b))) * 1.4426950408889634;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * u32(WG);

@@ -200,3 +200,28 @@ from .ops import scan as _scan  # noqa: E402
 
 for _module in (_scan, _reduce_extra, _norms):  # (allclose: isclose(...).all() on the device)
     globals().update(_module.FUNCTIONS)
+# -- random sampling, rng state, addmm family, misc API (randmisc) --
+from . import random
+from ._misc import (
+    are_deterministic_algorithms_enabled,
+    can_cast,
+    channels_last_3d,
+    get_float32_matmul_precision,
+    get_num_interop_threads,
+    get_num_threads,
+    is_complex,
+    is_deterministic_algorithms_warn_only_enabled,
+    is_floating_point,
+    is_nonzero,
+    promote_types,
+    result_type,
+    set_float32_matmul_precision,
+    set_num_interop_threads,
+    set_num_threads,
+    set_printoptions,
+    use_deterministic_algorithms,
+)
+from ._multinomial import multinomial
+from ._sampling import bernoulli, normal, poisson, randint_like
+from .ops.blas import addbmm, addcdiv, addcmul, addmm, addmv, addr, baddbmm
+from .random import get_rng_state, set_rng_state

@@ -320,3 +320,16 @@ from .ops import scan as _scan  # noqa: E402
 for _module in (_scan, _reduce_extra, _norms):  # (replaces the all/any lambdas: dims, uint8, docstrings)
     for _name, _fn in _module.METHODS.items():
         setattr(Tensor, _name, _fn)
+# -- random sampling, addmm family, misc methods (randmisc: _sampling.py, ops/blas.py, _misc.py) --
+def _bind_randmisc():
+    from ._misc import METHODS, PROPERTIES
+    from ._sampling import TENSOR_METHODS
+    from .ops.blas import TENSOR_METHODS as BLAS_METHODS
+
+    for name, fn in {**METHODS, **TENSOR_METHODS, **BLAS_METHODS}.items():
+        setattr(Tensor, name, fn)
+    for name, prop in PROPERTIES.items():
+        setattr(Tensor, name, prop)
+
+
+_bind_randmisc()

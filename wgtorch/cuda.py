@@ -117,3 +117,46 @@ def set_device(device) -> None:
     index = _index(device)
     if index is not None:
         _device(_require_cupy(), index).use()
+
+
+# -- random number state (one generator serves every device: see wgtorch.random) --------------------
+def get_rng_state(device="cuda"):
+    """The state of the generator CUDA tensors draw from: wgtorch's global one (a uint8 tensor)."""
+    from .random import get_rng_state as _get
+
+    return _get()
+
+
+def set_rng_state(new_state, device="cuda") -> None:
+    """Restore the generator CUDA tensors draw from (the global one)."""
+    from .random import set_rng_state as _set
+
+    _set(new_state)
+
+
+def get_rng_state_all() -> list:
+    """One state per visible CUDA device (all the same: one generator)."""
+    return [get_rng_state(i) for i in range(device_count())]
+
+
+def set_rng_state_all(new_states) -> None:
+    """Restore the states of `get_rng_state_all` (one generator: the last one wins)."""
+    for state in new_states:
+        set_rng_state(state)
+
+
+def seed() -> None:
+    """Seed the generator of CUDA tensors (the global one) with a non-deterministic number."""
+    from ._creation import seed as _seed
+
+    _seed()
+
+
+seed_all = seed
+
+
+def initial_seed() -> int:
+    """The seed of the generator CUDA tensors draw from (the global one)."""
+    from ._creation import initial_seed as _initial
+
+    return _initial()

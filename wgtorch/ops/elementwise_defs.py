@@ -381,3 +381,38 @@ define(
 OPS = REGISTRY
 #: ops whose result is bool whatever the compute dtype.
 PREDICATES = frozenset(name for name, op in OPS.items() if op.result == "bool")
+
+# -- gcd, lcm, logaddexp2 (randmisc) ---------------------------------------------------------------
+_LCM = "xp.abs(xp.where(xp.gcd(a, b) == 0, 0, a // xp.where(xp.gcd(a, b) == 0, 1, xp.gcd(a, b)) * b))"
+define(
+    # Euclid's algorithm on |a|, |b| (WGSL loop in shaders/elementwise.wgsl), as PyTorch's calc_gcd.
+    _B("gcd", "The greatest common divisor of |input| and |other| (0 for gcd(0, 0)).", "xp.gcd", None,
+       "TC(gcd_i(i32(a), i32(b)))", accepts="i", inplace=True),
+    # |a / gcd * b|, wrapping on overflow as PyTorch's does
+    _B("lcm", "The least common multiple of |input| and |other| (0 if either is 0).", _LCM, None,
+       "TC(lcm_i(i32(a), i32(b)))", accepts="i", inplace=True),
+    _B("logaddexp2", "log2(2**input + 2**other), stable.", "xp.logaddexp2", "logaddexp2_(a, b)", None,
+       lambda n, g, a, b, y: (g * (a - y).exp2() if n[0] else None, g * (b - y).exp2() if n[1] else None),
+       accepts="f"),
+)
+
+_C10_NAMES = {"float32": "float", "float64": "double", "float16": "c10::Half", "bfloat16": "c10::BFloat16"}
+_lerp_base_promote = REGISTRY["lerp"].promote
+
+
+def _lerp_promote(operands):
+    """PyTorch's lerp does not promote: end, and a weight tensor with dimensions, must have
+    input's dtype (a 0-d weight may differ); the result has input's dtype."""
+    compute = _lerp_base_promote(operands)
+    dt = getattr(operands[0], "dtype", None)
+    if dt is None:
+        return compute
+    for label, x, zero_dim_ok in (("end", operands[1], False), ("weight", operands[2], True)):
+        other = getattr(x, "dtype", None)
+        if other is not None and other is not dt and not (zero_dim_ok and x.ndim == 0):
+            raise RuntimeError(f"expected dtype {_C10_NAMES.get(dt.name, dt.name)} for `{label}` but got dtype "
+                               f"{_C10_NAMES.get(other.name, other.name)}")
+    return dt, dt
+
+
+REGISTRY["lerp"].promote = _lerp_promote
