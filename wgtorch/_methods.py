@@ -280,3 +280,26 @@ def _bind_new():
 
 
 _bind_new()
+
+
+# -- shape ops (as_strided, unfold, diagonal, flip/roll, tril/triu ...): ops/strided, ops/rearrange,
+# ops/matrix --
+def _bind_shape_ops():
+    from .ops import matrix as M
+    from .ops import rearrange as RA
+    from .ops import strided as ST
+
+    for module, names in ((ST, ("as_strided", "unfold", "storage_offset", "diagonal", "diagonal_scatter",
+                                "select_scatter", "slice_scatter")),
+                          (RA, ("flip", "fliplr", "flipud", "roll", "rot90", "repeat", "repeat_interleave", "tile",
+                                "movedim", "moveaxis", "diff", "narrow_copy")),
+                          (M, ("tril", "triu", "diag", "diag_embed", "trace", "outer", "ger", "cross", "kron",
+                               "fill_diagonal_"))):
+        for name in names:
+            setattr(Tensor, name, getattr(module, name))
+    Tensor.tril_ = lambda self, diagonal=0: apply_inplace(self, M.tril, diagonal)
+    Tensor.triu_ = lambda self, diagonal=0: apply_inplace(self, M.triu, diagonal)
+    Tensor.tril_.__doc__, Tensor.triu_.__doc__ = "In-place tril.", "In-place triu."
+
+
+_bind_shape_ops()

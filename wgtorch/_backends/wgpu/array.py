@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import weakref
 
 from ..._dtype import dtype
+
+#: Storage -> the bytes it was made for (its pool block may be larger): `as_strided`'s bounds.
+STORAGE_BYTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def contiguous_strides(shape) -> tuple:
