@@ -101,10 +101,7 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
         raise RuntimeError(f"expected total dims >= 2, but got total dims = {n}")
     if dims[0] == dims[1] or abs(dims[0] - dims[1]) == n:
         raise RuntimeError(f"expected rotation dims to be different, but got dim0 = {dims[0]} and dim1 = {dims[1]}")
-    for i, d in enumerate(dims):
-        if not -n <= d < n:
-            raise RuntimeError(f"Rotation dim{i} out of range, dim{i} = {d}")
-    d0, d1 = dims[0] % n, dims[1] % n
+    d0, d1 = _dim(dims[0], n), _dim(dims[1], n)
     k = k % 4
     if k == 1:
         return S.transpose(flip(input, (d1,)), d0, d1)
@@ -116,6 +113,8 @@ def rot90(input: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
 
 
 def _sizes(sizes, op: str) -> tuple:
+    if not sizes:
+        raise TypeError(f'{op}() missing 1 required positional arguments: "repeats"')
     if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
         sizes = tuple(sizes[0])
     return tuple(int(n) for n in sizes)
