@@ -11,7 +11,7 @@ import numpy as np
 
 from ..._dtype import bool_, dtype, float16, float64, int64
 from ..protocol import check_strided_bounds
-from .array import STORAGE_BYTES, WgpuArray, contiguous_strides
+from .array import SizedStorage, WgpuArray, contiguous_strides
 from .elementwise import ElementwiseOps
 from .index import IndexOps
 from .matmul import MatmulOps
@@ -61,8 +61,7 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, Opt
             raise RuntimeError(
                 f"a {dt} tensor of shape {shape} needs {nbytes} bytes, more than {self.rt.name}'s "
                 f"max storage buffer binding size ({self.rt.max_binding} bytes)")
-        storage = Storage(self.rt, max(nbytes, 4))
-        STORAGE_BYTES[storage] = nbytes  # (as_strided's bounds)
+        storage = SizedStorage(self.rt, max(nbytes, 4), nbytes)  # (its size: as_strided's bounds)
         # Offsets are in elements from the start of the (possibly shared) buffer the kernels bind.
         offset = storage.block.offset // storage_np_dtype(dt).itemsize
         return WgpuArray(storage, shape, contiguous_strides(shape), offset, dt, contiguous=True)
@@ -157,7 +156,7 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, Opt
 
     def as_strided(self, a: WgpuArray, shape: tuple, strides: tuple, offset: int) -> WgpuArray:
         item = storage_np_dtype(a.dtype).itemsize
-        size = STORAGE_BYTES.get(a.storage, a.storage.block.size) // item
+        size = getattr(a.storage, "nbytes", a.storage.block.size) // item
         check_strided_bounds(shape, strides, offset, size, a.dtype.itemsize)
         return a.view(shape, strides, a.storage.block.offset // item + offset)
 

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
-import weakref
 
 from ..._dtype import dtype
+from .runtime import Storage
 
-#: Storage -> the bytes it was made for (its pool block may be larger): `as_strided`'s bounds.
-STORAGE_BYTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+class SizedStorage(Storage):
+    """A `Storage` that knows the bytes it was made for (its pool block may be larger): the
+    bounds `as_strided` checks views against."""
+
+    __slots__ = ("nbytes",)
+
+    def __init__(self, rt, nbytes: int, used: int):
+        super().__init__(rt, nbytes)
+        self.nbytes = used
 
 
 def contiguous_strides(shape) -> tuple:
