@@ -79,6 +79,18 @@ def test_as_strided_views_write_through(device):
     np.testing.assert_array_equal(results[1], results[0])
 
 
+def test_as_strided_in_place(device):
+    a = arr(3, 4, seed=20)
+    check(device, lambda L: L.t(a).as_strided_((2, 2), (4, 1), 1))
+    check(device, lambda L: L.t(a)[1:].as_strided_((3,), (2,)))
+    check(device, lambda L: L.t(a).as_strided_((5,), (3,)))  # out of bounds
+    x = W.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        x.as_strided_((2,), (1,))
+    with W.no_grad():
+        assert x.as_strided_((2,), (1,)).shape == (2,)
+
+
 AS_STRIDED_ERRORS = [
     ((3,), (4,), 1, slice(2, None)),
     ((11,), (1,), 0, slice(None)),

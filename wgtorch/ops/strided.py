@@ -92,6 +92,21 @@ def as_strided(input: Tensor, size, stride, storage_offset=None) -> Tensor:
     return AsStrided.apply(input, size, stride, offset)
 
 
+def as_strided_(self: Tensor, size, stride, storage_offset=None) -> Tensor:
+    """In place: make self the ``as_strided(size, stride, storage_offset)`` view of its storage.
+    (Not for tensors that require grad: wgtorch's autograd can't follow an in-place change of
+    geometry.)"""
+    from ..autograd.grad_mode import state
+
+    if self.requires_grad and state.enabled:
+        raise RuntimeError(
+            "as_strided_() on a tensor that requires grad is not supported by wgtorch's autograd; "
+            "use as_strided() (out of place)"
+        )
+    self._data = as_strided(self.detach(), size, stride, storage_offset)._data
+    return self
+
+
 def _int_tuple(v, name: str) -> tuple:
     if isinstance(v, int):
         return (v,)
