@@ -110,6 +110,16 @@ def test_as_strided_errors(device, size, stride, offset, key):
     check(device, lambda L: L.t(a)[key].as_strided(size, stride, offset))
 
 
+def test_as_strided_huge_overlapping_view(device):
+    x = W.arange(3.0, device=device)
+    if device == "wgpu":  # more elements than a 32-bit kernel index reaches: refused, not wrapped around
+        with pytest.raises(RuntimeError, match="more than wgpu's kernels can index"):
+            x.as_strided((2**31,), (0,))
+    else:
+        assert x.as_strided((2**40,), (0,)).shape == (2**40,)
+    assert x.as_strided((2**15, 2**15), (0, 0), 2)[5, 7].item() == 2.0
+
+
 def test_as_strided_out_of_bounds_message(device):
     x = W.arange(10.0, device=device)
     with pytest.raises(
@@ -139,6 +149,7 @@ UNFOLD = [
     ((), 0, 1, 1),
     ((), -1, 0, 2),
     ((64,), 0, 5, 3),
+    ((257,), 0, 4, 1),
 ]
 
 

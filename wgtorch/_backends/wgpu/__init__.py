@@ -158,6 +158,11 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, Opt
         item = storage_np_dtype(a.dtype).itemsize
         size = getattr(a.storage, "nbytes", a.storage.block.size) // item
         check_strided_bounds(shape, strides, offset, size, a.dtype.itemsize)
+        n = 1
+        for d in shape:
+            n *= d
+        if n > _I32.max:  # (overlapping views can be larger than their storage; kernels index in 32 bits)
+            raise RuntimeError(f"as_strided: a view of {n} elements is more than wgpu's kernels can index (2**31 - 1)")
         return a.view(shape, strides, a.storage.block.offset // item + offset)
 
     def same_storage(self, a: WgpuArray, b: WgpuArray) -> bool:
