@@ -224,7 +224,9 @@ def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
     return S.transpose(input, axis0, axis1)
 
 
-swapdims = swapaxes
+def swapdims(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    """``transpose(input, dim0, dim1)``."""
+    return S.transpose(input, dim0, dim1)
 
 
 def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
