@@ -262,3 +262,26 @@ def test_diagonal_scatter(device):
     check(device, lambda L: L.t(arr(2, 3, 4), grad=True).diagonal_scatter(L.t(arr(3, 2), grad=True), -1, 0, 2))
     check(device, lambda L: L.diagonal_scatter(L.t(a), L.t(arr(3)), 1))  # wrong size
     check(device, lambda L: L.diagonal_scatter(L.t(a), L.t(arr(0)), 5))
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        lambda x: x.unfold(0, 3, 1),
+        lambda x: x.as_strided((2, 3), (4, 1), 1),
+        lambda x: x.reshape(3, 4).diagonal(1),
+        lambda x: x.reshape(3, 4).select_scatter(x.reshape(3, 4).sum(0) ** 2, 0, 1),
+        lambda x: x.reshape(3, 4).diagonal_scatter(x.reshape(2, 6).sum(1) ** 2, -1),
+    ],
+)
+def test_double_backward(device, view):
+    a = arr(12, seed=30)
+    results = []
+    for lib, dev in ((T, "cpu"), (W, device)):
+        x = lib.tensor(a, device=dev, requires_grad=True)
+        y = (view(x) ** 3).sum()
+        (g,) = lib.autograd.grad(y, x, create_graph=True)
+        (g * lib.arange(12.0, device=dev)).sum().backward()
+        results.append((x.grad.cpu().numpy() if lib is T else x.grad.numpy(), g.detach().cpu().numpy()))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-4, atol=1e-4)

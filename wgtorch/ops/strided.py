@@ -8,6 +8,7 @@ import math
 
 from .._tensor import Tensor, _dim
 from ..autograd.function import Function
+from ..autograd.grad_mode import state
 from .shape import GetItem, _copy, _out, _view, copy_into, normalize_key
 
 
@@ -55,7 +56,7 @@ class AsStrided(Function):
         storage = g.new_zeros((size,))
         in_overlap = _maybe_overlapping(ishape, istrides)
         if g.numel():
-            if _maybe_overlapping(oshape, ostrides):
+            if _maybe_overlapping(oshape, ostrides) or state.enabled:  # (create_graph: recorded ops only)
                 idx = _positions(g, size, oshape, ostrides, ooff)
                 storage = storage.scatter_add(0, idx, g.reshape(-1))
             else:
@@ -65,7 +66,7 @@ class AsStrided(Function):
             storage = storage / g.new_zeros((size,)).scatter_add(0, idx, g.new_ones((idx.numel(),)))
         if not math.prod(ishape):
             return g.new_zeros(ishape), None, None, None
-        return _out(storage, storage._be.as_strided(storage._data, ishape, istrides, ioff)), None, None, None
+        return AsStrided.apply(storage, ishape, istrides, ioff), None, None, None
 
 
 def _positions(like: Tensor, size: int, shape, strides, offset) -> Tensor:
@@ -200,7 +201,9 @@ class ViewScatter(Function):
     @staticmethod
     def backward(ctx, g):
         gx = gsrc = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and state.enabled:  # create_graph: as a recorded op
+            gx = ViewScatter.apply(g, g.new_zeros(tuple(ctx.view(g.detach()).shape)), ctx.view)
+        elif ctx.needs_input_grad[0]:
             gx = _out(g, _copy(g))
             copy_into(ctx.view(gx), 0)
         if ctx.needs_input_grad[1]:
