@@ -12,6 +12,7 @@ import numpy as np
 from .. import _dtype as D
 from .._tensor import Tensor, _dim, _wrap
 from ..autograd.function import Function
+from ..autograd.grad_mode import state
 from . import shape as S
 from . import strided as _strided
 from .pointwise import where
@@ -34,9 +35,13 @@ def _triangle(x: Tensor, k: int, lower: bool, name: str) -> Tensor:
         raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(x).__name__}")
     if x.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
+    from .._creation import arange
+
     m, n = x.shape[-2], x.shape[-1]
-    keep = np.tri(m, n, k, dtype=bool) if lower else ~np.tri(m, n, k - 1, dtype=bool)
-    return where(_host_tensor(keep, x), x, _zero(x))  # where, not a product: NaN/Inf outside become 0
+    # The mask is computed on the device (col - row against k): nothing of size m * n is uploaded.
+    above = S.reshape(arange(n, device=x.device), (1, n)) - S.reshape(arange(m, device=x.device), (m, 1))
+    keep = above <= k if lower else above >= k
+    return where(keep, x, _zero(x))  # where, not a product: NaN/Inf outside become 0
 
 
 def tril(input: Tensor, diagonal: int = 0) -> Tensor:
@@ -133,17 +138,25 @@ def fill_diagonal_(self: Tensor, fill_value, wrap: bool = False) -> Tensor:
     value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
     value = scalar(value, self.dtype, "fill_diagonal_", check_float=False)
     shape = tuple(self.shape)
-    step = sum(int(np.prod(shape[i + 1 :])) for i in range(len(shape)))
-    count = min(shape)
-    mask = np.zeros(int(np.prod(shape)), dtype=bool)
-    if self.ndim == 2 and wrap:
-        mask[::step] = True
-    else:
-        mask[: count * step : step] = True
     if not self.numel():
         return self
-    keep = _host_tensor(mask.reshape(shape), self)
-    return apply_inplace(self, lambda t: where(keep, value, t))
+    if self.ndim == 2 and wrap and shape[0] > shape[1] + 1:
+        # A tall matrix's diagonal restarts every ncols + 1 rows: every (ncols + 1)-th element of
+        # the row-major order, which is no strided view of a general layout: a mask.
+        mask = np.zeros(shape[0] * shape[1], dtype=bool)
+        mask[:: shape[1] + 1] = True
+        keep = _host_tensor(mask.reshape(shape), self)
+        return apply_inplace(self, lambda t: where(keep, value, t))
+    n = min(shape)
+
+    def diag(t):  # the diagonal through every dim, as a strided view of t
+        return _strided.AsStrided.apply(t, (n,), (sum(t.stride()),), _strided.storage_offset(t))
+
+    if self.requires_grad and state.enabled:
+        return apply_inplace(self, lambda t: _strided.ViewScatter.apply(t, t.new_full((n,), value), diag))
+    self._check_inplace()
+    S.copy_into(diag(self), value)  # straight through a view: no copy of the rest
+    return self
 
 
 # -- products of vectors and blocks ----------------------------------------------------------------
