@@ -1,6 +1,7 @@
 """The shape ops that are composites of other ops, on the emulated "cuda" device (CuPy's API over
 tests/fake_cupy.py): they must use only ``xp`` on device arrays and agree with PyTorch. (The
-views themselves, as_strided/unfold/diagonal, build CuPy arrays from memory pointers, which the
+views themselves (as_strided, unfold, diagonal, and the ops using them: diag, trace, einsum with
+repeated labels, fill_diagonal_, diagonal_scatter) build CuPy arrays from memory pointers, which the
 stand-in does not have.)"""
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ CASES = {
     "movedim": lambda L: L.movedim(L.t(arr(2, 3, 4), grad=True), 0, -1),
     "tensordot": lambda L: L.tensordot(L.t(arr(2, 3, 4), grad=True), L.t(arr(4, 3)), ([1, 2], [1, 0])),
     "einsum": lambda L: L.einsum("bij,bjk->bik", L.t(arr(2, 3, 4), grad=True), L.t(arr(2, 4, 2), grad=True)),
-    "fill_diagonal_": lambda L: L.t(arr(4, 3)).fill_diagonal_(2.0, wrap=True),
+    "fill_diagonal_ wrapped": lambda L: L.t(arr(7, 3)).fill_diagonal_(2.0, wrap=True),  # (others: a view)
 }
 
 
