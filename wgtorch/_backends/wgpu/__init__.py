@@ -20,7 +20,7 @@ from .optim import OptimOps
 from .random import RandomOps
 from .reduce import ReduceOps
 from .rnn import RNNOps
-from .runtime import Runtime, Storage
+from .runtime import Runtime
 
 _I32 = np.iinfo(np.int32)
 
