@@ -20,7 +20,7 @@ from .optim import OptimOps
 from .random import RandomOps
 from .reduce import ReduceOps
 from .rnn import RNNOps
-from .runtime import Runtime
+from .runtime import Runtime, Storage
 
 _I32 = np.iinfo(np.int32)
 
