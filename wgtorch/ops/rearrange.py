@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _dim
+from ..autograd.function import Function
 from . import shape as S
 from .index import index_select
 from .registry import TORCH_NAMES
@@ -35,16 +36,28 @@ def _reversed_index(x: Tensor, n: int) -> Tensor:
     return arange(n - 1, -1, -1, device=x.device)
 
 
+class Flip(Function):
+    """Gathers along each flipped dim; the backward flips back (no scatter)."""
+
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        out = x
+        for d in dims:
+            out = index_select(out, d, _reversed_index(x, x.shape[d]))
+        return S.Clone.apply(out) if out is x else out
+
+    @staticmethod
+    def backward(ctx, g):
+        return Flip.apply(g, ctx.dims), None
+
+
 def flip(input: Tensor, dims) -> Tensor:
     """A copy of input with the order of elements reversed along ``dims``."""
     if not isinstance(dims, (tuple, list)):
         raise TypeError(f"flip(): argument 'dims' (position 2) must be tuple of ints, not {type(dims).__name__}")
     dims = _unique_dims(dims, input.ndim)
-    out = input
-    for d in dims if input.ndim else ():
-        if input.shape[d] > 1:
-            out = index_select(out, d, _reversed_index(input, input.shape[d]))
-    return S.Clone.apply(out) if out is input else out
+    return Flip.apply(input, tuple(d for d in dims if input.ndim and input.shape[d] > 1))
 
 
 def fliplr(input: Tensor) -> Tensor:
