@@ -78,14 +78,19 @@ _NUMPY_WORDING = re.compile(r"numpy|ufunc|for axis \d|operands could not|Cannot 
 
 def _close(got, want, tol, what):
     assert got.shape == want.shape, f"{what}: shape {got.shape} != torch's {want.shape}"
-    if want.dtype.kind == "f" or got.dtype.kind == "f":
+    if tol == 0:  # data moved, not computed: bit for bit, NaN and the sign of zero included
+        np.testing.assert_array_equal(got, want, err_msg=what)
+        if got.dtype.kind == "f":
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(want), err_msg=f"{what}: sign of zero")
+    elif want.dtype.kind == "f" or got.dtype.kind == "f":
         np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=tol, atol=tol, err_msg=what)
     else:
         np.testing.assert_array_equal(got, want, err_msg=what)
 
 
-def check(device, fn, tol=1e-5, match=None):
-    """fn(torch) and fn(wgtorch on device) agree (see the module docstring)."""
+def check(device, fn, tol=0, match=None):
+    """fn(torch) and fn(wgtorch on device) agree (see the module docstring): exactly (``tol`` 0,
+    for ops that only move data) or within ``tol``; gradients within max(10 tol, 1e-5)."""
     kind, want = outcome(Lib(T, "cpu"), fn)
     got_kind, got = outcome(Lib(W, device), fn)
     if kind == "err":
@@ -106,12 +111,12 @@ def check(device, fn, tol=1e-5, match=None):
     for i, ((wv, wdt, wshape), (gv, gdt, gshape)) in enumerate(zip(wres, gres)):
         assert gshape == wshape, f"output {i}: shape {gshape} != torch's {wshape}"
         assert gdt == wdt, f"output {i}: dtype {gdt} != torch's {wdt}"
-        _close(gv, wv, 1e-3 if wv.dtype == np.float16 else tol, f"output {i}")
+        _close(gv, wv, 1e-3 if wv.dtype == np.float16 and tol else tol, f"output {i}")
     assert (ggrads is None) == (wgrads is None), f"gradients: wgtorch {ggrads is not None}, torch {wgrads is not None}"
     for i, (wg, gg) in enumerate(zip(wgrads or (), ggrads or ())):
         assert (gg is None) == (wg is None), f"input {i}: grad is None for one library only"
         if wg is not None:
-            _close(gg, wg, tol * 10, f"grad of input {i}")
+            _close(gg, wg, max(tol * 10, 1e-5), f"grad of input {i}")
 
 
 def arr(*shape, seed=0, dtype="float32"):
