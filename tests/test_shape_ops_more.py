@@ -275,3 +275,28 @@ def test_tril_indices_errors(device):
     check(device, lambda L: L.triu_indices(3, -2, device=L.device))
     check(device, lambda L: L.tril_indices(3, 3, dtype=L.float32, device=L.device))
     check(device, lambda L: L.triu_indices(3, 3, dtype=L.bool, device=L.device))
+
+
+SPECIAL = np.array([[np.nan, -0.0, 1.5, np.inf], [-np.inf, 0.0, -0.0, 2.0], [3.0, np.nan, -1.0, -0.0]], np.float32)
+MOVERS = {
+    "flip": lambda L, x: L.flip(x, (0, 1)),
+    "roll": lambda L, x: L.roll(x, (1, 2), (0, 1)),
+    "rot90": lambda L, x: L.rot90(x, 1),
+    "repeat": lambda L, x: x.repeat(2, 1),
+    "repeat_interleave": lambda L, x: x.repeat_interleave(2, 1),
+    "tril": lambda L, x: L.tril(x),
+    "triu": lambda L, x: L.triu(x, 1),
+    "unfold": lambda L, x: x.unfold(1, 2, 1),
+    "as_strided": lambda L, x: x.as_strided((3, 3), (1, 3), 1),
+    "diagonal": lambda L, x: x.diagonal(1),
+    "diag_embed": lambda L, x: L.diag_embed(x),
+    "movedim": lambda L, x: L.movedim(x, 0, 1),
+    "block_diag": lambda L, x: L.block_diag(x, x[:1]),
+    "meshgrid": lambda L, x: L.meshgrid(x[0], x[1], indexing="xy"),
+    "diagonal_scatter": lambda L, x: L.diagonal_scatter(x, x[0, :3] * 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MOVERS))
+def test_moves_keep_nan_inf_and_signed_zeros(device, name):
+    check(device, lambda L: MOVERS[name](L, L.t(SPECIAL)))
