@@ -225,3 +225,24 @@ from ._multinomial import multinomial
 from ._sampling import bernoulli, normal, poisson, randint_like
 from .ops.blas import addbmm, addcdiv, addcmul, addmm, addmv, addr, baddbmm
 from .random import get_rng_state, set_rng_state
+
+
+# -- shape ops (as_strided, unfold, diagonal, flip/roll, tril/triu, einsum ...): ops/strided,
+# ops/rearrange, ops/matrix, ops/einsum --
+def _bind_shape_ops():
+    from .ops import einsum as E
+    from .ops import matrix as M
+    from .ops import rearrange as RA
+    from .ops import strided as ST
+
+    for module, names in ((ST, ("as_strided", "diagonal", "diagonal_scatter", "select_scatter", "slice_scatter")),
+                          (RA, ("diff", "flip", "fliplr", "flipud", "movedim", "moveaxis", "narrow_copy",
+                                "repeat_interleave", "roll", "rot90", "swapaxes", "swapdims", "tile")),
+                          (M, ("block_diag", "cartesian_prod", "cross", "diag", "diag_embed", "ger", "kron",
+                               "meshgrid", "outer", "trace", "tril", "tril_indices", "triu", "triu_indices")),
+                          (E, ("einsum", "tensordot"))):
+        for name in names:
+            globals()[name] = getattr(module, name)
+
+
+_bind_shape_ops()

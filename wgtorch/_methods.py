@@ -333,3 +333,33 @@ def _bind_randmisc():
 
 
 _bind_randmisc()
+# -- shape ops (as_strided, unfold, diagonal, flip/roll, tril/triu ...): ops/strided, ops/rearrange,
+# ops/matrix --
+def _bind_shape_ops():
+    from .ops import matrix as M
+    from .ops import rearrange as RA
+    from .ops import strided as ST
+
+    for module, names in ((ST, ("as_strided", "unfold", "storage_offset", "diagonal", "diagonal_scatter",
+                                "select_scatter", "slice_scatter")),
+                          (RA, ("flip", "fliplr", "flipud", "roll", "rot90", "repeat", "repeat_interleave", "tile",
+                                "movedim", "moveaxis", "diff", "narrow_copy")),
+                          (M, ("tril", "triu", "diag", "diag_embed", "trace", "outer", "ger", "cross", "kron",
+                               "fill_diagonal_"))):
+        for name in names:
+            setattr(Tensor, name, getattr(module, name))
+    Tensor.flip = lambda self, *dims: RA.flip(self, _dims_arg(dims))
+    Tensor.tile = lambda self, *dims: RA.tile(self, _dims_arg(dims))
+    Tensor.flip.__doc__, Tensor.tile.__doc__ = RA.flip.__doc__, RA.tile.__doc__
+    Tensor.as_strided_ = ST.as_strided_
+    Tensor.tril_ = lambda self, diagonal=0: apply_inplace(self, M.tril, diagonal)
+    Tensor.triu_ = lambda self, diagonal=0: apply_inplace(self, M.triu, diagonal)
+    Tensor.tril_.__doc__, Tensor.triu_.__doc__ = "In-place tril.", "In-place triu."
+
+
+def _dims_arg(dims: tuple):
+    """``x.flip(0, 1)`` and ``x.flip((0, 1))`` alike."""
+    return tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+
+
+_bind_shape_ops()

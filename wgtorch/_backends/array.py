@@ -166,6 +166,49 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
     def same_storage(self, a, b):
         return self.xp.shares_memory(a, b) if self.xp is np else self.xp.may_share_memory(a, b)
 
+    # -- strided views (as_strided, unfold, diagonal) ------------------------------------------
+    def _address(self, a) -> int:
+        return a.__array_interface__["data"][0] if self.xp is np else a.data.ptr  # (CuPy's MemoryPointer)
+
+    def _storage(self, a):
+        """(root, first byte, size in bytes) of the memory ``a`` views: the array at the end of its
+        chain of bases (through the holders `as_strided` makes), and the bytes that root spans."""
+        xp, root = self.xp, a
+        while True:
+            b = root.base
+            if isinstance(b, xp.ndarray):
+                root = b
+            elif b is not None and isinstance(getattr(b, "base", None), xp.ndarray):
+                root = b.base  # an `as_strided` view's holder (or NumPy's own DummyArray)
+            else:
+                break
+        start = self._address(root)
+        if root.size == 0:
+            return root, start, 0
+        low = sum((n - 1) * s for n, s in zip(root.shape, root.strides) if s < 0)
+        high = sum((n - 1) * s for n, s in zip(root.shape, root.strides) if s > 0) + root.itemsize
+        return root, start + low, high - low
+
+    def storage_offset(self, a):
+        _, first, _ = self._storage(a)
+        return (self._address(a) - first) // a.itemsize
+
+    def as_strided(self, a, shape, strides, offset):
+        from .protocol import check_strided_bounds
+
+        root, first, nbytes = self._storage(a)
+        size = a.itemsize
+        check_strided_bounds(shape, strides, offset, nbytes // size, size)
+        byte_strides = tuple(s * size for s in strides)
+        if self.xp is np:
+            interface = {"shape": tuple(shape), "strides": byte_strides, "typestr": a.dtype.str, "version": 3,
+                         "data": (first + offset * size, not root.flags.writeable)}
+            return np.asarray(_StridedHolder(interface, root))
+        # CuPy: a view of the same allocation (its .base is None, so a view of this view counts only
+        # the memory this one spans as its storage: stricter than PyTorch, never outside).
+        return self.xp.ndarray(tuple(shape), a.dtype, memptr=root.data + (first + offset * size - self._address(root)),
+                               strides=byte_strides)
+
     # -- compute -------------------------------------------------------------------------------
     def elementwise(self, op, operands, compute: dtype, out_dtype: dtype, out=None):
         xp = self.xp
@@ -250,6 +293,14 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
     def synchronize(self):
         if self.xp is not np:  # pragma: no cover - cupy path
             self.xp.cuda.get_current_stream().synchronize()
+
+
+class _StridedHolder:
+    """What NumPy wraps to make an `as_strided` view: its ``base`` leads back to the storage's root."""
+
+    def __init__(self, interface: dict, base):
+        self.__array_interface__ = interface
+        self.base = base
 
 
 def _checked_index(xp, index, size: int, dim: int, kind: str):

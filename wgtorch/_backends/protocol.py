@@ -64,6 +64,15 @@ class Backend(Protocol):
     def same_storage(self, a: Array, b: Array) -> bool:
         """Whether a and b may view the same memory (in-place ops check for overlap)."""
 
+    # -- strided views (as_strided, unfold, diagonal) ------------------------------------------
+    def storage_offset(self, a: Array) -> int:
+        """Where a's first element is, in elements from the start of its storage."""
+    def as_strided(self, a: Array, shape: tuple, strides: tuple, offset: int) -> Array:
+        """A view of a's storage with ``shape`` and ``strides`` (elements, non-negative) that starts
+        at element ``offset`` of the storage; the views may overlap. RuntimeError (PyTorch's
+        "setStorage: ... out of bounds for storage of size ...") where any element would lie outside
+        the storage."""
+
     # -- compute -------------------------------------------------------------------------------
     def elementwise(self, op: str, operands: list, compute: dtype, out_dtype: dtype,
                     out: Array | None = None) -> Array:
@@ -147,3 +156,18 @@ class Backend(Protocol):
 
 #: every method of the protocol, for the conformance test (tests/test_backend_protocol.py).
 METHODS = tuple(name for name in vars(Backend) if not name.startswith("_") and callable(getattr(Backend, name)))
+
+
+def check_strided_bounds(shape, strides, offset: int, storage_size: int, itemsize: int) -> None:
+    """Raise PyTorch's RuntimeError where a view (shape, strides, offset; elements) of a storage of
+    ``storage_size`` elements would reach outside it (every backend's ``as_strided`` calls this)."""
+    if any(n < 0 for n in shape) or any(s < 0 for s in strides) or offset < 0 or len(shape) != len(strides):
+        raise RuntimeError(f"as_strided: invalid geometry: sizes {list(shape)}, strides {list(strides)}, "
+                           f"storage offset {offset}")
+    if 0 in shape:
+        return  # an empty view addresses nothing (PyTorch accepts any offset then)
+    need = offset + 1 + sum((n - 1) * s for n, s in zip(shape, strides))
+    if need > storage_size:
+        raise RuntimeError(f"setStorage: sizes {list(shape)}, strides {list(strides)}, storage offset {offset}, and "
+                           f"itemsize {itemsize} requiring a storage size of {need * itemsize} are out of bounds "
+                           f"for storage of size {storage_size * itemsize}")

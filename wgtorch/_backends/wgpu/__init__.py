@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..._dtype import bool_, dtype, float16, float64, int64
-from .array import WgpuArray, contiguous_strides
+from ..protocol import check_strided_bounds
+from .array import SizedStorage, WgpuArray, contiguous_strides
 from .elementwise import ElementwiseOps
 from .index import IndexOps
 from .matmul import MatmulOps
@@ -64,7 +65,7 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, Opt
             raise RuntimeError(
                 f"a {dt} tensor of shape {shape} needs {nbytes} bytes, more than {self.rt.name}'s "
                 f"max storage buffer binding size ({self.rt.max_binding} bytes)")
-        storage = Storage(self.rt, max(nbytes, 4))
+        storage = SizedStorage(self.rt, max(nbytes, 4), nbytes)  # (its size: as_strided's bounds)
         # Offsets are in elements from the start of the (possibly shared) buffer the kernels bind.
         offset = storage.block.offset // storage_np_dtype(dt).itemsize
         return WgpuArray(storage, shape, contiguous_strides(shape), offset, dt, contiguous=True)
@@ -152,6 +153,21 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, Opt
         shape += a.shape[d:]
         strides += a.strides[d:]
         return a.view(shape, strides, offset)
+
+    # -- strided views (as_strided, unfold, diagonal) ------------------------------------------
+    def storage_offset(self, a: WgpuArray) -> int:
+        return a.offset - a.storage.block.offset // storage_np_dtype(a.dtype).itemsize
+
+    def as_strided(self, a: WgpuArray, shape: tuple, strides: tuple, offset: int) -> WgpuArray:
+        item = storage_np_dtype(a.dtype).itemsize
+        size = getattr(a.storage, "nbytes", a.storage.block.size) // item
+        check_strided_bounds(shape, strides, offset, size, a.dtype.itemsize)
+        n = 1
+        for d in shape:
+            n *= d
+        if n > _I32.max:  # (overlapping views can be larger than their storage; kernels index in 32 bits)
+            raise RuntimeError(f"as_strided: a view of {n} elements is more than wgpu's kernels can index (2**31 - 1)")
+        return a.view(shape, strides, a.storage.block.offset // item + offset)
 
     def same_storage(self, a: WgpuArray, b: WgpuArray) -> bool:
         return a.storage is b.storage
