@@ -82,23 +82,59 @@ class Storage:
         self.rt = rt
         self.block = rt.alloc(nbytes)
 
+    @classmethod
+    def bucketed(cls, rt: Runtime, size: int) -> Storage:
+        """Storage of a block of exactly ``size`` bytes, already a pool bucket size."""
+        s = _new(cls)
+        s.rt = rt
+        s.block = rt.alloc_bucket(size)
+        return s
+
     @property
     def buffer(self) -> Buffer:
         return self.block.buffer
 
     def __del__(self):
         # No lock here (see the module docstring): the runtime returns the block later.
-        rt = getattr(self, "rt", None)
-        block = getattr(self, "block", None)
-        if rt is not None and block is not None:
-            rt._dead.append(block)
+        try:
+            self.rt._dead.append(self.block)
+        except AttributeError:  # __init__ failed before both were set
+            pass
 
 
 class Pipeline:
-    __slots__ = ("gpu", "layout_key", "layout", "name")
+    __slots__ = ("gpu", "layout_key", "layout", "name", "handle")
 
     def __init__(self, gpu, layout_key, layout, name):
         self.gpu, self.layout_key, self.layout, self.name = gpu, layout_key, layout, name
+        self.handle = getattr(gpu, "_internal", None)  # wgpu-native's pointer, for the direct calls
+
+
+_new = object.__new__
+
+
+def _direct_pass_calls(device):
+    """wgpu-native's C entry points for the three calls of every dispatch (set pipeline, set
+    bind group, dispatch), or None where wgpu-py's backend is not wgpu-native.
+
+    wgpu-py wraps each C call in Python that converts arguments and captures errors (about
+    2-4 us a call, most of an op's recording time); called directly they cost well under 1 us.
+    The arguments are the same handles wgpu-py would pass. An error in these calls is one of
+    the compute pass, which wgpu reports when the pass ends or the encoder finishes (both
+    still called through wgpu-py, so the error still raises there). WGTORCH_WGPU_DIRECT=0
+    turns this off."""
+    if os.environ.get("WGTORCH_WGPU_DIRECT", "1") == "0":
+        return None
+    try:
+        from wgpu.backends.wgpu_native import GPUDevice
+        from wgpu.backends.wgpu_native._ffi import ffi, lib
+
+        if not isinstance(device, GPUDevice):
+            return None
+        return (lib.wgpuComputePassEncoderSetPipeline, lib.wgpuComputePassEncoderSetBindGroup,
+                lib.wgpuComputePassEncoderDispatchWorkgroups, ffi.new("uint32_t[1]"))
+    except (ImportError, AttributeError):
+        return None
 
 
 class Runtime:
@@ -131,9 +167,12 @@ class Runtime:
         self._dead: deque[Block] = deque()  # blocks of dead storages, not yet returned
         self._ring_host = bytearray(MAX_BATCH * META_SLOT)
         self._ring = self.device.create_buffer(size=len(self._ring_host), usage=BUFFER_USAGE, label="meta")
+        self._ring_size = len(self._ring_host)
         self._ring_used = 0
         self._encoder = None
         self._pass = None
+        self._pass_handle = None
+        self._direct = _direct_pass_calls(self.device)
         self._last_pipeline = None
         self._touched: set[Buffer] = set()    # buffers used by unsubmitted work
         self._pending_free: list[Block] = []
@@ -212,6 +251,9 @@ class Runtime:
         if bg is not None:
             self.stats["bind_group_hits"] += 1
             return bg
+        return self._new_bind_group(key, p, buffers)
+
+    def _new_bind_group(self, key, p: Pipeline, buffers):
         self.stats["bind_group_misses"] += 1
         entries = [{"binding": 0, "resource": {"buffer": self._ring, "offset": 0, "size": META_SLOT}}]
         entries += [{"binding": i + 1, "resource": {"buffer": b.gpu, "offset": 0, "size": b.size}}
@@ -229,6 +271,13 @@ class Runtime:
             if self._dead:
                 self._reclaim()
             return self.pool.alloc(nbytes)
+
+    def alloc_bucket(self, size: int) -> Block:
+        """`alloc` of a size that is already a pool bucket size (`pool.bucket_size`)."""
+        with self.lock:
+            if self._dead:
+                self._reclaim()
+            return self.pool.alloc_bucket(size)
 
     def _reclaim(self) -> None:
         """Return dead storages' blocks: now, or after the batch that may use them is submitted
@@ -265,30 +314,58 @@ class Runtime:
         if groups <= 0:
             return
         with self.lock:
-            if self._ring_used + META_SLOT > len(self._ring_host) or self._pending_bytes > MAX_PENDING_BYTES:
-                self.flush()
             offset = self._ring_used
+            if offset + META_SLOT > self._ring_size or self._pending_bytes > MAX_PENDING_BYTES:
+                self.flush()
+                offset = 0
             meta_struct.pack_into(self._ring_host, offset, *meta_values)
-            bg = self._bind_group(p, buffers)
-            if self._pass is None:
-                self._encoder = self.device.create_command_encoder()
-                self._pass = self._encoder.begin_compute_pass()
-                self._last_pipeline = None
-            self._ring_used = offset + META_SLOT
-            cp = self._pass
-            if self._last_pipeline is not p:
-                cp.set_pipeline(p.gpu)
-                self._last_pipeline = p
-            cp.set_bind_group(0, bg, [offset])
-            if groups <= self.max_groups:
-                cp.dispatch_workgroups(groups, 1, 1)
+            key = (p.layout_key, *buffers)
+            bg = self._bind_groups.get(key)
+            if bg is None:
+                bg = self._new_bind_group(key, p, buffers)
             else:
-                y = -(-groups // self.max_groups)
-                cp.dispatch_workgroups(-(-groups // y), y, 1)
+                self.stats["bind_group_hits"] += 1
+            if self._pass is None:
+                self._begin_pass()
+            self._ring_used = offset + META_SLOT
+            direct = self._direct
+            if direct is not None:
+                cp = self._pass_handle
+                if self._last_pipeline is not p:
+                    direct[0](cp, p.handle)
+                    self._last_pipeline = p
+                offsets = direct[3]
+                offsets[0] = offset  # copied into the pass by the call
+                direct[1](cp, 0, bg._internal, 1, offsets)
+                if groups <= self.max_groups:
+                    direct[2](cp, groups, 1, 1)
+                else:
+                    y = -(-groups // self.max_groups)
+                    direct[2](cp, -(-groups // y), y, 1)
+            else:
+                cp = self._pass
+                if self._last_pipeline is not p:
+                    cp.set_pipeline(p.gpu)
+                    self._last_pipeline = p
+                cp.set_bind_group(0, bg, [offset])
+                if groups <= self.max_groups:
+                    cp.dispatch_workgroups(groups, 1, 1)
+                else:
+                    y = -(-groups // self.max_groups)
+                    cp.dispatch_workgroups(-(-groups // y), y, 1)
             self._touched.update(buffers)
             self.stats["dispatches"] += 1
-            if self._ring_used >= len(self._ring_host):
+            if self._ring_used >= self._ring_size:
                 self.flush()
+
+    def _begin_pass(self) -> None:
+        if self._encoder is None:
+            self._encoder = self.device.create_command_encoder()
+        self._pass = self._encoder.begin_compute_pass()
+        self._pass_handle = getattr(self._pass, "_internal", None) if self._direct is not None else None
+        if self._direct is not None and self._pass_handle is None:
+            self._direct = None  # not wgpu-native's pass after all: use wgpu-py's calls
+        self._last_pipeline = None
 
     def copy(self, src: Buffer, src_offset: int, dst: Buffer, dst_offset: int, nbytes: int) -> None:
         """Record a buffer-to-buffer copy in stream order (ends the open pass)."""
@@ -300,6 +377,7 @@ class Runtime:
             elif self._pass is not None:
                 self._pass.end()
             self._pass = None
+            self._pass_handle = None
             self._last_pipeline = None
             self._encoder.copy_buffer_to_buffer(src.gpu, src_offset, dst.gpu, dst_offset, nbytes)
             self._touched.update((src, dst))
@@ -331,6 +409,7 @@ class Runtime:
     def _reset_batch(self) -> None:
         self._encoder = None
         self._pass = None
+        self._pass_handle = None
         self._last_pipeline = None
         self._ring_used = 0
         self._touched.clear()
