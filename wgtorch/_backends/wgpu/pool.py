@@ -170,7 +170,10 @@ class BufferPool:
             self.reserved -= buf.size
             buf.gpu.destroy()
             return
-        self._free.setdefault(block.size, []).append(block)
+        free = self._free.get(block.size)
+        if free is None:
+            free = self._free[block.size] = []
+        free.append(block)
         self.cached += block.size
 
     def drain(self) -> None:

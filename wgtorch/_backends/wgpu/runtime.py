@@ -34,12 +34,12 @@ import numpy as np
 import wgpu
 
 from ...errors import DeviceLostError, KernelCompileError, OutOfMemoryError
+from .device_errors import ERROR_SLOTS, DeviceErrors
 from .pool import BUFFER_USAGE, Block, Buffer, BufferPool, bucket_size
 
 MAX_BATCH = 1024               # dispatches recorded before an automatic submit
 MAX_PENDING_BYTES = 256 << 20  # freed-but-held-back memory that forces a submit
 META_SLOT = 256                # bytes of parameters per dispatch (a multiple of every offset alignment)
-ERROR_SLOTS = 64               # 16-byte error reports kept apart between two checks (see error_slot)
 # Tensors share pages, so one dispatch may see the same buffer at several bindings; wgpu allows that
 # only when every such binding is read_write. Kernels declare inputs `read` for readability and
 # the runtime widens every storage binding but the parameters (binding 0) when it compiles them.
@@ -137,7 +137,7 @@ def _direct_pass_calls(device):
         return None
 
 
-class Runtime:
+class Runtime(DeviceErrors):
     def __init__(self, index: int = 0):
         adapters = list_adapters()
         if not adapters:
@@ -251,9 +251,6 @@ class Runtime:
         if bg is not None:
             self.stats["bind_group_hits"] += 1
             return bg
-        return self._new_bind_group(key, p, buffers)
-
-    def _new_bind_group(self, key, p: Pipeline, buffers):
         self.stats["bind_group_misses"] += 1
         entries = [{"binding": 0, "resource": {"buffer": self._ring, "offset": 0, "size": META_SLOT}}]
         entries += [{"binding": i + 1, "resource": {"buffer": b.gpu, "offset": 0, "size": b.size}}
@@ -319,17 +316,12 @@ class Runtime:
                 self.flush()
                 offset = 0
             meta_struct.pack_into(self._ring_host, offset, *meta_values)
-            key = (p.layout_key, *buffers)
-            bg = self._bind_groups.get(key)
-            if bg is None:
-                bg = self._new_bind_group(key, p, buffers)
-            else:
-                self.stats["bind_group_hits"] += 1
+            bg = self._bind_group(p, buffers)
             if self._pass is None:
                 self._begin_pass()
             self._ring_used = offset + META_SLOT
             direct = self._direct
-            if direct is not None:
+            if direct is not None and p.handle is not None:  # (never a NULL handle into C)
                 cp = self._pass_handle
                 if self._last_pipeline is not p:
                     direct[0](cp, p.handle)
@@ -471,54 +463,6 @@ class Runtime:
         """Submit recorded work and wait until the device has finished all of it: a 4-byte read
         is the portable wait in wgpu 0.32 (it also delivers any error a kernel reported)."""
         self.read(self._fence_src, 0, 4)
-
-    # -- errors reported by kernels ------------------------------------------------------------
-    def error_buffer(self) -> Buffer:
-        """The buffer kernels bind as ``array<atomic<u32>>`` to report bad input without a host
-        round trip: ERROR_SLOTS slots of 4 words; a report puts a nonzero code in word 0 of its
-        slot (the first report in a slot wins) and its details in words 1-3. A batch that binds it
-        is checked at the next ``read`` (``synchronize`` is one), which raises the decoded
-        exception (``error_decoders[code](words)``) and clears the buffer; the device stays usable.
-
-        A kernel that takes no slot (see error_slot) reports in slot 0, shared by all of them."""
-        with self.lock:
-            if self._errors is None:
-                gpu = self.device.create_buffer(size=16 * ERROR_SLOTS, usage=BUFFER_USAGE, label="errors")
-                self._errors = Buffer(gpu, 16 * ERROR_SLOTS, False)  # created zeroed
-            return self._errors
-
-    def error_slot(self) -> int:
-        """A slot of its own for the next dispatch's report, so that the check names every op
-        that failed. Hold ``lock`` from this call to that dispatch (a check in between would
-        hand the slot out again). Past ERROR_SLOTS - 1 dispatches the last slot is shared."""
-        with self.lock:
-            self._error_slots += 1
-            return min(self._error_slots, ERROR_SLOTS - 1)
-
-    def _raise_reported(self, raw: np.ndarray) -> None:
-        # All recorded work was just submitted and waited for, so the words are final; the lock
-        # is held, so the clearing write lands before any work recorded after this check.
-        shared = self._error_slots - (ERROR_SLOTS - 2)  # ops that reported in the last slot
-        self._errors_armed = False
-        self._error_slots = 0
-        words = np.frombuffer(raw.tobytes(), np.uint32).reshape(-1, 4)
-        found = [w for w in words if w[0]]
-        if not found:
-            return
-        self.queue.write_buffer(self._errors.gpu, 0, bytes(words.nbytes))
-        errors = [self._decode(w) for w in found]
-        if len(errors) == 1:
-            raise errors[0]
-        kind = type(errors[0]) if all(type(e) is type(errors[0]) for e in errors) else RuntimeError
-        lines = [f"  {i}. {e}" for i, e in enumerate(errors, 1)]
-        more = (f"\n({shared} ops checked since the last read shared the last slot: only the first of "
-                "them to fail is named)" if shared > 1 else "")
-        raise kind(f"{len(errors)} device-side errors were reported since the last check:\n"
-                   + "\n".join(lines) + more)
-
-    def _decode(self, words) -> Exception:
-        decode = self.error_decoders.get(int(words[0]))
-        return decode(words) if decode else RuntimeError(f"a wgpu kernel reported error {words.tolist()}")
 
 
 def _translate(e: Exception, name: str) -> Exception:
