@@ -8,7 +8,9 @@
 - steady state: pipeline and bind-group cache hit rates in a loop that repeats the same ops
   (target >= 99 %), recorded in extra_info;
 - eager host cost per small op: `a + b` of 64 and 4,096 float32, with and without requires_grad,
-  on wgpu, wgtorch cpu and PyTorch CPU in the same run (target: wgpu <= 3x PyTorch CPU).
+  on wgpu, wgtorch cpu and PyTorch CPU in the same run (target: wgpu <= 3x PyTorch CPU). On a
+  loaded machine add ``--benchmark-timer=time.process_time``: recording is host work (no kernel
+  runs in the timed region), and CPU time does not count the time other processes hold the cores.
 
 Run: .venv/bin/pytest benches/test_bench_runtime.py --benchmark-columns=median,iqr,rounds
 """

@@ -93,9 +93,9 @@ _OPERAND_CHECKS = {"pow": _check_int_pow,
                    "sub": _check_bool_sub}
 
 
-# What a call's dtypes decide, cached per (op, default float dtype, each operand's dtype and
-# 0-d-ness or Python scalar type): (op's registry entry, compute dtype, result dtype, value check
-# or None). Promotion and the dtype refusals then run once per signature, not once per call.
+# What a call's dtypes decide, cached per (op's entry, default float dtype, each operand's dtype
+# and 0-d-ness or Python scalar type): (compute dtype, result dtype, value check or None).
+# Promotion and the dtype refusals then run once per signature, not once per call.
 _SIGNATURES: dict = {}
 _BROADCASTS: set = set()  # operand shape tuples already known to broadcast
 
@@ -108,7 +108,7 @@ def _signature(key, spec, op, operands):
         check = _check_int_divisor if compute.category == 1 else None
     else:
         check = _OPERAND_CHECKS.get(op)
-    entry = (spec, compute, out_dtype, check)
+    entry = (compute, out_dtype, check)
     if spec.promote is None:  # a special rule is a function of the operands: not cached
         if len(_SIGNATURES) >= 4096:
             _SIGNATURES.clear()
@@ -130,7 +130,8 @@ class Pointwise(Function):
     def forward(ctx, op, *operands):
         be = shape = None
         args = []
-        key = [op, D._default_float]
+        spec = OPS[op]
+        key = [spec, D._default_float]  # the entry itself: a re-registered name is a new signature
         for x in operands:
             if type(x) is Tensor or isinstance(x, Tensor):
                 data = x._data
@@ -152,8 +153,8 @@ class Pointwise(Function):
         key = tuple(key)
         entry = _SIGNATURES.get(key)
         if entry is None:
-            entry = _signature(key, OPS[op], op, operands)
-        spec, compute, out_dtype, check = entry
+            entry = _signature(key, spec, op, operands)
+        compute, out_dtype, check = entry
         if check is not None:
             check(operands, compute)
         y = _wrap(be.elementwise(op, args, compute, out_dtype), be, out_dtype)
