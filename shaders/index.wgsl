@@ -9,11 +9,11 @@
 //   2 "other": src for scatter_add (index_select/gather write out[P.out_offset + i] instead)
 //
 // A bad index (negative or >= P.dim_size) never reaches memory: the thread reports it in its
-// dispatch's slot of `err` (wgtorch/backends/wgpu/runtime.py raises IndexError at the next read
+// dispatch's slot of `err` (wgtorch/_backends/wgpu/device_errors.py raises IndexError at the next read
 // or synchronize, naming every dispatch that reported) and stores 0 (index_select/gather) or adds
 // nothing (scatter_add).
 //
-// The host (wgtorch/backends/wgpu/index.py) prepends:
+// The host (wgtorch/_backends/wgpu/index.py) prepends:
 //   TO    the element storage type of data/out (f32, f16, i32, u32 for bool)
 //   TOUT  out's element type: TO, or atomic<u32> for scatter_add
 //   NDIM  dimensions of the iteration space after merging (0 .. 8)

@@ -5,7 +5,7 @@
 // and `k` into storage offsets through the strides in P, so any strided view works (transposed,
 // sliced with steps, expanded with stride 0).
 //
-// The host (wgtorch/backends/wgpu/reduce.py) prepends:
+// The host (wgtorch/_backends/wgpu/reduce.py) prepends:
 //   TI        input storage type (f32, f16, i32, u32 for bool)
 //   TA        accumulator type (f32 for f16/f32 storage, else the storage type)
 //   TO        output storage type (i32 for argmax/argmin)

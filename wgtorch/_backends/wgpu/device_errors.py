@@ -52,10 +52,13 @@ class DeviceErrors:
             raise errors[0]
         kind = type(errors[0]) if all(type(e) is type(errors[0]) for e in errors) else RuntimeError
         lines = [f"  {i}. {e}" for i, e in enumerate(errors, 1)]
-        more = (f"\n({shared} ops checked since the last read shared the last slot: only the first of "
-                "them to fail is named)" if shared > 1 else "")
-        raise kind(f"{len(errors)} device-side errors were reported since the last check:\n"
-                   + "\n".join(lines) + more)
+        more = (
+            f"\n({shared} ops checked since the last read shared the last slot: only the first of "
+            "them to fail is named)"
+            if shared > 1
+            else ""
+        )
+        raise kind(f"{len(errors)} device-side errors were reported since the last check:\n" + "\n".join(lines) + more)
 
     def _decode(self, words) -> Exception:
         decode = self.error_decoders.get(int(words[0]))
