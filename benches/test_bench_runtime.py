@@ -6,7 +6,11 @@
 - bandwidth: add of 1e7 float32 on wgpu, target >= 1.5 GB/s effective on lavapipe (12 bytes moved
   per element), beside NumPy;
 - steady state: pipeline and bind-group cache hit rates in a loop that repeats the same ops
-  (target >= 99 %), recorded in extra_info.
+  (target >= 99 %), recorded in extra_info;
+- eager host cost per small op: `a + b` of 64 and 4,096 float32, with and without requires_grad,
+  on wgpu, wgtorch cpu and PyTorch CPU in the same run (target: wgpu <= 3x PyTorch CPU). On a
+  loaded machine add ``--benchmark-timer=time.process_time``: recording is host work (no kernel
+  runs in the timed region), and CPU time does not count the time other processes hold the cores.
 
 Run: .venv/bin/pytest benches/test_bench_runtime.py --benchmark-columns=median,iqr,rounds
 """
@@ -110,3 +114,54 @@ def test_steady_state_cache_hits(benchmark):
     benchmark.extra_info["pipeline_hit_rate"] = d["pipeline_hits"] / max(1, d["pipeline_hits"] + d["pipeline_misses"])
     benchmark.extra_info["bind_group_hit_rate"] = d["bind_group_hits"] / max(
         1, d["bind_group_hits"] + d["bind_group_misses"])
+
+
+# -- eager host cost per small op (issue "one definition per op"): `a + b` on small tensors, the
+# time to record one op (wgpu: up to, not including, the sync; run untimed in setup), beside the
+# same op on wgtorch's cpu device and on PyTorch CPU in the same run. Target: wgpu <= 3x PyTorch CPU.
+SMALL_OPS = 200
+
+
+def _adds(a, b):
+    for _ in range(SMALL_OPS):
+        a + b
+
+
+def _small_pair(lib, n, device, grad):
+    kw = {"device": device} if device else {}
+    a, b = lib.rand(n, **kw), lib.rand(n, **kw)
+    if grad:
+        a.requires_grad_()
+        b.requires_grad_()
+    return a, b
+
+
+def _time_small_add(benchmark, lib, n, device, grad, sync=None):
+    a, b = _small_pair(lib, n, device, grad)
+    _adds(a, b)  # compiles the kernel, fills the caches
+    if sync:
+        sync()
+        benchmark.pedantic(_adds, args=(a, b), setup=sync, rounds=40, warmup_rounds=2)
+    else:
+        benchmark.pedantic(_adds, args=(a, b), rounds=40, warmup_rounds=2)
+    benchmark.group = f"eager host cost: small add ({n} float32{', requires_grad' if grad else ''})"
+    benchmark.extra_info["us_per_op"] = _median(benchmark) / SMALL_OPS * 1e6
+
+
+@needs_wgpu
+@pytest.mark.parametrize("grad", [False, True], ids=["nograd", "grad"])
+@pytest.mark.parametrize("n", [64, 4096])
+def test_small_add_host_cost_wgpu(benchmark, n, grad):
+    _time_small_add(benchmark, torch, n, "wgpu", grad, sync=torch.wgpu.synchronize)
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["nograd", "grad"])
+@pytest.mark.parametrize("n", [64, 4096])
+def test_small_add_host_cost_wgtorch_cpu(benchmark, n, grad):
+    _time_small_add(benchmark, torch, n, None, grad)
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["nograd", "grad"])
+@pytest.mark.parametrize("n", [64, 4096])
+def test_small_add_host_cost_torch_cpu(benchmark, n, grad):
+    _time_small_add(benchmark, pytest.importorskip("torch"), n, None, grad)

@@ -1,6 +1,6 @@
 // Elementwise kernels: out[i] = EXPR(a, b, c) over a broadcast, strided index space.
 //
-// The host (wgtorch/backends/wgpu/elementwise.py) prepends:
+// The host (wgtorch/_backends/wgpu/elementwise.py) prepends:
 //   TC   the compute type (f32, i32 or u32 for bool); f16 storage computes in f32
 //   TO   the output storage type
 //   NDIM 0 when every operand is contiguous (offsets are base + i), else the number of
@@ -9,7 +9,7 @@
 // and fills the BINDINGS marker (binding 1 is `out`, inputs follow), LOADS (let a/b/c = ...)
 // and STORE. Scalar operands come from P.scalar_f / P.scalar_i.
 
-// struct Meta and its binding P come from the family's ParamBlock (backends/wgpu/*.py).
+// struct Meta and its binding P come from the family's ParamBlock (elementwise.py).
 
 {{BINDINGS}}
 

@@ -9,32 +9,19 @@
 //   2 "other": src for scatter_add (index_select/gather write out[P.out_offset + i] instead)
 //
 // A bad index (negative or >= P.dim_size) never reaches memory: the thread reports it in its
-// dispatch's slot of `err` (wgtorch/backends/wgpu/runtime.py raises IndexError at the next read
+// dispatch's slot of `err` (wgtorch/_backends/wgpu/device_errors.py raises IndexError at the next read
 // or synchronize, naming every dispatch that reported) and stores 0 (index_select/gather) or adds
 // nothing (scatter_add).
 //
-// The host (wgtorch/backends/wgpu/index.py) prepends:
+// The host (wgtorch/_backends/wgpu/index.py) prepends:
 //   TO    the element storage type of data/out (f32, f16, i32, u32 for bool)
 //   TOUT  out's element type: TO, or atomic<u32> for scatter_add
 //   NDIM  dimensions of the iteration space after merging (0 .. 8)
 //   WG    the workgroup size
-// and fills STORE with one of the snippets in the comment at the end of this file.
+// and keeps ONE `//@kernel NAME` section below, which defines `store` for that kernel.
 
-struct Meta {
-    numel: u32,       // threads that do work: elements of the iteration space
-    dim_size: u32,    // valid indices are 0 .. dim_size - 1
-    dim_stride: u32,  // the target's stride along dim
-    code: u32,        // the error code this kernel reports (nonzero)
-    dim: u32,         // reported with the error
-    out_offset: u32,  // index_select/gather: out's first element
-    err_slot: u32,    // this dispatch's 4 words in err
-    _pad1: u32,
-    offset: array<u32, 4>,            // target, index, other, unused
-    shape: array<u32, 8>,
-    stride: array<array<u32, 8>, 3>,  // target, index, other
-}
+// struct Meta and its binding P come from the family's ParamBlock (index.py).
 
-@group(0) @binding(0) var<storage, read> P: Meta;
 @group(0) @binding(1) var<storage, read_write> out: array<TOUT>;
 @group(0) @binding(2) var<storage, read> data: array<TO>;
 @group(0) @binding(3) var<storage, read> index: array<i32>;
@@ -56,8 +43,6 @@ fn report(k: i32) {
         }
     }
 }
-
-{{STORE}}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -85,10 +70,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     store(i, at_target + select(0u, u32(k), ok) * P.dim_stride, ok, at_other);
 }
 
-/* Snippets for STORE, one per kernel; index.py cuts them out at the "//! name" lines.
-   (This block comment stays in the compiled source, where it is inert.)
+// ---- one section per kernel: its `store(i, at, ok, at_other)` ----
 
-//! gather
+//@kernel gather
 fn store(i: u32, at: u32, ok: bool, at_other: u32) {
     if (ok) {
         out[P.out_offset + i] = data[at];
@@ -96,8 +80,9 @@ fn store(i: u32, at: u32, ok: bool, at_other: u32) {
         out[P.out_offset + i] = TO(0);
     }
 }
+//@end
 
-//! scatter_f32
+//@kernel scatter_f32
 // Float atomics do not exist in WGSL: compare-exchange on the bits until no other thread
 // changed the word in between. NaN bits compare equal as integers, so NaN cannot loop forever.
 fn store(i: u32, at: u32, ok: bool, at_other: u32) {
@@ -114,8 +99,9 @@ fn store(i: u32, at: u32, ok: bool, at_other: u32) {
         old = r.old_value;
     }
 }
+//@end
 
-//! scatter_f16
+//@kernel scatter_f16
 // Two f16 share a u32 word: replace this element's half (the sum is rounded once, from f32, which
 // is the correctly rounded f16 sum) and leave the neighbour's bits untouched.
 fn store(i: u32, at: u32, ok: bool, at_other: u32) {
@@ -137,20 +123,22 @@ fn store(i: u32, at: u32, ok: bool, at_other: u32) {
         old = r.old_value;
     }
 }
+//@end
 
-//! scatter_int
+//@kernel scatter_int
 // Two's-complement addition is the same on u32 and i32 bits.
 fn store(i: u32, at: u32, ok: bool, at_other: u32) {
     if (ok) {
         atomicAdd(&out[at], bitcast<u32>(data[at_other]));
     }
 }
+//@end
 
-//! scatter_bool
+//@kernel scatter_bool
 // bool + bool is logical or, as in NumPy's add.at on bool.
 fn store(i: u32, at: u32, ok: bool, at_other: u32) {
     if (ok && data[at_other] != 0u) {
         atomicOr(&out[at], 1u);
     }
 }
-*/
+//@end

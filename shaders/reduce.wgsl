@@ -5,7 +5,7 @@
 // and `k` into storage offsets through the strides in P, so any strided view works (transposed,
 // sliced with steps, expanded with stride 0).
 //
-// The host (wgtorch/backends/wgpu/reduce.py) prepends:
+// The host (wgtorch/_backends/wgpu/reduce.py) prepends:
 //   TI        input storage type (f32, f16, i32, u32 for bool)
 //   TA        accumulator type (f32 for f16/f32 storage, else the storage type)
 //   TO        output storage type (i32 for argmax/argmin)
@@ -24,23 +24,8 @@
 // with `load_index` and `store_index`, and OPS with `ident()` (the identity), IDX_NONE, `combine`
 // (value ops) and `take` (arg ops: whether candidate b beats the running a).
 
-struct Meta {
-    rows: u32,            // output rows of this pass (rows * chunks workgroups in KERNEL 1)
-    K: u32,               // reduced length
-    chunks: u32,          // workgroups per row (split pass), else 1
-    chunk_len: u32,       // elements per chunk
-    offset: u32,          // input base offset
-    out_offset: u32,      // output base offset
-    red_stride_out: u32,  // softmax: output stride along the softmax dim
-    idx_offset: u32,      // split argmax/argmin: base offset of the partial indices
-    kept_shape: array<u32, 8>,
-    kept_stride: array<u32, 8>,
-    kept_stride_out: array<u32, 8>,  // softmax only
-    red_shape: array<u32, 8>,
-    red_stride: array<u32, 8>,
-}
+// struct Meta and its binding P come from the family's ParamBlock (reduce.py).
 
-@group(0) @binding(0) var<storage, read> P: Meta;
 {{BINDINGS}}
 {{OPS}}
 

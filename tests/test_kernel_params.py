@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 import wgtorch as torch
-from wgtorch._backends.wgpu import elementwise, matmul, nn, optim, random, rnn
+from wgtorch._backends.wgpu import elementwise, index, matmul, nn, optim, random, reduce, rnn
 from wgtorch._backends.wgpu.kernels import PRELUDE, families, family_source
 from wgtorch._backends.wgpu.params import ParamBlock
 from wgtorch._device import get_backend
 
-FAMILY_BLOCKS = [elementwise.PARAMS, matmul.PARAMS, nn.PARAMS, optim.PARAMS, random.PARAMS, rnn.PARAMS]
+FAMILY_BLOCKS = [elementwise.PARAMS, matmul.PARAMS, nn.PARAMS, optim.PARAMS, random.PARAMS, rnn.PARAMS,
+                 reduce.PARAMS, index.PARAMS]
 
 
 def test_a_block_packs_as_declared():
@@ -35,6 +36,8 @@ def test_a_misaligned_field_is_refused():
 def test_family_blocks_are_the_packings_the_kernels_were_written_for():
     assert elementwise.META.format == "<" + "IIII" + "f" * 4 + "i" * 4 + "I" * 8 + "I" * 4 + "I" * 32
     assert nn.META.format == "<" + "I" * 12 + "i" + "III" + "ffff"
+    assert reduce.META.format == "<" + "I" * 8 + "I" * 40  # 8 scalars, 5 arrays of 8
+    assert index.META.format == "<" + "I" * 8 + "I" * 4 + "I" * 8 + "I" * 24
     for block in FAMILY_BLOCKS:
         assert block.struct.size <= 256  # one slot of the runtime's parameter ring
 
@@ -47,7 +50,7 @@ def test_no_family_declares_its_own_meta_or_prelude_helpers():
         src = family_source(family)
         for helper in helpers:
             assert f"\n{helper}(" not in src, f"{family}.wgsl defines {helper} again (it is in {PRELUDE}.wgsl)"
-    for family in ("elementwise", "matmul", "nn", "optim", "random", "rnn"):
+    for family in ("elementwise", "matmul", "nn", "optim", "random", "rnn", "reduce", "index"):
         assert "struct Meta {" not in family_source(family), family
 
 
@@ -68,3 +71,23 @@ def test_the_gpu_reads_every_field_as_the_host_packed_it(wgpu_device):
     be.rt.dispatch(p, (out.buffer,), block.struct, values, 1)
     got = be.to_numpy(out).view(np.uint32)
     np.testing.assert_array_equal(got, np.frombuffer(struct.pack(block.struct.format, *values), np.uint32))
+
+
+def test_index_kernels_are_sections_of_their_family():
+    """index.wgsl keeps one `//@kernel` section per store variant (no snippets cut from comments),
+    and each specialised kernel holds exactly one `store`."""
+    src = family_source("index")
+    assert "//!" not in src and "/*" not in src
+    for op, dt in [("gather", torch.float32), ("index_select", torch.int32), ("scatter_add", torch.float32),
+                   ("scatter_add", torch.float16), ("scatter_add", torch.int64), ("scatter_add", torch.bool)]:
+        section = index._store_section(op, dt)
+        assert f"//@kernel {section}\n" in src
+        kernel = index._source(op, dt, 2)
+        assert kernel.count("fn store(") == 1 and "\n//@kernel" not in kernel and "struct Meta {" in kernel
+
+
+def test_an_unknown_section_is_refused():
+    from wgtorch._backends.wgpu.kernels import specialise
+
+    with pytest.raises(KeyError, match="no kernel section 'nope'"):
+        specialise("index", {"TO": "f32", "TOUT": "f32"}, {"NDIM": 1, "WG": 64}, section="nope")

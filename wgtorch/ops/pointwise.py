@@ -93,11 +93,45 @@ _OPERAND_CHECKS = {"pow": _check_int_pow,
                    "sub": _check_bool_sub}
 
 
+# What a call's dtypes decide, cached per (op's entry, default float dtype, each operand's dtype
+# and 0-d-ness or Python scalar type): (compute dtype, result dtype, value check or None).
+# Promotion and the dtype refusals then run once per signature, not once per call.
+_SIGNATURES: dict = {}
+_BROADCASTS: set = set()  # operand shape tuples already known to broadcast
+
+
+def _signature(key, spec, op, operands):
+    compute, out_dtype = dtypes_for(spec, operands)
+    if compute in spec.refused:
+        spec.check(compute)  # raises PyTorch's error for a dtype the op does not compute in
+    if spec.divides:
+        check = _check_int_divisor if compute.category == 1 else None
+    else:
+        check = _OPERAND_CHECKS.get(op)
+    entry = (compute, out_dtype, check)
+    if spec.promote is None:  # a special rule is a function of the operands: not cached
+        if len(_SIGNATURES) >= 4096:
+            _SIGNATURES.clear()
+        _SIGNATURES[key] = entry
+    return entry
+
+
+def _check_broadcast(operands):
+    shapes = tuple([t._data.shape for t in operands if isinstance(t, Tensor)])
+    if shapes not in _BROADCASTS:
+        broadcast_shapes([t.shape for t in operands if isinstance(t, Tensor)])  # raises if invalid
+        if len(_BROADCASTS) >= 4096:
+            _BROADCASTS.clear()
+        _BROADCASTS.add(shapes)
+
+
 class Pointwise(Function):
     @staticmethod
     def forward(ctx, op, *operands):
         be = shape = None
         args = []
+        spec = OPS[op]
+        key = [spec, D._default_float]  # the entry itself: a re-registered name is a new signature
         for x in operands:
             if type(x) is Tensor or isinstance(x, Tensor):
                 data = x._data
@@ -107,19 +141,22 @@ class Pointwise(Function):
                     first = next(t for t in operands if isinstance(t, Tensor))
                     raise RuntimeError(f"Expected all tensors to be on the same device, but found at least "
                                        f"two devices, {first.device} and {x.device}!")
-                elif data.shape != shape:
-                    broadcast_shapes([t.shape for t in operands if isinstance(t, Tensor)])  # raises if invalid
+                elif data.shape != shape and shape is not None:
+                    _check_broadcast(operands)
+                    shape = None  # checked once
                 args.append(data)
+                key.append(x.dtype)
+                key.append(not data.shape)  # 0-d tensors promote like scalars
             else:
                 args.append(x)
-        spec = OPS[op]
-        compute, out_dtype = dtypes_for(spec, operands)
-        if compute in spec.refused:
-            spec.check(compute)  # raises PyTorch's error for a dtype the op does not compute in
-        if spec.divides:
-            _check_int_divisor(operands, compute)
-        elif op in _OPERAND_CHECKS:
-            _OPERAND_CHECKS[op](operands, compute)
+                key.append(type(x))
+        key = tuple(key)
+        entry = _SIGNATURES.get(key)
+        if entry is None:
+            entry = _signature(key, spec, op, operands)
+        compute, out_dtype, check = entry
+        if check is not None:
+            check(operands, compute)
         y = _wrap(be.elementwise(op, args, compute, out_dtype), be, out_dtype)
         if ctx.needs_input_grad:
             if spec.grad is None:

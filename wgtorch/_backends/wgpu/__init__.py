@@ -17,6 +17,7 @@ from .index import IndexOps
 from .matmul import MatmulOps
 from .nn import NNOps
 from .optim import OptimOps
+from .pool import bucket_size
 from .random import RandomOps
 from .reduce import ReduceOps
 from .rnn import RNNOps
@@ -43,6 +44,8 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, Opt
 
     def __init__(self, index: int = 0):
         self.rt = Runtime(index)
+        self._empty_layouts: dict = {}  # (shape, dtype) -> what `empty` needs (see _empty_layout)
+        self._ew_plans: dict = {}  # elementwise calls' static parts (see elementwise.py)
 
     def check_dtype(self, dt: dtype) -> None:
         if dt.wgsl is None:
@@ -55,20 +58,35 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, Opt
 
     # -- moving data ---------------------------------------------------------------------------
     def empty(self, shape, dt: dtype) -> WgpuArray:
+        if type(shape) is not tuple:
+            shape = tuple(shape)
+        layout = self._empty_layouts.get((shape, dt))
+        if layout is None:
+            layout = self._empty_layout(shape, dt)
+        size, strides, bucket, itemsize = layout
+        storage = SizedStorage.bucketed(self.rt, bucket)
+        storage.nbytes = size * itemsize  # the bytes asked for (as_strided's bounds), not the bucket's
+        # Offsets are in elements from the start of the (possibly shared) buffer the kernels bind.
+        return WgpuArray.fresh(storage, shape, strides, storage.block.offset // itemsize, dt, size)
+
+    def _empty_layout(self, shape: tuple, dt: dtype) -> tuple:
+        """(numel, strides, pool bucket, itemsize) of a new contiguous ``dt`` array of ``shape``,
+        checked once and cached: `empty` is on every op's path."""
         self.check_dtype(dt)
-        shape = tuple(shape)
         n = 1
         for d in shape:
             n *= d
-        nbytes = n * storage_np_dtype(dt).itemsize
+        itemsize = storage_np_dtype(dt).itemsize
+        nbytes = n * itemsize
         if nbytes > self.rt.max_binding:
             raise RuntimeError(
                 f"a {dt} tensor of shape {shape} needs {nbytes} bytes, more than {self.rt.name}'s "
                 f"max storage buffer binding size ({self.rt.max_binding} bytes)")
-        storage = SizedStorage(self.rt, max(nbytes, 4), nbytes)  # (its size: as_strided's bounds)
-        # Offsets are in elements from the start of the (possibly shared) buffer the kernels bind.
-        offset = storage.block.offset // storage_np_dtype(dt).itemsize
-        return WgpuArray(storage, shape, contiguous_strides(shape), offset, dt, contiguous=True)
+        layout = (n, contiguous_strides(shape), bucket_size(max(nbytes, 4)), itemsize)
+        if len(self._empty_layouts) >= 4096:  # shapes seen once in a while must not pile up
+            self._empty_layouts.clear()
+        self._empty_layouts[(shape, dt)] = layout
+        return layout
 
     def from_numpy(self, a: np.ndarray, dt: dtype) -> WgpuArray:
         out = self.empty(a.shape, dt)

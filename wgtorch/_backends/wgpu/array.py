@@ -27,6 +27,9 @@ def contiguous_strides(shape) -> tuple:
     return tuple(reversed(strides))
 
 
+_new = object.__new__
+
+
 class WgpuArray:
     __slots__ = ("storage", "buffer", "shape", "strides", "offset", "dtype", "size", "contiguous")
 
@@ -40,6 +43,21 @@ class WgpuArray:
         self.dtype = dt
         self.size = math.prod(shape)
         self.contiguous = self.is_contiguous() if contiguous is None else contiguous
+
+    @classmethod
+    def fresh(cls, storage, shape: tuple, strides: tuple, offset: int, dt: dtype, size: int) -> WgpuArray:
+        """A contiguous array over new storage, from values the caller already knows (the
+        allocation fast path: no product, no contiguity scan)."""
+        a = _new(cls)
+        a.storage = storage
+        a.buffer = storage.block.buffer
+        a.shape = shape
+        a.strides = strides
+        a.offset = offset
+        a.dtype = dt
+        a.size = size
+        a.contiguous = True
+        return a
 
     @property
     def ndim(self) -> int:

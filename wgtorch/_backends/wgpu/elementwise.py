@@ -9,6 +9,7 @@ from ...ops.elementwise_defs import OPS, PREDICATES
 from .array import WgpuArray, contiguous_strides
 from .kernels import specialise
 from .params import ParamBlock
+from .runtime import Storage
 
 WG = 64
 MAX_DIMS = 8
@@ -30,8 +31,7 @@ _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 
 def _aligned_strides(a: WgpuArray, shape: tuple) -> list:
     """a's strides for iterating ``shape`` (stride 0 on broadcast dims)."""
-    pad = len(shape) - len(a.shape)
-    return [0] * pad + [s if n != 1 else 0 for n, s in zip(a.shape, a.strides)]
+    return _aligned_strides_of(a.shape, a.strides, shape)
 
 
 def _broadcasts_to(src: tuple, dst: tuple) -> bool:
@@ -58,36 +58,82 @@ def _merge_dims(shape: tuple, strides: list[list]) -> tuple[list, list[list]]:
     return out_shape, out_strides
 
 
+class _Plan:
+    """What one elementwise call needs that depends only on (op, dtypes, operand shapes and
+    strides): the output's layout, the kernel's static parameters and its pipelines (one per
+    binding layout, which depends on which operands share a buffer). Built on a call's first
+    use; a repeated call is then one dict lookup (see `ElementwiseOps.elementwise`)."""
+
+    __slots__ = ("op", "compute", "out_dtype", "tc", "shape", "strides", "size", "bucket", "itemsize",
+                 "out_wgsl", "ndim", "half", "zero_check", "nscalars", "head", "params", "tail", "struct",
+                 "groups", "pipelines")
+
+
 class ElementwiseOps:
     """Mixin for `WgpuBackend`: the ``elementwise`` op of the protocol."""
 
     def elementwise(self, op, operands, compute: dtype, out_dtype: dtype, out=None):
-        arrays = [x for x in operands if type(x) is WgpuArray]
-        if out is None:
-            if len(arrays) == 1:
-                shape = arrays[0].shape
+        if out is not None:
+            return self._elementwise_into(op, operands, compute, out_dtype, out)
+        # The plan key: everything but offsets and scalar values (those travel per call).
+        key = [op, compute, out_dtype]
+        for x in operands:
+            if type(x) is WgpuArray:
+                key.append(x.dtype)
+                key.append(x.shape)
+                key.append(x.strides)
             else:
-                shape = broadcast_shapes([a.shape for a in arrays])
-            out = self.empty(shape, out_dtype)
-        else:
-            shape = out.shape
-            for a in arrays:  # a kernel must never read past an operand, whoever calls it
-                if a.shape != shape and not _broadcasts_to(a.shape, shape):
-                    raise RuntimeError(f"elementwise {op}: an operand of shape {list(a.shape)} does not broadcast "
-                                       f"to the output shape {list(shape)}")
+                key.append(type(x))
+        key = tuple(key)
+        plan = self._ew_plans.get(key)
+        if plan is None:
+            plan = self._ew_plan(key, op, operands, compute, out_dtype)
+        rt = self.rt
+        storage = Storage.bucketed(rt, plan.bucket)
+        block = storage.block
+        out = WgpuArray.fresh(storage, plan.shape, plan.strides, block.offset // plan.itemsize, out_dtype, plan.size)
+        if plan.size == 0:
+            return out
+        self._ew_dispatch(plan, operands, out)
+        return out
+
+    def _elementwise_into(self, op, operands, compute: dtype, out_dtype: dtype, out):
+        """``elementwise`` writing into ``out``, a possibly strided view (creation kernels,
+        copies into slices, in-place updates): the general path, planned each call."""
+        shape = out.shape
+        for a in operands:  # a kernel must never read past an operand, whoever calls it
+            if type(a) is WgpuArray and a.shape != shape and not _broadcasts_to(a.shape, shape):
+                raise RuntimeError(f"elementwise {op}: an operand of shape {list(a.shape)} does not broadcast "
+                                   f"to the output shape {list(shape)}")
         if out.size == 0:
             return out
-        # bool computes in i32 (sign, add, max ... of bools), and is stored back as 0/1.
-        tc = "f32" if compute.is_floating_point else "i32" if compute.wgsl == "u32" else compute.wgsl
+        self._ew_dispatch(_make_plan(self, op, operands, compute, out_dtype, out), operands, out)
+        return out
 
+    def _ew_plan(self, key, op, operands, compute, out_dtype) -> _Plan:
+        arrays = [x for x in operands if type(x) is WgpuArray]
+        shape = arrays[0].shape
+        for a in arrays:
+            if a.shape != shape:
+                shape = broadcast_shapes([a.shape for a in arrays])
+                break
+        size, strides, bucket, itemsize = self._empty_layouts.get((shape, out_dtype)) or \
+            self._empty_layout(shape, out_dtype)
+        plan = _make_plan(self, op, operands, compute, out_dtype, None, shape)
+        plan.strides, plan.bucket, plan.itemsize = strides, bucket, itemsize
+        if len(self._ew_plans) >= 4096:  # shapes seen once in a while must not pile up
+            self._ew_plans.clear()
+        self._ew_plans[key] = plan
+        return plan
+
+    def _ew_dispatch(self, plan: _Plan, operands, out: WgpuArray) -> None:
+        rt = self.rt
         # One binding per distinct (buffer, storage type): tensors share pages, and operands in
         # out's page read through `out` (runtime.py explains why every binding is read_write).
         buffers = [out.buffer]
-        types = [out_dtype.wgsl]
+        types = [plan.out_wgsl]
         layout = []  # per operand: its binding, or -1 for a scalar
-        scalars = []
         offsets = [out.offset, 0, 0, 0]
-        flat = out.contiguous
         n = 1
         for x in operands:
             if type(x) is WgpuArray:
@@ -102,50 +148,100 @@ class ElementwiseOps:
                 layout.append(slot)
                 offsets[n] = x.offset
                 n += 1
-                if flat and not (x.contiguous and x.shape == shape):
-                    flat = False
             else:
                 layout.append(-1)
-                scalars.append(x)
-        if flat:
-            ndim = 0
+        layout = tuple(layout)
+        pipelines = plan.pipelines
+        p = pipelines.get(layout) if pipelines is not None else None
+        if p is None:
+            p = self._ew_pipeline(plan, tuple(types), layout, len(buffers))
         else:
-            dims, strides = _merge_dims(shape, [_aligned_strides(a, shape) for a in (out, *arrays)])
-            if len(dims) > MAX_DIMS:
-                raise RuntimeError(f"elementwise {op}: operands need {len(dims)} strided dimensions after "
-                                   f"merging; the wgpu kernels support {MAX_DIMS} (call .contiguous() first)")
-            ndim = len(dims)
+            rt.stats["pipeline_hits"] += 1
+        if plan.nscalars:
+            sf, si = _scalar_slots([x for x in operands if type(x) is not WgpuArray], plan.tc == "f32", plan.compute)
+            values = [*plan.head, *sf, *si, *plan.params, *offsets, *plan.tail]
+        else:
+            values = [*plan.head, *plan.params, *offsets, *plan.tail]
+        if plan.zero_check:
+            buffers.append(rt.error_buffer())
+            with rt.lock:  # no check may recycle the error slot before the dispatch is recorded
+                values[11] = rt.error_slot()  # scalar_i[3]: a binary op uses at most scalar_i[0]
+                rt.dispatch(p, buffers, plan.struct, values, plan.groups)
+        else:
+            rt.dispatch(p, buffers, plan.struct, values, plan.groups)
 
-        types = tuple(types)
-        half = compute.wgsl == "f16"  # operands are rounded to f16 first, as PyTorch's half kernels do
-        # An integer division by a device tensor reports a zero divisor through the runtime's
-        # error buffer (PyTorch raises ZeroDivisionError; a host check would cost a sync per op).
-        spec = OPS.get(op)  # None for creation kernels (arange)
-        zero_check = spec is not None and spec.divides and tc == "i32" and type(operands[1]) is WgpuArray
+    def _ew_pipeline(self, plan: _Plan, types: tuple, layout: tuple, nbuffers: int):
+        op, tc, ndim, half, zero_check = plan.op, plan.tc, plan.ndim, plan.half, plan.zero_check
         if zero_check:
-            buffers.append(self.rt.error_buffer())
             self.rt.error_decoders.setdefault(ERR_ZERO_DIVISION, _zero_division_error)
-        key = ("ew", op, tc, types, tuple(layout), ndim, half, zero_check)
+            nbuffers += 1
+        key = ("ew", op, tc, types, layout, ndim, half, zero_check)
+        out_dtype = plan.out_dtype
         p = self.rt.pipeline(key, lambda: _source(op, tc, types, layout, ndim, out_dtype, half, zero_check),
-                             ("rw",) * len(buffers), f"elementwise:{op}")
+                             ("rw",) * nbuffers, f"elementwise:{op}")
+        if plan.pipelines is not None:
+            plan.pipelines[layout] = p
+        return p
 
-        sf, si = _scalar_slots(scalars, tc == "f32", compute)
-        if flat:
-            values = [out.size, 0, 0, 0, *sf, *si, *_ZEROS8, *offsets]
-            struct_ = META_FLAT
-        else:
-            pad = [0] * (MAX_DIMS - ndim)
-            values = [out.size, 0, 0, 0, *sf, *si, *dims, *pad, *offsets]
-            for st in strides:
-                values += st
-                values += pad
-            values += [0] * (MAX_DIMS * (4 - len(strides)))
-            struct_ = META
-        with self.rt.lock:  # no check may recycle the error slot before the dispatch is recorded
-            if zero_check:
-                values[11] = self.rt.error_slot()  # scalar_i[3]: a binary op uses at most scalar_i[0]
-            self.rt.dispatch(p, buffers, struct_, values, -(-out.size // WG))
-        return out
+
+def _make_plan(be, op, operands, compute: dtype, out_dtype: dtype, out, shape=None) -> _Plan:
+    """The static part of an elementwise dispatch. ``out`` is None for a fresh contiguous output
+    of ``shape`` (the plan is then cached), else the array written into."""
+    plan = _Plan()
+    plan.op, plan.compute, plan.out_dtype = op, compute, out_dtype
+    # bool computes in i32 (sign, add, max ... of bools), and is stored back as 0/1.
+    plan.tc = "f32" if compute.is_floating_point else "i32" if compute.wgsl == "u32" else compute.wgsl
+    plan.out_wgsl = out_dtype.wgsl
+    plan.half = compute.wgsl == "f16"  # operands are rounded to f16 first, as PyTorch's half kernels do
+    arrays = [x for x in operands if type(x) is WgpuArray]
+    plan.nscalars = len(operands) - len(arrays)
+    if out is None:
+        flat = all(x.contiguous and x.shape == shape for x in arrays)
+        out_strides = contiguous_strides(shape)
+        plan.size = size = 1
+        for d in shape:
+            size *= d
+        plan.size = size
+        plan.pipelines = {}
+    else:
+        shape, out_strides, size = out.shape, out.strides, out.size
+        flat = out.contiguous and all(x.contiguous and x.shape == shape for x in arrays)
+        plan.size = size
+        plan.pipelines = None  # planned for this call only; the runtime caches the pipeline
+    plan.shape = shape
+    if flat or size == 0:  # (nothing is dispatched for an empty output)
+        plan.ndim = 0
+        plan.params = _ZEROS8
+        plan.tail = ()
+        plan.struct = META_FLAT
+    else:
+        aligned = [_aligned_strides_of(shape, out_strides, shape)] + [_aligned_strides(a, shape) for a in arrays]
+        dims, strides = _merge_dims(shape, aligned)
+        if len(dims) > MAX_DIMS:
+            raise RuntimeError(f"elementwise {op}: operands need {len(dims)} strided dimensions after "
+                               f"merging; the wgpu kernels support {MAX_DIMS} (call .contiguous() first)")
+        plan.ndim = len(dims)
+        pad = [0] * (MAX_DIMS - len(dims))
+        plan.params = (*dims, *pad)
+        tail = []
+        for st in strides:
+            tail += st
+            tail += pad
+        tail += [0] * (MAX_DIMS * (4 - len(strides)))
+        plan.tail = tuple(tail)
+        plan.struct = META
+    # An integer division by a device tensor reports a zero divisor through the runtime's
+    # error buffer (PyTorch raises ZeroDivisionError; a host check would cost a sync per op).
+    spec = OPS.get(op)  # None for creation kernels (arange)
+    plan.zero_check = spec is not None and spec.divides and plan.tc == "i32" and type(operands[1]) is WgpuArray
+    plan.head = (size, 0, 0, 0) if plan.nscalars else (size, 0, 0, 0, *_ZEROS8)
+    plan.groups = -(-size // WG)
+    return plan
+
+
+def _aligned_strides_of(shape_a: tuple, strides_a: tuple, shape: tuple) -> list:
+    pad = len(shape) - len(shape_a)
+    return [0] * pad + [s if n != 1 else 0 for n, s in zip(shape_a, strides_a)]
 
 
 ERR_ZERO_DIVISION = 0x301

@@ -20,36 +20,36 @@ exception for that case (RuntimeError), so the error is not left for an unrelate
 
 from __future__ import annotations
 
-import functools
-import re
-import struct
-
 from ..._dtype import bool_, dtype
 from .array import WgpuArray
 from .elementwise import _merge_dims
-from .kernels import family_source, specialise
+from .kernels import specialise
+from .params import ParamBlock
 
 WG = 64
 MAX_DIMS = 8
-# numel, dim_size, dim_stride, code, dim, out_offset, err_slot, pad, offset[4], shape[8], stride[3][8]
-META = struct.Struct("<8I4I8I24I")
-_ZEROS8 = (0,) * MAX_DIMS
+PARAMS = ParamBlock(
+    "numel: u32  // threads that do work: elements of the iteration space",
+    "dim_size: u32  // valid indices are 0 .. dim_size - 1",
+    "dim_stride: u32  // the target's stride along dim",
+    "code: u32  // the error code this kernel reports (nonzero)",
+    "dim: u32  // reported with the error",
+    "out_offset: u32  // index_select/gather: out's first element",
+    "err_slot: u32  // this dispatch's 4 words in err",
+    "_pad1: u32",
+    "offset: array<u32, 4>  // target, index, other, unused",
+    "shape: array<u32, 8>",
+    "stride: array<array<u32, 8>, 3>  // target, index, other",
+)
+META = PARAMS.struct
 
 # Error codes this family writes into the runtime's error buffer (word 0).
 _CODES = {"index_select": 0x101, "gather": 0x102, "scatter_add": 0x103}
 _NAMES = {code: name for name, code in _CODES.items()}
 
 
-@functools.cache
-def _snippets() -> dict[str, str]:
-    """The STORE snippets in the comment at the end of index.wgsl, by name."""
-    text = family_source("index")
-    tail = text[text.index("/* Snippets"):]
-    parts = re.split(r"^//! (\w+)\n", tail, flags=re.MULTILINE)
-    return {name: body.replace("*/", "").strip() for name, body in zip(parts[1::2], parts[2::2])}
-
-
-def _store_snippet(op: str, dt: dtype) -> str:
+def _store_section(op: str, dt: dtype) -> str:
+    """The ``//@kernel`` section of index.wgsl that defines ``store`` for ``op`` on ``dt``."""
     if op != "scatter_add":
         return "gather"
     if dt is bool_:
@@ -58,10 +58,9 @@ def _store_snippet(op: str, dt: dtype) -> str:
 
 
 def _source(op: str, dt: dtype, ndim: int) -> str:
-    snippet = _store_snippet(op, dt)
     out_type = dt.wgsl if op != "scatter_add" else "atomic<u32>"
     return specialise("index", {"TO": dt.wgsl, "TOUT": out_type}, {"NDIM": ndim, "WG": WG},
-                      {"STORE": _snippets()[snippet]})
+                      section=_store_section(op, dt), params=PARAMS)
 
 
 def index_error(words) -> Exception:

@@ -85,7 +85,11 @@ class BufferPool:
         self.frees = 0
 
     def alloc(self, nbytes: int) -> Block:
-        size = bucket_size(nbytes)
+        return self.alloc_bucket(bucket_size(nbytes))
+
+    def alloc_bucket(self, size: int) -> Block:
+        """A block of exactly ``size`` bytes, a `bucket_size` (callers that allocate one shape
+        over and over compute the bucket once)."""
         with self._lock:
             if self._deferred:
                 self._apply_deferred()
@@ -166,7 +170,10 @@ class BufferPool:
             self.reserved -= buf.size
             buf.gpu.destroy()
             return
-        self._free.setdefault(block.size, []).append(block)
+        free = self._free.get(block.size)
+        if free is None:
+            free = self._free[block.size] = []
+        free.append(block)
         self.cached += block.size
 
     def drain(self) -> None:

@@ -17,19 +17,32 @@ reduces in u32.
 from __future__ import annotations
 
 import math
-import struct
 
 from ..._dtype import bool_, float32, int32, int64
 from .array import WgpuArray
 from .elementwise import _merge_dims
 from .kernels import specialise
+from .params import ParamBlock
 
 WG = 64
 FOLD = 8  # WG == FOLD * FOLD: the workgroup tree has two levels
 MAX_DIMS = 8
-# rows, K, chunks, chunk_len, offset, out_offset, red_stride_out, idx_offset,
-# kept_shape[8], kept_stride[8], kept_stride_out[8], red_shape[8], red_stride[8]
-META = struct.Struct("<8I40I")
+PARAMS = ParamBlock(
+    "rows: u32  // output rows of this pass (rows * chunks workgroups in KERNEL 1)",
+    "K: u32  // reduced length",
+    "chunks: u32  // workgroups per row (split pass), else 1",
+    "chunk_len: u32  // elements per chunk",
+    "offset: u32  // input base offset",
+    "out_offset: u32  // output base offset",
+    "red_stride_out: u32  // softmax: output stride along the softmax dim",
+    "idx_offset: u32  // split argmax/argmin: base offset of the partial indices",
+    "kept_shape: array<u32, 8>",
+    "kept_stride: array<u32, 8>",
+    "kept_stride_out: array<u32, 8>  // softmax only",
+    "red_shape: array<u32, 8>",
+    "red_stride: array<u32, 8>",
+)
+META = PARAMS.struct
 
 SPLIT_MIN_CHUNK = 64 * WG  # a split pass gives each workgroup at least this many elements
 MAX_CHUNKS = 1024          # partials per row, so the second pass is one short workgroup
@@ -219,7 +232,8 @@ class ReduceOps:
                       "ARG": op in ("argmax", "argmin"), "PARTIAL": index_io == "partial",
                       "OUT_BOOL": out_bool, "LOG": False, "WG": f"{WG}u", "FOLD": f"{FOLD}u"}
             return specialise("reduce", {"TI": ti, "TA": ta, "TO": to}, consts,
-                              {"BINDINGS": _bindings_source(ti, to, index_io), "OPS": _ops_source(op, ta)})
+                              {"BINDINGS": _bindings_source(ti, to, index_io), "OPS": _ops_source(op, ta)},
+                              params=PARAMS)
 
         p = self.rt.pipeline(key, source, access, f"reduce:{op}")
         buffers = (src, out.buffer) if aux is None else (src, out.buffer, aux.buffer)
@@ -252,7 +266,7 @@ class ReduceOps:
             consts = {"KERNEL": kernel, "KEPT_NDIM": len(kept_shape), "RED_NDIM": 1, "ARG": False,
                       "PARTIAL": False, "OUT_BOOL": False, "LOG": log, "WG": f"{WG}u", "FOLD": f"{FOLD}u"}
             markers = {"BINDINGS": _bindings_source(ti, ti, "none"), "OPS": _ops_source("sum", "f32")}
-            return specialise("reduce", {"TI": ti, "TA": "f32", "TO": ti}, consts, markers)
+            return specialise("reduce", {"TI": ti, "TA": "f32", "TO": ti}, consts, markers, params=PARAMS)
 
         p = self.rt.pipeline(key, source, ("r", "rw"), "log_softmax" if log else "softmax")
         meta = [rows, K, 1, K, a.offset, out.offset, out.strides[dim], 0,

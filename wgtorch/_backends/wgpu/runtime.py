@@ -34,12 +34,12 @@ import numpy as np
 import wgpu
 
 from ...errors import DeviceLostError, KernelCompileError, OutOfMemoryError
+from .device_errors import ERROR_SLOTS, DeviceErrors
 from .pool import BUFFER_USAGE, Block, Buffer, BufferPool, bucket_size
 
 MAX_BATCH = 1024               # dispatches recorded before an automatic submit
 MAX_PENDING_BYTES = 256 << 20  # freed-but-held-back memory that forces a submit
 META_SLOT = 256                # bytes of parameters per dispatch (a multiple of every offset alignment)
-ERROR_SLOTS = 64               # 16-byte error reports kept apart between two checks (see error_slot)
 # Tensors share pages, so one dispatch may see the same buffer at several bindings; wgpu allows that
 # only when every such binding is read_write. Kernels declare inputs `read` for readability and
 # the runtime widens every storage binding but the parameters (binding 0) when it compiles them.
@@ -82,26 +82,62 @@ class Storage:
         self.rt = rt
         self.block = rt.alloc(nbytes)
 
+    @classmethod
+    def bucketed(cls, rt: Runtime, size: int) -> Storage:
+        """Storage of a block of exactly ``size`` bytes, already a pool bucket size."""
+        s = _new(cls)
+        s.rt = rt
+        s.block = rt.alloc_bucket(size)
+        return s
+
     @property
     def buffer(self) -> Buffer:
         return self.block.buffer
 
     def __del__(self):
         # No lock here (see the module docstring): the runtime returns the block later.
-        rt = getattr(self, "rt", None)
-        block = getattr(self, "block", None)
-        if rt is not None and block is not None:
-            rt._dead.append(block)
+        try:
+            self.rt._dead.append(self.block)
+        except AttributeError:  # __init__ failed before both were set
+            pass
 
 
 class Pipeline:
-    __slots__ = ("gpu", "layout_key", "layout", "name")
+    __slots__ = ("gpu", "layout_key", "layout", "name", "handle")
 
     def __init__(self, gpu, layout_key, layout, name):
         self.gpu, self.layout_key, self.layout, self.name = gpu, layout_key, layout, name
+        self.handle = getattr(gpu, "_internal", None)  # wgpu-native's pointer, for the direct calls
 
 
-class Runtime:
+_new = object.__new__
+
+
+def _direct_pass_calls(device):
+    """wgpu-native's C entry points for the three calls of every dispatch (set pipeline, set
+    bind group, dispatch), or None where wgpu-py's backend is not wgpu-native.
+
+    wgpu-py wraps each C call in Python that converts arguments and captures errors (about
+    2-4 us a call, most of an op's recording time); called directly they cost well under 1 us.
+    The arguments are the same handles wgpu-py would pass. An error in these calls is one of
+    the compute pass, which wgpu reports when the pass ends or the encoder finishes (both
+    still called through wgpu-py, so the error still raises there). WGTORCH_WGPU_DIRECT=0
+    turns this off."""
+    if os.environ.get("WGTORCH_WGPU_DIRECT", "1") == "0":
+        return None
+    try:
+        from wgpu.backends.wgpu_native import GPUDevice
+        from wgpu.backends.wgpu_native._ffi import ffi, lib
+
+        if not isinstance(device, GPUDevice):
+            return None
+        return (lib.wgpuComputePassEncoderSetPipeline, lib.wgpuComputePassEncoderSetBindGroup,
+                lib.wgpuComputePassEncoderDispatchWorkgroups, ffi.new("uint32_t[1]"))
+    except (ImportError, AttributeError):
+        return None
+
+
+class Runtime(DeviceErrors):
     def __init__(self, index: int = 0):
         adapters = list_adapters()
         if not adapters:
@@ -131,9 +167,12 @@ class Runtime:
         self._dead: deque[Block] = deque()  # blocks of dead storages, not yet returned
         self._ring_host = bytearray(MAX_BATCH * META_SLOT)
         self._ring = self.device.create_buffer(size=len(self._ring_host), usage=BUFFER_USAGE, label="meta")
+        self._ring_size = len(self._ring_host)
         self._ring_used = 0
         self._encoder = None
         self._pass = None
+        self._pass_handle = None
+        self._direct = _direct_pass_calls(self.device)
         self._last_pipeline = None
         self._touched: set[Buffer] = set()    # buffers used by unsubmitted work
         self._pending_free: list[Block] = []
@@ -230,6 +269,13 @@ class Runtime:
                 self._reclaim()
             return self.pool.alloc(nbytes)
 
+    def alloc_bucket(self, size: int) -> Block:
+        """`alloc` of a size that is already a pool bucket size (`pool.bucket_size`)."""
+        with self.lock:
+            if self._dead:
+                self._reclaim()
+            return self.pool.alloc_bucket(size)
+
     def _reclaim(self) -> None:
         """Return dead storages' blocks: now, or after the batch that may use them is submitted
         (any block of a buffer the batch touches counts as used). Called with the lock held."""
@@ -265,30 +311,53 @@ class Runtime:
         if groups <= 0:
             return
         with self.lock:
-            if self._ring_used + META_SLOT > len(self._ring_host) or self._pending_bytes > MAX_PENDING_BYTES:
-                self.flush()
             offset = self._ring_used
+            if offset + META_SLOT > self._ring_size or self._pending_bytes > MAX_PENDING_BYTES:
+                self.flush()
+                offset = 0
             meta_struct.pack_into(self._ring_host, offset, *meta_values)
             bg = self._bind_group(p, buffers)
             if self._pass is None:
-                self._encoder = self.device.create_command_encoder()
-                self._pass = self._encoder.begin_compute_pass()
-                self._last_pipeline = None
+                self._begin_pass()
             self._ring_used = offset + META_SLOT
-            cp = self._pass
-            if self._last_pipeline is not p:
-                cp.set_pipeline(p.gpu)
-                self._last_pipeline = p
-            cp.set_bind_group(0, bg, [offset])
-            if groups <= self.max_groups:
-                cp.dispatch_workgroups(groups, 1, 1)
+            direct = self._direct
+            if direct is not None and p.handle is not None:  # (never a NULL handle into C)
+                cp = self._pass_handle
+                if self._last_pipeline is not p:
+                    direct[0](cp, p.handle)
+                    self._last_pipeline = p
+                offsets = direct[3]
+                offsets[0] = offset  # copied into the pass by the call
+                direct[1](cp, 0, bg._internal, 1, offsets)
+                if groups <= self.max_groups:
+                    direct[2](cp, groups, 1, 1)
+                else:
+                    y = -(-groups // self.max_groups)
+                    direct[2](cp, -(-groups // y), y, 1)
             else:
-                y = -(-groups // self.max_groups)
-                cp.dispatch_workgroups(-(-groups // y), y, 1)
+                cp = self._pass
+                if self._last_pipeline is not p:
+                    cp.set_pipeline(p.gpu)
+                    self._last_pipeline = p
+                cp.set_bind_group(0, bg, [offset])
+                if groups <= self.max_groups:
+                    cp.dispatch_workgroups(groups, 1, 1)
+                else:
+                    y = -(-groups // self.max_groups)
+                    cp.dispatch_workgroups(-(-groups // y), y, 1)
             self._touched.update(buffers)
             self.stats["dispatches"] += 1
-            if self._ring_used >= len(self._ring_host):
+            if self._ring_used >= self._ring_size:
                 self.flush()
+
+    def _begin_pass(self) -> None:
+        if self._encoder is None:
+            self._encoder = self.device.create_command_encoder()
+        self._pass = self._encoder.begin_compute_pass()
+        self._pass_handle = getattr(self._pass, "_internal", None) if self._direct is not None else None
+        if self._direct is not None and self._pass_handle is None:
+            self._direct = None  # not wgpu-native's pass after all: use wgpu-py's calls
+        self._last_pipeline = None
 
     def copy(self, src: Buffer, src_offset: int, dst: Buffer, dst_offset: int, nbytes: int) -> None:
         """Record a buffer-to-buffer copy in stream order (ends the open pass)."""
@@ -300,6 +369,7 @@ class Runtime:
             elif self._pass is not None:
                 self._pass.end()
             self._pass = None
+            self._pass_handle = None
             self._last_pipeline = None
             self._encoder.copy_buffer_to_buffer(src.gpu, src_offset, dst.gpu, dst_offset, nbytes)
             self._touched.update((src, dst))
@@ -331,6 +401,7 @@ class Runtime:
     def _reset_batch(self) -> None:
         self._encoder = None
         self._pass = None
+        self._pass_handle = None
         self._last_pipeline = None
         self._ring_used = 0
         self._touched.clear()
@@ -392,54 +463,6 @@ class Runtime:
         """Submit recorded work and wait until the device has finished all of it: a 4-byte read
         is the portable wait in wgpu 0.32 (it also delivers any error a kernel reported)."""
         self.read(self._fence_src, 0, 4)
-
-    # -- errors reported by kernels ------------------------------------------------------------
-    def error_buffer(self) -> Buffer:
-        """The buffer kernels bind as ``array<atomic<u32>>`` to report bad input without a host
-        round trip: ERROR_SLOTS slots of 4 words; a report puts a nonzero code in word 0 of its
-        slot (the first report in a slot wins) and its details in words 1-3. A batch that binds it
-        is checked at the next ``read`` (``synchronize`` is one), which raises the decoded
-        exception (``error_decoders[code](words)``) and clears the buffer; the device stays usable.
-
-        A kernel that takes no slot (see error_slot) reports in slot 0, shared by all of them."""
-        with self.lock:
-            if self._errors is None:
-                gpu = self.device.create_buffer(size=16 * ERROR_SLOTS, usage=BUFFER_USAGE, label="errors")
-                self._errors = Buffer(gpu, 16 * ERROR_SLOTS, False)  # created zeroed
-            return self._errors
-
-    def error_slot(self) -> int:
-        """A slot of its own for the next dispatch's report, so that the check names every op
-        that failed. Hold ``lock`` from this call to that dispatch (a check in between would
-        hand the slot out again). Past ERROR_SLOTS - 1 dispatches the last slot is shared."""
-        with self.lock:
-            self._error_slots += 1
-            return min(self._error_slots, ERROR_SLOTS - 1)
-
-    def _raise_reported(self, raw: np.ndarray) -> None:
-        # All recorded work was just submitted and waited for, so the words are final; the lock
-        # is held, so the clearing write lands before any work recorded after this check.
-        shared = self._error_slots - (ERROR_SLOTS - 2)  # ops that reported in the last slot
-        self._errors_armed = False
-        self._error_slots = 0
-        words = np.frombuffer(raw.tobytes(), np.uint32).reshape(-1, 4)
-        found = [w for w in words if w[0]]
-        if not found:
-            return
-        self.queue.write_buffer(self._errors.gpu, 0, bytes(words.nbytes))
-        errors = [self._decode(w) for w in found]
-        if len(errors) == 1:
-            raise errors[0]
-        kind = type(errors[0]) if all(type(e) is type(errors[0]) for e in errors) else RuntimeError
-        lines = [f"  {i}. {e}" for i, e in enumerate(errors, 1)]
-        more = (f"\n({shared} ops checked since the last read shared the last slot: only the first of "
-                "them to fail is named)" if shared > 1 else "")
-        raise kind(f"{len(errors)} device-side errors were reported since the last check:\n"
-                   + "\n".join(lines) + more)
-
-    def _decode(self, words) -> Exception:
-        decode = self.error_decoders.get(int(words[0]))
-        return decode(words) if decode else RuntimeError(f"a wgpu kernel reported error {words.tolist()}")
 
 
 def _translate(e: Exception, name: str) -> Exception:
