@@ -7,7 +7,7 @@ import numpy as np
 
 def tensor_repr(t) -> str:
     a = t.detach().numpy()
-    if a.dtype == np.float16:
+    if a.dtype == np.float16 or a.dtype.name == "bfloat16":
         a = a.astype(np.float32)
     floatmode = "maxprec"
     if a.dtype.kind == "f":

@@ -280,3 +280,12 @@ def _bind_new():
 
 
 _bind_new()
+
+
+# -- bfloat16 (Tensor.bfloat16) -----------------------------------------------------------------
+def _bfloat16(self, memory_format=None):
+    """``self.to(torch.bfloat16)``."""
+    return self._cast(D.bfloat16)
+
+
+Tensor.bfloat16 = _bfloat16

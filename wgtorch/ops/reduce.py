@@ -43,14 +43,14 @@ class Reduce(Function):
         n = math.prod(x.shape[d] for d in dims)
         if not dims:  # 0-d input: nothing to reduce
             y = be.elementwise("copy", [data], out_dtype, out_dtype)
-        elif out_dtype is D.float16 and op in ("sum", "mean"):  # (PyTorch's cpu prod stays in float16)
+        elif out_dtype in D.HALVES and op in ("sum", "mean"):  # (PyTorch's cpu prod stays in float16)
             y = _reduce_in_float32(be, "sum" if op == "mean" else op, data, dims, keepdim)
         else:
             y = be.reduce("sum" if op == "mean" else op, data, dims, keepdim)
         if op == "mean":  # sum / n, as PyTorch (0 / 0 is NaN for an empty input)
-            y = be.elementwise("div", [y, n], D.float32 if out_dtype is D.float16 else out_dtype, out_dtype)
-        elif out_dtype is D.float16 and op == "sum" and dims:
-            y = be.elementwise("copy", [y], D.float32, D.float16)
+            y = be.elementwise("div", [y, n], D.float32 if out_dtype in D.HALVES else out_dtype, out_dtype)
+        elif out_dtype in D.HALVES and op == "sum" and dims:
+            y = be.elementwise("copy", [y], D.float32, out_dtype)
         y = _wrap(y, be, out_dtype)
         if ctx.needs_input_grad:
             ctx.op, ctx.dims, ctx.keepdim, ctx.in_shape, ctx.n = op, dims, keepdim, x.shape, n
