@@ -46,7 +46,6 @@ from ._creation import (
 from ._device import best_device, device, get_default_device, set_default_device
 from ._dtype import bool_ as bool
 from ._dtype import dtype, float16, float32, float64, get_default_dtype, int32, int64, set_default_dtype, uint8
-from ._dtype import bfloat16  # -- bfloat16 and autocast (amp) --
 from ._generator import Generator, default_generator
 from ._info import (
     BFloat16Tensor,

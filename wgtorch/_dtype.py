@@ -15,7 +15,6 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
-
 _BF16_NP = np.dtype(ml_dtypes.bfloat16)
 
 

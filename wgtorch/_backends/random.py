@@ -13,8 +13,9 @@ Each 32-bit word ``x`` becomes one element:
 
 - "uniform" in [low, high): float32 takes the top 24 bits, ``u = (x >> 8) * 2**-24``, float16 the
   top 11, ``u = (x >> 21) * 2**-11``, bfloat16 the top 8, ``u = (x >> 24) * 2**-8``; then
-  ``low + u * (high - low)`` in float32, rounded to the output dtype, and a result that rounded up to ``high`` is replaced by the largest value below it,
-  so ``high`` never occurs. float64 (cpu only) uses all 32 bits, ``u = x * 2**-32``.
+  ``low + u * (high - low)`` in float32, rounded to the output dtype, and a result that rounded up
+  to ``high`` is replaced by the largest value below it, so ``high`` never occurs. float64 (cpu
+  only) uses all 32 bits, ``u = x * 2**-32``.
 - "normal" (mean ``low``, std ``high``): Box-Muller on the pairs (words 0, 1) and (2, 3) of a block:
   ``u1 = ((x0 >> 8) + 1) * 2**-24`` in (0, 1] (so log never sees 0), ``u2 = (x1 >> 8) * 2**-24 - 0.5``,
   ``r = sqrt(-2 log u1)``, ``t = 2 pi u2`` in [-pi, pi) (the range where GPU sin/cos are most
