@@ -170,3 +170,22 @@ def load(f, map_location=None, *, weights_only=None):
     from .serialization import load as _load
 
     return _load(f, map_location=map_location, weights_only=weights_only)
+
+
+# -- bfloat16 and autocast (amp) --
+from . import amp  # noqa: E402
+from ._dtype import bfloat16  # noqa: E402
+from .amp.autocast_mode import (  # noqa: E402
+    autocast,
+    clear_autocast_cache,
+    get_autocast_cpu_dtype,
+    get_autocast_dtype,
+    get_autocast_gpu_dtype,
+    is_autocast_available,
+    is_autocast_cache_enabled,
+    is_autocast_cpu_enabled,
+    is_autocast_enabled,
+    set_autocast_cache_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+)

@@ -117,3 +117,11 @@ def set_device(device) -> None:
     index = _index(device)
     if index is not None:
         _device(_require_cupy(), index).use()
+
+
+# -- amp: torch.cuda.amp's deprecated autocast and GradScaler (wgtorch.amp has the current ones) --
+import sys as _sys  # noqa: E402
+
+from .amp import _cuda_amp as amp  # noqa: E402
+
+_sys.modules[__name__ + ".amp"] = amp  # so that `import wgtorch.cuda.amp` works, as for torch

@@ -12,6 +12,7 @@ from .. import _dtype as D
 from .._tensor import Tensor, _dim, _wrap
 from ..autograd.function import Function
 from .registry import TORCH_NAMES
+from ..amp.autocast_mode import autocast_op
 
 
 def reduce_dims(x: Tensor, dim) -> tuple:
@@ -103,10 +104,12 @@ def _accumulate_dtype(x: Tensor, dtype) -> D.dtype:
     return x.dtype if x.dtype.is_floating_point else D.int64
 
 
+@autocast_op
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return Reduce.apply(x, "sum", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
 
 
+@autocast_op
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """The product over ``dim``: an int as in PyTorch, or (a wgtorch extension) a tuple or None."""
     return Reduce.apply(x, "prod", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
@@ -290,6 +293,7 @@ def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
     return _StdSqrt.apply(var(x, dim, unbiased, keepdim, correction=correction))
 
 
+@autocast_op
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     dims = reduce_dims(x, dim)
     if not x.dtype.is_floating_point:  # PyTorch computes an integer input in the default float type
@@ -338,9 +342,11 @@ def _softmax(x: Tensor, dim: int, dtype, log: bool) -> Tensor:
     return Softmax.apply(x, dim, log)
 
 
+@autocast_op
 def softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
     return _softmax(x, dim, dtype, False)
 
 
+@autocast_op
 def log_softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
     return _softmax(x, dim, dtype, True)
