@@ -53,7 +53,8 @@ POLICIES: dict[str, tuple[str | None, str | None]] = {
     "margin_ranking_loss": (FP32, FP32), "soft_margin_loss": (FP32, FP32), "triplet_margin_loss": (FP32, FP32),
     "poisson_nll_loss": (FP32, FP32), "multi_margin_loss": (FP32, FP32), "multilabel_margin_loss": (FP32, FP32),
     "softplus": (FP32, None), "cdist": (FP32, FP32), "pdist": (FP32, None),
-    "sum": (FP32, None), "prod": (FP32, FP32), "logsumexp": (FP32, None), "cumsum": (FP32, None), "cumprod": (FP32, None),
+    "sum": (FP32, None), "prod": (FP32, FP32), "logsumexp": (FP32, None),
+    "cumsum": (FP32, None), "cumprod": (FP32, None),
     # float32, elementwise (CUDA's list; wrapped as Tensor methods, see _install_elementwise)
     "exp": (FP32, None), "expm1": (FP32, None), "log": (FP32, None), "log10": (FP32, None), "log2": (FP32, None),
     "log1p": (FP32, None), "pow": (FP32, None), "reciprocal": (FP32, None), "rsqrt": (FP32, None),

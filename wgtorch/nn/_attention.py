@@ -13,10 +13,10 @@ import math
 from .. import _creation
 from .. import _dtype as D
 from .._tensor import Tensor
+from ..amp.autocast_mode import autocast_op
 from ..ops.pointwise import where
 from ..ops.reduce import softmax as _softmax
 from ._functions import same_device
-from ..amp.autocast_mode import autocast_op
 
 
 def _causal_keep(L: int, S: int, device) -> Tensor:

@@ -20,12 +20,12 @@ import math
 from .. import _creation
 from .. import _dtype as D
 from .._tensor import Tensor
+from ..amp.autocast_mode import autocast_op
 from ..autograd.function import Function
 from ..ops.index import index_select
 from ..ops.linalg import matmul
 from ..ops.shape import cat, stack
 from ._functions import same_device
-from ..amp.autocast_mode import autocast_op
 
 
 def _tuple(value, nd: int, name: str) -> tuple:

@@ -12,12 +12,12 @@ import warnings
 from .. import _dtype as D
 from .._methods import apply_inplace
 from .._tensor import Tensor
+from ..amp.autocast_mode import autocast_names, autocast_op
 from ..ops.pointwise import pointwise
 from ..ops.reduce import log_softmax as _log_softmax
 from ..ops.reduce import softmax as _softmax
 from . import _functions as F_
 from ._functions import same_device
-from ..amp.autocast_mode import autocast_op, autocast_names
 
 # -- linear and embedding ------------------------------------------------------------------------
 

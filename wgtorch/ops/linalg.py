@@ -6,8 +6,8 @@ import math
 
 from .._broadcast import broadcast_shapes
 from .._tensor import Tensor, _wrap
-from ..autograd.function import Function
 from ..amp.autocast_mode import autocast_op
+from ..autograd.function import Function
 
 
 class BatchedMatmul(Function):

@@ -10,9 +10,9 @@ import math
 
 from .. import _dtype as D
 from .._tensor import Tensor, _dim, _wrap
+from ..amp.autocast_mode import autocast_op
 from ..autograd.function import Function
 from .registry import TORCH_NAMES
-from ..amp.autocast_mode import autocast_op
 
 
 def reduce_dims(x: Tensor, dim) -> tuple:
