@@ -37,37 +37,107 @@ LOW, FP32, PROMOTE, BANNED = "low", "fp32", "promote", "banned"
 # decorating it; the list is checked against PyTorch in tests/test_amp.py.
 POLICIES: dict[str, tuple[str | None, str | None]] = {
     # lower precision: the autocast dtype
-    "matmul": (LOW, LOW), "mm": (LOW, LOW), "bmm": (LOW, LOW), "mv": (LOW, None), "linear": (LOW, LOW),
-    "addmm": (LOW, LOW), "addbmm": (LOW, LOW), "baddbmm": (LOW, LOW), "addmv": (LOW, None), "addr": (LOW, None),
-    "conv1d": (LOW, LOW), "conv2d": (LOW, LOW), "conv3d": (LOW, LOW),
-    "conv_transpose1d": (LOW, LOW), "conv_transpose2d": (LOW, LOW), "conv_transpose3d": (LOW, LOW),
-    "prelu": (LOW, LOW), "scaled_dot_product_attention": (LOW, LOW),
-    "chain_matmul": (LOW, None), "multi_dot": (LOW, None),
+    "matmul": (LOW, LOW),
+    "mm": (LOW, LOW),
+    "bmm": (LOW, LOW),
+    "mv": (LOW, None),
+    "linear": (LOW, LOW),
+    "addmm": (LOW, LOW),
+    "addbmm": (LOW, LOW),
+    "baddbmm": (LOW, LOW),
+    "addmv": (LOW, None),
+    "addr": (LOW, None),
+    "conv1d": (LOW, LOW),
+    "conv2d": (LOW, LOW),
+    "conv3d": (LOW, LOW),
+    "conv_transpose1d": (LOW, LOW),
+    "conv_transpose2d": (LOW, LOW),
+    "conv_transpose3d": (LOW, LOW),
+    "prelu": (LOW, LOW),
+    "scaled_dot_product_attention": (LOW, LOW),
+    "chain_matmul": (LOW, None),
+    "multi_dot": (LOW, None),
     # float32: numerically sensitive ops
-    "softmax": (FP32, None), "log_softmax": (FP32, None), "softmin": (FP32, None),
-    "layer_norm": (FP32, None), "group_norm": (FP32, None), "normalize": (FP32, None), "norm": (FP32, None),
-    "cross_entropy": (FP32, FP32), "nll_loss": (FP32, FP32), "mse_loss": (FP32, FP32), "l1_loss": (FP32, FP32),
-    "smooth_l1_loss": (FP32, FP32), "huber_loss": (FP32, FP32), "kl_div": (FP32, FP32),
-    "binary_cross_entropy": (BANNED, FP32), "binary_cross_entropy_with_logits": (FP32, FP32),
-    "cosine_similarity": (FP32, None), "cosine_embedding_loss": (FP32, FP32), "hinge_embedding_loss": (FP32, FP32),
-    "margin_ranking_loss": (FP32, FP32), "soft_margin_loss": (FP32, FP32), "triplet_margin_loss": (FP32, FP32),
-    "poisson_nll_loss": (FP32, FP32), "multi_margin_loss": (FP32, FP32), "multilabel_margin_loss": (FP32, FP32),
-    "softplus": (FP32, None), "cdist": (FP32, FP32), "pdist": (FP32, None),
-    "sum": (FP32, None), "prod": (FP32, FP32), "logsumexp": (FP32, None),
-    "cumsum": (FP32, None), "cumprod": (FP32, None),
+    "softmax": (FP32, None),
+    "log_softmax": (FP32, None),
+    "softmin": (FP32, None),
+    "layer_norm": (FP32, None),
+    "group_norm": (FP32, None),
+    "normalize": (FP32, None),
+    "norm": (FP32, None),
+    "cross_entropy": (FP32, FP32),
+    "nll_loss": (FP32, FP32),
+    "mse_loss": (FP32, FP32),
+    "l1_loss": (FP32, FP32),
+    "smooth_l1_loss": (FP32, FP32),
+    "huber_loss": (FP32, FP32),
+    "kl_div": (FP32, FP32),
+    "binary_cross_entropy": (BANNED, FP32),
+    "binary_cross_entropy_with_logits": (FP32, FP32),
+    "cosine_similarity": (FP32, None),
+    "cosine_embedding_loss": (FP32, FP32),
+    "hinge_embedding_loss": (FP32, FP32),
+    "margin_ranking_loss": (FP32, FP32),
+    "soft_margin_loss": (FP32, FP32),
+    "triplet_margin_loss": (FP32, FP32),
+    "poisson_nll_loss": (FP32, FP32),
+    "multi_margin_loss": (FP32, FP32),
+    "multilabel_margin_loss": (FP32, FP32),
+    "softplus": (FP32, None),
+    "cdist": (FP32, FP32),
+    "pdist": (FP32, None),
+    "sum": (FP32, None),
+    "prod": (FP32, FP32),
+    "logsumexp": (FP32, None),
+    "cumsum": (FP32, None),
+    "cumprod": (FP32, None),
     # float32, elementwise (CUDA's list; wrapped as Tensor methods, see _install_elementwise)
-    "exp": (FP32, None), "expm1": (FP32, None), "log": (FP32, None), "log10": (FP32, None), "log2": (FP32, None),
-    "log1p": (FP32, None), "pow": (FP32, None), "reciprocal": (FP32, None), "rsqrt": (FP32, None),
-    "acos": (FP32, None), "asin": (FP32, None), "cosh": (FP32, None), "sinh": (FP32, None), "tan": (FP32, None),
+    "exp": (FP32, None),
+    "expm1": (FP32, None),
+    "log": (FP32, None),
+    "log10": (FP32, None),
+    "log2": (FP32, None),
+    "log1p": (FP32, None),
+    "pow": (FP32, None),
+    "reciprocal": (FP32, None),
+    "rsqrt": (FP32, None),
+    "acos": (FP32, None),
+    "asin": (FP32, None),
+    "cosh": (FP32, None),
+    "sinh": (FP32, None),
+    "tan": (FP32, None),
     "erfinv": (FP32, None),
     # the widest input type
-    "dot": (PROMOTE, None), "addcmul": (PROMOTE, None), "addcdiv": (PROMOTE, None), "atan2": (PROMOTE, None),
-    "cross": (PROMOTE, None), "bilinear": (PROMOTE, None), "tensordot": (PROMOTE, None),
-    "scatter_add": (PROMOTE, None), "cat": (PROMOTE, PROMOTE), "stack": (PROMOTE, PROMOTE),
+    "dot": (PROMOTE, None),
+    "addcmul": (PROMOTE, None),
+    "addcdiv": (PROMOTE, None),
+    "atan2": (PROMOTE, None),
+    "cross": (PROMOTE, None),
+    "bilinear": (PROMOTE, None),
+    "tensordot": (PROMOTE, None),
+    "scatter_add": (PROMOTE, None),
+    "cat": (PROMOTE, PROMOTE),
+    "stack": (PROMOTE, PROMOTE),
 }
 # The elementwise fp32 ops (registry ops) wrapped lazily; the rest are wrapped by decorators.
-_ELEMENTWISE = ("exp", "expm1", "log", "log10", "log2", "log1p", "pow", "reciprocal", "rsqrt", "acos", "asin", "cosh",
-                "sinh", "tan", "erfinv", "atan2")
+_ELEMENTWISE = (
+    "exp",
+    "expm1",
+    "log",
+    "log10",
+    "log2",
+    "log1p",
+    "pow",
+    "reciprocal",
+    "rsqrt",
+    "acos",
+    "asin",
+    "cosh",
+    "sinh",
+    "tan",
+    "erfinv",
+    "atan2",
+)
 
 # float32 ops that take a dtype= argument run in that dtype when it is given (PyTorch's fp32_set_opt_dtype).
 _OPT_DTYPE = {"softmax", "log_softmax", "softmin", "sum", "prod", "cumsum", "cumprod", "norm"}
@@ -79,7 +149,8 @@ _BANNED_MSG = (
     "Many models use a sigmoid layer right before the binary cross entropy layer.\n"
     "In this case, combine the two layers using torch.nn.functional.binary_cross_entropy_with_logits\n"
     "or torch.nn.BCEWithLogitsLoss.  binary_cross_entropy_with_logits and BCEWithLogits are\n"
-    "safe to autocast.")
+    "safe to autocast."
+)
 
 
 class _State(threading.local):
@@ -101,8 +172,10 @@ def _check_device_type(device_type) -> str:
     if not isinstance(device_type, str):
         raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
     if device_type not in _DEFAULT_DTYPE:
-        raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}'; wgtorch's "
-                           f"autocast supports {sorted(_DEFAULT_DTYPE)}")
+        raise RuntimeError(
+            f"User specified an unsupported autocast device_type '{device_type}'; wgtorch's "
+            f"autocast supports {sorted(_DEFAULT_DTYPE)}"
+        )
     return device_type
 
 
@@ -174,12 +247,16 @@ class autocast:
         enabled = bool(enabled)
         if enabled and self.fast_dtype not in _SUPPORTED[self.device]:
             if self.device == "wgpu" and self.fast_dtype is D.bfloat16:
-                raise RuntimeError("wgpu does not support bfloat16 (WGSL has no bf16 type). Please switch dtype to "
-                                   "float16.")
+                raise RuntimeError(
+                    "wgpu does not support bfloat16 (WGSL has no bf16 type). Please switch dtype to float16."
+                )
             names = {"cpu": "CPU", "cuda": "CUDA", "wgpu": "wgpu"}[self.device]
-            warnings.warn(f"In {names} autocast, but the target dtype is not supported. Disabling autocast.\n"
-                          f"{names} Autocast only supports dtypes of "
-                          f"{', '.join('torch.' + d.name for d in _SUPPORTED[self.device])} currently.", stacklevel=2)
+            warnings.warn(
+                f"In {names} autocast, but the target dtype is not supported. Disabling autocast.\n"
+                f"{names} Autocast only supports dtypes of "
+                f"{', '.join('torch.' + d.name for d in _SUPPORTED[self.device])} currently.",
+                stacklevel=2,
+            )
             enabled = False
         if enabled and self.device == "wgpu":
             _check_wgpu_f16()
@@ -230,8 +307,9 @@ def _check_wgpu_f16() -> None:
 
     be = get_backend("wgpu")
     if "shader-f16" not in be.rt.features:
-        raise RuntimeError(f"autocast('wgpu') computes in float16, which needs the shader-f16 feature; "
-                           f"{be.rt.name} lacks it")
+        raise RuntimeError(
+            f"autocast('wgpu') computes in float16, which needs the shader-f16 feature; {be.rt.name} lacks it"
+        )
 
 
 # -- the op wrapper ------------------------------------------------------------------------------------
@@ -251,8 +329,12 @@ def _device_type(args, kwargs):
 def _eligible(x, device_type) -> bool:
     from .._tensor import Tensor
 
-    return isinstance(x, Tensor) and x.dtype.is_floating_point and x.dtype is not D.float64 \
+    return (
+        isinstance(x, Tensor)
+        and x.dtype.is_floating_point
+        and x.dtype is not D.float64
         and x.device.type == device_type
+    )
 
 
 def _cast(x, dt, device_type, low: bool):
@@ -274,7 +356,7 @@ def _cast(x, dt, device_type, low: bool):
 def _widest(args, kwargs, device_type):
     out = None
     for x in (*args, *kwargs.values()):
-        for y in (x if isinstance(x, (list, tuple)) else (x,)):
+        for y in x if isinstance(x, (list, tuple)) else (x,):
             if _eligible(y, device_type):
                 out = y.dtype if out is None else D._higher(out, y.dtype)
     return out
@@ -328,7 +410,7 @@ def autocast_op(fn=None, *, name: str | None = None):
 def autocast_names(namespace: dict, names=None) -> None:
     """Wrap the functions of ``namespace`` (a module's ``globals()``) whose names are in
     `POLICIES` (or in ``names``), once each: for functions a module re-exports from another."""
-    for key in (POLICIES if names is None else names):
+    for key in POLICIES if names is None else names:
         fn = namespace.get(key)
         if callable(fn) and not hasattr(fn, "__wrapped_autocast__"):
             namespace[key] = autocast_op(fn, name=key)
@@ -362,6 +444,17 @@ def _install_elementwise() -> None:
         _installed[0] = True
 
 
-__all__ = ["autocast", "autocast_op", "autocast_names", "is_autocast_available", "is_autocast_enabled",
-           "get_autocast_dtype", "set_autocast_enabled", "set_autocast_dtype", "clear_autocast_cache",
-           "is_autocast_cache_enabled", "set_autocast_cache_enabled", "POLICIES"]
+__all__ = [
+    "autocast",
+    "autocast_op",
+    "autocast_names",
+    "is_autocast_available",
+    "is_autocast_enabled",
+    "get_autocast_dtype",
+    "set_autocast_enabled",
+    "set_autocast_dtype",
+    "clear_autocast_cache",
+    "is_autocast_cache_enabled",
+    "set_autocast_cache_enabled",
+    "POLICIES",
+]

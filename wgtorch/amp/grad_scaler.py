@@ -34,8 +34,15 @@ class GradScaler:
     growth_interval=2000, enabled=True)``. ``device`` may be "cuda", "wgpu" or "cpu"; a scaler for
     a device that is not available disables itself with a warning, as PyTorch's does for CUDA."""
 
-    def __init__(self, device: str = "cuda", init_scale: float = 2.0**16, growth_factor: float = 2.0,
-                 backoff_factor: float = 0.5, growth_interval: int = 2000, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        device: str = "cuda",
+        init_scale: float = 2.0**16,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 2000,
+        enabled: bool = True,
+    ) -> None:
         self._device = str(device)
         self._enabled = bool(enabled)
         if self._enabled and self._device in ("cuda", "wgpu") and not _available(self._device):
@@ -158,8 +165,10 @@ class GradScaler:
             if isinstance(new_scale, float):
                 value = new_scale
             else:
-                reason = ("new_scale should be a float or a 1-element torch.cuda.FloatTensor or torch.FloatTensor "
-                          "with requires_grad=False.")
+                reason = (
+                    "new_scale should be a float or a 1-element torch.cuda.FloatTensor or torch.FloatTensor "
+                    "with requires_grad=False."
+                )
                 if not isinstance(new_scale, Tensor) or new_scale.numel() != 1 or new_scale.requires_grad:
                     raise AssertionError(reason)
                 value = new_scale.item()
@@ -224,15 +233,21 @@ class GradScaler:
         """scale, growth_factor, backoff_factor, growth_interval and _growth_tracker ({} when disabled)."""
         if not self._enabled:
             return {}
-        return {"scale": self.get_scale(), "growth_factor": self._growth_factor, "backoff_factor": self._backoff_factor,
-                "growth_interval": self._growth_interval, "_growth_tracker": self._get_growth_tracker()}
+        return {
+            "scale": self.get_scale(),
+            "growth_factor": self._growth_factor,
+            "backoff_factor": self._backoff_factor,
+            "growth_interval": self._growth_interval,
+            "_growth_tracker": self._get_growth_tracker(),
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         if not self._enabled:
             return
         if len(state_dict) == 0:
-            raise RuntimeError("The source state dict is empty, possibly because it was saved from a disabled "
-                               "instance of GradScaler.")
+            raise RuntimeError(
+                "The source state dict is empty, possibly because it was saved from a disabled instance of GradScaler."
+            )
         self._init_scale = float(state_dict["scale"])
         if self._scale is not None:
             self._scale = _fill(self._scale, self._init_scale)
