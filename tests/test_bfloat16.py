@@ -15,8 +15,28 @@ import wgtorch
 import wgtorch.nn.functional as F
 
 BF = wgtorch.bfloat16
-SPECIAL = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 1e-40, -1e-40, 3.3e38, -3.3e38, 65504.0,
-                    1.0 + 2.0**-8, 1.0 + 3 * 2.0**-8, 2.0**-126, 0.5, 7.0], dtype=np.float32)  # ties, subnormals
+SPECIAL = np.array(
+    [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        np.inf,
+        -np.inf,
+        np.nan,
+        1e-40,
+        -1e-40,
+        3.3e38,
+        -3.3e38,
+        65504.0,
+        1.0 + 2.0**-8,
+        1.0 + 3 * 2.0**-8,
+        2.0**-126,
+        0.5,
+        7.0,
+    ],
+    dtype=np.float32,
+)  # ties, subnormals
 
 
 def rand(*shape, seed=0, scale=3.0):
@@ -55,6 +75,7 @@ def test_dtype_attributes():
     assert wgtorch.bfloat16 is BF and BF.itemsize == 2 and BF.is_floating_point and BF.is_signed
     assert repr(BF) == "wgtorch.bfloat16"
     assert wgtorch.tensor([1.0]).bfloat16().dtype is BF
+    assert wgtorch.tensor([1.0]).to(BF).element_size() == 2
     assert wgtorch.tensor([1.0]).to("bfloat16").dtype is BF
     assert wgtorch.tensor([1.0]).type(BF).dtype is BF
     assert isinstance(wgtorch.tensor([1.0]).bfloat16(), wgtorch.BFloat16Tensor)
@@ -134,7 +155,7 @@ def test_promotion_named_cases():
 def test_cast_to_bfloat16_bits(src):
     rng = np.random.default_rng(1)
     if src in ("float32", "float64"):
-        a = np.concatenate([SPECIAL.astype(src), (rng.standard_normal(500) * 10.0**rng.integers(-30, 30, 500))])
+        a = np.concatenate([SPECIAL.astype(src), (rng.standard_normal(500) * 10.0 ** rng.integers(-30, 30, 500))])
         a = a.astype(src)
     elif src == "float16":
         a = np.concatenate([SPECIAL[:7], rng.standard_normal(500) * 100]).astype(np.float16)
@@ -152,8 +173,11 @@ def test_cast_to_bfloat16_bits(src):
 
 @pytest.mark.parametrize("dst", ["float32", "float64", "float16", "int64", "int32", "uint8", "bool"])
 def test_cast_from_bfloat16(dst):
-    a = np.concatenate([SPECIAL[:6], rand(300, seed=2, scale=50)]) if dst in ("float32", "float64", "float16") \
+    a = (
+        np.concatenate([SPECIAL[:6], rand(300, seed=2, scale=50)])
+        if dst in ("float32", "float64", "float16")
         else np.concatenate([[0.0, -0.0, 0.5, -0.5, 1.5, -2.7, 255.0, 100.25], rand(300, seed=2, scale=50)])
+    )
     if dst == "uint8":
         a = np.abs(a)
     t, w = pair(a.astype(np.float32))
@@ -163,8 +187,26 @@ def test_cast_from_bfloat16(dst):
 
 
 # -- elementwise -----------------------------------------------------------------------------------------
-EXACT_UNARY = ["neg", "abs", "relu", "sqrt", "log", "sin", "cos", "tanh", "sigmoid", "reciprocal", "expm1", "log1p",
-               "floor", "ceil", "round", "trunc", "sign", "square"]
+EXACT_UNARY = [
+    "neg",
+    "abs",
+    "relu",
+    "sqrt",
+    "log",
+    "sin",
+    "cos",
+    "tanh",
+    "sigmoid",
+    "reciprocal",
+    "expm1",
+    "log1p",
+    "floor",
+    "ceil",
+    "round",
+    "trunc",
+    "sign",
+    "square",
+]
 # Transcendentals where PyTorch's vectorised float32 kernels (Sleef) differ from NumPy's in the last
 # float32 bit now and then; after rounding to bfloat16 that is at most one bfloat16 step, rarely.
 ONE_ULP_UNARY = ["exp", "rsqrt"]
@@ -186,7 +228,7 @@ def test_binary_vs_torch_bits(op):
     a, b = rand(1000, seed=4), rand(1000, seed=5)
     if op == "pow":
         a = np.abs(a)
-    a[:len(SPECIAL)] = SPECIAL
+    a[: len(SPECIAL)] = SPECIAL
     if op == "fmod":  # PyTorch's vectorised fmod is inexact for |a / b| ~ 1e38 (its scalar path agrees with ours)
         a[np.abs(a) > 1e30] = 1.0
     (ta, wa), (tb, wb) = pair(a), pair(b)
@@ -275,7 +317,9 @@ def test_softmax_var_close(fn):
         np.testing.assert_allclose(ours.float().numpy(), getattr(t, fn)(dim).float().numpy(), rtol=0.02, atol=4e-3)
 
 
-@pytest.mark.parametrize("shape", [((5, 7), (7, 3)), ((65, 63), (63, 67)), ((3, 17, 19), (3, 19, 23)), ((0, 4), (4, 2))])
+@pytest.mark.parametrize(
+    "shape", [((5, 7), (7, 3)), ((65, 63), (63, 67)), ((3, 17, 19), (3, 19, 23)), ((0, 4), (4, 2))]
+)
 def test_matmul_float32_accumulation(shape):
     (ta, wa), (tb, wb) = pair(rand(*shape[0], seed=15)), pair(rand(*shape[1], seed=16))
     d = ulps(ta @ tb, wa @ wb)
@@ -322,8 +366,16 @@ def test_creation():
     assert n.dtype is BF and abs(n.float().mean().item()) < 0.05 and abs(n.float().std().item() - 1) < 0.05
 
 
-@pytest.mark.parametrize("values", [[0.1, -2.5, 1e-40, 3e38, float("nan"), float("inf"), -0.0, 100.0], [1.0, 2.0],
-                                    [[1.5, 2.25], [3.0, -4.0]], 1.5, []])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.1, -2.5, 1e-40, 3e38, float("nan"), float("inf"), -0.0, 100.0],
+        [1.0, 2.0],
+        [[1.5, 2.25], [3.0, -4.0]],
+        1.5,
+        [],
+    ],
+)
 def test_repr(values):
     t, w = torch.tensor(values, dtype=torch.bfloat16), wgtorch.tensor(values, dtype=BF)
     assert repr(w) == repr(t).replace("torch.", "wgtorch.")
