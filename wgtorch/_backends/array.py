@@ -115,7 +115,9 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
         self._ops = _table(xp)
 
     def check_dtype(self, dt: dtype) -> None:
-        """Every dtype works here."""
+        """Every dtype works here, but bfloat16 on CuPy (which has no bfloat16 arrays)."""
+        if dt is bfloat16 and self.xp is not np:
+            raise TypeError("bfloat16 is not supported on cuda: CuPy has no bfloat16 arrays; use float16 or float32")
 
     # -- moving data ---------------------------------------------------------------------------
     def from_numpy(self, a, dt: dtype):

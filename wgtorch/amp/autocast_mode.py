@@ -245,6 +245,15 @@ class autocast:
         self.fast_dtype = get_autocast_dtype(self.device) if dtype is None else D.to_dtype(dtype)
         self._cache_enabled = is_autocast_cache_enabled() if cache_enabled is None else bool(cache_enabled)
         enabled = bool(enabled)
+        if enabled and self.device != "cpu" and not _available(self.device):
+            what = (
+                "CUDA is not available or torch_xla is imported" if self.device == "cuda" else "wgpu is not available"
+            )
+            warnings.warn(f"{what}. Disabling autocast.", stacklevel=2)
+            enabled = False
+        if enabled and self.device == "cuda" and self.fast_dtype is D.bfloat16:
+            # CuPy has no bfloat16 arrays, so wgtorch's "cuda" device cannot hold the casts
+            raise RuntimeError("Current CUDA Device does not support bfloat16. Please switch dtype to float16.")
         if enabled and self.fast_dtype not in _SUPPORTED[self.device]:
             if self.device == "wgpu" and self.fast_dtype is D.bfloat16:
                 raise RuntimeError(
@@ -300,6 +309,12 @@ class autocast:
 
     def __repr__(self) -> str:
         return f"autocast(device_type={self.device!r}, dtype={self.fast_dtype}, enabled={self._enabled})"
+
+
+def _available(device_type: str) -> bool:
+    from .. import cuda, wgpu
+
+    return (cuda if device_type == "cuda" else wgpu).is_available()
 
 
 def _check_wgpu_f16() -> None:

@@ -46,8 +46,12 @@ class GradScaler:
         self._device = str(device)
         self._enabled = bool(enabled)
         if self._enabled and self._device in ("cuda", "wgpu") and not _available(self._device):
-            name = "CUDA" if self._device == "cuda" else "wgpu"
-            warnings.warn(f"torch.amp.GradScaler is enabled, but {name} is not available.  Disabling.", stacklevel=2)
+            what = (
+                "torch.cuda.amp.GradScaler is enabled, but CUDA"
+                if self._device == "cuda"
+                else ("wgtorch.amp.GradScaler is enabled, but wgpu")
+            )
+            warnings.warn(f"{what} is not available.  Disabling.", stacklevel=2)
             self._enabled = False
         if self._enabled:
             if growth_factor <= 1.0:
