@@ -115,7 +115,6 @@ POLICIES: dict[str, tuple[str | None, str | None]] = {
     "cross": (PROMOTE, None),
     "bilinear": (PROMOTE, None),
     "tensordot": (PROMOTE, None),
-    "scatter_add": (PROMOTE, None),
     "cat": (PROMOTE, PROMOTE),
     "stack": (PROMOTE, PROMOTE),
 }

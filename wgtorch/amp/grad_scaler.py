@@ -118,7 +118,9 @@ class GradScaler:
                 # Any inf/NaN, kept on the device: the host reads it once, in step().
                 bad = (~g.isfinite()).any().to(D.float32)
                 found[key] = bad if key not in found else found[key] + bad
-                g.mul_(inv_scale)  # (float32 inv_scale; a 16-bit gradient multiplies in float32)
+                # (float32 inv_scale; a 16-bit gradient multiplies in float32.) A new tensor, not
+                # mul_: wgtorch's autograd may leave a broadcast, read-only view in .grad.
+                param.grad = g * inv_scale
         return found
 
     def unscale_(self, optimizer) -> None:

@@ -1,0 +1,525 @@
+"""autocast and GradScaler against PyTorch.
+
+autocast: the dtypes of every listed op's output inside ``autocast("cpu", ...)`` equal PyTorch's for
+the same program (bfloat16 and float16, float32 and low-precision inputs), values and gradients
+through an autocast region, nesting, ``enabled=False``, decorators, per-thread state, the cast cache,
+errors and warnings. On wgpu (float16, CUDA's lists; no PyTorch oracle without a GPU, so the
+expected dtypes are those of PyTorch's CUDA autocast documentation).
+
+GradScaler: the scale trajectory and the parameters over steps with injected inf/NaN gradients equal
+PyTorch's; the state dict; the errors of misuse. Mixed-precision training of a small MLP converges
+to within a stated tolerance of float32 training, on cpu (bfloat16) and wgpu (float16)."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import wgtorch
+import wgtorch.nn.functional as WF
+from wgtorch.amp import autocast_mode
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((4, 6)).astype(np.float32)
+W = rng.standard_normal((3, 6)).astype(np.float32)
+P = rng.random((4, 6)).astype(np.float32)
+IMG = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+K2 = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+SEQ = rng.standard_normal((1, 2, 7)).astype(np.float32)
+K1 = rng.standard_normal((3, 2, 3)).astype(np.float32)
+TGT = np.array([0, 1, 2, 0])
+
+
+def programs(L, F, dev):
+    """The same small programs for torch (L=torch) and wgtorch: name -> function of the input."""
+
+    def t(a, dt=None):
+        x = L.tensor(a, device=dev)
+        return x if dt is None else x.to(dt)
+
+    tgt, ones = L.tensor(TGT, device=dev), L.ones(4, 6, device=dev)
+    return {
+        "linear": lambda a: F.linear(a, t(W, a.dtype)),
+        "linear_f32_weight_bias": lambda a: F.linear(a, t(W), t(W[:, 0])),
+        "matmul_op": lambda a: a @ a.t(),
+        "mm": lambda a: L.mm(a, a.t()),
+        "bmm": lambda a: L.bmm(a[None], a.t()[None]),
+        "Tensor.matmul": lambda a: a.matmul(a.t()),
+        "dot": lambda a: L.dot(a[0], a[1]),
+        "conv1d": lambda a: F.conv1d(t(SEQ, a.dtype), t(K1)),
+        "conv2d": lambda a: F.conv2d(t(IMG, a.dtype), t(K2)),
+        "conv_transpose1d": lambda a: F.conv_transpose1d(t(SEQ, a.dtype), t(K1).transpose(0, 1)),
+        "conv_transpose2d": lambda a: F.conv_transpose2d(t(IMG, a.dtype), t(K2).transpose(0, 1)),
+        "scaled_dot_product_attention": lambda a: F.scaled_dot_product_attention(a[None], a[None], a[None]),
+        "softmax": lambda a: F.softmax(a, 1),
+        "log_softmax": lambda a: F.log_softmax(a, 1),
+        "Tensor.softmax": lambda a: a.softmax(1),
+        "layer_norm": lambda a: F.layer_norm(a, (6,)),
+        "group_norm": lambda a: F.group_norm(a, 2),
+        "normalize": lambda a: F.normalize(a),
+        "cross_entropy": lambda a: F.cross_entropy(a, tgt),
+        "nll_loss": lambda a: F.nll_loss(a, tgt),
+        "mse_loss": lambda a: F.mse_loss(a, t(P)),
+        "l1_loss": lambda a: F.l1_loss(a, t(P)),
+        "smooth_l1_loss": lambda a: F.smooth_l1_loss(a, t(P)),
+        "huber_loss": lambda a: F.huber_loss(a, t(P)),
+        "kl_div": lambda a: F.kl_div(a, t(P, a.dtype), reduction="batchmean"),
+        "binary_cross_entropy": lambda a: F.binary_cross_entropy(a.sigmoid(), t(P, a.dtype)),
+        "binary_cross_entropy_with_logits": lambda a: F.binary_cross_entropy_with_logits(a, t(P)),
+        "cosine_similarity": lambda a: F.cosine_similarity(a, a),
+        "cosine_embedding_loss": lambda a: F.cosine_embedding_loss(a, a, L.ones(4, device=dev)),
+        "hinge_embedding_loss": lambda a: F.hinge_embedding_loss(a, ones),
+        "margin_ranking_loss": lambda a: F.margin_ranking_loss(a[0], a[1], L.ones(6, device=dev)),
+        "soft_margin_loss": lambda a: F.soft_margin_loss(a, ones),
+        "triplet_margin_loss": lambda a: F.triplet_margin_loss(a, a, a),
+        "poisson_nll_loss": lambda a: F.poisson_nll_loss(a, t(P)),
+        "softplus": lambda a: F.softplus(a),
+        "gelu": lambda a: F.gelu(a),
+        "relu": lambda a: F.relu(a),
+        "exp": lambda a: a.exp(),
+        "torch.exp": lambda a: L.exp(a),
+        "log": lambda a: a.abs().log(),
+        "pow": lambda a: a.pow(2),
+        "pow_op": lambda a: a**2,
+        "sum": lambda a: a.sum(),
+        "torch.sum_dim": lambda a: L.sum(a, 0),
+        "prod": lambda a: a.prod(),
+        "logsumexp": lambda a: a.logsumexp(1),
+        "mean": lambda a: a.mean(),
+        "cat": lambda a: L.cat([a, t(X)]),
+        "stack": lambda a: L.stack([a, t(X)]),
+        "add": lambda a: a + t(X),
+        "mlp": lambda a: F.cross_entropy(F.linear(F.relu(F.linear(a, t(W))), t(W[:, :3])), tgt),
+        "float64_untouched": lambda a: F.linear(a.double(), t(W).double()),
+        "softmax_dtype": lambda a: F.softmax(a, 1, dtype=L.float64),
+        "sum_dtype": lambda a: a.sum(dtype=L.float64),
+    }
+
+
+NAMES = list(programs(torch, TF, "cpu"))
+
+
+def dtype_name(x) -> str:
+    return str(x.dtype).split(".")[-1]
+
+
+def run(L, F, dev, name, autocast_dtype, input_dtype):
+    a = L.tensor(X, device=dev).to(getattr(L, input_dtype))
+    try:
+        with L.autocast(dev, dtype=getattr(L, autocast_dtype)):
+            return dtype_name(programs(L, F, dev)[name](a))
+    except RuntimeError as e:
+        return f"RuntimeError: {str(e).splitlines()[0][:40]}"
+
+
+# PyTorch's cpu autocast raises "Unexpected floating ScalarType in at::autocast::prioritize" for cat
+# and stack of a bfloat16 tensor in a float16 region (wgtorch promotes, to float32).
+TORCH_ERRORS = {("cat", "float16", "bfloat16"), ("stack", "float16", "bfloat16")}
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "autocast_dtype,input_dtype",
+    [
+        ("bfloat16", "float32"),
+        ("bfloat16", "bfloat16"),
+        ("float16", "float32"),
+        ("float16", "float16"),
+        ("float16", "bfloat16"),
+    ],
+)
+def test_cpu_autocast_dtypes_match_torch(name, autocast_dtype, input_dtype):
+    want = run(torch, TF, "cpu", name, autocast_dtype, input_dtype)
+    got = run(wgtorch, WF, "cpu", name, autocast_dtype, input_dtype)
+    if (name, autocast_dtype, input_dtype) in TORCH_ERRORS:
+        assert want.startswith("RuntimeError") and got == "float32", (want, got)
+    else:
+        assert got == want
+
+
+def test_outputs_outside_autocast_unchanged():
+    """The same programs outside any autocast region: the dtypes of plain PyTorch."""
+    for name in NAMES:
+        a_t, a_w = torch.tensor(X), wgtorch.tensor(X)
+        assert dtype_name(programs(wgtorch, WF, "cpu")[name](a_w)) == dtype_name(programs(torch, TF, "cpu")[name](a_t))
+
+
+def test_every_listed_function_is_wrapped():
+    """Every op of the table that wgtorch defines consults the autocast state."""
+    missing = []
+    for name in autocast_mode.POLICIES:
+        for owner in (WF, wgtorch, wgtorch.Tensor):
+            fn = getattr(owner, name, None)
+            if fn is not None and name not in autocast_mode._ELEMENTWISE and name not in ("cat", "stack", "atan2"):
+                if not hasattr(fn, "__wrapped_autocast__"):
+                    missing.append(f"{getattr(owner, '__name__', owner)}.{name}")
+    assert not missing, missing
+
+
+# -- values and gradients ---------------------------------------------------------------------------
+def _mlp_params(L):
+    g = np.random.default_rng(3)
+    return [L.tensor(g.standard_normal(s).astype(np.float32) * 0.4, requires_grad=True) for s in [(8, 6), (8,), (3, 8)]]
+
+
+def test_values_and_gradients_match_torch():
+    """A linear-relu-linear-cross_entropy step under cpu bfloat16 autocast: the loss, the
+    intermediate dtypes and the float32 parameter gradients are PyTorch's (to bfloat16 precision)."""
+    out = {}
+    for L, F in ((torch, TF), (wgtorch, WF)):
+        w1, b1, w2 = _mlp_params(L)
+        x, tgt = L.tensor(X), L.tensor(TGT)
+        with L.autocast("cpu", dtype=L.bfloat16):
+            h = F.linear(x, w1, b1)
+            y = F.linear(F.relu(h), w2)
+            loss = F.cross_entropy(y, tgt)
+        loss.backward()
+        out[L.__name__] = (
+            dtype_name(h),
+            dtype_name(y),
+            dtype_name(loss),
+            loss.item(),
+            [p.grad.detach().numpy() for p in (w1, b1, w2)],
+            [dtype_name(p.grad) for p in (w1, b1, w2)],
+        )
+    t, w = out["torch"], out["wgtorch"]
+    assert t[:3] == w[:3] == ("bfloat16", "bfloat16", "float32")
+    assert w[5] == t[5] == ["float32"] * 3
+    np.testing.assert_allclose(w[3], t[3], rtol=2e-2)
+    for gt, gw in zip(t[4], w[4]):
+        np.testing.assert_allclose(gw, gt, rtol=5e-2, atol=2e-2)
+
+
+def test_cast_cache_and_parameter_reuse():
+    w = wgtorch.tensor(W, requires_grad=True)
+    x = wgtorch.tensor(X)
+    with wgtorch.autocast("cpu"):
+        y1, y2 = WF.linear(x, w), WF.linear(2 * x, w)
+        assert len(autocast_mode._state.cache) == 1  # one cast of w, used twice
+        with wgtorch.autocast("cpu", cache_enabled=False):
+            WF.linear(x, w)
+        assert len(autocast_mode._state.cache) == 1
+    assert len(autocast_mode._state.cache) == 0  # cleared when the outermost region exits
+    (y1.float().sum() + y2.float().sum()).backward()
+    tw = torch.tensor(W, requires_grad=True)
+    with torch.autocast("cpu"):
+        z = TF.linear(torch.tensor(X), tw).float().sum() + TF.linear(2 * torch.tensor(X), tw).float().sum()
+    z.backward()
+    np.testing.assert_allclose(w.grad.numpy(), tw.grad.numpy(), rtol=1e-2, atol=1e-2)
+
+
+# -- state, nesting, decorators, threads -----------------------------------------------------------------
+def test_state_functions_and_nesting_match_torch():
+    def trace(L):
+        seen = [L.is_autocast_enabled("cpu"), str(L.get_autocast_dtype("cpu")), L.is_autocast_enabled()]
+        with L.autocast("cpu"):
+            seen += [L.is_autocast_enabled("cpu"), str(L.get_autocast_dtype("cpu")), L.is_autocast_enabled()]
+            with L.autocast("cpu", enabled=False):
+                seen += [L.is_autocast_enabled("cpu"), dtype_name(L.mm(L.ones(2, 2), L.ones(2, 2)))]
+                with L.autocast("cpu", dtype=L.float16):
+                    seen += [str(L.get_autocast_dtype("cpu")), dtype_name(L.mm(L.ones(2, 2), L.ones(2, 2)))]
+                seen += [L.is_autocast_enabled("cpu")]
+            seen += [L.is_autocast_enabled("cpu"), dtype_name(L.mm(L.ones(2, 2), L.ones(2, 2)))]
+        seen += [L.is_autocast_enabled("cpu"), dtype_name(L.mm(L.ones(2, 2), L.ones(2, 2)))]
+        return [s.split(".")[-1] if isinstance(s, str) else s for s in seen]
+
+    assert trace(wgtorch) == trace(torch)
+
+
+def test_decorator_and_amp_namespace():
+    for L in (torch, wgtorch):
+
+        @L.autocast("cpu")
+        def f(a):
+            return L.mm(a, a)
+
+        @L.amp.autocast("cpu", dtype=L.float16)
+        def g(a):
+            return L.mm(a, a)
+
+        a = L.ones(2, 2)
+        assert dtype_name(f(a)) == "bfloat16" and dtype_name(g(a)) == "float16"
+        assert dtype_name(L.mm(a, a)) == "float32"
+        assert not L.is_autocast_enabled("cpu")
+    assert wgtorch.amp.autocast is wgtorch.autocast
+    assert wgtorch.amp.is_autocast_available("cpu") and wgtorch.amp.is_autocast_available("wgpu")
+
+
+def test_autocast_state_is_per_thread():
+    seen = []
+    started, release = threading.Event(), threading.Event()
+
+    def other():
+        started.set()
+        release.wait(10)
+        seen.append((wgtorch.is_autocast_enabled("cpu"), wgtorch.mm(wgtorch.ones(2, 2), wgtorch.ones(2, 2)).dtype))
+
+    th = threading.Thread(target=other)
+    th.start()
+    started.wait(10)
+    with wgtorch.autocast("cpu"):
+        release.set()
+        th.join(10)
+        assert wgtorch.mm(wgtorch.ones(2, 2), wgtorch.ones(2, 2)).dtype is wgtorch.bfloat16
+    assert seen == [(False, wgtorch.float32)]
+
+
+def test_errors_and_warnings_match_torch():
+    for L in (torch, wgtorch):
+        with pytest.raises(ValueError, match="device_type"):
+            L.autocast(1)
+        with pytest.raises(RuntimeError):
+            L.autocast("tpu")
+        with pytest.warns(UserWarning, match="target dtype is not supported"):
+            ac = L.autocast("cpu", dtype=L.float32)
+        with ac:
+            assert dtype_name(L.mm(L.ones(2, 2), L.ones(2, 2))) == "float32"
+
+
+@pytest.mark.skipif(wgtorch.cuda.is_available(), reason="checks the behaviour without CUDA")
+def test_cuda_without_gpu_disables_like_torch():
+    for L in (torch, wgtorch):
+        with pytest.warns(UserWarning, match="CUDA is not available"):
+            ac = L.autocast("cuda")
+        with ac:
+            assert not L.is_autocast_enabled("cuda")
+        with pytest.warns(UserWarning, match="CUDA is not available"):
+            assert not L.amp.GradScaler("cuda").is_enabled()
+    with pytest.warns(FutureWarning, match="torch.cuda.amp.autocast"):
+        wgtorch.cuda.amp.autocast()
+    with pytest.warns(FutureWarning, match="torch.cuda.amp.GradScaler"):
+        s = wgtorch.cuda.amp.GradScaler()
+    assert isinstance(s, wgtorch.amp.GradScaler)
+    import wgtorch.cuda.amp as cuda_amp
+
+    assert issubclass(cuda_amp.autocast, wgtorch.autocast)
+
+
+# -- wgpu (float16; CUDA's lists) -------------------------------------------------------------------------
+def _needs_f16(device):
+    from wgtorch._device import get_backend
+
+    if "shader-f16" not in get_backend(device).rt.features:
+        pytest.skip("the wgpu adapter lacks shader-f16, which autocast('wgpu') needs")
+
+
+# PyTorch's CUDA autocast lists (docs "Autocast Op Reference", CUDA Ops that can autocast to float16 /
+# to float32 / promote): with float32 inputs.
+WGPU_EXPECTED = {
+    "linear": "float16",
+    "matmul_op": "float16",
+    "mm": "float16",
+    "bmm": "float16",
+    "Tensor.matmul": "float16",
+    "conv2d": "float16",
+    "conv_transpose1d": "float16",
+    "scaled_dot_product_attention": "float16",
+    "softmax": "float32",
+    "Tensor.softmax": "float32",
+    "layer_norm": "float32",
+    "group_norm": "float32",
+    "cross_entropy": "float32",
+    "mse_loss": "float32",
+    "exp": "float32",
+    "torch.exp": "float32",
+    "log": "float32",
+    "pow_op": "float32",
+    "sum": "float32",
+    "prod": "float32",
+    "relu": "float32",
+    "mlp": "float32",
+}
+
+
+def test_wgpu_autocast_float16(wgpu_device):
+    _needs_f16(wgpu_device)
+    progs = programs(wgtorch, WF, wgpu_device)
+    got = {}
+    with wgtorch.autocast(wgpu_device):
+        assert wgtorch.get_autocast_dtype("wgpu") is wgtorch.float16
+        a = wgtorch.tensor(X, device=wgpu_device)
+        for name in WGPU_EXPECTED:
+            got[name] = progs[name](a).dtype.name
+        h = wgtorch.tensor(X, device=wgpu_device).half()
+        assert progs["softmax"](h).dtype is wgtorch.float32 and progs["relu"](h).dtype is wgtorch.float16
+        assert progs["mean"](h).dtype is wgtorch.float16  # mean is on no list
+        with pytest.raises(RuntimeError, match="unsafe to autocast"):
+            progs["binary_cross_entropy"](a)
+        c = wgtorch.ones(2, 2)  # cpu tensors follow cpu's (disabled) state
+        assert wgtorch.mm(c, c).dtype is wgtorch.float32
+    assert got == WGPU_EXPECTED
+    # values: float16 matmul of float32 inputs, against PyTorch's float16 matmul on the same values
+    with wgtorch.autocast(wgpu_device):
+        y = wgtorch.tensor(X, device=wgpu_device) @ wgtorch.tensor(W, device=wgpu_device).t()
+    want = torch.tensor(X).half().float() @ torch.tensor(W).half().float().t()
+    np.testing.assert_allclose(y.float().cpu().numpy(), want.numpy(), rtol=2e-3, atol=2e-3)
+    with pytest.raises(RuntimeError, match="bfloat16"):
+        wgtorch.autocast(wgpu_device, dtype=wgtorch.bfloat16)
+
+
+def test_binary_cross_entropy_banned_on_wgpu(wgpu_device):
+    _needs_f16(wgpu_device)
+    a = wgtorch.tensor(P, device=wgpu_device)
+    with pytest.raises(RuntimeError, match="binary_cross_entropy_with_logits"), wgtorch.autocast(wgpu_device):
+        WF.binary_cross_entropy(a, a)
+    assert WF.binary_cross_entropy(a, a).dtype is wgtorch.float32  # fine outside
+
+
+# -- GradScaler ------------------------------------------------------------------------------------------
+W1 = rng.standard_normal((5, 4)).astype(np.float32) * 0.3
+XS = rng.standard_normal((8, 4)).astype(np.float32)
+YS = rng.standard_normal((8, 5)).astype(np.float32)
+
+
+def scaler_run(L, dev, scaler_device, bad_steps=(2, 3), unscale_first=False, steps=7, **kw):
+    lin = L.nn.Linear(4, 5)
+    with L.no_grad():
+        lin.weight.copy_(L.tensor(W1))
+        lin.bias.zero_()
+    lin = lin.to(dev)
+    opt = L.optim.SGD(lin.parameters(), lr=0.1, momentum=0.9)
+    sc = L.amp.GradScaler(scaler_device, init_scale=2.0**10, growth_interval=2, **kw)
+    trace = []
+    for step in range(steps):
+        opt.zero_grad()
+        loss = L.nn.functional.mse_loss(lin(L.tensor(XS, device=dev)), L.tensor(YS, device=dev))
+        scaled = sc.scale(loss)
+        scaled.backward()
+        if step in bad_steps:
+            with L.no_grad():
+                lin.weight.grad[0, 0] = float("inf") if step % 2 == 0 else float("nan")
+        if unscale_first:
+            sc.unscale_(opt)
+            L.nn.utils.clip_grad_norm_(lin.parameters(), 1.0)
+        sc.step(opt)
+        sc.update()
+        trace.append((scaled.item(), sc.get_scale(), sc.state_dict()["_growth_tracker"]))
+    return trace, lin.weight.detach().cpu().numpy(), lin.bias.detach().cpu().numpy(), sc.state_dict()
+
+
+@pytest.mark.parametrize("unscale_first", [False, True])
+def test_grad_scaler_matches_torch(device, unscale_first):
+    t = scaler_run(torch, "cpu", "cpu", unscale_first=unscale_first)
+    w = scaler_run(wgtorch, device, device, unscale_first=unscale_first)
+    assert [s[1:] for s in w[0]] == [s[1:] for s in t[0]]  # scale and growth tracker, step by step
+    np.testing.assert_allclose([s[0] for s in w[0]], [s[0] for s in t[0]], rtol=1e-5)
+    np.testing.assert_allclose(w[1], t[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(w[2], t[2], rtol=1e-5, atol=1e-6)
+    assert w[3] == t[3]
+
+
+def test_grad_scaler_growth_and_backoff_factors():
+    kw = dict(growth_factor=3.0, backoff_factor=0.25)
+    t = scaler_run(torch, "cpu", "cpu", bad_steps=(1, 5), steps=8, **kw)
+    w = scaler_run(wgtorch, "cpu", "cpu", bad_steps=(1, 5), steps=8, **kw)
+    assert [s[1:] for s in w[0]] == [s[1:] for s in t[0]]
+    np.testing.assert_allclose(w[1], t[1], rtol=1e-5, atol=1e-6)
+
+
+def test_grad_scaler_state_dict_and_new_scale():
+    for L in (torch, wgtorch):
+        sc = L.amp.GradScaler("cpu", init_scale=8.0, growth_interval=3)
+        assert sc.get_scale() == 8.0 and sc.is_enabled()
+        assert sc.state_dict() == {
+            "scale": 8.0,
+            "growth_factor": 2.0,
+            "backoff_factor": 0.5,
+            "growth_interval": 3,
+            "_growth_tracker": 0,
+        }
+        other = L.amp.GradScaler("cpu")
+        other.load_state_dict({**sc.state_dict(), "scale": 4.0, "_growth_tracker": 2})
+        assert other.get_scale() == 4.0 and other.state_dict()["_growth_tracker"] == 2
+        p = L.nn.Parameter(L.ones(2))
+        opt = L.optim.SGD([p], lr=0.1)
+        other.scale(p.sum()).backward()
+        other.step(opt)
+        other.update(new_scale=1.0)
+        assert other.get_scale() == 1.0
+        other.scale(p.sum()).backward()
+        other.step(opt)
+        other.update(L.tensor(16.0))
+        assert other.get_scale() == 16.0
+        with pytest.raises(RuntimeError, match="state dict is empty"):
+            other.load_state_dict({})
+
+
+def test_grad_scaler_disabled_and_misuse():
+    for L in (torch, wgtorch):
+        p = L.nn.Parameter(L.ones(2))
+        opt = L.optim.SGD([p], lr=0.5)
+        off = L.amp.GradScaler("cpu", enabled=False)
+        loss = p.sum()
+        assert off.scale(loss) is loss and off.get_scale() == 1.0 and off.state_dict() == {}
+        loss.backward()
+        off.step(opt)
+        off.update()
+        np.testing.assert_allclose(p.detach().numpy(), [0.5, 0.5])
+        sc = L.amp.GradScaler("cpu")
+        with pytest.raises(AssertionError, match="_scale is None"):
+            sc.unscale_(opt)
+        sc.scale(p.sum()).backward()
+        sc.unscale_(opt)
+        with pytest.raises(RuntimeError, match="already been called"):
+            sc.unscale_(opt)
+        sc.step(opt)
+        with pytest.raises(RuntimeError, match="has already been called since the last update"):
+            sc.step(opt)
+        with pytest.raises(RuntimeError, match="Closure"):
+            sc.step(opt, closure=lambda: 0.0)
+        sc.update()
+        h = L.nn.Parameter(L.ones(2, dtype=L.float16))
+        sc.scale(h.float().sum()).backward()
+        with pytest.raises(ValueError, match="FP16 gradients"):
+            sc.step(L.optim.SGD([h], lr=0.1))
+        scaled = sc.scale([p.sum(), (p * 2).sum()])
+        assert isinstance(scaled, list) and len(scaled) == 2
+
+
+# -- mixed-precision training ----------------------------------------------------------------------------
+def _train(device, amp_dtype, steps=60):
+    """The MLP example's setup, small: 3 classes of 2-d points, 2-32-3 MLP, Adam, full batch."""
+    g = np.random.default_rng(5)
+    centers = np.array([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]], np.float32)
+    y = g.integers(0, 3, 96)
+    x = (centers[y] + g.standard_normal((96, 2)).astype(np.float32) * 0.6).astype(np.float32)
+    wgtorch.manual_seed(0)
+    model = wgtorch.nn.Sequential(wgtorch.nn.Linear(2, 32), wgtorch.nn.ReLU(), wgtorch.nn.Linear(32, 3)).to(device)
+    opt = wgtorch.optim.Adam(model.parameters(), lr=0.05)
+    scaler = wgtorch.amp.GradScaler(device, enabled=amp_dtype is not None)
+    xt, yt = wgtorch.tensor(x, device=device), wgtorch.tensor(y, device=device)
+    for _ in range(steps):
+        opt.zero_grad()
+        with wgtorch.autocast(device, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss = WF.cross_entropy(model(xt), yt)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    with wgtorch.no_grad():
+        final = WF.cross_entropy(model(xt), yt).item()
+    return final, model[0].weight.dtype
+
+
+def test_mixed_precision_training_converges(device):
+    amp_dtype = wgtorch.bfloat16 if device == "cpu" else wgtorch.float16
+    if device != "cpu":
+        _needs_f16(device)
+    fp32_loss, _ = _train(device, None)
+    amp_loss, param_dtype = _train(device, amp_dtype)
+    assert param_dtype is wgtorch.float32  # master weights stay float32
+    assert fp32_loss < 0.3  # the float32 run learns the three clusters
+    # Stated tolerance: the mixed-precision final loss is within 0.05 (absolute) of float32's.
+    assert abs(amp_loss - fp32_loss) < 0.05, (amp_loss, fp32_loss)
+
+
+def test_no_autocast_cost_when_unused():
+    """With no region entered anywhere, the wrappers call straight through (one global read)."""
+    assert autocast_mode._active[0] == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert WF.linear(wgtorch.tensor(X), wgtorch.tensor(W)).dtype is wgtorch.float32
