@@ -235,11 +235,11 @@ def test_decorator_and_amp_namespace():
     for L in (torch, wgtorch):
 
         @L.autocast("cpu")
-        def f(a):
+        def f(a, L=L):
             return L.mm(a, a)
 
         @L.amp.autocast("cpu", dtype=L.float16)
-        def g(a):
+        def g(a, L=L):
             return L.mm(a, a)
 
         a = L.ones(2, 2)
@@ -313,24 +313,14 @@ def _needs_f16(device):
 WGPU_EXPECTED = {
     "linear": "float16",
     "matmul_op": "float16",
-    "mm": "float16",
-    "bmm": "float16",
-    "Tensor.matmul": "float16",
     "conv2d": "float16",
-    "conv_transpose1d": "float16",
     "scaled_dot_product_attention": "float16",
     "softmax": "float32",
-    "Tensor.softmax": "float32",
     "layer_norm": "float32",
-    "group_norm": "float32",
     "cross_entropy": "float32",
-    "mse_loss": "float32",
     "exp": "float32",
-    "torch.exp": "float32",
-    "log": "float32",
     "pow_op": "float32",
     "sum": "float32",
-    "prod": "float32",
     "relu": "float32",
     "mlp": "float32",
 }
