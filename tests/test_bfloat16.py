@@ -440,7 +440,6 @@ def test_wgpu_refuses_bfloat16(wgpu_device):
         "zeros_like": lambda: wgtorch.zeros_like(x, dtype=BF),
         "sum(dtype)": lambda: x.sum(dtype=BF),
         "Module.bfloat16": lambda: wgtorch.nn.Linear(2, 2).to(wgpu_device).bfloat16(),
-        "load": lambda: wgtorch.load(_bf16_checkpoint(), map_location=wgpu_device),
     }
     for name, fn in entry_points.items():
         with pytest.raises(TypeError, match="bfloat16 is not supported on wgpu") as e:
@@ -449,11 +448,21 @@ def test_wgpu_refuses_bfloat16(wgpu_device):
     np.testing.assert_array_equal((x + 1).cpu().numpy(), [2.0, 2.0, 2.0])
 
 
-def _bf16_checkpoint():
+def test_bfloat16_checkpoints_load_onto_wgpu_as_float32(wgpu_device, tmp_path):
+    """wgpu can't hold bfloat16: a checkpoint's bfloat16 tensors arrive as float32, exactly, with a warning."""
+    t = torch.tensor(np.concatenate([SPECIAL, rand(21, seed=24)]).reshape(2, 19)).bfloat16()
     buf = io.BytesIO()
-    torch.save({"w": torch.ones(2, dtype=torch.bfloat16)}, buf)
+    torch.save({"w": t, "v": t[:, 3:7]}, buf)
     buf.seek(0)
-    return buf
+    with pytest.warns(UserWarning, match="load onto wgpu:0 as float32"):
+        r = wgtorch.load(buf, map_location=wgpu_device)
+    assert r["w"].dtype is wgtorch.float32 and r["w"].device.type == "wgpu"
+    np.testing.assert_array_equal(r["w"].cpu().numpy(), t.float().numpy())
+    np.testing.assert_array_equal(r["v"].cpu().numpy(), t[:, 3:7].float().numpy())
+    wgtorch.save({"w": wgtorch.tensor(t.float().numpy()).bfloat16()}, tmp_path / "a.safetensors")
+    with pytest.warns(UserWarning, match="as float32"):
+        s = wgtorch.load(tmp_path / "a.safetensors", map_location=wgpu_device)
+    np.testing.assert_array_equal(s["w"].cpu().numpy(), t.float().numpy())
 
 
 def test_functional_bfloat16_cpu():

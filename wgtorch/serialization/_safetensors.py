@@ -14,7 +14,8 @@ that is not a tensor (``save`` raises TypeError naming its key; save checkpoints
 objects, e.g. an optimizer's state dict, to a path not ending in ``.safetensors``: PyTorch's format).
 
 dtypes: bool, uint8, int32, int64, float16, bfloat16, float32 and float64 round-trip. ``load``
-also reads int8 and int16 (as int32); other dtypes are refused with the tensor's name.
+also reads int8 and int16 (as int32); other dtypes are refused with the tensor's name. bfloat16
+loaded onto wgpu (which has no bf16 type) becomes float32, exactly, with a warning.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from safetensors import SafetensorError
 from .. import _dtype as D
 from .._device import canonical, device
 from .._tensor import Tensor
+from ._rebuild import widened_dtype
 
 _ORDER_KEY = "wgtorch.key_order"
 # safetensors dtype names -> NumPy dtypes wgtorch stores as they are.
@@ -95,7 +97,7 @@ def load(f, map_location=None, name: str | None = None) -> dict:
     loaded = {}
     for key, entry in entries:
         arr = _to_numpy(key, entry, name)
-        loaded[key] = tensor(arr, dtype=D.from_numpy_dtype(arr.dtype), device=target)
+        loaded[key] = tensor(arr, dtype=widened_dtype(D.from_numpy_dtype(arr.dtype), target), device=target)
     return {k: loaded[k] for k in _key_order(header, loaded)}
 
 
