@@ -477,3 +477,68 @@ def test_functional_bfloat16_cpu():
     assert lw.dtype is BF and ulps(lt, lw).max() <= 2
     ln_t, ln_w = torch.nn.functional.layer_norm(t, (6,)), F.layer_norm(w, (6,))
     assert ln_w.dtype is BF and ulps(ln_t, ln_w).max() <= 2
+
+
+# -- every registry op ------------------------------------------------------------------------------------
+# Ops whose PyTorch cpu bfloat16 kernel is not "round operands, compute in float32, round once", and
+# how far from it wgtorch's (which is) may be: ("ulps", n) or ("abs", atol) with rtol one bfloat16 step.
+REGISTRY_TOLERANCE = {
+    "exp": ("ulps", 1),  # Sleef's float32 exp/rsqrt differ from NumPy's in the last float32 bit, now and then
+    "rsqrt": ("ulps", 1),
+    "floor_divide": ("ulps", 1),  # PyTorch floors (a - fmod(a, b)) / b, not a / b
+    "xlogy": ("ulps", 1),  # PyTorch rounds log(y) to bfloat16 before the product
+    "softsign": ("ulps", 1),  # PyTorch composes x / (1 + |x|), rounding 1 + |x|
+    "tanhshrink": ("abs", 1e-2),  # PyTorch composes x - tanh(x), rounding tanh(x) (cancellation near 0)
+    "gelu_tanh": ("abs", 1e-4),  # ~0 results for x < -4: PyTorch's tanh path gives -0
+    "lerp": ("abs", 2e-2),  # PyTorch switches to end - (end - start)(1 - w) for |w| >= 0.5
+}
+
+
+def _registry_cases():
+    from wgtorch.ops.elementwise_defs import OPS
+
+    return [op for op in OPS if op not in ("copy",)]
+
+
+@pytest.mark.parametrize("op", _registry_cases())
+def test_every_registry_op_vs_torch(op):
+    from tests.test_registry import PARAMS, TORCH_OP, _torch_fn
+    from wgtorch.ops.elementwise_defs import OPS
+    from wgtorch.ops.pointwise import pointwise
+
+    if TORCH_OP.get(op, True) is None:
+        pytest.skip(f"{op} has no PyTorch counterpart")
+    spec = OPS[op]
+    hosts = [np.concatenate([np.roll(SPECIAL, 3 * k), rand(400, seed=30 + k)]) for k in range(spec.tensor_arity)]
+    if op in ("fmod", "remainder"):  # PyTorch's vectorised kernels give NaN for a subnormal divisor, and
+        hosts[1][np.abs(hosts[1]) < 1e-30] = 1.5  # inexact results for |a / b| ~ 1e38
+        hosts[0][np.abs(hosts[0]) > 1e30] = 2.5
+    if op == "copysign":  # the sign of a NaN is not kept alike
+        hosts[1][np.isnan(hosts[1])] = -1.0
+    if op == "where":
+        hosts[0] = hosts[0] > 0
+    params = PARAMS.get(op, ())
+
+    def make(lib, a):
+        t = lib.tensor(a)
+        return t if a.dtype == bool else t.to(lib.bfloat16)
+
+    try:
+        want, want_err = _torch_fn(op)(*[make(torch, a) for a in hosts], *params), None
+    except Exception as e:  # noqa: BLE001  (the type is what is compared)
+        want, want_err = None, e
+    if want_err is not None:
+        with pytest.raises(type(want_err)):
+            pointwise(op, *[make(wgtorch, a) for a in hosts], *params)
+        return
+    got = pointwise(op, *[make(wgtorch, a) for a in hosts], *params)
+    assert got.dtype.name == str(want.dtype).split(".")[-1]
+    if got.dtype is not BF:
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        return
+    kind, bound = REGISTRY_TOLERANCE.get(op, ("ulps", 0))
+    d = ulps(want, got)
+    if kind == "ulps":
+        assert d.max() <= bound, f"{op}: {int((d > 0).sum())} values differ, by up to {d.max()} steps"
+    else:
+        np.testing.assert_allclose(got.float().numpy(), want.float().numpy(), rtol=2**-7, atol=bound, err_msg=op)

@@ -280,7 +280,11 @@ def _checked_index(xp, index, size: int, dim: int, kind: str):
 # -- bfloat16: where PyTorch's cpu kernels differ from "round the operands, compute in float32" --
 def _bf16_scalars(op: str, operands, wide: tuple):
     """PyTorch's cpu mul and div of a bfloat16 tensor by a scalar (a Python number or a 0-d
-    tensor) use the scalar's float32 value, not its bfloat16 rounding (``original_scalar_value``)."""
+    tensor) use the scalar's float32 value, not its bfloat16 rounding (``original_scalar_value``);
+    so do its kernels with scalar parameters (leaky_relu's slope, elu's alpha: opmath scalars)."""
+    spec = OPS[op]
+    if spec.params:
+        return operands, wide + tuple(range(spec.tensor_arity, spec.arity))
     if op not in ("mul", "div") or len(operands) != 2:
         return operands, wide
     k = 0 if op == "mul" and _is_scalar(operands[0]) and not _is_scalar(operands[1]) else 1  # (2.5 * x)
