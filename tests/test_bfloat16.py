@@ -542,3 +542,20 @@ def test_every_registry_op_vs_torch(op):
         assert d.max() <= bound, f"{op}: {int((d > 0).sum())} values differ, by up to {d.max()} steps"
     else:
         np.testing.assert_allclose(got.float().numpy(), want.float().numpy(), rtol=2**-7, atol=bound, err_msg=op)
+
+
+@pytest.mark.parametrize("kind", ["fused", "generic"])
+def test_cuda_refuses_bfloat16(kind, monkeypatch):
+    """CuPy has no bfloat16 arrays: the (emulated) "cuda" device refuses it with a TypeError naming it."""
+    from tests.test_array_backend_xp import CUDA0, _backend
+    from wgtorch import _device
+
+    monkeypatch.setitem(_device._backends, CUDA0, _backend(kind))
+    for fn in (
+        lambda: wgtorch.zeros(2, dtype=BF, device="cuda"),
+        lambda: wgtorch.ones(2, dtype=BF).to("cuda"),
+        lambda: wgtorch.ones(2, device="cuda").bfloat16(),
+    ):
+        with pytest.raises(TypeError, match="bfloat16 is not supported on cuda"):
+            fn()
+    assert (wgtorch.ones(2, device="cuda") + 1).cpu().numpy().tolist() == [2.0, 2.0]

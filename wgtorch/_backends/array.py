@@ -130,9 +130,13 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
 
     # -- creation ------------------------------------------------------------------------------
     def empty(self, shape, dt: dtype):
+        if dt is bfloat16:
+            self.check_dtype(dt)
         return self.xp.empty(shape, dtype=dt.np)
 
     def arange(self, start, step, n, dt: dtype):
+        if dt is bfloat16:
+            self.check_dtype(dt)
         # Computed in float64/int64 then cast, as PyTorch does.
         return (start + step * self.xp.arange(n, dtype=np.float64 if dt.is_floating_point else np.int64)
                 ).astype(dt.np)
