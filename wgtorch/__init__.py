@@ -173,6 +173,8 @@ def load(f, map_location=None, *, weights_only=None):
 
 
 # -- bfloat16 and autocast (amp) --
+import sys as _sys  # noqa: E402
+
 from . import amp  # noqa: E402
 from ._dtype import bfloat16  # noqa: E402
 from .amp.autocast_mode import (  # noqa: E402
@@ -189,3 +191,6 @@ from .amp.autocast_mode import (  # noqa: E402
     set_autocast_dtype,
     set_autocast_enabled,
 )
+
+amp.autocast_mode.autocast_attributes(Tensor)  # listed ops bound without a decorator (amp's table)
+amp.autocast_mode.autocast_attributes(_sys.modules[__name__])

@@ -430,6 +430,16 @@ def autocast_names(namespace: dict, names=None) -> None:
             namespace[key] = autocast_op(fn, name=key)
 
 
+def autocast_attributes(owner) -> None:
+    """Wrap the listed functions and methods that ``owner`` (the ``wgtorch`` module or
+    ``Tensor``) binds and no decorator has wrapped (the non-elementwise ops of `POLICIES`), so an op
+    module that forgot its decorator is still covered where programs call it."""
+    for key in POLICIES:
+        fn = getattr(owner, key, None)
+        if key not in _ELEMENTWISE and callable(fn) and not hasattr(fn, "__wrapped_autocast__"):
+            setattr(owner, key, autocast_op(fn, name=key))
+
+
 _installed = [False]
 
 
