@@ -526,3 +526,29 @@ def test_no_autocast_cost_when_unused():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert WF.linear(wgtorch.tensor(X), wgtorch.tensor(W)).dtype is wgtorch.float32
+
+
+def test_modules_under_cpu_autocast_match_torch():
+    """Layers built from the listed ops: output dtypes inside ``autocast("cpu")`` are PyTorch's."""
+
+    def build(L):
+        nn = L.nn
+        return {
+            "MultiheadAttention": (nn.MultiheadAttention(4, 2), lambda m, x: m(x, x, x)[0]),
+            "TransformerEncoderLayer": (nn.TransformerEncoderLayer(4, 2, dim_feedforward=8), lambda m, x: m(x)),
+            "GRU": (nn.GRU(4, 3), lambda m, x: m(x)[0]),
+            "LSTMCell": (nn.LSTMCell(4, 3), lambda m, x: m(x[0])[0]),
+            "Conv1d": (nn.Conv1d(2, 3, 3), lambda m, x: m(x.permute(1, 2, 0)[:, :2])),
+            "Linear": (nn.Linear(4, 3), lambda m, x: m(x)),
+            "LayerNorm": (nn.LayerNorm(4), lambda m, x: m(x)),
+            "BatchNorm1d": (nn.BatchNorm1d(4), lambda m, x: m(x[0])),
+            "Embedding": (nn.Embedding(5, 4), lambda m, x: m(L.tensor([1, 2]))),
+            "CrossEntropyLoss": (nn.CrossEntropyLoss(), lambda m, x: m(x[0], L.tensor([0, 3]))),
+        }
+
+    x = np.random.default_rng(9).standard_normal((5, 2, 4)).astype(np.float32)
+    got = {}
+    for L in (torch, wgtorch):
+        with L.autocast("cpu"):
+            got[L.__name__] = {k: dtype_name(f(m, L.tensor(x))) for k, (m, f) in build(L).items()}
+    assert got["wgtorch"] == got["torch"]

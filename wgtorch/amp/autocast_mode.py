@@ -203,26 +203,32 @@ def get_autocast_dtype(device_type: str) -> D.dtype:
 
 
 def set_autocast_dtype(device_type: str, dtype) -> None:
+    """Set the dtype autocast's low-precision ops use for ``device_type`` in this thread."""
     _state.dtype[_check_device_type(device_type)] = D.to_dtype(dtype)
 
 
 def is_autocast_cpu_enabled() -> bool:
+    """Deprecated spelling of ``is_autocast_enabled("cpu")``."""
     return _state.enabled["cpu"]
 
 
 def get_autocast_cpu_dtype() -> D.dtype:
+    """Deprecated spelling of ``get_autocast_dtype("cpu")``."""
     return _state.dtype["cpu"]
 
 
 def get_autocast_gpu_dtype() -> D.dtype:
+    """Deprecated spelling of ``get_autocast_dtype("cuda")``."""
     return _state.dtype["cuda"]
 
 
 def is_autocast_cache_enabled() -> bool:
+    """Whether autocast caches the low-precision casts of parameters (this thread)."""
     return _state.cache_enabled
 
 
 def set_autocast_cache_enabled(enabled: bool) -> None:
+    """Turn the cast cache on or off for the autocast regions entered next (this thread)."""
     _state.cache_enabled = bool(enabled)
 
 

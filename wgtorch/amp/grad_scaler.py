@@ -210,21 +210,27 @@ class GradScaler:
         return float(self._init_scale) if self._scale is None else float(self._scale.item())
 
     def get_growth_factor(self) -> float:
+        """The factor the scale grows by after ``growth_interval`` clean steps."""
         return self._growth_factor
 
     def set_growth_factor(self, new_factor: float) -> None:
+        """Set the growth factor."""
         self._growth_factor = new_factor
 
     def get_backoff_factor(self) -> float:
+        """The factor the scale shrinks by after a step with an inf/NaN gradient."""
         return self._backoff_factor
 
     def set_backoff_factor(self, new_factor: float) -> None:
+        """Set the backoff factor."""
         self._backoff_factor = new_factor
 
     def get_growth_interval(self) -> int:
+        """How many consecutive clean steps grow the scale."""
         return self._growth_interval
 
     def set_growth_interval(self, new_interval: int) -> None:
+        """Set the growth interval."""
         self._growth_interval = new_interval
 
     def _get_growth_tracker(self) -> int:
@@ -233,6 +239,7 @@ class GradScaler:
         return self._init_growth_tracker if self._growth_tracker is None else int(self._growth_tracker)
 
     def is_enabled(self) -> bool:
+        """Whether this scaler scales (False when built disabled or for an unavailable device)."""
         return self._enabled
 
     def state_dict(self) -> dict:
@@ -248,6 +255,7 @@ class GradScaler:
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what ``state_dict`` returned."""
         if not self._enabled:
             return
         if len(state_dict) == 0:
