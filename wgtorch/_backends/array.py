@@ -190,7 +190,7 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps):
         if op == "where":  # the condition stays bool
             args[0] = operands[0]
         if compute is bfloat16 and op == "pow" and type(operands[1]) in (int, float) and operands[1] in (3, -2):
-            result = _bf16_small_pow(args[0], operands[1])
+            result = call_quietly(_bf16_small_pow, args[0], operands[1])
         else:
             result = self._ops[op](*args) if op in _QUIET else call_quietly(self._ops[op], *args)
         if out is not None and isinstance(result, (bool, int, float, np.generic)):
