@@ -48,6 +48,7 @@ from ._dtype import bool_ as bool
 from ._dtype import dtype, float16, float32, float64, get_default_dtype, int32, int64, set_default_dtype, uint8
 from ._generator import Generator, default_generator
 from ._info import (
+    BFloat16Tensor,
     BoolTensor,
     ByteTensor,
     DoubleTensor,
@@ -246,3 +247,25 @@ def _bind_shape_ops():
 
 
 _bind_shape_ops()
+# -- bfloat16 and autocast (amp) --
+import sys as _sys  # noqa: E402
+
+from . import amp  # noqa: E402
+from ._dtype import bfloat16  # noqa: E402
+from .amp.autocast_mode import (  # noqa: E402
+    autocast,
+    clear_autocast_cache,
+    get_autocast_cpu_dtype,
+    get_autocast_dtype,
+    get_autocast_gpu_dtype,
+    is_autocast_available,
+    is_autocast_cache_enabled,
+    is_autocast_cpu_enabled,
+    is_autocast_enabled,
+    set_autocast_cache_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+)
+
+amp.autocast_mode.autocast_attributes(Tensor)  # listed ops bound without a decorator (amp's table)
+amp.autocast_mode.autocast_attributes(_sys.modules[__name__])

@@ -4,11 +4,18 @@ A `dtype` names an element type once for every backend: the NumPy dtype used on 
 "cuda", and the WGSL type used for storage on "wgpu". WGSL has no 64-bit types, so int64
 tensors on wgpu are stored as i32 (values are range-checked when uploaded) and float64 is
 refused there with an error that says why.
+
+bfloat16 is stored in 16 bits on "cpu" and "cuda" through ``ml_dtypes.bfloat16`` (NumPy has no
+bfloat16 of its own); ops compute in float32 and round to nearest even on store, as PyTorch's CPU
+kernels do. WGSL has no bf16 type: wgpu refuses it.
 """
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
+
+_BF16_NP = np.dtype(ml_dtypes.bfloat16)
 
 
 class dtype:
@@ -20,8 +27,9 @@ class dtype:
         self.name = name
         self.np = np.dtype(np_dtype)
         self.itemsize = self.np.itemsize
-        self.is_floating_point = self.np.kind == "f"
-        self.is_signed = self.np.kind in "fi"
+        # ml_dtypes' bfloat16 is NumPy kind "V" (a user type) but a float for every other purpose.
+        self.is_floating_point = self.np.kind == "f" or self.np == _BF16_NP
+        self.is_signed = self.is_floating_point or self.np.kind == "i"
         self.wgsl = wgsl  # storage type on wgpu; None where WGSL cannot store it
         self._rank = rank  # order within a category, for promotion
         # 0 bool, 1 integer, 2 floating point: promotion never goes down a category.
@@ -39,10 +47,13 @@ uint8 = dtype("uint8", np.uint8, None, 1)
 int32 = dtype("int32", np.int32, "i32", 3)
 int64 = dtype("int64", np.int64, "i32", 4)
 float16 = dtype("float16", np.float16, "f16", 5)
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, None, 5)  # same rank as float16: together they give float32
 float32 = dtype("float32", np.float32, "f32", 6)
 float64 = dtype("float64", np.float64, None, 7)
 
-ALL = (bool_, uint8, int32, int64, float16, float32, float64)
+ALL = (bool_, uint8, int32, int64, float16, bfloat16, float32, float64)
+#: The 16-bit floats, which compute in float32 and round once on store.
+HALVES = (float16, bfloat16)
 _BY_NP = {d.np: d for d in ALL}
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NAME.update(
@@ -87,7 +98,7 @@ def from_numpy_dtype(d: np.dtype) -> dtype:
         return _BY_NP[np.dtype(d)]
     except KeyError:
         raise TypeError(f"can't convert NumPy array of dtype {d}; supported: bool, uint8, int32, "
-                        "int64, float16, float32, float64") from None
+                        "int64, float16, bfloat16, float32, float64") from None
 
 
 def scalar_dtype(x) -> dtype:
@@ -106,6 +117,8 @@ def _higher(a: dtype | None, b: dtype) -> dtype:
         return b
     if a.category != b.category:
         return a if a.category > b.category else b
+    if a._rank == b._rank and a is not b:  # float16 with bfloat16: neither holds the other
+        return float32
     return a if a._rank >= b._rank else b
 
 

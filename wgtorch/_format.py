@@ -12,7 +12,7 @@ OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80, "
 
 def tensor_repr(t) -> str:
     a = t.detach().numpy()
-    if a.dtype == np.float16:
+    if a.dtype == np.float16 or a.dtype.name == "bfloat16":
         a = a.astype(np.float32)
     floatmode = "maxprec"
     if a.dtype.kind == "f":

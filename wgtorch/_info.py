@@ -3,6 +3,7 @@ tensor types (``torch.FloatTensor`` ...), as PyTorch's."""
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 from . import _dtype as D
@@ -16,7 +17,7 @@ class finfo:
         if not dt.is_floating_point:
             raise TypeError(f"torch.finfo() requires a floating point input type. Use torch.iinfo to handle "
                             f"'{dt.name}'")
-        info = np.finfo(dt.np)
+        info = ml_dtypes.finfo(dt.np) if dt is D.bfloat16 else np.finfo(dt.np)  # NumPy has no bfloat16
         self.dtype = dt.name
         self.bits = int(info.bits)
         self.eps = float(info.eps)
@@ -74,6 +75,7 @@ def _legacy(name: str, dt: D.dtype):
 FloatTensor = _legacy("FloatTensor", D.float32)
 DoubleTensor = _legacy("DoubleTensor", D.float64)
 HalfTensor = _legacy("HalfTensor", D.float16)
+BFloat16Tensor = _legacy("BFloat16Tensor", D.bfloat16)
 LongTensor = _legacy("LongTensor", D.int64)
 IntTensor = _legacy("IntTensor", D.int32)
 BoolTensor = _legacy("BoolTensor", D.bool_)

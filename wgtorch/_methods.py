@@ -363,3 +363,10 @@ def _dims_arg(dims: tuple):
 
 
 _bind_shape_ops()
+# -- bfloat16 (Tensor.bfloat16) -----------------------------------------------------------------
+def _bfloat16(self, memory_format=None):
+    """``self.to(torch.bfloat16)``."""
+    return self._cast(D.bfloat16)
+
+
+Tensor.bfloat16 = _bfloat16

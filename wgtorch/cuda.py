@@ -160,3 +160,9 @@ def initial_seed() -> int:
     from ._creation import initial_seed as _initial
 
     return _initial()
+# -- amp: torch.cuda.amp's deprecated autocast and GradScaler (wgtorch.amp has the current ones) --
+import sys as _sys  # noqa: E402
+
+from .amp import _cuda_amp as amp  # noqa: E402
+
+_sys.modules[__name__ + ".amp"] = amp  # so that `import wgtorch.cuda.amp` works, as for torch

@@ -13,7 +13,7 @@ import platform
 
 import numpy as np
 
-from .._dtype import bool_, dtype, float16, int64
+from .._dtype import HALVES, bfloat16, bool_, dtype, int64
 from ..ops.elementwise_defs import OPS
 from . import random as _random
 from .array_nn import ArrayNNOps
@@ -106,6 +106,7 @@ _QUIET = {"add", "sub", "mul", "copy", "neg", "abs", "eq", "ne", "lt", "le", "gt
 # Arithmetic on bools computes in int8 (as the wgpu kernels compute in i32) and stores x != 0.
 _BOOL_AS_INT = {name for name, op in OPS.items() if op.result != "bool" and name not in ("copy", "where")}
 _INT8, _FLOAT32 = np.dtype(np.int8), np.dtype(np.float32)
+_BF16 = bfloat16.np  # ml_dtypes' bfloat16: NumPy kind "V", so tested by name where kind "f" is
 
 
 class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, ArraySortOps):
@@ -117,7 +118,9 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
         self._ops = _table(xp)
 
     def check_dtype(self, dt: dtype) -> None:
-        """Every dtype works here."""
+        """Every dtype works here, but bfloat16 on CuPy (which has no bfloat16 arrays)."""
+        if dt is bfloat16 and self.xp is not np:
+            raise TypeError("bfloat16 is not supported on cuda: CuPy has no bfloat16 arrays; use float16 or float32")
 
     # -- moving data ---------------------------------------------------------------------------
     def from_numpy(self, a, dt: dtype):
@@ -130,9 +133,13 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
 
     # -- creation ------------------------------------------------------------------------------
     def empty(self, shape, dt: dtype):
+        if dt is bfloat16:
+            self.check_dtype(dt)
         return self.xp.empty(shape, dtype=dt.np)
 
     def arange(self, start, step, n, dt: dtype):
+        if dt is bfloat16:
+            self.check_dtype(dt)
         # Computed in float64/int64 then cast, as PyTorch does.
         return (start + step * self.xp.arange(n, dtype=np.float64 if dt.is_floating_point else np.int64)
                 ).astype(dt.np)
@@ -215,18 +222,23 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
         want = compute.np
         if compute is bool_ and op in _BOOL_AS_INT:
             want = _INT8  # NumPy has no bool loops for sign, add-as-int ...; stored back as x != 0
-        elif compute is float16:
-            want = _FLOAT32  # float16 computes in float32 and rounds once, as PyTorch (and wgpu) do
-        if compute is float16:  # operands are first rounded to float16, as PyTorch's half kernels do
-            wide = OPS[op].wide
-            args = [x if k in wide else x.astype(np.float16, copy=False).astype(want) if hasattr(x, "dtype") else
-                    float(np.float16(x)) if x is not None and not isinstance(x, bool) else x
+        elif compute in HALVES:
+            want = _FLOAT32  # float16/bfloat16 compute in float32 and round once, as PyTorch (and wgpu) do
+        if compute in HALVES:  # operands are first rounded to the 16-bit type, as PyTorch's half kernels do
+            wide, half = OPS[op].wide, compute.np
+            if compute is bfloat16:
+                operands, wide = _bf16_scalars(op, operands, wide)
+            args = [x if k in wide else x.astype(half, copy=False).astype(want) if hasattr(x, "dtype") else
+                    float(half.type(x)) if x is not None and not isinstance(x, bool) else x
                     for k, x in enumerate(operands)]
         else:
             args = [x if not hasattr(x, "dtype") or x.dtype is want else x.astype(want) for x in operands]
         if op == "where":  # the condition stays bool
             args[0] = operands[0]
-        result = self._ops[op](*args) if op in _QUIET else call_quietly(self._ops[op], *args)
+        if compute is bfloat16 and op == "pow" and type(operands[1]) in (int, float) and operands[1] in (3, -2):
+            result = call_quietly(_bf16_small_pow, args[0], operands[1])
+        else:
+            result = self._ops[op](*args) if op in _QUIET else call_quietly(self._ops[op], *args)
         if out is not None and isinstance(result, (bool, int, float, np.generic)):
             # Only scalars went in (full, ones, a seed gradient): cast on the host and fill `out`
             # with the scalar, so that CuPy sends no array to the device.
@@ -249,7 +261,7 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
         if op in ("argmax", "argmin"):
             # NaN counts as the extreme value, as in PyTorch.
             fn = xp.argmax if op == "argmax" else xp.argmin
-            if a.dtype.kind == "f" and a.size:
+            if (a.dtype.kind == "f" or a.dtype == _BF16) and a.size:
                 nan = xp.isnan(a)
                 r = xp.where(nan.any(axis=axis), xp.argmax(nan, axis=axis), fn(a, axis=axis))
             else:
@@ -264,6 +276,8 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
 
     def matmul(self, a, b):
         with np.errstate(all="ignore"):  # NaN/Inf propagate silently, as in PyTorch
+            if a.dtype == _BF16:  # accumulate in float32 and round once, as PyTorch's cpu bfloat16 gemm
+                return self.xp.matmul(a.astype(_FLOAT32), b.astype(_FLOAT32)).astype(_BF16)
             return self.xp.matmul(a, b)
 
     def index_select(self, a, dim, index):
@@ -321,10 +335,41 @@ def _checked_index(xp, index, size: int, dim: int, kind: str):
     return idx
 
 
+# -- bfloat16: where PyTorch's cpu kernels differ from "round the operands, compute in float32" --
+def _bf16_scalars(op: str, operands, wide: tuple):
+    """PyTorch's cpu mul and div of a bfloat16 tensor by a scalar (a Python number or a 0-d
+    tensor) use the scalar's float32 value, not its bfloat16 rounding (``original_scalar_value``);
+    so do its kernels with scalar parameters (leaky_relu's slope, elu's alpha: opmath scalars)."""
+    spec = OPS[op]
+    if spec.params:
+        return operands, wide + tuple(range(spec.tensor_arity, spec.arity))
+    if op not in ("mul", "div") or len(operands) != 2:
+        return operands, wide
+    k = 0 if op == "mul" and _is_scalar(operands[0]) and not _is_scalar(operands[1]) else 1  # (2.5 * x)
+    b = operands[k]
+    if not _is_scalar(b):
+        return operands, wide
+    b = b.astype(_FLOAT32) if hasattr(b, "dtype") else np.float32(b)
+    return ([b, operands[1]] if k == 0 else [operands[0], b]), wide + (k,)
+
+
+def _is_scalar(x) -> bool:
+    return (x.ndim == 0) if hasattr(x, "dtype") else (x is not None and not isinstance(x, bool))
+
+
+def _bf16_small_pow(a, e: int):
+    """``x ** 3`` and ``x ** -2`` multiply in bfloat16, rounding each product (PyTorch's
+    ``pow_tensor_scalar_optimized_kernel`` with ``BFloat16`` arithmetic)."""
+    sq = (a * a).astype(_BF16).astype(_FLOAT32)
+    return sq * a if e == 3 else np.float32(1.0) / sq
+
+
 def _cast(xp, x, dt: dtype):
     if dt is bool_:
         return x != 0
     if dt is int64 or not dt.is_floating_point:
+        if x.dtype == _BF16:
+            x = x.astype(_FLOAT32)  # ml_dtypes' bfloat16 has no trunc loop; float32 holds every value
         if x.dtype.kind == "f":
             x = xp.trunc(x)  # float -> int truncates toward zero, as in PyTorch
     return x.astype(dt.np)

@@ -15,7 +15,7 @@ import numpy as np
 
 
 def _compute_dtype(a) -> np.dtype:
-    return np.dtype(np.float32) if a.dtype == np.float16 else a.dtype
+    return np.dtype(np.float32) if a.dtype == np.float16 or a.dtype.name == "bfloat16" else a.dtype
 
 
 class ArrayNNOps:

@@ -15,7 +15,7 @@ class ArrayReduceOps:
         xp = self.xp
         if a.size == 0:
             return xp.empty(a.shape, a.dtype)
-        x = a.astype(np.float32) if a.dtype == np.float16 else a
+        x = a.astype(np.float32) if a.dtype == np.float16 or a.dtype.name == "bfloat16" else a
         with np.errstate(all="ignore"):
             shifted = x - xp.max(x, axis=dim, keepdims=True)
             e = xp.exp(shifted)

@@ -12,9 +12,10 @@ draws the same numbers for the same ``(seed, counter)`` without sharing any stat
 Each 32-bit word ``x`` becomes one element:
 
 - "uniform" in [low, high): float32 takes the top 24 bits, ``u = (x >> 8) * 2**-24``, float16 the
-  top 11, ``u = (x >> 21) * 2**-11``; then ``low + u * (high - low)`` in float32, rounded to the
-  output dtype, and a result that rounded up to ``high`` is replaced by the largest value below it,
-  so ``high`` never occurs. float64 (cpu only) uses all 32 bits, ``u = x * 2**-32``.
+  top 11, ``u = (x >> 21) * 2**-11``, bfloat16 the top 8, ``u = (x >> 24) * 2**-8``; then
+  ``low + u * (high - low)`` in float32, rounded to the output dtype, and a result that rounded up
+  to ``high`` is replaced by the largest value below it, so ``high`` never occurs. float64 (cpu
+  only) uses all 32 bits, ``u = x * 2**-32``.
 - "normal" (mean ``low``, std ``high``): Box-Muller on the pairs (words 0, 1) and (2, 3) of a block:
   ``u1 = ((x0 >> 8) + 1) * 2**-24`` in (0, 1] (so log never sees 0), ``u2 = (x1 >> 8) * 2**-24 - 0.5``,
   ``r = sqrt(-2 log u1)``, ``t = 2 pi u2`` in [-pi, pi) (the range where GPU sin/cos are most
@@ -118,7 +119,7 @@ def uniform_params(dt: dtype, low: float, high: float) -> tuple[float, float, fl
 
     ``below_high`` is the largest value of the output dtype under ``high``; results above it
     are clamped to it (``low`` itself when the range is empty)."""
-    out = np.float16 if dt is float16 else np.float32
+    out = dt.np.type if dt.itemsize == 2 else np.float32  # float16, bfloat16: "below" in their own steps
     lo, hi = out(low), out(high)
     below = np.nextafter(hi, out(-np.inf)) if hi > lo else lo
     lo32, hi32 = np.float32(lo), np.float32(hi)
@@ -159,6 +160,8 @@ def generate(kind: str, n: int, seed: int, counter: int, low, high, dt: dtype, x
     lo, scale, below = uniform_params(dt, low, high)
     if dt is float16:
         u = (x >> np.uint32(21)).astype(np.float32) * np.float32(2.0**-11)
+    elif dt.name == "bfloat16":  # (cpu and cuda only: wgpu refuses bfloat16)
+        u = (x >> np.uint32(24)).astype(np.float32) * np.float32(2.0**-8)
     else:
         u = (x >> np.uint32(8)).astype(np.float32) * np.float32(2.0**-24)
     v = (np.float32(lo) + u * np.float32(scale)).astype(dt.np)

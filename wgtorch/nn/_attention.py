@@ -13,6 +13,7 @@ import math
 from .. import _creation
 from .. import _dtype as D
 from .._tensor import Tensor
+from ..amp.autocast_mode import autocast_op
 from ..ops.pointwise import where
 from ..ops.reduce import softmax as _softmax
 from ._functions import same_device
@@ -40,6 +41,7 @@ def _safe_softmax(scores: Tensor) -> Tensor:
     return where(dead, zero, _softmax(where(dead, zero, scores), -1))
 
 
+@autocast_op
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
                                  dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
                                  enable_gqa: bool = False) -> Tensor:

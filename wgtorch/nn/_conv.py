@@ -20,6 +20,7 @@ import math
 from .. import _creation
 from .. import _dtype as D
 from .._tensor import Tensor
+from ..amp.autocast_mode import autocast_op
 from ..autograd.function import Function
 from ..ops.index import index_select
 from ..ops.linalg import matmul
@@ -228,6 +229,7 @@ def _conv_transpose_nd(nd: int, name: str, input, weight, bias, stride, padding,
     return out.squeeze(0) if unbatched else out
 
 
+@autocast_op
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
            groups: int = 1) -> Tensor:
     """1-d convolution: input (N, C_in, L) or (C_in, L), weight (C_out, C_in / groups, k) ->
@@ -235,6 +237,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return _conv_nd(1, "conv1d", input, weight, bias, stride, padding, dilation, groups)
 
 
+@autocast_op
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
            groups: int = 1) -> Tensor:
     """2-d convolution: input (N, C_in, H, W) or (C_in, H, W), weight (C_out, C_in / groups, kH, kW)
@@ -242,6 +245,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return _conv_nd(2, "conv2d", input, weight, bias, stride, padding, dilation, groups)
 
 
+@autocast_op
 def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
                      output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """1-d transposed convolution: input (N, C_in, L), weight (C_in, C_out / groups, k) -> (N, C_out,
@@ -250,6 +254,7 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                               groups, dilation)
 
 
+@autocast_op
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
                      output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """2-d transposed convolution: input (N, C_in, H, W), weight (C_in, C_out / groups, kH, kW) ->

@@ -12,6 +12,7 @@ import warnings
 from .. import _dtype as D
 from .._methods import apply_inplace
 from .._tensor import Tensor
+from ..amp.autocast_mode import autocast_names, autocast_op
 from ..ops.pointwise import pointwise
 from ..ops.reduce import log_softmax as _log_softmax
 from ..ops.reduce import softmax as _softmax
@@ -21,6 +22,7 @@ from ._functions import same_device
 # -- linear and embedding ------------------------------------------------------------------------
 
 
+@autocast_op
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``: input (*, in_features), weight (out_features, in_features),
     bias (out_features,) -> (*, out_features)."""
@@ -127,6 +129,7 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     return _act("elu", input, float(alpha), inplace=inplace)
 
 
+@autocast_op
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     return pointwise("softplus", input, float(beta), float(threshold))
 
@@ -195,12 +198,14 @@ def _implicit_dim(name: str, ndim: int, stacklevel: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
+@autocast_op
 def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     if dim is None:
         dim = _implicit_dim("softmax", input.ndim, _stacklevel)
     return _softmax(input, dim, dtype=dtype)
 
 
+@autocast_op
 def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     if dim is None:
         dim = _implicit_dim("log_softmax", input.ndim, _stacklevel)
@@ -223,6 +228,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return apply_inplace(input, drop) if inplace else drop(input)
 
 
+@autocast_op
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
                eps: float = 1e-5) -> Tensor:
     """Normalise over the trailing ``normalized_shape`` dims (biased variance), then scale and
@@ -380,6 +386,7 @@ def _class_target_checks(input: Tensor, target: Tensor, weight: Tensor | None, n
     same_device(input, target, weight)
 
 
+@autocast_op
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
              ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood: input (N, C) or (N, C, d1, ...) log-probabilities, or (C,);
@@ -391,6 +398,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     return F_.ClassNLL.apply(input, target, weight, int(ignore_index), 0.0, reduction, False)
 
 
+@autocast_op
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
                   ignore_index: int = -100, reduce=None, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
@@ -429,6 +437,7 @@ def _cross_entropy_probs(input, target, weight, reduction, label_smoothing):
     return _reduce(loss, reduction)
 
 
+@autocast_op
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
              reduction: str = "mean") -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
@@ -437,12 +446,14 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
     return _reduce(diff * diff, reduction)
 
 
+@autocast_op
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     reduction = _reduction(size_average, reduce, reduction)
     _check_sizes(input, target)
     return _reduce((input - target).abs(), reduction)
 
 
+@autocast_op
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
                          reduce=None, reduction: str = "mean") -> Tensor:
     """``-w (t log x + (1 - t) log(1 - x))``, logs clamped at -100 as in PyTorch; input holds
@@ -455,6 +466,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     return _reduce(F_.BinaryCrossEntropy.apply(input, target.to(input.dtype), weight), reduction)
 
 
+@autocast_op
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tensor | None = None,
                                      size_average=None, reduce=None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
@@ -528,3 +540,5 @@ __all__ += _more_losses
 from ._conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d  # noqa: E402
 
 __all__ += ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
+
+autocast_names(globals())  # autocast for the functions re-exported above (group_norm, the losses ...): amp's table

@@ -6,6 +6,7 @@ import math
 
 from .._broadcast import broadcast_shapes
 from .._tensor import Tensor, _wrap
+from ..amp.autocast_mode import autocast_op
 from ..autograd.function import Function
 
 
@@ -37,6 +38,7 @@ def _shape_error(a: Tensor, b: Tensor):
                         f"{fmt(map(str, b.shape))})")
 
 
+@autocast_op
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul(): arguments must be tensors")
@@ -94,12 +96,14 @@ def _fold_batch(a: Tensor) -> Tensor | None:
     return a.reshape(shape)
 
 
+@autocast_op
 def mm(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 2 or b.ndim != 2:
         raise RuntimeError(f"mm: expected 2D tensors, got {a.ndim}D and {b.ndim}D")
     return matmul(a, b)
 
 
+@autocast_op
 def bmm(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 3 or b.ndim != 3:
         raise RuntimeError(f"bmm: expected 3D tensors, got {a.ndim}D and {b.ndim}D")
@@ -108,6 +112,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+@autocast_op
 def dot(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 1 or b.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")

@@ -10,6 +10,7 @@ import math
 
 from .. import _dtype as D
 from .._tensor import Tensor, _dim, _wrap
+from ..amp.autocast_mode import autocast_op
 from ..autograd.function import Function
 from .registry import TORCH_NAMES
 
@@ -43,14 +44,14 @@ class Reduce(Function):
         n = math.prod(x.shape[d] for d in dims)
         if not dims:  # 0-d input: nothing to reduce
             y = be.elementwise("copy", [data], out_dtype, out_dtype)
-        elif out_dtype is D.float16 and op in ("sum", "mean"):  # (PyTorch's cpu prod stays in float16)
+        elif out_dtype in D.HALVES and op in ("sum", "mean"):  # (PyTorch's cpu prod stays in float16)
             y = _reduce_in_float32(be, "sum" if op == "mean" else op, data, dims, keepdim)
         else:
             y = be.reduce("sum" if op == "mean" else op, data, dims, keepdim)
         if op == "mean":  # sum / n, as PyTorch (0 / 0 is NaN for an empty input)
-            y = be.elementwise("div", [y, n], D.float32 if out_dtype is D.float16 else out_dtype, out_dtype)
-        elif out_dtype is D.float16 and op == "sum" and dims:
-            y = be.elementwise("copy", [y], D.float32, D.float16)
+            y = be.elementwise("div", [y, n], D.float32 if out_dtype in D.HALVES else out_dtype, out_dtype)
+        elif out_dtype in D.HALVES and op == "sum" and dims:
+            y = be.elementwise("copy", [y], D.float32, out_dtype)
         y = _wrap(y, be, out_dtype)
         if ctx.needs_input_grad:
             ctx.op, ctx.dims, ctx.keepdim, ctx.in_shape, ctx.n = op, dims, keepdim, x.shape, n
@@ -103,10 +104,12 @@ def _accumulate_dtype(x: Tensor, dtype) -> D.dtype:
     return x.dtype if x.dtype.is_floating_point else D.int64
 
 
+@autocast_op
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return Reduce.apply(x, "sum", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
 
 
+@autocast_op
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """The product over ``dim``: an int as in PyTorch, or (a wgtorch extension) a tuple or None."""
     return Reduce.apply(x, "prod", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
@@ -290,6 +293,7 @@ def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
     return _StdSqrt.apply(var(x, dim, unbiased, keepdim, correction=correction))
 
 
+@autocast_op
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     dims = reduce_dims(x, dim)
     if not x.dtype.is_floating_point:  # PyTorch computes an integer input in the default float type
@@ -338,9 +342,11 @@ def _softmax(x: Tensor, dim: int, dtype, log: bool) -> Tensor:
     return Softmax.apply(x, dim, log)
 
 
+@autocast_op
 def softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
     return _softmax(x, dim, dtype, False)
 
 
+@autocast_op
 def log_softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
     return _softmax(x, dim, dtype, True)

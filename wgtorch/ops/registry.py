@@ -20,7 +20,7 @@ from .. import _dtype as D
 
 #: PyTorch's names for scalar types in "not implemented for 'Bool'" errors.
 TORCH_NAMES = {"bool": "Bool", "uint8": "Byte", "int32": "Int", "int64": "Long", "float16": "Half",
-                "float32": "Float", "float64": "Double"}
+                "bfloat16": "BFloat16", "float32": "Float", "float64": "Double"}
 _CATEGORY = {0: "b", 1: "i", 2: "f"}
 
 

@@ -15,8 +15,10 @@ saved location -> location, or a callable ``(storage, location) -> storage or No
 PyTorch. Storages saved on the cpu or on wgpu are tagged "cpu" (PyTorch knows no "wgpu"), so by
 default a checkpoint loads onto the cpu; CUDA storages keep their "cuda:N" tag.
 
-Not supported: PyTorch's legacy (pre-1.6, non-zip) format, and dtypes wgtorch lacks (bfloat16,
-int8, int16, complex ...): loading a storage of one raises a TypeError naming the dtype.
+bfloat16 storages mapped to wgpu (WGSL has no bf16 type) load as float32, exactly, with a warning.
+
+Not supported: PyTorch's legacy (pre-1.6, non-zip) format, and dtypes wgtorch lacks (int8,
+int16, complex ...): loading a storage of one raises a TypeError naming the dtype.
 """
 
 from __future__ import annotations

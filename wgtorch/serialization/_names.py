@@ -37,7 +37,7 @@ _STORAGES = [
     ("DoubleStorage", "float64", np.float64, D.float64),
     ("FloatStorage", "float32", np.float32, D.float32),
     ("HalfStorage", "float16", np.float16, D.float16),
-    ("BFloat16Storage", "bfloat16", np.uint16, None),
+    ("BFloat16Storage", "bfloat16", D.bfloat16.np, D.bfloat16),
     ("LongStorage", "int64", np.int64, D.int64),
     ("IntStorage", "int32", np.int32, D.int32),
     ("ShortStorage", "int16", np.int16, None),
@@ -53,16 +53,14 @@ UNTYPED = StorageType("UntypedStorage", "uint8", np.uint8, D.uint8)
 STORAGE_NAME_OF = {st.dtype: st.storage_name for st in STORAGE_TYPES.values() if st.dtype is not None}
 
 # PyTorch dtypes wgtorch does not have: named in the error that refuses them.
-_MISSING_DTYPES = ("bfloat16", "int8", "int16", "uint16", "uint32", "uint64", "complex32", "complex64",
+_MISSING_DTYPES = ("int8", "int16", "uint16", "uint32", "uint64", "complex32", "complex64",
                    "complex128", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
                    "float8_e8m0fnu", "quint8", "qint8", "qint32", "quint4x2", "quint2x4")
 SUPPORTED = ", ".join(d.name for d in D.ALL)
 
 
 def unsupported_dtype(torch_dtype: str, what: str) -> TypeError:
-    hint = " (save it as float32 in PyTorch, e.g. t.float(), or as .safetensors, which wgtorch reads " \
-           "as float32)" if torch_dtype == "bfloat16" else ""
-    return TypeError(f"{what} has dtype torch.{torch_dtype}, which wgtorch does not have{hint}; wgtorch's "
+    return TypeError(f"{what} has dtype torch.{torch_dtype}, which wgtorch does not have; wgtorch's "
                      f"dtypes are {SUPPORTED}")
 
 

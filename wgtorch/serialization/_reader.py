@@ -18,6 +18,7 @@ import zipfile
 
 import numpy as np
 
+from .. import _dtype as D
 from .._device import canonical, device
 from . import _names
 from ._rebuild import TypedStorage, host_copy
@@ -98,7 +99,10 @@ class _Loader:
             raise RuntimeError(f"{self.name}: storage {key!r} has {len(raw)} bytes where {numel} "
                                f"{storage_type.torch_dtype} elements need {want} (truncated or corrupt)")
         order = "<" if self.little else ">"
-        arr = host_copy(np.frombuffer(raw, dtype=storage_type.np.newbyteorder(order)))
+        if storage_type.dtype is D.bfloat16:  # ml_dtypes' bfloat16 has no byte order: read 16-bit words
+            arr = np.frombuffer(raw, dtype=order + "u2").astype(np.uint16).view(storage_type.np)
+        else:
+            arr = host_copy(np.frombuffer(raw, dtype=storage_type.np.newbyteorder(order)))
         from .._creation import from_numpy
 
         result = self._restore(TypedStorage(from_numpy(arr)), location)

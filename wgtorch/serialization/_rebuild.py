@@ -17,6 +17,23 @@ from .._device import canonical
 from .._tensor import Tensor, _wrap
 
 
+def widened_dtype(dt, device):
+    """The dtype a loaded ``dt`` tensor gets on ``device``: itself, but bfloat16 where the device
+    can't hold it (wgpu: WGSL has no bf16 type), which loads as float32 (every value is exact)."""
+    from .. import _dtype as D
+    from .._device import get_backend
+
+    if dt is not D.bfloat16:
+        return dt
+    try:
+        get_backend(device).check_dtype(dt)
+    except TypeError:
+        warnings.warn(f"bfloat16 tensors load onto {device} as float32 (exact): {device.type} has no bfloat16",
+                      stacklevel=4)
+        return D.float32
+    return dt
+
+
 class TypedStorage:
     """A loaded storage: what a callable ``map_location(storage, location)`` receives (on the
     cpu) and returns (moved with ``.to``, ``.cpu``, ``.cuda`` or ``.wgpu``, or as it is)."""
@@ -47,7 +64,9 @@ class TypedStorage:
 
     def to(self, device) -> TypedStorage:
         device = canonical(device)
-        return self if device == self.device else TypedStorage(self._flat.to(device))
+        if device == self.device:
+            return self
+        return TypedStorage(self._flat.to(widened_dtype(self._flat.dtype, device)).to(device))  # (cast first)
 
     def cpu(self) -> TypedStorage:
         return self.to("cpu")

@@ -13,9 +13,9 @@ stored: devices (``load`` puts everything on ``map_location``, the cpu by defaul
 that is not a tensor (``save`` raises TypeError naming its key; save checkpoints with other
 objects, e.g. an optimizer's state dict, to a path not ending in ``.safetensors``: PyTorch's format).
 
-dtypes: bool, uint8, int32, int64, float16, float32 and float64 round-trip. ``load`` also
-reads bfloat16 (as float32, exactly), int8 and int16 (as int32); other dtypes are refused
-with the tensor's name.
+dtypes: bool, uint8, int32, int64, float16, bfloat16, float32 and float64 round-trip. ``load``
+also reads int8 and int16 (as int32); other dtypes are refused with the tensor's name. bfloat16
+loaded onto wgpu (which has no bf16 type) becomes float32, exactly, with a warning.
 """
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ from safetensors import SafetensorError
 from .. import _dtype as D
 from .._device import canonical, device
 from .._tensor import Tensor
+from ._rebuild import widened_dtype
 
 _ORDER_KEY = "wgtorch.key_order"
 # safetensors dtype names -> NumPy dtypes wgtorch stores as they are.
 _NATIVE = {"BOOL": np.bool_, "U8": np.uint8, "I32": np.int32, "I64": np.int64, "F16": np.float16,
-           "F32": np.float32, "F64": np.float64}
+           "F32": np.float32, "F64": np.float64, "BF16": D.bfloat16.np}
 # Read by widening without loss: dtype -> (NumPy type of the bytes, wgtorch dtype).
-_WIDENED = {"I8": (np.int8, D.int32), "I16": (np.int16, D.int32), "BF16": (np.uint16, D.float32)}
+_WIDENED = {"I8": (np.int8, D.int32), "I16": (np.int16, D.int32)}
 
 
 def save(obj, f) -> None:
@@ -96,7 +97,7 @@ def load(f, map_location=None, name: str | None = None) -> dict:
     loaded = {}
     for key, entry in entries:
         arr = _to_numpy(key, entry, name)
-        loaded[key] = tensor(arr, dtype=D.from_numpy_dtype(arr.dtype), device=target)
+        loaded[key] = tensor(arr, dtype=widened_dtype(D.from_numpy_dtype(arr.dtype), target), device=target)
     return {k: loaded[k] for k in _key_order(header, loaded)}
 
 
@@ -113,13 +114,13 @@ def _key_order(header: dict, loaded: dict) -> list:
 
 def _to_numpy(key: str, entry: dict, name: str) -> np.ndarray:
     kind, shape, raw = entry["dtype"], entry["shape"], entry["data"]
+    if kind == "BF16":  # little-endian 16-bit words (ml_dtypes' bfloat16 has no byte-order flag)
+        return np.frombuffer(raw, dtype="<u2").astype(np.uint16, copy=False).view(D.bfloat16.np).reshape(shape)
     if kind in _NATIVE:
         return np.frombuffer(raw, dtype=np.dtype(_NATIVE[kind]).newbyteorder("<")).reshape(shape)
     if kind in _WIDENED:
         stored, dt = _WIDENED[kind]
         arr = np.frombuffer(raw, dtype=np.dtype(stored).newbyteorder("<")).reshape(shape)
-        if kind == "BF16":  # bfloat16 is the top half of a float32
-            return (arr.astype(np.uint32) << 16).view(np.float32)
         return arr.astype(dt.np)
     raise TypeError(f"{name}: tensor {key!r} has dtype {kind}, which wgtorch can't hold (supported: "
                     f"{', '.join([*_NATIVE, *_WIDENED])})")

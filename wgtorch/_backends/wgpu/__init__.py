@@ -49,6 +49,9 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, Opt
 
     def check_dtype(self, dt: dtype) -> None:
         if dt.wgsl is None:
+            if dt.name == "bfloat16":
+                raise TypeError("bfloat16 is not supported on wgpu (WGSL has no bf16 type); use float16 or float32, "
+                                "or keep this tensor on the cpu device")
             if dt is float64:
                 raise TypeError("float64 is not supported on wgpu: WGSL has no 64-bit floats. Use "
                                 "float32 (.float()) or keep this tensor on the cpu device")

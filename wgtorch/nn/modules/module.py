@@ -377,6 +377,10 @@ class Module:
     def half(self) -> Module:
         return self._cast_floats(D.float16)
 
+    def bfloat16(self) -> Module:
+        """Casts all floating-point parameters and buffers to bfloat16."""
+        return self._cast_floats(D.bfloat16)
+
     # -- state dicts ----------------------------------------------------------------------------------
     def _save_to_state_dict(self, destination, prefix: str, keep_vars: bool) -> None:
         for name, p in self._parameters.items():
