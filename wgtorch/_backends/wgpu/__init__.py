@@ -11,6 +11,7 @@ import numpy as np
 
 from ..._dtype import bool_, dtype, float16, float64, int64
 from .array import WgpuArray, contiguous_strides
+from .conv import ConvOps  # the optional fused convolution (protocol.FusedConv)
 from .elementwise import ElementwiseOps
 from .index import IndexOps
 from .matmul import MatmulOps
@@ -33,7 +34,8 @@ def storage_np_dtype(dt: dtype) -> np.dtype:
     return _STORAGE_NP[dt.wgsl]
 
 
-class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps, RNNOps):
+class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps, RNNOps,
+                  ConvOps):
     name = "wgpu"
 
     def __init__(self, index: int = 0):
