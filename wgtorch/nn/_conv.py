@@ -7,6 +7,11 @@ between input positions (stride), padding by ``dilation * (k - 1) - padding`` (p
 ``output_padding`` at the end), then a stride-1 convolution with the spatially flipped kernel,
 its in/out channels swapped per group.
 
+On a backend with the optional fused convolution (`wgtorch._backends.protocol.FusedConv`: wgpu's
+implicit-GEMM kernels), conv1d / conv2d of float32 / float16 run through it instead (`_FusedConv2d`,
+conv1d as conv2d with H = 1); this composite stays the reference they are tested against, and
+runs the double backward (``create_graph=True``) and the transposed convolutions.
+
 Shapes (``*`` is L for 1-d, (H, W) for 2-d; the batch dim may be absent):
     conv:       input (N, C_in, *), weight (C_out, C_in / groups, *k) -> (N, C_out, *out)
     transposed: input (N, C_in, *), weight (C_in, C_out / groups, *k) -> (N, C_out, *out)
@@ -19,8 +24,10 @@ import math
 
 from .. import _creation
 from .. import _dtype as D
-from .._tensor import Tensor
+from .._backends.protocol import optional
+from .._tensor import Tensor, _wrap
 from ..autograd.function import Function
+from ..autograd.grad_mode import enable_grad, is_grad_enabled
 from ..ops.index import index_select
 from ..ops.linalg import matmul
 from ..ops.shape import cat, stack
@@ -163,9 +170,85 @@ def _conv_nd(nd: int, name: str, input, weight, bias, stride, padding, dilation,
                            f"{list(x.shape)} to have {weight.shape[1] * groups} channels, but got {x.shape[1]} "
                            "channels instead")
     _check_bias(bias, weight, o)
-    x = _pad(x, _padding_pairs(padding, weight, stride, dilation, nd))
-    out = _conv(x, weight, bias, stride, dilation, groups)
+    pairs = _padding_pairs(padding, weight, stride, dilation, nd)
+    if _fused(x) is not None:
+        out = _fused_conv(nd, x, weight, bias, stride, pairs, dilation, groups)
+    else:
+        out = _conv(_pad(x, pairs), weight, bias, stride, dilation, groups)
     return out.squeeze(0) if unbatched else out
+
+
+#: run conv1d / conv2d through the backend's fused kernels where it has them (tests switch this
+#: off to compare the kernels with the composite).
+use_fused_kernels = True
+
+
+def _fused(x: Tensor):
+    """The backend's fused forward where it applies to x, else None."""
+    if not use_fused_kernels or x.dtype not in (D.float32, D.float16):
+        return None
+    return optional(x._be, "conv2d_forward")
+
+
+def _fused_conv(nd: int, x, weight, bias, stride, pairs, dilation, groups: int) -> Tensor:
+    padded = tuple(n + a + b for n, (a, b) in zip(x.shape[2:], pairs))
+    span = tuple(d * (k - 1) + 1 for d, k in zip(dilation, weight.shape[2:]))
+    if any(p < s for p, s in zip(padded, span)):
+        raise RuntimeError(f"Calculated padded input size per channel: ({_sizes(padded)}). Kernel size: "
+                           f"({_sizes(span)}). Kernel size can't be greater than actual input size")
+    if nd == 1:  # as conv2d with H = 1
+        out = _FusedConv2d.apply(x.unsqueeze(2), weight.unsqueeze(2), bias, (1,) + stride, ((0, 0),) + tuple(pairs),
+                                 (1,) + dilation, groups)
+        return out.squeeze(2)
+    return _FusedConv2d.apply(x, weight, bias, stride, tuple(pairs), dilation, groups)
+
+
+class _FusedConv2d(Function):
+    """conv2d by the backend's fused kernels: the forward (bias fused), and in backward the
+    gradients of the input and of the weight (two more kernels) and of the bias (a sum).
+    Under ``create_graph=True`` the backward runs the composite instead, so that its gradients
+    have a graph of their own (double backward)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, pairs, dilation, groups):
+        be = x._be
+        out = optional(be, "conv2d_forward")(x._data, weight._data, None if bias is None else bias._data, stride,
+                                             pairs, dilation, groups)
+        if ctx.needs_input_grad:
+            ctx.args = (stride, pairs, dilation, groups)
+            ctx.save_for_backward(x, weight, bias)
+        return _wrap(out, be, x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight, bias = ctx.saved_tensors
+        need = tuple(ctx.needs_input_grad) + (False,) * 3
+        stride, pairs, dilation, groups = ctx.args
+        g = g.to(x.dtype)
+        if is_grad_enabled():
+            return _composite_grads(x, weight, bias, g, need, stride, pairs, dilation, groups)
+        be = x._be
+        dx = dw = db = None
+        if need[0]:
+            dx = _wrap(optional(be, "conv2d_backward_input")(g._data, weight._data, tuple(x.shape), stride, pairs,
+                                                             dilation, groups), be, x.dtype)
+        if need[1]:
+            dw = _wrap(optional(be, "conv2d_backward_weight")(g._data, x._data, tuple(weight.shape), stride, pairs,
+                                                              dilation, groups), be, x.dtype)
+        if need[2]:
+            db = g.sum((0, 2, 3))
+        return dx, dw, db, None, None, None, None
+
+
+def _composite_grads(x, weight, bias, g, need, stride, pairs, dilation, groups) -> tuple:
+    """The fused op's gradients through the composite, with a graph (for double backward)."""
+    from ..autograd import grad
+
+    inputs = [t for t, n in zip((x, weight, bias), need) if n]
+    with enable_grad():
+        out = _conv(_pad(x, pairs), weight, bias, stride, dilation, groups)
+        found = iter(grad(out, inputs, g, create_graph=True))
+    return tuple(next(found) if n else None for n in need[:3]) + (None,) * 4
 
 
 def _dilate(x: Tensor, dim: int, s: int) -> Tensor:
