@@ -27,7 +27,7 @@ from .. import _dtype as D
 from .._backends.protocol import optional
 from .._tensor import Tensor, _wrap
 from ..autograd.function import Function
-from ..autograd.grad_mode import enable_grad, is_grad_enabled
+from ..autograd.grad_mode import is_grad_enabled
 from ..ops.index import index_select
 from ..ops.linalg import matmul
 from ..ops.shape import cat, stack
@@ -225,7 +225,7 @@ class _FusedConv2d(Function):
         need = tuple(ctx.needs_input_grad) + (False,) * 3
         stride, pairs, dilation, groups = ctx.args
         g = g.to(x.dtype)
-        if is_grad_enabled():
+        if is_grad_enabled():  # backward(create_graph=True): the kernels' results have no graph
             return _composite_grads(x, weight, bias, g, need, stride, pairs, dilation, groups)
         be = x._be
         dx = dw = db = None
@@ -241,14 +241,28 @@ class _FusedConv2d(Function):
 
 
 def _composite_grads(x, weight, bias, g, need, stride, pairs, dilation, groups) -> tuple:
-    """The fused op's gradients through the composite, with a graph (for double backward)."""
-    from ..autograd import grad
-
-    inputs = [t for t, n in zip((x, weight, bias), need) if n]
-    with enable_grad():
-        out = _conv(_pad(x, pairs), weight, bias, stride, dilation, groups)
-        found = iter(grad(out, inputs, g, create_graph=True))
-    return tuple(next(found) if n else None for n in need[:3]) + (None,) * 4
+    """The fused op's gradients as composites, which have graphs of their own (double backward):
+    the input's is the transposed convolution of g (dilated by the stride, padded to the input's
+    size, convolved with the flipped kernel), the weight's g @ the input's columns."""
+    nd = len(stride)
+    ksize = tuple(weight.shape[2:])
+    dx = dw = None
+    if need[0]:
+        d = g
+        for i, s in enumerate(stride):
+            d = _dilate(d, 2 + i, s)
+        pads = [(dl * (k - 1) - b, n + b - (m - 1) * s - 1)
+                for dl, k, (b, _), n, m, s in zip(dilation, ksize, pairs, x.shape[2:], g.shape[2:], stride)]
+        dx = _conv(_pad(d, pads), _flipped_kernel(weight, groups), None, (1,) * nd, dilation, groups)
+    if need[1]:
+        xp = _pad(x, pairs)
+        c, o = xp.shape[1], weight.shape[0]
+        cols = _Columns.apply(xp.permute(1, 0, *range(2, xp.ndim)), ksize, stride, dilation, tuple(g.shape[2:]))
+        cols = cols.reshape(groups, c // groups * math.prod(ksize), -1)
+        gm = g.permute(1, 0, *range(2, g.ndim)).reshape(groups, o // groups, -1)
+        dw = matmul(gm, cols.transpose(1, 2)).reshape(tuple(weight.shape))
+    db = g.sum((0, *range(2, g.ndim))) if need[2] else None
+    return dx, dw, db, None, None, None, None
 
 
 def _dilate(x: Tensor, dim: int, s: int) -> Tensor:
