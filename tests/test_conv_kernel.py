@@ -114,11 +114,14 @@ def test_conv2d_kernel(small, calls, xs, ws, bias, kw):
     assert calls["conv2d_backward_weight"] >= 1
 
 
-@pytest.mark.parametrize("xs, ws, kw", [
-    ((2, 3, 9), (4, 3, 3), dict(padding=1)),
-    ((1, 4, 11), (6, 2, 4), dict(stride=2, padding=3, dilation=2, groups=2)),
-    ((3, 4, 6), (4, 1, 5), dict(groups=4, padding="same")),
-])
+@pytest.mark.parametrize(
+    "xs, ws, kw",
+    [
+        ((2, 3, 9), (4, 3, 3), dict(padding=1)),
+        ((1, 4, 11), (6, 2, 4), dict(stride=2, padding=3, dilation=2, groups=2)),
+        ((3, 4, 6), (4, 1, 5), dict(groups=4, padding="same")),
+    ],
+)
 def test_conv1d_kernel(small, calls, xs, ws, kw):
     arrays = [rand(*xs, seed=1), rand(*ws, seed=2), rand(ws[0], seed=3)]
     _check(lambda x, w, b: F.conv1d(x, w, b, **kw), lambda x, w, b: TF.conv1d(x, w, b, **kw), arrays)
@@ -139,8 +142,9 @@ def test_non_contiguous_and_unbatched_input(small, calls, view):
 
     xs = (2, 6, 7, 9) if view == "sliced" else (2, 3, 6, 5)
     arrays = [rand(*xs, seed=1), rand(4, 3, 3, 2, seed=2), rand(4, seed=3)]
-    _check(lambda x, w, b: F.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1), arrays,
-           transform)
+    _check(
+        lambda x, w, b: F.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1), arrays, transform
+    )
     assert calls["conv2d_forward"] == 1  # (the composite, run for comparison, calls no kernel)
 
 
@@ -152,11 +156,17 @@ def test_zero_size_batch(small, calls):
 
 def test_default_configuration(be, calls):
     """The configuration chosen per GEMM (8x8, 16x4 and 16x1 blocks on lavapipe)."""
-    for xs, ws, kw in [((2, 3, 9, 8), (9, 3, 3, 3), dict(padding=1)),
-                       ((1, 4, 7, 6), (4, 1, 3, 3), dict(groups=4, stride=2))]:
+    for xs, ws, kw in [
+        ((2, 3, 9, 8), (9, 3, 3, 3), dict(padding=1)),
+        ((1, 4, 7, 6), (4, 1, 3, 3), dict(groups=4, stride=2)),
+    ]:
         arrays = [rand(*xs, seed=1), rand(*ws, seed=2), rand(ws[0], seed=3)]
-        _check(lambda x, w, b, kw=kw: F.conv2d(x, w, b, **kw), lambda x, w, b, kw=kw: TF.conv2d(x, w, b, **kw), arrays,
-               composite=False)
+        _check(
+            lambda x, w, b, kw=kw: F.conv2d(x, w, b, **kw),
+            lambda x, w, b, kw=kw: TF.conv2d(x, w, b, **kw),
+            arrays,
+            composite=False,
+        )
     assert calls["conv2d_forward"] == 2
 
 
@@ -164,8 +174,12 @@ def test_k_sliced_within_the_loop_budget(small, monkeypatch):
     """K split into slices (lavapipe's loop limit): later slices add to the first, the bias once."""
     monkeypatch.setattr(small, "conv_loop_budget", 7)
     arrays = [rand(2, 3, 6, 5, seed=1), rand(5, 3, 3, 3, seed=2), rand(5, seed=3)]
-    _check(lambda x, w, b: F.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1), arrays,
-           composite=False)
+    _check(
+        lambda x, w, b: F.conv2d(x, w, b, padding=1),
+        lambda x, w, b: TF.conv2d(x, w, b, padding=1),
+        arrays,
+        composite=False,
+    )
 
 
 def test_grid_folded_past_65535_workgroups(be, monkeypatch):
@@ -175,8 +189,14 @@ def test_grid_folded_past_65535_workgroups(be, monkeypatch):
     monkeypatch.setattr(be, "conv_config", ConvConfig(wg=1, tm=1, tn=1))
     assert be.rt.max_groups < 65998
     arrays = [rand(1, 1, 66000, seed=1), rand(1, 1, 3, seed=2), rand(1, seed=3)]
-    _check(lambda x, w, b: F.conv1d(x, w, b), lambda x, w, b: TF.conv1d(x, w, b), arrays, rtol=1e-3, atol=1e-2,
-           composite=False)
+    _check(
+        lambda x, w, b: F.conv1d(x, w, b),
+        lambda x, w, b: TF.conv1d(x, w, b),
+        arrays,
+        rtol=1e-3,
+        atol=1e-2,
+        composite=False,
+    )
 
 
 def test_float16(small):
@@ -197,8 +217,9 @@ def test_float16(small):
         assert_close(a.grad.float(), t.grad.numpy(), rtol=1e-2, atol=1e-1)
 
 
-@pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, padding=(2, 1), dilation=(1, 2), groups=2),
-                                dict(padding="same", dilation=2)])
+@pytest.mark.parametrize(
+    "kw", [dict(padding=1), dict(stride=2, padding=(2, 1), dilation=(1, 2), groups=2), dict(padding="same", dilation=2)]
+)
 def test_double_backward_runs_the_composite(small, kw):
     """create_graph=True: the gradients (composites then) are differentiated again."""
     x, w, b = rand(2, 4, 7, 6, seed=1), rand(6, 4 // kw.get("groups", 1), 3, 3, seed=2), rand(6, seed=3)

@@ -24,19 +24,35 @@ from .kernels import specialise
 from .matmul import LOOP_BUDGET
 from .params import ParamBlock
 
-_I = [f"{name}: i32" for name in ("cin", "cout", "cg", "og", "h", "w", "ho", "wo", "kh", "kw", "sh", "sw",
-                                  "ph", "pw", "dh", "dw")]
+_I = [
+    f"{name}: i32"
+    for name in ("cin", "cout", "cg", "og", "h", "w", "ho", "wo", "kh", "kw", "sh", "sw", "ph", "pw", "dh", "dw")
+]
 PARAMS = ParamBlock(
-    "m: i32", "n: i32", "k: i32  // the GEMM of one group (K in full; the dispatch loops over a slice)",
-    "k_begin: i32", "k_end: i32",
+    "m: i32",
+    "n: i32",
+    "k: i32  // the GEMM of one group (K in full; the dispatch loops over a slice)",
+    "k_begin: i32",
+    "k_end: i32",
     "wg_total: u32  // workgroups doing work (the folded grid may overshoot)",
-    "tiles_m: u32", "tiles_n: u32",
+    "tiles_m: u32",
+    "tiles_n: u32",
     "wgn: u32  // threads side by side along N (a power of two dividing WG)",
     "flags: u32  // bit 0: add the bias; bit 1: add to the result (a later slice of K)",
     *_I,
-    "x_off: i32", "xs_n: i32", "xs_c: i32", "xs_h: i32", "xs_w: i32",
-    "y_off: i32  // dy (the backward kernels)", "ys_n: i32", "ys_c: i32", "ys_h: i32", "ys_w: i32",
-    "w_off: i32", "b_off: i32", "out_off: i32  // the result is contiguous from here",
+    "x_off: i32",
+    "xs_n: i32",
+    "xs_c: i32",
+    "xs_h: i32",
+    "xs_w: i32",
+    "y_off: i32  // dy (the backward kernels)",
+    "ys_n: i32",
+    "ys_c: i32",
+    "ys_h: i32",
+    "ys_w: i32",
+    "w_off: i32",
+    "b_off: i32",
+    "out_off: i32  // the result is contiguous from here",
     "_pad: i32",
 )
 META = PARAMS.struct
@@ -97,8 +113,10 @@ def _block_code(tm: int, tn: int) -> dict[str, str]:
     step = [f"let a{i} = load_a(row{i}, kd);" for i in range(tm)]
     if vec:
         setup += [f"var acc{i}_{q} = vec4<f32>();" for i in range(tm) for q in range(tn // 4)]
-        step += [f"let b{q} = vec4<f32>({', '.join(f'load_b(kd, col{4 * q + e})' for e in range(4))});"
-                 for q in range(tn // 4)]
+        step += [
+            f"let b{q} = vec4<f32>({', '.join(f'load_b(kd, col{4 * q + e})' for e in range(4))});"
+            for q in range(tn // 4)
+        ]
         step += [f"acc{i}_{q} = fma(vec4<f32>(a{i}), b{q}, acc{i}_{q});" for i in range(tm) for q in range(tn // 4)]
     else:
         setup += [f"var acc{i}_{j} = 0.0;" for i in range(tm) for j in range(tn)]
@@ -111,8 +129,11 @@ def _block_code(tm: int, tn: int) -> dict[str, str]:
             acc = f"acc{i}_{j // 4}.{_XYZW[j % 4]}" if vec else f"acc{i}_{j}"
             store.append(f"    if (c0 + {j} < P.n) {{ store(row{i}, col{j}, {acc}); }}")
         store.append("}")
-    return {"SETUP": "\n".join("    " + s for s in setup), "STEP": "\n".join("        " + s for s in step),
-            "STORE": "\n".join("    " + s for s in store)}
+    return {
+        "SETUP": "\n".join("    " + s for s in setup),
+        "STEP": "\n".join("        " + s for s in step),
+        "STORE": "\n".join("    " + s for s in store),
+    }
 
 
 def _view4(a: WgpuArray) -> tuple:
@@ -137,8 +158,10 @@ class ConvOps:
     def _conv_dtype(self, *arrays) -> str:
         dt = arrays[0].dtype
         if dt not in (float32, float16) or any(a is not None and a.dtype is not dt for a in arrays):
-            raise TypeError(f"conv2d on wgpu takes float32 or float16 tensors of one dtype, got "
-                            f"{', '.join(a.dtype.name for a in arrays if a is not None)}")
+            raise TypeError(
+                f"conv2d on wgpu takes float32 or float16 tensors of one dtype, got "
+                f"{', '.join(a.dtype.name for a in arrays if a is not None)}"
+            )
         self.check_dtype(dt)
         return dt.wgsl
 
@@ -150,15 +173,15 @@ class ConvOps:
             return
         _check_i32(x, dy, w, bias, out)
         rt = self.rt
-        cfg = self.conv_config or choose_config(rt.is_software, m, n,
-                                                rt.limits.get("max-compute-invocations-per-workgroup", 256))
+        cfg = self.conv_config or choose_config(
+            rt.is_software, m, n, rt.limits.get("max-compute-invocations-per-workgroup", 256)
+        )
         wgn = _threads_along_n(cfg, n)
         tiles_m = -(-m // (cfg.tm * (cfg.wg // wgn)))
         tiles_n = -(-n // (cfg.tn * wgn))
         total = tiles_m * tiles_n * groups
         key = ("conv", kernel, ts, cfg)
-        p = rt.pipeline(key, lambda: kernel_source(kernel, ts, cfg), ("rw", "r", "r", "r", "r"),
-                        f"conv:{kernel}")
+        p = rt.pipeline(key, lambda: kernel_source(kernel, ts, cfg), ("rw", "r", "r", "r", "r"), f"conv:{kernel}")
         x = x if x is not None else out  # bound in place of an unused operand, never read
         dy = dy if dy is not None else out
         b = bias if bias is not None else out
@@ -172,8 +195,19 @@ class ConvOps:
 
     @staticmethod
     def _conv_sizes(cin, cout, groups, hw, ohw, ksize, stride, padding, dilation) -> tuple:
-        return (cin, cout, cin // groups, cout // groups, *hw, *ohw, *ksize, *stride, padding[0][0],
-                padding[1][0], *dilation)
+        return (
+            cin,
+            cout,
+            cin // groups,
+            cout // groups,
+            *hw,
+            *ohw,
+            *ksize,
+            *stride,
+            padding[0][0],
+            padding[1][0],
+            *dilation,
+        )
 
     def conv2d_forward(self, x, weight, bias, stride: tuple, padding: tuple, dilation: tuple, groups: int):
         ts = self._conv_dtype(x, weight, bias)
@@ -184,12 +218,14 @@ class ConvOps:
         weight = _dense(self, weight)
         bias = _dense(self, bias) if bias is not None else None
         conv = self._conv_sizes(cin, cout, groups, (h, w), (ho, wo), (kh, kw), stride, padding, dilation)
-        self._conv_run("conv_fwd", ts, (n * ho * wo, cout // groups, cg * kh * kw), groups, conv, x, None, weight,
-                       bias, out)
+        self._conv_run(
+            "conv_fwd", ts, (n * ho * wo, cout // groups, cg * kh * kw), groups, conv, x, None, weight, bias, out
+        )
         return out
 
-    def conv2d_backward_input(self, grad, weight, input_shape: tuple, stride: tuple, padding: tuple,
-                              dilation: tuple, groups: int):
+    def conv2d_backward_input(
+        self, grad, weight, input_shape: tuple, stride: tuple, padding: tuple, dilation: tuple, groups: int
+    ):
         ts = self._conv_dtype(grad, weight)
         n, cin, h, w = input_shape
         cout, cg, kh, kw = weight.shape
@@ -197,12 +233,14 @@ class ConvOps:
         out = self.empty(tuple(input_shape), grad.dtype)
         weight = _dense(self, weight)
         conv = self._conv_sizes(cin, cout, groups, (h, w), (ho, wo), (kh, kw), stride, padding, dilation)
-        self._conv_run("conv_dgrad", ts, (n * h * w, cg, cout // groups * kh * kw), groups, conv, None, grad,
-                       weight, None, out)
+        self._conv_run(
+            "conv_dgrad", ts, (n * h * w, cg, cout // groups * kh * kw), groups, conv, None, grad, weight, None, out
+        )
         return out
 
-    def conv2d_backward_weight(self, grad, x, weight_shape: tuple, stride: tuple, padding: tuple,
-                               dilation: tuple, groups: int):
+    def conv2d_backward_weight(
+        self, grad, x, weight_shape: tuple, stride: tuple, padding: tuple, dilation: tuple, groups: int
+    ):
         ts = self._conv_dtype(grad, x)
         n, cin, h, w = x.shape
         cout, cg, kh, kw = weight_shape
@@ -210,8 +248,9 @@ class ConvOps:
         out = self.empty(tuple(weight_shape), grad.dtype)
         conv = self._conv_sizes(cin, cout, groups, (h, w), (ho, wo), (kh, kw), stride, padding, dilation)
         # K = 0 (an empty batch) still dispatches once: the kernel stores the zero gradient.
-        self._conv_run("conv_wgrad", ts, (cout // groups, cg * kh * kw, n * ho * wo), groups, conv, x, grad,
-                       out, None, out)
+        self._conv_run(
+            "conv_wgrad", ts, (cout // groups, cg * kh * kw, n * ho * wo), groups, conv, x, grad, out, None, out
+        )
         return out
 
 
@@ -220,8 +259,9 @@ def _dense(be, a: WgpuArray) -> WgpuArray:
 
 
 def _out_size(hw, ksize, stride, padding, dilation) -> tuple:
-    return tuple((n + p0 + p1 - d * (k - 1) - 1) // s + 1
-                 for n, k, s, (p0, p1), d in zip(hw, ksize, stride, padding, dilation))
+    return tuple(
+        (n + p0 + p1 - d * (k - 1) - 1) // s + 1 for n, k, s, (p0, p1), d in zip(hw, ksize, stride, padding, dilation)
+    )
 
 
 __all__ = ["ConvConfig", "ConvOps", "choose_config", "kernel_source"]
