@@ -14,6 +14,8 @@
 //   TS        storage type (f32 or f16); products are accumulated in f32
 //   WG        threads per workgroup (a power of two); P.wgn of them side by side along N
 //   TM, TN    outputs per thread along M and N
+//   INSIDE    every tap is inside the input (no padding: the host padded it already), so
+//             conv_fwd / conv_wgrad skip the padding test
 // and fills the SETUP / STEP / STORE markers (below) with the TM x TN register block,
 // unrolled (lavapipe keeps unrolled scalars in registers, local arrays it does not). The
 // markers call each section's row_of / col_of / k_at / k_next / load_a / load_b / store.
@@ -34,7 +36,7 @@
 
 // Whether an input position (ih, iw) is inside the unpadded input; negatives wrap to huge u32s.
 fn inside(ih: i32, iw: i32) -> bool {
-    return u32(ih) < u32(P.h) && u32(iw) < u32(P.w);
+    return INSIDE || (u32(ih) < u32(P.h) && u32(iw) < u32(P.w));
 }
 
 // result[i] = acc (+ result[i] when this is a later slice of K).

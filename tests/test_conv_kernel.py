@@ -114,6 +114,14 @@ def test_conv2d_kernel(small, calls, xs, ws, bias, kw):
     assert calls["conv2d_backward_weight"] >= 1
 
 
+@pytest.mark.parametrize("xs, ws, bias, kw", [c for c in CASES if c[3].get("padding")])
+def test_padding_on_the_fly(small, monkeypatch, xs, ws, bias, kw):
+    """The padding tested per load in the kernels (hardware adapters), not copied in first."""
+    monkeypatch.setattr(small, "conv_prepad", False)
+    arrays = [rand(*xs, seed=1), rand(*ws, seed=2), rand(ws[0], seed=3) if bias else None]
+    _check(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: TF.conv2d(x, w, b, **kw), arrays, composite=False)
+
+
 @pytest.mark.parametrize(
     "xs, ws, kw",
     [

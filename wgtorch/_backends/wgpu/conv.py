@@ -79,8 +79,9 @@ def choose_config(software: bool, m: int, n: int, max_threads: int = 256) -> Con
     """The block for an (m, n) GEMM: wide along N where N allows (16 columns on a software
     adapter, 4 on hardware), 1 column for N <= 2 (depthwise); fewer rows where M is short.
 
-    On lavapipe (2 busy cores) an 8x16 block ran the 3x3 32->64 forward ~1.4x faster than 8x8
-    but took ~3x longer to compile (over a minute), 4x8 ~1.6x slower than 8x8."""
+    On lavapipe (2 cores, loaded), 3x3 32->64 forward at batch 16, 32x32: 8x8 blocks ran it in
+    2.9-4.4 s, 8x16 in 3.1-4.0 s (no clear gain) but compiled ~3x longer (over a minute), 4x8
+    took 6.9 s and 4x4 10 s."""
     wg = min(16 if software else 64, max_threads)
     if software:
         tn = 8 if n >= 6 else 4 if n >= 3 else 1
@@ -95,9 +96,10 @@ def _threads_along_n(cfg: ConvConfig, n: int) -> int:
     return min(cfg.wg, _pow2_at_least(-(-n // cfg.tn)))
 
 
-def kernel_source(kernel: str, ts: str, cfg: ConvConfig) -> str:
-    """conv.wgsl specialised: only ``kernel``'s section, its TM x TN block unrolled."""
-    consts = {"WG": cfg.wg, "TM": cfg.tm, "TN": cfg.tn}
+def kernel_source(kernel: str, ts: str, cfg: ConvConfig, inside: bool = False) -> str:
+    """conv.wgsl specialised: only ``kernel``'s section, its TM x TN block unrolled; ``inside``:
+    the input has no padding (every tap is inside it)."""
+    consts = {"WG": cfg.wg, "TM": cfg.tm, "TN": cfg.tn, "INSIDE": inside}
     return specialise("conv", {"TS": ts}, consts, _block_code(cfg.tm, cfg.tn), section=kernel, params=PARAMS)
 
 
@@ -154,6 +156,23 @@ class ConvOps:
     conv_config: ConvConfig | None = None
     #: the longest slice of K one dispatch loops over on a software adapter. Tests lower it.
     conv_loop_budget: int = LOOP_BUDGET
+    #: pad x into a new buffer first, so that the forward and weight-gradient kernels skip the
+    #: padding test per load; None: on software adapters only (on lavapipe the test costs more
+    #: ALU than the copy; a GPU would rather save the memory traffic). Tests set it.
+    conv_prepad: bool | None = None
+
+    def _unpadded(self, x: WgpuArray, padding: tuple) -> tuple:
+        """(x, padding), or (x zero-padded into a new array, no padding) where ``conv_prepad``."""
+        prepad = self.rt.is_software if self.conv_prepad is None else self.conv_prepad
+        if not prepad or not any(p for pair in padding for p in pair) or x.size == 0:
+            return x, padding
+        (t, b), (left, right) = padding
+        n, c, h, w = x.shape
+        out = self.empty((n, c, h + t + b, w + left + right), x.dtype)
+        self.elementwise("copy", [0.0], x.dtype, x.dtype, out=out)
+        interior = self.getitem(out, (slice(None), slice(None), slice(t, t + h), slice(left, left + w)))
+        self.elementwise("copy", [x], x.dtype, x.dtype, out=interior)
+        return out, ((0, 0), (0, 0))
 
     def _conv_dtype(self, *arrays) -> str:
         dt = arrays[0].dtype
@@ -165,9 +184,11 @@ class ConvOps:
         self.check_dtype(dt)
         return dt.wgsl
 
-    def _conv_run(self, kernel: str, ts: str, gemm: tuple, groups: int, conv: tuple, x, dy, w, bias, out) -> None:
+    def _conv_run(
+        self, kernel: str, ts: str, gemm: tuple, groups: int, conv: tuple, x, dy, w, bias, out, inside=False
+    ) -> None:
         """Dispatch one implicit GEMM (``gemm`` = (M, N, K) per group) over every group, K split
-        into slices within the loop budget on software adapters."""
+        into slices within the loop budget on software adapters; ``inside``: x has no padding."""
         m, n, k = gemm
         if m == 0 or n == 0 or groups == 0:
             return
@@ -180,8 +201,10 @@ class ConvOps:
         tiles_m = -(-m // (cfg.tm * (cfg.wg // wgn)))
         tiles_n = -(-n // (cfg.tn * wgn))
         total = tiles_m * tiles_n * groups
-        key = ("conv", kernel, ts, cfg)
-        p = rt.pipeline(key, lambda: kernel_source(kernel, ts, cfg), ("rw", "r", "r", "r", "r"), f"conv:{kernel}")
+        key = ("conv", kernel, ts, cfg, inside)
+        p = rt.pipeline(
+            key, lambda: kernel_source(kernel, ts, cfg, inside), ("rw", "r", "r", "r", "r"), f"conv:{kernel}"
+        )
         x = x if x is not None else out  # bound in place of an unused operand, never read
         dy = dy if dy is not None else out
         b = bias if bias is not None else out
@@ -217,10 +240,11 @@ class ConvOps:
         out = self.empty((n, cout, ho, wo), x.dtype)
         weight = _dense(self, weight)
         bias = _dense(self, bias) if bias is not None else None
-        conv = self._conv_sizes(cin, cout, groups, (h, w), (ho, wo), (kh, kw), stride, padding, dilation)
-        self._conv_run(
-            "conv_fwd", ts, (n * ho * wo, cout // groups, cg * kh * kw), groups, conv, x, None, weight, bias, out
-        )
+        x, padding = self._unpadded(x, padding)
+        conv = self._conv_sizes(cin, cout, groups, x.shape[2:], (ho, wo), (kh, kw), stride, padding, dilation)
+        inside = not any(p for pair in padding for p in pair)
+        gemm = (n * ho * wo, cout // groups, cg * kh * kw)
+        self._conv_run("conv_fwd", ts, gemm, groups, conv, x, None, weight, bias, out, inside)
         return out
 
     def conv2d_backward_input(
@@ -246,11 +270,12 @@ class ConvOps:
         cout, cg, kh, kw = weight_shape
         ho, wo = grad.shape[2:]
         out = self.empty(tuple(weight_shape), grad.dtype)
-        conv = self._conv_sizes(cin, cout, groups, (h, w), (ho, wo), (kh, kw), stride, padding, dilation)
+        x, padding = self._unpadded(x, padding)
+        conv = self._conv_sizes(cin, cout, groups, x.shape[2:], (ho, wo), (kh, kw), stride, padding, dilation)
+        inside = not any(p for pair in padding for p in pair)
         # K = 0 (an empty batch) still dispatches once: the kernel stores the zero gradient.
-        self._conv_run(
-            "conv_wgrad", ts, (cout // groups, cg * kh * kw, n * ho * wo), groups, conv, x, grad, out, None, out
-        )
+        gemm = (cout // groups, cg * kh * kw, n * ho * wo)
+        self._conv_run("conv_wgrad", ts, gemm, groups, conv, x, grad, out, None, out, inside)
         return out
 
 
