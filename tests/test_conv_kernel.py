@@ -242,6 +242,58 @@ def test_double_backward_runs_the_composite(small, kw):
         np.testing.assert_allclose(a, t, rtol=1e-4, atol=1e-2)
 
 
+# (input shape, weight shape (C_in, C_out / groups, *k), kwargs)
+TRANSPOSED = [
+    ((2, 3, 4, 5), (3, 5, 3, 3), {}),
+    ((1, 4, 5, 4), (4, 3, 3, 2), dict(stride=2, padding=1, output_padding=1, groups=2)),
+    ((2, 2, 3, 4), (2, 3, 3, 3), dict(stride=(3, 2), padding=(2, 0), output_padding=(2, 1), dilation=(1, 2))),
+    ((1, 4, 4, 4), (4, 1, 3, 3), dict(groups=4, stride=2, padding=1)),  # depthwise
+]
+
+
+@pytest.mark.parametrize("xs, ws, kw", TRANSPOSED)
+def test_conv_transpose2d_kernel(small, calls, xs, ws, kw):
+    arrays = [rand(*xs, seed=1), rand(*ws, seed=2), rand(ws[1] * kw.get("groups", 1), seed=3)]
+    _check(
+        lambda x, w, b: F.conv_transpose2d(x, w, b, **kw), lambda x, w, b: TF.conv_transpose2d(x, w, b, **kw), arrays
+    )
+    assert calls["conv2d_backward_input"] >= 1 and calls["conv2d_forward"] >= 1
+
+
+def test_conv_transpose1d_kernel_and_the_composite_fallback(small, calls):
+    arrays = [rand(2, 3, 6, seed=1), rand(3, 4, 3, seed=2), rand(4, seed=3)]
+    kw = dict(stride=2, padding=1, output_padding=1)
+    _check(
+        lambda x, w, b: F.conv_transpose1d(x, w, b, **kw),
+        lambda x, w, b: TF.conv_transpose1d(x, w, b, **kw),
+        arrays,
+        composite=False,
+    )
+    assert calls["conv2d_backward_input"] == 1
+    kw = dict(stride=1, dilation=3, output_padding=2)  # output_padding >= stride: the composite
+    _check(
+        lambda x, w, b: F.conv_transpose1d(x, w, b, **kw),
+        lambda x, w, b: TF.conv_transpose1d(x, w, b, **kw),
+        arrays,
+        composite=False,
+    )
+    assert calls["conv2d_backward_input"] == 1
+
+
+def test_conv_transpose_double_backward(small):
+    x, w, b = rand(2, 4, 4, 3, seed=1), rand(4, 3, 3, 3, seed=2), rand(6, seed=3)
+    kw = dict(stride=2, padding=1, output_padding=1, groups=2)
+    got = []
+    for lib, dev in ((wgtorch, {"device": "wgpu"}), (torch, {})):
+        xt, wt, bt = (lib.tensor(a, requires_grad=True, **dev) for a in (x, w, b))
+        out = (lib.nn.functional.conv_transpose2d(xt, wt, bt, **kw) ** 2).sum()
+        gx, gw, gb = lib.autograd.grad(out, (xt, wt, bt), create_graph=True)
+        ((gx * gx).sum() + (gw * gw).sum() + (gb * gb).sum()).backward()
+        got.append([t.detach().numpy() for t in (gx, gw, gb, xt.grad, wt.grad, bt.grad)])
+    for a, t in zip(*got):
+        np.testing.assert_allclose(a, t, rtol=1e-4, atol=1e-2)
+
+
 def test_bad_input_still_raises(small):
     x = wgtorch.tensor(rand(1, 2, 3, 3), device="wgpu")
     with pytest.raises(RuntimeError, match="Kernel size can't be greater"):

@@ -9,8 +9,9 @@ its in/out channels swapped per group.
 
 On a backend with the optional fused convolution (`wgtorch._backends.protocol.FusedConv`: wgpu's
 implicit-GEMM kernels), conv1d / conv2d of float32 / float16 run through it instead (`_FusedConv2d`,
-conv1d as conv2d with H = 1); this composite stays the reference they are tested against, and
-runs the double backward (``create_graph=True``) and the transposed convolutions.
+conv1d as conv2d with H = 1), and so do the transposed ones (`_FusedConvTranspose2d`, where
+output_padding < stride); this composite stays the reference they are tested against, and the
+double backward (``create_graph=True``) differentiates composite gradient formulas.
 
 Shapes (``*`` is L for 1-d, (H, W) for 2-d; the batch dim may be absent):
     conv:       input (N, C_in, *), weight (C_out, C_in / groups, *k) -> (N, C_out, *out)
@@ -316,6 +317,9 @@ def _conv_transpose_nd(nd: int, name: str, input, weight, bias, stride, padding,
     if any(n <= 0 for n in out_size):
         raise RuntimeError(f"Given input size per channel: ({_sizes(x.shape[2:])}). Calculated output size "
                            f"per channel: ({_sizes(out_size)}). Output size is too small")
+    if _fused(x) is not None and all(op < s for op, s in zip(output_padding, stride)):
+        out = _fused_conv_transpose(nd, x, weight, bias, stride, padding, dilation, groups, out_size)
+        return out.squeeze(0) if unbatched else out
     for i, s in enumerate(stride):
         x = _dilate(x, 2 + i, s)
     pairs = [(d * (k - 1) - p, d * (k - 1) - p + op)
@@ -323,6 +327,57 @@ def _conv_transpose_nd(nd: int, name: str, input, weight, bias, stride, padding,
     x = _pad(x, pairs)  # negative amounts crop
     out = _conv(x, _flipped_kernel(weight, groups), bias, (1,) * nd, dilation, groups)
     return out.squeeze(0) if unbatched else out
+
+
+def _fused_conv_transpose(nd: int, x, weight, bias, stride, padding, dilation, groups: int, out_size) -> Tensor:
+    pairs = tuple((p, p) for p in padding)
+    if nd == 1:
+        out = _FusedConvTranspose2d.apply(x.unsqueeze(2), weight.unsqueeze(2), bias, (1,) + stride, ((0, 0),) + pairs,
+                                          (1,) + dilation, groups, (1, *out_size))
+        return out.squeeze(2)
+    return _FusedConvTranspose2d.apply(x, weight, bias, stride, pairs, dilation, groups, tuple(out_size))
+
+
+class _FusedConvTranspose2d(Function):
+    """conv_transpose2d by the fused kernels: its forward is a convolution's input gradient, its
+    input gradient that convolution's forward and its weight gradient the same weight gradient
+    with the two roles swapped (output_padding < stride, so the sizes round-trip)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, pairs, dilation, groups, out_size):
+        be = x._be
+        shape = (x.shape[0], weight.shape[1] * groups, *out_size)
+        out = _wrap(optional(be, "conv2d_backward_input")(x._data, weight._data, shape, stride, pairs, dilation,
+                                                          groups), be, x.dtype)
+        if bias is not None:
+            out = out + bias.reshape(1, -1, 1, 1)
+        if ctx.needs_input_grad:
+            ctx.args = (stride, pairs, dilation, groups)
+            ctx.save_for_backward(x, weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        need = tuple(ctx.needs_input_grad) + (False,) * 3
+        stride, pairs, dilation, groups = ctx.args
+        g = g.to(x.dtype)
+        be = x._be
+        dx = dw = None
+        if is_grad_enabled():  # create_graph=True: composites, with graphs of their own
+            if need[0]:
+                dx = _conv(_pad(g, pairs), weight, None, stride, dilation, groups)
+            if need[1]:
+                dw = _composite_grads(g, weight, None, x, (False, True, False), stride, pairs, dilation, groups)[1]
+        else:
+            if need[0]:
+                dx = _wrap(optional(be, "conv2d_forward")(g._data, weight._data, None, stride, pairs, dilation,
+                                                          groups), be, x.dtype)
+            if need[1]:
+                dw = _wrap(optional(be, "conv2d_backward_weight")(x._data, g._data, tuple(weight.shape), stride,
+                                                                  pairs, dilation, groups), be, x.dtype)
+        db = g.sum((0, 2, 3)) if need[2] else None
+        return dx, dw, db, None, None, None, None, None
 
 
 def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
