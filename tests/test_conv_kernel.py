@@ -178,6 +178,15 @@ def test_default_configuration(be, calls):
     assert calls["conv2d_forward"] == 2
 
 
+def test_hardware_configuration(be, monkeypatch):
+    """What a GPU adapter gets: 64 threads, 4x4 blocks, padding tested per load."""
+    monkeypatch.setattr(be, "conv_config", choose_config(False, 4096, 64))
+    monkeypatch.setattr(be, "conv_prepad", False)
+    arrays = [rand(2, 6, 9, 8, seed=1), rand(10, 3, 3, 3, seed=2), rand(10, seed=3)]
+    kw = dict(stride=2, padding=1, groups=2)
+    _check(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: TF.conv2d(x, w, b, **kw), arrays, composite=False)
+
+
 def test_k_sliced_within_the_loop_budget(small, monkeypatch):
     """K split into slices (lavapipe's loop limit): later slices add to the first, the bias once."""
     monkeypatch.setattr(small, "conv_loop_budget", 7)

@@ -8,9 +8,16 @@ get 16-thread workgroups and blocks of up to 8x8, hardware ones 64 threads and 4
 the block shape follows the GEMM (a depthwise convolution's N of 1 gets 16x1 blocks), and how
 many threads sit side by side along N is a dispatch parameter, so few pipelines compile.
 
-The gradient of the bias is a plain sum over (N, H_out, W_out) and stays with the reduce
-kernels. Grids past 65,535 workgroups are folded into 2-D by the runtime; the kernels rebuild
-the linear id and ignore the overshoot. On a software adapter K is split into slices within
+Padding is tested per load (a zero where a tap falls outside the input); on software adapters
+the input is padded into a new buffer first instead (``conv_prepad``): one copy of the input
+(never the k*k-times larger im2col columns) is cheaper there than the test in every load. The
+gradient of the bias is a plain sum over (N, H_out, W_out) and stays with the reduce kernels. The
+front end (``nn/_conv.py``) also runs transposed convolutions on these three GEMMs. The weight
+gradient has no split over K: its parallelism is C_out x C_in / groups x kH x kW outputs, which a
+large GPU would want split (not done).
+
+Grids past 65,535 workgroups are folded into 2-D by the runtime; the kernels rebuild the linear
+id and ignore the overshoot. On a software adapter K is split into slices within
 lavapipe's loop limit (later slices add to the result), as the matmul does.
 """
 
