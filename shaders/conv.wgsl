@@ -167,6 +167,7 @@ struct Row {
     qw: i32,
     rw: i32,
     x: i32,   // dx's offset of (n, the group's first channel, ih, iw)
+    ya: i32,  // y + qh * ys_h + qw * ys_w: with the tap's Kd.ya, dy's offset of (n, co, oh, ow)
 }
 
 fn row_of(g: i32, m: i32) -> Row {
@@ -176,8 +177,11 @@ fn row_of(g: i32, m: i32) -> Row {
     let ih = p / P.w;
     let th = ih + P.ph;
     let tw = p - ih * P.w + P.pw;
-    return Row(P.y_off + n * P.ys_n + g * P.og * P.ys_c, th / P.sh, th % P.sh, tw / P.sw, tw % P.sw,
-               P.out_off + (n * P.cin + g * P.cg) * hw + p);
+    let y = P.y_off + n * P.ys_n + g * P.og * P.ys_c;
+    let qh = th / P.sh;
+    let qw = tw / P.sw;
+    return Row(y, qh, th % P.sh, qw, tw % P.sw, P.out_off + (n * P.cin + g * P.cg) * hw + p,
+               y + qh * P.ys_h + qw * P.ys_w);
 }
 
 struct Col {
@@ -199,32 +203,57 @@ struct Kd {
     rw: i32,
     woff: i32,  // the weight's offset of (co, 0, r, s) from the column's
     yoff: i32,  // dy's offset of channel co
-}
-
-fn kd_of(co: i32, r: i32, s: i32) -> Kd {
-    let dh = r * P.dh;
-    let dw = s * P.dw;
-    return Kd(co, r, s, dh / P.sh, dh % P.sh, dw / P.sw, dw % P.sw, (co * P.cg * P.kh + r) * P.kw + s, co * P.ys_c);
+    ya: i32,    // yoff - qh * ys_h - qw * ys_w (see Row.ya)
 }
 
 fn k_at(g: i32, k: i32) -> Kd {
     let kk = P.kh * P.kw;
     let co = k / kk;
     let r = (k - co * kk) / P.kw;
-    return kd_of(co, r, k - co * kk - r * P.kw);
+    let s = k - co * kk - r * P.kw;
+    let dh = r * P.dh;
+    let dw = s * P.dw;
+    let qh = dh / P.sh;
+    let qw = dw / P.sw;
+    return Kd(co, r, s, qh, dh % P.sh, qw, dw % P.sw, (co * P.cg * P.kh + r) * P.kw + s, co * P.ys_c,
+              co * P.ys_c - qh * P.ys_h - qw * P.ys_w);
 }
 
+// One tap on, with no division: the quotients and remainders of r * dilation by the stride step
+// by P.dil_q* / P.dil_r* (dilation / stride and dilation % stride) with a carry.
 fn k_next(d: Kd) -> Kd {
-    let ws = d.s + 1 == P.kw;
-    let wr = ws && d.r + 1 == P.kh;
-    return kd_of(select(d.co, d.co + 1, wr), select(select(d.r, d.r + 1, ws), 0, wr), select(d.s + 1, 0, ws));
+    var e = d;
+    e.s += 1;
+    e.woff += 1;
+    e.rw += P.dil_rw;
+    e.qw += P.dil_qw + select(0, 1, e.rw >= P.sw);
+    e.rw -= select(0, P.sw, e.rw >= P.sw);
+    if (e.s == P.kw) {  // the same for every thread: no divergence
+        e.s = 0;
+        e.qw = 0;
+        e.rw = 0;
+        e.r += 1;
+        e.rh += P.dil_rh;
+        e.qh += P.dil_qh + select(0, 1, e.rh >= P.sh);
+        e.rh -= select(0, P.sh, e.rh >= P.sh);
+        if (e.r == P.kh) {
+            e.r = 0;
+            e.qh = 0;
+            e.rh = 0;
+            e.co += 1;
+            e.woff += (P.cg - 1) * P.kh * P.kw;
+            e.yoff += P.ys_c;
+        }
+    }
+    e.ya = e.yoff - e.qh * P.ys_h - e.qw * P.ys_w;
+    return e;
 }
 
 fn load_a(r: Row, d: Kd) -> f32 {
     let oh = r.qh - d.qh;
     let ow = r.qw - d.qw;
     let ok = r.rh == d.rh && r.rw == d.rw && u32(oh) < u32(P.ho) && u32(ow) < u32(P.wo);
-    return select(0.0, f32(DY[select(P.y_off, r.y + d.yoff + oh * P.ys_h + ow * P.ys_w, ok)]), ok);
+    return select(0.0, f32(DY[select(P.y_off, r.ya + d.ya, ok)]), ok);
 }
 
 fn load_b(d: Kd, c: Col) -> f32 {

@@ -60,7 +60,10 @@ PARAMS = ParamBlock(
     "w_off: i32",
     "b_off: i32",
     "out_off: i32  // the result is contiguous from here",
-    "_pad: i32",
+    "dil_qh: i32  // conv_dgrad: dilation / stride and dilation % stride, per dim",
+    "dil_rh: i32",
+    "dil_qw: i32",
+    "dil_rw: i32",
 )
 META = PARAMS.struct
 _I32_MAX = 2**31 - 1
@@ -216,7 +219,8 @@ class ConvOps:
         dy = dy if dy is not None else out
         b = bias if bias is not None else out
         buffers = (out.buffer, x.buffer, w.buffer, dy.buffer, b.buffer)
-        views = (*_view4(x), *_view4(dy), w.offset, b.offset, out.offset, 0)
+        (sh, sw), (dh, dw) = conv[10:12], conv[14:16]
+        views = (*_view4(x), *_view4(dy), w.offset, b.offset, out.offset, dh // sh, dh % sh, dw // sw, dw % sw)
         budget = self.conv_loop_budget if rt.is_software else max(k, 1)
         for k0 in range(0, max(k, 1), budget):
             flags = (1 if bias is not None and k0 == 0 else 0) | (2 if k0 else 0)
