@@ -171,3 +171,31 @@ def check_strided_bounds(shape, strides, offset: int, storage_size: int, itemsiz
         raise RuntimeError(f"setStorage: sizes {list(shape)}, strides {list(strides)}, storage offset {offset}, and "
                            f"itemsize {itemsize} requiring a storage size of {need * itemsize} are out of bounds "
                            f"for storage of size {storage_size * itemsize}")
+# -- optional fused kernels: convolution (a backend may lack them; ask with `optional`) --------
+class FusedConv(Protocol):
+    """2-d convolution as one kernel per pass (wgpu: an implicit GEMM, ``wgpu/conv.py``). A
+    backend without it runs the composite of ``wgtorch/nn/_conv.py`` (im2col columns and a
+    matmul), which is also the reference the kernels are tested against. Arrays are 4-D
+    (N, C, H, W) with any strides, ``weight`` is (C_out, C_in / groups, kH, kW), ``stride`` and
+    ``dilation`` are pairs and ``padding`` is ((top, bottom), (left, right)) of zeros; float32
+    and float16. Each returns a new contiguous array."""
+
+    def conv2d_forward(self, x, weight, bias, stride: tuple, padding: tuple, dilation: tuple, groups: int):
+        """(N, C_out, H_out, W_out): the convolution of x by weight, plus bias (C_out,) or None."""
+    def conv2d_backward_input(self, grad, weight, input_shape: tuple, stride: tuple, padding: tuple,
+                              dilation: tuple, groups: int):
+        """The gradient of the input (of shape ``input_shape``) from the output's ``grad``."""
+    def conv2d_backward_weight(self, grad, x, weight_shape: tuple, stride: tuple, padding: tuple,
+                               dilation: tuple, groups: int):
+        """The gradient of the weight (of shape ``weight_shape``) from the output's ``grad``."""
+
+
+#: the optional methods (tests/test_conv_kernel.py checks the backends that have them).
+OPTIONAL = tuple(name for name in vars(FusedConv) if not name.startswith("_") and callable(getattr(FusedConv, name)))
+
+
+def optional(be, name: str):
+    """``be``'s optional method ``name`` (one of OPTIONAL), or None where the backend lacks it."""
+    if name not in OPTIONAL:
+        raise AttributeError(f"{name!r} is not an optional backend method")
+    return getattr(be, name, None)

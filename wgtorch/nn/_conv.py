@@ -7,6 +7,12 @@ between input positions (stride), padding by ``dilation * (k - 1) - padding`` (p
 ``output_padding`` at the end), then a stride-1 convolution with the spatially flipped kernel,
 its in/out channels swapped per group.
 
+On a backend with the optional fused convolution (`wgtorch._backends.protocol.FusedConv`: wgpu's
+implicit-GEMM kernels), conv1d / conv2d of float32 / float16 run through it instead (`_FusedConv2d`,
+conv1d as conv2d with H = 1), and so do the transposed ones (`_FusedConvTranspose2d`, where
+output_padding < stride); this composite stays the reference they are tested against, and the
+double backward (``create_graph=True``) differentiates composite gradient formulas.
+
 Shapes (``*`` is L for 1-d, (H, W) for 2-d; the batch dim may be absent):
     conv:       input (N, C_in, *), weight (C_out, C_in / groups, *k) -> (N, C_out, *out)
     transposed: input (N, C_in, *), weight (C_in, C_out / groups, *k) -> (N, C_out, *out)
@@ -19,9 +25,11 @@ import math
 
 from .. import _creation
 from .. import _dtype as D
-from .._tensor import Tensor
+from .._backends.protocol import optional
+from .._tensor import Tensor, _wrap
 from ..amp.autocast_mode import autocast_op
 from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
 from ..ops.index import index_select
 from ..ops.linalg import matmul
 from ..ops.shape import cat, stack
@@ -164,9 +172,99 @@ def _conv_nd(nd: int, name: str, input, weight, bias, stride, padding, dilation,
                            f"{list(x.shape)} to have {weight.shape[1] * groups} channels, but got {x.shape[1]} "
                            "channels instead")
     _check_bias(bias, weight, o)
-    x = _pad(x, _padding_pairs(padding, weight, stride, dilation, nd))
-    out = _conv(x, weight, bias, stride, dilation, groups)
+    pairs = _padding_pairs(padding, weight, stride, dilation, nd)
+    if _fused(x) is not None:
+        out = _fused_conv(nd, x, weight, bias, stride, pairs, dilation, groups)
+    else:
+        out = _conv(_pad(x, pairs), weight, bias, stride, dilation, groups)
     return out.squeeze(0) if unbatched else out
+
+
+#: run conv1d / conv2d through the backend's fused kernels where it has them (tests switch this
+#: off to compare the kernels with the composite).
+use_fused_kernels = True
+
+
+def _fused(x: Tensor):
+    """The backend's fused forward where it applies to x, else None."""
+    if not use_fused_kernels or x.dtype not in (D.float32, D.float16):
+        return None
+    return optional(x._be, "conv2d_forward")
+
+
+def _fused_conv(nd: int, x, weight, bias, stride, pairs, dilation, groups: int) -> Tensor:
+    padded = tuple(n + a + b for n, (a, b) in zip(x.shape[2:], pairs))
+    span = tuple(d * (k - 1) + 1 for d, k in zip(dilation, weight.shape[2:]))
+    if any(p < s for p, s in zip(padded, span)):
+        raise RuntimeError(f"Calculated padded input size per channel: ({_sizes(padded)}). Kernel size: "
+                           f"({_sizes(span)}). Kernel size can't be greater than actual input size")
+    if nd == 1:  # as conv2d with H = 1
+        out = _FusedConv2d.apply(x.unsqueeze(2), weight.unsqueeze(2), bias, (1,) + stride, ((0, 0),) + tuple(pairs),
+                                 (1,) + dilation, groups)
+        return out.squeeze(2)
+    return _FusedConv2d.apply(x, weight, bias, stride, tuple(pairs), dilation, groups)
+
+
+class _FusedConv2d(Function):
+    """conv2d by the backend's fused kernels: the forward (bias fused), and in backward the
+    gradients of the input and of the weight (two more kernels) and of the bias (a sum).
+    Under ``create_graph=True`` the backward runs the composite instead, so that its gradients
+    have a graph of their own (double backward)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, pairs, dilation, groups):
+        be = x._be
+        out = optional(be, "conv2d_forward")(x._data, weight._data, None if bias is None else bias._data, stride,
+                                             pairs, dilation, groups)
+        if ctx.needs_input_grad:
+            ctx.args = (stride, pairs, dilation, groups)
+            ctx.save_for_backward(x, weight, bias)
+        return _wrap(out, be, x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight, bias = ctx.saved_tensors
+        need = tuple(ctx.needs_input_grad) + (False,) * 3
+        stride, pairs, dilation, groups = ctx.args
+        g = g.to(x.dtype)
+        if is_grad_enabled():  # backward(create_graph=True): the kernels' results have no graph
+            return _composite_grads(x, weight, bias, g, need, stride, pairs, dilation, groups)
+        be = x._be
+        dx = dw = db = None
+        if need[0]:
+            dx = _wrap(optional(be, "conv2d_backward_input")(g._data, weight._data, tuple(x.shape), stride, pairs,
+                                                             dilation, groups), be, x.dtype)
+        if need[1]:
+            dw = _wrap(optional(be, "conv2d_backward_weight")(g._data, x._data, tuple(weight.shape), stride, pairs,
+                                                              dilation, groups), be, x.dtype)
+        if need[2]:
+            db = g.sum((0, 2, 3))
+        return dx, dw, db, None, None, None, None
+
+
+def _composite_grads(x, weight, bias, g, need, stride, pairs, dilation, groups) -> tuple:
+    """The fused op's gradients as composites, which have graphs of their own (double backward):
+    the input's is the transposed convolution of g (dilated by the stride, padded to the input's
+    size, convolved with the flipped kernel), the weight's g @ the input's columns."""
+    nd = len(stride)
+    ksize = tuple(weight.shape[2:])
+    dx = dw = None
+    if need[0]:
+        d = g
+        for i, s in enumerate(stride):
+            d = _dilate(d, 2 + i, s)
+        pads = [(dl * (k - 1) - b, n + b - (m - 1) * s - 1)
+                for dl, k, (b, _), n, m, s in zip(dilation, ksize, pairs, x.shape[2:], g.shape[2:], stride)]
+        dx = _conv(_pad(d, pads), _flipped_kernel(weight, groups), None, (1,) * nd, dilation, groups)
+    if need[1]:
+        xp = _pad(x, pairs)
+        c, o = xp.shape[1], weight.shape[0]
+        cols = _Columns.apply(xp.permute(1, 0, *range(2, xp.ndim)), ksize, stride, dilation, tuple(g.shape[2:]))
+        cols = cols.reshape(groups, c // groups * math.prod(ksize), -1)
+        gm = g.permute(1, 0, *range(2, g.ndim)).reshape(groups, o // groups, -1)
+        dw = matmul(gm, cols.transpose(1, 2)).reshape(tuple(weight.shape))
+    db = g.sum((0, *range(2, g.ndim))) if need[2] else None
+    return dx, dw, db, None, None, None, None
 
 
 def _dilate(x: Tensor, dim: int, s: int) -> Tensor:
@@ -220,6 +318,9 @@ def _conv_transpose_nd(nd: int, name: str, input, weight, bias, stride, padding,
     if any(n <= 0 for n in out_size):
         raise RuntimeError(f"Given input size per channel: ({_sizes(x.shape[2:])}). Calculated output size "
                            f"per channel: ({_sizes(out_size)}). Output size is too small")
+    if _fused(x) is not None and all(op < s for op, s in zip(output_padding, stride)):
+        out = _fused_conv_transpose(nd, x, weight, bias, stride, padding, dilation, groups, out_size)
+        return out.squeeze(0) if unbatched else out
     for i, s in enumerate(stride):
         x = _dilate(x, 2 + i, s)
     pairs = [(d * (k - 1) - p, d * (k - 1) - p + op)
@@ -227,6 +328,59 @@ def _conv_transpose_nd(nd: int, name: str, input, weight, bias, stride, padding,
     x = _pad(x, pairs)  # negative amounts crop
     out = _conv(x, _flipped_kernel(weight, groups), bias, (1,) * nd, dilation, groups)
     return out.squeeze(0) if unbatched else out
+
+
+def _fused_conv_transpose(nd: int, x, weight, bias, stride, padding, dilation, groups: int, out_size) -> Tensor:
+    pairs = tuple((p, p) for p in padding)
+    if nd == 1:
+        out = _FusedConvTranspose2d.apply(x.unsqueeze(2), weight.unsqueeze(2), bias, (1,) + stride, ((0, 0),) + pairs,
+                                          (1,) + dilation, groups, (1, *out_size))
+        return out.squeeze(2)
+    return _FusedConvTranspose2d.apply(x, weight, bias, stride, pairs, dilation, groups, tuple(out_size))
+
+
+class _FusedConvTranspose2d(Function):
+    """conv_transpose2d by the fused kernels: its forward is a convolution's input gradient, its
+    input gradient that convolution's forward and its weight gradient the same weight gradient
+    with the two roles swapped (output_padding < stride, so the sizes round-trip)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, pairs, dilation, groups, out_size):
+        be = x._be
+        shape = (x.shape[0], weight.shape[1] * groups, *out_size)
+        out = _wrap(optional(be, "conv2d_backward_input")(x._data, weight._data, shape, stride, pairs, dilation,
+                                                          groups), be, x.dtype)
+        if bias is not None:
+            out = out + bias.reshape(1, -1, 1, 1)
+        if ctx.needs_input_grad:
+            ctx.args = (stride, pairs, dilation, groups)
+            ctx.save_for_backward(x, weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        need = tuple(ctx.needs_input_grad) + (False,) * 3
+        stride, pairs, dilation, groups = ctx.args
+        g = g.to(x.dtype)
+        be = x._be
+        dx = dw = None
+        if is_grad_enabled():  # create_graph=True: composites, with graphs of their own
+            if need[0]:
+                dx = _conv(_pad(g, pairs), weight, None, stride, dilation, groups)
+            if need[1]:
+                dw = _composite_grads(g, weight, None, x, (False, True, False), stride, pairs, dilation, groups)[1]
+        else:
+            if need[0]:
+                dx = _wrap(optional(be, "conv2d_forward")(g._data, weight._data, None, stride, pairs, dilation,
+                                                          groups), be, x.dtype)
+            if need[1]:
+                dw = _wrap(optional(be, "conv2d_backward_weight")(x._data, g._data, tuple(weight.shape), stride,
+                                                                  pairs, dilation, groups), be, x.dtype)
+        db = g.sum((0, 2, 3)) if need[2] else None
+        return dx, dw, db, None, None, None, None, None
+
+
 
 
 @autocast_op

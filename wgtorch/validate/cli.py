@@ -12,6 +12,7 @@ import numpy as np
 from rich.console import Console
 
 from . import report as rep
+from .checks_conv import conv_kernels
 from .checks_core import elementwise_kernels, reduce_kernels
 from .checks_more import index_kernels, matmul_kernels, random_kernels
 from .checks_nn import nn_kernels, optim_kernels, rnn_kernels
@@ -31,6 +32,7 @@ CHECKS = {
     "rnn": rnn_kernels,
     "sort": sort_kernels,
     "scan": scan_kernels,
+    "conv": conv_kernels,
 }
 
 

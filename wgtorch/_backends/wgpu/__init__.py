@@ -12,6 +12,7 @@ import numpy as np
 from ..._dtype import bool_, dtype, float16, float64, int64
 from ..protocol import check_strided_bounds
 from .array import SizedStorage, WgpuArray, contiguous_strides
+from .conv import ConvOps  # the optional fused convolution (protocol.FusedConv)
 from .elementwise import ElementwiseOps
 from .index import IndexOps
 from .matmul import MatmulOps
@@ -39,7 +40,7 @@ def storage_np_dtype(dt: dtype) -> np.dtype:
 
 
 class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps, RNNOps,
-                  SortOps):
+                  SortOps, ConvOps):
     name = "wgpu"
 
     def __init__(self, index: int = 0):
