@@ -12,7 +12,7 @@ import pytest
 import wgtorch
 from wgtorch._backends.array import ArrayBackend
 from wgtorch._backends.array_cuda import CudaArrayBackend
-from wgtorch._backends.protocol import METHODS, Backend
+from wgtorch._backends.protocol import METHODS, OPTIONAL, Backend, FusedConv
 from wgtorch._backends.wgpu import WgpuBackend
 from wgtorch._device import BACKENDS
 
@@ -31,6 +31,16 @@ def test_backend_implements_the_protocol(cls, method):
     assert _params(impl) == _params(getattr(Backend, method)), f"{cls.__name__}.{method}: parameters differ"
 
 
+@pytest.mark.parametrize("method", OPTIONAL)
+def test_optional_methods_keep_their_declared_parameters(method):
+    """A backend may lack an optional fused kernel; one that has it takes the declared parameters."""
+    for cls in CLASSES:
+        impl = getattr(cls, method, None)
+        if impl is not None:
+            assert _params(impl) == _params(getattr(FusedConv, method)), f"{cls.__name__}.{method}"
+    assert getattr(WgpuBackend, method, None) is not None  # wgpu has every one today
+
+
 def test_the_front_end_calls_only_protocol_methods():
     root = Path(wgtorch.__file__).parent
     used = set()
@@ -38,8 +48,10 @@ def test_the_front_end_calls_only_protocol_methods():
         rel = path.relative_to(root).as_posix()
         if rel.startswith(("_backends/", "validate/", "bench/")):
             continue  # the backends themselves, and tools that poke at backend internals on purpose
-        used |= {(m, rel) for m in re.findall(r"\b_?be\.([a-z_]+)\(", path.read_text())}
-    unknown = sorted((m, f) for m, f in used if m not in METHODS)
+        text = path.read_text()
+        used |= {(m, rel) for m in re.findall(r"\b_?be\.([a-z_]+)\(", text)}
+        used |= {(m, rel) for m in re.findall(r"\boptional\([^,]+,\s*\"([a-z_0-9]+)\"\)", text)}
+    unknown = sorted((m, f) for m, f in used if m not in METHODS and m not in OPTIONAL)
     assert not unknown, f"backend methods called but not in the protocol: {unknown}"
 
 
