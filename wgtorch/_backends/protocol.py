@@ -129,3 +129,17 @@ class Backend(Protocol):
 
 #: every method of the protocol, for the conformance test (tests/test_backend_protocol.py).
 METHODS = tuple(name for name in vars(Backend) if not name.startswith("_") and callable(getattr(Backend, name)))
+
+
+# -- optional capabilities (attention) ----------------------------------------------------------
+#: Methods a backend MAY have: the front end looks each up with ``getattr(be, name, None)`` and uses
+#: its composite reference where it is missing (or does not apply). The wgpu backend implements them.
+OPTIONAL = {
+    "attention_supported": "attention_supported(dt, e, ev) -> bool: whether attention_forward takes this dtype "
+                           "and these head dims.",
+    "attention_forward": "attention_forward(q, k, v, mask, scale, is_causal, hq, hk) -> (out, lse): fused "
+                         "scaled-dot-product attention on dense (Z, L, E) / (Zk, S, E) / (Zk, S, Ev) arrays "
+                         "(wgpu/attention.py describes the layouts); lse is the per-row logsumexp, float32.",
+    "attention_backward": "attention_backward(grad, q, k, v, mask, out, lse, delta, scale, is_causal, hq, hk) "
+                          "-> (dq, dk, dv), with delta = rowsum(grad * out) float32.",
+}

@@ -16,6 +16,7 @@ from .._tensor import Tensor
 from ..ops.pointwise import where
 from ..ops.reduce import softmax as _softmax
 from ._functions import same_device
+from ._attention_fused import _sdpa_fused
 
 
 def _causal_keep(L: int, S: int, device) -> Tensor:
@@ -66,6 +67,15 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
                            f"got {key.shape[-2]} and {value.shape[-2]}")
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {dropout_p}")
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    out = _sdpa_fused(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+    if out is not None:
+        return out
+    return _sdpa_composite(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+
+
+def _sdpa_composite(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa):
+    """The composite SDPA (matmul, safe softmax, where): every device, and the fused kernel's reference."""
     if enable_gqa and query.ndim >= 3 and key.ndim >= 3:
         hq, hk, hv = query.shape[-3], key.shape[-3], value.shape[-3]
         if hq % hk or hq % hv:
@@ -73,7 +83,6 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
                                f"{hq}, {hk} and {hv}")
         key, value = _repeat_heads(key, hq // hk), _repeat_heads(value, hq // hv)
     L, S = query.shape[-2], key.shape[-2]
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     scores = (query * scale) @ key.transpose(-2, -1)  # (..., L, S); head mismatches raise here
     neg_inf = _creation.full((), float("-inf"), dtype=scores.dtype, device=scores.device)
     if is_causal:
@@ -98,7 +107,6 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
 
         attn = dropout(attn, dropout_p, training=True)
     return attn @ value
-
 
 
 def _float_mask(mask: Tensor | None, dtype, name: str) -> Tensor | None:

@@ -200,3 +200,9 @@ from .scatter import ScatterOps as _ScatterOps  # noqa: E402
 
 for _name in ("scatter", "nonzero"):
     setattr(WgpuBackend, _name, getattr(_ScatterOps, _name))
+
+# -- fused attention (optional capability, see protocol.OPTIONAL): attention.py + shaders/attention.wgsl --
+from .attention import AttentionOps as _AttentionOps  # noqa: E402
+
+for _name in ("attention_supported", "attention_forward", "attention_backward", "_attn_run"):
+    setattr(WgpuBackend, _name, getattr(_AttentionOps, _name))
