@@ -36,6 +36,8 @@ def _repeat_heads(t: Tensor, repeats: int) -> Tensor:
 
 def _safe_softmax(scores: Tensor) -> Tensor:
     """Softmax over the last dim whose rows that are entirely -inf give zeros (PyTorch's SDPA), not NaN."""
+    if scores.shape[-1] == 0:
+        return scores  # no keys: nothing to normalise (amax of an empty dim would raise)
     dead = scores.amax(-1, keepdim=True) == float("-inf")
     zero = _creation.full((), 0.0, dtype=scores.dtype, device=scores.device)
     return where(dead, zero, _softmax(where(dead, zero, scores), -1))

@@ -110,7 +110,7 @@ def _sdpa_fused(query: Tensor, key: Tensor, value: Tensor, attn_mask, dropout_p:
         mask = _dense_mask(attn_mask, scores_lead, L, S, z)
         if mask is None:
             return None
-    q, k, v = (t.contiguous().reshape(-1, *t.shape[-2:]) for t in (q, k, v))
+    q, k, v = (t.contiguous().reshape(math.prod(t.shape[:-2]), *t.shape[-2:]) for t in (q, k, v))
     out = FusedSDPA.apply(q, k, v, mask, scale, bool(is_causal), hq, hk)
     return out.reshape(*scores_lead, L, ev)
 
