@@ -78,14 +78,22 @@ def _check(arrays, mask=None, calls=None, expect_fused=True, seed=3, **kw):
 def _up(arrays, mask, seed, **kw):
     with torch.no_grad():
         shape = torch.nn.functional.scaled_dot_product_attention(
-            *[torch.tensor(a) for a in arrays], attn_mask=None if mask is None else torch.tensor(mask), **kw).shape
+            *[torch.tensor(a) for a in arrays], attn_mask=None if mask is None else torch.tensor(mask), **kw
+        ).shape
     return np.random.default_rng(seed + 100).standard_normal(tuple(shape)).astype(np.float32)
 
 
 # (B, H, L, S, E, Ev, causal): sizes around the 64-row workgroup and the staged tiles
-CASES = [(1, 1, 1, 1, 8, 8, False), (2, 3, 7, 7, 8, 8, True), (1, 2, 64, 64, 8, 8, False),
-         (1, 1, 65, 130, 8, 8, True), (1, 1, 130, 65, 8, 4, True), (2, 1, 7, 65, 8, 8, False),
-         (1, 2, 65, 64, 64, 64, False), (1, 1, 7, 9, 65, 33, True)]
+CASES = [
+    (1, 1, 1, 1, 8, 8, False),
+    (2, 3, 7, 7, 8, 8, True),
+    (1, 2, 64, 64, 8, 8, False),
+    (1, 1, 65, 130, 8, 8, True),
+    (1, 1, 130, 65, 8, 4, True),
+    (2, 1, 7, 65, 8, 8, False),
+    (1, 2, 65, 64, 64, 64, False),
+    (1, 1, 7, 9, 65, 33, True),
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "B{}H{}L{}S{}E{}V{}{}".format(*c[:6], "c" * c[6]))
@@ -143,8 +151,11 @@ def test_non_contiguous_inputs(calls):
 
 
 def test_zero_size(calls):
-    for shapes in [[(0, 2, 7, 8), (0, 2, 5, 8), (0, 2, 5, 8)], [(1, 2, 0, 8), (1, 2, 5, 8), (1, 2, 5, 8)],
-                   [(1, 2, 3, 8), (1, 2, 0, 8), (1, 2, 0, 8)]]:
+    for shapes in [
+        [(0, 2, 7, 8), (0, 2, 5, 8), (0, 2, 5, 8)],
+        [(1, 2, 0, 8), (1, 2, 5, 8), (1, 2, 5, 8)],
+        [(1, 2, 3, 8), (1, 2, 0, 8), (1, 2, 0, 8)],
+    ]:
         _check(_arrays(shapes, 16), calls=None)
         _check(_arrays(shapes, 16), np.ones(shapes[0][-2:-1] + shapes[1][-2:-1], bool), calls=None)
 
@@ -202,8 +213,9 @@ def test_fallback_conditions(why, calls):
         _check(_arrays([(1, 1, 3, 129), (1, 1, 4, 129), (1, 1, 4, 2)], 21), calls=calls, expect_fused=False)
         return
     if why == "gqa_kv_heads":
-        _check(_arrays([(1, 4, 3, 8), (1, 2, 4, 8), (1, 1, 4, 8)], 22), calls=calls, expect_fused=False,
-               enable_gqa=True)
+        _check(
+            _arrays([(1, 4, 3, 8), (1, 2, 4, 8), (1, 1, 4, 8)], 22), calls=calls, expect_fused=False, enable_gqa=True
+        )
         return
     if why == "cpu":
         w = [wgtorch.tensor(x) for x in a]

@@ -15,8 +15,8 @@ from .. import _dtype as D
 from .._tensor import Tensor
 from ..ops.pointwise import where
 from ..ops.reduce import softmax as _softmax
-from ._functions import same_device
 from ._attention_fused import _sdpa_fused
+from ._functions import same_device
 
 
 def _causal_keep(L: int, S: int, device) -> Tensor:

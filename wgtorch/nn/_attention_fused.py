@@ -52,8 +52,9 @@ class FusedSDPA(Function):
         g = g.to(q.dtype).contiguous()
         delta = (g.to(D.float32) * out.to(D.float32)).sum(-1).contiguous()
         m = mask._data if mask is not None else None
-        dq, dk, dv = _capability(be, "attention_backward")(g._data, q._data, k._data, v._data, m, out._data,
-                                                           lse._data, delta._data, scale, is_causal, hq, hk)
+        dq, dk, dv = _capability(be, "attention_backward")(
+            g._data, q._data, k._data, v._data, m, out._data, lse._data, delta._data, scale, is_causal, hq, hk
+        )
         need = tuple(ctx.needs_input_grad) + (False,) * 3
         grads = tuple(_wrap(a, be, q.dtype) if n else None for a, n in zip((dq, dk, dv), need[:3]))
         return grads + (None,) * 5
@@ -70,15 +71,24 @@ def _double_backward(q, k, v, mask, g, scale, is_causal, hq, hk):
     m = None
     if mask is not None:
         m = mask.reshape(L, S) if mask.shape[0] == 1 else mask.reshape(b, hq, L, S)
-    o = _sdpa_composite(q.reshape(b, hq, L, e), k.reshape(b, hk, S, e), v.reshape(b, hk, S, ev), m, 0.0,
-                        is_causal, scale, hq != hk).reshape(z, L, ev)
+    o = _sdpa_composite(
+        q.reshape(b, hq, L, e), k.reshape(b, hk, S, e), v.reshape(b, hk, S, ev), m, 0.0, is_causal, scale, hq != hk
+    ).reshape(z, L, ev)
     inputs = [t for t in (q, k, v) if t.requires_grad]
     got = iter(grad(o, inputs, g, create_graph=True, allow_unused=True))
     return tuple(next(got) if t.requires_grad else None for t in (q, k, v))
 
 
-def _sdpa_fused(query: Tensor, key: Tensor, value: Tensor, attn_mask, dropout_p: float, is_causal: bool,
-                scale: float, enable_gqa: bool):
+def _sdpa_fused(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask,
+    dropout_p: float,
+    is_causal: bool,
+    scale: float,
+    enable_gqa: bool,
+):
     """The fused kernels' result where they apply (inputs already checked), else None."""
     be = query._be
     supported = _capability(be, "attention_supported")

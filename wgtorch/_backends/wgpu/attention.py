@@ -24,12 +24,16 @@ _SHARED_FLOATS = 4096  # 16 KiB of workgroup memory
 PARAMS = ParamBlock(
     "z: u32  // query batches (dkv: key batches)",
     "gpz: u32  // workgroups per batch",
-    "L: u32", "S: u32",
-    "hq: u32", "hk: u32", "rep: u32  // query heads per key/value head",
+    "L: u32",
+    "S: u32",
+    "hq: u32",
+    "hk: u32",
+    "rep: u32  // query heads per key/value head",
     "mz: u32  // 1: a mask per query batch, 0: one mask for all",
     "off: array<u32, 9>  // element offset of the view bound at binding k + 1",
     "scale: f32",
-    "_pad0: f32", "_pad1: f32",
+    "_pad0: f32",
+    "_pad1: f32",
 )
 META = PARAMS.struct
 
@@ -51,13 +55,28 @@ class AttentionOps:
         """Whether the fused kernels take this dtype and these head dims."""
         return dt.name in ("float32", "float16") and 1 <= e <= MAX_HEAD_DIM and 1 <= ev <= MAX_HEAD_DIM
 
-    def _attn_run(self, kernel: str, arrays: list, tx: str, e: int, ev: int, causal: bool, has_mask: bool,
-                  sizes: tuple, scale: float, groups: int) -> None:
+    def _attn_run(
+        self,
+        kernel: str,
+        arrays: list,
+        tx: str,
+        e: int,
+        ev: int,
+        causal: bool,
+        has_mask: bool,
+        sizes: tuple,
+        scale: float,
+        groups: int,
+    ) -> None:
         buffers = [a.buffer for a in arrays]
         offsets = [a.offset for a in arrays] + [0] * (9 - len(arrays))
         key = ("attention", kernel, tx, e, ev, causal, has_mask)
-        p = self.rt.pipeline(key, lambda: kernel_source(kernel, tx, e, ev, causal, has_mask),
-                             ("rw",) * len(buffers), f"attention:{kernel}")
+        p = self.rt.pipeline(
+            key,
+            lambda: kernel_source(kernel, tx, e, ev, causal, has_mask),
+            ("rw",) * len(buffers),
+            f"attention:{kernel}",
+        )
         self.rt.dispatch(p, tuple(buffers), META, [*sizes, *offsets, float(scale), 0.0, 0.0], groups)
 
     def attention_forward(self, q, k, v, mask, scale: float, is_causal: bool, hq: int, hk: int):
@@ -72,12 +91,21 @@ class AttentionOps:
         m = mask if mask is not None else q  # bound in its place, never read
         mz = 1 if mask is not None and mask.shape[0] == z and z > 1 else 0
         sizes = (z, gpz, L, S, hq, hk, hq // hk, mz)
-        self._attn_run("attn_forward", [q, k, v, m, out, lse], q.dtype.wgsl, e, ev, is_causal, mask is not None,
-                       sizes, scale, z * gpz)
+        self._attn_run(
+            "attn_forward",
+            [q, k, v, m, out, lse],
+            q.dtype.wgsl,
+            e,
+            ev,
+            is_causal,
+            mask is not None,
+            sizes,
+            scale,
+            z * gpz,
+        )
         return out, lse
 
-    def attention_backward(self, grad, q, k, v, mask, out, lse, delta, scale: float, is_causal: bool, hq: int,
-                           hk: int):
+    def attention_backward(self, grad, q, k, v, mask, out, lse, delta, scale: float, is_causal: bool, hq: int, hk: int):
         """(dq, dk, dv) of `attention_forward` from the upstream gradient, its output's lse and
         ``delta`` = rowsum(grad * out) (Z, L) float32."""
         z, L, e = q.shape
@@ -91,13 +119,24 @@ class AttentionOps:
         if dq.size:
             gpz = -(-L // WG)
             sizes = (z, gpz, L, S, hq, hk, hq // hk, mz)
-            self._attn_run("attn_dq", [q, k, v, m, grad, lse, delta, dq], tx, e, ev, is_causal, has_mask,
-                           sizes, scale, z * gpz)  # with S == 0 it writes zeros
+            self._attn_run(
+                "attn_dq", [q, k, v, m, grad, lse, delta, dq], tx, e, ev, is_causal, has_mask, sizes, scale, z * gpz
+            )  # with S == 0 it writes zeros
         if dk.size or dv.size:
             gpz = -(-S // WG)
             sizes = (zk, gpz, L, S, hq, hk, hq // hk, mz)
-            self._attn_run("attn_dkv", [q, k, v, m, grad, lse, delta, dk, dv], tx, e, ev, is_causal, has_mask,
-                           sizes, scale, zk * gpz)
+            self._attn_run(
+                "attn_dkv",
+                [q, k, v, m, grad, lse, delta, dk, dv],
+                tx,
+                e,
+                ev,
+                is_causal,
+                has_mask,
+                sizes,
+                scale,
+                zk * gpz,
+            )
         return dq, dk, dv
 
 
