@@ -165,7 +165,8 @@ def test_grid_folded_past_the_workgroup_limit(calls, monkeypatch):
     (a real 65,536-workgroup grid takes tens of seconds on a software adapter)."""
     rt = wgtorch.tensor([0.0], device=DEV)._be.rt
     monkeypatch.setattr(rt, "max_groups", 4)
-    _check(_arrays([(11, 65, 8), (11, 70, 8), (11, 70, 8)], 17), calls=calls, is_causal=True)  # 22 groups: 6 x 4
+    # 11 x ceil(65 / rows per workgroup) groups, folded
+    _check(_arrays([(11, 65, 8), (11, 70, 8), (11, 70, 8)], 17), calls=calls, is_causal=True)
 
 
 def test_float16_storage(calls):

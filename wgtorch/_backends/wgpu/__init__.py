@@ -204,5 +204,6 @@ for _name in ("scatter", "nonzero"):
 # -- fused attention (optional capability, see protocol.OPTIONAL): attention.py + shaders/attention.wgsl --
 from .attention import AttentionOps as _AttentionOps  # noqa: E402
 
-for _name in ("attention_supported", "attention_forward", "attention_backward", "_attn_run"):
+for _name in ("attention_supported", "attention_forward", "attention_backward", "_attn_run",
+              "_attn_wg"):
     setattr(WgpuBackend, _name, getattr(_AttentionOps, _name))
