@@ -131,10 +131,12 @@ class Backend(Protocol):
 METHODS = tuple(name for name in vars(Backend) if not name.startswith("_") and callable(getattr(Backend, name)))
 
 
-# -- optional capabilities (attention) ----------------------------------------------------------
+# -- optional capabilities (attention, batch-norm statistics) ----------------------------------------------------------
 #: Methods a backend MAY have: the front end looks each up with ``getattr(be, name, None)`` and uses
 #: its composite reference where it is missing (or does not apply). The wgpu backend implements them.
 OPTIONAL = {
+    "batch_norm_stats": "batch_norm_stats(x, batch, channels, inner) -> (C, 2) float32 per-channel (mean, biased "
+                        "variance) of a dense (N, C, R) array in one pass.",
     "attention_supported": "attention_supported(dt, e, ev) -> bool: whether attention_forward takes this dtype "
                            "and these head dims.",
     "attention_forward": "attention_forward(q, k, v, mask, scale, is_causal, hq, hk) -> (out, lse): fused "
