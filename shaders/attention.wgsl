@@ -22,6 +22,42 @@ const UEV: u32 = u32(EV);
 const UWG: u32 = u32(WG);
 const UBT: u32 = u32(BT);
 
+const E4: i32 = (E + 3) / 4;  // head dims in vec4s (the last one zero-padded)
+const EV4: i32 = (EV + 3) / 4;
+const UE4: u32 = u32(E4);
+const UEV4: u32 = u32(EV4);
+
+// Four elements of a row from element e (those at or past n read as 0). Every section binds q, k and v.
+fn ld_q(base: u32, e: u32, n: u32) -> vec4<f32> {
+    var r = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+        if (e + c < n) {
+            r[c] = f32(q[base + e + c]);
+        }
+    }
+    return r;
+}
+
+fn ld_k(base: u32, e: u32, n: u32) -> vec4<f32> {
+    var r = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+        if (e + c < n) {
+            r[c] = f32(k[base + e + c]);
+        }
+    }
+    return r;
+}
+
+fn ld_v(base: u32, e: u32, n: u32) -> vec4<f32> {
+    var r = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+        if (e + c < n) {
+            r[c] = f32(v[base + e + c]);
+        }
+    }
+    return r;
+}
+
 fn kv_batch(z: u32) -> u32 {
     return (z / P.hq) * P.hk + (z % P.hq) / P.rep;
 }
@@ -46,8 +82,8 @@ fn bias(z: u32, i: u32, j: u32) -> f32 {
 @group(0) @binding(5) var<storage, read_write> out: array<TX>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 
-var<workgroup> tk: array<f32, BT * E>;
-var<workgroup> tv: array<f32, BT * EV>;
+var<workgroup> tk: array<vec4<f32>, BT * E4>;
+var<workgroup> tv: array<vec4<f32>, BT * EV4>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
@@ -61,16 +97,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let i = row0 + lid;
     let row_ok = i < P.L;
     let zk = kv_batch(z);
-    var qr: array<f32, E>;
-    var acc: array<f32, EV>;
-    if (row_ok) {
-        let base = P.off[0] + (z * P.L + i) * UE;
-        for (var e = 0u; e < UE; e++) {
-            qr[e] = f32(q[base + e]);
+    var qr: array<vec4<f32>, E4>;
+    var acc: array<vec4<f32>, EV4>;
+    for (var e = 0u; e < UE4; e++) {
+        qr[e] = vec4<f32>(0.0);
+        if (row_ok) {
+            qr[e] = ld_q(P.off[0] + (z * P.L + i) * UE, 4u * e, UE);
         }
     }
-    for (var e = 0u; e < UEV; e++) {
-        acc[e] = 0.0;
+    for (var e = 0u; e < UEV4; e++) {
+        acc[e] = vec4<f32>(0.0);
     }
     var m = neg_inf();
     var l = 0.0;
@@ -80,13 +116,19 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
     for (var j0 = 0u; j0 < kend; j0 += UBT) {
         workgroupBarrier();  // the previous step's reads are done
-        for (var t = lid; t < UBT * UE; t += UWG) {
-            let j = j0 + t / UE;
-            tk[t] = select(0.0, f32(k[P.off[1] + (zk * P.S + j) * UE + t % UE]), j < P.S);
+        for (var t = lid; t < UBT * UE4; t += UWG) {
+            let j = j0 + t / UE4;
+            tk[t] = vec4<f32>(0.0);
+            if (j < P.S) {
+                tk[t] = ld_k(P.off[1] + (zk * P.S + j) * UE, 4u * (t % UE4), UE);
+            }
         }
-        for (var t = lid; t < UBT * UEV; t += UWG) {
-            let j = j0 + t / UEV;
-            tv[t] = select(0.0, f32(v[P.off[2] + (zk * P.S + j) * UEV + t % UEV]), j < P.S);
+        for (var t = lid; t < UBT * UEV4; t += UWG) {
+            let j = j0 + t / UEV4;
+            tv[t] = vec4<f32>(0.0);
+            if (j < P.S) {
+                tv[t] = ld_v(P.off[2] + (zk * P.S + j) * UEV, 4u * (t % UEV4), UEV);
+            }
         }
         workgroupBarrier();
         if (row_ok) {
@@ -97,8 +139,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                 var s = neg_inf();
                 if (j < P.S) {
                     var d = 0.0;
-                    for (var e = 0u; e < UE; e++) {
-                        d += qr[e] * tk[jj * UE + e];
+                    for (var e = 0u; e < UE4; e++) {
+                        d += dot(qr[e], tk[jj * UE4 + e]);
                     }
                     s = d * P.scale + bias(z, i, j);
                 }
@@ -109,14 +151,14 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                 let mn = max_nan(m, bm);
                 let corr = exp(m - mn);  // 0 while nothing was kept yet (m = -inf)
                 l *= corr;
-                for (var e = 0u; e < UEV; e++) {
+                for (var e = 0u; e < UEV4; e++) {
                     acc[e] *= corr;
                 }
                 for (var jj = 0u; jj < UBT; jj++) {
                     let p = exp(sc[jj] - mn);
                     l += p;
-                    for (var e = 0u; e < UEV; e++) {
-                        acc[e] += p * tv[jj * UEV + e];
+                    for (var e = 0u; e < UEV4; e++) {
+                        acc[e] += p * tv[jj * UEV4 + e];
                     }
                 }
                 m = mn;
@@ -129,7 +171,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         let inv = select(1.0 / l, 0.0, dead);
         let base = P.off[4] + (z * P.L + i) * UEV;
         for (var e = 0u; e < UEV; e++) {
-            out[base + e] = TX(acc[e] * inv);
+            out[base + e] = TX(acc[e / 4u][e % 4u] * inv);
         }
         lse[P.off[5] + z * P.L + i] = select(m + log(l), neg_inf(), dead);
     }
@@ -189,11 +231,17 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         workgroupBarrier();
         for (var t = lid; t < UBT * UE; t += UWG) {
             let j = j0 + t / UE;
-            tk[t] = select(0.0, f32(k[P.off[1] + (zk * P.S + j) * UE + t % UE]), j < P.S);
+            tk[t] = 0.0;
+            if (j < P.S) {
+                tk[t] = f32(k[P.off[1] + (zk * P.S + j) * UE + t % UE]);
+            }
         }
         for (var t = lid; t < UBT * UEV; t += UWG) {
             let j = j0 + t / UEV;
-            tv[t] = select(0.0, f32(v[P.off[2] + (zk * P.S + j) * UEV + t % UEV]), j < P.S);
+            tv[t] = 0.0;
+            if (j < P.S) {
+                tv[t] = f32(v[P.off[2] + (zk * P.S + j) * UEV + t % UEV]);
+            }
         }
         workgroupBarrier();
         if (row_ok && !is_neg_inf(li)) {
@@ -288,16 +336,28 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             workgroupBarrier();
             for (var t = lid; t < UBT * UE; t += UWG) {
                 let i = i0 + t / UE;
-                tq[t] = select(0.0, f32(q[P.off[0] + (z * P.L + i) * UE + t % UE]), i < P.L);
+                tq[t] = 0.0;
+                if (i < P.L) {
+                    tq[t] = f32(q[P.off[0] + (z * P.L + i) * UE + t % UE]);
+                }
             }
             for (var t = lid; t < UBT * UEV; t += UWG) {
                 let i = i0 + t / UEV;
-                tg[t] = select(0.0, f32(dout[P.off[4] + (z * P.L + i) * UEV + t % UEV]), i < P.L);
+                tg[t] = 0.0;
+                if (i < P.L) {
+                    tg[t] = f32(dout[P.off[4] + (z * P.L + i) * UEV + t % UEV]);
+                }
             }
             for (var t = lid; t < UBT; t += UWG) {
                 let i = i0 + t;
-                tl[t] = select(neg_inf(), lse[P.off[5] + z * P.L + i], i < P.L);
-                td[t] = select(0.0, delta[P.off[6] + z * P.L + i], i < P.L);
+                tl[t] = neg_inf();
+                if (i < P.L) {
+                    tl[t] = lse[P.off[5] + z * P.L + i];
+                }
+                td[t] = 0.0;
+                if (i < P.L) {
+                    td[t] = delta[P.off[6] + z * P.L + i];
+                }
             }
             workgroupBarrier();
             if (key_ok) {
