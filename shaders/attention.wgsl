@@ -188,8 +188,18 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 @group(0) @binding(7) var<storage, read_write> delta: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dq: array<TX>;
 
-var<workgroup> tk: array<f32, BT * E>;
-var<workgroup> tv: array<f32, BT * EV>;
+var<workgroup> tk: array<vec4<f32>, BT * E4>;
+var<workgroup> tv: array<vec4<f32>, BT * EV4>;
+
+fn ld_g(base: u32, e: u32, n: u32) -> vec4<f32> {
+    var r = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+        if (e + c < n) {
+            r[c] = f32(dout[base + e + c]);
+        }
+    }
+    return r;
+}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
@@ -203,25 +213,27 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let i = row0 + lid;
     let row_ok = i < P.L;
     let zk = kv_batch(z);
-    var qr: array<f32, E>;
-    var gr: array<f32, EV>;
-    var acc: array<f32, E>;
+    var qr: array<vec4<f32>, E4>;
+    var gr: array<vec4<f32>, EV4>;
+    var acc: array<vec4<f32>, E4>;
     var li = neg_inf();
     var di = 0.0;
+    for (var e = 0u; e < UE4; e++) {
+        qr[e] = vec4<f32>(0.0);
+        acc[e] = vec4<f32>(0.0);
+    }
+    for (var e = 0u; e < UEV4; e++) {
+        gr[e] = vec4<f32>(0.0);
+    }
     if (row_ok) {
-        let qb = P.off[0] + (z * P.L + i) * UE;
-        for (var e = 0u; e < UE; e++) {
-            qr[e] = f32(q[qb + e]);
+        for (var e = 0u; e < UE4; e++) {
+            qr[e] = ld_q(P.off[0] + (z * P.L + i) * UE, 4u * e, UE);
         }
-        let gb = P.off[4] + (z * P.L + i) * UEV;
-        for (var e = 0u; e < UEV; e++) {
-            gr[e] = f32(dout[gb + e]);
+        for (var e = 0u; e < UEV4; e++) {
+            gr[e] = ld_g(P.off[4] + (z * P.L + i) * UEV, 4u * e, UEV);
         }
         li = lse[P.off[5] + z * P.L + i];
         di = delta[P.off[6] + z * P.L + i];
-    }
-    for (var e = 0u; e < UE; e++) {
-        acc[e] = 0.0;
     }
     var kend = P.S;
     if (CAUSAL) {
@@ -229,18 +241,18 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     }
     for (var j0 = 0u; j0 < kend; j0 += UBT) {
         workgroupBarrier();
-        for (var t = lid; t < UBT * UE; t += UWG) {
-            let j = j0 + t / UE;
-            tk[t] = 0.0;
+        for (var t = lid; t < UBT * UE4; t += UWG) {
+            let j = j0 + t / UE4;
+            tk[t] = vec4<f32>(0.0);
             if (j < P.S) {
-                tk[t] = f32(k[P.off[1] + (zk * P.S + j) * UE + t % UE]);
+                tk[t] = ld_k(P.off[1] + (zk * P.S + j) * UE, 4u * (t % UE4), UE);
             }
         }
-        for (var t = lid; t < UBT * UEV; t += UWG) {
-            let j = j0 + t / UEV;
-            tv[t] = 0.0;
+        for (var t = lid; t < UBT * UEV4; t += UWG) {
+            let j = j0 + t / UEV4;
+            tv[t] = vec4<f32>(0.0);
             if (j < P.S) {
-                tv[t] = f32(v[P.off[2] + (zk * P.S + j) * UEV + t % UEV]);
+                tv[t] = ld_v(P.off[2] + (zk * P.S + j) * UEV, 4u * (t % UEV4), UEV);
             }
         }
         workgroupBarrier();
@@ -251,17 +263,17 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                     break;
                 }
                 var d = 0.0;
-                for (var e = 0u; e < UE; e++) {
-                    d += qr[e] * tk[jj * UE + e];
+                for (var e = 0u; e < UE4; e++) {
+                    d += dot(qr[e], tk[jj * UE4 + e]);
                 }
                 let p = exp(d * P.scale + bias(z, i, j) - li);
                 var dp = 0.0;
-                for (var e = 0u; e < UEV; e++) {
-                    dp += gr[e] * tv[jj * UEV + e];
+                for (var e = 0u; e < UEV4; e++) {
+                    dp += dot(gr[e], tv[jj * UEV4 + e]);
                 }
                 let ds = p * (dp - di);
-                for (var e = 0u; e < UE; e++) {
-                    acc[e] += ds * tk[jj * UE + e];
+                for (var e = 0u; e < UE4; e++) {
+                    acc[e] += ds * tk[jj * UE4 + e];
                 }
             }
         }
@@ -269,7 +281,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (row_ok) {
         let base = P.off[7] + (z * P.L + i) * UE;
         for (var e = 0u; e < UE; e++) {
-            dq[base + e] = TX(acc[e] * P.scale);
+            dq[base + e] = TX(acc[e / 4u][e % 4u] * P.scale);
         }
     }
 }
@@ -286,10 +298,20 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 @group(0) @binding(8) var<storage, read_write> dk: array<TX>;
 @group(0) @binding(9) var<storage, read_write> dv: array<TX>;
 
-var<workgroup> tq: array<f32, BT * E>;
-var<workgroup> tg: array<f32, BT * EV>;
+var<workgroup> tq: array<vec4<f32>, BT * E4>;
+var<workgroup> tg: array<vec4<f32>, BT * EV4>;
 var<workgroup> tl: array<f32, BT>;
 var<workgroup> td: array<f32, BT>;
+
+fn ld_g(base: u32, e: u32, n: u32) -> vec4<f32> {
+    var r = vec4<f32>(0.0);
+    for (var c = 0u; c < 4u; c++) {
+        if (e + c < n) {
+            r[c] = f32(dout[base + e + c]);
+        }
+    }
+    return r;
+}
 
 // Here P.z counts key batches (B * HK) and P.gpz the workgroups of one key batch; each thread owns
 // key row j and sums over the REP query heads reading it and all their query rows.
@@ -304,25 +326,25 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let key0 = (group % P.gpz) * UWG;
     let j = key0 + lid;
     let key_ok = j < P.S;
-    var kr: array<f32, E>;
-    var vr: array<f32, EV>;
-    var gk: array<f32, E>;
-    var gv: array<f32, EV>;
+    var kr: array<vec4<f32>, E4>;
+    var vr: array<vec4<f32>, EV4>;
+    var gk: array<vec4<f32>, E4>;
+    var gv: array<vec4<f32>, EV4>;
+    for (var e = 0u; e < UE4; e++) {
+        kr[e] = vec4<f32>(0.0);
+        gk[e] = vec4<f32>(0.0);
+    }
+    for (var e = 0u; e < UEV4; e++) {
+        vr[e] = vec4<f32>(0.0);
+        gv[e] = vec4<f32>(0.0);
+    }
     if (key_ok) {
-        let kb = P.off[1] + (zk * P.S + j) * UE;
-        for (var e = 0u; e < UE; e++) {
-            kr[e] = f32(k[kb + e]);
+        for (var e = 0u; e < UE4; e++) {
+            kr[e] = ld_k(P.off[1] + (zk * P.S + j) * UE, 4u * e, UE);
         }
-        let vb = P.off[2] + (zk * P.S + j) * UEV;
-        for (var e = 0u; e < UEV; e++) {
-            vr[e] = f32(v[vb + e]);
+        for (var e = 0u; e < UEV4; e++) {
+            vr[e] = ld_v(P.off[2] + (zk * P.S + j) * UEV, 4u * e, UEV);
         }
-    }
-    for (var e = 0u; e < UE; e++) {
-        gk[e] = 0.0;
-    }
-    for (var e = 0u; e < UEV; e++) {
-        gv[e] = 0.0;
     }
     var istart = 0u;
     if (CAUSAL) {
@@ -334,28 +356,26 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         let z = b * P.hq + h * P.rep + r;
         for (var i0 = istart; i0 < P.L; i0 += UBT) {
             workgroupBarrier();
-            for (var t = lid; t < UBT * UE; t += UWG) {
-                let i = i0 + t / UE;
-                tq[t] = 0.0;
+            for (var t = lid; t < UBT * UE4; t += UWG) {
+                let i = i0 + t / UE4;
+                tq[t] = vec4<f32>(0.0);
                 if (i < P.L) {
-                    tq[t] = f32(q[P.off[0] + (z * P.L + i) * UE + t % UE]);
+                    tq[t] = ld_q(P.off[0] + (z * P.L + i) * UE, 4u * (t % UE4), UE);
                 }
             }
-            for (var t = lid; t < UBT * UEV; t += UWG) {
-                let i = i0 + t / UEV;
-                tg[t] = 0.0;
+            for (var t = lid; t < UBT * UEV4; t += UWG) {
+                let i = i0 + t / UEV4;
+                tg[t] = vec4<f32>(0.0);
                 if (i < P.L) {
-                    tg[t] = f32(dout[P.off[4] + (z * P.L + i) * UEV + t % UEV]);
+                    tg[t] = ld_g(P.off[4] + (z * P.L + i) * UEV, 4u * (t % UEV4), UEV);
                 }
             }
             for (var t = lid; t < UBT; t += UWG) {
                 let i = i0 + t;
                 tl[t] = neg_inf();
-                if (i < P.L) {
-                    tl[t] = lse[P.off[5] + z * P.L + i];
-                }
                 td[t] = 0.0;
                 if (i < P.L) {
+                    tl[t] = lse[P.off[5] + z * P.L + i];
                     td[t] = delta[P.off[6] + z * P.L + i];
                 }
             }
@@ -371,19 +391,19 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                         continue;  // a row with no key kept (its output is 0, so are its gradients)
                     }
                     var d = 0.0;
-                    for (var e = 0u; e < UE; e++) {
-                        d += tq[ii * UE + e] * kr[e];
+                    for (var e = 0u; e < UE4; e++) {
+                        d += dot(tq[ii * UE4 + e], kr[e]);
                     }
                     let p = exp(d * P.scale + bias(z, i, j) - li);
                     var dp = 0.0;
-                    for (var e = 0u; e < UEV; e++) {
-                        let g = tg[ii * UEV + e];
+                    for (var e = 0u; e < UEV4; e++) {
+                        let g = tg[ii * UEV4 + e];
                         gv[e] += p * g;
-                        dp += g * vr[e];
+                        dp += dot(g, vr[e]);
                     }
                     let ds = p * (dp - td[ii]);
-                    for (var e = 0u; e < UE; e++) {
-                        gk[e] += ds * tq[ii * UE + e];
+                    for (var e = 0u; e < UE4; e++) {
+                        gk[e] += ds * tq[ii * UE4 + e];
                     }
                 }
             }
@@ -392,11 +412,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (key_ok) {
         let kb = P.off[7] + (zk * P.S + j) * UE;
         for (var e = 0u; e < UE; e++) {
-            dk[kb + e] = TX(gk[e] * P.scale);
+            dk[kb + e] = TX(gk[e / 4u][e % 4u] * P.scale);
         }
         let vb = P.off[8] + (zk * P.S + j) * UEV;
         for (var e = 0u; e < UEV; e++) {
-            dv[vb + e] = TX(gv[e]);
+            dv[vb + e] = TX(gv[e / 4u][e % 4u]);
         }
     }
 }

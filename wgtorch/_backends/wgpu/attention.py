@@ -43,7 +43,8 @@ META = PARAMS.struct
 
 def tile_rows(e: int, ev: int) -> int:
     """Rows of the other operand staged per step: as many as fit (with two per-row floats), at most 64."""
-    return max(1, min(64, _SHARED_FLOATS // (e + ev + 2)))
+    pad = lambda n: -(-n // 4) * 4  # rows are staged as vec4s  # noqa: E731
+    return max(1, min(64, _SHARED_FLOATS // (pad(e) + pad(ev) + 2)))
 
 
 def kernel_source(kernel: str, tx: str, e: int, ev: int, causal: bool, has_mask: bool, wg: int = WG) -> str:
