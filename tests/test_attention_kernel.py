@@ -210,7 +210,8 @@ def test_fallback_conditions(why, calls):
         out = F.scaled_dot_product_attention(*w, dropout_p=0.5)
         assert not calls and out.shape == (1, 2, 5, 8)
         return
-    if why == "head_dim":  # past MAX_HEAD_DIM
+    if why == "head_dim":  # the largest head dim the kernels take, then one past it
+        _check(_arrays([(1, 1, 3, 128), (1, 1, 4, 128), (1, 1, 4, 128)], 21), calls=calls)
         _check(_arrays([(1, 1, 3, 129), (1, 1, 4, 129), (1, 1, 4, 2)], 21), calls=calls, expect_fused=False)
         return
     if why == "gqa_kv_heads":
