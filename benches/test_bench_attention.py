@@ -3,7 +3,10 @@ sum, backward to query, key and value). cpu and PyTorch CPU (where installed, sa
 8 heads, sequence 256, head dim 64; wgpu (lavapipe is the same two CPU cores, 10-50x slower): batch 1,
 2 heads, sequence 64, head dim 32, timed up to ``wgtorch.wgpu.synchronize()``. On wgpu ``wgpu`` is the fused
 flash-attention kernels (``shaders/attention.wgsl``) and ``wgpu-composite`` the composite (matmul, softmax, where)
-they replace, same shape and run.
+they replace, same shape and run (wgpu stays at B1 H2 L64 E32: B8 H8 L256 E64 takes seconds per step on
+lavapipe). Measured on lavapipe (2 shared cores), fwd+bwd median: fused 48 ms vs composite 19 ms (full), 63 vs
+28 ms (causal): on a software adapter the per-row private accumulators cost more than the composite's tiled
+matmuls save; the fused kernels' gain is memory (no (L, S) scores) and, on a GPU, bandwidth.
 
 ``pytest benches/test_bench_attention.py`` (add ``--benchmark-json=PATH`` to keep the numbers).
 """

@@ -1,5 +1,7 @@
 """Attention as a composite of existing ops (matmul, softmax, where), differentiable on every device:
-``scaled_dot_product_attention`` and ``multi_head_attention_forward`` with PyTorch's semantics.
+``scaled_dot_product_attention`` and ``multi_head_attention_forward`` with PyTorch's semantics. Where a backend
+has fused attention kernels (wgpu: flash attention, ``_attention_fused.py``), SDPA runs those instead and the
+composite stays the reference and the fallback.
 
 Masks follow PyTorch: for SDPA a bool mask is True where a query may attend; for multi-head attention a bool
 ``attn_mask`` / ``key_padding_mask`` is True where attending is *not* allowed. Float masks are added to the
