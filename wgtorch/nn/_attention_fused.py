@@ -102,7 +102,7 @@ def _sdpa_fused(
     try:
         if gqa:
             hq, hk = query.shape[-3], key.shape[-3]
-            if hk != value.shape[-3] or hq % hk:
+            if hk == 0 or hk != value.shape[-3] or hq % hk:
                 return None  # differing key / value heads: the composite (it also reports bad head counts)
             lead = broadcast_shapes([query.shape[:-3], key.shape[:-3], value.shape[:-3]])
             q, k, v = (query.expand(*lead, hq, L, e), key.expand(*lead, hk, S, e), value.expand(*lead, hk, S, ev))
