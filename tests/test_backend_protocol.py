@@ -12,7 +12,7 @@ import pytest
 import wgtorch
 from wgtorch._backends.array import ArrayBackend
 from wgtorch._backends.array_cuda import CudaArrayBackend
-from wgtorch._backends.protocol import METHODS, OPTIONAL, Backend, FusedConv
+from wgtorch._backends.protocol import METHODS, OPTIONAL, OPTIONAL_BY_CLASS, Backend
 from wgtorch._backends.wgpu import WgpuBackend
 from wgtorch._device import BACKENDS
 
@@ -37,7 +37,7 @@ def test_optional_methods_keep_their_declared_parameters(method):
     for cls in CLASSES:
         impl = getattr(cls, method, None)
         if impl is not None:
-            assert _params(impl) == _params(getattr(FusedConv, method)), f"{cls.__name__}.{method}"
+            assert _params(impl) == _params(getattr(OPTIONAL_BY_CLASS[method], method)), f"{cls.__name__}.{method}"
     assert getattr(WgpuBackend, method, None) is not None  # wgpu has every one today
 
 

@@ -171,7 +171,9 @@ def check_strided_bounds(shape, strides, offset: int, storage_size: int, itemsiz
         raise RuntimeError(f"setStorage: sizes {list(shape)}, strides {list(strides)}, storage offset {offset}, and "
                            f"itemsize {itemsize} requiring a storage size of {need * itemsize} are out of bounds "
                            f"for storage of size {storage_size * itemsize}")
-# -- optional fused kernels: convolution (a backend may lack them; ask with `optional`) --------
+
+
+# -- optional fused kernels (a backend may lack them; ask with `optional`) --------------------
 class FusedConv(Protocol):
     """2-d convolution as one kernel per pass (wgpu: an implicit GEMM, ``wgpu/conv.py``). A
     backend without it runs the composite of ``wgtorch/nn/_conv.py`` (im2col columns and a
@@ -190,8 +192,30 @@ class FusedConv(Protocol):
         """The gradient of the weight (of shape ``weight_shape``) from the output's ``grad``."""
 
 
-#: the optional methods (tests/test_conv_kernel.py checks the backends that have them).
-OPTIONAL = tuple(name for name in vars(FusedConv) if not name.startswith("_") and callable(getattr(FusedConv, name)))
+class FusedLayers(Protocol):
+    """Fused attention and batch-norm statistics (wgpu: ``wgpu/attention.py``, ``wgpu/norm.py``).
+    A backend without them runs the composites of ``nn/_attention.py`` and ``nn/_norm.py``, the
+    references the kernels are tested against."""
+
+    def attention_supported(self, dt, e: int, ev: int) -> bool:
+        """Whether attention_forward takes this dtype and these head dims."""
+    def attention_forward(self, q, k, v, mask, scale: float, is_causal: bool, hq: int, hk: int):
+        """(out, lse): fused scaled-dot-product attention on dense (Z, L, E) / (Zk, S, E) / (Zk, S, Ev)
+        arrays (``wgpu/attention.py`` describes the layouts); lse is the per-row logsumexp, float32."""
+    def attention_backward(self, grad, q, k, v, mask, out, lse, delta, scale: float, is_causal: bool, hq: int,
+                           hk: int):
+        """(dq, dk, dv), with delta = rowsum(grad * out) float32."""
+    def batch_norm_stats(self, x, batch: int, channels: int, inner: int):
+        """(C, 2) float32 per-channel (mean, biased variance) of a dense (N, C, R) array, in one pass."""
+
+
+def _methods_of(cls) -> tuple:
+    return tuple(name for name in vars(cls) if not name.startswith("_") and callable(getattr(cls, name)))
+
+
+#: the optional methods, by the protocol class that declares them (tests check the backends that have them).
+OPTIONAL_BY_CLASS = {name: cls for cls in (FusedConv, FusedLayers) for name in _methods_of(cls)}
+OPTIONAL = tuple(OPTIONAL_BY_CLASS)
 
 
 def optional(be, name: str):

@@ -1,5 +1,7 @@
 """Attention as a composite of existing ops (matmul, softmax, where), differentiable on every device:
-``scaled_dot_product_attention`` and ``multi_head_attention_forward`` with PyTorch's semantics.
+``scaled_dot_product_attention`` and ``multi_head_attention_forward`` with PyTorch's semantics. Where a backend
+has fused attention kernels (wgpu: flash attention, ``_attention_fused.py``), SDPA runs those instead and the
+composite stays the reference and the fallback.
 
 Masks follow PyTorch: for SDPA a bool mask is True where a query may attend; for multi-head attention a bool
 ``attn_mask`` / ``key_padding_mask`` is True where attending is *not* allowed. Float masks are added to the
@@ -16,6 +18,7 @@ from .._tensor import Tensor
 from ..amp.autocast_mode import autocast_op
 from ..ops.pointwise import where
 from ..ops.reduce import softmax as _softmax
+from ._attention_fused import _sdpa_fused
 from ._functions import same_device
 
 
@@ -36,6 +39,8 @@ def _repeat_heads(t: Tensor, repeats: int) -> Tensor:
 
 def _safe_softmax(scores: Tensor) -> Tensor:
     """Softmax over the last dim whose rows that are entirely -inf give zeros (PyTorch's SDPA), not NaN."""
+    if scores.shape[-1] == 0:
+        return scores  # no keys: nothing to normalise (amax of an empty dim would raise)
     dead = scores.amax(-1, keepdim=True) == float("-inf")
     zero = _creation.full((), 0.0, dtype=scores.dtype, device=scores.device)
     return where(dead, zero, _softmax(where(dead, zero, scores), -1))
@@ -68,6 +73,15 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
                            f"got {key.shape[-2]} and {value.shape[-2]}")
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {dropout_p}")
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    out = _sdpa_fused(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+    if out is not None:
+        return out
+    return _sdpa_composite(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+
+
+def _sdpa_composite(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa):
+    """The composite SDPA (matmul, safe softmax, where): every device, and the fused kernel's reference."""
     if enable_gqa and query.ndim >= 3 and key.ndim >= 3:
         hq, hk, hv = query.shape[-3], key.shape[-3], value.shape[-3]
         if hq % hk or hq % hv:
@@ -75,7 +89,6 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
                                f"{hq}, {hk} and {hv}")
         key, value = _repeat_heads(key, hq // hk), _repeat_heads(value, hq // hv)
     L, S = query.shape[-2], key.shape[-2]
-    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     scores = (query * scale) @ key.transpose(-2, -1)  # (..., L, S); head mismatches raise here
     neg_inf = _creation.full((), float("-inf"), dtype=scores.dtype, device=scores.device)
     if is_causal:
@@ -100,7 +113,6 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
 
         attn = dropout(attn, dropout_p, training=True)
     return attn @ value
-
 
 
 def _float_mask(mask: Tensor | None, dtype, name: str) -> Tensor | None:

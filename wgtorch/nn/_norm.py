@@ -8,9 +8,11 @@ import math
 import warnings
 
 from .. import _dtype as D
+from .._backends.protocol import optional
 from .._info import finfo
 from .._methods import apply_inplace
-from .._tensor import Tensor
+from .._tensor import Tensor, _wrap
+from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
 from ..ops.pointwise import where
 from ._functions import same_device
@@ -41,6 +43,35 @@ def _update_running(running: Tensor | None, stat: Tensor, momentum: float) -> No
         running.copy_(running * (1.0 - momentum) + stat.detach().reshape(running.shape).to(running.dtype) * momentum)
 
 
+class BatchStats(Function):
+    """Per-channel (mean, biased variance), float32 (C,) each, of (N, C, *) from a backend's one-pass kernel;
+    backward is their exact gradient: dx = g_mean / n + g_var * 2 (x - mean) / n."""
+
+    @staticmethod
+    def forward(ctx, x, kernel):
+        c = x.shape[1]
+        inner = math.prod(x.shape[2:])
+        dense = x.contiguous()
+        st = _wrap(kernel(dense._data, x.shape[0], c, inner), x._be, D.float32)
+        mean, var = st[:, 0], st[:, 1]
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, mean)
+        return mean, var
+
+    @staticmethod
+    def backward(ctx, g_mean, g_var):
+        x, mean = ctx.saved_tensors
+        shape = _channel_shape(x)
+        n = x.numel() // x.shape[1]
+        gx = None
+        if g_mean is not None:
+            gx = (g_mean / n).reshape(shape).to(x.dtype).expand(*x.shape)
+        if g_var is not None:
+            part = (x - mean.reshape(shape).to(x.dtype)) * (g_var * (2.0 / n)).reshape(shape).to(x.dtype)
+            gx = part if gx is None else gx + part
+        return gx, None
+
+
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
                bias: Tensor | None = None, training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Normalise (N, C, *) per channel over N and *: with the batch's mean and biased variance when
@@ -64,9 +95,14 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                              f"{input.shape}")
         if input.numel() == 0:  # PyTorch: an empty output, the running statistics left as they are
             return _affine(input * 1.0, weight, bias, shape)
-        mean = input.mean(dims, keepdim=True)
-        centred = input - mean
-        var = (centred * centred).mean(dims, keepdim=True)
+        stats = optional(input._be, "batch_norm_stats")  # None where the backend has no fused kernel
+        if stats is not None and input.dtype in (D.float32, D.float16):
+            mean, var = (t.reshape(shape).to(input.dtype) for t in BatchStats.apply(input, stats))
+            centred = input - mean
+        else:
+            mean = input.mean(dims, keepdim=True)
+            centred = input - mean
+            var = (centred * centred).mean(dims, keepdim=True)
         _update_running(running_mean, mean, momentum)
         _update_running(running_var, var * (n / (n - 1)), momentum)
     else:

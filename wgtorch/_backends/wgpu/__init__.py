@@ -246,3 +246,15 @@ for _name in ("scatter", "nonzero"):
 from .scan import scan as _scan  # noqa: E402
 
 WgpuBackend.scan = _scan
+
+# -- fused attention (optional capability, see protocol.OPTIONAL): attention.py + shaders/attention.wgsl --
+from .attention import AttentionOps as _AttentionOps  # noqa: E402
+
+for _name in ("attention_supported", "attention_forward", "attention_backward", "_attn_run",
+              "_attn_wg"):
+    setattr(WgpuBackend, _name, getattr(_AttentionOps, _name))
+
+# -- one-pass batch-norm statistics (optional capability, see protocol.OPTIONAL): norm.py + shaders/norm.wgsl --
+from .norm import NormOps as _NormOps  # noqa: E402
+
+WgpuBackend.batch_norm_stats = _NormOps.batch_norm_stats
