@@ -12,6 +12,7 @@ import numpy as np
 from rich.console import Console
 
 from . import report as rep
+from .checks_attention import attention_kernels, norm_kernels
 from .checks_conv import conv_kernels
 from .checks_core import elementwise_kernels, reduce_kernels
 from .checks_more import index_kernels, matmul_kernels, random_kernels
@@ -33,6 +34,8 @@ CHECKS = {
     "sort": sort_kernels,
     "scan": scan_kernels,
     "conv": conv_kernels,
+    "attention": attention_kernels,
+    "norm": norm_kernels,
 }
 
 
