@@ -163,12 +163,12 @@ class Graph:
         from .runtime import _translate
 
         rt = self._rt
+        if rt is not None and rt._capture is not None:
+            raise RuntimeError("replay() is not allowed while capturing a wgpu graph")
         if not self._program:
             raise RuntimeError("replay() of a wgpu graph that holds no capture (capture one with "
                                "`with wgtorch.wgpu.graph(g):`)")
         with rt.lock:
-            if rt._capture is not None:
-                raise RuntimeError("replay() is not allowed while capturing a wgpu graph")
             rt.flush()  # eager work recorded before the replay runs before it
             enc = rt.device.create_command_encoder()
             direct = rt._direct
