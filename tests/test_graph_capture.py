@@ -46,9 +46,9 @@ def test_replay_is_ordered_after_eager_work_and_before_later_work():
     g = torch.wgpu.Graph()
     with torch.wgpu.graph(g):
         y = x * 3
-    x.mul_(2)    # recorded eagerly, not yet submitted: the replay must see it
+    x.mul_(2)  # recorded eagerly, not yet submitted: the replay must see it
     g.replay()
-    z = y + 1    # recorded after the replay: must see its result
+    z = y + 1  # recorded after the replay: must see its result
     np.testing.assert_array_equal(z.numpy(), np.full(64, 7.0, np.float32))
 
 
@@ -105,7 +105,7 @@ def test_intermediates_keep_their_memory_while_the_graph_lives():
     x, w = _t(np.zeros((16, 16))), _t(w0)
     g = torch.wgpu.Graph()
     with torch.wgpu.graph(g):
-        h = x @ w          # dies at the end of the block: the graph keeps its block
+        h = x @ w  # dies at the end of the block: the graph keeps its block
         out = (h * 2).relu()
         del h
     gc.collect()
@@ -154,13 +154,16 @@ def test_deleting_a_graph_returns_its_memory():
     assert torch.wgpu.memory_allocated() == before
 
 
-@pytest.mark.parametrize("what, body", [
-    ("reading a tensor", lambda x: (x * 2).sum().item()),
-    ("reading a tensor", lambda x: str(x + 1)),
-    ("synchronize", lambda x: torch.wgpu.synchronize()),
-    ("uploading host data", lambda x: torch.tensor([1.0, 2.0], device="wgpu")),
-    ("random op", lambda x: torch.rand(4, device="wgpu")),
-])
+@pytest.mark.parametrize(
+    "what, body",
+    [
+        ("reading a tensor", lambda x: (x * 2).sum().item()),
+        ("reading a tensor", lambda x: str(x + 1)),
+        ("synchronize", lambda x: torch.wgpu.synchronize()),
+        ("uploading host data", lambda x: torch.tensor([1.0, 2.0], device="wgpu")),
+        ("random op", lambda x: torch.rand(4, device="wgpu")),
+    ],
+)
 def test_host_work_inside_a_capture_raises_and_the_device_keeps_working(what, body):
     x = _t(np.arange(4))
     gc.collect()

@@ -29,8 +29,10 @@ def refuse(rt, what: str):
         rt._capture = None
         cap.failed = what
         cap.release(rt)
-    return RuntimeError(f"{what} is not allowed while capturing a wgpu graph (a replay can't run host "
-                        "code): move it outside the `with wgtorch.wgpu.graph(g):` block")
+    return RuntimeError(
+        f"{what} is not allowed while capturing a wgpu graph (a replay can't run host "
+        "code): move it outside the `with wgtorch.wgpu.graph(g):` block"
+    )
 
 
 class Capture:
@@ -41,17 +43,17 @@ class Capture:
 
     def __init__(self):
         self.alive = True  # False once released: its pins no longer hold anything
-        self.held: list = []    # blocks that died while pinned or during the capture
+        self.held: list = []  # blocks that died while pinned or during the capture
         self.pinned: list = []  # blocks allocated during the capture
         self.ops: list = []
-        self.failed = None      # what made the capture abandon, if anything
+        self.failed = None  # what made the capture abandon, if anything
         self.error_slots = 0
 
     def record_dispatch(self, rt, p, buffers, meta_struct, ring, offset: int, groups: int) -> None:
         if p.name.startswith("random:"):
             # The seed and counter are baked into the parameters: a replay would repeat the numbers.
             raise refuse(rt, f"the random op {p.name!r} (its numbers would repeat on every replay)")
-        params = bytes(ring[offset: offset + meta_struct.size])
+        params = bytes(ring[offset : offset + meta_struct.size])
         if groups <= rt.max_groups:
             x, y = groups, 1
         else:
@@ -113,15 +115,16 @@ class Graph:
         with rt.lock:
             if cap.failed is not None:
                 self._cap = None
-                raise RuntimeError(f"the wgpu graph capture was abandoned: {cap.failed} is not allowed "
-                                   "while capturing")
+                raise RuntimeError(f"the wgpu graph capture was abandoned: {cap.failed} is not allowed while capturing")
             rt._reclaim()  # blocks that died during the capture are held now, while it is current
             rt._capture = None
             cap.error_slots = rt._error_slots
             if not cap.ops:
                 self.reset()
-                raise RuntimeError("the wgpu graph captured no work: only work on the wgpu device is "
-                                   "recorded (operations on cpu tensors are not)")
+                raise RuntimeError(
+                    "the wgpu graph captured no work: only work on the wgpu device is "
+                    "recorded (operations on cpu tensors are not)"
+                )
             self._build(rt, cap)
 
     def _build(self, rt, cap: Capture) -> None:
@@ -133,7 +136,7 @@ class Graph:
                 slots.setdefault(op[2], len(slots))
         blob = bytearray(max(len(slots), 1) * META_SLOT)
         for params, i in slots.items():
-            blob[i * META_SLOT: i * META_SLOT + len(params)] = params
+            blob[i * META_SLOT : i * META_SLOT + len(params)] = params
         self._params = rt.device.create_buffer(size=len(blob), usage=BUFFER_USAGE, label="graph params")
         rt.queue.write_buffer(self._params, 0, blob)  # lands before the first replay's submit
         groups: dict = {}
@@ -149,8 +152,10 @@ class Graph:
             bg = groups.get(key)
             if bg is None:
                 entries = [{"binding": 0, "resource": {"buffer": self._params, "offset": 0, "size": META_SLOT}}]
-                entries += [{"binding": i + 1, "resource": {"buffer": b.gpu, "offset": 0, "size": b.size}}
-                            for i, b in enumerate(buffers)]
+                entries += [
+                    {"binding": i + 1, "resource": {"buffer": b.gpu, "offset": 0, "size": b.size}}
+                    for i, b in enumerate(buffers)
+                ]
                 bg = groups[key] = rt.device.create_bind_group(layout=p.layout, entries=entries)
             self._uses_errors |= errors is not None and errors in buffers
             program.append((p, bg, slots[params] * META_SLOT, x, y))
@@ -166,8 +171,9 @@ class Graph:
         if rt is not None and rt._capture is not None:
             raise RuntimeError("replay() is not allowed while capturing a wgpu graph")
         if not self._program:
-            raise RuntimeError("replay() of a wgpu graph that holds no capture (capture one with "
-                               "`with wgtorch.wgpu.graph(g):`)")
+            raise RuntimeError(
+                "replay() of a wgpu graph that holds no capture (capture one with `with wgtorch.wgpu.graph(g):`)"
+            )
         with rt.lock:
             rt.flush()  # eager work recorded before the replay runs before it
             enc = rt.device.create_command_encoder()
