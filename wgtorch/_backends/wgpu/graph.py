@@ -89,6 +89,7 @@ class Graph:
         self._program: list = []
         self._params = None
         self._uses_errors = False
+        self._dispatches = 0
 
     # -- capture -------------------------------------------------------------------------------
     def capture_begin(self, device=None) -> None:
@@ -160,6 +161,7 @@ class Graph:
             self._uses_errors |= errors is not None and errors in buffers
             program.append((p, bg, slots[params] * META_SLOT, x, y))
         self._program = program
+        self._dispatches = sum(1 for op in program if op[0] is not _COPY)
 
     # -- replay --------------------------------------------------------------------------------
     def replay(self) -> None:
@@ -176,6 +178,20 @@ class Graph:
             )
         with rt.lock:
             rt.flush()  # eager work recorded before the replay runs before it
+            try:
+                rt.queue.submit([self._encode(rt).finish()])
+            except Exception as e:
+                raise _translate(e, rt.name) from e
+            rt.stats["submits"] += 1
+            rt.stats["dispatches"] += self._dispatches
+            if self._uses_errors:  # the next read checks what the replay's index checks reported
+                rt._errors_armed = True
+                rt._error_slots = max(rt._error_slots, self._cap.error_slots)
+
+    def _encode(self, rt):
+        """The replay's command encoder, recorded and not finished (benches time this alone: on a
+        software adapter such as lavapipe, ``submit`` runs the work on the host)."""
+        with rt.lock:
             enc = rt.device.create_command_encoder()
             direct = rt._direct
             cp = handle = last_p = last_bind = None
@@ -211,25 +227,17 @@ class Graph:
                     cp.dispatch_workgroups(x, y, 1)
             if cp is not None:
                 cp.end()
-            try:
-                rt.queue.submit([enc.finish()])
-            except Exception as e:
-                raise _translate(e, rt.name) from e
-            rt.stats["submits"] += 1
-            rt.stats["dispatches"] += self.num_dispatches
-            if self._uses_errors:  # the next read checks what the replay's index checks reported
-                rt._errors_armed = True
-                rt._error_slots = max(rt._error_slots, self._cap.error_slots)
+            return enc
 
     @property
     def num_dispatches(self) -> int:
         """Dispatches one replay records (copies not counted)."""
-        return sum(1 for op in self._program if op[0] is not _COPY)
+        return self._dispatches
 
     def reset(self) -> None:
         """Drop the capture and return the memory it kept to the pool."""
         cap, rt = self._cap, self._rt
-        self._program, self._params, self._cap, self._uses_errors = [], None, None, False
+        self._program, self._params, self._cap, self._uses_errors, self._dispatches = [], None, None, False, 0
         if cap is None:
             return
         with rt.lock:
