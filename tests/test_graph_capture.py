@@ -233,3 +233,38 @@ def test_device_errors_surface_after_a_replay():
     idx.copy_(torch.tensor([4, 5, 6], device="wgpu"))  # the device keeps working, the graph too
     g.replay()
     assert y.tolist() == [4.0, 5.0, 6.0]
+
+
+def test_a_recorded_copy_splits_the_replayed_pass_in_order():
+    x = _t(np.arange(64))
+    y = torch.zeros(300_000, device="wgpu")  # over 1 MiB: a buffer of its own (a copy can't stay in one buffer)
+    rt = x._be.rt
+    g = torch.wgpu.Graph()
+    with torch.wgpu.graph(g):
+        z = x * 2
+        zd, yd = z._data, y._data
+        rt.copy(zd.buffer, zd.offset * 4, yd.buffer, yd.offset * 4, 256)  # between two dispatches
+        w = y[:64] + 1
+    np.testing.assert_array_equal(w.numpy(), np.arange(64, dtype=np.float32) * 2 + 1)
+    assert len(g._program) == 3 and g.num_dispatches == 2
+    new = np.arange(64, dtype=np.float32)[::-1].copy()
+    x.copy_(_t(new))
+    g.replay()
+    np.testing.assert_array_equal(w.numpy(), new * 2 + 1)
+
+
+def test_a_capture_longer_than_one_batch_replays_whole():
+    # more dispatches than the runtime's batch: the eager run submits mid-capture, the graph does not
+    from wgtorch._backends.wgpu.runtime import MAX_BATCH
+
+    x = _t(np.zeros(4))
+    g = torch.wgpu.Graph()
+    with torch.wgpu.graph(g):
+        y = x
+        for _ in range(MAX_BATCH + 20):
+            y = y + 1
+    assert g.num_dispatches == MAX_BATCH + 20
+    assert y.tolist() == [MAX_BATCH + 20.0] * 4
+    x.copy_(_t(np.full(4, 5.0)))
+    g.replay()
+    assert y.tolist() == [MAX_BATCH + 25.0] * 4
