@@ -162,6 +162,7 @@ def test_deleting_a_graph_returns_its_memory():
         ("synchronize", lambda x: torch.wgpu.synchronize()),
         ("uploading host data", lambda x: torch.tensor([1.0, 2.0], device="wgpu")),
         ("random op", lambda x: torch.rand(4, device="wgpu")),
+        ("random op", lambda x: torch.nn.functional.dropout(x, 0.5)),
     ],
 )
 def test_host_work_inside_a_capture_raises_and_the_device_keeps_working(what, body):
@@ -200,6 +201,9 @@ def test_swallowed_refusal_still_fails_the_capture():
 def test_capture_of_cpu_work_only_raises():
     x = torch.ones(4)
     g = torch.wgpu.Graph()
+    with pytest.raises(RuntimeError, match="wgpu device only"):
+        with torch.wgpu.graph(g, device="cpu"):
+            x * 2
     with pytest.raises(RuntimeError, match="captured no work"):
         with torch.wgpu.graph(g):
             x * 2

@@ -10,7 +10,16 @@ Memory: a replay writes to the addresses the capture saw, so those blocks must s
 pool while the graph lives. Every block allocated during the capture is *pinned* to it
 (``Block.pin``), and every block that dies during the capture or, pinned, after it, is *held* by it
 instead of going back to the pool; ``release`` (``Graph.reset`` or the graph's death) returns them.
-Tensors that existed before the capture (parameters, static inputs) are the caller's to keep alive.
+Tensors that existed before the capture (parameters, static inputs) are the caller's to keep alive
+(as with CUDA graphs: one freed while the graph lives may be reused, and a replay would write it).
+
+Limits (not in scope yet): values packed into parameters at capture time are replayed as they were:
+scalars, shapes, SGD momentum's first-step flag (capture after a warm-up step), Adam's step count
+and bias corrections, lr schedulers; random ops are refused (their seed and counter would repeat).
+Host reads, syncs and uploads are refused, as is replaying during a capture. Gradients that exist
+when the capture starts are accumulated into on every replay (PyTorch's rule too): call
+``zero_grad()`` (set_to_none) before capturing a backward. Capture is per device, not per thread:
+work other threads record on the device during a capture is captured too.
 """
 
 from __future__ import annotations
@@ -95,7 +104,10 @@ class Graph:
     def capture_begin(self, device=None) -> None:
         """Start recording on the wgpu device ``device`` (default ``wgpu:0``)."""
         from ... import wgpu as public
+        from ..._device import device as as_device
 
+        if device is not None and not isinstance(device, int) and as_device(device).type != "wgpu":
+            raise RuntimeError(f"wgpu graphs capture work on a wgpu device only, got device {str(device)!r}")
         rt = public._runtime(device)
         gc.collect()  # garbage from before the capture must not die (and be held) during it
         with rt.lock:
