@@ -95,3 +95,52 @@ def memory_stats(d=None) -> dict:
 def empty_cache(d=None) -> None:
     """Free the pool's cached buffers (live tensors keep theirs)."""
     _runtime(d).empty_cache()
+
+
+# -- graphs: capture and replay (torch.cuda.CUDAGraph / torch.cuda.graph) --
+def _graph_class():
+    from ._backends.wgpu.graph import Graph
+
+    return Graph
+
+
+def __getattr__(name):
+    # Graph lives with the runtime; importing it lazily keeps `import wgtorch` free of wgpu-native.
+    if name == "Graph":
+        return _graph_class()
+    raise AttributeError(f"module 'wgtorch.wgpu' has no attribute {name!r}")
+
+
+class graph:
+    """Context manager that captures the wgpu work of its body into ``wgpu_graph`` (a
+    `wgtorch.wgpu.Graph`), like ``torch.cuda.graph``. The body runs once, eagerly (its results are
+    valid afterwards), and ``wgpu_graph.replay()`` runs the recorded work again on whatever the
+    captured tensors hold then.
+
+    Only work on the wgpu device ``device`` is recorded; host reads, syncs, uploads of host data
+    and random ops inside the body raise RuntimeError and abandon the capture. Values baked into
+    kernels' parameters at capture time (scalars, an optimizer's step count or first-step flag,
+    shapes) are replayed as they were. ``pool``, ``stream`` and ``capture_error_mode`` are accepted
+    for PyTorch's signature; only their defaults are supported."""
+
+    def __init__(self, wgpu_graph, pool=None, stream=None, capture_error_mode: str = "global", device=None):
+        if not isinstance(wgpu_graph, _graph_class()):
+            raise TypeError(f"graph() expects a wgtorch.wgpu.Graph, got {type(wgpu_graph).__name__}")
+        if pool is not None or stream is not None:
+            raise NotImplementedError("graph(): memory pools shared between graphs and streams are not "
+                                      "supported on wgpu (there is one stream)")
+        if capture_error_mode not in ("global", "thread_local", "relaxed"):
+            raise ValueError(f"graph(): unknown capture_error_mode {capture_error_mode!r}")
+        self.wgpu_graph = wgpu_graph
+        self.device = device
+
+    def __enter__(self):
+        self.wgpu_graph.capture_begin(self.device)
+        return self.wgpu_graph
+
+    def __exit__(self, kind, value, tb):
+        if kind is None:
+            self.wgpu_graph.capture_end()
+        else:
+            self.wgpu_graph.reset()  # abandon: the memory the capture kept goes back to the pool
+        return False

@@ -38,14 +38,16 @@ class Buffer:
 
 
 class Block:
-    """``size`` bytes at byte ``offset`` of ``buffer``."""
+    """``size`` bytes at byte ``offset`` of ``buffer``. ``pin``: the graph capture (graph.py) that
+    allocated it and keeps it out of the pool while it lives, or None."""
 
-    __slots__ = ("buffer", "offset", "size")
+    __slots__ = ("buffer", "offset", "size", "pin")
 
     def __init__(self, buffer: Buffer, offset: int, size: int):
         self.buffer = buffer
         self.offset = offset
         self.size = size
+        self.pin = None
 
 
 def bucket_size(nbytes: int) -> int:

@@ -35,6 +35,7 @@ import wgpu
 
 from ...errors import DeviceLostError, KernelCompileError, OutOfMemoryError
 from .device_errors import ERROR_SLOTS, DeviceErrors
+from .graph import refuse
 from .pool import BUFFER_USAGE, Block, Buffer, BufferPool, bucket_size
 
 MAX_BATCH = 1024               # dispatches recorded before an automatic submit
@@ -191,6 +192,7 @@ class Runtime(DeviceErrors):
         self._errors_armed = False  # a submitted batch used the error buffer since the last check
         self._error_slots = 0       # error_slot() calls since the last check
         self.error_decoders: dict = {}  # code -> function(uint32 words) -> exception
+        self._capture = None  # the graph.Capture recording dispatches, if any (see graph.py)
 
     # -- kernels -------------------------------------------------------------------------------
     def pipeline(self, key, make_source, access: tuple[str, ...], name: str) -> Pipeline:
@@ -267,22 +269,34 @@ class Runtime(DeviceErrors):
         with self.lock:
             if self._dead:
                 self._reclaim()
-            return self.pool.alloc(nbytes)
+            block = self.pool.alloc(nbytes)
+            if self._capture is not None:
+                block.pin = self._capture
+                self._capture.pinned.append(block)
+            return block
 
     def alloc_bucket(self, size: int) -> Block:
         """`alloc` of a size that is already a pool bucket size (`pool.bucket_size`)."""
         with self.lock:
             if self._dead:
                 self._reclaim()
-            return self.pool.alloc_bucket(size)
+            block = self.pool.alloc_bucket(size)
+            if self._capture is not None:
+                block.pin = self._capture
+                self._capture.pinned.append(block)
+            return block
 
     def _reclaim(self) -> None:
         """Return dead storages' blocks: now, or after the batch that may use them is submitted
-        (any block of a buffer the batch touches counts as used). Called with the lock held."""
-        dead, touched, pool = self._dead, self._touched, self.pool
+        (any block of a buffer the batch touches counts as used). A graph being captured, or the
+        live graph a block is pinned to, holds it instead. Called with the lock held."""
+        dead, touched, pool, cap = self._dead, self._touched, self.pool, self._capture
         while dead:
             block = dead.popleft()
-            if block.buffer in touched:
+            keep = block.pin or cap
+            if keep is not None and keep.alive:
+                keep.held.append(block)
+            elif block.buffer in touched:
                 self._pending_free.append(block)
                 self._pending_bytes += block.size
             else:
@@ -316,6 +330,8 @@ class Runtime(DeviceErrors):
                 self.flush()
                 offset = 0
             meta_struct.pack_into(self._ring_host, offset, *meta_values)
+            if self._capture is not None:
+                self._capture.record_dispatch(self, p, buffers, meta_struct, self._ring_host, offset, groups)
             bg = self._bind_group(p, buffers)
             if self._pass is None:
                 self._begin_pass()
@@ -364,6 +380,8 @@ class Runtime(DeviceErrors):
         if nbytes <= 0:
             return
         with self.lock:
+            if self._capture is not None:
+                self._capture.record_copy(src, src_offset, dst, dst_offset, nbytes)
             if self._encoder is None:
                 self._encoder = self.device.create_command_encoder()
             elif self._pass is not None:
@@ -415,6 +433,9 @@ class Runtime(DeviceErrors):
         for write_buffer to overtake. Otherwise recorded work that touches ``buf`` is flushed first.
         """
         with self.lock:
+            if self._capture is not None:
+                raise refuse(self, "uploading host data to the device (creating a tensor from host data, "
+                                   "copy_ from a cpu tensor)")
             if not fresh and buf in self._touched:
                 self.flush()
             self.queue.write_buffer(buf.gpu, offset, data)
@@ -426,6 +447,9 @@ class Runtime(DeviceErrors):
         if size == 0:
             return np.empty(0, np.uint8)
         with self.lock:
+            if self._capture is not None:
+                raise refuse(self, "reading a tensor on the host (.item(), .numpy(), .tolist(), printing, "
+                                   "synchronize())")
             errors = self._errors
             armed = self._errors_armed or (errors is not None and errors in self._touched)
             report = 16 * (min(self._error_slots, ERROR_SLOTS - 1) + 1) if armed else 0  # rides along
@@ -462,6 +486,9 @@ class Runtime(DeviceErrors):
     def synchronize(self) -> None:
         """Submit recorded work and wait until the device has finished all of it: a 4-byte read
         is the portable wait in wgpu 0.32 (it also delivers any error a kernel reported)."""
+        if self._capture is not None:
+            with self.lock:
+                raise refuse(self, "synchronize()")
         self.read(self._fence_src, 0, 4)
 
 

@@ -1,0 +1,268 @@
+"""Capture and replay of recorded dispatches on the wgpu runtime (`wgtorch.wgpu.Graph`).
+
+While a `Capture` is the runtime's ``_capture``, ``Runtime.dispatch`` and ``Runtime.copy`` also
+append a record here (the work still runs eagerly). At the end of the capture every dispatch's
+packed parameter bytes go into a parameter buffer the graph owns, with bind groups of its own, so
+the eager meta ring's reuse can't change them. ``replay`` re-encodes the list in one encoder (one
+compute pass, split only where a recorded copy sits) and submits it once.
+
+Memory: a replay writes to the addresses the capture saw, so those blocks must stay out of the
+pool while the graph lives. Every block allocated during the capture is *pinned* to it
+(``Block.pin``), and every block that dies during the capture or, pinned, after it, is *held* by it
+instead of going back to the pool; ``release`` (``Graph.reset`` or the graph's death) returns them.
+Tensors that existed before the capture (parameters, static inputs) are the caller's to keep alive
+(as with CUDA graphs: one freed while the graph lives may be reused, and a replay would write it).
+
+Limits (not in scope yet): values packed into parameters at capture time are replayed as they were:
+scalars, shapes, SGD momentum's first-step flag (capture after a warm-up step), Adam's step count
+and bias corrections, lr schedulers; random ops are refused (their seed and counter would repeat).
+Host reads, syncs and uploads are refused, as is replaying during a capture. Gradients that exist
+when the capture starts are accumulated into on every replay (PyTorch's rule too): call
+``zero_grad()`` (set_to_none) before capturing a backward. Capture is per device, not per thread:
+work other threads record on the device during a capture is captured too.
+"""
+
+from __future__ import annotations
+
+import gc
+
+from .pool import BUFFER_USAGE, Buffer
+
+_COPY = object()  # tag of a recorded buffer-to-buffer copy
+
+
+def refuse(rt, what: str):
+    """Abandon ``rt``'s capture (the device keeps working) and return the error to raise."""
+    cap = rt._capture
+    if cap is not None:
+        rt._capture = None
+        cap.failed = what
+        cap.release(rt)
+    return RuntimeError(
+        f"{what} is not allowed while capturing a wgpu graph (a replay can't run host "
+        "code): move it outside the `with wgtorch.wgpu.graph(g):` block"
+    )
+
+
+class Capture:
+    """The records of one capture, and the blocks it pins and holds (no reference to the `Graph`,
+    so that blocks pinning it make no cycle)."""
+
+    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "__weakref__")
+
+    def __init__(self):
+        self.alive = True  # False once released: its pins no longer hold anything
+        self.held: list = []  # blocks that died while pinned or during the capture
+        self.pinned: list = []  # blocks allocated during the capture
+        self.ops: list = []
+        self.failed = None  # what made the capture abandon, if anything
+        self.error_slots = 0
+
+    def record_dispatch(self, rt, p, buffers, meta_struct, ring, offset: int, groups: int) -> None:
+        if p.name.startswith("random:"):
+            # The seed and counter are baked into the parameters: a replay would repeat the numbers.
+            raise refuse(rt, f"the random op {p.name!r} (its numbers would repeat on every replay)")
+        params = bytes(ring[offset : offset + meta_struct.size])
+        if groups <= rt.max_groups:
+            x, y = groups, 1
+        else:
+            y = -(-groups // rt.max_groups)
+            x = -(-groups // y)
+        self.ops.append((p, tuple(buffers), params, x, y))
+
+    def record_copy(self, src: Buffer, src_offset: int, dst: Buffer, dst_offset: int, nbytes: int) -> None:
+        self.ops.append((_COPY, src, src_offset, dst, dst_offset, nbytes))
+
+    def release(self, rt) -> None:
+        """Return held blocks to the pool and unpin live ones (takes no lock: may run in a finaliser)."""
+        if not self.alive:
+            return
+        self.alive = False
+        for b in self.pinned:
+            if b.pin is self:
+                b.pin = None
+        rt._dead.extend(self.held)  # the next locked runtime call returns them (see Runtime._reclaim)
+        self.pinned, self.held = [], []
+
+
+class Graph:
+    """A recorded sequence of wgpu work, replayable with new data in the same tensors (PyTorch's
+    ``torch.cuda.CUDAGraph``). Capture with ``with wgtorch.wgpu.graph(g): ...``.
+
+    Unlike CUDA graph capture, the captured body also runs once, eagerly, so its results are valid
+    right after the capture. Work from other threads during a capture is captured too."""
+
+    def __init__(self):
+        self._rt = None
+        self._cap: Capture | None = None
+        self._program: list = []
+        self._params = None
+        self._uses_errors = False
+        self._dispatches = 0
+
+    # -- capture -------------------------------------------------------------------------------
+    def capture_begin(self, device=None) -> None:
+        """Start recording on the wgpu device ``device`` (default ``wgpu:0``)."""
+        from ... import wgpu as public
+        from ..._device import device as as_device
+
+        if device is not None and not isinstance(device, int) and as_device(device).type != "wgpu":
+            raise RuntimeError(f"wgpu graphs capture work on a wgpu device only, got device {str(device)!r}")
+        rt = public._runtime(device)
+        gc.collect()  # garbage from before the capture must not die (and be held) during it
+        with rt.lock:
+            if rt._capture is not None:
+                raise RuntimeError("a wgpu graph is already being captured on this device")
+            self.reset()
+            rt.flush()
+            rt._reclaim()
+            self._rt = rt
+            self._cap = rt._capture = Capture()
+
+    def capture_end(self) -> None:
+        """Stop recording and prepare the replay (parameter buffer and bind groups)."""
+        rt, cap = self._rt, self._cap
+        if rt is None or cap is None:
+            raise RuntimeError("capture_end() without capture_begin()")
+        gc.collect()  # what died in a cycle during the capture is held by it, not returned later
+        with rt.lock:
+            if cap.failed is not None:
+                self._cap = None
+                raise RuntimeError(f"the wgpu graph capture was abandoned: {cap.failed} is not allowed while capturing")
+            rt._reclaim()  # blocks that died during the capture are held now, while it is current
+            rt._capture = None
+            cap.error_slots = rt._error_slots
+            if not cap.ops:
+                self.reset()
+                raise RuntimeError(
+                    "the wgpu graph captured no work: only work on the wgpu device is "
+                    "recorded (operations on cpu tensors are not)"
+                )
+            self._build(rt, cap)
+
+    def _build(self, rt, cap: Capture) -> None:
+        from .runtime import META_SLOT
+
+        slots: dict[bytes, int] = {}  # equal parameter blocks share a slot
+        for op in cap.ops:
+            if op[0] is not _COPY:
+                slots.setdefault(op[2], len(slots))
+        blob = bytearray(max(len(slots), 1) * META_SLOT)
+        for params, i in slots.items():
+            blob[i * META_SLOT : i * META_SLOT + len(params)] = params
+        self._params = rt.device.create_buffer(size=len(blob), usage=BUFFER_USAGE, label="graph params")
+        rt.queue.write_buffer(self._params, 0, blob)  # lands before the first replay's submit
+        groups: dict = {}
+        program = []
+        errors = rt._errors
+        for op in cap.ops:
+            if op[0] is _COPY:
+                program.append(op)
+                self._uses_errors |= op[1] is errors or op[3] is errors
+                continue
+            p, buffers, params, x, y = op
+            key = (p.layout_key, *buffers)
+            bg = groups.get(key)
+            if bg is None:
+                entries = [{"binding": 0, "resource": {"buffer": self._params, "offset": 0, "size": META_SLOT}}]
+                entries += [
+                    {"binding": i + 1, "resource": {"buffer": b.gpu, "offset": 0, "size": b.size}}
+                    for i, b in enumerate(buffers)
+                ]
+                bg = groups[key] = rt.device.create_bind_group(layout=p.layout, entries=entries)
+            self._uses_errors |= errors is not None and errors in buffers
+            program.append((p, bg, slots[params] * META_SLOT, x, y))
+        self._program = program
+        self._dispatches = sum(1 for op in program if op[0] is not _COPY)
+
+    # -- replay --------------------------------------------------------------------------------
+    def replay(self) -> None:
+        """Run the captured work again, on whatever the captured tensors hold now: one encoder,
+        one submit, after the eager work recorded so far."""
+        from .runtime import _translate
+
+        rt = self._rt
+        if rt is not None and rt._capture is not None:
+            raise RuntimeError("replay() is not allowed while capturing a wgpu graph")
+        if not self._program:
+            raise RuntimeError(
+                "replay() of a wgpu graph that holds no capture (capture one with `with wgtorch.wgpu.graph(g):`)"
+            )
+        with rt.lock:
+            rt.flush()  # eager work recorded before the replay runs before it
+            try:
+                rt.queue.submit([self._encode(rt).finish()])
+            except Exception as e:
+                raise _translate(e, rt.name) from e
+            rt.stats["submits"] += 1
+            rt.stats["dispatches"] += self._dispatches
+            if self._uses_errors:  # the next read checks what the replay's index checks reported
+                rt._errors_armed = True
+                rt._error_slots = max(rt._error_slots, self._cap.error_slots)
+
+    def _encode(self, rt):
+        """The replay's command encoder, recorded and not finished (benches time this alone: on a
+        software adapter such as lavapipe, ``submit`` runs the work on the host)."""
+        with rt.lock:
+            enc = rt.device.create_command_encoder()
+            direct = rt._direct
+            cp = handle = last_p = last_bind = None
+            for op in self._program:
+                p = op[0]
+                if p is _COPY:
+                    if cp is not None:
+                        cp.end()
+                        cp = None
+                    enc.copy_buffer_to_buffer(op[1].gpu, op[2], op[3].gpu, op[4], op[5])
+                    continue
+                if cp is None:
+                    cp = enc.begin_compute_pass()
+                    handle = getattr(cp, "_internal", None) if direct is not None else None
+                    last_p = last_bind = None
+                _, bg, offset, x, y = op
+                if handle is not None and p.handle is not None:  # wgpu-native's C calls (see runtime)
+                    if last_p is not p:
+                        direct[0](handle, p.handle)
+                        last_p = p
+                    if last_bind != (bg, offset):
+                        direct[3][0] = offset
+                        direct[1](handle, 0, bg._internal, 1, direct[3])
+                        last_bind = (bg, offset)
+                    direct[2](handle, x, y, 1)
+                else:
+                    if last_p is not p:
+                        cp.set_pipeline(p.gpu)
+                        last_p = p
+                    if last_bind != (bg, offset):
+                        cp.set_bind_group(0, bg, [offset])
+                        last_bind = (bg, offset)
+                    cp.dispatch_workgroups(x, y, 1)
+            if cp is not None:
+                cp.end()
+            return enc
+
+    @property
+    def num_dispatches(self) -> int:
+        """Dispatches one replay records (copies not counted)."""
+        return self._dispatches
+
+    def reset(self) -> None:
+        """Drop the capture and return the memory it kept to the pool."""
+        cap, rt = self._cap, self._rt
+        self._program, self._params, self._cap, self._uses_errors, self._dispatches = [], None, None, False, 0
+        if cap is None:
+            return
+        with rt.lock:
+            if rt._capture is cap:
+                rt._capture = None
+            cap.release(rt)
+            rt._reclaim()
+            rt.pool.drain()
+
+    def __del__(self):
+        # No lock (a finaliser): hand the blocks back through the runtime's dead list.
+        cap = getattr(self, "_cap", None)
+        if cap is not None and self._rt is not None:
+            if self._rt._capture is cap:
+                self._rt._capture = None
+            cap.release(self._rt)
