@@ -118,6 +118,16 @@ def _float_refusing_bool(exc, message):
     return promote
 
 
+def _softsign_dtypes(operands):
+    t = D.result_type(*operands)
+    if t is D.bool_:
+        raise NotImplementedError('"abs_cpu" not implemented for \'Bool\'')
+    if t.is_floating_point:
+        return t, t
+    wraps_i32 = t is D.int64 and any(getattr(getattr(x, "device", None), "type", "") == "wgpu" for x in operands)
+    return (D.get_default_dtype() if wraps_i32 else t), D.get_default_dtype()
+
+
 def _no_floor_divide_grad(n, g, a, b, y):
     raise RuntimeError("derivative for floor_divide is not implemented")
 
@@ -243,9 +253,10 @@ define(
        lambda n, g, a, y: ((g * (y + _SELU_SCALE * _SELU_ALPHA)).where(a <= 0, g * _SELU_SCALE),), accepts="f",
        method=False, function=False),
     # softsign and tanhshrink are compositions in PyTorch: ints lift to float, bools fail in abs / sub.
-    _U("softsign", "x / (1 + |x|).", "a / (1 + xp.abs(a))", "a / (1.0 + abs(a))", None,
-       lambda n, g, a, y: (g / ((1 + a.abs()) * (1 + a.abs())),), result="float",
-       promote=_float_refusing_bool(NotImplementedError, '"abs_cpu" not implemented for \'Bool\''),
+    # softsign of ints: PyTorch's |x| + 1 is integer arithmetic (wrapping at INT_MIN and INT_MAX of
+    # int32), then a float division; so ints compute in their own type (but int64 on wgpu, whose i32 would wrap).
+    _U("softsign", "x / (1 + |x|).", "a / (1 + xp.abs(a))", "a / (1.0 + abs(a))", "f32(a) / f32(1 + abs(a))",
+       lambda n, g, a, y: (g / ((1 + a.abs()) * (1 + a.abs())),), result="float", promote=_softsign_dtypes,
        method=False, function=False),
     _U("tanhshrink", "x - tanh(x).", "a - xp.tanh(a)", "a - tanh_(a)", None,
        lambda n, g, a, y: (g * a.tanh() * a.tanh(),), result="float",
