@@ -146,3 +146,63 @@ def test_std_grad_exactly_constant_row_matches(device):
         a = lib.ones(3, 5, requires_grad=True, **kw)
         lib.std(a, dim=1).sum().backward()
         assert _np(a.grad).tolist() == [[0.0] * 5] * 3
+
+
+# -- fuzz run of 2026-12-01 (seed 12): gradients and signed zeros -------------------------------
+INF, NAN = float("inf"), float("nan")
+
+
+def _grads(lib, device, fn, *vals):
+    kw = {"device": device} if lib is wgtorch else {}
+    xs = [lib.tensor(v, requires_grad=True, **kw) for v in vals]
+    fn(lib, *xs).sum().backward()
+    return [_np(x.grad).tolist() for x in xs]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_logaddexp_grad_with_one_infinite_side(device, dtype):
+    # 12:509, 12:3081: d/da = 1 / (1 + exp(b - a)), finite where only one side is infinite
+    a = np.array([INF, 1.0, -INF, 1.0, INF, -INF, NAN, 100.0], dtype)
+    b = np.array([-1.3, INF, 1.0, -INF, INF, -INF, 1.0, -100.0], dtype)
+    ref = _grads(torch, None, lambda L, x, y: L.logaddexp(x, y), a, b)
+    got = _grads(wgtorch, device, lambda L, x, y: L.logaddexp(x, y), a, b)
+    np.testing.assert_allclose(np.array(got), np.array(ref), rtol=1e-3, atol=1e-4)
+
+
+def test_softsign_grad_at_inf_is_nan(device):
+    # 12:7437: PyTorch's composite x / (|x| + 1) gives 1/inf - inf/inf = NaN at +-inf
+    x = np.array([INF, -INF, 0.0, -2.5, 1e30, NAN], np.float32)
+    ref = _grads(torch, None, lambda L, t: L.nn.functional.softsign(t), x)
+    got = _grads(wgtorch, device, lambda L, t: L.nn.functional.softsign(t), x)
+    np.testing.assert_allclose(np.array(got), np.array(ref), rtol=1e-5, atol=1e-6)
+
+
+def test_clamp_keeps_negative_zero(device):
+    # 12:554: a bound replaces x only where x is strictly past it, so clamp(-0.0, min=0) is -0.0
+    x = np.array([-0.0, 0.0, -1.0, 2.0, NAN, 0.5], np.float32)
+    for kwargs in (
+        {"min": 0},
+        {"max": 0},
+        {"min": 0.0, "max": 0.0},
+        {"min": -0.0},
+        {"min": NAN},
+        {"min": 1.0, "max": 0.0},
+    ):
+        ref = torch.clamp(torch.tensor(x), **kwargs).numpy()
+        got = _np(wgtorch.clamp(wgtorch.tensor(x, device=device), **kwargs))
+        np.testing.assert_array_equal(got, ref)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(ref))
+    lo = np.array([0.0, -0.0, 0, 0, 0, NAN], np.float32)
+    ref = torch.clamp(torch.tensor(x), min=torch.tensor(lo)).numpy()
+    got = _np(wgtorch.clamp(wgtorch.tensor(x, device=device), min=wgtorch.tensor(lo, device=device)))
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(ref))
+    np.testing.assert_array_equal(got, ref)
+    ints = wgtorch.clamp(wgtorch.tensor([-3, 0, 5], device=device), min=-1, max=2)
+    assert _np(ints).tolist() == [-1, 0, 2] and ints.dtype is wgtorch.int64
+
+
+@pytest.mark.parametrize("replay", ["12:13250", "12:4439", "12:3740", "12:3686", "12:509", "12:554", "12:7437"])
+def test_fuzz_replays_pass_on_cpu(replay):
+    seed, index = map(int, replay.split(":"))
+    out = oracle.check(oracle.random_case(seed, index), "cpu")
+    assert out.kind in ("ok", "both_raise"), out.line()

@@ -256,7 +256,8 @@ define(
     # softsign of ints: PyTorch's |x| + 1 is integer arithmetic (wrapping at INT_MIN and INT_MAX of
     # int32), then a float division; so ints compute in their own type (but int64 on wgpu, whose i32 would wrap).
     _U("softsign", "x / (1 + |x|).", "a / (1 + xp.abs(a))", "a / (1.0 + abs(a))", "f32(a) / f32(1 + abs(a))",
-       lambda n, g, a, y: (g / ((1 + a.abs()) * (1 + a.abs())),), result="float", promote=_softsign_dtypes,
+       lambda n, g, a, y: ((g / ((1 + a.abs()) * (1 + a.abs()))).where(a.isinf().logical_not(), math.nan),),
+       result="float", promote=_softsign_dtypes,  # (NaN at +-inf, as PyTorch's composite: 0 - inf / inf)
        method=False, function=False),
     _U("tanhshrink", "x - tanh(x).", "a - xp.tanh(a)", "a - tanh_(a)", None,
        lambda n, g, a, y: (g * a.tanh() * a.tanh(),), result="float",
@@ -340,8 +341,9 @@ define(
     _B("hypot", "sqrt(input² + other²).", "xp.hypot", "hypot_(a, b)", None,
        lambda n, g, a, b, y: (g * a / y if n[0] else None, g * b / y if n[1] else None), accepts="f",
        inplace=True),
+    # (PyTorch's gradient form: finite where one side is infinite and the other not)
     _B("logaddexp", "log(exp(input) + exp(other)), stable.", "xp.logaddexp", "logaddexp_(a, b)", None,
-       lambda n, g, a, b, y: (g * (a - y).exp() if n[0] else None, g * (b - y).exp() if n[1] else None),
+       lambda n, g, a, b, y: (g / (1 + (b - a).exp()) if n[0] else None, g / (1 + (a - b).exp()) if n[1] else None),
        accepts="f"),
     _B("xlogy", "input · log(other), 0 where input is 0 (unless other is NaN).",
        "xp.where((a == 0) & ~xp.isnan(b), 0, a * xp.log(b))", "select(a * log(b), 0.0, a == 0.0 && !is_nan(b))",
@@ -383,8 +385,11 @@ define(
                 promote=_float_tensors_only("lerp_kernel_scalar"), wide=(2,), inplace=True),
     # clamp's bounds are operands (tensors or scalars); the front end fills a missing one with the
     # dtype's extreme. min(max(x, lo), hi): NaN anywhere propagates, crossed bounds give hi.
-    Elementwise("clamp", "input limited to [min, max]; NaN stays NaN.", "xp.minimum(xp.maximum(a, b), c)",
-                "min_nan(max_nan(a, b), c)", "min(max(a, b), c)", _clamp_grads, arity=3, accepts="if",
+    # (a bound replaces x only where it is strictly past it, so clamp(-0.0, min=0) is -0.0, as in PyTorch)
+    Elementwise("clamp", "input limited to [min, max]; NaN stays NaN.",
+                "xp.where((xp.where((a < b) | (b != b), b, a) > c) | (c != c), c, xp.where((a < b) | (b != b), b, a))",
+                "select(select(a, b, a < b || is_nan(b)), c, select(a, b, a < b || is_nan(b)) > c || is_nan(c))",
+                "min(max(a, b), c)", _clamp_grads, arity=3, accepts="if",
                 refuse=_NOT_BOOL, method=False, function=False),
 )
 
