@@ -206,3 +206,19 @@ def test_fuzz_replays_pass_on_cpu(replay):
     seed, index = map(int, replay.split(":"))
     out = oracle.check(oracle.random_case(seed, index), "cpu")
     assert out.kind in ("ok", "both_raise"), out.line()
+
+
+def test_pow_exponent_grad_float16_overflows_as_pytorch(device):
+    # 12:12443: d/db a^b = a^b log(a); PyTorch casts the int base to float16 and multiplies y by
+    # log(a) there first, so 54432 * log(6) overflows to inf before the upstream gradient
+    a = np.array([6, 2, 0, 3], np.int64)
+    b = np.array([6.086, 1.5, 2.0, -1.0], np.float16)
+    for lib, kw in ((torch, {}), (wgtorch, {"device": device})):
+        bt = lib.tensor(b, requires_grad=True, **kw)
+        lib.pow(lib.tensor(a, **kw), bt).backward(lib.tensor(np.full(4, 0.07, np.float16), **kw))
+        if lib is torch:
+            ref = _np(bt.grad)
+        else:
+            got = _np(bt.grad)
+    assert np.isinf(ref[0])
+    np.testing.assert_allclose(got.astype(np.float32), ref.astype(np.float32), rtol=1e-2)

@@ -51,8 +51,8 @@ def _pow_grads(n, g, a, b, y):
         else:
             ga = (g * b * a.pow(b - 1)).where(b != 0, 0.0)
     if n[1]:  # and none to b where the base is 0 and b >= 0
-        if hasattr(a, "shape"):
-            gb = (g * y * a.log()).where(((a == 0) & (b >= 0)).logical_not(), 0.0)
+        if hasattr(a, "shape"):  # (PyTorch: y * log(a) in the result dtype, an int base first cast to it)
+            gb = (g * (y * a.to(y.dtype).log())).where(((a == 0) & (b >= 0)).logical_not(), 0.0)
         else:
             log_a = math.log(a) if a > 0 else float("-inf") if a == 0 else float("nan")
             gb = (g * y * log_a).where((b >= 0).logical_not(), 0.0) if a == 0 else g * y * log_a
