@@ -222,3 +222,13 @@ def test_pow_exponent_grad_float16_overflows_as_pytorch(device):
             got = _np(bt.grad)
     assert np.isinf(ref[0])
     np.testing.assert_allclose(got.astype(np.float32), ref.astype(np.float32), rtol=1e-2)
+
+
+@pytest.mark.parametrize("fn", ["maximum", "minimum"])
+def test_maximum_grad_with_nan_goes_to_both_sides(device, fn):
+    # 13:2593, 13:8458: a side gets no gradient only where it strictly lost; NaN loses nowhere
+    a = np.array([1.0, NAN, 1.25, -0.5, 2.0, NAN], np.float32)
+    b = np.array([0.5, -0.5, 1.25, 0.0, NAN, NAN], np.float32)
+    ref = _grads(torch, None, lambda L, x, y: getattr(L, fn)(x, y), a, b)
+    got = _grads(wgtorch, device, lambda L, x, y: getattr(L, fn)(x, y), a, b)
+    assert got == ref

@@ -60,10 +60,11 @@ def _pow_grads(n, g, a, b, y):
 
 
 def _max_grads(g, a, b, greater):
-    """torch.maximum/minimum: the gradient goes to the larger (smaller) side, split on ties."""
-    win = (a > b) if greater else (a < b)
-    wa = win.float() + (a == b).float() * 0.5
-    return g * wa, g * (1 - wa)
+    """torch.maximum/minimum: the gradient goes to the larger (smaller) side, split on ties; a side
+    gets none only where it strictly lost, so where either is NaN both get all of it (PyTorch's rule)."""
+    share = (g * 0.5).where(a == b, g)
+    lost_a, lost_b = ((a < b), (a > b)) if greater else ((a > b), (a < b))
+    return share.where(lost_a.logical_not(), 0.0), share.where(lost_b.logical_not(), 0.0)
 
 
 def _clamp_grads(n, g, a, lo, hi, y):
