@@ -232,3 +232,16 @@ def test_maximum_grad_with_nan_goes_to_both_sides(device, fn):
     ref = _grads(torch, None, lambda L, x, y: getattr(L, fn)(x, y), a, b)
     got = _grads(wgtorch, device, lambda L, x, y: getattr(L, fn)(x, y), a, b)
     assert got == ref
+
+
+def test_atan2_grad_is_zero_where_both_are_zero(device):
+    # 14:7554, 14:7936: PyTorch's gradient is 0 where a² + b² is 0 (b a bool False, or both 0)
+    a = np.array([-2.0, 0.0, 3.0, 1e-30, 0.0], np.float32)
+    b = np.array([0.0, 0.0, 1.0, 0.0, 1e-30], np.float32)
+    ref = _grads(torch, None, lambda L, x, y: L.atan2(x, y), a, b)
+    got = _grads(wgtorch, device, lambda L, x, y: L.atan2(x, y), a, b)
+    np.testing.assert_allclose(np.array(got), np.array(ref), rtol=1e-5)
+    for lib, kw in ((torch, {}), (wgtorch, {"device": device})):
+        x = lib.tensor([-2.0, 0.0], requires_grad=True, **kw)
+        lib.atan2(x, lib.tensor([False, False], **kw)).sum().backward()
+        assert _np(x.grad).tolist() == [0.0, 0.0]

@@ -119,6 +119,12 @@ def _float_refusing_bool(exc, message):
     return promote
 
 
+def _atan2_grads(n, g, a, b, y):
+    """d/da = b / (a² + b²), d/db = -a / (a² + b²); 0 where a² + b² is 0 (PyTorch's masked form)."""
+    den = a * a + b * b
+    return (g * b / den).where(den != 0, 0.0), (-g * a / den).where(den != 0, 0.0)
+
+
 def _softsign_dtypes(operands):
     t = D.result_type(*operands)
     if t is D.bool_:
@@ -330,7 +336,7 @@ define(
        lambda n, g, a, b, y: (g if n[0] else None, -g * a.floor_divide(b) if n[1] else None), accepts="if",
        refuse=_NOT_BOOL, inplace=True, divides=True),
     _B("atan2", "The angle of (other, input), in (-π, π].", "xp.arctan2", "atan2_(a, b)", None,
-       lambda n, g, a, b, y: (g * b / (a * a + b * b), -g * a / (a * a + b * b)), result="float",
+       _atan2_grads, result="float",
        accepts=_FLOAT_ONLY, inplace=True, aliases=("arctan2",)),
     _B("fmod", "C's fmod: input - trunc(input / other) * other (the sign of input).", "xp.fmod", "fmod_(a, b)",
        "a % b", lambda n, g, a, b, y: (g if n[0] else None, -g * (a / b).trunc() if n[1] else None),
