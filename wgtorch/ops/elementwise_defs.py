@@ -51,8 +51,8 @@ def _pow_grads(n, g, a, b, y):
         else:
             ga = (g * b * a.pow(b - 1)).where(b != 0, 0.0)
     if n[1]:  # and none to b where the base is 0 and b >= 0
-        if hasattr(a, "shape"):
-            gb = (g * y * a.log()).where(((a == 0) & (b >= 0)).logical_not(), 0.0)
+        if hasattr(a, "shape"):  # (PyTorch: y * log(a) in the result dtype, an int base first cast to it)
+            gb = (g * (y * a.to(y.dtype).log())).where(((a == 0) & (b >= 0)).logical_not(), 0.0)
         else:
             log_a = math.log(a) if a > 0 else float("-inf") if a == 0 else float("nan")
             gb = (g * y * log_a).where((b >= 0).logical_not(), 0.0) if a == 0 else g * y * log_a
@@ -60,10 +60,11 @@ def _pow_grads(n, g, a, b, y):
 
 
 def _max_grads(g, a, b, greater):
-    """torch.maximum/minimum: the gradient goes to the larger (smaller) side, split on ties."""
-    win = (a > b) if greater else (a < b)
-    wa = win.float() + (a == b).float() * 0.5
-    return g * wa, g * (1 - wa)
+    """torch.maximum/minimum: the gradient goes to the larger (smaller) side, split on ties; a side
+    gets none only where it strictly lost, so where either is NaN both get all of it (PyTorch's rule)."""
+    share = (g * 0.5).where(a == b, g)
+    lost_a, lost_b = ((a < b), (a > b)) if greater else ((a > b), (a < b))
+    return share.where(lost_a.logical_not(), 0.0), share.where(lost_b.logical_not(), 0.0)
 
 
 def _clamp_grads(n, g, a, lo, hi, y):
@@ -116,6 +117,22 @@ def _float_refusing_bool(exc, message):
         return t, t
 
     return promote
+
+
+def _atan2_grads(n, g, a, b, y):
+    """d/da = b / (a² + b²), d/db = -a / (a² + b²); 0 where a² + b² is 0 (PyTorch's masked form)."""
+    den = a * a + b * b
+    return (g * b / den).where(den != 0, 0.0), (-g * a / den).where(den != 0, 0.0)
+
+
+def _softsign_dtypes(operands):
+    t = D.result_type(*operands)
+    if t is D.bool_:
+        raise NotImplementedError('"abs_cpu" not implemented for \'Bool\'')
+    if t.is_floating_point:
+        return t, t
+    wraps_i32 = t is D.int64 and any(getattr(getattr(x, "device", None), "type", "") == "wgpu" for x in operands)
+    return (D.get_default_dtype() if wraps_i32 else t), D.get_default_dtype()
 
 
 def _no_floor_divide_grad(n, g, a, b, y):
@@ -243,9 +260,11 @@ define(
        lambda n, g, a, y: ((g * (y + _SELU_SCALE * _SELU_ALPHA)).where(a <= 0, g * _SELU_SCALE),), accepts="f",
        method=False, function=False),
     # softsign and tanhshrink are compositions in PyTorch: ints lift to float, bools fail in abs / sub.
-    _U("softsign", "x / (1 + |x|).", "a / (1 + xp.abs(a))", "a / (1.0 + abs(a))", None,
-       lambda n, g, a, y: (g / ((1 + a.abs()) * (1 + a.abs())),), result="float",
-       promote=_float_refusing_bool(NotImplementedError, '"abs_cpu" not implemented for \'Bool\''),
+    # softsign of ints: PyTorch's |x| + 1 is integer arithmetic (wrapping at INT_MIN and INT_MAX of
+    # int32), then a float division; so ints compute in their own type (but int64 on wgpu, whose i32 would wrap).
+    _U("softsign", "x / (1 + |x|).", "a / (1 + xp.abs(a))", "a / (1.0 + abs(a))", "f32(a) / f32(1 + abs(a))",
+       lambda n, g, a, y: ((g / ((1 + a.abs()) * (1 + a.abs()))).where(a.isinf().logical_not(), math.nan),),
+       result="float", promote=_softsign_dtypes,  # (NaN at +-inf, as PyTorch's composite: 0 - inf / inf)
        method=False, function=False),
     _U("tanhshrink", "x - tanh(x).", "a - xp.tanh(a)", "a - tanh_(a)", None,
        lambda n, g, a, y: (g * a.tanh() * a.tanh(),), result="float",
@@ -317,7 +336,7 @@ define(
        lambda n, g, a, b, y: (g if n[0] else None, -g * a.floor_divide(b) if n[1] else None), accepts="if",
        refuse=_NOT_BOOL, inplace=True, divides=True),
     _B("atan2", "The angle of (other, input), in (-π, π].", "xp.arctan2", "atan2_(a, b)", None,
-       lambda n, g, a, b, y: (g * b / (a * a + b * b), -g * a / (a * a + b * b)), result="float",
+       _atan2_grads, result="float",
        accepts=_FLOAT_ONLY, inplace=True, aliases=("arctan2",)),
     _B("fmod", "C's fmod: input - trunc(input / other) * other (the sign of input).", "xp.fmod", "fmod_(a, b)",
        "a % b", lambda n, g, a, b, y: (g if n[0] else None, -g * (a / b).trunc() if n[1] else None),
@@ -329,8 +348,9 @@ define(
     _B("hypot", "sqrt(input² + other²).", "xp.hypot", "hypot_(a, b)", None,
        lambda n, g, a, b, y: (g * a / y if n[0] else None, g * b / y if n[1] else None), accepts="f",
        inplace=True),
+    # (PyTorch's gradient form: finite where one side is infinite and the other not)
     _B("logaddexp", "log(exp(input) + exp(other)), stable.", "xp.logaddexp", "logaddexp_(a, b)", None,
-       lambda n, g, a, b, y: (g * (a - y).exp() if n[0] else None, g * (b - y).exp() if n[1] else None),
+       lambda n, g, a, b, y: (g / (1 + (b - a).exp()) if n[0] else None, g / (1 + (a - b).exp()) if n[1] else None),
        accepts="f"),
     _B("xlogy", "input · log(other), 0 where input is 0 (unless other is NaN).",
        "xp.where((a == 0) & ~xp.isnan(b), 0, a * xp.log(b))", "select(a * log(b), 0.0, a == 0.0 && !is_nan(b))",
@@ -372,8 +392,11 @@ define(
                 promote=_float_tensors_only("lerp_kernel_scalar"), wide=(2,), inplace=True),
     # clamp's bounds are operands (tensors or scalars); the front end fills a missing one with the
     # dtype's extreme. min(max(x, lo), hi): NaN anywhere propagates, crossed bounds give hi.
-    Elementwise("clamp", "input limited to [min, max]; NaN stays NaN.", "xp.minimum(xp.maximum(a, b), c)",
-                "min_nan(max_nan(a, b), c)", "min(max(a, b), c)", _clamp_grads, arity=3, accepts="if",
+    # (a bound replaces x only where it is strictly past it, so clamp(-0.0, min=0) is -0.0, as in PyTorch)
+    Elementwise("clamp", "input limited to [min, max]; NaN stays NaN.",
+                "xp.where((xp.where((a < b) | (b != b), b, a) > c) | (c != c), c, xp.where((a < b) | (b != b), b, a))",
+                "select(select(a, b, a < b || is_nan(b)), c, select(a, b, a < b || is_nan(b)) > c || is_nan(c))",
+                "min(max(a, b), c)", _clamp_grads, arity=3, accepts="if",
                 refuse=_NOT_BOOL, method=False, function=False),
 )
 

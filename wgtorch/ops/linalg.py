@@ -8,6 +8,8 @@ from .._broadcast import broadcast_shapes
 from .._tensor import Tensor, _wrap
 from ..amp.autocast_mode import autocast_op
 from ..autograd.function import Function
+from ..autograd.grad_mode import is_grad_enabled
+from .registry import TORCH_NAMES
 
 
 class BatchedMatmul(Function):
@@ -19,8 +21,7 @@ class BatchedMatmul(Function):
             raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two "
                                f"devices, {a.device} and {b.device}!")
         if a.dtype is not b.dtype:
-            raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != "
-                               f"{b.dtype.name}")
+            raise _dtype_error(a, b)
         ctx.save_for_backward(a, b)
         return _wrap(a._be.matmul(a._data, b._data), a._be, a.dtype)
 
@@ -45,12 +46,14 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "
                            f"{b.ndim}D")
-    if a.dtype is not b.dtype:  # PyTorch's matmul does not promote
-        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != "
-                           f"{b.dtype.name}")
     if a.device != b.device:
         raise RuntimeError(f"Expected all tensors to be on the same device, but found at least two "
                            f"devices, {a.device} and {b.device}!")
+    # PyTorch's matmul does not promote; but its bmm path checks dtypes only for a product that has
+    # work to do, so an empty one of mixed dtypes is decided below, where the path is known.
+    mixed = a.dtype is not b.dtype
+    if mixed and (a.ndim < 3 and b.ndim < 3 or _torch_folds(a, b)):
+        raise _dtype_error(a, b)
     if a.ndim == 1 and b.ndim == 1:
         if a.shape[0] != b.shape[0]:
             raise RuntimeError(f"inconsistent tensor size, expected tensor [{a.shape[0]}] and src "
@@ -77,6 +80,13 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             raise RuntimeError(f"matmul: batch dimensions {list(a.shape[:-2])} and {list(b.shape[:-2])} "
                                "cannot be broadcast together") from None
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+        if mixed:
+            if math.prod(batch) * m * n and k:
+                raise _dtype_error(a, b)
+            if not b.dtype.is_floating_point and is_grad_enabled() and (a.requires_grad or b.requires_grad):
+                raise RuntimeError(f"Autograd not support dtype: {TORCH_NAMES[b.dtype.name]}")
+            out = _EmptyMixedMatmul.apply(a, b, batch + (m, n))
+            return out.squeeze(-2) if squeeze_a else out.squeeze(-1) if squeeze_b else out
         count = math.prod(batch)
         a3 = a.expand(batch + (m, k)).reshape(count, m, k)
         b3 = b.expand(batch + (k, n)).reshape(count, k, n)
@@ -86,6 +96,42 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if squeeze_b:
         out = out.squeeze(-1)
     return out
+
+
+def _dtype_error(a: Tensor, b: Tensor) -> RuntimeError:
+    return RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != {b.dtype.name}")
+
+
+def _torch_folds(a: Tensor, b: Tensor) -> bool:
+    """Whether PyTorch's matmul folds this product into one mm/mv (whose dtype check always runs)
+    instead of taking its bmm path (`should_fold` in ATen's LinearAlgebra.cpp)."""
+    t1, other = (a, b) if a.ndim >= b.ndim else (b.transpose(-1, -2), a)
+    if not (t1.ndim >= 3 and other.ndim <= 2):
+        return False
+    if other.requires_grad:
+        return True
+    if a.ndim == 2:
+        return False
+    return t1.numel() == 0 or _fold_batch(t1) is not None
+
+
+class _EmptyMixedMatmul(Function):
+    """PyTorch's bmm of mixed dtypes with nothing to multiply (an empty result, or K = 0): zeros
+    of the second operand's dtype, zero gradients; an integer result refuses autograd."""
+
+    @staticmethod
+    def forward(ctx, a, b, shape):
+        from .._creation import zeros
+
+        ctx.shapes = (a.shape, a.dtype), (b.shape, b.dtype)
+        return zeros(shape, dtype=b.dtype, device=b.device)
+
+    @staticmethod
+    def backward(ctx, g):
+        from .._creation import zeros
+
+        return (*(zeros(s, dtype=dt, device=g.device) if need else None
+                  for (s, dt), need in zip(ctx.shapes, ctx.needs_input_grad)), None)
 
 
 def _fold_batch(a: Tensor) -> Tensor | None:
