@@ -67,7 +67,7 @@ from ._tensor import Size, Tensor
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import DeviceLostError, KernelCompileError, OutOfMemoryError
 from .ops.elementwise_defs import OPS as _OPS
-from .ops.index import embedding, gather, index_select, masked_fill, scatter_add
+from .ops.index import embedding, gather, index_select, masked_fill, scatter_add, select
 from .ops.linalg import bmm, dot, matmul, mm
 from .ops.pointwise import pointwise as _pointwise
 from .ops.pointwise import where
@@ -79,7 +79,6 @@ from .ops.shape import (
     narrow,
     permute,
     reshape,
-    select,
     split,
     squeeze,
     stack,

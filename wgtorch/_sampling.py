@@ -18,13 +18,15 @@ from __future__ import annotations
 import math
 
 from . import _dtype as D
-from ._creation import _draw, _like
+from ._broadcast import broadcast_shapes
+from ._creation import _draw, _like, _random, randint, zeros
 from ._device import canonical, get_default_device
 from ._generator import check_generator
 from ._tensor import Tensor
 from .autograd import no_grad
 from .autograd.function import Function
 from .ops.registry import TORCH_NAMES
+from .ops.shape import apply_inplace
 
 
 def _dev(device):
@@ -55,8 +57,6 @@ class Sampling(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from ._creation import zeros
-
         return (None, *[None if s is None else zeros(s[0], dtype=s[1], device=s[2]) for s in ctx.shapes])
 
 
@@ -67,7 +67,6 @@ def _with_zero_grad(sample: Tensor, *params) -> Tensor:
 def _fill(self: Tensor, values_fn) -> Tensor:
     """Overwrite ``self`` with ``values_fn()`` (a tensor of self's shape), through its view; with
     autograd on, self's history is replaced by a zero-gradient node (as PyTorch's in-place fills)."""
-    from ._methods import apply_inplace
 
     if self.numel() == 0:
         self._check_inplace()
@@ -291,7 +290,6 @@ def normal(
             )
         if std < 0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {_num(std)}")
-        from ._creation import _random
 
         return _random("normal", (size,), float(mean), float(std), dtype, device, requires_grad, generator, "normal")
     if size is not None and tuple(size) != tuple(_broadcast(mean, std)):
@@ -318,8 +316,6 @@ def normal(
 
 
 def _broadcast(a, b) -> tuple:
-    from ._broadcast import broadcast_shapes
-
     return broadcast_shapes([tuple(x.shape) for x in (a, b) if isinstance(x, Tensor)])
 
 
@@ -328,7 +324,6 @@ def randint_like(
 ) -> Tensor:
     """Integers in [low, high) of input's shape: ``randint_like(input, high)`` or
     ``randint_like(input, low, high)``."""
-    from ._creation import randint
 
     if high is None:
         low, high = 0, low

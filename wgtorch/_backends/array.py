@@ -23,6 +23,7 @@ from .array_rnn import ArrayRNNOps
 
 # -- sorting (sort, searchsorted) --
 from .array_sort import ArraySortOps
+from .protocol import check_strided_bounds
 
 try:  # NumPy 2: switch to one prebuilt "ignore" error state; np.errstate builds one a call (0.7 us)
     from numpy._core._multiarray_umath import _extobj_contextvar, _make_extobj
@@ -38,7 +39,6 @@ try:  # NumPy 2: switch to one prebuilt "ignore" error state; np.errstate builds
         finally:
             _extobj_contextvar.reset(token)
 except ImportError:  # NumPy 1.x
-
     def call_quietly(fn, *args):
         """``fn(*args)`` under ``np.errstate(all="ignore")``."""
         with np.errstate(all="ignore"):
@@ -201,8 +201,6 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
         return (self._address(a) - first) // a.itemsize
 
     def as_strided(self, a, shape, strides, offset):
-        from .protocol import check_strided_bounds
-
         root, first, nbytes = self._storage(a)
         size = a.itemsize
         check_strided_bounds(shape, strides, offset, nbytes // size, size)
@@ -397,17 +395,6 @@ def numpy_backend(index: int | None = None) -> ArrayBackend:
     """The "cpu" backend (there is one cpu device: ``index`` is None)."""
     _keep_freed_memory()
     return ArrayBackend(np, "numpy")
-
-
-def cupy_backend(index: int) -> ArrayBackend:  # pragma: no cover - needs an NVIDIA GPU
-    from .. import cuda
-    from .array_cuda import CudaArrayBackend
-
-    cp = cuda._require_cupy()
-    if index >= cp.cuda.runtime.getDeviceCount():
-        raise RuntimeError(f"cuda:{index} does not exist: {cp.cuda.runtime.getDeviceCount()} CUDA "
-                           "device(s) are visible")
-    return CudaArrayBackend(cp, index)
 
 
 # -- scatter family (scatter with a reduction, nonzero): array_scatter.py --

@@ -9,10 +9,13 @@ from __future__ import annotations
 import math
 import warnings
 
+from .. import _creation
 from .. import _dtype as D
+from .._creation import arange
 from .._methods import apply_inplace
 from .._tensor import Tensor
 from ..amp.autocast_mode import autocast_names, autocast_op
+from ..ops.index import index_select
 from ..ops.pointwise import pointwise
 from ..ops.reduce import log_softmax as _log_softmax
 from ..ops.reduce import softmax as _softmax
@@ -69,7 +72,6 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding: (*) -> (*, num_classes); reads the values' range on the host."""
-    from .._creation import arange
 
     if tensor.dtype not in (D.int64, D.int32):
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
@@ -288,8 +290,6 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
 def _pad_indexed(input: Tensor, pad: tuple, mode: str, value) -> Tensor:
     """reflect / replicate / circular padding as one ``index_select`` per padded dim (gradients
     of positions picked twice accumulate)."""
-    from .. import _creation
-    from ..ops.index import index_select
 
     if mode not in ("reflect", "replicate", "circular"):
         raise NotImplementedError(f"Unrecognised padding mode {mode}")

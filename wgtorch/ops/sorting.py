@@ -14,10 +14,13 @@ the last occurrence, as PyTorch's cpu kernel does for short rows).
 from __future__ import annotations
 
 from .. import _dtype as D
+from .._creation import arange
 from .._tensor import Tensor, _dim, _wrap
 from ..autograd.function import Function
+from .pointwise import where
 from .reduce import ValuesIndices
 from .registry import TORCH_NAMES
+from .shape import cat
 
 
 class Sort(Function):
@@ -113,8 +116,6 @@ def _topk_positions(x: Tensor, k: int, largest: bool) -> Tensor:
     between equal values (pieces in order, each sorted stably), so ties come out as the stable sort
     has them. Padding (-inf or NaN for floats, the row's min or max for ints) loses every tie to
     real elements, which precede it, so it is never among the k."""
-    from .._creation import arange
-    from .shape import cat
 
     cur, idx, lead = x.detach(), None, tuple(x.shape[:-1])
     while cur.shape[-1] > 2 * _CHUNK:
@@ -185,7 +186,6 @@ def _median(x: Tensor, dim: int, keepdim: bool, ignore_nan: bool, name: str):
     if ignore_nan:
         pos = ((n - 1 - nans) // 2).clamp(0, n - 1)
     else:
-        from .pointwise import where
 
         pos = where(nans > 0, n - nans, (n - 1) // 2)
     return _pick(values, indices, dim, pos, keepdim)

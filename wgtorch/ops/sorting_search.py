@@ -13,7 +13,9 @@ import math
 import numpy as np
 
 from .. import _dtype as D
+from .._creation import arange, tensor, zeros
 from .._tensor import Tensor, _dim, _wrap
+from .pointwise import where
 from .registry import TORCH_NAMES
 from .sorting import _sorted
 
@@ -34,8 +36,6 @@ def _runs(differs: Tensor | None, n: int):
 
 
 def _on(x: Tensor, a: np.ndarray) -> Tensor:
-    from .._creation import tensor
-
     return tensor(a, dtype=D.int64, device=x.device)
 
 
@@ -88,7 +88,6 @@ def _unique_dim(x: Tensor, dim: int, return_inverse: bool, return_counts: bool):
         return _result(
             x, x.new_zeros((0,), dtype=D.int64), x.new_zeros((0,), dtype=D.int64), return_inverse, return_counts
         )
-    from .._creation import arange
 
     perm = arange(n, device=x.device)
     for c in range(m - 1, -1, -1):  # stable sorts, least significant column first: a lexicographic order
@@ -128,7 +127,6 @@ def searchsorted(
     it sorted: the first position whose element is >= the value (``right``/``side="right"``:
     > the value). ``sorted_sequence`` is 1-D or has input's leading dims; ``sorter`` gives the
     indices that sort it, where it is not sorted itself. int64 (``out_int32``: int32) indices."""
-    from .._creation import tensor
 
     seq = sorted_sequence
     if side is not None:
@@ -193,8 +191,6 @@ def histc(input: Tensor, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002
     """A histogram of ``input`` with ``bins`` equal bins over [min, max] (both 0: the data's range,
     read on the host). Elements outside the range and NaN are ignored; max falls in the last bin.
     Computed on the device: a bin index per element and a scatter_add of ones."""
-    from .._creation import zeros
-    from .pointwise import where
 
     if not input.dtype.is_floating_point:
         raise NotImplementedError(
