@@ -15,6 +15,7 @@ short fixed sequence of them) and each backward calls the matching backward kern
 from __future__ import annotations
 
 import math
+import warnings
 
 from .. import _dtype as D
 from .._creation import full, rand
@@ -224,3 +225,15 @@ class BinaryCrossEntropy(Function):
         if weight is not None and need[2]:
             gweight = _sum_to(-g * (target * log_x + (1 - target) * log_1mx), weight.shape)
         return gx, gt, gweight
+
+
+def _reduction(size_average, reduce, reduction: str) -> str:
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "mean" if reduce and size_average else "sum" if reduce else "none"
+        warnings.warn("size_average and reduce args will be deprecated, please use reduction='"
+                      f"{reduction}' instead.", stacklevel=3)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction
