@@ -156,6 +156,18 @@ def _draw(gen: Generator, kind, shape, low, high, dtype, dev, requires_grad) -> 
     return _finish(_wrap(be.random(kind, shape, dt, seed_, counter, low, high), be, dt), requires_grad)
 
 
+# -- uniform numbers for the samplers built on them (_sampling, _poisson, _multinomial) --
+
+
+def _work_dtype(dt: D.dtype) -> D.dtype:
+    """The dtype a transform computes in: float64 for float64 (cpu), else float32."""
+    return D.float64 if dt is D.float64 else D.float32
+
+
+def uniform(gen, shape, dev, dt=D.float32, low=0.0, high=1.0) -> Tensor:
+    return _draw(gen, "uniform", tuple(shape), low, high, _work_dtype(dt), dev, False)
+
+
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform numbers in [0, 1)."""
     return _random("uniform", size, 0.0, 1.0, dtype, device, requires_grad, generator, "rand")

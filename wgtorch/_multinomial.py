@@ -19,9 +19,8 @@ from __future__ import annotations
 import operator
 
 from . import _dtype as D
-from ._creation import arange
+from ._creation import arange, uniform
 from ._generator import check_generator
-from ._sampling import uniform
 from ._tensor import Tensor
 from .autograd import no_grad
 from .ops.registry import TORCH_NAMES

@@ -19,9 +19,11 @@ import math
 
 from . import _dtype as D
 from ._broadcast import broadcast_shapes
-from ._creation import _draw, _like, _random, randint, zeros
+from ._creation import _draw, _like, _random, _work_dtype, randint, uniform, zeros
 from ._device import canonical, get_default_device
 from ._generator import check_generator
+from ._multinomial import multinomial
+from ._poisson import poisson as _poisson
 from ._tensor import Tensor
 from .autograd import no_grad
 from .autograd.function import Function
@@ -31,15 +33,6 @@ from .ops.shape import apply_inplace
 
 def _dev(device):
     return get_default_device() if device is None else canonical(device)
-
-
-def _work_dtype(dt: D.dtype) -> D.dtype:
-    """The dtype a transform computes in: float64 for float64 (cpu), else float32."""
-    return D.float64 if dt is D.float64 else D.float32
-
-
-def uniform(gen, shape, dev, dt=D.float32, low=0.0, high=1.0) -> Tensor:
-    return _draw(gen, "uniform", tuple(shape), low, high, _work_dtype(dt), dev, False)
 
 
 def _standard_normal(gen, shape, dev, dt) -> Tensor:
@@ -335,8 +328,6 @@ def randint_like(
 
 def poisson(input: Tensor, generator=None) -> Tensor:
     """Poisson numbers of rates ``input`` (elementwise), in input's dtype. See `_poisson`."""
-    from ._poisson import poisson as _poisson
-
     if not input.dtype.is_floating_point:
         raise NotImplementedError(f"\"poisson_cpu\" not implemented for '{TORCH_NAMES[input.dtype.name]}'")
     gen = check_generator(generator, input.device, "poisson")
@@ -349,8 +340,6 @@ def poisson(input: Tensor, generator=None) -> Tensor:
 
 
 def _multinomial(self, num_samples, replacement=False, *, generator=None):
-    from ._multinomial import multinomial
-
     return multinomial(self, num_samples, replacement, generator=generator)
 
 
