@@ -88,8 +88,8 @@ from .ops.shape import (
 )
 
 # -- sorting (sort, argsort, topk, median, mode, unique, searchsorted, histc ...) --
-from .ops.sorting import argsort, kthvalue, median, mode, msort, nanmedian, sort, topk
-from .ops.sorting_search import bucketize, histc, searchsorted, unique, unique_consecutive
+from .ops.sorting import argsort, kthvalue, median, msort, nanmedian, sort, topk
+from .ops.sorting_search import bucketize, histc, mode, searchsorted, unique, unique_consecutive
 
 __version__ = "0.1.0"
 

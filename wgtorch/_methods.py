@@ -256,9 +256,9 @@ Tensor.any = lambda self, dim=None, keepdim=False: R.sum(self.bool(), dim, keepd
 
 # -- sorting (sort, argsort, topk, median, mode, unique, histc ...) ----------------------------
 def _bind_sorting():
-    for name in ("sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian", "mode"):
+    for name in ("sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian"):
         setattr(Tensor, name, getattr(sorting, name))
-    for name in ("unique", "unique_consecutive", "histc"):
+    for name in ("mode", "unique", "unique_consecutive", "histc"):
         setattr(Tensor, name, getattr(sorting_search, name))
 
 

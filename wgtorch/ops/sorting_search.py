@@ -16,8 +16,9 @@ from .. import _dtype as D
 from .._creation import arange, tensor, zeros
 from .._tensor import Tensor, _dim, _wrap
 from .pointwise import where
+from .reduce import ValuesIndices
 from .registry import TORCH_NAMES
-from .sorting import _sorted
+from .sorting import _check_dim_nonempty, _sorted
 
 
 def _host(t: Tensor) -> np.ndarray:
@@ -220,4 +221,36 @@ def histc(input: Tensor, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002
     return counts.scatter_add(0, pos, inside.to(x.dtype)) if x.numel() else counts
 
 
-__all__ = ["unique", "unique_consecutive", "searchsorted", "bucketize", "histc"]
+# -- mode: a sort and a searchsorted of the sorted rows in themselves --
+
+
+def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
+    """The most frequent value along ``dim`` (the smallest of equally frequent ones) and the index
+    of its last occurrence: (values, indices).
+
+    Runs on the device: a stable sort, the bounds of every value's run from a binary search of
+    the sorted row in itself, and an argmax of the run lengths. NaN differs from PyTorch, whose
+    cpu kernel counts every NaN as a value of its own: here a NaN is never the mode unless the
+    whole row is NaN."""
+    dim = _dim(dim, input.ndim)
+    _check_dim_nonempty(input, "mode", dim)
+    if input.ndim == 0:
+        return ValuesIndices(_sorted(input, 0, False))
+    last = input.ndim - 1
+    x = input if dim == last else input.permute(*[d for d in range(input.ndim) if d != dim], dim)
+    values, indices = _sorted(x, last, False)
+    if values.numel() == 0:
+        v, i = values.narrow(last, 0, 1).squeeze(last), indices.narrow(last, 0, 1).squeeze(last)  # (empty)
+    else:
+        s = values.detach().contiguous()
+        hi = searchsorted(s, s, right=True)
+        counts = hi - searchsorted(s, s)
+        # the last element of the first longest run (the gradient goes to the index returned)
+        end = (hi.gather(last, counts.argmax(last, keepdim=True)) - 1).clamp(0, x.shape[last] - 1)
+        v, i = values.gather(last, end).squeeze(last), indices.gather(last, end).squeeze(last)
+    if keepdim:
+        v, i = v.unsqueeze(dim), i.unsqueeze(dim)
+    return ValuesIndices((v, i))
+
+
+__all__ = ["unique", "unique_consecutive", "searchsorted", "bucketize", "histc", "mode"]
