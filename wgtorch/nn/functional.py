@@ -396,6 +396,7 @@ __all__ = ["linear", "embedding", "one_hot", "relu", "gelu", "silu", "tanh", "si
            "softplus", "softmax", "log_softmax", "dropout", "layer_norm", "pad", "nll_loss", "cross_entropy",
            "mse_loss", "l1_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
+from ._interpolate import interpolate, upsample  # noqa: E402
 from ._pooling import (  # noqa: E402
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -404,13 +405,11 @@ from ._pooling import (  # noqa: E402
     avg_pool1d,
     avg_pool2d,
     fold,
-    interpolate,
     max_pool1d,
     max_pool2d,
     pixel_shuffle,
     pixel_unshuffle,
     unfold,
-    upsample,
 )
 
 __all__ += ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
