@@ -67,7 +67,7 @@ from ._tensor import Size, Tensor
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import DeviceLostError, KernelCompileError, OutOfMemoryError
 from .ops.elementwise_defs import OPS as _OPS
-from .ops.index import embedding, gather, index_select, masked_fill, scatter_add
+from .ops.index import embedding, gather, index_select, masked_fill, scatter_add, select
 from .ops.linalg import bmm, dot, matmul, mm
 from .ops.pointwise import pointwise as _pointwise
 from .ops.pointwise import where
@@ -79,7 +79,6 @@ from .ops.shape import (
     narrow,
     permute,
     reshape,
-    select,
     split,
     squeeze,
     stack,
@@ -89,8 +88,8 @@ from .ops.shape import (
 )
 
 # -- sorting (sort, argsort, topk, median, mode, unique, searchsorted, histc ...) --
-from .ops.sorting import argsort, kthvalue, median, mode, msort, nanmedian, sort, topk
-from .ops.sorting_search import bucketize, histc, searchsorted, unique, unique_consecutive
+from .ops.sorting import argsort, kthvalue, median, msort, nanmedian, sort, topk
+from .ops.sorting_search import bucketize, histc, mode, searchsorted, unique, unique_consecutive
 
 __version__ = "0.1.0"
 

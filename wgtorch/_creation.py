@@ -9,11 +9,9 @@ import numpy as np
 from . import _dtype as D
 from ._device import canonical, get_backend, get_default_device
 from ._generator import Generator, check_generator, default_generator
-from ._tensor import Tensor, _wrap
 
-
-def _backend(device):
-    return get_backend(get_default_device() if device is None else canonical(device))
+# Building a tensor from data lives with the class (Tensor(data) needs it); re-exported here.
+from ._tensor import Tensor, _backend, _finish, _wrap, tensor
 
 
 def _shape(size) -> tuple:
@@ -23,46 +21,6 @@ def _shape(size) -> tuple:
     if shape and min(shape) < 0:
         raise RuntimeError(f"Trying to create tensor with negative dimension: {list(shape)}")
     return shape
-
-
-def _finish(t: Tensor, requires_grad: bool) -> Tensor:
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
-
-
-def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data`` (nested lists, a scalar, a NumPy array or a tensor)."""
-    if isinstance(data, Tensor):
-        t = data.detach().to(device=device if device is not None else data.device, dtype=dtype, copy=True)
-        return _finish(t, requires_grad)
-    host = data if isinstance(data, np.ndarray) else np.asarray(_unwrap(data))
-    if dtype is not None:
-        dt = D.to_dtype(dtype)
-    elif isinstance(data, np.ndarray):
-        dt = D.from_numpy_dtype(host.dtype)
-    elif host.dtype.kind == "f":
-        dt = D.get_default_dtype()
-    elif host.dtype.kind in "iu":
-        dt = D.int64
-    elif host.dtype.kind == "b":
-        dt = D.bool_
-    else:
-        raise TypeError(f"can't build a tensor from {type(data).__name__}: elements must be numbers of one "
-                        f"nesting depth (got NumPy kind {host.dtype})")
-    be = _backend(device)
-    be.check_dtype(dt)
-    with np.errstate(all="ignore"):
-        host = host.astype(dt.np, copy=False)
-    return _finish(_wrap(be.from_numpy(host, dt), be, dt), requires_grad)
-
-
-def _unwrap(data):
-    if isinstance(data, (list, tuple)):
-        return [_unwrap(x) for x in data]
-    if isinstance(data, Tensor):
-        return data.detach().numpy()
-    return data
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -182,12 +140,32 @@ def _random(kind, size, low, high, dtype, device, requires_grad, generator=None,
     return _draw(check_generator(generator, dev, fn), kind, _shape(size), low, high, dtype, dev, requires_grad)
 
 
+def random_seed(generator: Generator | None = None) -> int:
+    """A non-negative int64 drawn from ``generator`` (the global one for None), as
+    ``torch.empty((), dtype=torch.int64).random_(generator=generator).item()`` gives: the
+    DataLoader's worker base seed and a RandomSampler's per-epoch seed."""
+    lo, hi = _random("randint", (2,), 0, 2**32, D.int64, "cpu", False, generator, "random_").tolist()
+    return (hi & 0x7FFFFFFF) << 32 | lo
+
+
 def _draw(gen: Generator, kind, shape, low, high, dtype, dev, requires_grad) -> Tensor:
     dt = D.to_dtype(dtype) if dtype is not None else D.get_default_dtype()
     be = get_backend(dev)
     be.check_dtype(dt)
     seed_, counter = gen._take(math.prod(shape))
     return _finish(_wrap(be.random(kind, shape, dt, seed_, counter, low, high), be, dt), requires_grad)
+
+
+# -- uniform numbers for the samplers built on them (_sampling, _poisson, _multinomial) --
+
+
+def _work_dtype(dt: D.dtype) -> D.dtype:
+    """The dtype a transform computes in: float64 for float64 (cpu), else float32."""
+    return D.float64 if dt is D.float64 else D.float32
+
+
+def uniform(gen, shape, dev, dt=D.float32, low=0.0, high=1.0) -> Tensor:
+    return _draw(gen, "uniform", tuple(shape), low, high, _work_dtype(dt), dev, False)
 
 
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -16,7 +16,7 @@ import threading
 BACKENDS = {
     "cpu": "wgtorch._backends.array:numpy_backend",
     "wgpu": "wgtorch._backends.wgpu:WgpuBackend",
-    "cuda": "wgtorch._backends.array:cupy_backend",
+    "cuda": "wgtorch._backends.array_cuda:cupy_backend",
 }
 _TYPES = tuple(BACKENDS)
 

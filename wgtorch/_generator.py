@@ -17,7 +17,9 @@ import secrets
 
 import numpy as np
 
+from . import _dtype as D
 from ._device import canonical
+from ._tensor import Tensor, tensor
 
 _UINT64 = 2**64
 _STATE_BYTES = 16  # seed and counter, two little-endian uint64
@@ -65,15 +67,11 @@ class Generator:
 
     def get_state(self):
         """The state as a uint8 tensor of 16 bytes: the seed and the stream position."""
-        from ._creation import tensor
-
         raw = np.array([self._seed, self._counter], dtype="<u8").view(np.uint8)
         return tensor(raw, device="cpu")
 
     def set_state(self, new_state) -> Generator:
         """Restore a state from `get_state`. Returns the generator."""
-        from . import _dtype as D
-        from ._tensor import Tensor
 
         if not isinstance(new_state, Tensor):
             raise TypeError(f"expected a torch.ByteTensor, but got {type(new_state).__name__}")
@@ -121,14 +119,3 @@ def check_generator(generator, device, fn: str) -> Generator:
         raise RuntimeError(f"Expected a '{device.type}' device type for generator but found "
                            f"'{generator.device.type}'")
     return generator
-
-
-def random_seed(generator: Generator | None = None) -> int:
-    """A non-negative int64 drawn from ``generator`` (the global one for None), as
-    ``torch.empty((), dtype=torch.int64).random_(generator=generator).item()`` gives: the
-    DataLoader's worker base seed and a RandomSampler's per-epoch seed."""
-    from . import _dtype as D
-    from ._creation import _random
-
-    lo, hi = _random("randint", (2,), 0, 2**32, D.int64, "cpu", False, generator, "random_").tolist()
-    return (hi & 0x7FFFFFFF) << 32 | lo

@@ -7,6 +7,8 @@ import ml_dtypes
 import numpy as np
 
 from . import _dtype as D
+from ._creation import empty, tensor
+from ._tensor import Tensor
 
 
 class finfo:
@@ -54,15 +56,12 @@ class _LegacyType(type):
     """``isinstance(x, torch.FloatTensor)``: a cpu tensor of that dtype, as in PyTorch."""
 
     def __instancecheck__(cls, obj) -> bool:
-        from ._tensor import Tensor
-
         return isinstance(obj, Tensor) and obj.dtype is cls.dtype and obj.device.type == "cpu"
 
 
 def _legacy(name: str, dt: D.dtype):
     def new(cls, *args, device=None):
         """``FloatTensor(2, 3)`` (uninitialised), ``FloatTensor([1, 2])`` (data) or ``FloatTensor()``."""
-        from ._creation import empty, tensor
 
         if len(args) == 1 and not isinstance(args[0], int):
             return tensor(args[0], dtype=dt, device=device)

@@ -3,16 +3,28 @@ lives in the ops modules)."""
 
 from __future__ import annotations
 
+from . import _creation as C
 from . import _dtype as D
+from ._creation import tensor
+from ._misc import METHODS, PROPERTIES
+from ._sampling import TENSOR_METHODS
 from ._tensor import Tensor
+from .autograd.grad_mode import state
 from .ops import division as _division
 from .ops import index as I
 from .ops import linalg as L
+from .ops import matrix as M
+from .ops import rearrange as RA
 from .ops import reduce as R
 from .ops import shape as S
+from .ops import sorting, sorting_search
+from .ops import strided as ST
+from .ops.blas import TENSOR_METHODS as BLAS_METHODS
 from .ops.elementwise_defs import OPS
-from .ops.pointwise import pointwise, where
-from .ops.registry import TORCH_NAMES
+from .ops.fill import fill_value, masked_fill
+from .ops.index_put import setitem
+from .ops.pointwise import Cast, pointwise, where
+from .ops.shape import apply_inplace
 
 
 def _operand(self, other):
@@ -21,7 +33,6 @@ def _operand(self, other):
     if isinstance(other, (Tensor, int, float, bool)):
         return other
     try:
-        from ._creation import tensor
 
         return tensor(other, device=self.device)
     except TypeError:
@@ -127,7 +138,6 @@ def _clamp(x, lo, hi):
 # -- in-place ops: compute, then write through self's view ---------------------------------------
 def _check_inplace(self):
     """Refuse in-place writes autograd can't follow; count the ones it can (version counter)."""
-    from .autograd.grad_mode import state
 
     self._counter()[0] += 1
     if not (state.enabled and self.requires_grad):
@@ -148,35 +158,6 @@ def _check_inplace(self):
 Tensor._check_inplace = _check_inplace
 
 
-def _grad_enabled() -> bool:
-    from .autograd.grad_mode import state
-
-    return state.enabled
-
-
-def apply_inplace(self, compute, *args, **kwargs):
-    """``self = compute(self, *args)`` written through self's memory: how every in-place op runs.
-
-    With autograd on, the op computes from a clone (its node may save its input, which the write
-    is about to overwrite; the clone passes gradients on to self's history) and self then takes
-    the op's place in the graph."""
-    self._check_inplace()
-    source = S.Clone.apply(self) if self.requires_grad and _grad_enabled() else self
-    result = compute(source, *args, **kwargs)
-    if result.dtype is not self.dtype and result.dtype.category > self.dtype.category:
-        raise RuntimeError(f"result type {TORCH_NAMES[result.dtype.name]} can't be cast to the desired "
-                           f"output type {TORCH_NAMES[self.dtype.name]}")
-    if tuple(result.shape) != tuple(self.shape):
-        raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
-                           f"{list(result.shape)}")
-    if result.requires_grad:
-        S.copy_into(self, result.detach())
-        self.grad_fn, self._output_nr, self.requires_grad = result.grad_fn, result._output_nr, True
-    else:
-        S.copy_into(self, result)
-    return self
-
-
 def _inplace(compute):
     def method(self, *args, **kwargs):
         return apply_inplace(self, compute, *args, **kwargs)
@@ -194,14 +175,14 @@ Tensor.__imul__, Tensor.__itruediv__ = Tensor.mul_, Tensor.div_
 
 
 def _masked_fill_(self, mask, value):
-    return apply_inplace(self, I.masked_fill, mask, value)
+    return apply_inplace(self, masked_fill, mask, value)
 
 
 def _fill_(self, value):
     self._check_inplace()
     value = value.item() if isinstance(value, Tensor) else value
     if not self.dtype.is_floating_point:
-        value = I.fill_value(value, self.dtype, "fill_", check_float=False)  # NaN into an int raises
+        value = fill_value(value, self.dtype, "fill_", check_float=False)  # NaN into an int raises
     if self.numel():
         S.copy_into(self, value)
     return self
@@ -221,6 +202,23 @@ Tensor.masked_fill_, Tensor.fill_, Tensor.zero_, Tensor.copy_ = _masked_fill_, _
 
 # -- shapes and views ----------------------------------------------------------------------------
 Tensor.reshape = S.reshape
+# -- dtype casts (float(), int(), ...): Cast is an op, so they are bound here, above ops/ --
+def _cast(self, dt: D.dtype) -> Tensor:
+    return Cast.apply(self, dt)
+
+
+def _caster(name: str, dt: D.dtype):
+    def method(self):
+        return self._cast(dt)
+
+    method.__name__, method.__qualname__ = name, f"Tensor.{name}"
+    return method
+
+
+Tensor._cast = _cast
+for _name, _dt in (("float", D.float32), ("double", D.float64), ("half", D.float16), ("int", D.int32),
+                   ("long", D.int64), ("bool", D.bool_)):
+    setattr(Tensor, _name, _caster(_name, _dt))
 Tensor.view = lambda self, *shape: (self._cast(shape[0]) if len(shape) == 1 and isinstance(shape[0], D.dtype)
                                     else S.reshape(self, *shape, copy_ok=False))
 Tensor.view_as = lambda self, other: S.reshape(self, other.shape, copy_ok=False)
@@ -241,12 +239,12 @@ Tensor.unflatten = S.unflatten
 Tensor.contiguous = S.contiguous
 Tensor.clone = lambda self, *, memory_format=None: S.Clone.apply(self)
 Tensor.narrow = S.narrow
-Tensor.select = S.select
+Tensor.select = I.select
 Tensor.split = S.split
 Tensor.chunk = S.chunk
 Tensor.unbind = S.unbind
-Tensor.__getitem__ = S.getitem
-Tensor.__setitem__ = S.setitem
+Tensor.__getitem__ = I.getitem
+Tensor.__setitem__ = setitem
 
 # -- reductions --------------------------------------------------------------------------------
 for _name in ("sum", "prod", "mean", "amax", "amin", "argmax", "argmin", "max", "min", "var", "std",
@@ -258,11 +256,9 @@ Tensor.any = lambda self, dim=None, keepdim=False: R.sum(self.bool(), dim, keepd
 
 # -- sorting (sort, argsort, topk, median, mode, unique, histc ...) ----------------------------
 def _bind_sorting():
-    from .ops import sorting, sorting_search
-
-    for name in ("sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian", "mode"):
+    for name in ("sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian"):
         setattr(Tensor, name, getattr(sorting, name))
-    for name in ("unique", "unique_consecutive", "histc"):
+    for name in ("mode", "unique", "unique_consecutive", "histc"):
         setattr(Tensor, name, getattr(sorting_search, name))
 
 
@@ -273,7 +269,7 @@ Tensor.matmul, Tensor.mm, Tensor.bmm, Tensor.dot = L.matmul, L.mm, L.bmm, L.dot
 Tensor.index_select = I.index_select
 Tensor.gather = I.gather
 Tensor.scatter_add = I.scatter_add
-Tensor.masked_fill = I.masked_fill
+Tensor.masked_fill = masked_fill
 
 # -- indexing/scatter family (scatter, scatter_reduce, index_add/copy/fill/put, masked_select/scatter,
 # nonzero, take, put ...): ops/scatter.py, ops/select.py, ops/index_put.py --
@@ -298,8 +294,6 @@ def _new(fn):
 
 
 def _bind_new():
-    from . import _creation as C
-
     Tensor.new_zeros = _new(C.zeros)
     Tensor.new_ones = _new(C.ones)
     Tensor.new_empty = _new(C.empty)
@@ -322,10 +316,6 @@ for _module in (_scan, _reduce_extra, _norms):  # (replaces the all/any lambdas:
         setattr(Tensor, _name, _fn)
 # -- random sampling, addmm family, misc methods (randmisc: _sampling.py, ops/blas.py, _misc.py) --
 def _bind_randmisc():
-    from ._misc import METHODS, PROPERTIES
-    from ._sampling import TENSOR_METHODS
-    from .ops.blas import TENSOR_METHODS as BLAS_METHODS
-
     for name, fn in {**METHODS, **TENSOR_METHODS, **BLAS_METHODS}.items():
         setattr(Tensor, name, fn)
     for name, prop in PROPERTIES.items():
@@ -336,10 +326,6 @@ _bind_randmisc()
 # -- shape ops (as_strided, unfold, diagonal, flip/roll, tril/triu ...): ops/strided, ops/rearrange,
 # ops/matrix --
 def _bind_shape_ops():
-    from .ops import matrix as M
-    from .ops import rearrange as RA
-    from .ops import strided as ST
-
     for module, names in ((ST, ("as_strided", "unfold", "storage_offset", "diagonal", "diagonal_scatter",
                                 "select_scatter", "slice_scatter")),
                           (RA, ("flip", "fliplr", "flipud", "roll", "rot90", "repeat", "repeat_interleave", "tile",

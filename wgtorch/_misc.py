@@ -12,6 +12,7 @@ import warnings
 from . import _dtype as D
 from ._info import channels_last, contiguous_format, memory_format, preserve_format
 from ._tensor import Tensor
+from .backends import cuda
 
 channels_last_3d = memory_format("channels_last_3d")
 
@@ -56,7 +57,6 @@ def set_float32_matmul_precision(precision: str) -> None:
             stacklevel=2,
         )
         return
-    from .backends import cuda
 
     _flags["matmul_precision"] = precision
     cuda.matmul.allow_tf32 = precision != "highest"  # PyTorch keeps the two in step

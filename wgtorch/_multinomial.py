@@ -19,12 +19,12 @@ from __future__ import annotations
 import operator
 
 from . import _dtype as D
+from ._creation import arange, uniform
 from ._generator import check_generator
-from ._sampling import uniform
 from ._tensor import Tensor
 from .autograd import no_grad
 from .ops.registry import TORCH_NAMES
-from .ops.shape import stack
+from .ops.shape import cat, stack
 
 _CHUNK = 1 << 22
 _ZERO_KEY = 3.0e38  # zero weights: above every positive weight's key, below inf (a drawn category)
@@ -97,7 +97,6 @@ def _with(p: Tensor, n: int, gen) -> Tensor:
         m = min(step, n - start)
         e = _exponentials(gen, (rows, m, k), p.device, p.dtype)
         parts.append(_keys(q, e).argmin(-1))
-    from .ops.shape import cat
 
     return parts[0] if len(parts) == 1 else cat(parts, dim=1)
 
@@ -105,7 +104,6 @@ def _with(p: Tensor, n: int, gen) -> Tensor:
 def _without(p: Tensor, n: int, gen) -> Tensor:
     rows, k = p.shape
     keys = _keys(_scaled(p), _exponentials(gen, (rows, k), p.device, p.dtype))
-    from ._creation import arange
 
     columns = arange(k, device=p.device).unsqueeze(0)
     picks = []

@@ -18,8 +18,7 @@ from __future__ import annotations
 import math
 
 from . import _dtype as D
-from ._creation import zeros
-from ._sampling import uniform
+from ._creation import uniform, zeros
 
 _SMALL = 10.0
 _SMALL_STEPS = 64  # P(k > 64 | rate < 10) is below 1e-30: no element is ever cut short

@@ -18,26 +18,21 @@ from __future__ import annotations
 import math
 
 from . import _dtype as D
-from ._creation import _draw, _like
+from ._broadcast import broadcast_shapes
+from ._creation import _draw, _like, _random, _work_dtype, randint, uniform, zeros
 from ._device import canonical, get_default_device
 from ._generator import check_generator
+from ._multinomial import multinomial
+from ._poisson import poisson as _poisson
 from ._tensor import Tensor
 from .autograd import no_grad
 from .autograd.function import Function
 from .ops.registry import TORCH_NAMES
+from .ops.shape import apply_inplace
 
 
 def _dev(device):
     return get_default_device() if device is None else canonical(device)
-
-
-def _work_dtype(dt: D.dtype) -> D.dtype:
-    """The dtype a transform computes in: float64 for float64 (cpu), else float32."""
-    return D.float64 if dt is D.float64 else D.float32
-
-
-def uniform(gen, shape, dev, dt=D.float32, low=0.0, high=1.0) -> Tensor:
-    return _draw(gen, "uniform", tuple(shape), low, high, _work_dtype(dt), dev, False)
 
 
 def _standard_normal(gen, shape, dev, dt) -> Tensor:
@@ -55,8 +50,6 @@ class Sampling(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from ._creation import zeros
-
         return (None, *[None if s is None else zeros(s[0], dtype=s[1], device=s[2]) for s in ctx.shapes])
 
 
@@ -67,7 +60,6 @@ def _with_zero_grad(sample: Tensor, *params) -> Tensor:
 def _fill(self: Tensor, values_fn) -> Tensor:
     """Overwrite ``self`` with ``values_fn()`` (a tensor of self's shape), through its view; with
     autograd on, self's history is replaced by a zero-gradient node (as PyTorch's in-place fills)."""
-    from ._methods import apply_inplace
 
     if self.numel() == 0:
         self._check_inplace()
@@ -291,7 +283,6 @@ def normal(
             )
         if std < 0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {_num(std)}")
-        from ._creation import _random
 
         return _random("normal", (size,), float(mean), float(std), dtype, device, requires_grad, generator, "normal")
     if size is not None and tuple(size) != tuple(_broadcast(mean, std)):
@@ -318,8 +309,6 @@ def normal(
 
 
 def _broadcast(a, b) -> tuple:
-    from ._broadcast import broadcast_shapes
-
     return broadcast_shapes([tuple(x.shape) for x in (a, b) if isinstance(x, Tensor)])
 
 
@@ -328,7 +317,6 @@ def randint_like(
 ) -> Tensor:
     """Integers in [low, high) of input's shape: ``randint_like(input, high)`` or
     ``randint_like(input, low, high)``."""
-    from ._creation import randint
 
     if high is None:
         low, high = 0, low
@@ -340,8 +328,6 @@ def randint_like(
 
 def poisson(input: Tensor, generator=None) -> Tensor:
     """Poisson numbers of rates ``input`` (elementwise), in input's dtype. See `_poisson`."""
-    from ._poisson import poisson as _poisson
-
     if not input.dtype.is_floating_point:
         raise NotImplementedError(f"\"poisson_cpu\" not implemented for '{TORCH_NAMES[input.dtype.name]}'")
     gen = check_generator(generator, input.device, "poisson")
@@ -354,8 +340,6 @@ def poisson(input: Tensor, generator=None) -> Tensor:
 
 
 def _multinomial(self, num_samples, replacement=False, *, generator=None):
-    from ._multinomial import multinomial
-
     return multinomial(self, num_samples, replacement, generator=generator)
 
 

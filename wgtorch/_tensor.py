@@ -9,7 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import _dtype as D
-from ._device import canonical, device, get_backend
+from ._device import canonical, device, get_backend, get_default_device
+from .autograd import backward
+from .autograd.engine import PostAccumulateGradHook, RemovableHandle
+from .autograd.function import Function, TensorBase
 
 
 class Size(tuple):
@@ -40,7 +43,7 @@ def _wrap(data, be, dt: D.dtype) -> Tensor:
     return t
 
 
-class Tensor:
+class Tensor(TensorBase):
     __slots__ = ("_data", "_be", "dtype", "requires_grad", "grad", "grad_fn", "_output_nr", "_hooks",
                  "_base", "_vc", "__weakref__")
     __array_priority__ = 1000  # NumPy defers to our operators
@@ -49,8 +52,6 @@ class Tensor:
         return super().__new__(cls)
 
     def __init__(self, data=None, *, dtype=None, device=None, requires_grad=False):
-        from ._creation import tensor
-
         t = tensor([] if data is None else data, dtype=dtype, device=device)
         for name in ("_data", "_be", "dtype", "grad", "grad_fn", "_output_nr", "_hooks", "_base", "_vc"):
             setattr(self, name, getattr(t, name))
@@ -165,7 +166,6 @@ class Tensor:
         """Call ``hook(tensor)`` after this leaf's ``.grad`` has been accumulated during backward (as soon
         as all of its gradient is in, while the rest of backward continues). Returns a handle with
         ``remove()``."""
-        from .autograd.engine import PostAccumulateGradHook, RemovableHandle
 
         if self.grad_fn is not None:
             raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
@@ -174,8 +174,6 @@ class Tensor:
         return RemovableHandle(self, wrapped)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
-        from .autograd import backward
-
         backward(self, gradient, retain_graph, create_graph, inputs)
 
     # -- conversion ----------------------------------------------------------------------------
@@ -291,37 +289,12 @@ class Tensor:
             return f"wgtorch.{self.dtype.name}"
         return self.to(dtype)
 
-    def _cast(self, dt: D.dtype) -> Tensor:
-        from .ops.pointwise import Cast
-
-        return Cast.apply(self, dt)
-
-    def float(self):
-        return self._cast(D.float32)
-
-    def double(self):
-        return self._cast(D.float64)
-
-    def half(self):
-        return self._cast(D.float16)
-
-    def int(self):
-        return self._cast(D.int32)
-
-    def long(self):
-        return self._cast(D.int64)
-
-    def bool(self):
-        return self._cast(D.bool_)
-
     def __repr__(self) -> str:
         from ._format import tensor_repr
 
         return tensor_repr(self)
 
     def __reduce_ex__(self, protocol):
-        from ._creation import tensor
-
         return (tensor, (self.detach().numpy(), self.dtype.name, str(self.device), self.requires_grad))
 
     def __deepcopy__(self, memo):
@@ -331,6 +304,54 @@ class Tensor:
         return t
 
 
+# -- building a tensor from data (here, not in _creation, because Tensor(data) uses it) --
+
+
+def _backend(device):
+    return get_backend(get_default_device() if device is None else canonical(device))
+
+
+def _finish(t: Tensor, requires_grad: bool) -> Tensor:
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (nested lists, a scalar, a NumPy array or a tensor)."""
+    if isinstance(data, Tensor):
+        t = data.detach().to(device=device if device is not None else data.device, dtype=dtype, copy=True)
+        return _finish(t, requires_grad)
+    host = data if isinstance(data, np.ndarray) else np.asarray(_unwrap(data))
+    if dtype is not None:
+        dt = D.to_dtype(dtype)
+    elif isinstance(data, np.ndarray):
+        dt = D.from_numpy_dtype(host.dtype)
+    elif host.dtype.kind == "f":
+        dt = D.get_default_dtype()
+    elif host.dtype.kind in "iu":
+        dt = D.int64
+    elif host.dtype.kind == "b":
+        dt = D.bool_
+    else:
+        raise TypeError(f"can't build a tensor from {type(data).__name__}: elements must be numbers of one "
+                        f"nesting depth (got NumPy kind {host.dtype})")
+    be = _backend(device)
+    be.check_dtype(dt)
+    with np.errstate(all="ignore"):
+        host = host.astype(dt.np, copy=False)
+    return _finish(_wrap(be.from_numpy(host, dt), be, dt), requires_grad)
+
+
+def _unwrap(data):
+    if isinstance(data, (list, tuple)):
+        return [_unwrap(x) for x in data]
+    if isinstance(data, Tensor):
+        return data.detach().numpy()
+    return data
+
+
+
 def _dim(d: int, ndim: int) -> int:
     n = max(ndim, 1)
     if not -n <= d < n:
@@ -338,10 +359,6 @@ def _dim(d: int, ndim: int) -> int:
     return d % n
 
 
-from .autograd import function as _function  # noqa: E402
-from .autograd.function import Function  # noqa: E402
-
-_function.Tensor = Tensor
 _new_tensor = object.__new__  # what Tensor.__new__ does, without its Python frame (hot in _wrap)
 
 

@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import functools
 
+from ._creation import initial_seed as _initial
+from ._creation import manual_seed as _manual_seed
+from ._creation import seed as _seed
+from ._device import canonical
+from .random import get_rng_state as _get
+from .random import set_rng_state as _set
+
 _INSTALL = ("the 'cuda' device needs CuPy and an NVIDIA GPU: pip install 'wgtorch[cuda12]' (CUDA 12) or "
             "'wgtorch[cuda13]' (CUDA 13), which install cupy-cuda12x or cupy-cuda13x")
 
@@ -52,7 +59,6 @@ def _index(device) -> int | None:
     """``None``, an int, "cuda:N" or a ``wgtorch.device`` -> the device number (None: current)."""
     if device is None or isinstance(device, int):
         return device
-    from ._device import canonical
 
     d = canonical(device)
     if d.type != "cuda":
@@ -103,9 +109,8 @@ def manual_seed(seed: int) -> None:
     """Seed the random numbers of CUDA tensors. wgtorch has one counter-based generator for every
     device (the same seed gives the same numbers on cpu, wgpu and cuda), so this seeds it, as
     ``wgtorch.manual_seed`` does."""
-    from ._creation import manual_seed as _seed
 
-    _seed(seed)
+    _manual_seed(seed)
 
 
 manual_seed_all = manual_seed
@@ -122,14 +127,12 @@ def set_device(device) -> None:
 # -- random number state (one generator serves every device: see wgtorch.random) --------------------
 def get_rng_state(device="cuda"):
     """The state of the generator CUDA tensors draw from: wgtorch's global one (a uint8 tensor)."""
-    from .random import get_rng_state as _get
 
     return _get()
 
 
 def set_rng_state(new_state, device="cuda") -> None:
     """Restore the generator CUDA tensors draw from (the global one)."""
-    from .random import set_rng_state as _set
 
     _set(new_state)
 
@@ -147,7 +150,6 @@ def set_rng_state_all(new_states) -> None:
 
 def seed() -> None:
     """Seed the generator of CUDA tensors (the global one) with a non-deterministic number."""
-    from ._creation import seed as _seed
 
     _seed()
 
@@ -157,7 +159,6 @@ seed_all = seed
 
 def initial_seed() -> int:
     """The seed of the generator CUDA tensors draw from (the global one)."""
-    from ._creation import initial_seed as _initial
 
     return _initial()
 # -- amp: torch.cuda.amp's deprecated autocast and GradScaler (wgtorch.amp has the current ones) --

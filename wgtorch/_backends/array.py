@@ -16,6 +16,7 @@ import numpy as np
 from .._dtype import HALVES, bfloat16, bool_, dtype, int64
 from ..ops.elementwise_defs import OPS
 from . import random as _random
+from .array_common import _checked_index, call_quietly
 from .array_nn import ArrayNNOps
 from .array_optim import ArrayOptimOps
 from .array_reduce import ArrayReduceOps
@@ -23,26 +24,7 @@ from .array_rnn import ArrayRNNOps
 
 # -- sorting (sort, searchsorted) --
 from .array_sort import ArraySortOps
-
-try:  # NumPy 2: switch to one prebuilt "ignore" error state; np.errstate builds one a call (0.7 us)
-    from numpy._core._multiarray_umath import _extobj_contextvar, _make_extobj
-
-    _IGNORE_ALL = _make_extobj(all="ignore")
-
-    def call_quietly(fn, *args):
-        """``fn(*args)`` under ``np.errstate(all="ignore")``: NaN and Inf propagate silently, as in
-        PyTorch."""
-        token = _extobj_contextvar.set(_IGNORE_ALL)
-        try:
-            return fn(*args)
-        finally:
-            _extobj_contextvar.reset(token)
-except ImportError:  # NumPy 1.x
-
-    def call_quietly(fn, *args):
-        """``fn(*args)`` under ``np.errstate(all="ignore")``."""
-        with np.errstate(all="ignore"):
-            return fn(*args)
+from .protocol import check_strided_bounds
 
 
 def _erf(xp, x):
@@ -201,8 +183,6 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
         return (self._address(a) - first) // a.itemsize
 
     def as_strided(self, a, shape, strides, offset):
-        from .protocol import check_strided_bounds
-
         root, first, nbytes = self._storage(a)
         size = a.itemsize
         check_strided_bounds(shape, strides, offset, nbytes // size, size)
@@ -317,24 +297,6 @@ class _StridedHolder:
         self.base = base
 
 
-def _checked_index(xp, index, size: int, dim: int, kind: str):
-    """int64 indices, refusing any outside [0, size) (NumPy would wrap negative ones) with the
-    exception PyTorch's cpu kernel raises: ``kind`` "select" IndexError("index out of range in
-    self"), "dim1" (index_select along dim 1) and "scatter" (gather, scatter_add) RuntimeError
-    naming the first bad value. Not on CuPy, where the check would cost a device-to-host sync."""
-    idx = index.astype(np.int64, copy=False)
-    if xp is np and idx.size and (idx.min() < 0 or idx.max() >= size):
-        if kind == "select":
-            raise IndexError("index out of range in self")
-        flat = idx.reshape(-1)
-        value = int(flat[np.argmax((flat < 0) | (flat >= size))])
-        if kind == "dim1":
-            raise RuntimeError(f"INDICES element is out of DATA bounds, id={value} axis_dim={size} (index_select: "
-                               f"index {value} is out of range for dimension {dim} with size {size})")
-        raise RuntimeError(f"index {value} is out of bounds for dimension {dim} with size {size}")
-    return idx
-
-
 # -- bfloat16: where PyTorch's cpu kernels differ from "round the operands, compute in float32" --
 def _bf16_scalars(op: str, operands, wide: tuple):
     """PyTorch's cpu mul and div of a bfloat16 tensor by a scalar (a Python number or a 0-d
@@ -399,19 +361,8 @@ def numpy_backend(index: int | None = None) -> ArrayBackend:
     return ArrayBackend(np, "numpy")
 
 
-def cupy_backend(index: int) -> ArrayBackend:  # pragma: no cover - needs an NVIDIA GPU
-    from .. import cuda
-    from .array_cuda import CudaArrayBackend
-
-    cp = cuda._require_cupy()
-    if index >= cp.cuda.runtime.getDeviceCount():
-        raise RuntimeError(f"cuda:{index} does not exist: {cp.cuda.runtime.getDeviceCount()} CUDA "
-                           "device(s) are visible")
-    return CudaArrayBackend(cp, index)
-
-
 # -- scatter family (scatter with a reduction, nonzero): array_scatter.py --
-from .array_scatter import ArrayScatterOps as _ArrayScatterOps  # noqa: E402  (it imports from this module)
+from .array_scatter import ArrayScatterOps as _ArrayScatterOps  # noqa: E402
 
 for _name in ("scatter", "_scatter_rounds", "nonzero"):
     setattr(ArrayBackend, _name, getattr(_ArrayScatterOps, _name))

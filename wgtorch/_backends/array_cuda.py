@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from .. import cuda
 from . import cupy_kernels as K
 from . import random as _random
 from .array import ArrayBackend
@@ -303,6 +304,15 @@ class CudaArrayBackend(ArrayBackend):
             carry = new_carry
             m = xp.matmul(dgh[t], w_hh)
         return sequence_grads(xp, mode, x, w_ih, hs, dgi, dgh, m, carry, reverse, has_bias, needs)
+
+
+
+def cupy_backend(index: int) -> ArrayBackend:  # pragma: no cover - needs an NVIDIA GPU
+    cp = cuda._require_cupy()
+    if index >= cp.cuda.runtime.getDeviceCount():
+        raise RuntimeError(f"cuda:{index} does not exist: {cp.cuda.runtime.getDeviceCount()} CUDA "
+                           "device(s) are visible")
+    return CudaArrayBackend(cp, index)
 
 
 __all__ = ["CudaArrayBackend"]

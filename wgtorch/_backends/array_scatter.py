@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .array_common import _checked_index, call_quietly
+
 _UFUNCS = {"prod": "multiply", "amax": "maximum", "amin": "minimum"}
 
 
@@ -38,8 +40,6 @@ class ArrayScatterOps:
     def scatter(self, a, dim, index, src, reduce=None):
         """A new array: a with src written at index along dim (``reduce`` None), or combined with
         what is there ("sum", "prod", "amax", "amin"; NaN propagates through amax/amin)."""
-        from .array import _checked_index, call_quietly
-
         if reduce == "sum":
             return self.scatter_add(a, dim, index, src)
         xp = self.xp

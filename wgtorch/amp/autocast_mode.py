@@ -28,6 +28,8 @@ import threading
 import warnings
 
 from .. import _dtype as D
+from .._device import get_backend
+from .._tensor import Tensor
 
 LOW, FP32, PROMOTE, BANNED = "low", "fp32", "promote", "banned"
 
@@ -323,8 +325,6 @@ def _available(device_type: str) -> bool:
 
 
 def _check_wgpu_f16() -> None:
-    from .._device import get_backend
-
     be = get_backend("wgpu")
     if "shader-f16" not in be.rt.features:
         raise RuntimeError(
@@ -334,8 +334,6 @@ def _check_wgpu_f16() -> None:
 
 # -- the op wrapper ------------------------------------------------------------------------------------
 def _device_type(args, kwargs):
-    from .._tensor import Tensor
-
     for x in (*args, *kwargs.values()):
         if isinstance(x, Tensor):
             return x.device.type
@@ -347,8 +345,6 @@ def _device_type(args, kwargs):
 
 
 def _eligible(x, device_type) -> bool:
-    from .._tensor import Tensor
-
     return (
         isinstance(x, Tensor)
         and x.dtype.is_floating_point
@@ -457,7 +453,6 @@ def _install_elementwise() -> None:
         return
     import wgtorch
 
-    from .._tensor import Tensor
 
     with _lock:
         if _installed[0]:

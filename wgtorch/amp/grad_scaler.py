@@ -17,6 +17,9 @@ from enum import Enum
 import numpy as np
 
 from .. import _dtype as D
+from .. import wgpu
+from .._creation import full
+from .._tensor import Tensor
 
 
 class OptState(Enum):
@@ -77,8 +80,6 @@ class GradScaler:
         return self._scale, self._growth_tracker
 
     def _lazy_init_scale_growth_tracker(self, dev) -> None:
-        from .._creation import full
-
         self._scale = full((), self._init_scale, dtype=D.float32, device=dev)
         self._growth_tracker = int(self._init_growth_tracker)
 
@@ -86,7 +87,6 @@ class GradScaler:
         """Multiplies ``outputs`` (a tensor or an iterable of tensors) by the scale factor."""
         if not self._enabled:
             return outputs
-        from .._tensor import Tensor
 
         if isinstance(outputs, Tensor):
             if self._scale is None:
@@ -165,7 +165,6 @@ class GradScaler:
         if not self._enabled:
             return
         scale, tracker = self._check_scale_growth_tracker("update")
-        from .._tensor import Tensor
 
         if new_scale is not None:
             if isinstance(new_scale, float):
@@ -274,8 +273,6 @@ class GradScaler:
 
 
 def _fill(scale, value: float):
-    from .._creation import full
-
     return full((), value, dtype=D.float32, device=scale.device)
 
 
@@ -284,6 +281,5 @@ def _available(device: str) -> bool:
         from .. import cuda
 
         return cuda.is_available()
-    from .. import wgpu
 
     return wgpu.is_available()

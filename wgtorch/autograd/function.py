@@ -22,7 +22,7 @@ class Context:
 
     def save_for_backward(self, *tensors) -> None:
         self.saved = tensors
-        self.versions = tuple([t._counter()[0] if isinstance(t, Tensor) else None for t in tensors])
+        self.versions = tuple([t._counter()[0] if isinstance(t, TensorBase) else None for t in tensors])
 
     @property
     def saved_tensors(self) -> tuple:
@@ -69,8 +69,12 @@ class Node:
         return f"<{self.name()}>"
 
 
-# wgtorch.Tensor, set by _tensor.py once the class exists (it imports this module).
-Tensor = None
+class TensorBase:
+    """What autograd knows of a tensor: ``wgtorch.Tensor`` derives from it, so that this layer
+    (below the Tensor class) tells tensors apart without importing it. Everything else autograd
+    uses of a tensor (``requires_grad``, ``grad_fn``, ``dtype``, ``_counter``) is duck-typed."""
+
+    __slots__ = ()
 
 
 def edge_of(t):
@@ -93,7 +97,7 @@ class Function:
         ctx = Context()
         if not state.enabled:
             return cls.forward(ctx, *args, **kwargs)
-        needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
+        needs = tuple([isinstance(a, TensorBase) and a.requires_grad for a in args])
         if True not in needs:
             return cls.forward(ctx, *args, **kwargs)
         ctx.needs_input_grad = needs
@@ -106,7 +110,7 @@ class Function:
         node = Node(cls, ctx, tuple([edge_of(a) if need else None for a, need in zip(args, needs)]), len(outs))
         skip = ctx.non_differentiable
         for i, o in enumerate(outs):
-            if isinstance(o, Tensor) and o.dtype.is_floating_point and (not skip or id(o) not in skip):
+            if isinstance(o, TensorBase) and o.dtype.is_floating_point and (not skip or id(o) not in skip):
                 o.requires_grad = True
                 o.grad_fn = node
                 o._output_nr = i

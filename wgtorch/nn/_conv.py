@@ -34,6 +34,7 @@ from ..ops.index import index_select
 from ..ops.linalg import matmul
 from ..ops.shape import cat, stack
 from ._functions import same_device
+from ._padding import pad
 
 
 def _tuple(value, nd: int, name: str) -> tuple:
@@ -154,8 +155,6 @@ def _pad(x: Tensor, pairs) -> Tensor:
     flat = [p for pair in reversed(pairs) for p in pair]  # F.pad counts from the last dim
     if not any(flat):
         return x
-    from .functional import pad
-
     return pad(x, flat)
 
 

@@ -15,10 +15,14 @@ short fixed sequence of them) and each backward calls the matching backward kern
 from __future__ import annotations
 
 import math
+import warnings
 
 from .. import _dtype as D
+from .._creation import full, rand
 from .._tensor import Tensor, _wrap
 from ..autograd.function import Function
+from ..ops.pointwise import _sum_to, where
+from ..ops.shape import copy_into
 
 
 def same_device(*tensors) -> None:
@@ -148,8 +152,6 @@ class Embedding(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from ..ops.pointwise import where
-
         (flat,) = ctx.saved_tensors
         dim = g.shape[-1]
         g2 = g.reshape(-1, dim)
@@ -164,8 +166,6 @@ class Dropout(Function):
 
     @staticmethod
     def forward(ctx, x, p):
-        from .._creation import rand
-
         be = x._be
         keep = rand(x.shape, dtype=D.float32, device=x.device) < (1.0 - p)
         scaled = be.elementwise("where", [keep._data, 1.0 / (1.0 - p), 0.0], x.dtype, x.dtype)
@@ -185,9 +185,6 @@ class ConstantPad(Function):
 
     @staticmethod
     def forward(ctx, x, out_shape, src_key, dst_key, value):
-        from .._creation import full
-        from ..ops.shape import copy_into
-
         out = full(out_shape, value, dtype=x.dtype, device=x.device)
         if all(s.stop > s.start for s in src_key):
             copy_into(_wrap(out._be.getitem(out._data, dst_key), out._be, out.dtype),
@@ -219,8 +216,6 @@ class BinaryCrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from ..ops.pointwise import _sum_to
-
         x, target, weight, log_x, log_1mx = ctx.saved_tensors
         gw = g if weight is None else g * weight
         need = tuple(ctx.needs_input_grad) + (False,) * 3
@@ -230,3 +225,15 @@ class BinaryCrossEntropy(Function):
         if weight is not None and need[2]:
             gweight = _sum_to(-g * (target * log_x + (1 - target) * log_1mx), weight.shape)
         return gx, gt, gweight
+
+
+def _reduction(size_average, reduce, reduction: str) -> str:
+    if size_average is not None or reduce is not None:
+        size_average = True if size_average is None else size_average
+        reduce = True if reduce is None else reduce
+        reduction = "mean" if reduce and size_average else "sum" if reduce else "none"
+        warnings.warn("size_average and reduce args will be deprecated, please use reduction='"
+                      f"{reduction}' instead.", stacklevel=3)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    return reduction

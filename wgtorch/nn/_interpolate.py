@@ -14,6 +14,7 @@ import numpy as np
 from .. import _dtype as D
 from .._creation import tensor as _tensor
 from .._tensor import Tensor
+from . import _pooling
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
 
@@ -113,8 +114,6 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     if not input.dtype.is_floating_point and mode not in ("nearest", "nearest-exact"):
         raise RuntimeError(f'"upsample_{mode}" not implemented for \'{input.dtype.name}\'')
     if mode == "area":
-        from . import _pooling
-
         if nd > 2:
             raise NotImplementedError("interpolate(): mode 'area' supports 3-D and 4-D inputs")
         return (_pooling.adaptive_avg_pool1d if nd == 1 else _pooling.adaptive_avg_pool2d)(input, sizes)

@@ -14,12 +14,10 @@ import warnings
 from .. import _creation
 from .._tensor import Tensor
 from ..ops.pointwise import where
-from ._functions import same_device
+from ._functions import _reduction, same_device
 
 
 def _red(size_average, reduce, reduction):
-    from .functional import _reduction
-
     return _reduction(size_average, reduce, reduction)
 
 

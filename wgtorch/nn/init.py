@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import warnings
 
-from .._creation import _random
+from .._creation import _random, eye
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 
@@ -91,7 +91,6 @@ def eye_(tensor: Tensor) -> Tensor:
     """The identity matrix in a 2-D tensor (ones on the diagonal of the leading square)."""
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    from .._creation import eye
 
     with no_grad():
         tensor.copy_(eye(*tensor.shape, dtype=tensor.dtype, device=tensor.device))

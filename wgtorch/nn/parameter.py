@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._creation import empty
 from .._tensor import Tensor
 
 
@@ -19,8 +20,6 @@ class Parameter(Tensor):
 
     def __init__(self, data=None, requires_grad: bool = True):
         if data is None:
-            from .._creation import empty
-
             data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter(): data must be a Tensor, got {type(data).__name__}")

@@ -7,10 +7,13 @@ so that they run on every device and autograd follows them. As in PyTorch, ``bet
 from __future__ import annotations
 
 from .. import _dtype as D
+from .._broadcast import broadcast_shapes
+from .._creation import zeros
 from .._tensor import Tensor
 from ..autograd.function import Function
 from .linalg import matmul
 from .registry import TORCH_NAMES
+from .shape import apply_inplace
 
 
 def _name(t: Tensor) -> str:
@@ -30,7 +33,6 @@ def _check_scalars(input: Tensor, beta, alpha) -> None:
 
 def _combine(input: Tensor, product: Tensor, beta, alpha, fn: str) -> Tensor:
     """beta * input + alpha * product, with input broadcast to product's shape (not the reverse)."""
-    from .._broadcast import broadcast_shapes
 
     if input.dtype is not product.dtype:
         raise RuntimeError(f"self and mat2 must have the same dtype, but got {_name(input)} and {_name(product)}")
@@ -60,8 +62,6 @@ class _IgnoreInput(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from .._creation import zeros
-
         return g, zeros(ctx.shape, dtype=ctx.dtype, device=ctx.device)
 
 
@@ -140,8 +140,6 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) ->
     a2 = batch1.permute(1, 0, 2).reshape(n, b * m)
     b2 = batch2.reshape(b * m, p)
     if b * m == 0:
-        from .._creation import zeros
-
         prod = zeros((n, p), dtype=batch1.dtype, device=batch1.device)
     else:
         prod = _mm(a2, b2)
@@ -180,8 +178,6 @@ def _value(input, t1, t2, value):
 
 def _inplace(fn):
     def method(self, *args, **kwargs):
-        from .._methods import apply_inplace
-
         return apply_inplace(self, fn, *args, **kwargs)
 
     method.__name__ = f"{fn.__name__}_"

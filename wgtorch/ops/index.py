@@ -17,9 +17,12 @@ import math
 import numpy as np
 
 from .. import _dtype as D
+from .._creation import tensor
 from .._tensor import Tensor, _dim, _wrap
 from ..autograd.function import Function
-from .index_put import advanced_setitem, fill_value, masked_fill  # noqa: F401  (re-exported for callers)
+from .fill import fill_value, masked_fill  # noqa: F401  (re-exported for callers)
+from .pointwise import where
+from .shape import GetItem, normalize_key
 
 # PyTorch's own wording for an index tensor of the wrong dtype, per op (all RuntimeError).
 _DTYPE_MESSAGES = {"index_select": "index_select(): Expected dtype int32 or int64 for index",
@@ -192,7 +195,6 @@ _INDEX_DTYPE_MESSAGE = "tensors used as indices must be long, int, byte or bool 
 def _host_index(k, n: int, dim: int, device) -> Tensor:
     """Index values held on the host (a list, a NumPy array, a cpu tensor): checked against the
     size ``n`` here, with PyTorch's message, and negative ones wrapped before the upload."""
-    from .._creation import tensor
 
     host = k.numpy() if isinstance(k, Tensor) else np.asarray(k)
     if host.dtype.kind == "f" and not isinstance(k, Tensor):
@@ -213,7 +215,6 @@ def _host_index(k, n: int, dim: int, device) -> Tensor:
 def _device_index(k: Tensor, n: int) -> Tensor:
     """An index tensor on the indexed tensor's device: negative entries are wrapped there (no
     round trip); entries still out of range are reported by the index kernel."""
-    from .pointwise import where
 
     if k.dtype not in (D.int64, D.int32):
         raise IndexError(_INDEX_DTYPE_MESSAGE)
@@ -222,7 +223,6 @@ def _device_index(k: Tensor, n: int) -> Tensor:
 
 def _mask_positions(mask, device) -> Tensor:
     """Flat positions of True entries (needs the mask on the host: its count sets the shape)."""
-    from .._creation import tensor
 
     host = mask.numpy() if isinstance(mask, Tensor) else np.asarray(mask)
     return tensor(np.flatnonzero(host).astype(np.int64), device=device)
@@ -236,8 +236,6 @@ def _is_mask(k) -> bool:
 
 
 def _to_mask(k) -> Tensor:
-    from .._creation import tensor
-
     if isinstance(k, Tensor):
         return k if k.dtype is D.bool_ else k != 0
     return tensor(np.asarray(k, dtype=bool))
@@ -324,9 +322,6 @@ def _linear(view: Tensor, dims: list, idxs: list):
 
 
 def _multi_getitem(x: Tensor, view: Tensor, entries: list) -> Tensor:
-    from .._creation import tensor
-    from .pointwise import where
-
     on_device = x.device.type != "cpu" and any(isinstance(k, Tensor) and k.device == x.device for _, k in entries)
     if on_device and not any(_is_mask(k) for _, k in entries):  # a mask is read on the host anyway
         # Index tensors on the device stay there: an entry out of range makes its row -1, which
@@ -354,8 +349,6 @@ def _multi_getitem(x: Tensor, view: Tensor, entries: list) -> Tensor:
 
 
 def advanced_getitem(x: Tensor, key: tuple, advanced: list) -> Tensor:
-    from .shape import GetItem
-
     for i in advanced:
         _check_index_device(key[i], x)
     basic, entries = _split_key(key)
@@ -381,4 +374,20 @@ def advanced_getitem(x: Tensor, key: tuple, advanced: list) -> Tensor:
 
 
 __all__ = ["index_select", "gather", "scatter_add", "embedding", "masked_fill", "advanced_getitem",
-           "advanced_setitem"]
+           "getitem", "select"]
+
+
+# -- x[key] and select: the basic cases are views (shape.GetItem), the rest index here --
+
+
+def getitem(x: Tensor, key) -> Tensor:
+    key = normalize_key(x, key)
+    advanced = [i for i, k in enumerate(key) if not (k is None or isinstance(k, (int, slice)))]
+    if not advanced:
+        return GetItem.apply(x, key)
+    return advanced_getitem(x, key, advanced)
+
+
+def select(x: Tensor, dim: int, index: int) -> Tensor:
+    dim = _dim(dim, x.ndim)
+    return getitem(x, (slice(None),) * dim + (index,))

@@ -15,85 +15,21 @@ import numpy as np
 
 from .. import _dtype as D
 from .._broadcast import broadcast_shapes
+from .._creation import tensor
 from .._tensor import Tensor
 from ..autograd.function import Function
-
-# PyTorch's C++ type names, which its conversion errors use.
-_C_NAMES = {D.int64: "int64_t", D.int32: "int", D.uint8: "unsigned char", D.float16: "c10::Half",
-            D.float32: "float", D.float64: "double", D.bool_: "bool"}
-# PyTorch's legacy type names, which index_put's dtype error uses.
-_LEGACY = {D.int64: "Long", D.int32: "Int", D.uint8: "Byte", D.float16: "Half", D.float32: "Float",
-           D.float64: "Double", D.bool_: "Bool"}
-
-
-def _overflow(dt) -> RuntimeError:
-    return RuntimeError(f"value cannot be converted to type {_C_NAMES[dt]} without overflow")
-
-
-def fill_value(value, dt, op: str, check_float: bool = True):
-    """The Python number ``value`` as an element of ``dt``, converted as PyTorch converts a
-    Scalar: floats truncate into integer types, any nonzero value is True, and a value outside
-    the type's range raises RuntimeError. ``check_float=False`` lets a float overflow to inf
-    (as ``x[idx] = 1e6`` does for float16)."""
-    if isinstance(value, (complex, np.complexfloating)):
-        if value.imag:
-            raise _overflow(dt)
-        value = value.real
-    if not isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
-        raise TypeError(f"{op}(): the value must be a number or a 0-dim tensor, got {type(value).__name__}")
-    if dt is D.bool_:
-        return bool(value)
-    if not dt.is_floating_point:
-        info = np.iinfo(dt.np)
-        if isinstance(value, (float, np.floating)):
-            v = float(value)
-            if not math.isfinite(v) or not info.min <= v <= info.max:
-                raise _overflow(dt)
-            return int(v)  # int() of a float truncates toward zero
-        v = int(value)
-        if not info.min <= v <= info.max:
-            if dt is D.int64:
-                raise OverflowError(f"int too big to convert: {v} does not fit in int64")
-            raise _overflow(dt)
-        return v
-    v = float(value)
-    if check_float and math.isfinite(v) and abs(v) > float(np.finfo(dt.np).max):
-        raise _overflow(dt)
-    return v
-
-
-def _fill_operand(x: Tensor, value, op: str):
-    """A 0-d fill value (number or 0-d tensor) as ``where``'s operand: a Python number of x's
-    dtype's kind (so ``where`` keeps x's dtype and passes it as a scalar), or a 0-d tensor of x's
-    dtype on x's device where the value is a device tensor or needs a gradient."""
-    if isinstance(value, Tensor):
-        if value.ndim:
-            raise RuntimeError(f"{op} only supports a 0-dimensional value tensor, but got tensor with "
-                               f"{value.ndim} dimension(s).")
-        if value.device == x.device and x.device.type != "cpu":
-            return value.to(x.dtype)  # no round trip to check the range (as on CUDA)
-        checked = fill_value(value.item(), x.dtype, op)
-        if value.requires_grad:  # the gradient reaches the value through the cast
-            return value.to(x.device).to(x.dtype)
-        return checked
-    return fill_value(value, x.dtype, op)
-
-
-def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
-    from .pointwise import where
-
-    if not isinstance(mask, Tensor):
-        raise TypeError(f"masked_fill(): argument 'mask' must be Tensor, not {type(mask).__name__}")
-    if mask.dtype is not D.bool_:
-        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
-                           f"{mask.dtype.name}")
-    return where(mask, _fill_operand(x, value, "masked_fill_"), x)
+from ..autograd.grad_mode import state
+from . import index as I
+from .fill import _LEGACY, fill_value, masked_fill
+from .index import index_select
+from .pointwise import where
+from .scatter import index_add
+from .shape import _check_broadcasts_to, _out, apply_inplace, copy_into, normalize_key
 
 
 def _index_put_value(x: Tensor, value, result_shape: tuple) -> Tensor:
     """index_put's value: a number (converted to x's dtype) or a tensor of exactly x's dtype that
     broadcasts to the indexing result (leading size-1 dims beyond its rank are dropped)."""
-    from .._creation import tensor
 
     if not isinstance(value, Tensor):
         if not isinstance(value, (bool, int, float, complex, np.number, np.bool_)):
@@ -126,10 +62,6 @@ class PutRows(Function):
 
     @staticmethod
     def forward(ctx, w, rows, positions):
-        from .._creation import tensor
-        from .index import index_select
-        from .pointwise import where
-
         n = w.shape[0]
         last = np.full(n, -1, np.int64)
         np.maximum.at(last, positions, np.arange(positions.size, dtype=np.int64))
@@ -141,9 +73,6 @@ class PutRows(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from .index import index_select
-        from .pointwise import where
-
         return where(ctx.hit, 0, g), index_select(g, 0, ctx.positions), None
 
 
@@ -160,9 +89,6 @@ def advanced_setitem(x: Tensor, key: tuple, advanced: list, value) -> None:
     index tensors make a round trip). Where the key indexes x itself (no int, slice or None
     part), the write is recorded for autograd like any in-place op; through a basic-indexed view,
     like the basic-index assignment, it is not."""
-    from .._methods import apply_inplace
-    from . import index as I
-    from .shape import _out, copy_into
 
     x._check_inplace()
     for i in advanced:
@@ -232,8 +158,6 @@ def index_put(x: Tensor, indices, values: Tensor, accumulate: bool = False) -> T
     copy, or with ``accumulate`` ``x[indices] += values`` where repeated indices add up. The
     index values are read on the host (device index tensors make a round trip), as for
     ``x[idx] = v``."""
-    from . import index as I
-    from .scatter import index_add
 
     key = _index_tuple(indices)
     if not isinstance(values, Tensor):
@@ -258,10 +182,41 @@ def index_put(x: Tensor, indices, values: Tensor, accumulate: bool = False) -> T
     result_shape = tuple(front[i] for i in out_perm)
     v = _index_put_value(x, values, result_shape)
     positions = np.asarray(I._linear(x, dims, [np.broadcast_to(i, shape) for i in idxs]), np.int64).reshape(-1)
-    from .._creation import tensor
 
     lead = math.prod(x.shape[d] for d in dims)  # not -1: ambiguous when `rest` holds a 0
     rows = v.expand(result_shape).permute(_inverse(out_perm)).reshape((positions.size,) + rest)
     flat = x.permute(perm).reshape((lead,) + rest)
     new = index_add(flat, 0, tensor(positions, dtype=D.int64, device=x.device), rows)
     return new.reshape(tuple(x.shape[i] for i in perm)).permute(_inverse(perm))
+
+
+# -- x[key] = value: basic keys write through the view, the rest as advanced_setitem --
+
+
+def setitem(x: Tensor, key, value) -> None:
+    key = normalize_key(x, key)
+    advanced = [i for i, k in enumerate(key) if not (k is None or isinstance(k, (int, slice)))]
+    if advanced:
+        advanced_setitem(x, key, advanced, value)
+        return
+    view = _out(x, x._be.getitem(x._data, key))
+    if isinstance(value, Tensor) and value.ndim > view.ndim:
+        # PyTorch drops a value's leading size-1 dims here (x[0] = ones(1, 3)), unlike copy_
+        extra = value.ndim - view.ndim
+        if all(n == 1 for n in value.shape[:extra]):
+            value = value.reshape(value.shape[extra:])
+    if state.enabled and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+        # Under autograd the write must enter x's history (PyTorch's CopySlices): it runs as
+        # x[mask] = values, which the index ops record, with the mask selecting the view.
+        mask = _out(x, x._be.empty(tuple(x.shape), D.bool_), D.bool_)
+        copy_into(mask, False)
+        copy_into(_out(mask, mask._be.getitem(mask._data, key), D.bool_), True)
+        if isinstance(value, Tensor):
+            _check_broadcasts_to(value.shape, view.shape)
+            value = value.expand(view.shape).reshape(-1)
+        setitem(x, mask, value)
+        return
+    x._check_inplace()
+    if not isinstance(value, Tensor) and not x.dtype.is_floating_point:  # NaN into an int raises
+        value = fill_value(value, x.dtype, "setitem", check_float=False)
+    copy_into(view, value)

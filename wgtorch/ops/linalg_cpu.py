@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _dtype as D
+from .._broadcast import broadcast_shapes
+from .._creation import arange, tensor
 from .._tensor import Tensor
 from ..autograd.function import Function
 from .registry import TORCH_NAMES
@@ -52,8 +54,6 @@ def _lapack(fn: str, f, *args):
 
 
 def _tensor_like(a: np.ndarray, x: Tensor) -> Tensor:
-    from .._creation import tensor
-
     return tensor(np.array(a, dtype=x.dtype.np, order="C"), device=x.device)
 
 
@@ -110,7 +110,6 @@ class Cholesky(Function):
     @staticmethod
     def backward(ctx, g):
         """PyTorch's: with P = tril(L^T g) (diagonal halved), gA = sym(L^-T P L^-1)."""
-        from .._creation import arange
 
         (L,) = ctx.saved_tensors
         n = L.shape[-1]
@@ -148,7 +147,6 @@ def solve(A: Tensor, B: Tensor, *, left: bool = True) -> Tensor:
             f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
             f"({A.shape[-2]}x{A.shape[-1]} and {b.shape[-2]}x{b.shape[-1]})"
         )
-    from .._broadcast import broadcast_shapes
 
     batch = broadcast_shapes([tuple(A.shape[:-2]), tuple(b.shape[:-2])])
     x = Solve.apply(A.expand(batch + tuple(A.shape[-2:])), b.expand(batch + tuple(b.shape[-2:])))

@@ -10,19 +10,22 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
+from .._broadcast import broadcast_shapes
+from .._creation import arange, tensor, zeros
 from .._tensor import Tensor, _dim, _wrap
 from ..autograd.function import Function
 from ..autograd.grad_mode import state
 from . import shape as S
 from . import strided as _strided
+from .fill import fill_value as scalar
+from .index import select
 from .pointwise import where
 from .registry import TORCH_NAMES
+from .shape import apply_inplace
 from .strided import Diagonal
 
 
 def _host_tensor(a: np.ndarray, like: Tensor, dt=None) -> Tensor:
-    from .._creation import tensor
-
     return tensor(a, dtype=dt, device=like.device)
 
 
@@ -35,7 +38,6 @@ def _triangle(x: Tensor, k: int, lower: bool, name: str) -> Tensor:
         raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(x).__name__}")
     if x.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
-    from .._creation import arange
 
     m, n = x.shape[-2], x.shape[-1]
     # The mask is computed on the device (col - row against k): nothing of size m * n is uploaded.
@@ -55,8 +57,6 @@ def triu(input: Tensor, diagonal: int = 0) -> Tensor:
 
 
 def _indices(name: str, row: int, col: int, offset: int, dtype, device, lower: bool) -> Tensor:
-    from .._creation import tensor
-
     dt = D.int64 if dtype is None else D.to_dtype(dtype)
     if row < 0:
         raise RuntimeError(f"row must be non-negative, got{row}")
@@ -128,8 +128,6 @@ def trace(input: Tensor) -> Tensor:
 def fill_diagonal_(self: Tensor, fill_value, wrap: bool = False) -> Tensor:
     """Fill the main diagonal in place (all dims of equal length, or a matrix; ``wrap``: a tall
     matrix restarts its diagonal every ncols + 1 rows)."""
-    from .._methods import apply_inplace
-    from .index_put import fill_value as scalar
 
     if self.ndim < 2:
         raise RuntimeError("dimensions must larger than 1")
@@ -200,12 +198,11 @@ def cross(input: Tensor, other: Tensor, dim=None) -> Tensor:
         raise RuntimeError(
             f"linalg.cross: inputs dimension {dim} must have length 3. Got {input.shape[d]} and {other.shape[d]}"
         )
-    from .._broadcast import broadcast_shapes
 
     shape = broadcast_shapes([tuple(input.shape), tuple(other.shape)])
     a, b = S.expand(input, shape), S.expand(other, shape)
-    a0, a1, a2 = (S.select(a, d, i) for i in range(3))
-    b0, b1, b2 = (S.select(b, d, i) for i in range(3))
+    a0, a1, a2 = (select(a, d, i) for i in range(3))
+    b0, b1, b2 = (select(b, d, i) for i in range(3))
     return S.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], d)
 
 
@@ -221,7 +218,6 @@ def kron(input: Tensor, other: Tensor) -> Tensor:
 
 def block_diag(*tensors) -> Tensor:
     """A matrix with the given tensors (0-d, 1-d as one row, or 2-d) as blocks on its diagonal."""
-    from .._creation import zeros
 
     if not tensors:
         return zeros(1, 0)

@@ -12,9 +12,12 @@ import builtins
 import math
 
 from .. import _dtype as D
+from .._broadcast import broadcast_shapes
+from .._creation import tensor
 from .._tensor import Tensor, _dim
 from ..autograd.function import Function
 from . import reduce as R
+from .pointwise import where
 from .registry import TORCH_NAMES
 
 
@@ -69,8 +72,6 @@ class VectorNorm(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from .pointwise import where
-
         x, y = ctx.saved_tensors
         p, dims = ctx.ord, ctx.dims
         if not ctx.keepdim and dims and x.ndim:
@@ -186,8 +187,6 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
 
 def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
     """The cross product of 3-vectors along ``dim`` (the inputs broadcast; same number of dims)."""
-    from .._broadcast import broadcast_shapes
-    from .._creation import tensor
 
     if input.ndim != other.ndim:
         raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
@@ -241,7 +240,6 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode: str = "use_mm_fo
 
 def renorm(input: Tensor, p: float, dim: int, maxnorm: float) -> Tensor:
     """Each slice ``input.select(dim, i)`` whose p-norm exceeds ``maxnorm`` scaled to norm maxnorm."""
-    from .pointwise import where
 
     if p <= 0:
         raise RuntimeError("renorm: non-positive-norm not supported")

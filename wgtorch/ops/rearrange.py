@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _dtype as D
+from .._creation import arange, tensor
 from .._tensor import Tensor, _dim
 from ..autograd.function import Function
 from . import shape as S
@@ -31,8 +32,6 @@ def _unique_dims(dims, ndim: int) -> tuple:
 
 
 def _reversed_index(x: Tensor, n: int) -> Tensor:
-    from .._creation import arange
-
     return arange(n - 1, -1, -1, device=x.device)
 
 
@@ -160,7 +159,6 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
     tensor alone: the indices 0, 1, ... each repeated as often as that tensor says."""
     if repeats is None:  # repeat_interleave(repeats): the repeated arange
         reps = _repeat_counts(input, None, output_size)
-        from .._creation import tensor
 
         return tensor(np.repeat(np.arange(len(reps)), reps), dtype=input.dtype, device=input.device)
     if input.ndim == 0 and dim is not None:
@@ -170,7 +168,6 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
     n = x.shape[d]
     if isinstance(repeats, Tensor) and repeats.numel() != 1 or isinstance(repeats, Tensor) and repeats.ndim > 1:
         reps = _repeat_counts(repeats, n, output_size)
-        from .._creation import tensor
 
         return index_select(x, d, tensor(np.repeat(np.arange(n), reps), device=x.device))
     if isinstance(repeats, Tensor):

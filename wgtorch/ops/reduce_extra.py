@@ -9,10 +9,13 @@ import builtins
 import math
 
 from .. import _dtype as D
+from .._info import finfo
 from .._tensor import Tensor
 from ..autograd.function import Function
 from . import reduce as R
+from .pointwise import where
 from .registry import TORCH_NAMES
+from .shape import apply_inplace
 
 
 def _name(dt: D.dtype) -> str:
@@ -80,8 +83,6 @@ class _NanSum(Function):
 
     @staticmethod
     def forward(ctx, x, dims, keepdim, out_dtype):
-        from .pointwise import where
-
         ctx.dims, ctx.keepdim, ctx.in_shape = dims, keepdim, x.shape
         mask = x.isnan().logical_not()
         if ctx.needs_input_grad:
@@ -116,7 +117,6 @@ def nanmean(input: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Te
 def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
     """Elementwise ``|input - other| <= atol + rtol * |other|`` (or equal: infinities; NaN with
     ``equal_nan``). Both tensors must have the same dtype; they broadcast."""
-    from .pointwise import where
 
     if not isinstance(other, Tensor):
         raise TypeError(f"isclose(): argument 'other' must be Tensor, not {type(other).__name__}")
@@ -150,8 +150,6 @@ def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e
 def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
     """NaN, +inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default 0, the dtype's
     largest and lowest finite values). Integer and bool inputs are copied."""
-    from .._info import finfo
-    from .pointwise import where
 
     if not input.dtype.is_floating_point:
         return input.clone()
@@ -164,7 +162,6 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None, neg
 
 def nan_to_num_(self: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
     """In-place `nan_to_num`."""
-    from .._methods import apply_inplace
 
     return apply_inplace(self, nan_to_num, nan, posinf, neginf)
 

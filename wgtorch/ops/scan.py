@@ -7,15 +7,18 @@ converted first. On wgpu int64 is stored as 32 bits, so integer scans wrap past 
 from __future__ import annotations
 
 from .. import _dtype as D
+from .._creation import arange
+from .._info import finfo
 from .._tensor import Tensor, _dim, _wrap
 from ..autograd.function import Function
+from .pointwise import where
 from .reduce import ValuesIndices
 from .registry import TORCH_NAMES
+from .shape import apply_inplace
 
 
 def _flip(t: Tensor, dim: int) -> Tensor:
     """t reversed along ``dim`` (a gather: backends take positive steps only)."""
-    from .._creation import arange
 
     n = t.shape[dim]
     return t.index_select(dim, arange(n - 1, -1, -1, device=t.device)) if n > 1 else t
@@ -51,7 +54,6 @@ def _cumprod_grad(x: Tensor, y: Tensor, g: Tensor, dim: int) -> Tensor:
     """PyTorch's cumprod gradient, zeros included: before a row's first zero z,
     revcumsum(g * y) / x; at z, the sum over k >= z of g[k] times the product of x[:k+1] without
     x[z]; after z, 0."""
-    from .pointwise import where
 
     is_zero = x == 0
     zeros_so_far = cumsum(is_zero, dim)
@@ -65,8 +67,6 @@ def _cumprod_grad(x: Tensor, y: Tensor, g: Tensor, dim: int) -> Tensor:
 
 def _logcumsumexp_grad(x: Tensor, y: Tensor, g: Tensor, dim: int) -> Tensor:
     """PyTorch's: positive and negative parts of g through reverse logcumsumexps in log space."""
-    from .._info import finfo
-    from .pointwise import where
 
     lowest = finfo(g.dtype).min
     log_abs = g.abs().log()
@@ -163,8 +163,6 @@ def cummin(input: Tensor, dim: int) -> ValuesIndices:
 
 def _inplace(fn):
     def method(self, dim, *, dtype=None):
-        from .._methods import apply_inplace
-
         if dtype is not None and D.to_dtype(dtype) is not self.dtype:
             raise RuntimeError(
                 f"Bad in-place call: input tensor dtype {TORCH_NAMES[self.dtype.name].lower()} and "

@@ -13,10 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _dtype as D
+from .._creation import full
 from .._tensor import Tensor, _dim, _wrap
 from ..autograd.function import Function
 from . import index as I
-from .index_put import _LEGACY, fill_value
+from .fill import _LEGACY, fill_value, masked_fill
+from .pointwise import pointwise, where
 
 _REDUCES = ("sum", "prod", "mean", "amax", "amin")
 _ALIASES = {"max": "amax", "min": "amin"}  # PyTorch accepts these too, undocumented
@@ -29,7 +31,6 @@ def _raw(x: Tensor, dim: int, index: Tensor, src: Tensor, reduce) -> Tensor:
 
 def _const(x: Tensor, value, shape: tuple) -> Tensor:
     """``value`` (already of x's dtype) broadcast to ``shape`` on x's device (stride 0)."""
-    from .._creation import full
 
     return full((), value, dtype=x.dtype, device=x.device).expand(shape)
 
@@ -83,10 +84,9 @@ def _scatter_reduce(x, dim, index, src, reduce, include_self):
     total = _raw(x, dim, index, src, "sum")
     start = x.new_ones(x.shape) if include_self else x.new_zeros(x.shape)
     count = _raw(start, dim, index, _const(x, 1, tuple(index.shape)), "sum")
-    count = I.masked_fill(count, count == 0, 1)
+    count = masked_fill(count, count == 0, 1)
     if x.dtype.is_floating_point:
         return total / count
-    from .pointwise import pointwise
 
     return pointwise("floor_divide", total, count)
 
@@ -106,8 +106,6 @@ class ScatterReduce(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from .pointwise import where
-
         x, index, src, result = ctx.saved_tensors
         dim, reduce, include_self, src_shape = ctx.args
         if tuple(src.shape) != tuple(index.shape):
@@ -115,23 +113,23 @@ class ScatterReduce(Function):
         if reduce == "sum":
             gx, gs = g, g.gather(dim, index)
         elif reduce == "prod":
-            masked_self = I.masked_fill(x, x == 0, 1)
+            masked_self = masked_fill(x, x == 0, 1)
             gx = g * scatter_reduce(masked_self, dim, index, src, "prod", include_self=include_self) / masked_self
             src_zero = src == 0
             zeros = x.new_zeros(x.shape).scatter_add(dim, index, src_zero.to(x.dtype)).gather(dim, index)
             single = src_zero & (zeros == 1)
             masked_src_result = scatter_reduce(
-                x, dim, index, I.masked_fill(src, single, 1), "prod", include_self=include_self
+                x, dim, index, masked_fill(src, single, 1), "prod", include_self=include_self
             )
             gs = where(
                 single,
                 (g * masked_src_result).gather(dim, index),
-                (g * result).gather(dim, index) / I.masked_fill(src, src_zero, 1),
+                (g * result).gather(dim, index) / masked_fill(src, src_zero, 1),
             )
         elif reduce == "mean":
             start = g.new_ones(g.shape) if include_self else g.new_zeros(g.shape)
             n = start.scatter_add(dim, index, src.new_ones(src.shape))
-            n = I.masked_fill(n, n == 0, 1)
+            n = masked_fill(n, n == 0, 1)
             gx, gs = g / n, g.gather(dim, index) / n.gather(dim, index)
         else:
             value = result.gather(dim, index)
@@ -326,7 +324,6 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
 def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     """Out-of-place ``input.index_fill_``: the slices of input picked by ``index`` along dim set to
     ``value`` (a number or a 0-d tensor); negative indices count from the end."""
-    from .pointwise import where
 
     idx = _vector_index(
         index,
@@ -356,7 +353,7 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     mask = scatter(x.new_zeros((n,), dtype=D.bool_), 0, idx, True)
     view = [1] * x.ndim
     view[dim] = n
-    return I.masked_fill(x, mask.reshape(view), value).reshape(input.shape)
+    return masked_fill(x, mask.reshape(view), value).reshape(input.shape)
 
 
 __all__ = ["scatter", "scatter_reduce", "index_add", "index_copy", "index_fill", "Scatter", "ScatterReduce"]

@@ -16,6 +16,8 @@ from .._broadcast import broadcast_shapes
 from .._tensor import Tensor, _dim, _wrap
 from . import index as I
 from .index_put import _LEGACY
+from .pointwise import where as where3
+from .scatter import scatter
 
 
 def _name(t: Tensor) -> str:
@@ -44,7 +46,6 @@ def argwhere(input: Tensor) -> Tensor:
 def where(condition: Tensor, input=None, other=None):
     """``where(condition, input, other)``: input where condition holds, else other (broadcast).
     ``where(condition)`` is ``nonzero(condition, as_tuple=True)``."""
-    from .pointwise import where as where3
 
     if input is None and other is None:
         return nonzero(condition, as_tuple=True)
@@ -79,7 +80,6 @@ def masked_select(input: Tensor, mask: Tensor) -> Tensor:
 def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     """Out-of-place ``input.masked_scatter_``: source's elements, in order, copied into input
     (broadcast with mask) where mask is True."""
-    from .scatter import scatter
 
     _check_mask(mask, input, "masked_scatter_ only supports boolean masks, but got mask with dtype {dtype}")
     if not isinstance(source, Tensor):
@@ -109,8 +109,6 @@ def _long_index(index, message: str) -> None:
 def _flat_index(index: Tensor, n: int, x: Tensor) -> Tensor:
     """``index`` (of flat positions; negative ones count from the end) checked and wrapped: on the
     cpu at once with PyTorch's IndexError, on a device there (the kernel reports bad ones)."""
-    from .pointwise import where
-
     if index.device != x.device:
         raise RuntimeError(f"index is on {index.device} but self is on {x.device}")
     if index.device.type == "cpu" and index.numel():
@@ -118,7 +116,7 @@ def _flat_index(index: Tensor, n: int, x: Tensor) -> Tensor:
         bad = host[(host < -n) | (host >= n)]
         if bad.size:
             raise IndexError(f"out of range: tried to access index {int(bad[0])} on a tensor of {n} elements.")
-    return where(index < 0, index + n, index)
+    return where3(index < 0, index + n, index)
 
 
 def take(input: Tensor, index: Tensor) -> Tensor:
@@ -134,8 +132,6 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
     """``gather`` along dim after broadcasting input and indices over the other dims; with dim None,
     input flattened (the result is 1-d). With a dim, negative indices count from the end (PyTorch's
     cpu wraps any index modulo the size there; wgtorch refuses the others as gather does)."""
-    from .pointwise import where
-
     _long_index(indices, "torch.take_along_dim(): dtype of indices should be Long but got {dtype}")
     if dim is None:
         return I.gather(input.reshape(-1), 0, indices.reshape(-1))  # no wrapping here, as in PyTorch
@@ -151,13 +147,12 @@ def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Te
     idx = indices.expand(tuple(shape))
     shape[dim] = input.shape[dim]
     n = input.shape[dim]
-    return I.gather(input.expand(tuple(shape)), dim, where(idx < 0, idx + n, idx))
+    return I.gather(input.expand(tuple(shape)), dim, where3(idx < 0, idx + n, idx))
 
 
 def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
     """Out-of-place ``input.put_``: source's elements written (``accumulate``: added) at the flat
     positions ``index`` of input (negative ones count from the end)."""
-    from .scatter import scatter
 
     _long_index(index, "put_(): Expected a long tensor for index, but got {dtype}")
     if not isinstance(source, Tensor):

@@ -6,9 +6,12 @@ from __future__ import annotations
 import math
 
 from .. import _dtype as D
+from .._broadcast import broadcast_shapes
 from .._tensor import Tensor, _dim, _wrap
 from ..autograd.function import Function
 from ..autograd.grad_mode import state
+from .pointwise import _sum_to
+from .registry import TORCH_NAMES
 
 
 def _out(x: Tensor, data, dt=None) -> Tensor:
@@ -119,8 +122,6 @@ class Expand(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from .pointwise import _sum_to
-
         return _sum_to(g, ctx.in_shape), None
 
 
@@ -238,53 +239,9 @@ class GetItem(Function):
         return z, None
 
 
-def getitem(x: Tensor, key) -> Tensor:
-    key = normalize_key(x, key)
-    advanced = [i for i, k in enumerate(key) if not (k is None or isinstance(k, (int, slice)))]
-    if not advanced:
-        return GetItem.apply(x, key)
-    from .index import advanced_getitem
-
-    return advanced_getitem(x, key, advanced)
-
-
-def setitem(x: Tensor, key, value) -> None:
-    key = normalize_key(x, key)
-    advanced = [i for i, k in enumerate(key) if not (k is None or isinstance(k, (int, slice)))]
-    if advanced:
-        from .index import advanced_setitem
-
-        advanced_setitem(x, key, advanced, value)
-        return
-    view = _out(x, x._be.getitem(x._data, key))
-    if isinstance(value, Tensor) and value.ndim > view.ndim:
-        # PyTorch drops a value's leading size-1 dims here (x[0] = ones(1, 3)), unlike copy_
-        extra = value.ndim - view.ndim
-        if all(n == 1 for n in value.shape[:extra]):
-            value = value.reshape(value.shape[extra:])
-    if state.enabled and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
-        # Under autograd the write must enter x's history (PyTorch's CopySlices): it runs as
-        # x[mask] = values, which the index ops record, with the mask selecting the view.
-        mask = _out(x, x._be.empty(tuple(x.shape), D.bool_), D.bool_)
-        copy_into(mask, False)
-        copy_into(_out(mask, mask._be.getitem(mask._data, key), D.bool_), True)
-        if isinstance(value, Tensor):
-            _check_broadcasts_to(value.shape, view.shape)
-            value = value.expand(view.shape).reshape(-1)
-        setitem(x, mask, value)
-        return
-    x._check_inplace()
-    if not isinstance(value, Tensor) and not x.dtype.is_floating_point:
-        from .index_put import fill_value  # PyTorch's Scalar conversion: NaN into an int raises
-
-        value = fill_value(value, x.dtype, "setitem", check_float=False)
-    copy_into(view, value)
-
-
 def _check_broadcasts_to(src_shape: tuple, dst_shape: tuple) -> None:
     """src must broadcast to exactly dst's shape: the kernels trust the shapes they are given, so a
     larger or mismatched source would read past its storage (or write past dst's)."""
-    from .._broadcast import broadcast_shapes
 
     if tuple(src_shape) == tuple(dst_shape):
         return
@@ -342,11 +299,6 @@ def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     if start + length > n:
         raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
     return GetItem.apply(x, (slice(None),) * dim + (slice(start, start + length, 1),))
-
-
-def select(x: Tensor, dim: int, index: int) -> Tensor:
-    dim = _dim(dim, x.ndim)
-    return getitem(x, (slice(None),) * dim + (index,))
 
 
 def _skipped_by_cat(x: Tensor) -> bool:
@@ -457,4 +409,35 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
 
 def unbind(x: Tensor, dim: int = 0) -> tuple:
     dim = _dim(dim, x.ndim)
-    return tuple(select(x, dim, i) for i in range(x.shape[dim]))
+    # integer keys are always views (what select(x, dim, i) runs)
+    return tuple(GetItem.apply(x, normalize_key(x, (slice(None),) * dim + (i,))) for i in range(x.shape[dim]))
+
+
+# -- in-place ops: how every one of them writes its result through self's memory --
+
+
+def _grad_enabled() -> bool:
+    return state.enabled
+
+
+def apply_inplace(self, compute, *args, **kwargs):
+    """``self = compute(self, *args)`` written through self's memory: how every in-place op runs.
+
+    With autograd on, the op computes from a clone (its node may save its input, which the write
+    is about to overwrite; the clone passes gradients on to self's history) and self then takes
+    the op's place in the graph."""
+    self._check_inplace()
+    source = Clone.apply(self) if self.requires_grad and _grad_enabled() else self
+    result = compute(source, *args, **kwargs)
+    if result.dtype is not self.dtype and result.dtype.category > self.dtype.category:
+        raise RuntimeError(f"result type {TORCH_NAMES[result.dtype.name]} can't be cast to the desired "
+                           f"output type {TORCH_NAMES[self.dtype.name]}")
+    if tuple(result.shape) != tuple(self.shape):
+        raise RuntimeError(f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                           f"{list(result.shape)}")
+    if result.requires_grad:
+        copy_into(self, result.detach())
+        self.grad_fn, self._output_nr, self.requires_grad = result.grad_fn, result._output_nr, True
+    else:
+        copy_into(self, result)
+    return self

@@ -14,10 +14,13 @@ the last occurrence, as PyTorch's cpu kernel does for short rows).
 from __future__ import annotations
 
 from .. import _dtype as D
+from .._creation import arange
 from .._tensor import Tensor, _dim, _wrap
 from ..autograd.function import Function
+from .pointwise import where
 from .reduce import ValuesIndices
 from .registry import TORCH_NAMES
+from .shape import cat
 
 
 class Sort(Function):
@@ -113,8 +116,6 @@ def _topk_positions(x: Tensor, k: int, largest: bool) -> Tensor:
     between equal values (pieces in order, each sorted stably), so ties come out as the stable sort
     has them. Padding (-inf or NaN for floats, the row's min or max for ints) loses every tie to
     real elements, which precede it, so it is never among the k."""
-    from .._creation import arange
-    from .shape import cat
 
     cur, idx, lead = x.detach(), None, tuple(x.shape[:-1])
     while cur.shape[-1] > 2 * _CHUNK:
@@ -185,7 +186,6 @@ def _median(x: Tensor, dim: int, keepdim: bool, ignore_nan: bool, name: str):
     if ignore_nan:
         pos = ((n - 1 - nans) // 2).clamp(0, n - 1)
     else:
-        from .pointwise import where
 
         pos = where(nans > 0, n - nans, (n - 1) // 2)
     return _pick(values, indices, dim, pos, keepdim)
@@ -216,35 +216,4 @@ def nanmedian(input: Tensor, dim=None, keepdim: bool = False):
     return _median(input, _dim(dim, input.ndim), keepdim, True, "nanmedian")
 
 
-def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
-    """The most frequent value along ``dim`` (the smallest of equally frequent ones) and the index
-    of its last occurrence: (values, indices).
-
-    Runs on the device: a stable sort, the bounds of every value's run from a binary search of
-    the sorted row in itself, and an argmax of the run lengths. NaN differs from PyTorch, whose
-    cpu kernel counts every NaN as a value of its own: here a NaN is never the mode unless the
-    whole row is NaN."""
-    from .sorting_search import searchsorted
-
-    dim = _dim(dim, input.ndim)
-    _check_dim_nonempty(input, "mode", dim)
-    if input.ndim == 0:
-        return ValuesIndices(_sorted(input, 0, False))
-    last = input.ndim - 1
-    x = input if dim == last else input.permute(*[d for d in range(input.ndim) if d != dim], dim)
-    values, indices = _sorted(x, last, False)
-    if values.numel() == 0:
-        v, i = values.narrow(last, 0, 1).squeeze(last), indices.narrow(last, 0, 1).squeeze(last)  # (empty)
-    else:
-        s = values.detach().contiguous()
-        hi = searchsorted(s, s, right=True)
-        counts = hi - searchsorted(s, s)
-        # the last element of the first longest run (the gradient goes to the index returned)
-        end = (hi.gather(last, counts.argmax(last, keepdim=True)) - 1).clamp(0, x.shape[last] - 1)
-        v, i = values.gather(last, end).squeeze(last), indices.gather(last, end).squeeze(last)
-    if keepdim:
-        v, i = v.unsqueeze(dim), i.unsqueeze(dim)
-    return ValuesIndices((v, i))
-
-
-__all__ = ["sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian", "mode"]
+__all__ = ["sort", "argsort", "msort", "topk", "kthvalue", "median", "nanmedian"]

@@ -13,9 +13,12 @@ import math
 import numpy as np
 
 from .. import _dtype as D
+from .._creation import arange, tensor, zeros
 from .._tensor import Tensor, _dim, _wrap
+from .pointwise import where
+from .reduce import ValuesIndices
 from .registry import TORCH_NAMES
-from .sorting import _sorted
+from .sorting import _check_dim_nonempty, _sorted
 
 
 def _host(t: Tensor) -> np.ndarray:
@@ -34,8 +37,6 @@ def _runs(differs: Tensor | None, n: int):
 
 
 def _on(x: Tensor, a: np.ndarray) -> Tensor:
-    from .._creation import tensor
-
     return tensor(a, dtype=D.int64, device=x.device)
 
 
@@ -88,7 +89,6 @@ def _unique_dim(x: Tensor, dim: int, return_inverse: bool, return_counts: bool):
         return _result(
             x, x.new_zeros((0,), dtype=D.int64), x.new_zeros((0,), dtype=D.int64), return_inverse, return_counts
         )
-    from .._creation import arange
 
     perm = arange(n, device=x.device)
     for c in range(m - 1, -1, -1):  # stable sorts, least significant column first: a lexicographic order
@@ -128,7 +128,6 @@ def searchsorted(
     it sorted: the first position whose element is >= the value (``right``/``side="right"``:
     > the value). ``sorted_sequence`` is 1-D or has input's leading dims; ``sorter`` gives the
     indices that sort it, where it is not sorted itself. int64 (``out_int32``: int32) indices."""
-    from .._creation import tensor
 
     seq = sorted_sequence
     if side is not None:
@@ -193,8 +192,6 @@ def histc(input: Tensor, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002
     """A histogram of ``input`` with ``bins`` equal bins over [min, max] (both 0: the data's range,
     read on the host). Elements outside the range and NaN are ignored; max falls in the last bin.
     Computed on the device: a bin index per element and a scatter_add of ones."""
-    from .._creation import zeros
-    from .pointwise import where
 
     if not input.dtype.is_floating_point:
         raise NotImplementedError(
@@ -224,4 +221,36 @@ def histc(input: Tensor, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002
     return counts.scatter_add(0, pos, inside.to(x.dtype)) if x.numel() else counts
 
 
-__all__ = ["unique", "unique_consecutive", "searchsorted", "bucketize", "histc"]
+# -- mode: a sort and a searchsorted of the sorted rows in themselves --
+
+
+def mode(input: Tensor, dim: int = -1, keepdim: bool = False):
+    """The most frequent value along ``dim`` (the smallest of equally frequent ones) and the index
+    of its last occurrence: (values, indices).
+
+    Runs on the device: a stable sort, the bounds of every value's run from a binary search of
+    the sorted row in itself, and an argmax of the run lengths. NaN differs from PyTorch, whose
+    cpu kernel counts every NaN as a value of its own: here a NaN is never the mode unless the
+    whole row is NaN."""
+    dim = _dim(dim, input.ndim)
+    _check_dim_nonempty(input, "mode", dim)
+    if input.ndim == 0:
+        return ValuesIndices(_sorted(input, 0, False))
+    last = input.ndim - 1
+    x = input if dim == last else input.permute(*[d for d in range(input.ndim) if d != dim], dim)
+    values, indices = _sorted(x, last, False)
+    if values.numel() == 0:
+        v, i = values.narrow(last, 0, 1).squeeze(last), indices.narrow(last, 0, 1).squeeze(last)  # (empty)
+    else:
+        s = values.detach().contiguous()
+        hi = searchsorted(s, s, right=True)
+        counts = hi - searchsorted(s, s)
+        # the last element of the first longest run (the gradient goes to the index returned)
+        end = (hi.gather(last, counts.argmax(last, keepdim=True)) - 1).clamp(0, x.shape[last] - 1)
+        v, i = values.gather(last, end).squeeze(last), indices.gather(last, end).squeeze(last)
+    if keepdim:
+        v, i = v.unsqueeze(dim), i.unsqueeze(dim)
+    return ValuesIndices((v, i))
+
+
+__all__ = ["unique", "unique_consecutive", "searchsorted", "bucketize", "histc", "mode"]

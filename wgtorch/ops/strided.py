@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from .._creation import arange
 from .._tensor import Tensor, _dim
 from ..autograd.function import Function
 from ..autograd.grad_mode import state
@@ -71,7 +72,6 @@ class AsStrided(Function):
 
 def _positions(like: Tensor, size: int, shape, strides, offset) -> Tensor:
     """The storage position of every element of a geometry, flattened (int64)."""
-    from .._creation import arange
 
     base = arange(size, device=like.device)
     return _out(base, base._be.as_strided(base._data, tuple(shape), tuple(strides), offset)).reshape(-1)
@@ -97,7 +97,6 @@ def as_strided_(self: Tensor, size, stride, storage_offset=None) -> Tensor:
     """In place: make self the ``as_strided(size, stride, storage_offset)`` view of its storage.
     (Not for tensors that require grad: wgtorch's autograd can't follow an in-place change of
     geometry.)"""
-    from ..autograd.grad_mode import state
 
     if self.requires_grad and state.enabled:
         raise RuntimeError(

@@ -12,6 +12,7 @@ from collections import defaultdict
 from copy import deepcopy
 from itertools import chain
 
+from .._creation import tensor
 from .._tensor import Tensor
 from ..autograd.grad_mode import enable_grad
 
@@ -216,7 +217,6 @@ def advance_step(state: dict) -> float:
     step = state.get("step")
     if not (isinstance(step, Tensor) and step.device.type == "cpu" and step.dtype.name == "float32"):
         # First step, or a count loaded as a number or on another device: make it PyTorch's kind.
-        from .._creation import tensor
 
         step = state["step"] = tensor(0.0 if step is None else float(step), dtype="float32", device="cpu")
     data = step._data
@@ -272,7 +272,5 @@ def scalar_state(state: dict, key: str, initial: float) -> Tensor:
     or onto another device is turned back into that kind; update it through ``._data``."""
     value = state.get(key)
     if not (isinstance(value, Tensor) and value.device.type == "cpu" and value.dtype.name == "float32"):
-        from .._creation import tensor
-
         value = state[key] = tensor(initial if value is None else float(value), dtype="float32", device="cpu")
     return value

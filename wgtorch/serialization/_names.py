@@ -16,6 +16,10 @@ from contextlib import contextmanager
 import numpy as np
 
 from .. import _dtype as D
+from .._device import device
+from .._tensor import Size, Tensor
+from ..nn.parameter import Parameter
+from . import _rebuild as R
 
 
 class StorageType:
@@ -65,8 +69,6 @@ def unsupported_dtype(torch_dtype: str, what: str) -> TypeError:
 
 
 def _rebuilders() -> dict:
-    from . import _rebuild as R
-
     return {
         "torch._utils._rebuild_tensor_v2": R.rebuild_tensor_v2,
         "torch._utils._rebuild_tensor": R.rebuild_tensor,
@@ -77,10 +79,6 @@ def _rebuilders() -> dict:
 
 
 def _torch_table() -> dict:
-    from .._device import device
-    from .._tensor import Size, Tensor
-    from ..nn.parameter import Parameter
-
     table = {f"torch.{name}": st for name, st in STORAGE_TYPES.items()}
     table.update({f"torch.cuda.{name}": st for name, st in STORAGE_TYPES.items()})
     table.update({"torch.storage.UntypedStorage": UNTYPED, "torch.UntypedStorage": UNTYPED})

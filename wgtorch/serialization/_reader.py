@@ -19,6 +19,8 @@ import zipfile
 import numpy as np
 
 from .. import _dtype as D
+from .. import cuda
+from .._creation import from_numpy
 from .._device import canonical, device
 from . import _names
 from ._rebuild import TypedStorage, host_copy
@@ -103,7 +105,6 @@ class _Loader:
             arr = np.frombuffer(raw, dtype=order + "u2").astype(np.uint16).view(storage_type.np)
         else:
             arr = host_copy(np.frombuffer(raw, dtype=storage_type.np.newbyteorder(order)))
-        from .._creation import from_numpy
 
         result = self._restore(TypedStorage(from_numpy(arr)), location)
         self.storages[key] = result
@@ -133,8 +134,6 @@ def _target(where, location: str):
         raise RuntimeError(f"can't restore a storage saved on {location!r} to {where!r}: {e}; pass "
                            "map_location='cpu' (or 'wgpu') to wgtorch.load") from e
     if d.type == "cuda":
-        from .. import cuda
-
         if not cuda.is_available():
             raise RuntimeError("Attempting to deserialize object on a CUDA device but wgtorch.cuda.is_available() "
                                "is False. If you are running on a CPU-only machine, please use wgtorch.load with "

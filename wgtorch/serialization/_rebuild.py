@@ -13,15 +13,15 @@ import warnings
 
 import numpy as np
 
-from .._device import canonical
+from .. import _dtype as D
+from .._device import canonical, get_backend
 from .._tensor import Tensor, _wrap
+from ..nn.parameter import Parameter
 
 
 def widened_dtype(dt, device):
     """The dtype a loaded ``dt`` tensor gets on ``device``: itself, but bfloat16 where the device
     can't hold it (wgpu: WGSL has no bf16 type), which loads as float32 (every value is exact)."""
-    from .. import _dtype as D
-    from .._device import get_backend
 
     if dt is not D.bfloat16:
         return dt
@@ -136,8 +136,6 @@ def _check_tensor(data, what: str):
 
 
 def rebuild_parameter(data, requires_grad, backward_hooks=None):
-    from ..nn.parameter import Parameter
-
     _check_tensor(data, "a parameter")
     return Parameter(data, bool(requires_grad))
 
@@ -158,7 +156,6 @@ def rebuild_parameter_with_state(data, requires_grad, backward_hooks, state):
 
 def rebuild_from_type_v2(func, new_type, args, state):
     """A tensor saved through ``Tensor.__reduce_ex__`` with its Python type (and attributes)."""
-    from ..nn.parameter import Parameter
 
     ret = func(*args)
     _check_tensor(ret, "a tensor")

@@ -29,6 +29,7 @@ import safetensors
 from safetensors import SafetensorError
 
 from .. import _dtype as D
+from .._creation import tensor
 from .._device import canonical, device
 from .._tensor import Tensor
 from ._rebuild import widened_dtype
@@ -92,7 +93,6 @@ def load(f, map_location=None, name: str | None = None) -> dict:
         entries = safetensors.deserialize(data)
     except SafetensorError as e:
         raise RuntimeError(f"{name} is not a valid safetensors file (corrupt or truncated): {e}") from e
-    from .._creation import tensor
 
     loaded = {}
     for key, entry in entries:

@@ -26,6 +26,7 @@ import numpy as np
 from .. import _dtype as D
 from .._device import device
 from .._tensor import Size, Tensor
+from ..nn.parameter import Parameter
 from ._names import STORAGE_NAME_OF
 
 PREFIX = "archive"
@@ -140,8 +141,6 @@ class _Pickler(pickle._Pickler):
     dispatch[D.dtype] = _save_dtype
 
     def reducer_override(self, obj):
-        from ..nn.parameter import Parameter
-
         if isinstance(obj, Parameter):
             return _REBUILD_PARAMETER, (obj.detach(), obj.requires_grad, OrderedDict())
         if isinstance(obj, Tensor):

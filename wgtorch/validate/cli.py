@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from .._device import get_backend
 from . import report as rep
 from .checks_attention import attention_kernels, norm_kernels
 from .checks_conv import conv_kernels
@@ -78,8 +79,6 @@ def _device_report(device: str) -> rep.DeviceReport:
 
 
 def validate_device(device: str, families: list[str], *, large: bool, console: Console) -> rep.DeviceReport:
-    from .._device import get_backend
-
     report = _device_report(device)
     be, ref = get_backend(device), get_backend("cpu")
     start = time.perf_counter()

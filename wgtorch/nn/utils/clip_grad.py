@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from ..._creation import tensor
 from ..._tensor import Tensor
 from ...autograd.grad_mode import no_grad
 
@@ -23,7 +24,6 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
                     foreach=None) -> Tensor:
     """Scale the gradients in place so that their combined ``norm_type``-norm is at most
     ``max_norm``; returns the norm before clipping (a 0-d tensor on the first gradient's device)."""
-    from ..._creation import tensor
 
     grads = _grads(parameters)
     norm_type = float(norm_type)

@@ -19,6 +19,7 @@ import numpy as np
 from ... import _creation as C
 from ... import _dtype as D
 from ..._tensor import Tensor
+from ...ops.shape import stack
 
 __all__ = ["collate", "default_collate", "default_convert", "default_collate_fn_map"]
 
@@ -85,8 +86,6 @@ def collate(batch, *, collate_fn_map: dict[type | tuple[type, ...], Callable] | 
 
 
 def collate_tensor_fn(batch, *, collate_fn_map=None):
-    from ...ops.shape import stack
-
     return stack(batch, 0)
 
 

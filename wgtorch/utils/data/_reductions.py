@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from multiprocessing.reduction import ForkingPickler
 
+from ... import _creation as C
+from ..._tensor import Tensor
+
 _registered = False
 
 
 def rebuild_tensor(array, dtype_name: str, requires_grad: bool):
-    from ... import _creation as C
-
     t = C.tensor(array, dtype=dtype_name, device="cpu")
     if requires_grad:
         t.requires_grad_(True)
@@ -31,7 +32,5 @@ def init_reductions() -> None:
     """Register the tensor reducer with ForkingPickler (once per process)."""
     global _registered
     if not _registered:
-        from ..._tensor import Tensor
-
         ForkingPickler.register(Tensor, reduce_tensor)
         _registered = True

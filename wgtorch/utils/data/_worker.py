@@ -16,6 +16,10 @@ import sys
 import traceback
 from dataclasses import dataclass
 
+from ... import _creation as C
+from ... import _device
+from ._fetch import create_fetcher
+
 MP_STATUS_CHECK_INTERVAL = 5.0  # seconds between checks that the other side is alive
 
 _worker_info = None
@@ -98,7 +102,6 @@ def _guard_devices_after_fork() -> None:
     """Make the wgpu/CUDA backends a forked worker inherited raise a clear RuntimeError (PyTorch
     refuses CUDA in a forked child the same way) instead of waiting forever on a GPU queue whose
     threads stayed in the parent."""
-    from ... import _device
 
     for dev, be in _device._backends.items():
         if dev.type != "cpu" and not type(be).__name__.startswith("Forked"):
@@ -108,7 +111,6 @@ def _guard_devices_after_fork() -> None:
 def _seed_worker(base_seed: int, worker_id: int) -> int:
     import numpy as np
 
-    from ... import _creation as C
 
     seed = base_seed + worker_id
     random.seed(seed)
@@ -119,7 +121,6 @@ def _seed_worker(base_seed: int, worker_id: int) -> int:
 
 def _worker_loop(iterable, dataset, index_queue, data_queue, done_event, auto_collation, collate_fn, drop_last,
                  base_seed, init_fn, worker_id, num_workers, forked=False) -> None:
-    from ._fetch import create_fetcher
     from ._reductions import init_reductions
 
     global _worker_info

@@ -13,7 +13,7 @@ import os
 import warnings
 from collections.abc import Iterator
 
-from ..._generator import random_seed
+from ..._creation import random_seed
 from . import _collate
 from ._fetch import create_fetcher
 from .dataset import IterableDataset

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Generic, TypeVar
 
+from ..._creation import randperm
 from ..._generator import default_generator
 
 T_co = TypeVar("T_co", covariant=True)
@@ -201,7 +202,6 @@ def random_split(dataset: Dataset, lengths: Sequence[int | float], generator=def
         lengths = _fraction_lengths(len(dataset), lengths)
     if sum(lengths) != len(dataset):
         raise ValueError("Sum of input lengths does not equal the length of the input dataset!")
-    from ..._creation import randperm
 
     indices = randperm(sum(lengths), generator=generator).tolist()
     return [Subset(dataset, indices[end - length: end])

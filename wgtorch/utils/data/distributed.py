@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterator
 
 from ... import _creation as C
+from ... import distributed as dist
 from ..._generator import Generator
 from .sampler import Sampler
 
@@ -22,8 +23,6 @@ class DistributedSampler(Sampler[int]):
     def __init__(self, dataset, num_replicas: int | None = None, rank: int | None = None, shuffle: bool = True,
                  seed: int = 0, drop_last: bool = False):
         if num_replicas is None or rank is None:
-            from ... import distributed as dist
-
             if not dist.is_initialized():
                 raise RuntimeError("DistributedSampler needs num_replicas and rank, or an initialized process "
                                    "group (wgtorch.distributed.init_process_group)")

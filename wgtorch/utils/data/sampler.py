@@ -13,7 +13,8 @@ import numpy as np
 
 from ... import _creation as C
 from ... import _dtype as D
-from ..._generator import Generator, random_seed
+from ..._creation import random_seed
+from ..._generator import Generator
 
 T_co = TypeVar("T_co", covariant=True)
 
