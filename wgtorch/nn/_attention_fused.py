@@ -16,6 +16,7 @@ from .. import _dtype as D
 from .._backends.protocol import optional
 from .._broadcast import broadcast_shapes
 from .._tensor import Tensor, _wrap
+from ..autograd import grad
 from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled
 from ..ops.pointwise import where
@@ -63,7 +64,6 @@ class FusedSDPA(Function):
 
 def _double_backward(q, k, v, mask, g, scale, is_causal, hq, hk):
     """The gradients as a graph (for higher-order derivatives): the composite, differentiated."""
-    from ..autograd import grad
     from ._attention import _sdpa_composite
 
     z, L, e = q.shape

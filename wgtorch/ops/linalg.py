@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from .._broadcast import broadcast_shapes
+from .._creation import zeros
 from .._tensor import Tensor, _wrap
 from ..amp.autocast_mode import autocast_op
 from ..autograd.function import Function
@@ -121,15 +122,11 @@ class _EmptyMixedMatmul(Function):
 
     @staticmethod
     def forward(ctx, a, b, shape):
-        from .._creation import zeros
-
         ctx.shapes = (a.shape, a.dtype), (b.shape, b.dtype)
         return zeros(shape, dtype=b.dtype, device=b.device)
 
     @staticmethod
     def backward(ctx, g):
-        from .._creation import zeros
-
         return (*(zeros(s, dtype=dt, device=g.device) if need else None
                   for (s, dt), need in zip(ctx.shapes, ctx.needs_input_grad)), None)
 
