@@ -51,6 +51,7 @@ def test_a_broken_wgsl_expression_fails(monkeypatch, tmp_path, capsys, wgpu_devi
     be = get_backend("wgpu")
     # A fresh pipeline cache, so the broken source is compiled (and forgotten afterwards).
     monkeypatch.setattr(be.rt, "_pipelines", {})
+    monkeypatch.setattr(be, "_ew_plans", {})  # the eager path's plans hold pipelines too
     monkeypatch.setattr(OPS["mul"], "wgsl", "a * b + 0.001")  # the registry entry the kernel is built from
     path = tmp_path / "v.json"
     assert main(["--family", "elementwise", "--no-large", "--json", str(path)]) == 1

@@ -59,7 +59,16 @@ def _helpers(xp) -> dict:
     def copy(x):
         return x.copy() if hasattr(x, "copy") else x
 
-    return {"xp": xp, "np": np, "where": where, "ipow": ipow, "copy": copy,
+    def igcd(a, b):
+        """PyTorch's Euclid: from |a|, |b| in the dtype (|INT_MIN| stays negative, and so may the
+        result), with C's remainder; a fixed number of steps (Fibonacci bound), so CuPy never syncs."""
+        a, b = xp.broadcast_arrays(xp.abs(xp.asarray(a)), xp.abs(xp.asarray(b, dtype=xp.asarray(a).dtype)))
+        for _ in range(int(xp.asarray(a).dtype.itemsize * 12)):
+            nz = b != 0
+            a, b = xp.where(nz, b, a), xp.where(nz, xp.fmod(a, xp.where(nz, b, 1)), 0)
+        return a
+
+    return {"xp": xp, "np": np, "where": where, "ipow": ipow, "copy": copy, "igcd": igcd,
             "erf": lambda x: _erf(xp, x)}
 
 

@@ -409,7 +409,7 @@ PREDICATES = frozenset(name for name, op in OPS.items() if op.result == "bool")
 _LCM = "xp.abs(xp.where(xp.gcd(a, b) == 0, 0, a // xp.where(xp.gcd(a, b) == 0, 1, xp.gcd(a, b)) * b))"
 define(
     # Euclid's algorithm on |a|, |b| (WGSL loop in shaders/elementwise.wgsl), as PyTorch's calc_gcd.
-    _B("gcd", "The greatest common divisor of |input| and |other| (0 for gcd(0, 0)).", "xp.gcd", None,
+    _B("gcd", "The greatest common divisor of |input| and |other| (0 for gcd(0, 0)).", "igcd(a, b)", None,
        "TC(gcd_i(i32(a), i32(b)))", accepts="i", inplace=True),
     # |a / gcd * b|, wrapping on overflow as PyTorch's does
     _B("lcm", "The least common multiple of |input| and |other| (0 if either is 0).", _LCM, None,
