@@ -11,7 +11,7 @@ import numpy as np
 
 from ..._dtype import bool_, dtype, float16, float64, int64
 from ..protocol import check_strided_bounds
-from .array import SizedStorage, WgpuArray, contiguous_strides
+from .array import WgpuArray, contiguous_strides
 from .conv import ConvOps  # the optional fused convolution (protocol.FusedConv)
 from .elementwise import ElementwiseOps
 from .index import IndexOps
@@ -68,8 +68,7 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, Opt
         if layout is None:
             layout = self._empty_layout(shape, dt)
         size, strides, bucket, itemsize = layout
-        storage = SizedStorage.bucketed(self.rt, bucket)
-        storage.nbytes = size * itemsize  # the bytes asked for (as_strided's bounds), not the bucket's
+        storage = Storage.bucketed(self.rt, bucket, size * itemsize)
         # Offsets are in elements from the start of the (possibly shared) buffer the kernels bind.
         return WgpuArray.fresh(storage, shape, strides, storage.block.offset // itemsize, dt, size)
 
@@ -182,7 +181,7 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, Opt
 
     def as_strided(self, a: WgpuArray, shape: tuple, strides: tuple, offset: int) -> WgpuArray:
         item = storage_np_dtype(a.dtype).itemsize
-        size = getattr(a.storage, "nbytes", a.storage.block.size) // item
+        size = a.storage.nbytes // item
         check_strided_bounds(shape, strides, offset, size, a.dtype.itemsize)
         n = 1
         for d in shape:

@@ -5,18 +5,6 @@ from __future__ import annotations
 import math
 
 from ..._dtype import dtype
-from .runtime import Storage
-
-
-class SizedStorage(Storage):
-    """A `Storage` that knows the bytes it was made for (its pool block may be larger): the
-    bounds `as_strided` checks views against."""
-
-    __slots__ = ("nbytes",)
-
-    def __init__(self, rt, nbytes: int, used: int):
-        super().__init__(rt, nbytes)
-        self.nbytes = used
 
 
 def contiguous_strides(shape) -> tuple:

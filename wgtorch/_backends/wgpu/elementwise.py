@@ -6,9 +6,10 @@ from __future__ import annotations
 from ..._broadcast import broadcast_shapes
 from ..._dtype import dtype
 from ...ops.elementwise_defs import OPS, PREDICATES
-from .array import SizedStorage, WgpuArray, contiguous_strides
+from .array import WgpuArray, contiguous_strides
 from .kernels import specialise
 from .params import ParamBlock
+from .runtime import Storage
 
 WG = 64
 MAX_DIMS = 8
@@ -88,8 +89,7 @@ class ElementwiseOps:
         if plan is None:
             plan = self._ew_plan(key, op, operands, compute, out_dtype)
         rt = self.rt
-        storage = SizedStorage.bucketed(rt, plan.bucket)
-        storage.nbytes = plan.size * plan.itemsize  # the bytes asked for (as_strided's bounds)
+        storage = Storage.bucketed(rt, plan.bucket, plan.size * plan.itemsize)
         block = storage.block
         out = WgpuArray.fresh(storage, plan.shape, plan.strides, block.offset // plan.itemsize, out_dtype, plan.size)
         if plan.size == 0:

@@ -75,20 +75,24 @@ def list_adapters() -> list:
 
 
 class Storage:
-    """Device memory behind one or more array views; its block returns to the pool when it dies."""
+    """Device memory behind one or more array views; its block returns to the pool when it dies.
+    ``nbytes`` is what was asked for (the block may be a larger pool bucket): views must stay
+    inside it (`as_strided` checks against it)."""
 
-    __slots__ = ("block", "rt", "__weakref__")
+    __slots__ = ("block", "rt", "nbytes", "__weakref__")
 
     def __init__(self, rt: Runtime, nbytes: int):
         self.rt = rt
         self.block = rt.alloc(nbytes)
+        self.nbytes = nbytes
 
     @classmethod
-    def bucketed(cls, rt: Runtime, size: int) -> Storage:
-        """Storage of a block of exactly ``size`` bytes, already a pool bucket size."""
+    def bucketed(cls, rt: Runtime, size: int, nbytes: int) -> Storage:
+        """Storage of ``nbytes`` in a block of exactly ``size`` bytes, already a pool bucket size."""
         s = _new(cls)
         s.rt = rt
         s.block = rt.alloc_bucket(size)
+        s.nbytes = nbytes
         return s
 
     @property
