@@ -26,7 +26,7 @@ from .suites import SUITES, workloads
 
 EPILOG = """\
 examples:
-  wgtorch-bench --quick                       all suites, short run (< 2 min on a software adapter)
+  wgtorch-bench --quick                       all suites, short run (a few minutes on a software adapter)
   wgtorch-bench --suite tensor_ops --device wgpu --json run.json
   wgtorch-bench --compare run.json            re-run and show the change against a saved run
   pytest benches/ --benchmark-json=pb.json && wgtorch-bench --from-json pb.json
