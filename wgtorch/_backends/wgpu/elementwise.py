@@ -7,6 +7,7 @@ from ..._broadcast import broadcast_shapes
 from ..._dtype import dtype
 from ...ops.elementwise_defs import OPS, PREDICATES
 from .array import WgpuArray, contiguous_strides
+from .fusion import note_elementwise
 from .kernels import specialise
 from .params import ParamBlock
 from .runtime import Storage
@@ -179,6 +180,8 @@ class ElementwiseOps:
         out_dtype = plan.out_dtype
         p = self.rt.pipeline(key, lambda: _source(op, tc, types, layout, ndim, out_dtype, half, zero_check),
                              ("rw",) * nbuffers, f"elementwise:{op}")
+        if not zero_check and op in OPS:  # (fusing would lose a zero-divisor report)
+            note_elementwise(p, op, tc, types, layout, ndim, half, OPS[op].wide, _result(op, tc, types[0], out_dtype))
         if plan.pipelines is not None:
             plan.pipelines[layout] = p
         return p
@@ -300,8 +303,15 @@ def _expression(op: str, tc: str) -> str:
     return expr
 
 
-def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False, zero_check: bool = False) -> str:
+def _result(op: str, tc: str, to: str, out_dtype: dtype) -> str:
+    """The stored value: the op's expression in the storage type ``to`` (bool: 0/1, NaN truthy)."""
     expr = _expression(op, tc)
+    if out_dtype.wgsl == "u32" and out_dtype.name == "bool" and op not in PREDICATES:
+        return f"u32(!(({expr}) == TC(0)))"
+    return f"{to}({expr})"
+
+
+def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False, zero_check: bool = False) -> str:
     bindings = ["@group(0) @binding(1) var<storage, read_write> out: array<TO>;"]
     bindings += [f"@group(0) @binding({k + 1}) var<storage, read> in{k}: array<{t}>;"
                  for k, t in enumerate(types) if k > 0]
@@ -319,10 +329,7 @@ def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False, z
         # a float16 op rounds its other operands to f16 first (PyTorch's half kernels), but `wide` ones
         rounded = half and k not in wide and (slot < 0 or types[slot] != "f16")
         loads.append(f"    let {name} = TC({'f16(' + value + ')' if rounded else value});")
-    if out_dtype.wgsl == "u32" and out_dtype.name == "bool" and op not in PREDICATES:
-        store = f"    out[at(0u, i)] = u32(!(({expr}) == TC(0)));"  # NaN is truthy
-    else:
-        store = f"    out[at(0u, i)] = TO({expr});"
+    store = f"    out[at(0u, i)] = {_result(op, tc, 'TO', out_dtype)};"
     if zero_check:
         bindings.append(f"@group(0) @binding({len(types) + 1}) var<storage, read_write> err: array<atomic<u32>>;"
                         + _ZERO_REPORT)

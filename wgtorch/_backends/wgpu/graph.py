@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 
+from .fusion import Lives, fuse
 from .pool import BUFFER_USAGE, Buffer
 
 _COPY = object()  # tag of a recorded buffer-to-buffer copy
@@ -48,7 +49,7 @@ class Capture:
     """The records of one capture, and the blocks it pins and holds (no reference to the `Graph`,
     so that blocks pinning it make no cycle)."""
 
-    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "__weakref__")
+    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "lives", "__weakref__")
 
     def __init__(self):
         self.alive = True  # False once released: its pins no longer hold anything
@@ -57,6 +58,29 @@ class Capture:
         self.ops: list = []
         self.failed = None  # what made the capture abandon, if anything
         self.error_slots = 0
+        self.lives = Lives()  # while recording: births and deaths, dead blocks to reuse (fusion.py)
+
+    # -- the graph-private pool (fusion.Lives plans it) --
+    def alloc(self, pool, size: int):
+        """A block of bucket ``size`` for work being captured: one that died earlier in this capture
+        (its last use is recorded before this point), else a new one, pinned to the capture."""
+        lives = self.lives
+        block = lives.reuse(size, len(self.ops)) if lives is not None else None
+        if block is not None:
+            self.held.remove(block)
+        else:
+            block = pool.alloc_bucket(size)
+            if lives is not None:
+                lives.born[block] = len(self.ops)
+        block.pin = self
+        self.pinned.append(block)
+        return block
+
+    def hold(self, block) -> None:
+        """Keep a dead block out of the pool while the graph lives (reusable inside the capture)."""
+        self.held.append(block)
+        if self.lives is not None:
+            self.lives.died(block, len(self.ops))
 
     def record_dispatch(self, rt, p, buffers, meta_struct, ring, offset: int, groups: int) -> None:
         if p.name.startswith("random:"):
@@ -90,9 +114,15 @@ class Graph:
     ``torch.cuda.CUDAGraph``). Capture with ``with wgtorch.wgpu.graph(g): ...``.
 
     Unlike CUDA graph capture, the captured body also runs once, eagerly, so its results are valid
-    right after the capture. Work from other threads during a capture is captured too."""
+    right after the capture. Work from other threads during a capture is captured too.
 
-    def __init__(self):
+    ``fuse`` (wgtorch only, default True): at capture end, runs of elementwise ops become one
+    generated kernel each, and writes of tensors that died inside the capture are dropped
+    (fusion.py); ``fusion_stats`` says how many."""
+
+    def __init__(self, fuse: bool = True):
+        self._fuse = fuse  # (wgtorch's) fuse elementwise runs at capture end (fusion.py)
+        self.fusion_stats: dict = {}
         self._rt = None
         self._cap: Capture | None = None
         self._program: list = []
@@ -131,6 +161,9 @@ class Graph:
                 raise RuntimeError(f"the wgpu graph capture was abandoned: {cap.failed} is not allowed while capturing")
             rt._reclaim()  # blocks that died during the capture are held now, while it is current
             rt._capture = None
+            lives, cap.lives = cap.lives, None  # blocks dying from now on are held, not reused
+            if self._fuse:
+                cap.ops, self.fusion_stats = fuse(rt, cap.ops, lives)
             cap.error_slots = rt._error_slots
             if not cap.ops:
                 self.reset()

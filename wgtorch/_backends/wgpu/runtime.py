@@ -273,22 +273,18 @@ class Runtime(DeviceErrors):
         with self.lock:
             if self._dead:
                 self._reclaim()
-            block = self.pool.alloc(nbytes)
-            if self._capture is not None:
-                block.pin = self._capture
-                self._capture.pinned.append(block)
-            return block
+            if self._capture is not None:  # the graph's private pool (graph.Capture.alloc)
+                return self._capture.alloc(self.pool, bucket_size(nbytes))
+            return self.pool.alloc(nbytes)
 
     def alloc_bucket(self, size: int) -> Block:
         """`alloc` of a size that is already a pool bucket size (`pool.bucket_size`)."""
         with self.lock:
             if self._dead:
                 self._reclaim()
-            block = self.pool.alloc_bucket(size)
             if self._capture is not None:
-                block.pin = self._capture
-                self._capture.pinned.append(block)
-            return block
+                return self._capture.alloc(self.pool, size)
+            return self.pool.alloc_bucket(size)
 
     def _reclaim(self) -> None:
         """Return dead storages' blocks: now, or after the batch that may use them is submitted
@@ -299,7 +295,7 @@ class Runtime(DeviceErrors):
             block = dead.popleft()
             keep = block.pin or cap
             if keep is not None and keep.alive:
-                keep.held.append(block)
+                keep.hold(block)
             elif block.buffer in touched:
                 self._pending_free.append(block)
                 self._pending_bytes += block.size
