@@ -262,7 +262,7 @@ def test_a_capture_longer_than_one_batch_replays_whole():
     from wgtorch._backends.wgpu.runtime import MAX_BATCH
 
     x = _t(np.zeros(4))
-    g = torch.wgpu.Graph()
+    g = torch.wgpu.Graph(fuse=False)  # (fused, the adds would be a few kernels: test_graph_fusion.py)
     with torch.wgpu.graph(g):
         y = x
         for _ in range(MAX_BATCH + 20):

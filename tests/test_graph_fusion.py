@@ -225,6 +225,21 @@ def test_storage_buffer_limit_cuts_runs():
     _same_bits(y.numpy(), body().numpy())
 
 
+def test_a_long_chain_is_cut_into_bounded_kernels():
+    from wgtorch._backends.wgpu.fusion import MAX_RUN
+
+    x = _t(np.zeros(5, np.float32))
+    g = torch.wgpu.Graph()
+    with torch.wgpu.graph(g):
+        y = x
+        for _ in range(2 * MAX_RUN + 1):
+            y = y + 1
+    assert g.num_dispatches == 3
+    x.copy_(_t(np.full(5, 2.0, np.float32)))
+    g.replay()
+    assert y.tolist() == [2.0 + 2 * MAX_RUN + 1] * 5
+
+
 def test_zero_size_operands_and_a_folded_grid():
     n = 65535 * 64 + 3  # past the per-dimension workgroup limit: the grid is folded into 2-D
     x = _t(np.ones(n, np.float32))
@@ -271,8 +286,10 @@ def test_mnist_step_dispatch_count_memory_and_parameters():
     params = sum(p.numel() for p in model.parameters()) * 4
     acts = (100 * 784 + 2 * 100 * 128 + 2 * 100 * 64 + 100 * 10) * 4  # what backward keeps
     floor = 3 * params + acts  # parameters, gradients, momentum, activations
-    print(f"\nMNIST step captured: {g.num_dispatches} dispatches {g.fusion_stats}, peak {peak} B = "
-          f"{peak / floor:.2f}x the floor {floor} B")
+    print(
+        f"\nMNIST step captured: {g.num_dispatches} dispatches {g.fusion_stats}, peak {peak} B = "
+        f"{peak / floor:.2f}x the floor {floor} B"
+    )
     assert g.num_dispatches <= 27  # 35 unfused; the 20 needs the optimizer's multi-tensor kernel
     assert peak <= 2 * floor
     ref_model, ref_opt, _, _ = _mnist()

@@ -13,7 +13,7 @@ later dispatch can read it: it had no Python reference left when the next one wa
 A run is cut where fusing could change a result: a memory read or write overlapping another op's
 write at a different element (threads would race), a write that is not one element per thread,
 integer division (it reports zero divisors through the error buffer), a different element count,
-or the adapter's storage-buffer limit per stage. Offsets, strides and scalars are constants of
+the adapter's storage-buffer limit per stage, or `MAX_RUN` ops. Offsets, strides and scalars are constants of
 the generated kernel: the graph replays at the addresses and with the scalars it captured.
 
 Liveness (`Lives`): the capture notes when each block is allocated and when it dies (in dispatch
@@ -32,10 +32,18 @@ from .kernels import specialise
 from .params import ParamBlock
 
 WG = 64
+MAX_RUN = 64  # ops per fused kernel: bounds the generated source and its compile time
 # The fused kernel's own block: only numel travels (the rest are constants of the kernel); the
 # other fields are those `at()` of elementwise.wgsl, whose helpers the kernel shares, refers to.
-PARAMS = ParamBlock("numel: u32", "_pad0: u32", "_pad1: u32", "_pad2: u32", "shape: array<u32, 8>",
-                    "offset: array<u32, 4>", "stride: array<array<u32, 8>, 4>")
+PARAMS = ParamBlock(
+    "numel: u32",
+    "_pad0: u32",
+    "_pad1: u32",
+    "_pad2: u32",
+    "shape: array<u32, 8>",
+    "offset: array<u32, 4>",
+    "stride: array<array<u32, 8>, 4>",
+)
 _PACK = PARAMS.through("_pad2")
 # Sizes of the two packings elementwise.py records (its flat kernels stop after `offset`).
 _FLAT_SIZE, _FULL_SIZE = 96, 224
@@ -81,8 +89,7 @@ class Lives:
     def life_of(self, buffer, lo: int, hi: int, at: int):
         """The (born, died) of the block holding bytes [lo, hi) of ``buffer`` at dispatch ``at``, or None."""
         for block, born, died in self.lives:
-            if (block.buffer is buffer and block.offset <= lo and hi <= block.offset + block.size
-                    and born <= at < died):
+            if block.buffer is buffer and block.offset <= lo and hi <= block.offset + block.size and born <= at < died:
                 return born, died
         return None
 
@@ -176,7 +183,7 @@ class _Run:
         self.limit = limit
 
     def try_add(self, op: _Op) -> bool:
-        if self.ops and op.numel != self.ops[0].numel:
+        if self.ops and (op.numel != self.ops[0].numel or len(self.ops) >= MAX_RUN):
             return False
         written = self.written
         reads = []  # what the op reads from memory: not an earlier op's register
@@ -263,8 +270,9 @@ def _const(raw: bytes, tc: str, k: int) -> str:
 
 
 def _fused_record(rt, run: _Run, end: int, lives: Lives, stats: dict):
-    decls = [f"@group(0) @binding({i}) var<storage, read_write> fb{i}: array<{t}>;"
-             for (_, t), i in run.bindings.items()]
+    decls = [
+        f"@group(0) @binding({i}) var<storage, read_write> fb{i}: array<{t}>;" for (_, t), i in run.bindings.items()
+    ]
     walks: dict = {}
     funcs, body = [], []
     last_write = {op.out.loc: j for j, op in enumerate(run.ops)}
@@ -304,9 +312,13 @@ def _fused_record(rt, run: _Run, end: int, lives: Lives, stats: dict):
             stats["skipped_writes"] += 1  # died inside the capture, and no dispatch after the run reads it
             continue
         body.append(f"    fb{run.bindings[(w.buffer, w.type)]}[{walk(w)}(i)] = v{j};")
-    source = specialise("elementwise", {"TC": "f32", "TO": "f32"}, {"NDIM": 0, "WG": WG},
-                        {"BINDINGS": "\n".join(decls + funcs), "LOADS": "\n".join(body), "STORE": ""},
-                        params=PARAMS)
+    source = specialise(
+        "elementwise",
+        {"TC": "f32", "TO": "f32"},
+        {"NDIM": 0, "WG": WG},
+        {"BINDINGS": "\n".join(decls + funcs), "LOADS": "\n".join(body), "STORE": ""},
+        params=PARAMS,
+    )
     names = "+".join(op.info[0] for op in run.ops)
     p = rt.pipeline(("fused", source), lambda: source, ("rw",) * len(run.bindings), f"fused:{names}")
     numel = run.ops[0].numel
