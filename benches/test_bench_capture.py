@@ -9,7 +9,8 @@ dispatches); the replay row times the replay's encoding and ``finish`` without i
 because on a software adapter (lavapipe) ``submit`` runs the kernels on the host, which would
 count device time as host time. The synchronized rows time whole steps, device included.
 Both wgpu paths copy the batch into the step's input tensors (the replay needs it; eager does
-it too, to compare like with like).
+it too, to compare like with like). The replayed rows come unfused ("captured") and with the
+graph's elementwise fusion ("captured_fused", `_backends/wgpu/fusion.py`).
 
 Run: .venv/bin/pytest benches/test_bench_capture.py --benchmark-columns=median,iqr,rounds
 """
@@ -66,18 +67,25 @@ def _eager(device="wgpu"):
         _step(torch, model, opt, x, y)
 
     step()  # kernels compiled, momentum buffers allocated
+    torch.wgpu.synchronize()
+    torch.wgpu.reset_peak_memory_stats()
+    step()
+    step.peak_bytes = torch.wgpu.max_memory_allocated()  # one eager step's peak
     return step
 
 
-def _graphed():
+def _graphed(fuse=False):
     model, opt = _model(torch, "wgpu")
     xb, yb = _data(torch, "wgpu")
     x, y = xb.clone(), yb.clone()
     _step(torch, model, opt, x, y)  # warm-up: SGD momentum's first step is special
     opt.zero_grad()
-    g = torch.wgpu.Graph()
+    torch.wgpu.synchronize()
+    torch.wgpu.reset_peak_memory_stats()
+    g = torch.wgpu.Graph(fuse=fuse)
     with torch.wgpu.graph(g):
         _step(torch, model, opt, x, y)
+    g.peak_bytes = torch.wgpu.max_memory_allocated()  # the capture's peak (what the graph keeps)
     return g, x, y, xb, yb
 
 
@@ -95,12 +103,13 @@ def test_mnist_step_wgpu_eager_host_only(benchmark):
             step()
 
     _timed(benchmark, steps, torch.wgpu.synchronize)
-    _info(benchmark)
+    _info(benchmark, step_peak_bytes=step.peak_bytes)
 
 
 @needs_wgpu
-def test_mnist_step_wgpu_replayed_host_only(benchmark):
-    g, x, y, xb, yb = _graphed()
+@pytest.mark.parametrize("fuse", [False, True], ids=["captured", "captured_fused"])
+def test_mnist_step_wgpu_replayed_host_only(benchmark, fuse):
+    g, x, y, xb, yb = _graphed(fuse)
     rt = x._be.rt
 
     def steps():
@@ -110,7 +119,7 @@ def test_mnist_step_wgpu_replayed_host_only(benchmark):
             g._encode(rt).finish()  # the replay without its submit (see the module docstring)
 
     _timed(benchmark, steps, torch.wgpu.synchronize)
-    _info(benchmark, dispatches=g.num_dispatches)
+    _info(benchmark, dispatches=g.num_dispatches, capture_peak_bytes=g.peak_bytes)
 
 
 @needs_wgpu
@@ -123,12 +132,13 @@ def test_mnist_step_wgpu_eager_synchronized(benchmark):
         torch.wgpu.synchronize()
 
     _timed(benchmark, steps)
-    _info(benchmark)
+    _info(benchmark, step_peak_bytes=step.peak_bytes)
 
 
 @needs_wgpu
-def test_mnist_step_wgpu_replayed_synchronized(benchmark):
-    g, x, y, xb, yb = _graphed()
+@pytest.mark.parametrize("fuse", [False, True], ids=["captured", "captured_fused"])
+def test_mnist_step_wgpu_replayed_synchronized(benchmark, fuse):
+    g, x, y, xb, yb = _graphed(fuse)
 
     def steps():
         for _ in range(STEPS):
@@ -138,7 +148,7 @@ def test_mnist_step_wgpu_replayed_synchronized(benchmark):
         torch.wgpu.synchronize()
 
     _timed(benchmark, steps)
-    _info(benchmark, dispatches=g.num_dispatches)
+    _info(benchmark, dispatches=g.num_dispatches, capture_peak_bytes=g.peak_bytes)
 
 
 def test_mnist_step_pytorch_cpu(benchmark):

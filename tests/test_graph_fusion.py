@@ -255,6 +255,30 @@ def test_zero_size_operands_and_a_folded_grid():
     assert got.shape == (n,) and (got == -7.0).all()
 
 
+def test_blocks_that_die_in_a_capture_are_reused_inside_it():
+    rng = np.random.default_rng(7)
+    w0 = (rng.standard_normal((64, 64)) / 8).astype(np.float32)
+    x, w = _t(rng.standard_normal((64, 64), np.float32)), _t(w0)
+    torch.wgpu.synchronize()
+    torch.wgpu.reset_peak_memory_stats()
+    base = torch.wgpu.memory_allocated()
+    g = torch.wgpu.Graph()
+    with torch.wgpu.graph(g):
+        y = x
+        for _ in range(10):
+            y = (y @ w).tanh()  # each step's temporaries die in the capture
+    block = 64 * 64 * 4
+    assert torch.wgpu.max_memory_allocated() - base <= 4 * block  # 20 blocks without reuse
+    new = rng.standard_normal((64, 64), np.float32)
+    x.copy_(_t(new))
+    g.replay()
+    want = pt.from_numpy(new)
+    for _ in range(10):
+        want = (want @ pt.from_numpy(w0)).tanh()
+    np.testing.assert_allclose(y.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
+    g.reset()
+
+
 # -- the MNIST-shaped step (the target workload) ---------------------------------------------
 def _mnist(fuse=True):
     torch.manual_seed(0)

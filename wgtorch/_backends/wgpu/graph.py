@@ -10,6 +10,12 @@ Memory: a replay writes to the addresses the capture saw, so those blocks must s
 pool while the graph lives. Every block allocated during the capture is *pinned* to it
 (``Block.pin``), and every block that dies during the capture or, pinned, after it, is *held* by it
 instead of going back to the pool; ``release`` (``Graph.reset`` or the graph's death) returns them.
+A block that dies during the capture is reused by a later allocation of its size in the same
+capture (``Capture.alloc``; a replay runs the work in the same order, so its last use comes
+before the new first one): the graph's private pool, planned by liveness (fusion.Lives).
+
+Fusion (fusion.py): at capture end, runs of elementwise dispatches become one generated kernel each
+(``Graph(fuse=False)`` keeps them apart).
 Tensors that existed before the capture (parameters, static inputs) are the caller's to keep alive
 (as with CUDA graphs: one freed while the graph lives may be reused, and a replay would write it).
 
@@ -102,6 +108,7 @@ class Capture:
         if not self.alive:
             return
         self.alive = False
+        self.lives = None
         for b in self.pinned:
             if b.pin is self:
                 b.pin = None
