@@ -67,6 +67,18 @@ def test_unfused_graph_keeps_every_dispatch_and_agrees():
     _same_bits(y1.numpy(), y2.numpy())
 
 
+def test_ops_marked_no_fuse_are_left_alone():
+    """What a per-replay patch rewrites (Capture.no_fuse: indices in the capture's records) stays its own dispatch."""
+    x = _t(np.arange(10, dtype=np.float32))
+    g = torch.wgpu.Graph()
+    with torch.wgpu.graph(g):
+        torch.wgpu._runtime()._capture.no_fuse.add(1)
+        y = ((x + 1) * 2 - 3).abs()
+    assert g.num_dispatches == 3  # (x + 1), then (* 2) alone, then (- 3).abs() fused
+    g.replay()
+    _same_bits(y.numpy(), np.abs((np.arange(10, dtype=np.float32) + 1) * 2 - 3))
+
+
 def test_a_live_intermediate_is_still_written():
     rng = np.random.default_rng(1)
     x, w = _t(rng.standard_normal(100, np.float32)), _t(rng.standard_normal(100, np.float32))

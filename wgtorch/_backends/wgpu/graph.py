@@ -55,7 +55,7 @@ class Capture:
     """The records of one capture, and the blocks it pins and holds (no reference to the `Graph`,
     so that blocks pinning it make no cycle)."""
 
-    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "lives", "__weakref__")
+    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "lives", "no_fuse", "__weakref__")
 
     def __init__(self):
         self.alive = True  # False once released: its pins no longer hold anything
@@ -65,6 +65,7 @@ class Capture:
         self.failed = None  # what made the capture abandon, if anything
         self.error_slots = 0
         self.lives = Lives()  # while recording: births and deaths, dead blocks to reuse (fusion.py)
+        self.no_fuse: set = set()  # indices in ops fusion must leave alone (parameters patched per replay)
 
     # -- the graph-private pool (fusion.Lives plans it) --
     def alloc(self, pool, size: int):
@@ -170,7 +171,7 @@ class Graph:
             rt._capture = None
             lives, cap.lives = cap.lives, None  # blocks dying from now on are held, not reused
             if self._fuse:
-                cap.ops, self.fusion_stats = fuse(rt, cap.ops, lives)
+                cap.ops, self.fusion_stats = fuse(rt, cap.ops, lives, cap.no_fuse)
             cap.error_slots = rt._error_slots
             if not cap.ops:
                 self.reset()
