@@ -60,6 +60,7 @@ def note_elementwise(p, op, tc, types, layout, ndim, half, wide, result) -> None
 
 
 def enabled() -> bool:
+    """False when WGTORCH_GRAPH_FUSION=0 (every graph then replays its dispatches as recorded)."""
     return os.environ.get("WGTORCH_GRAPH_FUSION", "1") != "0"
 
 
