@@ -155,7 +155,9 @@ def render_stub() -> str:
             continue
         sig = inspect.signature(fn)  # an in-place variant's is its out-of-place method's (__wrapped__)
         params = ", ".join(_param(p) for p in sig.parameters.values())
-        out.append(f"    def {name}({params}) -> {sig.return_annotation}:\n        {_doc(fn.__doc__ or '')}\n")
+        # (== and != give tensors, not bools, as in PyTorch's own stubs)
+        ignore = "  # type: ignore[override]" if name in ("__eq__", "__ne__") else ""
+        out.append(f"    def {name}({params}) -> {sig.return_annotation}:{ignore}\n        {_doc(fn.__doc__ or '')}\n")
     return "".join(out)
 
 

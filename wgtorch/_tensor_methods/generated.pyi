@@ -226,9 +226,9 @@ class GeneratedMethods:
         """
     def __rmod__(self, other: Tensor | float) -> Tensor:
         """``other mod self`` (the registry's ``remainder`` with the operands swapped)."""
-    def __eq__(self, other: Tensor | float) -> Tensor:
+    def __eq__(self, other: Tensor | float) -> Tensor:  # type: ignore[override]
         """``input == other.`` (the registry's ``eq``)."""
-    def __ne__(self, other: Tensor | float) -> Tensor:
+    def __ne__(self, other: Tensor | float) -> Tensor:  # type: ignore[override]
         """``input != other.`` (the registry's ``ne``)."""
     def __lt__(self, other: Tensor | float) -> Tensor:
         """``input < other.`` (the registry's ``lt``)."""

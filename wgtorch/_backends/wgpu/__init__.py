@@ -1,8 +1,9 @@
 """The wgpu backend: the op protocol (`..protocol.Backend`) on WGSL compute shaders.
 
-Each kernel family is a mixin in its own file, beside its ``shaders/<family>.wgsl``:
-elementwise.py, reduce.py, matmul.py, index.py, random.py. This file holds what is not a
-kernel: moving data, creation and views.
+Each kernel family is a mixin in its own file, beside its ``shaders/<family>.wgsl`` (elementwise.py,
+reduce.py, matmul.py, index.py, random.py, scan.py, scatter.py, sort.py, attention.py, norm.py ...),
+and a base class of `WgpuBackend`; a new family is one more base there. This file holds what is not
+a kernel: moving data, creation and views.
 """
 
 from __future__ import annotations
