@@ -2,7 +2,7 @@
 
 Ops are defined once in ``wgtorch/ops`` (forward and backward together); the methods that call them
 are in the mixin classes of ``wgtorch/_tensor_methods``, which `Tensor` derives from (see
-`TensorMethods`). This file holds the storage, metadata, autograd and conversion methods.
+`_Methods`). This file holds the storage, metadata, autograd and conversion methods.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from .autograd.engine import PostAccumulateGradHook, RemovableHandle
 from .autograd.function import Function, TensorBase
 
 if TYPE_CHECKING:
-    from ._tensor_methods import TensorMethods
+    from ._tensor_methods import TensorMethods as _Methods
 else:
 
-    class TensorMethods(TensorBase):
-        """Empty until ``wgtorch._tensor_methods`` (above ``ops/``, which imports this module) gives it
-        the method mixins as bases, at import."""
+    class _Methods(TensorBase):
+        """Where the method mixins hook in: ``wgtorch._tensor_methods`` (above ``ops/``, which imports
+        this module, so it can't be imported here) sets this class's bases to
+        ``(TensorMethods, TensorBase)`` once, at ``import wgtorch``."""
 
         __slots__ = ()
 
@@ -56,7 +57,7 @@ def _wrap(data, be, dt: D.dtype) -> Tensor:
     return t
 
 
-class Tensor(TensorMethods):
+class Tensor(_Methods):
     """A multi-dimensional array on a device, with autograd (``torch.Tensor``). Its methods are in
     the mixins of ``wgtorch/_tensor_methods`` (shape, index, reduce, operators, misc, generated)."""
 

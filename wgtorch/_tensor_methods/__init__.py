@@ -1,9 +1,10 @@
 """The Tensor methods, as mixin classes that `wgtorch.Tensor` derives from.
 
-``wgtorch._tensor.Tensor`` derives from ``_tensor.TensorMethods``, an empty base there; this package
-(above ``ops/``, which imports ``_tensor``) gives that base its real bases once, at import, so that
-``ops`` can use the Tensor class without an import circle. Type checkers see the same through
-``_tensor``'s ``TYPE_CHECKING`` import.
+``wgtorch._tensor.Tensor`` derives from ``_tensor._Methods``, an empty base there; this package
+gives that base its real bases, ``(TensorMethods, TensorBase)``, once, at import. The one late
+binding is what keeps the layers one-way: ``ops/`` imports the Tensor class (to make and check
+tensors) and these mixins import ``ops/``, so ``_tensor`` can't import them. Type checkers see the
+same class through ``_tensor``'s ``TYPE_CHECKING`` import (and ``generated.pyi``).
 
 Where a new Tensor method goes: a ``def`` (or ``name = ops_function``) in the mixin of its area
 below (``shape.py``, ``index.py``, ``reduce.py``, ``operators.py``, ``misc.py``), or a new mixin
@@ -30,7 +31,7 @@ class TensorMethods(OperatorMethods, ShapeMethods, IndexMethods, ReduceMethods, 
     __slots__ = ()
 
 
-_tensor.TensorMethods.__bases__ = (TensorMethods, TensorBase)
+_tensor._Methods.__bases__ = (TensorMethods, TensorBase)
 
 __all__ = [
     "GeneratedMethods",
