@@ -4,7 +4,7 @@ NVIDIA GPUs through CuPy, and on the CPU through NumPy. ``import wgtorch as torc
 from __future__ import annotations
 
 from . import (
-    _methods,  # noqa: F401  (binds ops to Tensor)
+    _tensor_methods,  # noqa: F401  (gives Tensor its method mixins)
     accelerator,
     autograd,
     backends,

@@ -19,6 +19,17 @@ BACKENDS = {
     "cuda": "wgtorch._backends.array_cuda:cupy_backend",
 }
 _TYPES = tuple(BACKENDS)
+#: device type -> "module:callable" answering whether that runtime is usable here (a type not listed,
+#: cpu, always is); imported on first use, like BACKENDS.
+AVAILABLE = {"wgpu": "wgtorch.wgpu:is_available", "cuda": "wgtorch.cuda:is_available"}
+#: device type -> "module:callable" answering whether best_device() should pick it (usable, and faster
+#: than NumPy: wgpu only on a hardware adapter); tried in this order, then cpu.
+PREFERRED = {"cuda": "wgtorch.cuda:is_available", "wgpu": "wgtorch.wgpu:is_preferred"}
+
+
+def _load(spec: str):
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 class device:
@@ -88,8 +99,7 @@ def get_backend(d):
         be = _backends.get(d)  # another thread may have created it while this one waited
         if be is not None:
             return be
-        module, _, factory = BACKENDS[d.type].partition(":")
-        be = getattr(importlib.import_module(module), factory)(d.index)
+        be = _load(BACKENDS[d.type])(d.index)
         be.device = d
         _backends[d] = be
     return be
@@ -120,15 +130,18 @@ def set_default_device(d) -> None:
     _default = device("cpu") if d is None else device(d)
 
 
+def is_available(type_: str) -> bool:
+    """Whether devices of type ``type_`` ("cpu", "wgpu", "cuda") can be used in this process."""
+    spec = AVAILABLE.get(device(type_).type)
+    return spec is None or bool(_load(spec)())
+
+
 def best_device() -> device:
-    """CUDA through CuPy if present, then a hardware wgpu adapter, then cpu.
+    """CUDA through CuPy if present, then a hardware wgpu adapter, then cpu (the order of `PREFERRED`).
 
     A software adapter (lavapipe, SwiftShader, WARP) is never chosen: it is slower than NumPy.
     """
-    from . import cuda, wgpu
-
-    if cuda.is_available():
-        return device("cuda", 0)
-    if wgpu.is_available() and wgpu.is_hardware():
-        return device("wgpu", 0)
+    for type_, probe in PREFERRED.items():
+        if _load(probe)():
+            return canonical(type_)
     return device("cpu")

@@ -208,7 +208,7 @@ def sum_to_size(self: Tensor, *size) -> Tensor:
     return self.sum(dim=dims, keepdim=True).reshape(size)
 
 
-_plain_is_contiguous = Tensor.is_contiguous  # row-major, from _tensor.py (bound over by `is_contiguous`)
+_plain_is_contiguous = Tensor._is_row_major  # from _tensor.py
 
 
 def is_contiguous(self: Tensor, memory_format=contiguous_format) -> bool:
@@ -235,10 +235,12 @@ def _row_major(shape, strides) -> bool:
 
 
 def _is_complex(self: Tensor) -> bool:
+    """Always False: wgtorch has no complex dtypes."""
     return False
 
 
 def _is_nonzero(self: Tensor) -> bool:
+    """Whether a one-element tensor is non-zero (more elements raise)."""
     return is_nonzero(self)
 
 

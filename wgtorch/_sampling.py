@@ -344,7 +344,7 @@ def _multinomial(self, num_samples, replacement=False, *, generator=None):
 
 
 _multinomial.__doc__ = "See `wgtorch.multinomial`."
-#: bound to Tensor by `wgtorch._methods`
+#: Tensor methods (bound in `wgtorch._tensor_methods.misc`)
 TENSOR_METHODS = {
     "bernoulli": bernoulli,
     "bernoulli_": bernoulli_,

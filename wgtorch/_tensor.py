@@ -1,10 +1,13 @@
 """The Tensor: a backend array, its dtype and device, and its place in the autograd graph.
 
-Ops are defined once in ``wgtorch/ops`` (forward and backward together); this class only binds
-them as methods and operators, and converts to and from host data.
+Ops are defined once in ``wgtorch/ops`` (forward and backward together); the methods that call them
+are in the mixin classes of ``wgtorch/_tensor_methods``, which `Tensor` derives from (see
+`_Methods`). This file holds the storage, metadata, autograd and conversion methods.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +16,17 @@ from ._device import canonical, device, get_backend, get_default_device
 from .autograd import backward
 from .autograd.engine import PostAccumulateGradHook, RemovableHandle
 from .autograd.function import Function, TensorBase
+
+if TYPE_CHECKING:
+    from ._tensor_methods import TensorMethods as _Methods
+else:
+
+    class _Methods(TensorBase):
+        """Where the method mixins hook in: ``wgtorch._tensor_methods`` (above ``ops/``, which imports
+        this module, so it can't be imported here) sets this class's bases to
+        ``(TensorMethods, TensorBase)`` once, at ``import wgtorch``."""
+
+        __slots__ = ()
 
 
 class Size(tuple):
@@ -43,7 +57,10 @@ def _wrap(data, be, dt: D.dtype) -> Tensor:
     return t
 
 
-class Tensor(TensorBase):
+class Tensor(_Methods):
+    """A multi-dimensional array on a device, with autograd (``torch.Tensor``). Its methods are in
+    the mixins of ``wgtorch/_tensor_methods`` (shape, index, reduce, operators, misc, generated)."""
+
     __slots__ = ("_data", "_be", "dtype", "requires_grad", "grad", "grad_fn", "_output_nr", "_hooks",
                  "_base", "_vc", "__weakref__")
     __array_priority__ = 1000  # NumPy defers to our operators
@@ -52,6 +69,7 @@ class Tensor(TensorBase):
         return super().__new__(cls)
 
     def __init__(self, data=None, *, dtype=None, device=None, requires_grad=False):
+        """``Tensor(data, dtype=None, device=None, requires_grad=False)``: a copy of ``data``."""
         t = tensor([] if data is None else data, dtype=dtype, device=device)
         for name in ("_data", "_be", "dtype", "grad", "grad_fn", "_output_nr", "_hooks", "_base", "_vc"):
             setattr(self, name, getattr(t, name))
@@ -60,19 +78,24 @@ class Tensor(TensorBase):
     # -- metadata ------------------------------------------------------------------------------
     @property
     def shape(self) -> Size:
+        """The size of each dim, as a `Size` (a tuple)."""
         return Size(self._data.shape)
 
     def size(self, dim: int | None = None):
+        """The shape, or the size of dim ``dim``."""
         return self.shape if dim is None else self._data.shape[_dim(dim, self.ndim)]
 
     @property
     def ndim(self) -> int:
+        """The number of dims."""
         return len(self._data.shape)
 
     def dim(self) -> int:
+        """The number of dims."""
         return len(self._data.shape)
 
     def numel(self) -> int:
+        """The number of elements."""
         n = 1
         for d in self._data.shape:
             n *= d
@@ -81,21 +104,26 @@ class Tensor(TensorBase):
     nelement = numel
 
     def element_size(self) -> int:
+        """Bytes of one element."""
         return self.dtype.itemsize
 
     @property
     def device(self) -> device:
+        """The device the data lives on."""
         return self._be.device
 
     @property
     def is_cuda(self) -> bool:
+        """Whether the tensor is on a "cuda" device."""
         return self._be.device.type == "cuda"
 
     def stride(self, dim: int | None = None):
+        """The step in elements between neighbours along each dim (or along ``dim``)."""
         s = self._be.strides(self._data)
         return s if dim is None else s[_dim(dim, self.ndim)]
 
-    def is_contiguous(self) -> bool:
+    def _is_row_major(self) -> bool:
+        """Whether the elements lie in memory in row-major order (`is_contiguous` is in _misc.py)."""
         expected = 1
         for n, s in zip(reversed(self._data.shape), reversed(self._be.strides(self._data))):
             if n != 1 and s != expected:
@@ -104,22 +132,27 @@ class Tensor(TensorBase):
         return True
 
     def is_floating_point(self) -> bool:
+        """Whether the dtype is a floating-point type."""
         return self.dtype.is_floating_point
 
     @property
     def is_leaf(self) -> bool:
+        """Whether no recorded op made this tensor (its ``.grad`` is filled by backward)."""
         return self.grad_fn is None
 
     @property
     def data(self) -> Tensor:
+        """The tensor detached from autograd; assigning swaps in another tensor's data."""
         return self.detach()
 
     @data.setter
     def data(self, other: Tensor) -> None:
+        """The tensor detached from autograd; assigning swaps in another tensor's data."""
         self._data, self._be, self.dtype = other._data, other._be, other.dtype
 
     # -- autograd ------------------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Sets whether autograd records ops on this (leaf) tensor; returns self."""
         if requires_grad and not self.dtype.is_floating_point:
             raise RuntimeError("only Tensors of floating point dtype can require gradients")
         if not requires_grad and self.grad_fn is not None:
@@ -128,6 +161,7 @@ class Tensor(TensorBase):
         return self
 
     def detach(self) -> Tensor:
+        """A tensor over the same data, detached from the autograd graph."""
         t = _wrap(self._data, self._be, self.dtype)
         t._vc = self._counter()  # same memory, same version counter (as PyTorch)
         return t
@@ -145,11 +179,13 @@ class Tensor(TensorBase):
         return self._counter()[0]
 
     def detach_(self) -> Tensor:
+        """Detaches self from the autograd graph, in place."""
         self.grad_fn = None
         self.requires_grad = False
         return self
 
     def retain_grad(self) -> None:
+        """Keeps ``.grad`` for this non-leaf tensor during backward."""
         if self.grad_fn is None:
             return
         node = self.grad_fn
@@ -158,6 +194,7 @@ class Tensor(TensorBase):
         node.retained[self._output_nr] = self
 
     def register_hook(self, hook) -> None:
+        """Calls ``hook(grad)`` with this leaf's gradient during backward (may return a replacement)."""
         if self.grad_fn is not None:
             raise NotImplementedError("hooks on non-leaf tensors are not supported; use retain_grad()")
         self._hooks = (self._hooks or ()) + (hook,)
@@ -174,23 +211,28 @@ class Tensor(TensorBase):
         return RemovableHandle(self, wrapped)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+        """Computes the gradient of this tensor with respect to the graph's leaves (accumulated in ``.grad``)."""
         backward(self, gradient, retain_graph, create_graph, inputs)
 
     # -- conversion ----------------------------------------------------------------------------
     def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The data as a NumPy array (a copy off the cpu; refuses tensors that require grad unless ``force``)."""
         if self.requires_grad and not force:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         a = self._be.to_numpy(self._data)
         return a if a.dtype == self.dtype.np else a.astype(self.dtype.np)
 
     def __array__(self, dtype=None, copy=None):
+        """NumPy's conversion hook (``np.asarray(t)``)."""
         a = self._be.to_numpy(self._data)
         return a if dtype is None else a.astype(dtype)
 
     def tolist(self):
+        """The data as (nested) Python lists of numbers."""
         return self._be.to_numpy(self._data).tolist()
 
     def item(self):
+        """The value of a one-element tensor as a Python number."""
         if self.numel() != 1:
             raise RuntimeError(f"a Tensor with {self.numel()} elements cannot be converted to Scalar")
         return self._be.to_numpy(self._data).reshape(()).item()
@@ -221,38 +263,47 @@ class Tensor(TensorBase):
         return self
 
     def is_pinned(self, device=None) -> bool:
+        """Always False: wgtorch has no pinned host memory."""
         return False
 
     def type_as(self, other: Tensor) -> Tensor:
+        """``self.to(other.dtype)``."""
         return self.to(other.dtype)
 
     def __float__(self):
+        """``float(t)`` of a one-element tensor."""
         return float(self.item())
 
     def __int__(self):
+        """``int(t)`` of a one-element tensor."""
         return int(self.item())
 
     def __index__(self):
+        """The tensor as an index (a one-element integer tensor)."""
         if self.dtype.is_floating_point or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
     def __bool__(self):
+        """``bool(t)`` of a one-element tensor (more elements are ambiguous)."""
         if self.numel() != 1:
             raise RuntimeError(f"Boolean value of Tensor with {self.numel()} values is ambiguous")
         return bool(self.item())
 
     def __len__(self):
+        """The size of dim 0."""
         if not self.ndim:
             raise TypeError("len() of a 0-d tensor")
         return self._data.shape[0]
 
     def __iter__(self):
+        """Iterates over dim 0."""
         if not self.ndim:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self._data.shape[0]))
 
     def __hash__(self):
+        """Identity hash (tensors compare elementwise, so they hash by object)."""
         return id(self)
 
     def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False) -> Tensor:
@@ -276,28 +327,35 @@ class Tensor(TensorBase):
         return t
 
     def cpu(self) -> Tensor:
+        """``self.to("cpu")``."""
         return self.to("cpu")
 
     def cuda(self, index: int = 0) -> Tensor:
+        """``self.to("cuda:index")``."""
         return self.to(f"cuda:{index}")
 
     def wgpu(self, index: int = 0) -> Tensor:
+        """``self.to("wgpu:index")``."""
         return self.to(f"wgpu:{index}")
 
     def type(self, dtype=None):
+        """The type name (``"wgtorch.float32"``), or, given a dtype, the tensor cast to it."""
         if dtype is None:
             return f"wgtorch.{self.dtype.name}"
         return self.to(dtype)
 
     def __repr__(self) -> str:
+        """The tensor printed as PyTorch prints it."""
         from ._format import tensor_repr
 
         return tensor_repr(self)
 
     def __reduce_ex__(self, protocol):
+        """Pickling: the data, dtype, device and requires_grad."""
         return (tensor, (self.detach().numpy(), self.dtype.name, str(self.device), self.requires_grad))
 
     def __deepcopy__(self, memo):
+        """A detached copy with the same requires_grad."""
         t = self.detach().clone()
         t.requires_grad = self.requires_grad
         memo[id(self)] = t

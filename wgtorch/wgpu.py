@@ -31,6 +31,11 @@ def is_hardware(index: int = 0) -> bool:
     return index < len(adapters) and adapters[index].info["adapter_type"] != "CPU"
 
 
+def is_preferred() -> bool:
+    """Whether ``best_device()`` should pick wgpu: an adapter that is a real GPU (lavapipe is slower than NumPy)."""
+    return is_available() and is_hardware()
+
+
 def get_device_name(d=None) -> str:
     index = _index(d)
     adapters = _adapters()

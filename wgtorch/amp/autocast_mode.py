@@ -28,7 +28,7 @@ import threading
 import warnings
 
 from .. import _dtype as D
-from .._device import get_backend
+from .._device import get_backend, is_available
 from .._tensor import Tensor
 
 LOW, FP32, PROMOTE, BANNED = "low", "fp32", "promote", "banned"
@@ -319,9 +319,7 @@ class autocast:
 
 
 def _available(device_type: str) -> bool:
-    from .. import cuda, wgpu
-
-    return (cuda if device_type == "cuda" else wgpu).is_available()
+    return is_available("cuda" if device_type == "cuda" else "wgpu")
 
 
 def _check_wgpu_f16() -> None:

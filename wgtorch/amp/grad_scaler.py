@@ -17,8 +17,8 @@ from enum import Enum
 import numpy as np
 
 from .. import _dtype as D
-from .. import wgpu
 from .._creation import full
+from .._device import is_available
 from .._tensor import Tensor
 
 
@@ -277,9 +277,4 @@ def _fill(scale, value: float):
 
 
 def _available(device: str) -> bool:
-    if device == "cuda":
-        from .. import cuda
-
-        return cuda.is_available()
-
-    return wgpu.is_available()
+    return is_available("cuda" if device == "cuda" else "wgpu")

@@ -18,6 +18,7 @@ from .._tensor import Tensor
 from ..amp.autocast_mode import autocast_op
 from ..ops.pointwise import where
 from ..ops.reduce import softmax as _softmax
+from ..ops.shape import cat
 from ._attention_fused import _sdpa_fused
 from ._functions import same_device
 
@@ -131,7 +132,6 @@ def _pad_last(t: Tensor | None) -> Tensor | None:
     """Append one zero column to a float mask (the extra key of ``bias_k`` / ``add_zero_attn``)."""
     if t is None:
         return None
-    from ..ops.shape import cat
 
     return cat([t, _creation.zeros(*t.shape[:-1], 1, dtype=t.dtype, device=t.device)], -1)
 
@@ -148,7 +148,6 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check: int, num
     or (S,); attn_mask (L, S) or (N * num_heads, L, S). Bool masks are True where attending is not allowed.
     Returns (output (L, N, E), weights (N, L, S) averaged over heads or (N, num_heads, L, S), or None).
     """
-    from ..ops.shape import cat
     from .functional import dropout, linear
 
     batched = query.ndim == 3

@@ -9,12 +9,13 @@ import warnings
 
 from .. import _dtype as D
 from .._backends.protocol import optional
+from .._creation import rand
 from .._info import finfo
-from .._methods import apply_inplace
 from .._tensor import Tensor, _wrap
 from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
 from ..ops.pointwise import where
+from ..ops.shape import apply_inplace
 from ._functions import same_device
 
 
@@ -236,7 +237,6 @@ def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool, alp
     """Zero whole feature maps: one Bernoulli(1 - p) draw per (N, C), broadcast over the rest."""
     if not training or p == 0.0:
         return input
-    from .._creation import rand
 
     def drop(x):
         mask_shape = tuple(x.shape[:2]) + (1,) * (x.ndim - 2)
@@ -302,7 +302,6 @@ def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False, inplace
     _check_p(p)
     if not training or p == 0.0:
         return input
-    from .._creation import rand
 
     def drop(x):
         keep = (rand(tuple(x.shape), dtype=D.float32, device=x.device) < (1.0 - p)).to(x.dtype)

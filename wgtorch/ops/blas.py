@@ -186,7 +186,7 @@ def _inplace(fn):
 
 
 _OPS = (addbmm, addcdiv, addcmul, addmm, addmv, addr, baddbmm)
-#: bound to Tensor by `wgtorch._methods`: each op and its in-place variant
+#: Tensor methods (bound in `wgtorch._tensor_methods.misc`): each op and its in-place variant
 TENSOR_METHODS = {**{f.__name__: f for f in _OPS}, **{f"{f.__name__}_": _inplace(f) for f in _OPS}}
 
 __all__ = ["addbmm", "addcdiv", "addcmul", "addmm", "addmv", "addr", "baddbmm"]

@@ -93,6 +93,7 @@ def _fill_operand(x: Tensor, value, op: str):
 
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    """``value`` where ``mask`` (broadcast) is True, ``input`` elsewhere."""
 
     if not isinstance(mask, Tensor):
         raise TypeError(f"masked_fill(): argument 'mask' must be Tensor, not {type(mask).__name__}")

@@ -70,6 +70,7 @@ class IndexSelect(Function):
 
 
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """The entries of ``input`` along ``dim`` at the 1-D ``index``."""
     _check_index(index, "index_select", x)
     if index.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
@@ -100,6 +101,7 @@ class Gather(Function):
 
 
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """Picks values along ``dim`` at ``index`` (``out[i][j] = input[i][index[i][j]]`` for dim 1)."""
     _check_index(index, "gather", x)
     dim = _dim(dim, x.ndim)
     if _nonempty_ndim(index) != _nonempty_ndim(x):
@@ -381,6 +383,7 @@ __all__ = ["index_select", "gather", "scatter_add", "embedding", "masked_fill", 
 
 
 def getitem(x: Tensor, key) -> Tensor:
+    """``x[index]``: basic (ints, slices, None, ...) and advanced (tensor, list, bool mask) indexing."""
     key = normalize_key(x, key)
     advanced = [i for i, k in enumerate(key) if not (k is None or isinstance(k, (int, slice)))]
     if not advanced:
@@ -389,5 +392,6 @@ def getitem(x: Tensor, key) -> Tensor:
 
 
 def select(x: Tensor, dim: int, index: int) -> Tensor:
+    """The slice at ``index`` along ``dim`` (that dim removed; a view)."""
     dim = _dim(dim, x.ndim)
     return getitem(x, (slice(None),) * dim + (index,))

@@ -194,6 +194,7 @@ def index_put(x: Tensor, indices, values: Tensor, accumulate: bool = False) -> T
 
 
 def setitem(x: Tensor, key, value) -> None:
+    """``x[index] = value``: writes ``value`` (broadcast) through the indexed elements."""
     key = normalize_key(x, key)
     advanced = [i for i, k in enumerate(key) if not (k is None or isinstance(k, (int, slice)))]
     if advanced:

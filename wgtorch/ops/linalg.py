@@ -42,6 +42,7 @@ def _shape_error(a: Tensor, b: Tensor):
 
 @autocast_op
 def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """The matrix product, with NumPy's rules for 1-D operands and broadcast batch dims."""
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul(): arguments must be tensors")
     if a.ndim == 0 or b.ndim == 0:
@@ -141,6 +142,7 @@ def _fold_batch(a: Tensor) -> Tensor | None:
 
 @autocast_op
 def mm(a: Tensor, b: Tensor) -> Tensor:
+    """The product of two 2-D matrices."""
     if a.ndim != 2 or b.ndim != 2:
         raise RuntimeError(f"mm: expected 2D tensors, got {a.ndim}D and {b.ndim}D")
     return matmul(a, b)
@@ -148,6 +150,7 @@ def mm(a: Tensor, b: Tensor) -> Tensor:
 
 @autocast_op
 def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """The product of two batches of matrices (3-D, same batch size)."""
     if a.ndim != 3 or b.ndim != 3:
         raise RuntimeError(f"bmm: expected 3D tensors, got {a.ndim}D and {b.ndim}D")
     if a.shape[0] != b.shape[0]:
@@ -157,6 +160,7 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
 
 @autocast_op
 def dot(a: Tensor, b: Tensor) -> Tensor:
+    """The dot product of two 1-D tensors."""
     if a.ndim != 1 or b.ndim != 1:
         raise RuntimeError(f"1D tensors expected, but got {a.ndim}D and {b.ndim}D tensors")
     return matmul(a, b)

@@ -12,6 +12,7 @@ from .. import _dtype as D
 from .._tensor import Tensor, _dim, _wrap
 from ..amp.autocast_mode import autocast_op
 from ..autograd.function import Function
+from .pointwise import where
 from .registry import TORCH_NAMES
 
 
@@ -85,7 +86,6 @@ def _reduce_in_float32(be, op: str, data, dims, keepdim):
 def _prod_grad(x: Tensor, y: Tensor, ctx) -> Tensor:
     """d prod / d x without dividing by zero (PyTorch's values): y / x where the row has no zero;
     where it has one, the product of the others at the zero and 0 elsewhere; 0 with two or more."""
-    from .pointwise import where
 
     if ctx.n == 1 or not ctx.dims:  # each output is its one input
         return x.new_ones(x.shape)
@@ -106,6 +106,7 @@ def _accumulate_dtype(x: Tensor, dtype) -> D.dtype:
 
 @autocast_op
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The sum over ``dim`` (all dims if None), keeping reduced dims as size 1 if ``keepdim``."""
     return Reduce.apply(x, "sum", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
 
 
@@ -116,6 +117,7 @@ def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
 
 
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """The mean over ``dim`` (all dims if None), keeping reduced dims as size 1 if ``keepdim``."""
     dt = D.to_dtype(dtype) if dtype is not None else x.dtype
     if not dt.is_floating_point:
         raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either a floating "
@@ -136,12 +138,14 @@ def _check_nonempty(x: Tensor, name: str, dim, dims) -> None:
 
 
 def amax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """The largest value over ``dim`` (all dims if None or empty)."""
     dims = reduce_dims(x, dim)
     _check_nonempty(x, "amax", dim, dims)
     return Reduce.apply(x, "amax", dims, keepdim, x.dtype)
 
 
 def amin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """The smallest value over ``dim`` (all dims if None or empty)."""
     dims = reduce_dims(x, dim)
     _check_nonempty(x, "amin", dim, dims)
     return Reduce.apply(x, "amin", dims, keepdim, x.dtype)
@@ -197,10 +201,12 @@ def _arg(x: Tensor, op: str, dim, keepdim: bool) -> Tensor:
 
 
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """The index of the largest value (over the flattened tensor if ``dim`` is None)."""
     return _arg(x, "argmax", dim, keepdim)
 
 
 def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """The index of the smallest value (over the flattened tensor if ``dim`` is None)."""
     return _arg(x, "argmin", dim, keepdim)
 
 
@@ -216,16 +222,17 @@ def _max_or_min(x: Tensor, op: str, dim, keepdim, other):
 
 
 def max(x: Tensor, dim=None, keepdim: bool = False, *, other=None):
+    """The largest value; given ``dim``, ``(values, indices)`` along it; given ``other``, the elementwise maximum."""
     return _max_or_min(x, "argmax", dim, keepdim, other)
 
 
 def min(x: Tensor, dim=None, keepdim: bool = False, *, other=None):
+    """The smallest value; given ``dim``, ``(values, indices)`` along it; given ``other``, the elementwise minimum."""
     return _max_or_min(x, "argmin", dim, keepdim, other)
 
 
 def _finite_or_zero(m: Tensor) -> Tensor:
     """The shift for a stable exp: an infinite max would turn x - max into NaN."""
-    from .pointwise import where
 
     return where(m.isfinite(), m, 0.0)
 
@@ -247,7 +254,6 @@ class Var(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from .pointwise import where
 
         (x,) = ctx.saved_tensors
         g = _unreduce(g, x.shape, ctx.dims, ctx.keepdim)
@@ -269,13 +275,13 @@ class _StdSqrt(Function):
 
     @staticmethod
     def backward(ctx, g):
-        from .pointwise import where
 
         (y,) = ctx.saved_tensors
         return where(y == 0, 0.0, g / (y * 2))
 
 
 def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """The variance over ``dim`` with Bessel's ``correction`` (1 by default)."""
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"std and var only support floating point and complex dtypes, got {x.dtype.name}")
     if correction is None:
@@ -290,11 +296,13 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """The standard deviation over ``dim`` with Bessel's ``correction`` (1 by default)."""
     return _StdSqrt.apply(var(x, dim, unbiased, keepdim, correction=correction))
 
 
 @autocast_op
 def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(input)))`` over ``dim``, computed stably."""
     dims = reduce_dims(x, dim)
     if not x.dtype.is_floating_point:  # PyTorch computes an integer input in the default float type
         x = x.to(D.float32)
@@ -344,9 +352,11 @@ def _softmax(x: Tensor, dim: int, dtype, log: bool) -> Tensor:
 
 @autocast_op
 def softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``dim``."""
     return _softmax(x, dim, dtype, False)
 
 
 @autocast_op
 def log_softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
+    """``log(softmax(x))`` along ``dim``, computed stably."""
     return _softmax(x, dim, dtype, True)

@@ -3,7 +3,7 @@
 An entry holds what every layer needs: the dtype rule (PyTorch's promotion, then "same", "float"
 or "bool"), which compute dtypes it accepts (and the error PyTorch raises for the others), the
 NumPy/CuPy expression, the WGSL expressions, and the gradient. From the entries come the Tensor
-methods and ``wgtorch.*`` functions (`wgtorch/_methods.py`), in-place variants, the backends'
+methods (`wgtorch/_tensor_methods/generated.py`), ``wgtorch.*`` functions, in-place variants, the backends'
 kernels (`_backends/array.py`, `_backends/wgpu/elementwise.py`), the validator's cases and the
 parametrised tests. What an op saves for backward is read off its gradient function.
 

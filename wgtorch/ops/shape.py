@@ -62,6 +62,7 @@ class Reshape(Function):
 
 
 def reshape(x: Tensor, *shape, copy_ok: bool = True) -> Tensor:
+    """The same elements in another shape (a view when the strides allow, else a copy; -1 infers a dim)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
     shape = tuple(shape) if all(type(n) is int for n in shape) else tuple(int(n) for n in shape)
@@ -86,6 +87,7 @@ class Permute(Function):
 
 
 def permute(x: Tensor, *dims) -> Tensor:
+    """A view with the dims in the order ``dims``."""
     if not dims:  # (x.permute(()) is how a 0-d tensor is permuted)
         raise TypeError('permute() missing 1 required positional arguments: "dims"')
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
@@ -100,6 +102,7 @@ def permute(x: Tensor, *dims) -> Tensor:
 
 
 def transpose(x: Tensor, d0: int, d1: int) -> Tensor:
+    """A view with dims ``d0`` and ``d1`` swapped."""
     if x.ndim == 0:  # PyTorch lets a 0-d tensor transpose to itself
         return x
     dims = list(range(x.ndim))
@@ -109,6 +112,7 @@ def transpose(x: Tensor, d0: int, d1: int) -> Tensor:
 
 
 def t(x: Tensor) -> Tensor:
+    """The transpose of a tensor of at most 2 dims."""
     if x.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
     return x if x.ndim < 2 else transpose(x, 0, 1)
@@ -126,6 +130,7 @@ class Expand(Function):
 
 
 def expand(x: Tensor, *shape) -> Tensor:
+    """A view with size-1 dims repeated to ``size`` (-1 keeps a dim; no copy)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
     shape = list(shape)
@@ -151,6 +156,7 @@ def expand(x: Tensor, *shape) -> Tensor:
 
 
 def squeeze(x: Tensor, dim=None) -> Tensor:
+    """A view without size-1 dims (or only ``dim``, if it is size 1)."""
     if dim is None:
         shape = [n for n in x.shape if n != 1]
     else:
@@ -160,6 +166,7 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
 
 
 def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """A view with a size-1 dim inserted at ``dim``."""
     dim = _dim(dim, x.ndim + 1)
     shape = list(x.shape)
     shape.insert(dim, 1)
@@ -167,6 +174,7 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Dims ``start_dim`` to ``end_dim`` merged into one."""
     if x.ndim == 0:
         _dim(start_dim, 0), _dim(end_dim, 0)  # (a 0-d tensor still has dims 0 and -1 only)
         return reshape(x, (1,))
@@ -178,6 +186,7 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
+    """Dim ``dim`` split into ``sizes``."""
     dim = _dim(dim, x.ndim)
     return reshape(x, x.shape[:dim] + tuple(sizes) + x.shape[dim + 1:])
 
@@ -283,10 +292,12 @@ class Clone(Function):
 
 
 def contiguous(x: Tensor) -> Tensor:
+    """Self if row-major already, else a row-major copy."""
     return x if x.is_contiguous() else Clone.apply(x)
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """A view of ``length`` entries along ``dim`` from ``start``."""
     if x.ndim == 0:
         raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     dim = _dim(dim, x.ndim)
@@ -372,6 +383,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
 
 
 def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    """Views of ``split_size_or_sections`` entries each along ``dim`` (the last may be smaller)."""
     if x.ndim == 0:
         raise RuntimeError("split expects at least a 1-dimensional tensor")
     dim = _dim(dim, x.ndim)
@@ -397,6 +409,7 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
+    """``chunks`` views of (nearly) equal size along ``dim``."""
     if chunks <= 0:
         raise RuntimeError("chunk expects `chunks` to be greater than 0")
     if x.ndim == 0:
@@ -408,6 +421,7 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
 
 
 def unbind(x: Tensor, dim: int = 0) -> tuple:
+    """The slices along ``dim``, as a tuple (that dim removed)."""
     dim = _dim(dim, x.ndim)
     # integer keys are always views (what select(x, dim, i) runs)
     return tuple(GetItem.apply(x, normalize_key(x, (slice(None),) * dim + (i,))) for i in range(x.shape[dim]))

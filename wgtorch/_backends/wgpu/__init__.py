@@ -1,8 +1,9 @@
 """The wgpu backend: the op protocol (`..protocol.Backend`) on WGSL compute shaders.
 
-Each kernel family is a mixin in its own file, beside its ``shaders/<family>.wgsl``:
-elementwise.py, reduce.py, matmul.py, index.py, random.py. This file holds what is not a
-kernel: moving data, creation and views.
+Each kernel family is a mixin in its own file, beside its ``shaders/<family>.wgsl`` (elementwise.py,
+reduce.py, matmul.py, index.py, random.py, scan.py, scatter.py, sort.py, attention.py, norm.py ...),
+and a base class of `WgpuBackend`; a new family is one more base there. This file holds what is not
+a kernel: moving data, creation and views.
 """
 
 from __future__ import annotations
@@ -12,20 +13,22 @@ import numpy as np
 from ..._dtype import bool_, dtype, float16, float64, int64
 from ..protocol import check_strided_bounds
 from .array import WgpuArray, contiguous_strides
+from .attention import AttentionOps  # optional fused attention (protocol.OPTIONAL): shaders/attention.wgsl
 from .conv import ConvOps  # the optional fused convolution (protocol.FusedConv)
 from .elementwise import ElementwiseOps
 from .index import IndexOps
 from .matmul import MatmulOps
 from .nn import NNOps
+from .norm import NormOps  # optional one-pass batch-norm statistics: shaders/norm.wgsl
 from .optim import OptimOps
 from .pool import bucket_size
 from .random import RandomOps
 from .reduce import ReduceOps
 from .rnn import RNNOps
 from .runtime import Runtime, Storage
-
-# -- sorting (sort, searchsorted) --
-from .sort import SortOps
+from .scan import ScanOps  # scans (cumsum, cumprod, cummax/cummin, logcumsumexp): shaders/scan.wgsl
+from .scatter import ScatterOps  # scatter with a reduction, nonzero: shaders/scatter.wgsl
+from .sort import SortOps  # sorting (sort, searchsorted)
 
 _I32 = np.iinfo(np.int32)
 
@@ -39,8 +42,9 @@ def storage_np_dtype(dt: dtype) -> np.dtype:
     return _STORAGE_NP[dt.wgsl]
 
 
-class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps, RNNOps,
-                  SortOps, ConvOps):
+# ScatterOps comes before IndexOps so that its scatter/nonzero are the ones used.
+class WgpuBackend(ScatterOps, ScanOps, ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps,
+                  RNNOps, SortOps, ConvOps, AttentionOps, NormOps):
     name = "wgpu"
 
     def __init__(self, index: int = 0):
@@ -235,25 +239,3 @@ def _reshape_strides(old_shape, old_strides, new_shape):
             j += 1
     return tuple(new_strides)
 
-
-# -- scatter family (scatter with a reduction, nonzero): scatter.py + shaders/scatter.wgsl --
-from .scatter import ScatterOps as _ScatterOps  # noqa: E402
-
-for _name in ("scatter", "nonzero"):
-    setattr(WgpuBackend, _name, getattr(_ScatterOps, _name))
-# -- scans (cumsum, cumprod, cummax/cummin, logcumsumexp): shaders/scan.wgsl ----------------------
-from .scan import scan as _scan  # noqa: E402
-
-WgpuBackend.scan = _scan
-
-# -- fused attention (optional capability, see protocol.OPTIONAL): attention.py + shaders/attention.wgsl --
-from .attention import AttentionOps as _AttentionOps  # noqa: E402
-
-for _name in ("attention_supported", "attention_forward", "attention_backward", "_attn_run",
-              "_attn_wg"):
-    setattr(WgpuBackend, _name, getattr(_AttentionOps, _name))
-
-# -- one-pass batch-norm statistics (optional capability, see protocol.OPTIONAL): norm.py + shaders/norm.wgsl --
-from .norm import NormOps as _NormOps  # noqa: E402
-
-WgpuBackend.batch_norm_stats = _NormOps.batch_norm_stats

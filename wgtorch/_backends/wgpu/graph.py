@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import gc
 
+from ... import wgpu as public
+from ..._device import device as as_device
 from .fusion import Lives, fuse
 from .pool import BUFFER_USAGE, Buffer
 
@@ -141,9 +143,6 @@ class Graph:
     # -- capture -------------------------------------------------------------------------------
     def capture_begin(self, device=None) -> None:
         """Start recording on the wgpu device ``device`` (default ``wgpu:0``)."""
-        from ... import wgpu as public
-        from ..._device import device as as_device
-
         if device is not None and not isinstance(device, int) and as_device(device).type != "wgpu":
             raise RuntimeError(f"wgpu graphs capture work on a wgpu device only, got device {str(device)!r}")
         rt = public._runtime(device)

@@ -103,39 +103,42 @@ def _padded(values) -> list:
     return list(values) + [0] * (8 - len(values))
 
 
-def scan(self, op: str, a: WgpuArray, dim: int, out_dtype):
-    """The `Backend.scan` op on wgpu (bound to `WgpuBackend` in ``__init__.py``)."""
-    if op not in OPS:
-        raise ValueError(f"scan: unknown op {op!r}")
-    has_idx = op in ("max", "min")
-    out = self.empty(a.shape, out_dtype)
-    idx = self.empty(a.shape, int64) if has_idx else None
-    if out.size:
-        K = a.shape[dim]
-        if out.size >= 2**31:
-            raise RuntimeError(
-                f"scan: {out.size} elements is past the 2**31 the wgpu kernels index with 32-bit integers"
+class ScanOps:
+    """The `Backend.scan` op on wgpu (a base class of `WgpuBackend`)."""
+
+    def scan(self, op: str, a: WgpuArray, dim: int, out_dtype):
+        """Cumulative ``op`` (sum, prod, max, min, logsumexp) of ``a`` along ``dim`` into ``out_dtype``."""
+        if op not in OPS:
+            raise ValueError(f"scan: unknown op {op!r}")
+        has_idx = op in ("max", "min")
+        out = self.empty(a.shape, out_dtype)
+        idx = self.empty(a.shape, int64) if has_idx else None
+        if out.size:
+            K = a.shape[dim]
+            if out.size >= 2**31:
+                raise RuntimeError(
+                    f"scan: {out.size} elements is past the 2**31 the wgpu kernels index with 32-bit integers"
+                )
+            kept = [d for d in range(a.ndim) if d != dim]
+            kept_shape, (kept_in, kept_out) = _merge_dims(
+                [a.shape[d] for d in kept], [[a.strides[d] for d in kept], [out.strides[d] for d in kept]]
             )
-        kept = [d for d in range(a.ndim) if d != dim]
-        kept_shape, (kept_in, kept_out) = _merge_dims(
-            [a.shape[d] for d in kept], [[a.strides[d] for d in kept], [out.strides[d] for d in kept]]
-        )
-        _check_dims(f"cum{op}", len(kept_shape))
-        _level(
-            self,
-            op,
-            _accumulator(out_dtype),
-            a,
-            None,
-            out,
-            idx,
-            out.size // K,
-            K,
-            (kept_shape, kept_in, kept_out),
-            a.strides[dim],
-            out.strides[dim],
-        )
-    return (out, idx) if has_idx else out
+            _check_dims(f"cum{op}", len(kept_shape))
+            _level(
+                self,
+                op,
+                _accumulator(out_dtype),
+                a,
+                None,
+                out,
+                idx,
+                out.size // K,
+                K,
+                (kept_shape, kept_in, kept_out),
+                a.strides[dim],
+                out.strides[dim],
+            )
+        return (out, idx) if has_idx else out
 
 
 def _plan(be, K: int) -> tuple[str, int]:
