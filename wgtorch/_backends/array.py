@@ -24,6 +24,7 @@ from .array_rnn import ArrayRNNOps
 
 # -- sorting (sort, searchsorted) --
 from .array_sort import ArraySortOps
+from .blas_threads import blas_threads_for  # cpu attention / matmul: small products on one BLAS thread
 from .protocol import check_strided_bounds
 
 
@@ -264,7 +265,10 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
         return r if type(r) is xp.ndarray else xp.asarray(r)
 
     def matmul(self, a, b):
-        with np.errstate(all="ignore"):  # NaN/Inf propagate silently, as in PyTorch
+        m, k = (a.shape[-2] if a.ndim > 1 else 1), a.shape[-1]
+        n = b.shape[-1] if b.ndim > 1 else 1
+        # NaN/Inf propagate silently, as in PyTorch; small products on one BLAS thread (blas_threads.py)
+        with np.errstate(all="ignore"), blas_threads_for(self.xp, m, n, k):
             if a.dtype == _BF16:  # accumulate in float32 and round once, as PyTorch's cpu bfloat16 gemm
                 return self.xp.matmul(a.astype(_FLOAT32), b.astype(_FLOAT32)).astype(_BF16)
             return self.xp.matmul(a, b)

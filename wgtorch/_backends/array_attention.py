@@ -9,37 +9,16 @@ arrays (the ``rep`` query heads sharing a key head are stacked as rows: no repea
 done in place on the scores, and the backward recomputes the probabilities from the saved logsumexp
 (one matmul and one exp instead of keeping Z * L * S floats alive between forward and backward).
 
-OpenBLAS threads: on NumPy the products run with one BLAS thread where threadpoolctl is installed. On a
-loaded 2-core machine (benches/RESULTS.md, "2026-12-02 cpu attention") a (64, 256, 64) x (64, 64, 256)
-product took 11 ms with one thread and 46-80 ms with two (OpenBLAS' threads spin on shared cores); the
-per-head products are too small for a second thread to pay for itself even on a quiet machine.
+The products run on one BLAS thread where they are small (``blas_threads.py`` says why).
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import numpy as np
 
 from .._dtype import HALVES, float32
 from .array_common import call_quietly
-
-try:  # optional: without it BLAS threads are left as they are
-    from threadpoolctl import ThreadpoolController
-except ImportError:  # pragma: no cover - depends on the environment
-    ThreadpoolController = None
-
-_CONTROLLER = []  # [ThreadpoolController or None], made on first use (it scans the loaded libraries)
-
-
-def _one_blas_thread():
-    """A context with NumPy's BLAS limited to one thread (a no-op without threadpoolctl)."""
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController() if ThreadpoolController is not None else None)
-    ctl = _CONTROLLER[0]
-    if ctl is None:
-        return contextlib.nullcontext()
-    return ctl.limit(limits=1, user_api="blas")
+from .blas_threads import blas_threads_for
 
 
 class ArrayAttentionOps:
@@ -50,8 +29,8 @@ class ArrayAttentionOps:
         protocol's logsumexp and masks are float32)."""
         return dt is float32 or dt in HALVES
 
-    def _attn_blas(self):
-        return _one_blas_thread() if self.xp is np else contextlib.nullcontext()
+    def _attn_blas(self, rows: int, S: int, e: int, ev: int):
+        return blas_threads_for(self.xp, rows, S, max(e, ev))
 
     def _attn_stack(self, q, k, v, mask, hq: int, hk: int):
         """q as (Zk, rep * L, E) in float32 (a view where it can), k and v in float32, and the mask as
@@ -99,7 +78,7 @@ class ArrayAttentionOps:
         qs, k32, v32, m, rep = self._attn_stack(q, k, v, mask, hq, hk)
         if z * L == 0 or k32.shape[1] == 0:  # no rows, or no keys: zeros (PyTorch's empty softmax @ v)
             return xp.zeros((z, L, ev), q.dtype), xp.full((z, L), -np.inf, np.float32)
-        with self._attn_blas():
+        with self._attn_blas(qs.shape[1], k32.shape[1], qs.shape[2], ev):
             p = self._attn_scores(qs, k32, m, scale, is_causal, L, rep)
             mx = p.max(-1, keepdims=True)
             dead = mx == -np.inf  # no key kept (exp(-inf - -inf) would be NaN)
@@ -126,7 +105,7 @@ class ArrayAttentionOps:
         rows = rep * L
         g = grad.astype(np.float32, copy=False).reshape(zk, rows, ev)
         lse = lse.reshape(zk, rows, 1)
-        with self._attn_blas():
+        with self._attn_blas(rows, S, e, ev):
             p = self._attn_scores(qs, k32, m, scale, is_causal, L, rep)
             p -= xp.where(lse == -np.inf, np.float32(np.inf), lse)  # dead rows: exp(-inf) = 0, not NaN
             xp.exp(p, out=p)  # the probabilities
