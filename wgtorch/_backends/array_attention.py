@@ -2,12 +2,15 @@
 ``attention_forward`` / ``attention_backward`` of ``protocol.FusedLayers``, with the layouts of the wgpu
 kernels (``wgpu/attention.py``): q (Z, L, E), k (Zk, S, E), v (Zk, S, Ev) dense, Z = B * hq, Zk = B * hk,
 query head h reading key/value head h // (hq // hk); ``mask`` None or an additive float32 (1 or Z, L, S).
+The forward's second result, the state its backward takes (the protocol's ``lse``), is here the attention
+probabilities (Z, L, S) float32 rather than wgpu's per-row logsumexp.
 
 Why not the composite: it runs a 4-D batched matmul over views, broadcasts and copies the masks, and
 softmax / where as separate passes. Here every product is one 3-D matmul over dense (B * hk, rep * L, .)
 arrays (the ``rep`` query heads sharing a key head are stacked as rows: no repeated keys), the softmax is
-done in place on the scores, and the backward recomputes the probabilities from the saved logsumexp
-(one matmul and one exp instead of keeping Z * L * S floats alive between forward and backward).
+done in place on the scores, and the backward starts from the saved probabilities (the Z * L * S floats
+the composite keeps too; recomputing them from a logsumexp, as the wgpu kernels do, costs one product, one
+exp and the masking again: measured in benches/RESULTS.md, "2026-12-02 cpu attention").
 
 The products run on one BLAS thread where they are small (``blas_threads.py`` says why).
 """
@@ -67,7 +70,8 @@ class ArrayAttentionOps:
         return s
 
     def attention_forward(self, q, k, v, mask, scale: float, is_causal: bool, hq: int, hk: int):
-        """(out (Z, L, Ev) in q's dtype, lse (Z, L) float32, -inf for a row with no key kept: its output is 0)."""
+        """(out (Z, L, Ev) in q's dtype, probabilities (Z, L, S) float32); a row with no key kept has
+        probabilities and output 0."""
         # quietly: NaN / Inf in the inputs propagate as in PyTorch, and a dead row's log(0) is meant
         return call_quietly(self._attn_forward, q, k, v, mask, scale, is_causal, hq, hk)
 
@@ -76,9 +80,10 @@ class ArrayAttentionOps:
         z, L, _ = q.shape
         ev = v.shape[-1]
         qs, k32, v32, m, rep = self._attn_stack(q, k, v, mask, hq, hk)
-        if z * L == 0 or k32.shape[1] == 0:  # no rows, or no keys: zeros (PyTorch's empty softmax @ v)
-            return xp.zeros((z, L, ev), q.dtype), xp.full((z, L), -np.inf, np.float32)
-        with self._attn_blas(qs.shape[1], k32.shape[1], qs.shape[2], ev):
+        S = k32.shape[1]
+        if z * L == 0 or S == 0:  # no rows, or no keys: zeros (PyTorch's empty softmax @ v)
+            return xp.zeros((z, L, ev), q.dtype), xp.zeros((z, L, S), np.float32)
+        with self._attn_blas(qs.shape[1], S, qs.shape[2], ev):
             p = self._attn_scores(qs, k32, m, scale, is_causal, L, rep)
             mx = p.max(-1, keepdims=True)
             dead = mx == -np.inf  # no key kept (exp(-inf - -inf) would be NaN)
@@ -86,29 +91,26 @@ class ArrayAttentionOps:
             p -= mx
             xp.exp(p, out=p)
             total = p.sum(-1, keepdims=True)
-            out = xp.matmul(p, v32)  # unnormalised: one divide per output element, not per score
-            out /= xp.where(dead, np.float32(np.inf), total)  # dead rows: 0 / inf = 0
-            lse = xp.log(total) + mx  # dead rows: log(0) + 0 = -inf
-        return out.reshape(z, L, ev).astype(q.dtype, copy=False), lse.reshape(z, L)
+            p *= 1 / xp.where(dead, np.float32(np.inf), total)  # dead rows: 0 * (1 / inf) = 0
+            out = xp.matmul(p, v32)
+        return out.reshape(z, L, ev).astype(q.dtype, copy=False), p.reshape(z, L, S)
 
     def attention_backward(self, grad, q, k, v, mask, out, lse, delta, scale: float, is_causal: bool, hq: int, hk: int):
-        """(dq, dk, dv) of `attention_forward` from the upstream gradient, its lse and delta = rowsum(grad * out)."""
+        """(dq, dk, dv) of `attention_forward` from the upstream gradient, its probabilities (``lse``) and
+        delta = rowsum(grad * out)."""
         return call_quietly(self._attn_backward, grad, q, k, v, mask, lse, delta, scale, is_causal, hq, hk)
 
     def _attn_backward(self, grad, q, k, v, mask, lse, delta, scale, is_causal, hq, hk):
         xp = self.xp
         z, L, e = q.shape
         zk, S, ev = v.shape
-        qs, k32, v32, m, rep = self._attn_stack(q, k, v, mask, hq, hk)
+        qs, k32, v32, _, rep = self._attn_stack(q, k, v, None, hq, hk)  # the mask is in the probabilities
         if z * L == 0 or S == 0:
             return xp.zeros(q.shape, q.dtype), xp.zeros(k.shape, k.dtype), xp.zeros(v.shape, v.dtype)
         rows = rep * L
         g = grad.astype(np.float32, copy=False).reshape(zk, rows, ev)
-        lse = lse.reshape(zk, rows, 1)
+        p = lse.reshape(zk, rows, S)
         with self._attn_blas(rows, S, e, ev):
-            p = self._attn_scores(qs, k32, m, scale, is_causal, L, rep)
-            p -= xp.where(lse == -np.inf, np.float32(np.inf), lse)  # dead rows: exp(-inf) = 0, not NaN
-            xp.exp(p, out=p)  # the probabilities
             dv = xp.matmul(p.transpose(0, 2, 1), g)
             ds = xp.matmul(g, v32.transpose(0, 2, 1))  # dP, then dS = P * (dP - delta) * scale in place
             ds -= delta.astype(np.float32, copy=False).reshape(zk, rows, 1)

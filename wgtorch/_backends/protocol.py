@@ -201,7 +201,9 @@ class FusedLayers(Protocol):
         """Whether attention_forward takes this dtype and these head dims."""
     def attention_forward(self, q, k, v, mask, scale: float, is_causal: bool, hq: int, hk: int):
         """(out, lse): fused scaled-dot-product attention on dense (Z, L, E) / (Zk, S, E) / (Zk, S, Ev)
-        arrays (``wgpu/attention.py`` describes the layouts); lse is the per-row logsumexp, float32."""
+        arrays (``wgpu/attention.py`` describes the layouts); lse is the state attention_backward takes,
+        float32: the per-row logsumexp (Z, L) on wgpu, the probabilities (Z, L, S) on NumPy / CuPy
+        (``array_attention.py``)."""
     def attention_backward(self, grad, q, k, v, mask, out, lse, delta, scale: float, is_causal: bool, hq: int,
                            hk: int):
         """(dq, dk, dv), with delta = rowsum(grad * out) float32."""
