@@ -23,13 +23,13 @@ from wgtorch.nn import _attention_fused
 def calls(monkeypatch):
     """Counts the fused forward's calls (to tell the kernel path from the composite)."""
     seen = []
-    original = ArrayBackend.attention_forward
+    original = ArrayBackend.attention_probs_forward
 
     def spy(self, *args):
         seen.append(args[0].shape)
         return original(self, *args)
 
-    monkeypatch.setattr(ArrayBackend, "attention_forward", spy)
+    monkeypatch.setattr(ArrayBackend, "attention_probs_forward", spy)
     return seen
 
 
@@ -240,8 +240,9 @@ def test_bad_input_still_raises():
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
 def test_fake_cupy_matches_numpy_without_host_reads(causal, masked):
-    """The same methods over ``xp`` = the fake CuPy (which refuses NumPy calls and host reads) give NumPy's
-    results, GQA (hq 4, hk 2) included."""
+    """Both pairs (logsumexp: the protocol's, probabilities: what the front end uses) over ``xp`` = the fake
+    CuPy (which refuses NumPy calls and host reads) give NumPy's results, GQA (hq 4, hk 2) included; the two
+    pairs give the same gradients."""
     z, zk, L, S, e, ev = 8, 4, 7, 9, 8, 5
     q, k, v, g = _arrays([(z, L, e), (zk, S, e), (zk, S, ev), (z, L, ev)], 27)
     mask = None
@@ -251,12 +252,24 @@ def test_fake_cupy_matches_numpy_without_host_reads(causal, masked):
     cpu, xp = numpy_backend(), FakeCupy()
     fake = ArrayBackend(xp, "cupy")
     up = lambda a: None if a is None else xp.asarray(a)  # noqa: E731
-    want_out, want_lse = cpu.attention_forward(q, k, v, mask, 0.4, causal, 4, 2)
-    out, lse = fake.attention_forward(up(q), up(k), up(v), up(mask), 0.4, causal, 4, 2)
-    np.testing.assert_allclose(xp.asnumpy(out), want_out, rtol=1e-6, atol=1e-7)
+    close = lambda got, want: np.testing.assert_allclose(xp.asnumpy(got), want, rtol=1e-6, atol=1e-7)  # noqa: E731
+    args = (0.4, causal, 4, 2)
+    want_out, want_lse = cpu.attention_forward(q, k, v, mask, *args)
+    out, lse = fake.attention_forward(up(q), up(k), up(v), up(mask), *args)
+    close(out, want_out)
     np.testing.assert_array_equal(xp.asnumpy(lse), want_lse)
+    assert np.all(want_lse[1, 2] == -np.inf) if masked else np.all(np.isfinite(want_lse))
+    out_p, want_p = cpu.attention_probs_forward(q, k, v, mask, *args)
+    np.testing.assert_array_equal(out_p, want_out)
+    out2, p = fake.attention_probs_forward(up(q), up(k), up(v), up(mask), *args)
+    close(out2, want_out)
+    close(p, want_p)
     delta = (g * want_out).sum(-1)
-    want = cpu.attention_backward(g, q, k, v, mask, want_out, want_lse, delta, 0.4, causal, 4, 2)
-    got = fake.attention_backward(up(g), up(q), up(k), up(v), up(mask), out, lse, up(delta), 0.4, causal, 4, 2)
-    for a, b in zip(got, want):
-        np.testing.assert_allclose(xp.asnumpy(a), b, rtol=1e-6, atol=1e-7)
+    want = cpu.attention_backward(g, q, k, v, mask, want_out, want_lse, delta, *args)
+    got = fake.attention_backward(up(g), up(q), up(k), up(v), up(mask), out, lse, up(delta), *args)
+    kept = cpu.attention_probs_backward(g, q, k, v, want_p, delta, 0.4, 4, 2)
+    got_kept = fake.attention_probs_backward(up(g), up(q), up(k), up(v), p, up(delta), 0.4, 4, 2)
+    for a, b, c, d in zip(got, want, kept, got_kept):
+        close(a, b)
+        close(d, c)
+        np.testing.assert_allclose(c, b, rtol=1e-5, atol=1e-6)

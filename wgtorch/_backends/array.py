@@ -386,6 +386,7 @@ ArrayBackend.scan = _scan
 # -- fused attention (attention_supported / _forward / _backward): array_attention.py --
 from .array_attention import ArrayAttentionOps as _ArrayAttentionOps  # noqa: E402
 
-for _name in ("attention_supported", "attention_forward", "attention_backward", "_attn_forward", "_attn_backward",
-              "_attn_blas", "_attn_stack", "_attn_scores"):
+for _name in ("attention_supported", "attention_forward", "attention_backward", "attention_probs_forward",
+              "attention_probs_backward", "_attn_forward", "_attn_backward", "_attn_backward_lse", "_attn_blas",
+              "_attn_stack", "_attn_scores"):
     setattr(ArrayBackend, _name, getattr(_ArrayAttentionOps, _name))
