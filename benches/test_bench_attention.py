@@ -3,7 +3,8 @@ sum, backward to query, key and value). cpu and PyTorch CPU (where installed, sa
 8 heads, sequence 256, head dim 64; wgpu (lavapipe is the same two CPU cores, 10-50x slower): batch 1,
 2 heads, sequence 64, head dim 32, timed up to ``wgtorch.wgpu.synchronize()``. On wgpu ``wgpu`` is the fused
 flash-attention kernels (``shaders/attention.wgsl``) and ``wgpu-composite`` the composite (matmul, softmax, where)
-they replace, same shape and run (wgpu stays at B1 H2 L64 E32: B8 H8 L256 E64 takes seconds per step on
+they replace, same shape and run; likewise ``cpu`` is the NumPy fused path (``_backends/array_attention.py``) and
+``cpu-composite`` the composite on cpu (wgpu stays at B1 H2 L64 E32: B8 H8 L256 E64 takes seconds per step on
 lavapipe). Measured on lavapipe (2 shared cores), fwd+bwd median: fused 48 ms vs composite 19 ms (full), 63 vs
 28 ms (causal): on a software adapter the per-row private accumulators cost more than the composite's tiled
 matmuls save; the fused kernels' gain is memory (no (L, S) scores) and, on a GPU, bandwidth.
@@ -22,7 +23,8 @@ import wgtorch
 import wgtorch.nn.functional as F
 from wgtorch.nn import _attention_fused
 
-SHAPES = {"cpu": (8, 8, 256, 64), "torch": (8, 8, 256, 64), "wgpu": (1, 2, 64, 32), "wgpu-composite": (1, 2, 64, 32)}
+SHAPES = {"cpu": (8, 8, 256, 64), "cpu-composite": (8, 8, 256, 64), "torch": (8, 8, 256, 64), "wgpu": (1, 2, 64, 32),
+          "wgpu-composite": (1, 2, 64, 32)}
 
 
 def _inputs(shape):
@@ -31,7 +33,7 @@ def _inputs(shape):
 
 
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
-@pytest.mark.parametrize("column", ["cpu", "wgpu", "wgpu-composite", "torch"])
+@pytest.mark.parametrize("column", ["cpu", "cpu-composite", "wgpu", "wgpu-composite", "torch"])
 def test_sdpa_fwd_bwd(benchmark, column, causal, monkeypatch):
     shape = SHAPES[column]
     arrays = _inputs(shape)
@@ -46,7 +48,7 @@ def test_sdpa_fwd_bwd(benchmark, column, causal, monkeypatch):
         device = column.partition("-")[0]
         if device == "wgpu" and not wgtorch.wgpu.is_available():
             pytest.skip("no wgpu adapter")
-        if column == "wgpu-composite":
+        if column.endswith("-composite"):
             monkeypatch.setattr(_attention_fused, "USE_FUSED", False)
         leaves = [wgtorch.tensor(a, device=device, requires_grad=True) for a in arrays]
         attend = F.scaled_dot_product_attention

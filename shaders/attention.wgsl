@@ -74,6 +74,32 @@ fn bias(z: u32, i: u32, j: u32) -> f32 {
     return b;
 }
 
+// Tile row t of tile_e (E wide) / tile_ev (EV wide), the other operand staged in workgroup memory
+// (every section names its two tiles so), dotted with the thread's own row.
+fn dot_e(own: ptr<function, array<vec4<f32>, E4>>, t: u32) -> f32 {
+    var d = 0.0;
+    for (var e = 0u; e < UE4; e++) {
+        d += dot((*own)[e], tile_e[t * UE4 + e]);
+    }
+    return d;
+}
+
+fn dot_ev(own: ptr<function, array<vec4<f32>, EV4>>, t: u32) -> f32 {
+    var d = 0.0;
+    for (var e = 0u; e < UEV4; e++) {
+        d += dot((*own)[e], tile_ev[t * UEV4 + e]);
+    }
+    return d;
+}
+
+// The backward's terms for (query i of batch z, key j), recomputed from the forward's logsumexp li:
+// (p, dp) with p = exp(score - li) and dp = dO_i . v_j. The own rows are q and dO in attn_dq (tiles: k
+// and v), k and v in attn_dkv (tiles: q and dO); both products are symmetric, so one function serves.
+fn p_dp(own_e: ptr<function, array<vec4<f32>, E4>>, own_ev: ptr<function, array<vec4<f32>, EV4>>, t: u32,
+        z: u32, i: u32, j: u32, li: f32) -> vec2<f32> {
+    return vec2<f32>(exp(dot_e(own_e, t) * P.scale + bias(z, i, j) - li), dot_ev(own_ev, t));
+}
+
 //@kernel attn_forward
 @group(0) @binding(1) var<storage, read_write> q: array<TX>;
 @group(0) @binding(2) var<storage, read_write> k: array<TX>;
@@ -82,8 +108,8 @@ fn bias(z: u32, i: u32, j: u32) -> f32 {
 @group(0) @binding(5) var<storage, read_write> out: array<TX>;
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;
 
-var<workgroup> tk: array<vec4<f32>, BT * E4>;
-var<workgroup> tv: array<vec4<f32>, BT * EV4>;
+var<workgroup> tile_e: array<vec4<f32>, BT * E4>;  // k rows
+var<workgroup> tile_ev: array<vec4<f32>, BT * EV4>;  // v rows
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
@@ -118,16 +144,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         workgroupBarrier();  // the previous step's reads are done
         for (var t = lid; t < UBT * UE4; t += UWG) {
             let j = j0 + t / UE4;
-            tk[t] = vec4<f32>(0.0);
+            tile_e[t] = vec4<f32>(0.0);
             if (j < P.S) {
-                tk[t] = ld_k(P.off[1] + (zk * P.S + j) * UE, 4u * (t % UE4), UE);
+                tile_e[t] = ld_k(P.off[1] + (zk * P.S + j) * UE, 4u * (t % UE4), UE);
             }
         }
         for (var t = lid; t < UBT * UEV4; t += UWG) {
             let j = j0 + t / UEV4;
-            tv[t] = vec4<f32>(0.0);
+            tile_ev[t] = vec4<f32>(0.0);
             if (j < P.S) {
-                tv[t] = ld_v(P.off[2] + (zk * P.S + j) * UEV, 4u * (t % UEV4), UEV);
+                tile_ev[t] = ld_v(P.off[2] + (zk * P.S + j) * UEV, 4u * (t % UEV4), UEV);
             }
         }
         workgroupBarrier();
@@ -138,11 +164,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                 let j = j0 + jj;
                 var s = neg_inf();
                 if (j < P.S) {
-                    var d = 0.0;
-                    for (var e = 0u; e < UE4; e++) {
-                        d += dot(qr[e], tk[jj * UE4 + e]);
-                    }
-                    s = d * P.scale + bias(z, i, j);
+                    s = dot_e(&qr, jj) * P.scale + bias(z, i, j);
                 }
                 sc[jj] = s;
                 bm = max_nan(bm, s);
@@ -158,7 +180,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                     let p = exp(sc[jj] - mn);
                     l += p;
                     for (var e = 0u; e < UEV4; e++) {
-                        acc[e] += p * tv[jj * UEV4 + e];
+                        acc[e] += p * tile_ev[jj * UEV4 + e];
                     }
                 }
                 m = mn;
@@ -188,8 +210,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 @group(0) @binding(7) var<storage, read_write> delta: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dq: array<TX>;
 
-var<workgroup> tk: array<vec4<f32>, BT * E4>;
-var<workgroup> tv: array<vec4<f32>, BT * EV4>;
+var<workgroup> tile_e: array<vec4<f32>, BT * E4>;  // k rows
+var<workgroup> tile_ev: array<vec4<f32>, BT * EV4>;  // v rows
 
 fn ld_g(base: u32, e: u32, n: u32) -> vec4<f32> {
     var r = vec4<f32>(0.0);
@@ -243,16 +265,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
         workgroupBarrier();
         for (var t = lid; t < UBT * UE4; t += UWG) {
             let j = j0 + t / UE4;
-            tk[t] = vec4<f32>(0.0);
+            tile_e[t] = vec4<f32>(0.0);
             if (j < P.S) {
-                tk[t] = ld_k(P.off[1] + (zk * P.S + j) * UE, 4u * (t % UE4), UE);
+                tile_e[t] = ld_k(P.off[1] + (zk * P.S + j) * UE, 4u * (t % UE4), UE);
             }
         }
         for (var t = lid; t < UBT * UEV4; t += UWG) {
             let j = j0 + t / UEV4;
-            tv[t] = vec4<f32>(0.0);
+            tile_ev[t] = vec4<f32>(0.0);
             if (j < P.S) {
-                tv[t] = ld_v(P.off[2] + (zk * P.S + j) * UEV, 4u * (t % UEV4), UEV);
+                tile_ev[t] = ld_v(P.off[2] + (zk * P.S + j) * UEV, 4u * (t % UEV4), UEV);
             }
         }
         workgroupBarrier();
@@ -262,18 +284,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                 if (j >= P.S) {
                     break;
                 }
-                var d = 0.0;
+                let pd = p_dp(&qr, &gr, jj, z, i, j, li);
+                let ds = pd.x * (pd.y - di);
                 for (var e = 0u; e < UE4; e++) {
-                    d += dot(qr[e], tk[jj * UE4 + e]);
-                }
-                let p = exp(d * P.scale + bias(z, i, j) - li);
-                var dp = 0.0;
-                for (var e = 0u; e < UEV4; e++) {
-                    dp += dot(gr[e], tv[jj * UEV4 + e]);
-                }
-                let ds = p * (dp - di);
-                for (var e = 0u; e < UE4; e++) {
-                    acc[e] += ds * tk[jj * UE4 + e];
+                    acc[e] += ds * tile_e[jj * UE4 + e];
                 }
             }
         }
@@ -298,8 +312,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 @group(0) @binding(8) var<storage, read_write> dk: array<TX>;
 @group(0) @binding(9) var<storage, read_write> dv: array<TX>;
 
-var<workgroup> tq: array<vec4<f32>, BT * E4>;
-var<workgroup> tg: array<vec4<f32>, BT * EV4>;
+var<workgroup> tile_e: array<vec4<f32>, BT * E4>;  // q rows
+var<workgroup> tile_ev: array<vec4<f32>, BT * EV4>;  // dO rows
 var<workgroup> tl: array<f32, BT>;
 var<workgroup> td: array<f32, BT>;
 
@@ -358,16 +372,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             workgroupBarrier();
             for (var t = lid; t < UBT * UE4; t += UWG) {
                 let i = i0 + t / UE4;
-                tq[t] = vec4<f32>(0.0);
+                tile_e[t] = vec4<f32>(0.0);
                 if (i < P.L) {
-                    tq[t] = ld_q(P.off[0] + (z * P.L + i) * UE, 4u * (t % UE4), UE);
+                    tile_e[t] = ld_q(P.off[0] + (z * P.L + i) * UE, 4u * (t % UE4), UE);
                 }
             }
             for (var t = lid; t < UBT * UEV4; t += UWG) {
                 let i = i0 + t / UEV4;
-                tg[t] = vec4<f32>(0.0);
+                tile_ev[t] = vec4<f32>(0.0);
                 if (i < P.L) {
-                    tg[t] = ld_g(P.off[4] + (z * P.L + i) * UEV, 4u * (t % UEV4), UEV);
+                    tile_ev[t] = ld_g(P.off[4] + (z * P.L + i) * UEV, 4u * (t % UEV4), UEV);
                 }
             }
             for (var t = lid; t < UBT; t += UWG) {
@@ -390,20 +404,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                     if (is_neg_inf(li)) {
                         continue;  // a row with no key kept (its output is 0, so are its gradients)
                     }
-                    var d = 0.0;
-                    for (var e = 0u; e < UE4; e++) {
-                        d += dot(tq[ii * UE4 + e], kr[e]);
-                    }
-                    let p = exp(d * P.scale + bias(z, i, j) - li);
-                    var dp = 0.0;
+                    let pd = p_dp(&kr, &vr, ii, z, i, j, li);
                     for (var e = 0u; e < UEV4; e++) {
-                        let g = tg[ii * UEV4 + e];
-                        gv[e] += p * g;
-                        dp += dot(g, vr[e]);
+                        gv[e] += pd.x * tile_ev[ii * UEV4 + e];
                     }
-                    let ds = p * (dp - td[ii]);
+                    let ds = pd.x * (pd.y - td[ii]);
                     for (var e = 0u; e < UE4; e++) {
-                        gk[e] += ds * tq[ii * UE4 + e];
+                        gk[e] += ds * tile_e[ii * UE4 + e];
                     }
                 }
             }

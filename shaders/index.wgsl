@@ -84,7 +84,7 @@ fn store(i: u32, at: u32, ok: bool, at_other: u32) {
 
 //@kernel scatter_f32
 // Float atomics do not exist in WGSL: compare-exchange on the bits until no other thread
-// changed the word in between. NaN bits compare equal as integers, so NaN cannot loop forever.
+// changed the word in between (scatter.wgsl's store_cas32 with combine = +).
 fn store(i: u32, at: u32, ok: bool, at_other: u32) {
     if (!ok) {
         return;
@@ -92,7 +92,11 @@ fn store(i: u32, at: u32, ok: bool, at_other: u32) {
     let v = data[at_other];
     var old = atomicLoad(&out[at]);
     loop {
-        let r = atomicCompareExchangeWeak(&out[at], old, bitcast<u32>(bitcast<f32>(old) + v));
+        let updated = bitcast<u32>(bitcast<f32>(old) + v);
+        if (updated == old) {
+            break;  // adding 0 (or to NaN): nothing to write
+        }
+        let r = atomicCompareExchangeWeak(&out[at], old, updated);
         if (r.exchanged) {
             break;
         }
@@ -102,8 +106,8 @@ fn store(i: u32, at: u32, ok: bool, at_other: u32) {
 //@end
 
 //@kernel scatter_f16
-// Two f16 share a u32 word: replace this element's half (the sum is rounded once, from f32, which
-// is the correctly rounded f16 sum) and leave the neighbour's bits untouched.
+// Two f16 share a u32 word: this element's half gets the sum (the prelude's f16_at / with_f16),
+// the neighbour's bits stay (scatter.wgsl's store_cas16 with combine = +).
 fn store(i: u32, at: u32, ok: bool, at_other: u32) {
     if (!ok) {
         return;
@@ -113,9 +117,10 @@ fn store(i: u32, at: u32, ok: bool, at_other: u32) {
     let shift = (at & 1u) * 16u;
     var old = atomicLoad(&out[word]);
     loop {
-        let current = unpack2x16float(old >> shift).x;
-        let sum = pack2x16float(vec2<f32>(current + v, 0.0)) & 0xffffu;
-        let updated = (old & ~(0xffffu << shift)) | (sum << shift);
+        let updated = with_f16(old, shift, f16_at(old, shift) + v);
+        if (updated == old) {
+            break;
+        }
         let r = atomicCompareExchangeWeak(&out[word], old, updated);
         if (r.exchanged) {
             break;

@@ -25,3 +25,15 @@ fn sigmoid_(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 
 // relu that keeps NaN, as torch.relu does.
 fn relu_(x: f32) -> f32 { return select(0.0, x, !(x <= 0.0)); }
+
+// f16 values in atomic<u32> words (WGSL has no float atomics; two f16 share a word): the
+// compare-exchange loops of scatter.wgsl and index.wgsl read and replace one half with these. The loops
+// themselves stay in the kernels: naga refuses storage pointers as function arguments.
+// The f16 at bit `shift` (0 or 16) of `word`, as f32.
+fn f16_at(word: u32, shift: u32) -> f32 { return unpack2x16float(word >> shift).x; }
+// `word` with the f16 at bit `shift` replaced by v rounded once from f32 (the correctly rounded f16
+// result, as PyTorch's half kernels give); the neighbour's bits are kept.
+fn with_f16(word: u32, shift: u32, v: f32) -> u32 {
+    let half = pack2x16float(vec2<f32>(v, 0.0)) & 0xffffu;
+    return (word & ~(0xffffu << shift)) | (half << shift);
+}

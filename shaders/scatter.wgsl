@@ -177,16 +177,14 @@ fn store(at: u32, v: TO) {
 }
 
 //! store_cas16
-// Two f16 share a u32 word: replace this element's half (combined in f32, rounded once to f16,
-// as PyTorch's half kernels do) and leave the neighbour's bits untouched.
+// Two f16 share a u32 word: this element's half is combined in f32 and replaced (the prelude's
+// f16_at / with_f16), the neighbour's bits stay.
 fn store(at: u32, v: TO) {
     let word = at >> 1u;
     let shift = (at & 1u) * 16u;
     var old = atomicLoad(&out[word]);
     loop {
-        let current = unpack2x16float(old >> shift).x;
-        let half = pack2x16float(vec2<f32>(combine(current, f32(v)), 0.0)) & 0xffffu;
-        let updated = (old & ~(0xffffu << shift)) | (half << shift);
+        let updated = with_f16(old, shift, combine(f16_at(old, shift), f32(v)));
         if (updated == old) {
             break;
         }

@@ -24,6 +24,7 @@ from .array_rnn import ArrayRNNOps
 
 # -- sorting (sort, searchsorted) --
 from .array_sort import ArraySortOps
+from .blas_threads import blas_threads_for  # cpu attention / matmul: small products on one BLAS thread
 from .protocol import check_strided_bounds
 
 
@@ -264,7 +265,10 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
         return r if type(r) is xp.ndarray else xp.asarray(r)
 
     def matmul(self, a, b):
-        with np.errstate(all="ignore"):  # NaN/Inf propagate silently, as in PyTorch
+        m, k = (a.shape[-2] if a.ndim > 1 else 1), a.shape[-1]
+        n = b.shape[-1] if b.ndim > 1 else 1
+        # NaN/Inf propagate silently, as in PyTorch; small products on one BLAS thread (blas_threads.py)
+        with np.errstate(all="ignore"), blas_threads_for(self.xp, m, n, k):
             if a.dtype == _BF16:  # accumulate in float32 and round once, as PyTorch's cpu bfloat16 gemm
                 return self.xp.matmul(a.astype(_FLOAT32), b.astype(_FLOAT32)).astype(_BF16)
             return self.xp.matmul(a, b)
@@ -379,3 +383,10 @@ for _name in ("scatter", "_scatter_rounds", "nonzero"):
 from .array_scan import scan as _scan  # noqa: E402
 
 ArrayBackend.scan = _scan
+# -- fused attention (attention_supported / _forward / _backward): array_attention.py --
+from .array_attention import ArrayAttentionOps as _ArrayAttentionOps  # noqa: E402
+
+for _name in ("attention_supported", "attention_forward", "attention_backward", "attention_probs_forward",
+              "attention_probs_backward", "_attn_forward", "_attn_backward", "_attn_backward_lse", "_attn_blas",
+              "_attn_stack", "_attn_scores"):
+    setattr(ArrayBackend, _name, getattr(_ArrayAttentionOps, _name))

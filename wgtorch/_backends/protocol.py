@@ -209,12 +209,23 @@ class FusedLayers(Protocol):
         """(C, 2) float32 per-channel (mean, biased variance) of a dense (N, C, R) array, in one pass."""
 
 
+class FusedAttentionProbs(Protocol):
+    """Attention that keeps the probabilities for its backward instead of the logsumexp (NumPy / CuPy:
+    ``array_attention.py``; on a CPU the saved (Z, L, S) probabilities are cheaper than recomputing them).
+    Same layouts as `FusedLayers.attention_forward`; used in its place where a backend has both."""
+
+    def attention_probs_forward(self, q, k, v, mask, scale: float, is_causal: bool, hq: int, hk: int):
+        """(out (Z, L, Ev), probabilities (Z, L, S) float32, 0 in a row with no key kept)."""
+    def attention_probs_backward(self, grad, q, k, v, probs, delta, scale: float, hq: int, hk: int):
+        """(dq, dk, dv), with delta = rowsum(grad * out) float32."""
+
+
 def _methods_of(cls) -> tuple:
     return tuple(name for name in vars(cls) if not name.startswith("_") and callable(getattr(cls, name)))
 
 
 #: the optional methods, by the protocol class that declares them (tests check the backends that have them).
-OPTIONAL_BY_CLASS = {name: cls for cls in (FusedConv, FusedLayers) for name in _methods_of(cls)}
+OPTIONAL_BY_CLASS = {name: cls for cls in (FusedConv, FusedLayers, FusedAttentionProbs) for name in _methods_of(cls)}
 OPTIONAL = tuple(OPTIONAL_BY_CLASS)
 
 

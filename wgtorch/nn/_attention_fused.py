@@ -31,32 +31,41 @@ def _capability(be, name: str):
 
 class FusedSDPA(Function):
     """Attention on dense (Z, L, E), (Zk, S, E), (Zk, S, Ev) tensors with an additive float32 mask
-    (Zm, L, S) or None; query batch z reads key batch (z // hq) * hk + (z % hq) // (hq // hk)."""
+    (Zm, L, S) or None; query batch z reads key batch (z // hq) * hk + (z % hq) // (hq // hk). The
+    backward starts from the saved probabilities where the backend keeps them (``attention_probs_*``:
+    NumPy / CuPy), else from the per-row logsumexp (wgpu)."""
 
     @staticmethod
     def forward(ctx, q, k, v, mask, scale, is_causal, hq, hk):
         be = q._be
         m = mask._data if mask is not None else None
-        out, lse = _capability(be, "attention_forward")(q._data, k._data, v._data, m, scale, is_causal, hq, hk)
+        kept = _capability(be, "attention_probs_forward")
+        fwd = kept if kept is not None else _capability(be, "attention_forward")
+        out, state = fwd(q._data, k._data, v._data, m, scale, is_causal, hq, hk)  # state: probabilities or lse
         out = _wrap(out, be, q.dtype)
         if ctx.needs_input_grad:
-            ctx.args = (scale, is_causal, hq, hk)
-            ctx.save_for_backward(q, k, v, mask, out, _wrap(lse, be, D.float32))
+            ctx.args = (scale, is_causal, hq, hk, kept is not None)
+            ctx.save_for_backward(q, k, v, mask, out, _wrap(state, be, D.float32))
         return out
 
     @staticmethod
     def backward(ctx, g):
-        q, k, v, mask, out, lse = ctx.saved_tensors
-        scale, is_causal, hq, hk = ctx.args
+        q, k, v, mask, out, state = ctx.saved_tensors
+        scale, is_causal, hq, hk, kept = ctx.args
         if is_grad_enabled():  # backward(create_graph=True): differentiate the composite instead
             return _double_backward(q, k, v, mask, g, scale, is_causal, hq, hk) + (None,) * 5
         be = q._be
         g = g.to(q.dtype).contiguous()
         delta = (g.to(D.float32) * out.to(D.float32)).sum(-1).contiguous()
-        m = mask._data if mask is not None else None
-        dq, dk, dv = _capability(be, "attention_backward")(
-            g._data, q._data, k._data, v._data, m, out._data, lse._data, delta._data, scale, is_causal, hq, hk
-        )
+        if kept:
+            dq, dk, dv = _capability(be, "attention_probs_backward")(
+                g._data, q._data, k._data, v._data, state._data, delta._data, scale, hq, hk
+            )
+        else:
+            m = mask._data if mask is not None else None
+            dq, dk, dv = _capability(be, "attention_backward")(
+                g._data, q._data, k._data, v._data, m, out._data, state._data, delta._data, scale, is_causal, hq, hk
+            )
         need = tuple(ctx.needs_input_grad) + (False,) * 3
         grads = tuple(_wrap(a, be, q.dtype) if n else None for a, n in zip((dq, dk, dv), need[:3]))
         return grads + (None,) * 5
