@@ -83,20 +83,28 @@ class _Captured:
         self.spec = spec
         self.grad_outputs = grad_outputs  # placeholders (None for outputs that need no grad)
         self.grad_inputs = grad_inputs  # one per surface tensor (None where no grad)
+        self.fresh = False  # True: the static outputs already hold the next call's result (compile's capture call)
+
+
+def _outputs(ctx, cap: _Captured) -> tuple:
+    outs = tuple(o.detach() for o in cap.outputs)
+    ctx.mark_non_differentiable(*[o for o, g in zip(outs, cap.grad_outputs) if g is None])
+    return outs
 
 
 def _function_for(cap: _Captured):
     class Graphed(Function):
         @staticmethod
         def forward(ctx, *inputs):
+            if cap.fresh:
+                cap.fresh = False
+                return _outputs(ctx, cap)
             for i in range(cap.n_user):
                 static = cap.surface[i]
                 if static.data_ptr() != inputs[i].data_ptr():
                     static.copy_(inputs[i])
             cap.fwd.replay()
-            outs = tuple(o.detach() for o in cap.outputs)
-            ctx.mark_non_differentiable(*[o for o, g in zip(outs, cap.grad_outputs) if g is None])
-            return outs
+            return _outputs(ctx, cap)
 
         @staticmethod
         def backward(ctx, *grads):
@@ -115,10 +123,12 @@ def _function_for(cap: _Captured):
     return Graphed
 
 
-def graph_callable(func, args: tuple, num_warmup_iters: int, allow_unused_input: bool, device, api):
+def graph_callable(func, args: tuple, num_warmup_iters: int, allow_unused_input: bool, device, api, params=None):
     """Warm up, capture and wrap one callable; returns (functionalized callable, _Captured). ``api`` is
-    `wgtorch.wgpu` (its ``Graph`` and ``graph``), passed in because it imports this module."""
-    params = tuple(func.parameters()) if is_module(func) else ()
+    `wgtorch.wgpu` (its ``Graph`` and ``graph``), passed in because it imports this module. ``params``:
+    the tensors besides the arguments that gradients flow to (default: a module's parameters)."""
+    if params is None:
+        params = tuple(func.parameters()) if is_module(func) else ()
     flat_args, _ = tree_flatten(tuple(args))
     surface = tuple(flat_args) + params
     needs = tuple(t for t in surface if t.requires_grad)

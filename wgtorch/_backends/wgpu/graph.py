@@ -44,11 +44,21 @@ def refuse(rt, what: str):
     )
 
 
+def refuse_or_drop(rt, what: str) -> None:
+    """Raise `refuse`'s error, unless the capture is ``lenient`` (``wgtorch.compile`` probing whether a
+    call can be captured): then drop the capture and let the host work run eagerly."""
+    cap = rt._capture
+    lenient = cap is not None and cap.lenient
+    err = refuse(rt, what)
+    if not lenient:
+        raise err
+
+
 class Capture:
     """The records of one capture, and the blocks it pins and holds (no reference to the `Graph`,
     so that blocks pinning it make no cycle)."""
 
-    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "__weakref__")
+    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "lenient", "__weakref__")
 
     def __init__(self):
         self.alive = True  # False once released: its pins no longer hold anything
@@ -57,11 +67,13 @@ class Capture:
         self.ops: list = []
         self.failed = None  # what made the capture abandon, if anything
         self.error_slots = 0
+        self.lenient = False  # True: a refused host op drops the capture and runs (see refuse_or_drop)
 
     def record_dispatch(self, rt, p, buffers, meta_struct, ring, offset: int, groups: int) -> None:
         if p.name.startswith("random:"):
             # The seed and counter are baked into the parameters: a replay would repeat the numbers.
-            raise refuse(rt, f"the random op {p.name!r} (its numbers would repeat on every replay)")
+            refuse_or_drop(rt, f"the random op {p.name!r} (its numbers would repeat on every replay)")
+            return
         params = bytes(ring[offset : offset + meta_struct.size])
         if groups <= rt.max_groups:
             x, y = groups, 1
