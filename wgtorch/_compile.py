@@ -28,6 +28,7 @@ ops, cpu tensors among the arguments or outputs, arguments mutated in place, and
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections import OrderedDict
 
@@ -35,9 +36,11 @@ from . import wgpu as _wgpu
 from ._graphed import graph_callable, is_module, tree_flatten, tree_unflatten
 from ._tensor import Tensor
 from .autograd import engine as _engine
+from .autograd.grad_mode import no_grad
 from .autograd.grad_mode import state as _grad_state
 
 _MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+_OWN_FILES = (__file__, sys.modules[graph_callable.__module__].__file__)
 cache_size_limit = 8  # guard keys per compiled callable (torch._dynamo.config.cache_size_limit)
 
 
@@ -108,7 +111,7 @@ class CompiledFunction:
             entry.graph = entry.static = entry.outputs = entry.graphed = None
         if why not in self._warned:
             self._warned.add(why)
-            warnings.warn(f"wgtorch.compile: running {self.__name__} eagerly: {why}", stacklevel=3)
+            warnings.warn(f"wgtorch.compile: running {self.__name__} eagerly: {why}", stacklevel=_user_level())
 
     def __call__(self, *args, **kwargs):
         if not self._capture or not _wgpu.is_available():
@@ -224,9 +227,10 @@ class CompiledFunction:
     def _replay(self, entry, flat):
         if entry.graphed is not None:
             return entry.graphed(*[x for x in flat if isinstance(x, Tensor)])
-        for s, x in zip(entry.static, (x for x in flat if isinstance(x, Tensor))):
-            if s.data_ptr() != x.data_ptr():
-                s.copy_(x)
+        with no_grad():  # static inputs may be leaves that require grad
+            for s, x in zip(entry.static, (x for x in flat if isinstance(x, Tensor))):
+                if s.data_ptr() != x.data_ptr():
+                    s.copy_(x)
         entry.graph.replay()
         return tree_unflatten(_fresh(entry.outputs), entry.spec)
 
@@ -255,6 +259,14 @@ class CompiledFunction:
             if entry.graph is not None:
                 entry.graph.reset()
         self._cache.clear()
+
+
+def _user_level() -> int:
+    """The warnings stack level of the first frame outside wgtorch's compile and graphed modules."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename in _OWN_FILES:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _fresh(outputs) -> list:

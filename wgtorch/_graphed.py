@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from ._tensor import Tensor
 from .autograd import Function, grad
+from .autograd.grad_mode import no_grad
 from .autograd.grad_mode import state as _grad_state
 
 
@@ -99,10 +100,11 @@ def _function_for(cap: _Captured):
             if cap.fresh:
                 cap.fresh = False
                 return _outputs(ctx, cap)
-            for i in range(cap.n_user):
-                static = cap.surface[i]
-                if static.data_ptr() != inputs[i].data_ptr():
-                    static.copy_(inputs[i])
+            with no_grad():  # the static inputs may be leaves that require grad
+                for i in range(cap.n_user):
+                    static = cap.surface[i]
+                    if static.data_ptr() != inputs[i].data_ptr():
+                        static.copy_(inputs[i])
             cap.fwd.replay()
             return _outputs(ctx, cap)
 
