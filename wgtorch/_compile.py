@@ -187,7 +187,10 @@ class CompiledFunction:
         try:
             g.capture_end()
         except RuntimeError as e:
-            self._fallback(entry, _reason(e))
+            if "captured no work" in str(e):  # cpu work only (closures): eager is all there is, no warning
+                entry.eager = True
+            else:
+                self._fallback(entry, _reason(e))
             return out
         outs, out_spec = tree_flatten(out)
         cpu = [o for o in outs if isinstance(o, Tensor) and o.device.type != "wgpu"]
