@@ -34,8 +34,10 @@ def _mlp(device, seed=0):
 
 def _batches(device, n=5, rows=8):
     rng = np.random.default_rng(1)
-    return [(_t(rng.standard_normal((rows, 20)), device), torch.tensor(rng.integers(0, 5, rows), device=device))
-            for _ in range(n)]
+    return [
+        (_t(rng.standard_normal((rows, 20)), device), torch.tensor(rng.integers(0, 5, rows), device=device))
+        for _ in range(n)
+    ]
 
 
 @pytest.mark.parametrize("shape", [(3, 5), (63,), (64,), (65,), (257, 3), (0, 4), ()])
@@ -109,6 +111,7 @@ def _step_fn(model, opt):
         loss.backward()
         opt.step()
         return loss
+
     return step
 
 

@@ -127,16 +127,23 @@ class CompiledFunction:
         if rt._capture is not None:  # inside someone's capture (a graph, an outer compiled call): be recorded
             return self._fn(*args, **kwargs)
         try:
-            key = (spec, tuple(_leaf_key(x) for x in flat), _grad_state.enabled,
-                   tuple(m.training for m in self._all_modules()))
+            key = (
+                spec,
+                tuple(_leaf_key(x) for x in flat),
+                _grad_state.enabled,
+                tuple(m.training for m in self._all_modules()),
+            )
         except _Uncapturable as e:
             self._fallback(None, str(e))
             return self._fn(*args, **kwargs)
         entry = self._cache.get(key)
         if entry is None:
             if len(self._cache) >= cache_size_limit:
-                self._fallback(None, f"more than cache_size_limit ({cache_size_limit}) guard keys (input shapes, "
-                                     "dtypes, devices, requires_grad, argument values, grad mode, training flags)")
+                self._fallback(
+                    None,
+                    f"more than cache_size_limit ({cache_size_limit}) guard keys (input shapes, "
+                    "dtypes, devices, requires_grad, argument values, grad mode, training flags)",
+                )
                 return self._fn(*args, **kwargs)
             entry = self._cache[key] = _Entry()
         if entry.eager:
@@ -158,13 +165,20 @@ class CompiledFunction:
         elif any(t._version != v for t, v in zip(tensors, versions)):
             self._fallback(entry, "the function modifies an argument in place (a replay would modify a copy)")
         elif _engine.passes[0] != passes and any(t.requires_grad for t in tensors):
-            self._fallback(entry, "a backward pass inside the call reaches arguments that require grad (their "
-                                  ".grad would accumulate into static copies)")
+            self._fallback(
+                entry,
+                "a backward pass inside the call reaches arguments that require grad (their "
+                ".grad would accumulate into static copies)",
+            )
         else:
             outs, _ = tree_flatten(out)
-            entry.kind = ("step" if _engine.passes[0] != passes else
-                          "autograd" if _grad_state.enabled and any(isinstance(o, Tensor) and o.requires_grad
-                                                                    for o in outs) else "whole")
+            entry.kind = (
+                "step"
+                if _engine.passes[0] != passes
+                else "autograd"
+                if _grad_state.enabled and any(isinstance(o, Tensor) and o.requires_grad for o in outs)
+                else "whole"
+            )
             if entry.kind == "autograd":
                 entry.leaves = _leaves_of(outs)  # the leaves to differentiate, until the capture
         return out
@@ -325,8 +339,16 @@ class OptimizedModule:
         return f"OptimizedModule({self._orig_mod!r})"
 
 
-def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="inductor", mode=None,
-            options=None, disable: bool = False):
+def compile(
+    model=None,
+    *,
+    fullgraph: bool = False,
+    dynamic=None,
+    backend="inductor",
+    mode=None,
+    options=None,
+    disable: bool = False,
+):
     """``torch.compile(model)`` or ``@torch.compile(mode=...)``: on wgpu, calls are captured into
     graphs and replayed (see the module docstring: guards, warm-up, outputs overwritten by the next
     replay, eager fallback with a one-time warning); on cpu the model runs eagerly. ``disable=True``,
@@ -337,15 +359,18 @@ def compile(model=None, *, fullgraph: bool = False, dynamic=None, backend="induc
     if mode not in _MODES:
         raise RuntimeError(f"Unrecognized mode={mode}, should be one of: {', '.join(m for m in _MODES if m)}")
     if model is None:
-        return lambda fn: compile(fn, fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode,
-                                  options=options, disable=disable)
+        return lambda fn: compile(
+            fn, fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode, options=options, disable=disable
+        )
     if not callable(model):
         raise RuntimeError("torch.compile: the model must be a callable (a function or an nn.Module)")
     if disable:
         return model
-    capture = backend != "eager" and mode != "max-autotune-no-cudagraphs" and not (
-        isinstance(options, dict) and options.get("triton.cudagraphs") is False)
+    capture = (
+        backend != "eager"
+        and mode != "max-autotune-no-cudagraphs"
+        and not (isinstance(options, dict) and options.get("triton.cudagraphs") is False)
+    )
     if is_module(model):
         return OptimizedModule(model, fullgraph, capture)
     return CompiledFunction(model, fullgraph, capture)
-

@@ -139,8 +139,9 @@ def graph_callable(func, args: tuple, num_warmup_iters: int, allow_unused_input:
             outs, _ = tree_flatten(func(*args))
             want = tuple(o for o in outs if isinstance(o, Tensor) and o.requires_grad)
             if want and needs:
-                grad(want, needs, grad_outputs=tuple(o.new_ones(o.shape) for o in want),
-                     allow_unused=allow_unused_input)
+                grad(
+                    want, needs, grad_outputs=tuple(o.new_ones(o.shape) for o in want), allow_unused=allow_unused_input
+                )
             del outs, want
         fwd = api.Graph()
         with api.graph(fwd, device=device):
@@ -149,16 +150,22 @@ def graph_callable(func, args: tuple, num_warmup_iters: int, allow_unused_input:
         for o in outputs:
             if not isinstance(o, Tensor):
                 fwd.reset()
-                raise TypeError(f"make_graphed_callables: the callable must return Tensors (in tuples, lists or "
-                                f"dicts), got a {type(o).__name__}")
+                raise TypeError(
+                    f"make_graphed_callables: the callable must return Tensors (in tuples, lists or "
+                    f"dicts), got a {type(o).__name__}"
+                )
         grad_outputs = tuple(o.new_zeros(o.shape) if o.requires_grad else None for o in outputs)
         want = tuple(o for o in outputs if o.requires_grad)
         bwd, grads = None, None
         if want and needs:
             bwd = api.Graph()
             with api.graph(bwd, device=device):
-                grads = grad(want, needs, grad_outputs=tuple(g for g in grad_outputs if g is not None),
-                             allow_unused=allow_unused_input)
+                grads = grad(
+                    want,
+                    needs,
+                    grad_outputs=tuple(g for g in grad_outputs if g is not None),
+                    allow_unused=allow_unused_input,
+                )
     it = iter(grads or ())
     grad_inputs = tuple(next(it) if t.requires_grad and grads is not None else None for t in surface)
     outputs = tuple(o.detach() for o in outputs)  # the capture's autograd graph is not needed any more
@@ -190,8 +197,9 @@ class _grad_state_enabled:
         return False
 
 
-def make_graphed_callables(callables, sample_args, num_warmup_iters: int = 3, allow_unused_input: bool = False,
-                           pool=None, *, api):
+def make_graphed_callables(
+    callables, sample_args, num_warmup_iters: int = 3, allow_unused_input: bool = False, pool=None, *, api
+):
     """Graphed versions of ``callables`` (a module or function, or a tuple of them), as
     ``torch.cuda.make_graphed_callables``: forward and backward replay wgpu graphs captured with
     ``sample_args`` (a tuple of wgpu tensors per callable), which become the static inputs.
@@ -201,8 +209,9 @@ def make_graphed_callables(callables, sample_args, num_warmup_iters: int = 3, al
     otherwise. Calls must pass tensors of the captured shapes and dtypes; the outputs alias static
     tensors that the next call overwrites. ``pool`` (sharing memory between graphs) is not supported."""
     if pool is not None:
-        raise NotImplementedError("make_graphed_callables(pool=...): memory pools shared between graphs are not "
-                                  "supported on wgpu")
+        raise NotImplementedError(
+            "make_graphed_callables(pool=...): memory pools shared between graphs are not supported on wgpu"
+        )
     if num_warmup_iters < 0:
         raise ValueError(f"num_warmup_iters must be non-negative, got {num_warmup_iters}")
     one = not isinstance(callables, tuple)
@@ -214,26 +223,35 @@ def make_graphed_callables(callables, sample_args, num_warmup_iters: int = 3, al
         if not callable(c):
             raise TypeError(f"make_graphed_callables: {type(c).__name__} is not callable")
         if not isinstance(args, tuple):
-            raise TypeError(f"make_graphed_callables: sample_args for each callable must be a tuple of Tensors, "
-                            f"got {type(args).__name__}")
+            raise TypeError(
+                f"make_graphed_callables: sample_args for each callable must be a tuple of Tensors, "
+                f"got {type(args).__name__}"
+            )
         if is_module(c):
             if c._forward_hooks or c._forward_pre_hooks or getattr(c, "_backward_hooks", None):
-                raise RuntimeError("Modules must not have hooks registered at the time they are passed. However, "
-                                   "registering hooks on modules after passing them through make_graphed_callables "
-                                   "is allowed.")
+                raise RuntimeError(
+                    "Modules must not have hooks registered at the time they are passed. However, "
+                    "registering hooks on modules after passing them through make_graphed_callables "
+                    "is allowed."
+                )
             if any(b.requires_grad for b in c.buffers()):
-                raise RuntimeError("In any nn.Module passed to make_graphed_callables, only parameters may be "
-                                   "trainable. All buffers must have requires_grad=False.")
+                raise RuntimeError(
+                    "In any nn.Module passed to make_graphed_callables, only parameters may be "
+                    "trainable. All buffers must have requires_grad=False."
+                )
         flat, _ = tree_flatten(args)
         if not all(isinstance(a, Tensor) for a in flat):
-            raise TypeError("In the beta API, sample_args for each callable must contain only Tensors. Other types "
-                            "are not allowed.")
+            raise TypeError(
+                "In the beta API, sample_args for each callable must contain only Tensors. Other types are not allowed."
+            )
         surface = flat + (list(c.parameters()) if is_module(c) else [])
         bad = [t for t in surface if t.device.type != "wgpu"]
         if bad or not surface:
             where = f"a tensor on {bad[0].device}" if bad else "no tensors"
-            raise RuntimeError(f"make_graphed_callables captures wgpu work: the sample arguments and parameters "
-                               f"must be wgpu tensors, got {where}")
+            raise RuntimeError(
+                f"make_graphed_callables captures wgpu work: the sample arguments and parameters "
+                f"must be wgpu tensors, got {where}"
+            )
     ret = []
     for c, args in zip(callables, sample_args):
         flat, _ = tree_flatten(args)
