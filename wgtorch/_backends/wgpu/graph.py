@@ -16,7 +16,8 @@ Tensors that existed before the capture (parameters, static inputs) are the call
 Limits (not in scope yet): values packed into parameters at capture time are replayed as they were:
 scalars, shapes, SGD momentum's first-step flag (capture after a warm-up step), Adam's step count
 and bias corrections, lr schedulers; random ops are refused (their seed and counter would repeat).
-Host reads, syncs and uploads are refused, as is replaying during a capture. Gradients that exist
+Host reads, syncs and uploads are refused, as is replaying during a capture (a ``lenient`` capture,
+``wgtorch.compile``'s, is dropped instead and the host work runs: see `refuse_or_drop`). Gradients that exist
 when the capture starts are accumulated into on every replay (PyTorch's rule too): call
 ``zero_grad()`` (set_to_none) before capturing a backward. Capture is per device, not per thread:
 work other threads record on the device during a capture is captured too.
