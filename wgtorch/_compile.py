@@ -24,7 +24,17 @@ replayed as they were at capture (guard on them by passing them as arguments). C
 captured run eagerly from then on for that key, after a one-time ``warnings.warn`` saying why:
 host reads (``.item()``, printing, control flow on tensor values), uploads of host data, random
 ops, cpu tensors among the arguments or outputs, arguments mutated in place, and more than
-``cache_size_limit`` (8) guard keys. ``fullgraph=True`` raises instead of falling back."""
+``cache_size_limit`` (8) guard keys. ``fullgraph=True`` raises instead of falling back.
+A whole-call capture that is refused completes eagerly (the capture is *lenient*: it is dropped and
+the host work runs), so the call's side effects happen once. A forward-with-autograd capture that
+is refused raises inside the forward: that call's forward then runs again eagerly, so in-place side
+effects of its first part (BatchNorm's running statistics) happen twice in that one call.
+
+Differences from PyTorch: shapes are always specialised (``dynamic`` is accepted, ignored); the
+warm-up call returns eager results (with a ``grad_fn``), captured whole steps return detached
+outputs; a replay sees tensors the function reads from globals or closures by their memory (as a
+CUDA graph does), so rebinding such a name after the capture is not seen; cpu work inside a
+function of wgpu tensors that neither takes nor returns cpu tensors is not detected."""
 
 from __future__ import annotations
 
