@@ -50,7 +50,9 @@ def test_inference_matches_pytorch(device, shape):
     cf = torch.compile(f)
     for _ in range(4):  # warm-up, capture, replays
         a, b = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
-        out, s = cf(_t(a, device), _t(b, device))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no fallback warning: cpu runs eagerly, wgpu captures
+            out, s = cf(_t(a, device), _t(b, device))
         ref_out, ref_s = f(pt.from_numpy(a), pt.from_numpy(b))
         np.testing.assert_allclose(out.numpy(), ref_out.numpy(), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(s.numpy(), ref_s.numpy(), rtol=1e-4, atol=1e-4)
