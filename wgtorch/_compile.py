@@ -201,13 +201,15 @@ class CompiledFunction:
             return self._record_autograd(entry, flat, static, args, kwargs, device)
         g = _wgpu.Graph()
         g.capture_begin(device)
-        rt._capture.lenient = True  # a refused host op drops the capture and runs: this call still completes
+        rt._lenient_capture = rt._capture  # a refused host op drops the capture and runs: the call completes
         try:
             out = self._fn(*args, **kwargs)
         except BaseException:
             g.reset()
             entry.calls = 1  # as an eager call that raised: the next call tries the capture again
             raise
+        finally:
+            rt._lenient_capture = None
         try:
             g.capture_end()
         except RuntimeError as e:

@@ -46,10 +46,10 @@ def refuse(rt, what: str):
 
 
 def refuse_or_drop(rt, what: str) -> None:
-    """Raise `refuse`'s error, unless the capture is ``lenient`` (``wgtorch.compile`` probing whether a
-    call can be captured): then drop the capture and let the host work run eagerly."""
+    """Raise `refuse`'s error, unless the capture is lenient (``rt._lenient_capture``: set by
+    ``wgtorch.compile``, whose call must complete): then drop the capture and let the host work run."""
     cap = rt._capture
-    lenient = cap is not None and cap.lenient
+    lenient = cap is not None and getattr(rt, "_lenient_capture", None) is cap
     err = refuse(rt, what)
     if not lenient:
         raise err
@@ -59,7 +59,7 @@ class Capture:
     """The records of one capture, and the blocks it pins and holds (no reference to the `Graph`,
     so that blocks pinning it make no cycle)."""
 
-    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "lenient", "__weakref__")
+    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "__weakref__")
 
     def __init__(self):
         self.alive = True  # False once released: its pins no longer hold anything
@@ -68,7 +68,6 @@ class Capture:
         self.ops: list = []
         self.failed = None  # what made the capture abandon, if anything
         self.error_slots = 0
-        self.lenient = False  # True: a refused host op drops the capture and runs (see refuse_or_drop)
 
     def record_dispatch(self, rt, p, buffers, meta_struct, ring, offset: int, groups: int) -> None:
         if p.name.startswith("random:"):
