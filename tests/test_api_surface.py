@@ -27,10 +27,14 @@ def test_accelerator_names_only_hardware_adapters():
     assert wgtorch.ones(2, device=device).sum().item() == 2
 
 
-def test_compile_returns_the_model_and_runs_it_eagerly():
+def test_compile_wraps_the_model_and_runs_it_eagerly_on_cpu():
     model = wgtorch.nn.Linear(3, 2)
-    assert wgtorch.compile(model) is model
-    assert wgtorch.compile(model, mode="max-autotune", fullgraph=True) is model
+    for compiled in (wgtorch.compile(model), wgtorch.compile(model, mode="max-autotune", fullgraph=True)):
+        assert compiled._orig_mod is model  # PyTorch's OptimizedModule
+        x = wgtorch.ones(4, 3)
+        assert compiled(x).tolist() == model(x).tolist()
+        assert not compiled._compiled._cache  # cpu: nothing captured
+    assert wgtorch.compile(model, disable=True) is model
 
     @wgtorch.compile(mode="reduce-overhead")
     def double(x):

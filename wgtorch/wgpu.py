@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import sys
 
+from . import _graphed
 from ._device import canonical, device, get_backend
 
 
@@ -149,3 +151,14 @@ class graph:
         else:
             self.wgpu_graph.reset()  # abandon: the memory the capture kept goes back to the pool
         return False
+
+
+# -- make_graphed_callables (torch.cuda.make_graphed_callables; the work is in _graphed.py) --
+def make_graphed_callables(callables, sample_args, num_warmup_iters: int = 3, allow_unused_input: bool = False,
+                           pool=None):
+    """Graphed versions of ``callables`` (a module or function, or a tuple of them) whose forward and
+    backward replay captured wgpu graphs; ``sample_args`` (a tuple of wgpu tensors per callable)
+    become the static inputs. See ``torch.cuda.make_graphed_callables``; the outputs alias static
+    tensors that the next call overwrites, and calls must keep the captured shapes and dtypes."""
+    return _graphed.make_graphed_callables(callables, sample_args, num_warmup_iters, allow_unused_input, pool,
+                                           api=sys.modules[__name__])

@@ -11,6 +11,7 @@ _FREED = ("Trying to backward through the graph a second time (or directly acces
 
 
 _callbacks: list[list] = []  # one queue per backward pass in progress (a hook may start another)
+passes = [0]  # backward passes run so far: wgtorch.compile tells a whole training step from a forward
 
 
 class PostAccumulateGradHook:
@@ -64,6 +65,7 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, inpu
     """Propagate ``root_grads`` from ``roots``. Leaves' ``.grad`` accumulate, unless ``inputs`` is
     given (``autograd.grad``): then the gradients of those tensors are returned instead. Callbacks
     queued with :func:`queue_callback` during the pass run at its end."""
+    passes[0] += 1
     _callbacks.append([])
     try:
         found = _run(roots, root_grads, retain_graph, create_graph, inputs)

@@ -22,7 +22,8 @@ Tensors that existed before the capture (parameters, static inputs) are the call
 Limits (not in scope yet): values packed into parameters at capture time are replayed as they were:
 scalars, shapes, SGD momentum's first-step flag (capture after a warm-up step), Adam's step count
 and bias corrections, lr schedulers; random ops are refused (their seed and counter would repeat).
-Host reads, syncs and uploads are refused, as is replaying during a capture. Gradients that exist
+Host reads, syncs and uploads are refused, as is replaying during a capture (a ``lenient`` capture,
+``wgtorch.compile``'s, is dropped instead and the host work runs: see `refuse_or_drop`). Gradients that exist
 when the capture starts are accumulated into on every replay (PyTorch's rule too): call
 ``zero_grad()`` (set_to_none) before capturing a backward. Capture is per device, not per thread:
 work other threads record on the device during a capture is captured too.
@@ -51,6 +52,16 @@ def refuse(rt, what: str):
         f"{what} is not allowed while capturing a wgpu graph (a replay can't run host "
         "code): move it outside the `with wgtorch.wgpu.graph(g):` block"
     )
+
+
+def refuse_or_drop(rt, what: str) -> None:
+    """Raise `refuse`'s error, unless the capture is lenient (``rt._lenient_capture``: set by
+    ``wgtorch.compile``, whose call must complete): then drop the capture and let the host work run."""
+    cap = rt._capture
+    lenient = cap is not None and getattr(rt, "_lenient_capture", None) is cap
+    err = refuse(rt, what)
+    if not lenient:
+        raise err
 
 
 class Capture:
@@ -94,7 +105,8 @@ class Capture:
     def record_dispatch(self, rt, p, buffers, meta_struct, ring, offset: int, groups: int) -> None:
         if p.name.startswith("random:"):
             # The seed and counter are baked into the parameters: a replay would repeat the numbers.
-            raise refuse(rt, f"the random op {p.name!r} (its numbers would repeat on every replay)")
+            refuse_or_drop(rt, f"the random op {p.name!r} (its numbers would repeat on every replay)")
+            return
         params = bytes(ring[offset : offset + meta_struct.size])
         if groups <= rt.max_groups:
             x, y = groups, 1

@@ -35,7 +35,7 @@ import wgpu
 
 from ...errors import DeviceLostError, KernelCompileError, OutOfMemoryError
 from .device_errors import ERROR_SLOTS, DeviceErrors
-from .graph import refuse
+from .graph import refuse_or_drop
 from .pool import BUFFER_USAGE, Block, Buffer, BufferPool, bucket_size
 
 MAX_BATCH = 1024               # dispatches recorded before an automatic submit
@@ -434,8 +434,8 @@ class Runtime(DeviceErrors):
         """
         with self.lock:
             if self._capture is not None:
-                raise refuse(self, "uploading host data to the device (creating a tensor from host data, "
-                                   "copy_ from a cpu tensor)")
+                refuse_or_drop(self, "uploading host data to the device (creating a tensor from host data, "
+                                     "copy_ from a cpu tensor)")
             if not fresh and buf in self._touched:
                 self.flush()
             self.queue.write_buffer(buf.gpu, offset, data)
@@ -448,8 +448,8 @@ class Runtime(DeviceErrors):
             return np.empty(0, np.uint8)
         with self.lock:
             if self._capture is not None:
-                raise refuse(self, "reading a tensor on the host (.item(), .numpy(), .tolist(), printing, "
-                                   "synchronize())")
+                refuse_or_drop(self, "reading a tensor on the host (.item(), .numpy(), .tolist(), printing, "
+                                     "synchronize())")
             errors = self._errors
             armed = self._errors_armed or (errors is not None and errors in self._touched)
             report = 16 * (min(self._error_slots, ERROR_SLOTS - 1) + 1) if armed else 0  # rides along
@@ -488,7 +488,7 @@ class Runtime(DeviceErrors):
         is the portable wait in wgpu 0.32 (it also delivers any error a kernel reported)."""
         if self._capture is not None:
             with self.lock:
-                raise refuse(self, "synchronize()")
+                refuse_or_drop(self, "synchronize()")
         self.read(self._fence_src, 0, 4)
 
 
