@@ -31,7 +31,7 @@ _I32 = np.iinfo(np.int32)
 
 
 _STORAGE_NP = {"f32": np.dtype(np.float32), "i32": np.dtype(np.int32), "u32": np.dtype(np.uint32),
-               "f16": np.dtype(np.float16)}
+               "f16": np.dtype(np.float16), "f64": np.dtype(np.float64)}
 
 
 def storage_np_dtype(dt: dtype) -> np.dtype:
@@ -53,12 +53,13 @@ class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, Opt
             if dt.name == "bfloat16":
                 raise TypeError("bfloat16 is not supported on wgpu (WGSL has no bf16 type); use float16 or float32, "
                                 "or keep this tensor on the cpu device")
-            if dt is float64:
-                raise TypeError("float64 is not supported on wgpu: WGSL has no 64-bit floats. Use "
-                                "float32 (.float()) or keep this tensor on the cpu device")
             raise TypeError(f"{dt} is not supported on wgpu; use int32 or float32")
         if dt is float16 and "shader-f16" not in self.rt.features:
             raise TypeError(f"float16 needs the shader-f16 feature, which {self.rt.name} lacks")
+        if dt is float64 and "shader-f64" not in self.rt.features:
+            raise TypeError(f"float64 on wgpu needs the adapter feature shader-f64, which {self.rt.name} lacks "
+                            "(or it was disabled by WGTORCH_WGPU_DISABLE_FEATURES). Use float32 (.float()) "
+                            "or keep this tensor on the cpu device")
 
     # -- moving data ---------------------------------------------------------------------------
     def empty(self, shape, dt: dtype) -> WgpuArray:
