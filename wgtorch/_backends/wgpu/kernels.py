@@ -63,13 +63,16 @@ PRELUDE = "prelude"
 _F64_BLOCK = re.compile(r"^//@f64 begin\n(.*?)^//@f64 end\n?", re.S | re.M)
 _F32_ONLY = re.compile(r"^//@f32 begin[^\n]*\n.*?^//@f32 end\n?", re.S | re.M)
 _F32_TYPE = re.compile(r"\bf32\b")
+# `var s = 0.0;` is an f32 (abstract floats concretise to f32): in an f64 kernel it is f64(0.0).
+_FLOAT_INIT = re.compile(r"\b((?:var|let)\s+\w+\s*=\s*)(-?[0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?)\s*;")
 _F64_BUILTINS = re.compile(r"(?<![\w.])(exp|exp2|log|log2|sin|cos|tan|sinh|cosh|tanh|asin|acos|atan|atan2|"
                            r"asinh|acosh|atanh|pow)\s*\(")
 
 
 def _as_f64(body: str) -> str:
     """A family's source (markers filled) as its float64 kernel: see the comment above."""
-    return _rename_f64_builtins(_F32_TYPE.sub("f64", _F32_ONLY.sub("", body)))
+    body = _FLOAT_INIT.sub(r"\1f64(\2);", _F32_TYPE.sub("f64", _F32_ONLY.sub("", body)))
+    return _rename_f64_builtins(body)
 
 
 def _rename_f64_builtins(text: str) -> str:
