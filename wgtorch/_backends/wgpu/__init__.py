@@ -258,3 +258,40 @@ for _name in ("attention_supported", "attention_forward", "attention_backward", 
 from .norm import NormOps as _NormOps  # noqa: E402
 
 WgpuBackend.batch_norm_stats = _NormOps.batch_norm_stats
+
+# -- float64 (shader-f64): kernel families without an f64 specialisation refuse float64 tensors --
+# elementwise, reduce/softmax, matmul and optim compute in f64 (kernels.py's f64 mode); random
+# generates float64 on the host (the cpu stream). The families below would read f64 storage
+# through f32 code: they raise instead, naming float64 and the family.
+_NO_FLOAT64 = {
+    "index": ("index_select", "gather", "scatter_add"),
+    "scatter": ("scatter", "nonzero"),
+    "scan": ("scan",),
+    "sort": ("sort", "sort_head", "searchsorted"),
+    "conv": ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"),
+    "attention": ("attention_forward", "attention_backward"),
+    "norm": ("batch_norm_stats",),
+    "rnn": ("rnn_forward", "rnn_backward"),
+    "nn": ("cross_entropy_forward", "cross_entropy_backward", "layer_norm_forward", "layer_norm_backward"),
+}
+
+
+def _refusing_float64(family: str, method):
+    def guarded(self, *args, **kwargs):
+        for x in (*args, *kwargs.values()):
+            if type(x) is WgpuArray and x.dtype is float64:
+                raise TypeError(f"float64 is not supported by the wgpu {family} kernels ({method.__name__}); only "
+                                "elementwise ops, reductions, softmax, matmul, random and the optimizers run in "
+                                "float64 on wgpu. Use float32 (.float()) or the cpu device")
+        return method(self, *args, **kwargs)
+
+    guarded.__name__, guarded.__qualname__, guarded.__doc__ = method.__name__, method.__qualname__, method.__doc__
+    return guarded
+
+
+for _family, _names in _NO_FLOAT64.items():
+    for _name in _names:
+        setattr(WgpuBackend, _name, _refusing_float64(_family, getattr(WgpuBackend, _name)))
+_attention_supported = WgpuBackend.attention_supported
+# (the fused attention's callers fall back to the composite, which runs in float64)
+WgpuBackend.attention_supported = lambda self, dt, e, ev: dt is not float64 and _attention_supported(self, dt, e, ev)

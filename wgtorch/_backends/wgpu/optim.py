@@ -1,8 +1,9 @@
 """Optimizer updates on wgpu: one fused dispatch per parameter (``shaders/optim.wgsl``).
 
 Each method writes the parameter and its state buffers in place. Hyper-parameters are packed
-into the dispatch's meta slot as float32 scalars (float64 for float64 parameters), so a training loop whose learning rate changes
-every step reuses one compiled pipeline and never waits for the device.
+into the dispatch's meta slot as float32 scalars (float64 for float64 parameters), so a training
+loop whose learning rate changes every step reuses one compiled pipeline and never waits for the
+device.
 """
 
 from __future__ import annotations
