@@ -34,7 +34,7 @@ fn relu_(x: f32) -> f32 { return select(0.0, x, !(x <= 0.0)); }
 // has them for 16/32-bit floats only; lavapipe returns garbage), and bitcasts of f64 are refused,
 // so the transcendentals are written here from exact steps (ldexp, fma, round, sqrt are fine) and
 // polynomials; the host renames the builtins a family calls to these *_d functions.
-// Accuracy vs NumPy float64: ~1-2 ulp (pow: ~|y log x| ulp; sin/cos lose digits past |x| ~ 1e15).
+// Accuracy vs NumPy float64: ~1-2 ulp (pow: ~|y log x| ulp; sin/cos/tan: NaN past |x| = 3.3e9).
 fn is_nan(x: f64) -> bool { return !(x == x); }
 fn is_inf(x: f64) -> bool { return abs(x) > 1.7976931348623157e308; }
 fn is_neg_inf(x: f64) -> bool { return x < -1.7976931348623157e308; }
@@ -119,12 +119,19 @@ fn log1p_(x: f64) -> f64 {
     }
     return log_d(1.0 + x);
 }
-// sin/cos: x = n pi/2 + r with pi/2 in three parts (fma keeps each product exact), |r| <= pi/4.
+// sin/cos: x = n pi/2 + r, |r| <= pi/4, pi/2 in eight 21-bit parts: each n * part is exact for
+// |n| < 2^31 (|x| < 3.3e9). Past that (no Payne-Hanek reduction here) the result is NaN.
 fn reduce_pio2_d(x: f64) -> vec2<f64> {
     let n = round(x * 0.6366197723675814);
-    var r = fma(-n, 1.5707963267948966, x);
-    r = fma(-n, 6.123233995736766e-17, r);
-    r = fma(-n, -1.4973849048591698e-33, r);
+    if (!(abs(n) < 2147483648.0)) { return vec2<f64>(nan_f32(), 0.0); }
+    var r = x - n * 1.570796012878418;
+    r = r - n * 3.139164164167596e-07;
+    r = r - n * 6.223369259164557e-14;
+    r = r - n * 2.9127304114676625e-20;
+    r = r - n * 1.644624610775752e-26;
+    r = r - n * 1.0828565797698601e-32;
+    r = r - n * 9.415205271428978e-40;
+    r = r - n * 1.168748849336288e-47;
     return vec2<f64>(r, n - 4.0 * floor(n * 0.25));  // (r, quadrant)
 }
 fn sin_poly_d(r: f64) -> f64 { let z = r * r; return r * (1.0 + z * (-0.16666666666666666 + z * (0.008333333333333333 + z * (-0.0001984126984126984 + z * (2.7557319223985893e-06 + z * (-2.505210838544172e-08 + z * (1.6059043836821613e-10 + z * (-7.647163731819816e-13 + z * (2.8114572543455206e-15 + z * (-8.22063524662433e-18 + z * (1.9572941063391263e-20))))))))))); }
@@ -237,6 +244,13 @@ fn acosh_(x: f64) -> f64 {
 fn asinh_d(x: f64) -> f64 { return asinh_(x); }
 fn acosh_d(x: f64) -> f64 { return acosh_(x); }
 fn atanh_d(x: f64) -> f64 { return 0.5 * log1p_(2.0 * x / (1.0 - x)); }
+// round half to even (the f64 builtin rounds halves away from zero on lavapipe)
+fn round_d(x: f64) -> f64 {
+    let f = floor(x);
+    let d = x - f;
+    let odd = f - 2.0 * floor(f * 0.5) == 1.0;
+    return select(select(f, f + 1.0, d > 0.5), select(f, f + 1.0, odd), d == 0.5);
+}
 fn sign_f(x: f64) -> f64 { return select(select(select(f64(0.0), -1.0, x < 0.0), 1.0, x > 0.0), 0.0, is_nan(x)); }
 // erf: 2/sqrt(pi) exp(-x^2) sum 2^n x^(2n+1) / (2n+1)!! (positive terms) below 3; above,
 // 1 - erfc by erfc's continued fraction. exp(-x^2) carries x^2's rounding error (fma).

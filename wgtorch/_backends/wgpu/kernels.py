@@ -66,7 +66,7 @@ _F32_TYPE = re.compile(r"\bf32\b")
 # `var s = 0.0;` is an f32 (abstract floats concretise to f32): in an f64 kernel it is f64(0.0).
 _FLOAT_INIT = re.compile(r"\b((?:var|let)\s+\w+\s*=\s*)(-?[0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?)\s*;")
 _F64_BUILTINS = re.compile(r"(?<![\w.])(exp|exp2|log|log2|sin|cos|tan|sinh|cosh|tanh|asin|acos|atan|atan2|"
-                           r"asinh|acosh|atanh|pow)\s*\(")
+                           r"asinh|acosh|atanh|pow|round)\s*\(")
 
 
 def _as_f64(body: str) -> str:
