@@ -63,7 +63,7 @@ fn exp_d(x: f64) -> f64 {
     if (is_nan(x)) { return x; }
     if (x > 709.782712893384) { return pos_inf(); }
     if (x < -745.1332191019412) { return 0.0; }
-    let n = round(x * 1.4426950408889634);
+    let n = floor(x * 1.4426950408889634 + 0.5);  // (the f64 round builtin is inexact on lavapipe)
     let r = (x - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;  // exact split of ln 2
     return scale2_d(1.0 + r * (1.0 + r * (0.5 + r * (0.16666666666666666 + r * (0.041666666666666664 + r * (0.008333333333333333 + r * (0.001388888888888889 + r * (0.0001984126984126984 + r * (2.48015873015873e-05 + r * (2.7557319223985893e-06 + r * (2.755731922398589e-07 + r * (2.505210838544172e-08 + r * (2.08767569878681e-09 + r * (1.6059043836821613e-10 + r * (1.1470745597729725e-11)))))))))))))), i32(n));
 }
@@ -71,7 +71,7 @@ fn exp2_d(x: f64) -> f64 {
     if (is_nan(x)) { return x; }
     if (x >= 1024.0) { return pos_inf(); }
     if (x < -1080.0) { return 0.0; }
-    let n = round(x);
+    let n = floor(x + 0.5);
     let r = (x - n) * 0.6931471805599453;
     return scale2_d(1.0 + r * (1.0 + r * (0.5 + r * (0.16666666666666666 + r * (0.041666666666666664 + r * (0.008333333333333333 + r * (0.001388888888888889 + r * (0.0001984126984126984 + r * (2.48015873015873e-05 + r * (2.7557319223985893e-06 + r * (2.755731922398589e-07 + r * (2.505210838544172e-08 + r * (2.08767569878681e-09 + r * (1.6059043836821613e-10 + r * (1.1470745597729725e-11)))))))))))))), i32(n));
 }
@@ -122,7 +122,7 @@ fn log1p_(x: f64) -> f64 {
 // sin/cos: x = n pi/2 + r, |r| <= pi/4, pi/2 in eight 21-bit parts: each n * part is exact for
 // |n| < 2^31 (|x| < 3.3e9). Past that (no Payne-Hanek reduction here) the result is NaN.
 fn reduce_pio2_d(x: f64) -> vec2<f64> {
-    let n = round(x * 0.6366197723675814);
+    let n = floor(x * 0.6366197723675814 + 0.5);
     if (!(abs(n) < 2147483648.0)) { return vec2<f64>(nan_f32(), 0.0); }
     var r = x - n * 1.570796012878418;
     r = r - n * 3.139164164167596e-07;
@@ -244,7 +244,7 @@ fn acosh_(x: f64) -> f64 {
 fn asinh_d(x: f64) -> f64 { return asinh_(x); }
 fn acosh_d(x: f64) -> f64 { return acosh_(x); }
 fn atanh_d(x: f64) -> f64 { return 0.5 * log1p_(2.0 * x / (1.0 - x)); }
-// round half to even (the f64 builtin rounds halves away from zero on lavapipe)
+// round half to even (the f64 builtin is wrong on lavapipe: halves, and large values)
 fn round_d(x: f64) -> f64 {
     let f = floor(x);
     let d = x - f;

@@ -261,10 +261,10 @@ WgpuBackend.batch_norm_stats = _NormOps.batch_norm_stats
 
 # -- float64 (shader-f64): kernel families without an f64 specialisation refuse float64 tensors --
 # elementwise, reduce/softmax, matmul and optim compute in f64 (kernels.py's f64 mode); random
-# generates float64 on the host (the cpu stream). The families below would read f64 storage
+# generates float64 on the host (the cpu stream); index_select/gather copy f64 values as they are. The families below would read f64 storage
 # through f32 code: they raise instead, naming float64 and the family.
 _NO_FLOAT64 = {
-    "index": ("index_select", "gather", "scatter_add"),
+    "index": ("scatter_add",),  # (index_select and gather only move values: they take f64 storage)
     "scatter": ("scatter", "nonzero"),
     "scan": ("scan",),
     "sort": ("sort", "sort_head", "searchsorted"),
@@ -281,8 +281,8 @@ def _refusing_float64(family: str, method):
         for x in (*args, *kwargs.values()):
             if type(x) is WgpuArray and x.dtype is float64:
                 raise TypeError(f"float64 is not supported by the wgpu {family} kernels ({method.__name__}); only "
-                                "elementwise ops, reductions, softmax, matmul, random and the optimizers run in "
-                                "float64 on wgpu. Use float32 (.float()) or the cpu device")
+                                "elementwise ops, reductions, softmax, matmul, random, index_select/gather and the "
+                                "optimizers run in float64 on wgpu. Use float32 (.float()) or the cpu device")
         return method(self, *args, **kwargs)
 
     guarded.__name__, guarded.__qualname__, guarded.__doc__ = method.__name__, method.__qualname__, method.__doc__
