@@ -43,18 +43,58 @@ def _close(got, want, rtol=RTOL, atol=ATOL):
 
 
 # -- every elementwise op of the registry ---------------------------------------------------------
-_SPECIAL = [0.0, -0.0, 1.0, -1.0, math.inf, -math.inf, math.nan, 1e-300, -1e300, 0.5, 2.0, 3.0, 1e-8, 30.0,
-            700.0, -745.5, 0.999, 2.5, -3.5]
+_SPECIAL = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    math.inf,
+    -math.inf,
+    math.nan,
+    1e-300,
+    -1e300,
+    0.5,
+    2.0,
+    3.0,
+    1e-8,
+    30.0,
+    700.0,
+    -745.5,
+    0.999,
+    2.5,
+    -3.5,
+]
 # PyTorch callables for registry ops whose name is not a torch function with the same arguments.
 _TORCH = {
-    "gelu": TF.gelu, "gelu_tanh": lambda a: TF.gelu(a, approximate="tanh"), "silu": TF.silu, "mish": TF.mish,
-    "selu": TF.selu, "softsign": TF.softsign, "tanhshrink": TF.tanhshrink, "logsigmoid": TF.logsigmoid,
-    "hardsigmoid": TF.hardsigmoid, "hardswish": TF.hardswish, "softplus": TF.softplus,
-    "leaky_relu": TF.leaky_relu, "elu": TF.elu, "hardtanh": TF.hardtanh, "celu": TF.celu,
-    "hardshrink": TF.hardshrink, "softshrink": TF.softshrink, "threshold": TF.threshold,
+    "gelu": TF.gelu,
+    "gelu_tanh": lambda a: TF.gelu(a, approximate="tanh"),
+    "silu": TF.silu,
+    "mish": TF.mish,
+    "selu": TF.selu,
+    "softsign": TF.softsign,
+    "tanhshrink": TF.tanhshrink,
+    "logsigmoid": TF.logsigmoid,
+    "hardsigmoid": TF.hardsigmoid,
+    "hardswish": TF.hardswish,
+    "softplus": TF.softplus,
+    "leaky_relu": TF.leaky_relu,
+    "elu": TF.elu,
+    "hardtanh": TF.hardtanh,
+    "celu": TF.celu,
+    "hardshrink": TF.hardshrink,
+    "softshrink": TF.softshrink,
+    "threshold": TF.threshold,
 }
-_PARAMS = {"softplus": (1.5, 20.0), "leaky_relu": (0.01,), "elu": (1.3,), "hardtanh": (-0.7, 1.2),
-           "celu": (0.8,), "hardshrink": (0.5,), "softshrink": (0.5,), "threshold": (0.3, -2.0)}
+_PARAMS = {
+    "softplus": (1.5, 20.0),
+    "leaky_relu": (0.01,),
+    "elu": (1.3,),
+    "hardtanh": (-0.7, 1.2),
+    "celu": (0.8,),
+    "hardshrink": (0.5,),
+    "softshrink": (0.5,),
+    "threshold": (0.3, -2.0),
+}
 _FLOAT_OPS = sorted(n for n, op in OPS.items() if "f" in op.accepts and op.wgsl is not None and n != "copy")
 
 
@@ -87,7 +127,8 @@ def test_every_registry_op_in_float64(f64_device, name):
     ours = [torch.tensor(a, device=f64_device) for a in arrays]
     if name in _TORCH:
         got = getattr(torch.nn.functional, "gelu" if name == "gelu_tanh" else name)(
-            *ours, *params, **({"approximate": "tanh"} if name == "gelu_tanh" else {}))
+            *ours, *params, **({"approximate": "tanh"} if name == "gelu_tanh" else {})
+        )
     else:
         got = getattr(torch, name)(*ours, *params)
     if name in PREDICATES:
@@ -119,7 +160,8 @@ def test_scalars_are_exact_doubles(f64_device):
     np.testing.assert_array_equal((x / 3.0).cpu().numpy(), np.array([1.5, -2.25, 1e-300, 3.0]) / 3.0)
     big = torch.tensor([1e300], dtype=torch.float64, device=f64_device) * 1e10  # overflows to inf, as in float64
     assert math.isinf(big.item())
-    assert (torch.tensor([2.0**-1074], dtype=torch.float64, device=f64_device) * 1.0).item() == 2.0**-1074  # denormals survive
+    tiny = torch.tensor([2.0**-1074], dtype=torch.float64, device=f64_device)
+    assert (tiny * 1.0).item() == 2.0**-1074  # denormals survive
 
 
 @pytest.mark.parametrize("shape", [(), (0,), (5,), (63,), (64,), (65,), (3, 257)])
@@ -128,15 +170,18 @@ def test_elementwise_shapes_views_broadcast(f64_device, shape):
     a = np.asarray(rng.standard_normal(shape))
     b = np.asarray(rng.standard_normal(shape[-1:] if shape else ()))
     ta, tb = torch.tensor(a, device=f64_device), torch.tensor(b, device=f64_device)
-    _close(torch.exp(ta) * tb - torch.log1p(tb.abs()), T.exp(T.from_numpy(a)) * T.from_numpy(b)
-           - T.log1p(T.from_numpy(b).abs()))
+    _close(
+        torch.exp(ta) * tb - torch.log1p(tb.abs()),
+        T.exp(T.from_numpy(a)) * T.from_numpy(b) - T.log1p(T.from_numpy(b).abs()),
+    )
     if len(shape) == 2:  # transposed and sliced views
         _close(torch.tanh(ta.t()[1::2]), T.tanh(T.from_numpy(a).t()[1::2]))
 
 
 # -- reductions ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("shape,dim", [((), None), ((0, 3), 0), ((7,), 0), ((3, 63), -1), ((2, 65), 1),
-                                       ((4, 257), -1), ((5, 6, 7), (0, 2))])
+@pytest.mark.parametrize(
+    "shape,dim", [((), None), ((0, 3), 0), ((7,), 0), ((3, 63), -1), ((2, 65), 1), ((4, 257), -1), ((5, 6, 7), (0, 2))]
+)
 @pytest.mark.parametrize("op", ["sum", "mean", "prod", "amax", "amin", "var", "std", "logsumexp", "argmax"])
 def test_reductions(f64_device, shape, dim, op):
     if op in ("logsumexp", "var", "std", "amax", "amin", "argmax") and 0 in shape:
@@ -183,8 +228,10 @@ def test_matmul_bmm_addmm_linear(f64_device, m, k, n):
     _close(ta @ tb, wa @ wb)
     _close(torch.addmm(tc, ta, tb, beta=0.5, alpha=2.0), T.addmm(wc, wa, wb, beta=0.5, alpha=2.0))
     _close(torch.nn.functional.linear(ta, tb.t(), tc), TF.linear(wa, wb.t(), wc))
-    _close(torch.bmm(ta[None].expand(2, m, k), tb[None].expand(2, k, n)), T.bmm(wa[None].expand(2, m, k),
-                                                                                wb[None].expand(2, k, n)))
+    _close(
+        torch.bmm(ta[None].expand(2, m, k), tb[None].expand(2, k, n)),
+        T.bmm(wa[None].expand(2, m, k), wb[None].expand(2, k, n)),
+    )
     _close(ta.t().t() @ tb.t().contiguous().t(), wa @ wb)  # strided operands
 
 
@@ -212,8 +259,11 @@ def _train(lib, device, optimizer: str, steps: int = 15) -> tuple[float, list]:
         model[2].weight.copy_(lib.tensor(w2))
         model[2].bias.fill_(-0.1)
     model = model.to(device)
-    make = {"sgd": lambda p: lib.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3),
-            "adam": lambda p: lib.optim.Adam(p, lr=0.01), "adamw": lambda p: lib.optim.AdamW(p, lr=0.01)}
+    make = {
+        "sgd": lambda p: lib.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3),
+        "adam": lambda p: lib.optim.Adam(p, lr=0.01),
+        "adamw": lambda p: lib.optim.AdamW(p, lr=0.01),
+    }
     opt = make[optimizer](model.parameters())
     xt, yt = lib.tensor(x, device=device), lib.tensor(y, device=device)
     for _ in range(steps):
@@ -241,8 +291,10 @@ def test_creation_and_casts(f64_device):
     np.testing.assert_array_equal(torch.zeros(2, 3, dtype=torch.float64, device=d).cpu().numpy(), np.zeros((2, 3)))
     np.testing.assert_array_equal(torch.ones(4, dtype=torch.float64, device=d).cpu().numpy(), np.ones(4))
     assert torch.full((2,), 0.1, dtype=torch.float64, device=d).cpu().numpy()[0] == 0.1
-    np.testing.assert_array_equal(torch.arange(0.0, 1.0, 0.1, dtype=torch.float64, device=d).cpu().numpy(),
-                                  T.arange(0.0, 1.0, 0.1, dtype=T.float64).numpy())
+    np.testing.assert_array_equal(
+        torch.arange(0.0, 1.0, 0.1, dtype=torch.float64, device=d).cpu().numpy(),
+        T.arange(0.0, 1.0, 0.1, dtype=T.float64).numpy(),
+    )
     torch.manual_seed(3)
     r = torch.rand(70, dtype=torch.float64, device=d)
     torch.manual_seed(3)
@@ -251,8 +303,12 @@ def test_creation_and_casts(f64_device):
     assert torch.randn(5, dtype=torch.float64, device=d).dtype is torch.float64
     v = np.array([0.0, -1.5, 2.75, 1e10, -7.0, 1e-320, math.nan])
     x = torch.tensor(v, device=d)
-    for dt, tdt in ((torch.float32, T.float32), (torch.float16, T.float16), (torch.int32, T.int32),
-                    (torch.bool, T.bool)):
+    for dt, tdt in (
+        (torch.float32, T.float32),
+        (torch.float16, T.float16),
+        (torch.int32, T.int32),
+        (torch.bool, T.bool),
+    ):
         if dt is torch.float16 and d == "wgpu" and "shader-f16" not in torch.wgpu.get_device_properties().features:
             continue
         finite = slice(0, 6) if dt in (torch.int32,) else slice(None)
@@ -293,10 +349,12 @@ def test_families_without_f64_kernels_raise_clearly(f64_device):
     if f64_device != "wgpu":
         pytest.skip("the NumPy backend computes every family in float64")
     x = torch.tensor([3.0, 1.0, 2.0], device="wgpu", dtype=torch.float64)
-    for call, family in ((lambda: torch.sort(x), "sort"), (lambda: torch.cumsum(x, 0), "scan"),
-                         (lambda: torch.zeros_like(x).scatter_add(0, torch.tensor([0, 2], device="wgpu"), x[:2]),
-                          "index"),
-                         (lambda: torch.nn.functional.cross_entropy(x[None], torch.tensor([1], device="wgpu")), "nn")):
+    for call, family in (
+        (lambda: torch.sort(x), "sort"),
+        (lambda: torch.cumsum(x, 0), "scan"),
+        (lambda: torch.zeros_like(x).scatter_add(0, torch.tensor([0, 2], device="wgpu"), x[:2]), "index"),
+        (lambda: torch.nn.functional.cross_entropy(x[None], torch.tensor([1], device="wgpu")), "nn"),
+    ):
         with pytest.raises(TypeError, match=f"float64 is not supported by the wgpu {family} kernels"):
             call()
 
@@ -310,7 +368,7 @@ def test_device_properties(wgpu_device):
     assert props.total_memory is None and isinstance(props.limits, dict)
     assert "float64=" in repr(props)
     with pytest.raises(AttributeError):
-        props.no_such_property
+        _ = props.no_such_property
 
 
 _NO_F64 = """
@@ -334,8 +392,7 @@ print("ok")
 def test_adapter_without_shader_f64_keeps_the_clear_error(wgpu_device):
     env = dict(os.environ, WGTORCH_WGPU_DISABLE_FEATURES="shader-f64, shader-int64")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    r = subprocess.run([sys.executable, "-c", _NO_F64], env=env, cwd=root, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run([sys.executable, "-c", _NO_F64], env=env, cwd=root, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
 
 

@@ -261,8 +261,9 @@ WgpuBackend.batch_norm_stats = _NormOps.batch_norm_stats
 
 # -- float64 (shader-f64): kernel families without an f64 specialisation refuse float64 tensors --
 # elementwise, reduce/softmax, matmul and optim compute in f64 (kernels.py's f64 mode); random
-# generates float64 on the host (the cpu stream); index_select/gather copy f64 values as they are. The families below would read f64 storage
-# through f32 code: they raise instead, naming float64 and the family.
+# generates float64 on the host (the cpu stream); index_select/gather copy f64 values as they are.
+# The families below would read f64 storage through f32 code: they raise instead, naming float64
+# and the family.
 _NO_FLOAT64 = {
     "index": ("scatter_add",),  # (index_select and gather only move values: they take f64 storage)
     "scatter": ("scatter", "nonzero"),
