@@ -407,3 +407,26 @@ def test_disabled_features_parsing(monkeypatch):
 
 def test_float64_dtype_storage_type():
     assert D.float64.wgsl == "f64" and D.float32.wgsl == "f32"
+
+
+def test_widened_param_block_layout_matches_wgsl(f64_device):
+    """A float64 kernel's parameter block (f32 fields as f64, WGSL's padding): host == shader."""
+    if f64_device != "wgpu":
+        pytest.skip("a WGSL layout")
+    from wgtorch._backends.wgpu.params import ParamBlock
+    from wgtorch._device import get_backend
+
+    block = ParamBlock("off: u32", "x: f32", "p: u32", "q: u32", "v: vec4<f32>", "n: u32", "s: array<f32, 3>").widened()
+    assert block.size % 32 == 0 and "vec4<f64>" in block.wgsl
+    words = ["f64(P.off)", "P.x", "P.v[0]", "P.v[1]", "P.v[2]", "P.v[3]", "f64(P.n)", "P.s[0]", "P.s[1]", "P.s[2]"]
+    body = "\n".join(f"    out[P.off + {k}u] = {w};" for k, w in enumerate(words))
+    source = (
+        block.wgsl + "@group(0) @binding(1) var<storage, read_write> out: array<f64>;\n"
+        f"@compute @workgroup_size(1)\nfn main() {{\n{body}\n}}\n"
+    )
+    be = get_backend("wgpu")
+    out = be.empty((len(words),), torch.float64)
+    values = [out.offset, 0.1, 5, 6, 1e-300, -2.5, math.pi, 1e300, 7, 1.0 / 3, -0.0, 2.0**-1074]
+    p = be.rt.pipeline(("test-params-f64", source), lambda: source, ("rw",), "test:params64")
+    be.rt.dispatch(p, (out.buffer,), block.struct, values, 1)
+    np.testing.assert_array_equal(be.to_numpy(out), np.array([out.offset, *values[1:2], *values[4:]], np.float64))

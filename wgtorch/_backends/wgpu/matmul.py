@@ -140,7 +140,7 @@ class MatmulOps:
             raise TypeError(f"expected m1 and m2 to have the same dtype, but got: {dt.name} != "
                             f"{b.dtype.name}")
         if dt.wgsl not in ("f32", "f16", "f64"):
-            raise TypeError(f"matmul on wgpu supports float32, float16 and float64 (shader-f64), got {dt.name}")
+            raise TypeError(f"matmul on wgpu supports float32 and float16 (and float64 with shader-f64), got {dt.name}")
         self.check_dtype(dt)
         if a.ndim != b.ndim or a.ndim not in (2, 3):
             raise RuntimeError(f"matmul on wgpu takes two 2-D or two 3-D arrays, got shapes "
