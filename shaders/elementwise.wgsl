@@ -1,7 +1,8 @@
 // Elementwise kernels: out[i] = EXPR(a, b, c) over a broadcast, strided index space.
 //
 // The host (wgtorch/_backends/wgpu/elementwise.py) prepends:
-//   TC   the compute type (f32, i32 or u32 for bool); f16 storage computes in f32
+//   TC   the compute type (f32, i32 or u32 for bool); f16 storage computes in f32; f64 (shader-f64)
+//        kernels are this file in kernels.py's f64 mode (the //@f32 sections are dropped)
 //   TO   the output storage type
 //   NDIM 0 when every operand is contiguous (offsets are base + i), else the number of
 //        dimensions left after merging the ones all operands traverse contiguously
