@@ -70,7 +70,7 @@ _F64_BUILTINS = re.compile(r"(?<![\w.])(exp|exp2|log|log2|sin|cos|tan|sinh|cosh|
 
 
 def _as_f64(body: str) -> str:
-    """A family's source (markers filled) as its float64 kernel: see the comment above."""
+    """A family's source (before its markers are filled) as its float64 kernel: see the comment above."""
     body = _FLOAT_INIT.sub(r"\1f64(\2);", _F32_TYPE.sub("f64", _F32_ONLY.sub("", body)))
     return _rename_f64_builtins(body)
 
