@@ -1,7 +1,8 @@
 // Elementwise kernels: out[i] = EXPR(a, b, c) over a broadcast, strided index space.
 //
 // The host (wgtorch/_backends/wgpu/elementwise.py) prepends:
-//   TC   the compute type (f32, i32 or u32 for bool); f16 storage computes in f32
+//   TC   the compute type (f32, i32 or u32 for bool); f16 storage computes in f32; f64 (shader-f64)
+//        kernels are this file in kernels.py's f64 mode (the //@f32 sections are dropped)
 //   TO   the output storage type
 //   NDIM 0 when every operand is contiguous (offsets are base + i), else the number of
 //        dimensions left after merging the ones all operands traverse contiguously
@@ -29,6 +30,7 @@ fn at(k: u32, i: u32) -> u32 {
 }
 
 // ---- helpers (is_nan, max_nan, tanh_ ... are in prelude.wgsl) ----
+//@f32 begin  (f32 helpers; f64 kernels get the same names from prelude.wgsl's f64 block)
 // erf: Abramowitz & Stegun 7.1.26, |error| < 1.5e-7 (the NumPy backend uses the same formula).
 fn erf_(x: f32) -> f32 {
     let a = abs(x);
@@ -77,6 +79,7 @@ fn pow_(x: f32, y: f32) -> f32 {
     return select(r, -r, negative && odd);
 }
 
+//@f32 end
 // Integer powers, exact and wrapping on overflow as PyTorch's: square-and-multiply. A negative
 // exponent gives 0 but for bases 1 and -1 (the host refuses negative scalar exponents first).
 fn ipow_(x: i32, y: i32) -> i32 {
@@ -96,6 +99,7 @@ fn ipow_(x: i32, y: i32) -> i32 {
     return result;
 }
 
+//@f32 begin
 // atan2 with C's NaN and signed-zero cases (the builtin misses both on some drivers).
 fn atan2_(y: f32, x: f32) -> f32 {
     if (is_nan(x) || is_nan(y)) { return nan_f32(); }
@@ -154,6 +158,7 @@ fn acosh_(x: f32) -> f32 {
 }
 fn sign_f(x: f32) -> f32 { return select(sign(x), 0.0, is_nan(x)); }  // sign(NaN) = 0, as in PyTorch
 
+//@f32 end
 // Python/PyTorch floor division and remainder on integers (WGSL's / and % truncate).
 fn floordiv_i(a: i32, b: i32) -> i32 {
     let q = a / b;
@@ -163,6 +168,7 @@ fn rem_i(a: i32, b: i32) -> i32 {
     let r = a % b;
     return select(r, r + b, (r != 0) && ((r < 0) != (b < 0)));
 }
+//@f32 begin
 // Float floor division and remainder as PyTorch computes them, from C's fmod (a finite a
 // over an infinite b keeps a), so infinities and signs match the NumPy backend.
 fn fmod_(a: f32, b: f32) -> f32 {
@@ -193,6 +199,7 @@ fn rem_f(a: f32, b: f32) -> f32 {
     return select(m, m + b, !(m == 0.0) && ((b < 0.0) != (m < 0.0)));
 }
 
+//@f32 end
 // gcd and lcm as PyTorch's calc_gcd: Euclid on |a|, |b| with C's truncating % (|i32 min| stays
 // negative, as in C); at most 47 steps for 32-bit values.
 fn gcd_i(x: i32, y: i32) -> i32 {
@@ -210,6 +217,7 @@ fn lcm_i(x: i32, y: i32) -> i32 {
     if (g == 0) { return 0; }
     return abs((x / g) * y);  // i32 multiplication wraps, as PyTorch's does
 }
+//@f32 begin
 // log2(2^a + 2^b) = m + log2(1 + 2^-|a - b|)
 fn logaddexp2_(a: f32, b: f32) -> f32 {
     if (is_nan(a) || is_nan(b)) { return nan_f32(); }
@@ -218,6 +226,7 @@ fn logaddexp2_(a: f32, b: f32) -> f32 {
     return m + log1p_(exp2(-abs(a - b))) * 1.4426950408889634;
 }
 
+//@f32 end
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * u32(WG);

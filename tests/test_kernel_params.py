@@ -43,13 +43,23 @@ def test_family_blocks_are_the_packings_the_kernels_were_written_for():
 
 
 def test_no_family_declares_its_own_meta_or_prelude_helpers():
+    from wgtorch._backends.wgpu.kernels import _F32_ONLY, _F64_BLOCK
+
     prelude = family_source(PRELUDE)
-    helpers = [line.split("(")[0] for line in prelude.splitlines() if line.startswith("fn ")]
+    f64_block = _F64_BLOCK.search(prelude).group(1)
+
+    def names(text):
+        return [line.split("(")[0] for line in text.splitlines() if line.startswith("fn ")]
+
+    helpers, f64_helpers = names(_F64_BLOCK.sub("", prelude)), names(f64_block)
     assert PRELUDE not in families()
     for family in families():
         src = family_source(family)
         for helper in helpers:
             assert f"\n{helper}(" not in src, f"{family}.wgsl defines {helper} again (it is in {PRELUDE}.wgsl)"
+        # the f64 block's helpers have f32 twins in a family's //@f32 sections (dropped in f64 kernels)
+        for helper in f64_helpers:
+            assert f"\n{helper}(" not in _F32_ONLY.sub("", src), f"{family}.wgsl defines {helper} outside //@f32"
     for family in ("elementwise", "matmul", "nn", "optim", "random", "rnn", "reduce", "index"):
         assert "struct Meta {" not in family_source(family), family
 

@@ -208,10 +208,14 @@ def test_bad_map_location(tmp_path):
         wgtorch.load(tmp_path / "x.safetensors", map_location="tpu")
 
 
-def test_float64_to_wgpu_is_refused_clearly(wgpu_device, tmp_path):
-    wgtorch.save({"d": wgtorch.tensor(np.array([1.0]))}, tmp_path / "d.safetensors")
-    with pytest.raises(TypeError, match="float64 is not supported on wgpu"):
-        wgtorch.load(tmp_path / "d.safetensors", map_location=wgpu_device)
+def test_float64_to_wgpu_needs_shader_f64(wgpu_device, tmp_path):
+    wgtorch.save({"d": wgtorch.tensor(np.array([1.0 + 2.0**-52]))}, tmp_path / "d.safetensors")
+    if wgtorch.wgpu.get_device_properties().float64:
+        d = wgtorch.load(tmp_path / "d.safetensors", map_location=wgpu_device)["d"]
+        assert d.dtype is wgtorch.float64 and d.item() == 1.0 + 2.0**-52
+    else:
+        with pytest.raises(TypeError, match="shader-f64"):
+            wgtorch.load(tmp_path / "d.safetensors", map_location=wgpu_device)
 
 
 def test_empty_dict(tmp_path):

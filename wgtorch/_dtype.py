@@ -1,9 +1,10 @@
 """dtypes and PyTorch's type-promotion rules.
 
 A `dtype` names an element type once for every backend: the NumPy dtype used on "cpu" and
-"cuda", and the WGSL type used for storage on "wgpu". WGSL has no 64-bit types, so int64
-tensors on wgpu are stored as i32 (values are range-checked when uploaded) and float64 is
-refused there with an error that says why.
+"cuda", and the WGSL type used for storage on "wgpu". int64 tensors on wgpu are stored as i32
+(values are range-checked when uploaded). float64 is WGSL's f64, which only adapters with the
+``shader-f64`` feature have (wgpu-native on Vulkan/DX12; not browsers or Metal): elsewhere the
+wgpu backend refuses it with an error naming the missing feature.
 
 bfloat16 is stored in 16 bits on "cpu" and "cuda" through ``ml_dtypes.bfloat16`` (NumPy has no
 bfloat16 of its own); ops compute in float32 and round to nearest even on store, as PyTorch's CPU
@@ -49,7 +50,7 @@ int64 = dtype("int64", np.int64, "i32", 4)
 float16 = dtype("float16", np.float16, "f16", 5)
 bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, None, 5)  # same rank as float16: together they give float32
 float32 = dtype("float32", np.float32, "f32", 6)
-float64 = dtype("float64", np.float64, None, 7)
+float64 = dtype("float64", np.float64, "f64", 7)  # wgpu: only where the adapter has shader-f64
 
 ALL = (bool_, uint8, int32, int64, float16, bfloat16, float32, float64)
 #: The 16-bit floats, which compute in float32 and round once on store.

@@ -58,9 +58,31 @@ def _runtime(d=None):
     return get_backend(device("wgpu", _index(d))).rt
 
 
-def get_device_properties(d=None) -> dict:
-    rt = _runtime(d)
-    return {"name": rt.name, **rt.info, "limits": dict(rt.limits), "features": sorted(rt.features)}
+class _DeviceProperties(dict):
+    """What ``get_device_properties`` returns: a dict (``props["features"]``) whose keys are also
+    attributes (``props.name``, ``props.float64``), like ``torch.cuda``'s properties object."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __repr__(self) -> str:
+        return (f"_WgpuDeviceProperties(name={self['name']!r}, total_memory={self['total_memory']}, "
+                f"float64={self['float64']}, int64_mode={self['int64_mode']!r})")
+
+
+def get_device_properties(device=None) -> _DeviceProperties:
+    """The adapter behind ``device`` (default wgpu:0): ``name``, ``total_memory`` (None: WebGPU does
+    not report it), the device's ``features`` and ``limits``, the adapter's ``info`` fields,
+    ``float64`` (float64 tensors computed in f64: the shader-f64 feature was granted) and
+    ``int64_mode`` ("int32-storage": int64 tensors are stored as 32-bit integers, range-checked).
+    Features withheld by WGTORCH_WGPU_DISABLE_FEATURES are absent, as on an adapter without them."""
+    rt = _runtime(device)
+    return _DeviceProperties(name=rt.name, **rt.info, total_memory=None, limits=dict(rt.limits),
+                             features=sorted(rt.features), float64="shader-f64" in rt.features,
+                             int64_mode="int32-storage")
 
 
 def synchronize(d=None) -> None:

@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 
 from .._backends.protocol import REDUCTIONS
-from .._dtype import bool_, float16, float32, from_numpy_dtype, int32
+from .._dtype import bool_, float16, float32, float64, from_numpy_dtype, int32
 from ..ops.elementwise_defs import OPS, PREDICATES
 from .core import Case, Kernel, put
 
@@ -37,6 +37,9 @@ BOOL_OPS = {name for name, op in OPS.items()
 LOOSE = {"exp", "log", "sin", "cos", "tanh", "sigmoid", "gelu", "gelu_tanh", "erf", "silu", "log1p",
          "expm1", "softplus", "elu", "pow", "atan2", "rsqrt", "sqrt", "remainder", "floor_divide"}
 F16_OPS = ("copy", "add", "mul", "exp", "relu", "maximum")
+# float64 kernels (shader-f64), against the NumPy backend in float64: the prelude's f64 functions.
+F64_OPS = ("copy", "add", "mul", "div", "exp", "log", "log1p", "sin", "cos", "tanh", "sqrt", "pow", "atan2",
+           "fmod", "maximum")
 
 
 def _rng(seed: int = 0):
@@ -169,7 +172,17 @@ def elementwise_kernels() -> list[Kernel]:
         cases = [_elementwise_case("float16 special values", op, special, float16, float16, **tol),
                  _elementwise_case("float16 random n=1000", op, hosts, float16, float16, **tol)]
         kernels.append(Kernel("elementwise", f"{op} (float16)", cases, requires="shader-f16"))
+    for op in F64_OPS:  # (float64 tolerances: a float32 computation misses them by 1e8)
+        # (pow is exp(y log x) in f64: its error grows as |y ln x| ulp, 4e-14 at 88**88)
+        tol = (1e-13, 1e-300) if op == "pow" else (2e-14, 1e-300)
+        cases = _op_cases(op, float64, SPECIAL_F.astype(np.float64) * (1 + 2.0**-40), _random_f64, tol)
+        kernels.append(Kernel("elementwise", f"{op} (float64)", cases, requires="shader-f64"))
     return kernels
+
+
+def _random_f64(op: str, k: int, shape, rng) -> np.ndarray:
+    """`_random_f`'s domains in float64, with digits past float32's."""
+    return np.asarray(_random_f(op, k, shape, rng).astype(np.float64) * (1 + rng.uniform(-1e-9, 1e-9, shape)))
 
 
 # -- reduce ------------------------------------------------------------------------------------

@@ -53,6 +53,9 @@ def device_header(report: DeviceReport, console: Console) -> None:
     keys = ("backend_type", "adapter_type", "vendor", "architecture", "description")
     facts = [f"{k}: {info[k]}" for k in keys if info.get(k)]
     console.print(Text(" · ".join(facts), style="dim"))
+    if "float64" in info:  # the wgpu dtype modes (wgtorch.wgpu.get_device_properties)
+        console.print(Text(f"float64: {'native f64 (shader-f64)' if info['float64'] else 'refused (no shader-f64)'}"
+                           f" · int64: {info.get('int64_mode', '?')}", style="dim"))
     if report.limits:
         limits = Table(title="limits", title_justify="left", show_header=False, box=None, padding=(0, 1))
         items = sorted(report.limits.items())

@@ -16,6 +16,7 @@ from .array import WgpuArray, contiguous_strides
 from .attention import AttentionOps  # optional fused attention (protocol.OPTIONAL): shaders/attention.wgsl
 from .conv import ConvOps  # the optional fused convolution (protocol.FusedConv)
 from .elementwise import ElementwiseOps
+from .float64_guard import float64_guards
 from .index import IndexOps
 from .matmul import MatmulOps
 from .nn import NNOps
@@ -34,7 +35,7 @@ _I32 = np.iinfo(np.int32)
 
 
 _STORAGE_NP = {"f32": np.dtype(np.float32), "i32": np.dtype(np.int32), "u32": np.dtype(np.uint32),
-               "f16": np.dtype(np.float16)}
+               "f16": np.dtype(np.float16), "f64": np.dtype(np.float64)}
 
 
 def storage_np_dtype(dt: dtype) -> np.dtype:
@@ -43,8 +44,11 @@ def storage_np_dtype(dt: dtype) -> np.dtype:
 
 
 # ScatterOps comes before IndexOps so that its scatter/nonzero are the ones used.
-class WgpuBackend(ScatterOps, ScanOps, ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps,
-                  RNNOps, SortOps, ConvOps, AttentionOps, NormOps):
+_KERNEL_MIXINS = (ScatterOps, ScanOps, ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps,
+                  RNNOps, SortOps, ConvOps, AttentionOps, NormOps)
+
+
+class WgpuBackend(float64_guards(_KERNEL_MIXINS), *_KERNEL_MIXINS):
     name = "wgpu"
 
     def __init__(self, index: int = 0):
@@ -57,12 +61,13 @@ class WgpuBackend(ScatterOps, ScanOps, ElementwiseOps, ReduceOps, MatmulOps, Ind
             if dt.name == "bfloat16":
                 raise TypeError("bfloat16 is not supported on wgpu (WGSL has no bf16 type); use float16 or float32, "
                                 "or keep this tensor on the cpu device")
-            if dt is float64:
-                raise TypeError("float64 is not supported on wgpu: WGSL has no 64-bit floats. Use "
-                                "float32 (.float()) or keep this tensor on the cpu device")
             raise TypeError(f"{dt} is not supported on wgpu; use int32 or float32")
         if dt is float16 and "shader-f16" not in self.rt.features:
             raise TypeError(f"float16 needs the shader-f16 feature, which {self.rt.name} lacks")
+        if dt is float64 and "shader-f64" not in self.rt.features:
+            raise TypeError(f"float64 on wgpu needs the adapter feature shader-f64, which {self.rt.name} lacks "
+                            "(or it was disabled by WGTORCH_WGPU_DISABLE_FEATURES). Use float32 (.float()) "
+                            "or keep this tensor on the cpu device")
 
     # -- moving data ---------------------------------------------------------------------------
     def empty(self, shape, dt: dtype) -> WgpuArray:
@@ -238,4 +243,3 @@ def _reshape_strides(old_shape, old_strides, new_shape):
             new_strides[j] = 1
             j += 1
     return tuple(new_strides)
-

@@ -25,7 +25,7 @@ META = PARAMS.struct
 
 # The WGSL of each op comes from the registry (`ops/elementwise_defs.py`); creation kernels
 # that have no tensor operands are the only expressions kept here.
-_CREATION = {"arange": ("a + f32(i) * b", "a + TC(i) * b")}
+_CREATION = {"arange": ("a + TC(i) * b", "a + TC(i) * b")}
 _NAMES = "abc"
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 
@@ -159,7 +159,7 @@ class ElementwiseOps:
         else:
             rt.stats["pipeline_hits"] += 1
         if plan.nscalars:
-            sf, si = _scalar_slots([x for x in operands if type(x) is not WgpuArray], plan.tc == "f32", plan.compute)
+            sf, si = _scalar_slots([x for x in operands if type(x) is not WgpuArray], plan.tc in _FLOATS, plan.compute)
             values = [*plan.head, *sf, *si, *plan.params, *offsets, *plan.tail]
         else:
             values = [*plan.head, *plan.params, *offsets, *plan.tail]
@@ -193,7 +193,9 @@ def _make_plan(be, op, operands, compute: dtype, out_dtype: dtype, out, shape=No
     plan = _Plan()
     plan.op, plan.compute, plan.out_dtype = op, compute, out_dtype
     # bool computes in i32 (sign, add, max ... of bools), and is stored back as 0/1.
-    plan.tc = "f32" if compute.is_floating_point else "i32" if compute.wgsl == "u32" else compute.wgsl
+    # float64 computes in f64 (the shader-f64 feature; see kernels.py), the other floats in f32.
+    plan.tc = ("f64" if compute.wgsl == "f64" else "f32") if compute.is_floating_point else \
+        "i32" if compute.wgsl == "u32" else compute.wgsl
     plan.out_wgsl = out_dtype.wgsl
     plan.half = compute.wgsl == "f16"  # operands are rounded to f16 first, as PyTorch's half kernels do
     arrays = [x for x in operands if type(x) is WgpuArray]
@@ -216,7 +218,7 @@ def _make_plan(be, op, operands, compute: dtype, out_dtype: dtype, out, shape=No
         plan.ndim = 0
         plan.params = _ZEROS8
         plan.tail = ()
-        plan.struct = META_FLAT
+        plan.struct = META_FLAT if plan.tc != "f64" else META64_FLAT
     else:
         aligned = [_aligned_strides_of(shape, out_strides, shape)] + [_aligned_strides(a, shape) for a in arrays]
         dims, strides = _merge_dims(shape, aligned)
@@ -232,7 +234,7 @@ def _make_plan(be, op, operands, compute: dtype, out_dtype: dtype, out, shape=No
             tail += pad
         tail += [0] * (MAX_DIMS * (4 - len(strides)))
         plan.tail = tuple(tail)
-        plan.struct = META
+        plan.struct = META if plan.tc != "f64" else META64
     # An integer division by a device tensor reports a zero divisor through the runtime's
     # error buffer (PyTorch raises ZeroDivisionError; a host check would cost a sync per op).
     spec = OPS.get(op)  # None for creation kernels (arange)
@@ -269,6 +271,10 @@ fn report_zero_division() {{
 _ZEROS8 = (0,) * MAX_DIMS
 # The same layout cut after the offsets: a flat kernel (NDIM 0) never reads strides.
 META_FLAT = PARAMS.through("offset")
+# float64 kernels: the same values, scalar_f packed as doubles (params.ParamBlock.widened).
+META64 = PARAMS.widened().struct
+META64_FLAT = PARAMS.widened().through("offset")
+_FLOATS = ("f32", "f64")
 
 
 def _scalar_slots(scalars, is_float: bool, compute: dtype):
@@ -297,7 +303,7 @@ def _scalar_value(x, is_float: bool, compute: dtype):
 def _expression(op: str, tc: str) -> str:
     spec = OPS.get(op)
     float_expr, int_expr = (spec.wgsl, spec.wgsl_int) if spec is not None else _CREATION[op]
-    expr = float_expr if tc == "f32" else int_expr
+    expr = float_expr if tc in _FLOATS else int_expr
     if expr is None:  # the front end refuses these dtypes first (registry `accepts`)
         raise TypeError(f"{op} is not defined for integer tensors on wgpu")
     return expr
@@ -319,7 +325,7 @@ def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False, z
     wide = OPS[op].wide if op in OPS else ()
     for k, (name, slot) in enumerate(zip(_NAMES, layout)):
         if slot < 0:
-            field = "scalar_f" if tc == "f32" else "scalar_i"
+            field = "scalar_f" if tc in _FLOATS else "scalar_i"
             value = f"P.{field}[{scalar}]"
             scalar += 1
         else:
@@ -335,7 +341,8 @@ def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False, z
                         + _ZERO_REPORT)
         store = "    if (b == TC(0)) { report_zero_division(); }\n" + store
     return specialise("elementwise", {"TC": tc, "TO": types[0]}, {"NDIM": ndim, "WG": WG},
-                      {"BINDINGS": "\n".join(bindings), "LOADS": "\n".join(loads), "STORE": store}, params=PARAMS)
+                      {"BINDINGS": "\n".join(bindings), "LOADS": "\n".join(loads), "STORE": store}, params=PARAMS,
+                      f64=tc == "f64")
 
 
 __all__ = ["ElementwiseOps", "broadcast_shapes", "contiguous_strides"]

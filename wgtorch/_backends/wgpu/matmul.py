@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..._dtype import dtype, float32
+from ..._dtype import dtype, float32, float64
 from .array import WgpuArray
 from .kernels import specialise
 from .params import ParamBlock
@@ -139,8 +139,8 @@ class MatmulOps:
         if b.dtype is not dt:
             raise TypeError(f"expected m1 and m2 to have the same dtype, but got: {dt.name} != "
                             f"{b.dtype.name}")
-        if dt.wgsl not in ("f32", "f16"):
-            raise TypeError(f"matmul on wgpu supports float32 and float16, got {dt.name}")
+        if dt.wgsl not in ("f32", "f16", "f64"):
+            raise TypeError(f"matmul on wgpu supports float32 and float16 (and float64 with shader-f64), got {dt.name}")
         self.check_dtype(dt)
         if a.ndim != b.ndim or a.ndim not in (2, 3):
             raise RuntimeError(f"matmul on wgpu takes two 2-D or two 3-D arrays, got shapes "
@@ -204,8 +204,9 @@ class MatmulOps:
             ks = min(longest, k - start)
             part = self.matmul(a.view(a.shape[:-1] + (ks,), a.strides, a.offset + start * a.strides[-1]),
                                b.view(b.shape[:-2] + (ks, b.shape[-1]), b.strides, b.offset + start * b.strides[-2]))
-            acc = part if acc is None else self.elementwise("add", [acc, part], float32, float32)
-        return acc if acc.dtype is a.dtype else self.elementwise("copy", [acc], float32, a.dtype)
+            w = float64 if a.dtype is float64 else float32
+            acc = part if acc is None else self.elementwise("add", [acc, part], w, w)
+        return acc if acc.dtype is a.dtype else self.elementwise("copy", [acc], acc.dtype, a.dtype)
 
 
 def _source(dt: dtype, cfg: TileConfig, mode_a: int, mode_b: int) -> str:
@@ -214,9 +215,12 @@ def _source(dt: dtype, cfg: TileConfig, mode_a: int, mode_b: int) -> str:
               "TILE_A": cfg.bk * cfg.bm if cfg.tiled else 1, "TILE_B": cfg.bk * cfg.bn if cfg.tiled else 1,
               "KS": ks}
     markers = dict.fromkeys(("REG_SETUP", "REG_STEP", "REG_STORE"), "")
+    f64 = dt.wgsl == "f64"  # float64 accumulates in f64 (the generated f32 names the compute type)
     if not cfg.tiled:
         markers = _register_code(cfg.tm, cfg.tn, ks, mode_a, mode_b)
-    return specialise("matmul", {"TS": dt.wgsl}, consts, markers, params=PARAMS)
+        if f64:
+            markers = {name: code.replace("f32", "f64") for name, code in markers.items()}
+    return specialise("matmul", {"TS": dt.wgsl}, consts, markers, params=PARAMS, f64=f64)
 
 
 _XYZW = "xyzw"

@@ -1,8 +1,9 @@
 """Optimizer updates on wgpu: one fused dispatch per parameter (``shaders/optim.wgsl``).
 
 Each method writes the parameter and its state buffers in place. Hyper-parameters are packed
-into the dispatch's meta slot as float32 scalars, so a training loop whose learning rate changes
-every step reuses one compiled pipeline and never waits for the device.
+into the dispatch's meta slot as float32 scalars (float64 for float64 parameters), so a training
+loop whose learning rate changes every step reuses one compiled pipeline and never waits for the
+device.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ PARAMS = ParamBlock(
     "s: array<f32, 8>  // hyper-parameters",
 )
 META = PARAMS.struct
+META64 = PARAMS.widened().struct  # float64 parameters: the hyper-parameters as doubles
 
 MAXIMIZE, NESTEROV, FIRST_STEP, DECOUPLED = 1, 2, 4, 8
 
@@ -52,16 +54,18 @@ def _body(kind: str, present: tuple[bool, ...]) -> str:
     return "\n".join([f"    let r = {call.format(*loads, **flags)};", *stores, "    param[ip] = SP(r.p);"])
 
 
-def _source(kind: str, tp: str, tg: str, present: tuple[bool, ...], vec4: bool) -> str:
+def _source(kind: str, tp: str, tg: str, present: tuple[bool, ...], vec4: bool, f64: bool = False) -> str:
     bindings = ["@group(0) @binding(1) var<storage, read_write> param: array<SP>;",
                 "@group(0) @binding(2) var<storage, read> grad: array<SG>;"]
     bindings += [f"@group(0) @binding({3 + k}) var<storage, read_write> s{k}: array<SP>;"
                  for k in range(sum(present))]
     wide = "vec4<{}>" if vec4 else "{}"
     # TP/TG (the scalar storage types) also make `specialise` enable f16 when either is f16.
-    aliases = {"TP": tp, "TG": tg, "SP": wide.format(tp), "SG": wide.format(tg), "V": wide.format("f32")}
+    # float64 parameters compute in f64 with float64 hyper-parameters (kernels.py's f64 mode).
+    aliases = {"TP": tp, "TG": tg, "SP": wide.format(tp), "SG": wide.format(tg),
+               "V": wide.format("f64" if f64 else "f32")}
     return specialise("optim", aliases, {"WG": WG},
-                      {"BINDINGS": "\n".join(bindings), "BODY": _body(kind, present)}, params=PARAMS)
+                      {"BINDINGS": "\n".join(bindings), "BODY": _body(kind, present)}, params=PARAMS, f64=f64)
 
 
 class OptimOps:
@@ -116,13 +120,15 @@ class OptimOps:
         # Four elements per invocation where sizes and offsets allow: wider loads, 1/4 the threads.
         vec4 = param.size % 4 == 0 and not any(o % 4 for o in offsets)
         width = 4 if vec4 else 1
+        f64 = tp == "f64"
         key = ("optim", kind, tp, tg, present, vec4)
-        p = self.rt.pipeline(key, lambda: _source(kind, tp, tg, present, vec4),
+        p = self.rt.pipeline(key, lambda: _source(kind, tp, tg, present, vec4, f64),
                              ("rw", "r") + ("rw",) * sum(present), f"optim:{kind}")
         offsets = [o // width for o in offsets] + [0] * (8 - len(offsets))
         numel = param.size // width
         values = (numel, flags, 0, 0, *offsets, *scalars, *([0.0] * (8 - len(scalars))))
-        self.rt.dispatch(p, (buffers[0], grad.buffer, *buffers[1:]), META, values, -(-numel // WG))
+        self.rt.dispatch(p, (buffers[0], grad.buffer, *buffers[1:]), META64 if f64 else META, values,
+                         -(-numel // WG))
         for original, copy in zip(written, copies):
             if copy is not original:
                 self.elementwise("copy", [copy], copy.dtype, copy.dtype, out=original)

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..._dtype import dtype, float16
+from ..._dtype import dtype, float16, float64
 from .. import random as reference
 from .kernels import specialise
 from .params import ParamBlock
@@ -41,6 +41,12 @@ class RandomOps:
 
     def random(self, kind: str, shape: tuple, dt: dtype, seed: int, counter: int, low, high):
         reference.check(kind, dt, low, high)
+        if dt is float64:
+            # The cpu stream's float64 formulas (53-bit uniforms, float64 Box-Muller), generated on
+            # the host and uploaded: the values equal the cpu device's for the same seed.
+            self.check_dtype(dt)
+            n = math.prod(shape)
+            return self.from_numpy(reference.generate(kind, n, seed, counter, low, high, dt).reshape(shape), dt)
         out = self.empty(shape, dt)
         n = out.size
         if n == 0:

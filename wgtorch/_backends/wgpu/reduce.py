@@ -9,7 +9,7 @@ is one row of K contiguous elements per output. Three shapes of work:
 - few, very long rows (a full sum): each row is split into chunks, one workgroup per chunk
   writes a partial, and a second pass reduces the partials.
 
-Accumulation types: f16 storage accumulates in f32; int32/int64 (both stored as i32) sum and
+Accumulation types: f16 storage accumulates in f32, f64 in f64 (shader-f64); int32/int64 (both stored as i32) sum and
 multiply in i32, so results past 2**31 wrap around (PyTorch's int64 would not); bool (u32)
 reduces in u32.
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from ..._dtype import bool_, float32, int32, int64
+from ..._dtype import bool_, float32, float64, int32, int64
 from .array import WgpuArray
 from .elementwise import _merge_dims
 from .kernels import specialise
@@ -68,7 +68,7 @@ _COMBINE = {
     "amax": ("max_nan(a, b)", "max(a, b)"),
     "amin": ("min_nan(a, b)", "min(a, b)"),
 }
-_ACC_DTYPE = {"f32": float32, "i32": int32, "u32": bool_}
+_ACC_DTYPE = {"f32": float32, "i32": int32, "u32": bool_, "f64": float64}
 
 
 def plan_reduce(rows: int, K: int, software: bool) -> tuple[int, int]:
@@ -106,10 +106,10 @@ def _accumulator(storage: str) -> str:
 
 def _ops_source(op: str, ta: str) -> str:
     """ident(), IDX_NONE, combine and take for one op and accumulator type."""
-    identity = _IDENTITY[op][("f32", "i32", "u32").index(ta)]
+    identity = _IDENTITY[op][("f32", "i32", "u32").index("f32" if ta == "f64" else ta)]
     lines = [f"fn ident() -> TA {{ return TA({identity}); }}", "const IDX_NONE: i32 = 2147483647;"]
     if op in _COMBINE:
-        expr = _COMBINE[op][0 if ta == "f32" else 1]
+        expr = _COMBINE[op][0 if ta in ("f32", "f64") else 1]
         lines.append(f"fn combine(a: TA, b: TA) -> TA {{ return {expr}; }}")
         lines.append("fn take(a: TA, ia: i32, b: TA, ib: i32) -> bool { return false; }")
     else:
@@ -117,7 +117,7 @@ def _ops_source(op: str, ta: str) -> str:
         # (the pairs meet in no particular order inside a workgroup tree).
         cmp = ">" if op == "argmax" else "<"
         nan = ("    let na = is_nan(a);\n    let nb = is_nan(b);\n"
-               "    if (na || nb) { return nb && (!na || ib < ia); }\n") if ta == "f32" else ""
+               "    if (na || nb) { return nb && (!na || ib < ia); }\n") if ta in ("f32", "f64") else ""
         lines.append("fn combine(a: TA, b: TA) -> TA { return a; }")
         lines.append(f"fn take(a: TA, ia: i32, b: TA, ib: i32) -> bool {{\n{nan}"
                      f"    return b {cmp} a || (b == a && ib < ia);\n}}")
@@ -233,7 +233,7 @@ class ReduceOps:
                       "OUT_BOOL": out_bool, "LOG": False, "WG": f"{WG}u", "FOLD": f"{FOLD}u"}
             return specialise("reduce", {"TI": ti, "TA": ta, "TO": to}, consts,
                               {"BINDINGS": _bindings_source(ti, to, index_io), "OPS": _ops_source(op, ta)},
-                              params=PARAMS)
+                              params=PARAMS, f64=ta == "f64")
 
         p = self.rt.pipeline(key, source, access, f"reduce:{op}")
         buffers = (src, out.buffer) if aux is None else (src, out.buffer, aux.buffer)
@@ -260,13 +260,15 @@ class ReduceOps:
         if 3 * (K if kernel == K_SOFTMAX_THREAD else -(-K // WG)) > MAX_THREAD_ELEMENTS:
             return self._softmax_long_rows(a, dim, log)
         ti = a.dtype.wgsl
+        ta = "f64" if ti == "f64" else "f32"  # (f16 computes in f32)
         key = ("softmax", kernel, ti, len(kept_shape), log)
 
         def source():
             consts = {"KERNEL": kernel, "KEPT_NDIM": len(kept_shape), "RED_NDIM": 1, "ARG": False,
                       "PARTIAL": False, "OUT_BOOL": False, "LOG": log, "WG": f"{WG}u", "FOLD": f"{FOLD}u"}
-            markers = {"BINDINGS": _bindings_source(ti, ti, "none"), "OPS": _ops_source("sum", "f32")}
-            return specialise("reduce", {"TI": ti, "TA": "f32", "TO": ti}, consts, markers, params=PARAMS)
+            markers = {"BINDINGS": _bindings_source(ti, ti, "none"), "OPS": _ops_source("sum", ta)}
+            return specialise("reduce", {"TI": ti, "TA": ta, "TO": ti}, consts, markers, params=PARAMS,
+                              f64=ta == "f64")
 
         p = self.rt.pipeline(key, source, ("r", "rw"), "log_softmax" if log else "softmax")
         meta = [rows, K, 1, K, a.offset, out.offset, out.strides[dim], 0,
@@ -280,11 +282,11 @@ class ReduceOps:
         """softmax over rows too long for one kernel, from split reductions and elementwise ops
         in float32: max, x - max, exp, sum, then divide (or subtract the log). An all -inf row
         or a NaN gives NaN, as in the fused kernel."""
-        x = a if a.dtype is float32 else self.elementwise("copy", [a], a.dtype, float32)
-        shifted = self.elementwise("sub", [x, self.reduce("amax", x, (dim,), True)], float32, float32)
-        e = self.elementwise("exp", [shifted], float32, float32)
+        w = float64 if a.dtype is float64 else float32
+        x = a if a.dtype is w else self.elementwise("copy", [a], a.dtype, w)
+        shifted = self.elementwise("sub", [x, self.reduce("amax", x, (dim,), True)], w, w)
+        e = self.elementwise("exp", [shifted], w, w)
         s = self.reduce("sum", e, (dim,), True)
         if log:
-            return self.elementwise("sub", [shifted, self.elementwise("log", [s], float32, float32)],
-                                    float32, a.dtype)
-        return self.elementwise("div", [e, s], float32, a.dtype)
+            return self.elementwise("sub", [shifted, self.elementwise("log", [s], w, w)], w, a.dtype)
+        return self.elementwise("div", [e, s], w, a.dtype)

@@ -142,6 +142,13 @@ def _direct_pass_calls(device):
         return None
 
 
+def disabled_features() -> frozenset:
+    """Adapter features wgtorch must not request: WGTORCH_WGPU_DISABLE_FEATURES, a comma-separated
+    list (e.g. "shader-f64,shader-int64"), read when a device is created. It simulates an adapter
+    without them, so that the paths for a missing feature run on every machine."""
+    return frozenset(f.strip() for f in os.environ.get("WGTORCH_WGPU_DISABLE_FEATURES", "").split(",") if f.strip())
+
+
 class Runtime(DeviceErrors):
     def __init__(self, index: int = 0):
         adapters = list_adapters()
@@ -155,7 +162,8 @@ class Runtime(DeviceErrors):
         self.info = dict(self.adapter.info)
         self.name = self.info["device"]
         self.is_software = self.info["adapter_type"] == "CPU"
-        wanted = [f for f in ("shader-f16", "timestamp-query") if f in self.adapter.features]
+        wanted = [f for f in ("shader-f16", "timestamp-query", "shader-f64", "shader-int64")
+                  if f in self.adapter.features and f not in disabled_features()]
         self.device = self.adapter.request_device_sync(required_features=wanted, label="wgtorch")
         self.features = set(self.device.features)
         self.limits = dict(self.device.limits)
