@@ -29,7 +29,25 @@ def _prepared_grad(grad, param, weight_decay: float, maximize: bool):
 
 
 class ArrayOptimOps:
-    """Mixin for `ArrayBackend`: ``sgd_step``, ``adam_step``, ``rmsprop_step``."""
+    """Mixin for `ArrayBackend`: ``sgd_step``, ``adam_step``, ``rmsprop_step``, and the foreach
+    forms (``sgd_foreach``, ``adam_foreach``: the same updates, tensor after tensor)."""
+
+    def sgd_foreach(self, params, grads, momentum_buffers, lr, momentum, dampening, weight_decay,
+                    nesterov, maximize, first_steps) -> None:
+        """`sgd_step` for each tensor of a group (``first_steps``: one flag per tensor)."""
+        for p, g, buf, first in zip(params, grads, momentum_buffers, first_steps):
+            self.sgd_step(p, g, buf, float(lr), momentum, dampening, weight_decay, nesterov, maximize, first)
+
+    def adam_foreach(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta2, eps,
+                     weight_decay, steps, decoupled, maximize) -> None:
+        """`adam_step` for each tensor of a group. ``steps``: each tensor's count of this step as
+        host numbers, or 0-d arrays of the counts so far (capturable), which this adds 1 to first."""
+        vmaxes = max_exp_avg_sqs if max_exp_avg_sqs is not None else [None] * len(params)
+        for p, g, m, v, vmax, step in zip(params, grads, exp_avgs, exp_avg_sqs, vmaxes, steps):
+            if not isinstance(step, (int, float)):
+                step += 1
+                step = float(step)
+            self.adam_step(p, g, m, v, vmax, float(lr), beta1, beta2, eps, weight_decay, step, decoupled, maximize)
 
     def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
                  nesterov, maximize, first_step) -> None:

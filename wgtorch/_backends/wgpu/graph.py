@@ -25,6 +25,7 @@ work other threads record on the device during a capture is captured too.
 from __future__ import annotations
 
 import gc
+import struct
 
 from .pool import BUFFER_USAGE, Buffer
 
@@ -48,7 +49,8 @@ class Capture:
     """The records of one capture, and the blocks it pins and holds (no reference to the `Graph`,
     so that blocks pinning it make no cycle)."""
 
-    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "__weakref__")
+    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "patches", "hooks", "drawing",
+                 "draws", "paused", "__weakref__")
 
     def __init__(self):
         self.alive = True  # False once released: its pins no longer hold anything
@@ -57,20 +59,63 @@ class Capture:
         self.ops: list = []
         self.failed = None  # what made the capture abandon, if anything
         self.error_slots = 0
+        # Per-replay hooks (see patch_last, on_replay): what replay must update each time.
+        self.patches: list = []  # (op index, fn(params: bytearray)) run before every replay
+        self.hooks: list = []  # (before(), after()) run around every replay's submit
+        self.drawing = None  # the Generator of the random draw being recorded (wgtorch._creation._draw)
+        self.draws: dict = {}  # id(generator) -> _Draws
+        self.paused = 0  # > 0: dispatches run eagerly and are not recorded (see unrecorded)
+
+    # -- per-replay hooks (used by random draws, optimizers' lr and first-step flags) ------------
+    def patch_last(self, fn) -> None:
+        """Call ``fn(params)`` on the last recorded dispatch's parameter bytes (a bytearray, to
+        change in place) before every replay; a patched dispatch gets a parameter slot of its own."""
+        for i in range(len(self.ops) - 1, -1, -1):
+            if self.ops[i][0] is not _COPY:
+                self.patches.append((i, fn))
+                return
+        raise RuntimeError("patch_last(): nothing is recorded yet")
+
+    def on_replay(self, before=None, after=None) -> None:
+        """Run ``before()`` before every replay (ahead of the patches) and ``after()`` after its submit."""
+        self.hooks.append((before, after))
+
+    def unrecorded(self):
+        """Context manager: dispatches inside it run now and are not replayed."""
+        return _Unrecorded(self)
 
     def record_dispatch(self, rt, p, buffers, meta_struct, ring, offset: int, groups: int) -> None:
-        if p.name.startswith("random:"):
-            # The seed and counter are baked into the parameters: a replay would repeat the numbers.
-            raise refuse(rt, f"the random op {p.name!r} (its numbers would repeat on every replay)")
+        if self.paused:
+            return
         params = bytes(ring[offset : offset + meta_struct.size])
+        if p.name.startswith("random:"):
+            # The seed and counter are in the parameters: each replay patches them from the generator.
+            gen, self.drawing = self.drawing, None
+            if gen is None:
+                raise refuse(rt, f"the random op {p.name!r} without its generator (its numbers would repeat "
+                                 "on every replay)")
+            draws = self.draws.get(id(gen))
+            phase, lo, hi = _RANDOM_COUNTER.unpack_from(params, 4)
+            counter = (hi << 32 | lo) * 4 + phase
+            if draws is None:
+                draws = self.draws[id(gen)] = _Draws(gen, counter)
+            self.ops.append(self._dispatch_record(rt, p, buffers, params, groups))
+            self.patches.append((len(self.ops) - 1, draws.patch(counter)))
+            return
+        self.ops.append(self._dispatch_record(rt, p, buffers, params, groups))
+
+    @staticmethod
+    def _dispatch_record(rt, p, buffers, params: bytes, groups: int) -> tuple:
         if groups <= rt.max_groups:
             x, y = groups, 1
         else:
             y = -(-groups // rt.max_groups)
             x = -(-groups // y)
-        self.ops.append((p, tuple(buffers), params, x, y))
+        return (p, tuple(buffers), params, x, y)
 
     def record_copy(self, src: Buffer, src_offset: int, dst: Buffer, dst_offset: int, nbytes: int) -> None:
+        if self.paused:
+            return
         self.ops.append((_COPY, src, src_offset, dst, dst_offset, nbytes))
 
     def release(self, rt) -> None:
@@ -83,6 +128,64 @@ class Capture:
                 b.pin = None
         rt._dead.extend(self.held)  # the next locked runtime call returns them (see Runtime._reclaim)
         self.pinned, self.held = [], []
+
+
+_RANDOM_COUNTER = struct.Struct("<III")  # random.PARAMS' phase, block_lo, block_hi (bytes 4..16)
+_RANDOM_SEED = struct.Struct("<II")  # key0, key1 (bytes 16..24)
+
+
+class _Draws:
+    """The random draws one capture took from one generator: each replay draws the next numbers
+    of the stream, as the eager steps would, and moves the generator past them."""
+
+    __slots__ = ("gen", "first", "end", "base")
+
+    def __init__(self, gen, first: int):
+        self.gen = gen
+        self.first = first  # the stream position of the capture's first draw
+        self.end = None  # the generator's position when the capture ended
+        self.base = first  # the position this replay starts at
+
+    def before(self) -> None:
+        base = self.gen._counter
+        if (base - self.first) % 4:
+            raise RuntimeError(
+                "replay(): the generator's position moved by a number not a multiple of 4 since the capture "
+                "(set_state with such a counter); a replay can't draw its numbers from there"
+            )
+        self.base = base
+
+    def after(self) -> None:
+        self.gen._counter = self.base + (self.end - self.first)
+
+    def patch(self, counter: int):
+        def fn(params: bytearray) -> None:
+            c = counter + (self.base - self.first)
+            block = c // 4
+            _RANDOM_COUNTER.pack_into(params, 4, c % 4, block & 0xFFFFFFFF, (block >> 32) & 0xFFFFFFFF)
+            seed = self.gen._seed
+            _RANDOM_SEED.pack_into(params, 16, seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF)
+
+        return fn
+
+
+class _Unrecorded:
+    __slots__ = ("cap",)
+
+    def __init__(self, cap):
+        self.cap = cap
+
+    def __enter__(self):
+        self.cap.paused += 1
+
+    def __exit__(self, *exc):
+        self.cap.paused -= 1
+        return False
+
+
+def capturing(rt):
+    """The `Capture` recording on runtime ``rt``, or None."""
+    return rt._capture
 
 
 class Graph:
@@ -99,6 +202,7 @@ class Graph:
         self._params = None
         self._uses_errors = False
         self._dispatches = 0
+        self._patched: list = []
 
     # -- capture -------------------------------------------------------------------------------
     def capture_begin(self, device=None) -> None:
@@ -144,18 +248,30 @@ class Graph:
         from .runtime import META_SLOT
 
         slots: dict[bytes, int] = {}  # equal parameter blocks share a slot
-        for op in cap.ops:
-            if op[0] is not _COPY:
+        patched: dict[int, list] = {}  # patched ops get slots of their own, after the shared ones
+        for i, fn in cap.patches:
+            patched.setdefault(i, []).append(fn)
+        for i, op in enumerate(cap.ops):
+            if op[0] is not _COPY and i not in patched:
                 slots.setdefault(op[2], len(slots))
-        blob = bytearray(max(len(slots), 1) * META_SLOT)
+        own = {i: len(slots) + k for k, i in enumerate(patched)}
+        blob = bytearray(max(len(slots) + len(own), 1) * META_SLOT)
         for params, i in slots.items():
             blob[i * META_SLOT : i * META_SLOT + len(params)] = params
+        for i, slot in own.items():
+            params = cap.ops[i][2]
+            blob[slot * META_SLOT : slot * META_SLOT + len(params)] = params
+        # (slot byte offset, captured bytes, patch functions, bytes last written)
+        self._patched = [(own[i] * META_SLOT, cap.ops[i][2], fns, cap.ops[i][2]) for i, fns in patched.items()]
+        for draws in cap.draws.values():
+            draws.end = draws.gen._counter
+            cap.hooks.insert(0, (draws.before, draws.after))
         self._params = rt.device.create_buffer(size=len(blob), usage=BUFFER_USAGE, label="graph params")
         rt.queue.write_buffer(self._params, 0, blob)  # lands before the first replay's submit
         groups: dict = {}
         program = []
         errors = rt._errors
-        for op in cap.ops:
+        for index, op in enumerate(cap.ops):
             if op[0] is _COPY:
                 program.append(op)
                 self._uses_errors |= op[1] is errors or op[3] is errors
@@ -171,7 +287,8 @@ class Graph:
                 ]
                 bg = groups[key] = rt.device.create_bind_group(layout=p.layout, entries=entries)
             self._uses_errors |= errors is not None and errors in buffers
-            program.append((p, bg, slots[params] * META_SLOT, x, y))
+            slot = own[index] if index in own else slots[params]
+            program.append((p, bg, slot * META_SLOT, x, y))
         self._program = program
         self._dispatches = sum(1 for op in program if op[0] is not _COPY)
 
@@ -188,17 +305,35 @@ class Graph:
             raise RuntimeError(
                 "replay() of a wgpu graph that holds no capture (capture one with `with wgtorch.wgpu.graph(g):`)"
             )
+        hooks = self._cap.hooks
+        for before, _ in hooks:
+            if before is not None:
+                before()
         with rt.lock:
+            self._apply_patches(rt)
             rt.flush()  # eager work recorded before the replay runs before it
             try:
                 rt.queue.submit([self._encode(rt).finish()])
             except Exception as e:
                 raise _translate(e, rt.name) from e
+            for _, after in hooks:
+                if after is not None:
+                    after()
             rt.stats["submits"] += 1
             rt.stats["dispatches"] += self._dispatches
             if self._uses_errors:  # the next read checks what the replay's index checks reported
                 rt._errors_armed = True
                 rt._error_slots = max(rt._error_slots, self._cap.error_slots)
+
+    def _apply_patches(self, rt) -> None:
+        """Rewrite the parameter slots whose patches give new bytes (ordered before the next submit)."""
+        for k, (offset, base, fns, last) in enumerate(self._patched):
+            params = bytearray(base)
+            for fn in fns:
+                fn(params)
+            if params != last:
+                rt.queue.write_buffer(self._params, offset, bytes(params))
+                self._patched[k] = (offset, base, fns, bytes(params))
 
     def _encode(self, rt):
         """The replay's command encoder, recorded and not finished (benches time this alone: on a
@@ -250,6 +385,7 @@ class Graph:
         """Drop the capture and return the memory it kept to the pool."""
         cap, rt = self._cap, self._rt
         self._program, self._params, self._cap, self._uses_errors, self._dispatches = [], None, None, False, 0
+        self._patched = []
         if cap is None:
             return
         with rt.lock:
