@@ -28,6 +28,8 @@ class Adam(Optimizer):
     cpu, ``capturable`` changes nothing.
     """
 
+    _graph_safe = True  # see step()
+
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
                  foreach: bool | None = None, maximize: bool = False, capturable: bool = False,

@@ -19,6 +19,8 @@ class SGD(Optimizer):
     between replays), and a capture of the first step (momentum buffers made) replays as later steps.
     """
 
+    _graph_safe = True  # see step()
+
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
                  foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None):

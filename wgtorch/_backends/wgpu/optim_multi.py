@@ -100,7 +100,10 @@ class ForeachOps:
                 if capturable:  # the count still advances, as PyTorch's does
                     self._multi_run(1, [(p, g, states, step, None)], base, None, None, lr, True, empty=True)
                 continue
-            (items if ok else rest).append((p, g, states, step, None if capturable else float(step)))
+            if ok:
+                items.append((p, g, states, step, None if capturable else float(step)))
+            else:
+                rest.append((p, g, m, v, vmax, step))
         for p, g, m, v, vmax, step in rest:
             self.adam_step(p, g, m, v, vmax, lr, beta1, beta2, eps, weight_decay, step, decoupled, maximize)
 
