@@ -13,13 +13,24 @@ instead of going back to the pool; ``release`` (``Graph.reset`` or the graph's d
 Tensors that existed before the capture (parameters, static inputs) are the caller's to keep alive
 (as with CUDA graphs: one freed while the graph lives may be reused, and a replay would write it).
 
-Limits (not in scope yet): values packed into parameters at capture time are replayed as they were:
-scalars, shapes, SGD momentum's first-step flag (capture after a warm-up step), Adam's step count
-and bias corrections, lr schedulers; random ops are refused (their seed and counter would repeat).
-Host reads, syncs and uploads are refused, as is replaying during a capture. Gradients that exist
-when the capture starts are accumulated into on every replay (PyTorch's rule too): call
-``zero_grad()`` (set_to_none) before capturing a backward. Capture is per device, not per thread:
-work other threads record on the device during a capture is captured too.
+Per-replay values: a dispatch may carry patches (``Capture.patch_last``), run on its own copy of
+the captured parameter bytes before every replay (only changed slots are rewritten), and hooks
+(``Capture.on_replay``) run before and after every replay's submit. Random draws use them: each
+records the generator it came from (`wgtorch._creation._draw` sets ``Capture.drawing``), and a
+replay draws the generator's next numbers (seed and counter patched, the generator moved past them),
+so N replays draw what N eager steps would. Optimizers use them for the learning rate (a
+`LiveFloat` re-read from the group on every replay, so lr schedulers work) and SGD's first-step
+flag (cleared for replays, so a capture of the first step works); capturable Adam/AdamW keep their
+step counts on the device. ``Capture.unrecorded()`` runs work once, eagerly, without recording it
+(optimizer state made in the captured step).
+
+Limits: other values packed into parameters at capture time are replayed as they were (scalars,
+shapes). Optimizers that keep host step counts or composite updates (Adagrad, Adadelta, Adamax,
+NAdam, RAdam, LBFGS) and Adam/AdamW with ``capturable=False`` refuse to be captured. Host reads,
+syncs and uploads are refused, as is replaying during a capture. Gradients that exist when the
+capture starts are accumulated into on every replay (PyTorch's rule too): call ``zero_grad()``
+(set_to_none) before capturing a backward, or inside the body. Capture is per device, not per
+thread: work other threads record on the device during a capture is captured too.
 """
 
 from __future__ import annotations
