@@ -45,8 +45,9 @@ def _batches(n=N, seed=1):
 
 def _model(lib, dropout: bool):
     lib.manual_seed(0)
-    layers = [lib.nn.Linear(20, 16), lib.nn.ReLU()] + ([lib.nn.Dropout(0.3)] if dropout else []) + [
-        lib.nn.Linear(16, 5)]
+    layers = (
+        [lib.nn.Linear(20, 16), lib.nn.ReLU()] + ([lib.nn.Dropout(0.3)] if dropout else []) + [lib.nn.Linear(16, 5)]
+    )
     model = lib.nn.Sequential(*layers)
     return model.to("wgpu") if lib is torch else model
 
@@ -92,7 +93,7 @@ def _replayed(optim, sched, dropout, set_to_none, batches, warm):
         loss = _step(model, opt, x, y, set_to_none)
     sch.step()
     losses = [loss.item()]
-    for xb, yb in batches[warm + 1:]:
+    for xb, yb in batches[warm + 1 :]:
         x.copy_(torch.tensor(xb, device="wgpu"))
         y.copy_(torch.tensor(yb, device="wgpu"))
         g.replay()

@@ -62,8 +62,11 @@ def device_steps(states: list, params: list, cap) -> None:
     if any(values) and cap is not None:
         from .._backends.wgpu.graph import refuse
 
-        raise refuse(cap_rt(todo[0][1]), "moving a capturable optimizer's step counts to the device (after "
-                                         "load_state_dict): run one step before capturing")
+        raise refuse(
+            cap_rt(todo[0][1]),
+            "moving a capturable optimizer's step counts to the device (after "
+            "load_state_dict): run one step before capturing",
+        )
     dev = todo[0][1].device
     with init_state(cap):
         flat = tensor(values, dtype="float32", device=dev) if any(values) else zeros(len(todo), device=dev)
@@ -76,5 +79,9 @@ def cap_rt(p):
 
 
 def _on_device(step, p) -> bool:
-    return step is not None and getattr(step, "device", None) == p.device and step.dtype.name == "float32" \
+    return (
+        step is not None
+        and getattr(step, "device", None) == p.device
+        and step.dtype.name == "float32"
         and step.ndim == 0
+    )

@@ -60,8 +60,20 @@ class Capture:
     """The records of one capture, and the blocks it pins and holds (no reference to the `Graph`,
     so that blocks pinning it make no cycle)."""
 
-    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "patches", "hooks", "drawing",
-                 "draws", "paused", "__weakref__")
+    __slots__ = (
+        "alive",
+        "held",
+        "pinned",
+        "ops",
+        "failed",
+        "error_slots",
+        "patches",
+        "hooks",
+        "drawing",
+        "draws",
+        "paused",
+        "__weakref__",
+    )
 
     def __init__(self):
         self.alive = True  # False once released: its pins no longer hold anything
@@ -103,8 +115,9 @@ class Capture:
             # The seed and counter are in the parameters: each replay patches them from the generator.
             gen, self.drawing = self.drawing, None
             if gen is None:
-                raise refuse(rt, f"the random op {p.name!r} without its generator (its numbers would repeat "
-                                 "on every replay)")
+                raise refuse(
+                    rt, f"the random op {p.name!r} without its generator (its numbers would repeat on every replay)"
+                )
             draws = self.draws.get(id(gen))
             phase, lo, hi = _RANDOM_COUNTER.unpack_from(params, 4)
             counter = (hi << 32 | lo) * 4 + phase

@@ -24,14 +24,20 @@ def refuse_host_step(rt):
     """The error for an Adam step whose count lives on the host, inside a capture."""
     from .graph import refuse
 
-    return refuse(rt, "an Adam/AdamW step with capturable=False (its step count and bias corrections would "
-                      "replay as captured; construct the optimizer with capturable=True)")
+    return refuse(
+        rt,
+        "an Adam/AdamW step with capturable=False (its step count and bias corrections would "
+        "replay as captured; construct the optimizer with capturable=True)",
+    )
+
 
 WG = 64
 MAX_T = 6
 PARAMS = ParamBlock(
-    "n: u32  // tensors in this chunk", "flags: u32",
-    "step_b: u32  // capturable Adam: the binding and offset of tensor 0's step count", "step_at: u32",
+    "n: u32  // tensors in this chunk",
+    "flags: u32",
+    "step_b: u32  // capturable Adam: the binding and offset of tensor 0's step count",
+    "step_at: u32",
     "s: array<f32, 12>  // hyper-parameters",
     "e: array<vec4<u32>, 12>  // per tensor: (wg end, numel, bindings, param off), (grad, s0, s1, s2 offs)",
 )
@@ -45,10 +51,14 @@ def _source(kind: int, k: int) -> str:
     lines = [f"@group(0) @binding({j + 1}) var<storage, read_write> B{j}: array<f32>;" for j in range(k)]
     cases_ld = "".join(f"        case {j}u: {{ return B{j}[i]; }}\n" for j in range(k - 1))
     cases_st = "".join(f"        case {j}u: {{ B{j}[i] = v; }}\n" for j in range(k - 1))
-    lines.append(f"fn ld(b: u32, i: u32) -> f32 {{\n    switch b {{\n{cases_ld}"
-                 f"        default: {{ return B{k - 1}[i]; }}\n    }}\n}}")
-    lines.append(f"fn st(b: u32, i: u32, v: f32) {{\n    switch b {{\n{cases_st}"
-                 f"        default: {{ B{k - 1}[i] = v; }}\n    }}\n}}")
+    lines.append(
+        f"fn ld(b: u32, i: u32) -> f32 {{\n    switch b {{\n{cases_ld}"
+        f"        default: {{ return B{k - 1}[i]; }}\n    }}\n}}"
+    )
+    lines.append(
+        f"fn st(b: u32, i: u32, v: f32) {{\n    switch b {{\n{cases_st}"
+        f"        default: {{ B{k - 1}[i] = v; }}\n    }}\n}}"
+    )
     return specialise("optim_multi", {}, {"KIND": kind, "WG": WG}, {"BUFFERS": "\n".join(lines)}, params=PARAMS)
 
 
@@ -59,8 +69,9 @@ def _dense_f32(a) -> bool:
 class ForeachOps:
     """Mixin for `WgpuBackend` (through `optim.OptimOps`): ``sgd_foreach`` and ``adam_foreach``."""
 
-    def sgd_foreach(self, params, grads, momentum_buffers, lr, momentum, dampening, weight_decay,
-                    nesterov, maximize, first_steps) -> None:
+    def sgd_foreach(
+        self, params, grads, momentum_buffers, lr, momentum, dampening, weight_decay, nesterov, maximize, first_steps
+    ) -> None:
         base = (MAXIMIZE if maximize else 0) | (NESTEROV if nesterov else 0) | (HAS_BUF if momentum != 0 else 0)
         items, rest = [], []
         for p, g, buf, first in zip(params, grads, momentum_buffers, first_steps):
@@ -79,23 +90,43 @@ class ForeachOps:
 
         self._multi_run(0, items, base, lambda first: FIRST_STEP if first else 0, scalars, lr, False)
 
-    def adam_foreach(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta2, eps,
-                     weight_decay, steps, decoupled, maximize) -> None:
+    def adam_foreach(
+        self,
+        params,
+        grads,
+        exp_avgs,
+        exp_avg_sqs,
+        max_exp_avg_sqs,
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        steps,
+        decoupled,
+        maximize,
+    ) -> None:
         amsgrad = max_exp_avg_sqs is not None
         capturable = bool(steps) and not isinstance(steps[0], (int, float))
         if not capturable and self.rt._capture is not None:
             raise refuse_host_step(self.rt)
-        base = ((MAXIMIZE if maximize else 0) | (DECOUPLED if decoupled else 0) | (AMSGRAD if amsgrad else 0)
-                | (CAPTURABLE if capturable else 0))
+        base = (
+            (MAXIMIZE if maximize else 0)
+            | (DECOUPLED if decoupled else 0)
+            | (AMSGRAD if amsgrad else 0)
+            | (CAPTURABLE if capturable else 0)
+        )
         vmaxes = max_exp_avg_sqs if amsgrad else [None] * len(params)
         items, rest = [], []
         for p, g, m, v, vmax, step in zip(params, grads, exp_avgs, exp_avg_sqs, vmaxes, steps):
             states = [m, v] + ([vmax] if amsgrad else [])
             ok = _dense_f32(p) and g.dtype is float32 and all(_dense_f32(s) for s in states)
             if capturable and not (ok and step.dtype is float32 and step.size == 1):
-                raise NotImplementedError("Adam(capturable=True) on wgpu updates float32 dense parameters and "
-                                          "state with float32 step tensors; got a parameter of dtype "
-                                          f"{p.dtype.name} (contiguous={p.contiguous})")
+                raise NotImplementedError(
+                    "Adam(capturable=True) on wgpu updates float32 dense parameters and "
+                    "state with float32 step tensors; got a parameter of dtype "
+                    f"{p.dtype.name} (contiguous={p.contiguous})"
+                )
             if p.size == 0:
                 if capturable:  # the count still advances, as PyTorch's does
                     self._multi_run(1, [(p, g, states, step, None)], base, None, None, lr, True, empty=True)
@@ -113,7 +144,7 @@ class ForeachOps:
                 ln1 = math.log(beta1) if beta1 > 0 else -math.inf
                 ln2 = math.log(beta2) if beta2 > 0 else -math.inf
                 return (*head, ln1, ln2, 1 - lr_now * weight_decay)
-            return (*head, lr_now / (1 - beta1 ** step), math.sqrt(1 - beta2 ** step), 1 - lr_now * weight_decay)
+            return (*head, lr_now / (1 - beta1**step), math.sqrt(1 - beta2**step), 1 - lr_now * weight_decay)
 
         self._multi_run(1, items, base, None, scalars, lr, capturable)
 
@@ -130,8 +161,11 @@ class ForeachOps:
                 item = (p, g, states, step, k)
             need = [p.buffer, g.buffer, *(s.buffer for s in states)] + ([step.buffer] if capturable else [])
             new = bufs + [b for b in dict.fromkeys(need) if b not in bufs]
-            follows = (not capturable or not chunk
-                       or (step.buffer is chunk[-1][3].buffer and step.offset == chunk[-1][3].offset + 1))
+            follows = (
+                not capturable
+                or not chunk
+                or (step.buffer is chunk[-1][3].buffer and step.offset == chunk[-1][3].offset + 1)
+            )
             if chunk and (len(chunk) == MAX_T or len(new) > limit or k != key or not follows):
                 self._multi_dispatch(kind, chunk, bufs, base_flags, flag_of, scalars, lr, capturable)
                 chunk, new = [], list(dict.fromkeys(need))
@@ -143,8 +177,9 @@ class ForeachOps:
     def _multi_dispatch(self, kind, chunk, bufs, base_flags, flag_of, scalars, lr, capturable, empty=False):
         written = [w for p, _, states, _, _ in chunk for w in (p, *states)]
         if len({id(w.storage) for w in written}) != len(written):
-            raise RuntimeError("foreach optimizer step: parameters and optimizer state share memory; each needs "
-                               "its own storage")
+            raise RuntimeError(
+                "foreach optimizer step: parameters and optimizer state share memory; each needs its own storage"
+            )
         index = {b: j for j, b in enumerate(bufs)}
         entries, end = [], 0
         for p, g, states, _, _ in chunk:
@@ -161,12 +196,15 @@ class ForeachOps:
         step_b = step_at = 0
         if capturable:
             step_b, step_at = index[chunk[0][3].buffer], chunk[0][3].offset
-        p = self.rt.pipeline(("optim_multi", kind, len(bufs)), lambda: _source(kind, len(bufs)),
-                             ("rw",) * len(bufs), f"optim_multi:{'sgd' if kind == 0 else 'adam'}")
+        p = self.rt.pipeline(
+            ("optim_multi", kind, len(bufs)),
+            lambda: _source(kind, len(bufs)),
+            ("rw",) * len(bufs),
+            f"optim_multi:{'sgd' if kind == 0 else 'adam'}",
+        )
         cap = self.rt._capture
         if capturable:  # the step counts first: the update reads this step's count
-            self.rt.dispatch(p, tuple(bufs), META, (len(chunk), INC_STEP, step_b, step_at, *([0.0] * 12),
-                                                    *entries), 1)
+            self.rt.dispatch(p, tuple(bufs), META, (len(chunk), INC_STEP, step_b, step_at, *([0.0] * 12), *entries), 1)
         if empty:
             return
         lr_now = float(lr)
