@@ -60,10 +60,8 @@ def device_steps(states: list, params: list, cap) -> None:
         return
     values = [float(s["step"]) if s.get("step") is not None else 0.0 for s, _ in todo]
     if any(values) and cap is not None:
-        from .._backends.wgpu.graph import refuse
-
-        raise refuse(
-            cap_rt(todo[0][1]),
+        raise cap.refuse(
+            todo[0][1]._be.rt,
             "moving a capturable optimizer's step counts to the device (after "
             "load_state_dict): run one step before capturing",
         )
@@ -72,10 +70,6 @@ def device_steps(states: list, params: list, cap) -> None:
         flat = tensor(values, dtype="float32", device=dev) if any(values) else zeros(len(todo), device=dev)
     for j, (s, _) in enumerate(todo):
         s["step"] = flat[j]
-
-
-def cap_rt(p):
-    return p._be.rt
 
 
 def _on_device(step, p) -> bool:

@@ -57,9 +57,7 @@ class Adam(Optimizer):
                 cap = capture_of(be)
                 capturable = bool(group.get("capturable")) and getattr(be, "rt", None) is not None
                 if cap is not None and not capturable:
-                    from .._backends.wgpu.graph import refuse
-
-                    raise refuse(be.rt, f"{type(self).__name__}(capturable=False).step() (its step count and bias "
+                    raise cap.refuse(be.rt, f"{type(self).__name__}(capturable=False).step() (its step count and bias "
                                         "corrections would replay as captured; construct the optimizer with "
                                         "capturable=True)")
                 states = [self.state[p] for p, _ in pairs]

@@ -134,10 +134,9 @@ class Optimizer:
             if g.shape != p.shape:
                 raise RuntimeError(f"{type(self).__name__}: a parameter of shape {tuple(p.shape)} has a "
                                    f"gradient of shape {tuple(g.shape)}")
-            if not self._graph_safe and getattr(getattr(p._be, "rt", None), "_capture", None) is not None:
-                from .._backends.wgpu.graph import refuse
-
-                raise refuse(p._be.rt, f"{type(self).__name__}.step() (its step counts and learning rate are "
+            cap = None if self._graph_safe else getattr(getattr(p._be, "rt", None), "_capture", None)
+            if cap is not None:
+                raise cap.refuse(p._be.rt, f"{type(self).__name__}.step() (its step counts and learning rate are "
                                        "host values a replay would repeat; SGD, Adam, AdamW (capturable=True) "
                                        "and RMSprop can be captured)")
             p._counter()[0] += 1  # updated in place: a graph that saved p must not reuse it

@@ -103,6 +103,10 @@ class Capture:
         """Run ``before()`` before every replay (ahead of the patches) and ``after()`` after its submit."""
         self.hooks.append((before, after))
 
+    def refuse(self, rt, what: str):
+        """`refuse` for callers that have the capture and should not import this module."""
+        return refuse(rt, what)
+
     def unrecorded(self):
         """Context manager: dispatches inside it run now and are not replayed."""
         return _Unrecorded(self)

@@ -8,6 +8,7 @@ every step reuses one compiled pipeline and never waits for the device.
 from __future__ import annotations
 
 import math
+import struct
 
 from ..live import LiveFloat, current
 from .array import WgpuArray
@@ -138,8 +139,6 @@ class OptimOps(ForeachOps):
 def _patch(scalars: tuple, first: int):
     """Per-replay patch of a recorded per-parameter update: `LiveFloat` scalars (the learning
     rate) re-read, and no first-step flag (replays come after the captured step)."""
-    import struct
-
     def fn(params: bytearray) -> None:
         if first:
             (flags,) = struct.unpack_from("<I", params, 4)

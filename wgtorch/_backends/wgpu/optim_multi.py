@@ -13,6 +13,7 @@ replay (graph.py's ``patch_last``); capturable Adam reads its step counts from t
 from __future__ import annotations
 
 import math
+import struct
 
 from ..._dtype import float32
 from ..live import LiveFloat, current
@@ -22,9 +23,7 @@ from .params import ParamBlock
 
 def refuse_host_step(rt):
     """The error for an Adam step whose count lives on the host, inside a capture."""
-    from .graph import refuse
-
-    return refuse(
+    return rt._capture.refuse(
         rt,
         "an Adam/AdamW step with capturable=False (its step count and bias corrections would "
         "replay as captured; construct the optimizer with capturable=True)",
@@ -218,7 +217,6 @@ class ForeachOps:
 def _patch(lr, scalars, first: int):
     """The per-replay patch of a recorded multi-tensor dispatch: the current learning rate (and
     what is derived from it), and no first-step flag (replays come after the captured step)."""
-    import struct
 
     def fn(params: bytearray) -> None:
         if first:
