@@ -105,8 +105,6 @@ def _replayed(optim, sched, dropout, set_to_none, batches, warm):
 @pytest.mark.parametrize("optim", list(OPTIMS))
 @pytest.mark.parametrize("sched, set_to_none, warm", [("step", True, 1), ("cosine", False, 0)])
 def test_replays_equal_eager_steps_with_dropout_and_a_scheduler(optim, sched, set_to_none, warm):
-    if warm == 0 and optim.startswith("sgd_nesterov"):
-        warm = 1  # (the per-parameter SGD path captured at step 1 is covered by "sgd_momentum" too)
     batches = _batches()
     ref, ref_opt = _eager(optim, sched, True, set_to_none, batches)
     got, opt, g, _ = _replayed(optim, sched, True, set_to_none, batches, warm)

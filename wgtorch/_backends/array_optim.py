@@ -45,8 +45,8 @@ class ArrayOptimOps:
         vmaxes = max_exp_avg_sqs if max_exp_avg_sqs is not None else [None] * len(params)
         for p, g, m, v, vmax, step in zip(params, grads, exp_avgs, exp_avg_sqs, vmaxes, steps):
             if not isinstance(step, (int, float)):
-                step += 1
-                step = float(step)
+                step += 1  # in place: the state's count
+                step = float(step.item())
             self.adam_step(p, g, m, v, vmax, float(lr), beta1, beta2, eps, weight_decay, step, decoupled, maximize)
 
     def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,

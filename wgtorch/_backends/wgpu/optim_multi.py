@@ -152,10 +152,18 @@ class ForeachOps:
         """Split ``items`` (param, grad, states, step array or host step, key) into chunks and
         dispatch each: a chunk's tensors share the key (SGD's first-step flag, Adam's host step)."""
         limit = min(self.rt.limits.get("max-storage-buffers-per-shader-stage", 8), 16) - 1  # P takes one
-        chunk, bufs, key = [], [], None
+        chunk, bufs, key, wrote = [], [], None, set()
         for item in items:
             p, g, states, step, k = item
-            if g.storage is p.storage or any(g.storage is s.storage for s in states) or not g.contiguous:
+            mine = {id(w.storage) for w in (p, *states)}
+            if len(mine) != 1 + len(states):
+                raise RuntimeError(
+                    "foreach optimizer step: a parameter and its optimizer state share memory; each needs its own "
+                    "storage"
+                )
+            # Tensors sharing storage (a parameter given twice) go to separate chunks, updated in turn.
+            split = bool(mine & wrote)
+            if split or id(g.storage) in mine | wrote or not g.contiguous:
                 g = self.elementwise("copy", [g], g.dtype, g.dtype)  # dense, and not aliasing a written tensor
                 item = (p, g, states, step, k)
             need = [p.buffer, g.buffer, *(s.buffer for s in states)] + ([step.buffer] if capturable else [])
@@ -165,20 +173,16 @@ class ForeachOps:
                 or not chunk
                 or (step.buffer is chunk[-1][3].buffer and step.offset == chunk[-1][3].offset + 1)
             )
-            if chunk and (len(chunk) == MAX_T or len(new) > limit or k != key or not follows):
+            if chunk and (split or len(chunk) == MAX_T or len(new) > limit or k != key or not follows):
                 self._multi_dispatch(kind, chunk, bufs, base_flags, flag_of, scalars, lr, capturable)
-                chunk, new = [], list(dict.fromkeys(need))
+                chunk, new, wrote = [], list(dict.fromkeys(need)), set()
             chunk.append(item)
             bufs, key = new, k
+            wrote |= mine
         if chunk:
             self._multi_dispatch(kind, chunk, bufs, base_flags, flag_of, scalars, lr, capturable, empty)
 
     def _multi_dispatch(self, kind, chunk, bufs, base_flags, flag_of, scalars, lr, capturable, empty=False):
-        written = [w for p, _, states, _, _ in chunk for w in (p, *states)]
-        if len({id(w.storage) for w in written}) != len(written):
-            raise RuntimeError(
-                "foreach optimizer step: parameters and optimizer state share memory; each needs its own storage"
-            )
         index = {b: j for j, b in enumerate(bufs)}
         entries, end = [], 0
         for p, g, states, _, _ in chunk:
