@@ -45,8 +45,8 @@ class ArrayOptimOps:
         vmaxes = max_exp_avg_sqs if max_exp_avg_sqs is not None else [None] * len(params)
         for p, g, m, v, vmax, step in zip(params, grads, exp_avgs, exp_avg_sqs, vmaxes, steps):
             if not isinstance(step, (int, float)):
-                step += 1  # in place: the state's count
-                step = float(step.item())
+                step += 1  # in place, on the device: the state's count (read there, never on the host)
+                step = step.reshape(())
             self.adam_step(p, g, m, v, vmax, float(lr), beta1, beta2, eps, weight_decay, step, decoupled, maximize)
 
     def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
@@ -67,7 +67,8 @@ class ArrayOptimOps:
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
                   weight_decay, step, decoupled, maximize) -> None:
-        """One Adam (``decoupled=False``) or AdamW step; ``step`` counts this one (1 first)."""
+        """One Adam (``decoupled=False``) or AdamW step; ``step`` counts this one (1 first): a
+        number, or a 0-d float32 array on the device (`adam_foreach`'s capturable counts)."""
         xp = self.xp
         with np.errstate(all="ignore"):
             if decoupled:
@@ -80,7 +81,10 @@ class ArrayOptimOps:
             exp_avg_sq *= beta2
             exp_avg_sq += (1 - beta2) * g * g
             bias_correction1 = 1 - beta1 ** step
-            bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+            if isinstance(step, (int, float)):
+                bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+            else:  # a device count (capturable): float32 corrections on the device, as PyTorch's
+                bias_correction2_sqrt = xp.sqrt(1 - beta2 ** step)
             second = exp_avg_sq
             if max_exp_avg_sq is not None:
                 xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
