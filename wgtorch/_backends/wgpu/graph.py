@@ -83,7 +83,7 @@ class Capture:
         self.failed = None  # what made the capture abandon, if anything
         self.error_slots = 0
         # Per-replay hooks (see patch_last, on_replay): what replay must update each time.
-        self.patches: list = []  # (op index, fn(params: bytearray)) run before every replay
+        self.patches: list = []  # (op record, fn(params: bytearray)) run before every replay
         self.hooks: list = []  # (before(), after()) run around every replay's submit
         self.drawing = None  # the Generator of the random draw being recorded (wgtorch._creation._draw)
         self.draws: dict = {}  # id(generator) -> _Draws
@@ -95,9 +95,16 @@ class Capture:
         change in place) before every replay; a patched dispatch gets a parameter slot of its own."""
         for i in range(len(self.ops) - 1, -1, -1):
             if self.ops[i][0] is not _COPY:
-                self.patches.append((i, fn))
+                self._patch(i, fn)
                 return
         raise RuntimeError("patch_last(): nothing is recorded yet")
+
+    def _patch(self, i: int, fn) -> None:
+        # Keyed by the record itself, not its index: a pass rewriting the list at capture end keeps it.
+        self.patches.append((self.ops[i], fn))
+        no_fuse = getattr(self, "no_fuse", None)  # where fusion is merged: it leaves patched records alone
+        if no_fuse is not None:
+            no_fuse.add(i)
 
     def on_replay(self, before=None, after=None) -> None:
         """Run ``before()`` before every replay (ahead of the patches) and ``after()`` after its submit."""
@@ -128,7 +135,7 @@ class Capture:
             if draws is None:
                 draws = self.draws[id(gen)] = _Draws(gen, counter)
             self.ops.append(self._dispatch_record(rt, p, buffers, params, groups))
-            self.patches.append((len(self.ops) - 1, draws.patch(counter)))
+            self._patch(len(self.ops) - 1, draws.patch(counter))
             return
         self.ops.append(self._dispatch_record(rt, p, buffers, params, groups))
 
@@ -276,9 +283,11 @@ class Graph:
         from .runtime import META_SLOT
 
         slots: dict[bytes, int] = {}  # equal parameter blocks share a slot
-        patched: dict[int, list] = {}  # patched ops get slots of their own, after the shared ones
-        for i, fn in cap.patches:
-            patched.setdefault(i, []).append(fn)
+        fns: dict[int, list] = {}  # id(record) -> its patches
+        for record, fn in cap.patches:
+            fns.setdefault(id(record), []).append(fn)
+        # patched ops (by index in the final list) get slots of their own, after the shared ones
+        patched = {i: fns[id(op)] for i, op in enumerate(cap.ops) if id(op) in fns}
         for i, op in enumerate(cap.ops):
             if op[0] is not _COPY and i not in patched:
                 slots.setdefault(op[2], len(slots))
@@ -290,7 +299,7 @@ class Graph:
             params = cap.ops[i][2]
             blob[slot * META_SLOT : slot * META_SLOT + len(params)] = params
         # (slot byte offset, captured bytes, patch functions, bytes last written)
-        self._patched = [(own[i] * META_SLOT, cap.ops[i][2], fns, cap.ops[i][2]) for i, fns in patched.items()]
+        self._patched = [(own[i] * META_SLOT, cap.ops[i][2], fs, cap.ops[i][2]) for i, fs in patched.items()]
         for draws in cap.draws.values():
             draws.end = draws.gen._counter
             cap.hooks.insert(0, (draws.before, draws.after))
