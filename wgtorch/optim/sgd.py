@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._creation import empty_like
-from ._foreach import by_backend, capture_of, live_lr
+from ._foreach import by_backend, capture_of, init_state, live_lr
 from .optimizer import Optimizer, check_flags, check_range
 
 
@@ -53,8 +53,10 @@ class SGD(Optimizer):
                         state = self.state[p]
                         buf = state.get("momentum_buffer")
                         if buf is None:
-                            # The kernel fills it with the first gradient (PyTorch clones it).
-                            buf = state["momentum_buffer"] = empty_like(p)
+                            # The kernel fills it with the first gradient (PyTorch clones it). State
+                            # outlives a capture: made outside its recording (and its private pool).
+                            with init_state(cap):
+                                buf = state["momentum_buffer"] = empty_like(p)
                             first = True
                         buf = buf._data
                     bufs.append(buf)
