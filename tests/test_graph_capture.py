@@ -161,8 +161,7 @@ def test_deleting_a_graph_returns_its_memory():
         ("reading a tensor", lambda x: str(x + 1)),
         ("synchronize", lambda x: torch.wgpu.synchronize()),
         ("uploading host data", lambda x: torch.tensor([1.0, 2.0], device="wgpu")),
-        ("random op", lambda x: torch.rand(4, device="wgpu")),
-        ("random op", lambda x: torch.nn.functional.dropout(x, 0.5)),
+        # random ops are captured (tests/test_graph_optim.py); only a draw without its generator is refused
     ],
 )
 def test_host_work_inside_a_capture_raises_and_the_device_keeps_working(what, body):

@@ -153,7 +153,15 @@ def _draw(gen: Generator, kind, shape, low, high, dtype, dev, requires_grad) -> 
     be = get_backend(dev)
     be.check_dtype(dt)
     seed_, counter = gen._take(math.prod(shape))
-    return _finish(_wrap(be.random(kind, shape, dt, seed_, counter, low, high), be, dt), requires_grad)
+    cap = getattr(getattr(be, "rt", None), "_capture", None)  # a wgpu graph capture records the draw
+    if cap is None:
+        return _finish(_wrap(be.random(kind, shape, dt, seed_, counter, low, high), be, dt), requires_grad)
+    cap.drawing = gen  # so that each replay draws the generator's next numbers (wgpu/graph.py)
+    try:
+        out = be.random(kind, shape, dt, seed_, counter, low, high)
+    finally:
+        cap.drawing = None
+    return _finish(_wrap(out, be, dt), requires_grad)
 
 
 # -- uniform numbers for the samplers built on them (_sampling, _poisson, _multinomial) --

@@ -146,11 +146,12 @@ class graph:
     valid afterwards), and ``wgpu_graph.replay()`` runs the recorded work again on whatever the
     captured tensors hold then.
 
-    Only work on the wgpu device ``device`` is recorded; host reads, syncs, uploads of host data
-    and random ops inside the body raise RuntimeError and abandon the capture. Values baked into
-    kernels' parameters at capture time (scalars, an optimizer's step count or first-step flag,
-    shapes) are replayed as they were. ``pool``, ``stream`` and ``capture_error_mode`` are accepted
-    for PyTorch's signature; only their defaults are supported."""
+    Only work on the wgpu device ``device`` is recorded; host reads, syncs and uploads of host data
+    inside the body raise RuntimeError and abandon the capture. Random ops draw the generator's
+    next numbers on every replay (as the eager steps would); SGD, RMSprop and Adam/AdamW with
+    ``capturable=True`` replay with the group's current lr. Other values baked into kernels'
+    parameters at capture time (scalars, shapes) are replayed as they were. ``pool``, ``stream``
+    and ``capture_error_mode`` are accepted for PyTorch's signature; only their defaults are supported."""
 
     def __init__(self, wgpu_graph, pool=None, stream=None, capture_error_mode: str = "global", device=None):
         if not isinstance(wgpu_graph, _graph_class()):

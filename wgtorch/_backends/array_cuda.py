@@ -209,7 +209,8 @@ class CudaArrayBackend(ArrayBackend):
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
                   weight_decay, step, decoupled, maximize) -> None:
-        if not _fast(param.dtype, grad, exp_avg, exp_avg_sq, max_exp_avg_sq):
+        if not _fast(param.dtype, grad, exp_avg, exp_avg_sq, max_exp_avg_sq) or not isinstance(step, (int, float)):
+            # (a device step count, from adam_foreach's capturable form: the generic update reads it there)
             return super().adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
                                      weight_decay, step, decoupled, maximize)
         w = 1 - beta1

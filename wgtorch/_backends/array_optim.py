@@ -29,7 +29,25 @@ def _prepared_grad(grad, param, weight_decay: float, maximize: bool):
 
 
 class ArrayOptimOps:
-    """Mixin for `ArrayBackend`: ``sgd_step``, ``adam_step``, ``rmsprop_step``."""
+    """Mixin for `ArrayBackend`: ``sgd_step``, ``adam_step``, ``rmsprop_step``, and the foreach
+    forms (``sgd_foreach``, ``adam_foreach``: the same updates, tensor after tensor)."""
+
+    def sgd_foreach(self, params, grads, momentum_buffers, lr, momentum, dampening, weight_decay,
+                    nesterov, maximize, first_steps) -> None:
+        """`sgd_step` for each tensor of a group (``first_steps``: one flag per tensor)."""
+        for p, g, buf, first in zip(params, grads, momentum_buffers, first_steps):
+            self.sgd_step(p, g, buf, float(lr), momentum, dampening, weight_decay, nesterov, maximize, first)
+
+    def adam_foreach(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta2, eps,
+                     weight_decay, steps, decoupled, maximize) -> None:
+        """`adam_step` for each tensor of a group. ``steps``: each tensor's count of this step as
+        host numbers, or 0-d arrays of the counts so far (capturable), which this adds 1 to first."""
+        vmaxes = max_exp_avg_sqs if max_exp_avg_sqs is not None else [None] * len(params)
+        for p, g, m, v, vmax, step in zip(params, grads, exp_avgs, exp_avg_sqs, vmaxes, steps):
+            if not isinstance(step, (int, float)):
+                step += 1  # in place, on the device: the state's count (read there, never on the host)
+                step = step.reshape(())
+            self.adam_step(p, g, m, v, vmax, float(lr), beta1, beta2, eps, weight_decay, step, decoupled, maximize)
 
     def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
                  nesterov, maximize, first_step) -> None:
@@ -49,7 +67,8 @@ class ArrayOptimOps:
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
                   weight_decay, step, decoupled, maximize) -> None:
-        """One Adam (``decoupled=False``) or AdamW step; ``step`` counts this one (1 first)."""
+        """One Adam (``decoupled=False``) or AdamW step; ``step`` counts this one (1 first): a
+        number, or a 0-d float32 array on the device (`adam_foreach`'s capturable counts)."""
         xp = self.xp
         with np.errstate(all="ignore"):
             if decoupled:
@@ -62,7 +81,10 @@ class ArrayOptimOps:
             exp_avg_sq *= beta2
             exp_avg_sq += (1 - beta2) * g * g
             bias_correction1 = 1 - beta1 ** step
-            bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+            if isinstance(step, (int, float)):
+                bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+            else:  # a device count (capturable): float32 corrections on the device, as PyTorch's
+                bias_correction2_sqrt = xp.sqrt(1 - beta2 ** step)
             second = exp_avg_sq
             if max_exp_avg_sq is not None:
                 xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)

@@ -129,6 +129,14 @@ class Backend(Protocol):
     def rmsprop_step(self, param, grad, square_avg, grad_avg, momentum_buffer, lr, alpha, eps,
                      weight_decay, momentum, maximize) -> None:
         """One RMSprop step, in place on ``param`` and its state (``grad_avg`` given when centered)."""
+    # -- foreach optimizer updates (optim16): one call for a group's tensors --
+    def sgd_foreach(self, params, grads, momentum_buffers, lr, momentum, dampening, weight_decay,
+                    nesterov, maximize, first_steps) -> None:
+        """`sgd_step` on lists (one first-step flag per tensor); one kernel per chunk on wgpu."""
+    def adam_foreach(self, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, beta1, beta2, eps,
+                     weight_decay, steps, decoupled, maximize) -> None:
+        """`adam_step` on lists. ``steps``: host counts of this step, or (capturable) float32 0-d
+        arrays of the counts so far, each incremented by the call on the device."""
     def rnn_forward(self, mode: str, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse: bool, save: bool):
         """One RNN/LSTM/GRU layer in one direction: (output, h_n, c_n, workspace)."""
     def rnn_backward(self, mode: str, ws, x, w_ih, w_hh, dout, dh_n, dc_n, reverse: bool,

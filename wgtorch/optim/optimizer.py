@@ -38,6 +38,10 @@ class Optimizer:
     ``"params"`` entry and any hyper-parameters that override ``defaults`` for that group.
     """
 
+    # Whether step() replays correctly in a wgpu graph capture (per-replay lr, device step counts);
+    # the others refuse to be captured rather than replay stale values.
+    _graph_safe = False
+
     def __init__(self, params, defaults: dict):
         self.defaults = defaults
         self.state: defaultdict = defaultdict(dict)
@@ -130,6 +134,11 @@ class Optimizer:
             if g.shape != p.shape:
                 raise RuntimeError(f"{type(self).__name__}: a parameter of shape {tuple(p.shape)} has a "
                                    f"gradient of shape {tuple(g.shape)}")
+            cap = None if self._graph_safe else getattr(getattr(p._be, "rt", None), "_capture", None)
+            if cap is not None:
+                raise cap.refuse(p._be.rt, f"{type(self).__name__}.step() (its step counts and learning rate are "
+                                       "host values a replay would repeat; SGD, Adam, AdamW (capturable=True) "
+                                       "and RMSprop can be captured)")
             p._counter()[0] += 1  # updated in place: a graph that saved p must not reuse it
             yield p, g
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 from .._creation import zeros_like
+from ._foreach import capture_of, init_state, live_lr
 from .optimizer import Optimizer, advance_step, check_flags, check_range
 
 
@@ -17,8 +20,11 @@ class RMSprop(Optimizer):
         p -= lr * g / avg                                                (otherwise)
 
     State: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0), ``grad_avg``
-    (centered). One fused kernel per parameter on wgpu.
+    (centered). One fused kernel per parameter on wgpu; in a wgpu graph capture the step replays
+    with the group's current ``lr`` (schedulers work between replays).
     """
+
+    _graph_safe = True  # see step()
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
@@ -37,22 +43,26 @@ class RMSprop(Optimizer):
 
     def step(self, closure=None):
         loss = self._closure_loss(closure)
-        for group in self.param_groups:
+        for gi, group in enumerate(self.param_groups):
             lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
             weight_decay, momentum = float(group["weight_decay"]), float(group["momentum"])
             centered, maximize = bool(group["centered"]), bool(group["maximize"])
             for p, g in self._params_with_grad(group):
                 state = self.state[p]
-                if "square_avg" not in state:
-                    state["step"] = None
-                    state["square_avg"] = zeros_like(p)
-                if momentum > 0 and "momentum_buffer" not in state:
-                    state["momentum_buffer"] = zeros_like(p)
-                if centered and "grad_avg" not in state:
-                    state["grad_avg"] = zeros_like(p)
+                cap = capture_of(p._be)
+                with init_state(cap):  # made once: a replay continues from the captured step's state
+                    if "square_avg" not in state:
+                        state["step"] = None
+                        state["square_avg"] = zeros_like(p)
+                    if momentum > 0 and "momentum_buffer" not in state:
+                        state["momentum_buffer"] = zeros_like(p)
+                    if centered and "grad_avg" not in state:
+                        state["grad_avg"] = zeros_like(p)
                 advance_step(state)
+                if cap is not None:  # the host count follows the replays too
+                    cap.on_replay(after=functools.partial(advance_step, state))
                 grad_avg = state["grad_avg"]._data if centered else None
                 buf = state["momentum_buffer"]._data if momentum > 0 else None
                 p._be.rmsprop_step(p._data, g._data, state["square_avg"]._data, grad_avg, buf,
-                                   lr, alpha, eps, weight_decay, momentum, maximize)
+                                   live_lr(self, gi, lr, cap), alpha, eps, weight_decay, momentum, maximize)
         return loss

@@ -168,9 +168,51 @@ def optim_kernels() -> list[Kernel]:
                _optim_case("weight decay, maximize", 3,
                            _rmsprop(weight_decay=0.01, maximize=True)),
                _optim_case("n=64", 3, _rmsprop(), n=64)]
+    sgd_foreach = [_foreach_case("momentum, Nesterov", 1, _sgd_foreach(0.9, nesterov=True)),
+                   _foreach_case("plain, weight decay, maximize", 0, _sgd_foreach(weight_decay=0.01, maximize=True)),
+                   _foreach_case("8 tensors (2 chunks)", 1, _sgd_foreach(0.9), sizes=(5, 64, 1, 65, 7, 300, 2, 9))]
+    adam_foreach = [_foreach_case("Adam", 2, _adam_foreach()),
+                    _foreach_case("AdamW, AMSGrad", 3, _adam_foreach(weight_decay=0.01, decoupled=True, amsgrad=True)),
+                    _foreach_case("capturable (device steps)", 2, _adam_foreach(capturable=True))]
     return [Kernel("optim", "sgd_step", sgd, timed=1),
             Kernel("optim", "adam_step", adam, timed=0),
-            Kernel("optim", "rmsprop_step", rmsprop, timed=0)]
+            Kernel("optim", "rmsprop_step", rmsprop, timed=0),
+            Kernel("optim", "sgd_foreach", sgd_foreach, timed=0),
+            Kernel("optim", "adam_foreach", adam_foreach, timed=0)]
+
+
+def _foreach_case(label, n_states, call, sizes=(1000, 65, 1, 300), steps=3, seed=0):
+    """``call(be, params, grads, states, step_arrays, step)`` updates every tensor of a group at once."""
+    rng = _rng(seed)
+    p0 = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+    grads = [[rng.standard_normal(n).astype(np.float32) for n in sizes] for _ in range(steps)]
+
+    def make(be):
+        def thunk():
+            ps = [put(be, p, float32) for p in p0]
+            states = [[put(be, np.zeros(n, np.float32), float32) for n in sizes] for _ in range(n_states)]
+            counts = [put(be, np.zeros((), np.float32), float32) for _ in sizes]
+            for step, gs in enumerate(grads, 1):
+                call(be, ps, [put(be, g, float32) for g in gs], states, counts, step)
+            return (*ps, *(s for per in states for s in per))
+        return thunk
+    return Case(label, make, 1e-5, 1e-6)
+
+
+def _sgd_foreach(momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False):
+    def call(be, ps, gs, s, counts, step):
+        bufs = s[0] if s else [None] * len(ps)
+        be.sgd_foreach(ps, gs, bufs, 0.1, momentum, dampening, weight_decay, nesterov, maximize,
+                       [step == 1] * len(ps))
+    return call
+
+
+def _adam_foreach(weight_decay=0.0, amsgrad=False, decoupled=False, capturable=False):
+    def call(be, ps, gs, s, counts, step):
+        steps = counts if capturable else [float(step)] * len(ps)
+        be.adam_foreach(ps, gs, s[0], s[1], s[2] if amsgrad else None, 1e-2, 0.9, 0.999, 1e-8, weight_decay,
+                        steps, decoupled, False)
+    return call
 
 
 # -- recurrent layers --------------------------------------------------------------------------

@@ -19,19 +19,31 @@ Fusion (fusion.py): at capture end, runs of elementwise dispatches become one ge
 Tensors that existed before the capture (parameters, static inputs) are the caller's to keep alive
 (as with CUDA graphs: one freed while the graph lives may be reused, and a replay would write it).
 
-Limits (not in scope yet): values packed into parameters at capture time are replayed as they were:
-scalars, shapes, SGD momentum's first-step flag (capture after a warm-up step), Adam's step count
-and bias corrections, lr schedulers; random ops are refused (their seed and counter would repeat).
-Host reads, syncs and uploads are refused, as is replaying during a capture (a ``lenient`` capture,
-``wgtorch.compile``'s, is dropped instead and the host work runs: see `refuse_or_drop`). Gradients that exist
-when the capture starts are accumulated into on every replay (PyTorch's rule too): call
-``zero_grad()`` (set_to_none) before capturing a backward. Capture is per device, not per thread:
-work other threads record on the device during a capture is captured too.
+Per-replay values: a dispatch may carry patches (``Capture.patch_last``), run on its own copy of
+the captured parameter bytes before every replay (only changed slots are rewritten), and hooks
+(``Capture.on_replay``) run before and after every replay's submit. Random draws use them: each
+records the generator it came from (`wgtorch._creation._draw` sets ``Capture.drawing``), and a
+replay draws the generator's next numbers (seed and counter patched, the generator moved past them),
+so N replays draw what N eager steps would. Optimizers use them for the learning rate (a
+`LiveFloat` re-read from the group on every replay, so lr schedulers work) and SGD's first-step
+flag (cleared for replays, so a capture of the first step works); capturable Adam/AdamW keep their
+step counts on the device. ``Capture.unrecorded()`` runs work once, eagerly, without recording it
+(optimizer state made in the captured step).
+
+Limits: other values packed into parameters at capture time are replayed as they were (scalars,
+shapes). Optimizers that keep host step counts or composite updates (Adagrad, Adadelta, Adamax,
+NAdam, RAdam, LBFGS) and Adam/AdamW with ``capturable=False`` refuse to be captured. Host reads,
+syncs and uploads are refused, as is replaying during a capture (a ``lenient`` capture,
+``wgtorch.compile``'s, is dropped instead and the host work runs: see `refuse_or_drop`). Gradients that exist when the
+capture starts are accumulated into on every replay (PyTorch's rule too): call ``zero_grad()``
+(set_to_none) before capturing a backward, or inside the body. Capture is per device, not per
+thread: work other threads record on the device during a capture is captured too.
 """
 
 from __future__ import annotations
 
 import gc
+import struct
 
 from ... import wgpu as public
 from ..._device import device as as_device
@@ -68,7 +80,8 @@ class Capture:
     """The records of one capture, and the blocks it pins and holds (no reference to the `Graph`,
     so that blocks pinning it make no cycle)."""
 
-    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "lives", "no_fuse", "__weakref__")
+    __slots__ = ("alive", "held", "pinned", "ops", "failed", "error_slots", "lives", "no_fuse", "patches", "hooks",
+                 "drawing", "draws", "paused", "__weakref__")
 
     def __init__(self):
         self.alive = True  # False once released: its pins no longer hold anything
@@ -79,13 +92,20 @@ class Capture:
         self.error_slots = 0
         self.lives = Lives()  # while recording: births and deaths, dead blocks to reuse (fusion.py)
         self.no_fuse: set = set()  # indices in ops fusion must leave alone (parameters patched per replay)
+        # Per-replay hooks (see patch_last, on_replay): what replay must update each time.
+        self.patches: list = []  # (op record, fn(params: bytearray)) run before every replay
+        self.hooks: list = []  # (before(), after()) run around every replay's submit
+        self.drawing = None  # the Generator of the random draw being recorded (wgtorch._creation._draw)
+        self.draws: dict = {}  # id(generator) -> _Draws
+        self.paused = 0  # > 0: dispatches run eagerly and are not recorded (see unrecorded)
 
     # -- the graph-private pool (fusion.Lives plans it) --
     def alloc(self, pool, size: int):
         """A block of bucket ``size`` for work being captured: one that died earlier in this capture
         (its last use is recorded before this point), else a new one, pinned to the capture."""
         lives = self.lives
-        block = lives.reuse(size, len(self.ops)) if lives is not None else None
+        # State made in an unrecorded section (optimizer state) outlives every replay: never a reused block.
+        block = lives.reuse(size, len(self.ops)) if lives is not None and not self.paused else None
         if block is not None:
             self.held.remove(block)
         else:
@@ -102,20 +122,68 @@ class Capture:
         if self.lives is not None:
             self.lives.died(block, len(self.ops))
 
+    # -- per-replay hooks (used by random draws, optimizers' lr and first-step flags) ------------
+    def patch_last(self, fn) -> None:
+        """Call ``fn(params)`` on the last recorded dispatch's parameter bytes (a bytearray, to
+        change in place) before every replay; a patched dispatch gets a parameter slot of its own."""
+        for i in range(len(self.ops) - 1, -1, -1):
+            if self.ops[i][0] is not _COPY:
+                self._patch(i, fn)
+                return
+        raise RuntimeError("patch_last(): nothing is recorded yet")
+
+    def _patch(self, i: int, fn) -> None:
+        # Keyed by the record itself, not its index: a pass rewriting the list at capture end keeps it.
+        self.patches.append((self.ops[i], fn))
+        no_fuse = getattr(self, "no_fuse", None)  # where fusion is merged: it leaves patched records alone
+        if no_fuse is not None:
+            no_fuse.add(i)
+
+    def on_replay(self, before=None, after=None) -> None:
+        """Run ``before()`` before every replay (ahead of the patches) and ``after()`` after its submit."""
+        self.hooks.append((before, after))
+
+    def refuse(self, rt, what: str):
+        """`refuse` for callers that have the capture and should not import this module."""
+        return refuse(rt, what)
+
+    def unrecorded(self):
+        """Context manager: dispatches inside it run now and are not replayed."""
+        return _Unrecorded(self)
+
     def record_dispatch(self, rt, p, buffers, meta_struct, ring, offset: int, groups: int) -> None:
-        if p.name.startswith("random:"):
-            # The seed and counter are baked into the parameters: a replay would repeat the numbers.
-            refuse_or_drop(rt, f"the random op {p.name!r} (its numbers would repeat on every replay)")
+        if self.paused:
             return
         params = bytes(ring[offset : offset + meta_struct.size])
+        if p.name.startswith("random:"):
+            # The seed and counter are in the parameters: each replay patches them from the generator.
+            gen, self.drawing = self.drawing, None
+            if gen is None:
+                raise refuse(
+                    rt, f"the random op {p.name!r} without its generator (its numbers would repeat on every replay)"
+                )
+            draws = self.draws.get(id(gen))
+            phase, lo, hi = _RANDOM_COUNTER.unpack_from(params, 4)
+            counter = (hi << 32 | lo) * 4 + phase
+            if draws is None:
+                draws = self.draws[id(gen)] = _Draws(gen, counter)
+            self.ops.append(self._dispatch_record(rt, p, buffers, params, groups))
+            self._patch(len(self.ops) - 1, draws.patch(counter))
+            return
+        self.ops.append(self._dispatch_record(rt, p, buffers, params, groups))
+
+    @staticmethod
+    def _dispatch_record(rt, p, buffers, params: bytes, groups: int) -> tuple:
         if groups <= rt.max_groups:
             x, y = groups, 1
         else:
             y = -(-groups // rt.max_groups)
             x = -(-groups // y)
-        self.ops.append((p, tuple(buffers), params, x, y))
+        return (p, tuple(buffers), params, x, y)
 
     def record_copy(self, src: Buffer, src_offset: int, dst: Buffer, dst_offset: int, nbytes: int) -> None:
+        if self.paused:
+            return
         self.ops.append((_COPY, src, src_offset, dst, dst_offset, nbytes))
 
     def release(self, rt) -> None:
@@ -129,6 +197,64 @@ class Capture:
                 b.pin = None
         rt._dead.extend(self.held)  # the next locked runtime call returns them (see Runtime._reclaim)
         self.pinned, self.held = [], []
+
+
+_RANDOM_COUNTER = struct.Struct("<III")  # random.PARAMS' phase, block_lo, block_hi (bytes 4..16)
+_RANDOM_SEED = struct.Struct("<II")  # key0, key1 (bytes 16..24)
+
+
+class _Draws:
+    """The random draws one capture took from one generator: each replay draws the next numbers
+    of the stream, as the eager steps would, and moves the generator past them."""
+
+    __slots__ = ("gen", "first", "end", "base")
+
+    def __init__(self, gen, first: int):
+        self.gen = gen
+        self.first = first  # the stream position of the capture's first draw
+        self.end = None  # the generator's position when the capture ended
+        self.base = first  # the position this replay starts at
+
+    def before(self) -> None:
+        base = self.gen._counter
+        if (base - self.first) % 4:
+            raise RuntimeError(
+                "replay(): the generator's position moved by a number not a multiple of 4 since the capture "
+                "(set_state with such a counter); a replay can't draw its numbers from there"
+            )
+        self.base = base
+
+    def after(self) -> None:
+        self.gen._counter = self.base + (self.end - self.first)
+
+    def patch(self, counter: int):
+        def fn(params: bytearray) -> None:
+            c = counter + (self.base - self.first)
+            block = c // 4
+            _RANDOM_COUNTER.pack_into(params, 4, c % 4, block & 0xFFFFFFFF, (block >> 32) & 0xFFFFFFFF)
+            seed = self.gen._seed
+            _RANDOM_SEED.pack_into(params, 16, seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF)
+
+        return fn
+
+
+class _Unrecorded:
+    __slots__ = ("cap",)
+
+    def __init__(self, cap):
+        self.cap = cap
+
+    def __enter__(self):
+        self.cap.paused += 1
+
+    def __exit__(self, *exc):
+        self.cap.paused -= 1
+        return False
+
+
+def capturing(rt):
+    """The `Capture` recording on runtime ``rt``, or None."""
+    return rt._capture
 
 
 class Graph:
@@ -151,6 +277,7 @@ class Graph:
         self._params = None
         self._uses_errors = False
         self._dispatches = 0
+        self._patched: list = []
 
     # -- capture -------------------------------------------------------------------------------
     def capture_begin(self, device=None) -> None:
@@ -196,18 +323,32 @@ class Graph:
         from .runtime import META_SLOT
 
         slots: dict[bytes, int] = {}  # equal parameter blocks share a slot
-        for op in cap.ops:
-            if op[0] is not _COPY:
+        fns: dict[int, list] = {}  # id(record) -> its patches
+        for record, fn in cap.patches:
+            fns.setdefault(id(record), []).append(fn)
+        # patched ops (by index in the final list) get slots of their own, after the shared ones
+        patched = {i: fns[id(op)] for i, op in enumerate(cap.ops) if id(op) in fns}
+        for i, op in enumerate(cap.ops):
+            if op[0] is not _COPY and i not in patched:
                 slots.setdefault(op[2], len(slots))
-        blob = bytearray(max(len(slots), 1) * META_SLOT)
+        own = {i: len(slots) + k for k, i in enumerate(patched)}
+        blob = bytearray(max(len(slots) + len(own), 1) * META_SLOT)
         for params, i in slots.items():
             blob[i * META_SLOT : i * META_SLOT + len(params)] = params
+        for i, slot in own.items():
+            params = cap.ops[i][2]
+            blob[slot * META_SLOT : slot * META_SLOT + len(params)] = params
+        # (slot byte offset, captured bytes, patch functions, bytes last written)
+        self._patched = [(own[i] * META_SLOT, cap.ops[i][2], fs, cap.ops[i][2]) for i, fs in patched.items()]
+        for draws in cap.draws.values():
+            draws.end = draws.gen._counter
+            cap.hooks.insert(0, (draws.before, draws.after))
         self._params = rt.device.create_buffer(size=len(blob), usage=BUFFER_USAGE, label="graph params")
         rt.queue.write_buffer(self._params, 0, blob)  # lands before the first replay's submit
         groups: dict = {}
         program = []
         errors = rt._errors
-        for op in cap.ops:
+        for index, op in enumerate(cap.ops):
             if op[0] is _COPY:
                 program.append(op)
                 self._uses_errors |= op[1] is errors or op[3] is errors
@@ -223,7 +364,8 @@ class Graph:
                 ]
                 bg = groups[key] = rt.device.create_bind_group(layout=p.layout, entries=entries)
             self._uses_errors |= errors is not None and errors in buffers
-            program.append((p, bg, slots[params] * META_SLOT, x, y))
+            slot = own[index] if index in own else slots[params]
+            program.append((p, bg, slot * META_SLOT, x, y))
         self._program = program
         self._dispatches = sum(1 for op in program if op[0] is not _COPY)
 
@@ -240,17 +382,35 @@ class Graph:
             raise RuntimeError(
                 "replay() of a wgpu graph that holds no capture (capture one with `with wgtorch.wgpu.graph(g):`)"
             )
+        hooks = self._cap.hooks
+        for before, _ in hooks:
+            if before is not None:
+                before()
         with rt.lock:
+            self._apply_patches(rt)
             rt.flush()  # eager work recorded before the replay runs before it
             try:
                 rt.queue.submit([self._encode(rt).finish()])
             except Exception as e:
                 raise _translate(e, rt.name) from e
+            for _, after in hooks:
+                if after is not None:
+                    after()
             rt.stats["submits"] += 1
             rt.stats["dispatches"] += self._dispatches
             if self._uses_errors:  # the next read checks what the replay's index checks reported
                 rt._errors_armed = True
                 rt._error_slots = max(rt._error_slots, self._cap.error_slots)
+
+    def _apply_patches(self, rt) -> None:
+        """Rewrite the parameter slots whose patches give new bytes (ordered before the next submit)."""
+        for k, (offset, base, fns, last) in enumerate(self._patched):
+            params = bytearray(base)
+            for fn in fns:
+                fn(params)
+            if params != last:
+                rt.queue.write_buffer(self._params, offset, bytes(params))
+                self._patched[k] = (offset, base, fns, bytes(params))
 
     def _encode(self, rt):
         """The replay's command encoder, recorded and not finished (benches time this alone: on a
@@ -302,6 +462,7 @@ class Graph:
         """Drop the capture and return the memory it kept to the pool."""
         cap, rt = self._cap, self._rt
         self._program, self._params, self._cap, self._uses_errors, self._dispatches = [], None, None, False, 0
+        self._patched = []
         if cap is None:
             return
         with rt.lock:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 
+from ..live import LiveFloat, current
 from .array import WgpuArray
 from .kernels import specialise
+from .optim_multi import ForeachOps, refuse_host_step
 from .params import ParamBlock
 
 WG = 64
@@ -68,9 +70,9 @@ def _source(kind: str, tp: str, tg: str, present: tuple[bool, ...], vec4: bool, 
                       {"BINDINGS": "\n".join(bindings), "BODY": _body(kind, present)}, params=PARAMS, f64=f64)
 
 
-class OptimOps:
+class OptimOps(ForeachOps):
     """Mixin for `WgpuBackend`: ``sgd_step``, ``adam_step``, ``rmsprop_step`` (see
-    `wgtorch._backends.array_optim` for the reference semantics)."""
+    `wgtorch._backends.array_optim` for the reference semantics), and the foreach updates."""
 
     def sgd_step(self, param, grad, momentum_buffer, lr, momentum, dampening, weight_decay,
                  nesterov, maximize, first_step) -> None:
@@ -82,6 +84,8 @@ class OptimOps:
 
     def adam_step(self, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, beta1, beta2, eps,
                   weight_decay, step, decoupled, maximize) -> None:
+        if self.rt._capture is not None:
+            raise refuse_host_step(self.rt)
         # Python floats (float64) as PyTorch computes them, rounded to float32 once at upload.
         bias_correction1 = 1 - beta1 ** step
         bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
@@ -127,11 +131,27 @@ class OptimOps:
         offsets = [o // width for o in offsets] + [0] * (8 - len(offsets))
         numel = param.size // width
         values = (numel, flags, 0, 0, *offsets, *scalars, *([0.0] * (8 - len(scalars))))
-        self.rt.dispatch(p, (buffers[0], grad.buffer, *buffers[1:]), META64 if f64 else META, values,
-                         -(-numel // WG))
+        meta = META64 if f64 else META
+        self.rt.dispatch(p, (buffers[0], grad.buffer, *buffers[1:]), meta, values, -(-numel // WG))
+        cap = self.rt._capture
+        if cap is not None and (flags & FIRST_STEP or any(isinstance(v, LiveFloat) for v in scalars)):
+            cap.patch_last(_patch(meta, values, flags & FIRST_STEP))
         for original, copy in zip(written, copies):
             if copy is not original:
                 self.elementwise("copy", [copy], copy.dtype, copy.dtype, out=original)
+
+
+def _patch(meta, values: tuple, first: int):
+    """Per-replay patch of a recorded per-parameter update: `LiveFloat` scalars (the learning
+    rate) re-read, and no first-step flag (replays come after the captured step). The whole block
+    is re-packed with ``meta``, so float64's widened layout is patched as float32's is."""
+    def fn(params: bytearray) -> None:
+        live = [current(v) if isinstance(v, LiveFloat) else v for v in values]
+        if first:
+            live[1] &= ~FIRST_STEP
+        meta.pack_into(params, 0, *live)
+
+    return fn
 
 
 __all__ = ["OptimOps"]
