@@ -96,3 +96,75 @@ def test_scalar_beyond_float32_is_inf(device, dtype, op, s):
     ref = fn(torch, torch.tensor(x, dtype=getattr(torch, dtype)), s)
     got = fn(wgtorch, wgtorch.tensor(x, dtype=getattr(wgtorch, dtype), device=device), s)
     _same(got, ref)
+
+
+# -- 6: exception types and results of edge cases ----------------------------------------------
+def _outcome(fn, lib, device):
+    try:
+        r = fn(lib, device)
+    except Exception as e:  # noqa: BLE001  (the class is what is compared)
+        return type(e)
+    return r
+
+
+def _compare(fn, device):
+    ref = _outcome(fn, torch, "cpu")
+    got = _outcome(fn, wgtorch, device)
+    if isinstance(ref, type):
+        assert got is ref or (isinstance(got, type) and issubclass(ref, got)), (got, ref)
+    else:
+        assert not isinstance(got, type), got
+        _same(got, ref)
+
+
+BOOLS = [True, False, True, True, False]
+EDGE_CASES = {
+    "bool_pow_true": lambda L, d: L.tensor(BOOLS, device=d) ** True,
+    "bool_pow_false": lambda L, d: L.tensor(BOOLS, device=d) ** False,
+    "bool_pow_false_T": lambda L, d: L.tensor([BOOLS, BOOLS[::-1]], device=d).t() ** False,
+    "bool_pow_true_fn": lambda L, d: L.pow(L.tensor(BOOLS, device=d)[::2], True),
+    "bool_pow_true_0d": lambda L, d: L.tensor(False, device=d) ** True,
+    "bool_pow_true_empty": lambda L, d: L.zeros(0, 3, dtype=L.bool, device=d) ** True,
+    "bool_pow_int": lambda L, d: L.tensor(BOOLS, device=d) ** 2,
+    "bool_pow_bool_tensor": lambda L, d: L.tensor(BOOLS, device=d) ** L.tensor(BOOLS, device=d),
+    "true_pow_bool_tensor": lambda L, d: True ** L.tensor(BOOLS, device=d),
+    "bool_pow_true_inplace": lambda L, d: L.tensor(BOOLS, device=d).pow_(True),
+    "empty_dim_index": lambda L, d: L.zeros(0, device=d)[L.tensor([0, 0], device=d)],
+    "empty_dim_index_int32": lambda L, d: L.zeros(0, dtype=L.int64, device=d)[L.tensor([0], dtype=L.int32, device=d)],
+    "empty_dim_index_rows": lambda L, d: L.zeros(0, 3, device=d)[L.tensor([1], device=d)],
+    "empty_dim_index_cols": lambda L, d: L.zeros(3, 0, device=d)[:, L.tensor([0, -1], device=d)],
+    "empty_dim_index_two": lambda L, d: L.zeros(0, 3, device=d)[L.tensor([0], device=d), L.tensor([1], device=d)],
+    "empty_dim_empty_index": lambda L, d: L.zeros(0, 3, device=d)[L.tensor([], dtype=L.int64, device=d)],
+    "index_select_empty_rows": lambda L, d: L.index_select(L.zeros(3, 0, device=d), 0, L.tensor([3, 2], device=d)),
+    "index_select_empty_ok": lambda L, d: L.index_select(L.zeros(3, 0, device=d), 0, L.tensor([2, 0], device=d)),
+    "index_select_empty_dim": lambda L, d: L.index_select(L.zeros(0, 2, device=d), 0, L.tensor([0], device=d)),
+}
+
+
+def _setitem(value, key):
+    def fn(L, d):
+        a = L.zeros(0, dtype=L.int32, device=d)
+        a[key(L, d)] = value
+        return a
+
+    return fn
+
+
+for _v in (float("nan"), 2**40, 1.5):
+    EDGE_CASES[f"setitem_empty_int_{_v}"] = _setitem(_v, lambda L, d: 0)
+    EDGE_CASES[f"setitem_empty_int_tensor_{_v}"] = _setitem(_v, lambda L, d: L.tensor([0], device=d))
+    EDGE_CASES[f"setitem_empty_int_slice_{_v}"] = _setitem(_v, lambda L, d: slice(None))
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_CASES))
+def test_edge_case_like_pytorch(device, name):
+    _compare(EDGE_CASES[name], device)
+
+
+def test_several_ellipsis_refused(device):
+    # a deliberate deviation: PyTorch 2.13 takes the first Ellipsis and ignores the others where it
+    # can (x[..., 0, ...]) and fails oddly where it cannot (x[0, ..., ..., 1]); NumPy refuses both
+    x = wgtorch.zeros(2, 3, 4, device=device)
+    for key in ((..., 0, ...), (0, ..., ..., 1), (..., ...)):
+        with pytest.raises(IndexError, match="single ellipsis"):
+            x[key]

@@ -271,7 +271,7 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
     def index_select(self, a, dim, index):
         # PyTorch's cpu kernel for dim 1 (of a tensor with 2+ dims) reports a bad index as a
         # RuntimeError; every other dim as IndexError("index out of range in self").
-        kind = "dim1" if dim == 1 and a.ndim > 1 else "select"
+        kind = "dim1" if (dim == 1 and a.ndim > 1) or a.size == 0 else "select"  # (an empty one: its other kernel)
         return self.xp.take(a, _checked_index(self.xp, index, a.shape[dim], dim, kind), axis=dim)
 
     def gather(self, a, dim, index):

@@ -109,6 +109,8 @@ _BROADCASTS: set = set()  # operand shape tuples already known to broadcast
 
 def _signature(key, spec, op, operands):
     compute, out_dtype = dtypes_for(spec, operands)
+    if compute is D.bool_ and op == "pow" and type(operands[1]) is bool:
+        compute = D.int32  # bool ** True / False is a bool tensor in PyTorch (x, all True)
     if compute in spec.refused:
         spec.check(compute)  # raises PyTorch's error for a dtype the op does not compute in
     if spec.divides:
