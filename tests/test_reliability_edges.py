@@ -168,3 +168,66 @@ def test_several_ellipsis_refused(device):
     for key in ((..., 0, ...), (0, ..., ..., 1), (..., ...)):
         with pytest.raises(IndexError, match="single ellipsis"):
             x[key]
+
+
+# -- 2: lerp with huge operands: PyTorch's two branches with a fused multiply-add (13:9949) -----
+LERP_VALS = [0.0857, 3e38, -3e38, 2.5e38, -1.0, 0.0, -0.0, 1e-3, 7.0, float("inf"), float("-inf"), float("nan")]
+LERP_W = [-0.785, 0.0, 1.0, 0.25, 0.5, 0.49, -0.49, 1.7, -2.0, 0.75, float("nan"), float("inf")]
+
+
+def _lerp_inputs(dtype):
+    vals = LERP_VALS if dtype == "float32" else [v if abs(v) < 1e30 else v / 5e33 for v in LERP_VALS]
+    a = np.array(vals, np.float32)
+    grid = np.stack(np.meshgrid(a, a, np.array(LERP_W, np.float32), indexing="ij")).reshape(3, -1)
+    return [g.astype(dtype) for g in grid]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("layout", ["contig", "T", "scalar_w"])
+def test_lerp_huge_operands(device, dtype, layout):
+    a, b, w = _lerp_inputs(dtype)
+    if layout == "T":  # transposed views of (k, 12) rows
+        a, b, w = (x.reshape(-1, 12).T.copy().T for x in (a, b, w))
+    ta, tb, tw = (torch.tensor(x) for x in (a, b, w))
+    ga, gb, gw = (wgtorch.tensor(x, device=device) for x in (a, b, w))
+    if layout == "T":
+        ta, tb, tw = (x.T.contiguous().T for x in (ta, tb, tw))
+        ga, gb, gw = (x.T.contiguous().T for x in (ga, gb, gw))
+        assert not ga.is_contiguous()
+    if layout == "scalar_w":
+        for s in (-0.785, 0.25, 1.7, 0.5):
+            _same(wgtorch.lerp(ga, gb, s), torch.lerp(ta, tb, s), rtol=2e-7 if dtype == "float32" else 1e-3)
+        return
+    _same(wgtorch.lerp(ga, gb, gw), torch.lerp(ta, tb, tw), rtol=2e-7 if dtype == "float32" else 1e-3)
+
+
+def test_lerp_example_from_fuzz(device):
+    a, b, w = [0.08567682], [3e38], [-0.7850796]
+    ref = torch.lerp(torch.tensor(a), torch.tensor(b), torch.tensor(w))
+    got = wgtorch.lerp(*(wgtorch.tensor(x, device=device) for x in (a, b, w)))
+    assert np.isfinite(ref.numpy()).all()
+    _same(got, ref, rtol=2e-7)
+
+
+@pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 257])
+def test_lerp_sizes_broadcast_grad(device, n):
+    rng = np.random.default_rng(n)
+    a = rng.normal(size=(3, n)).astype(np.float32)
+    b = rng.normal(size=(1, n)).astype(np.float32)
+    w = rng.uniform(-1, 2, size=(3, 1)).astype(np.float32)
+    ts = [torch.tensor(x, requires_grad=True) for x in (a, b, w)]
+    gs = [wgtorch.tensor(x, device=device, requires_grad=True) for x in (a, b, w)]
+    ref, got = torch.lerp(*ts), wgtorch.lerp(*gs)
+    _same(got, ref, rtol=1e-6, atol=1e-6)
+    ref.sum().backward()
+    got.sum().backward()
+    for g, t in zip(gs, ts):
+        _same(g.grad, t.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_lerp_zero_dim(device):
+    ref = torch.lerp(torch.tensor(3e38), torch.tensor(-3e38), torch.tensor(0.6))
+    got = wgtorch.lerp(
+        wgtorch.tensor(3e38, device=device), wgtorch.tensor(-3e38, device=device), wgtorch.tensor(0.6, device=device)
+    )
+    _same(got, ref, rtol=2e-7)

@@ -68,7 +68,21 @@ def _helpers(xp) -> dict:
             a, b = xp.where(nz, b, a), xp.where(nz, xp.fmod(a, xp.where(nz, b, 1)), 0)
         return a
 
-    return {"xp": xp, "np": np, "where": where, "ipow": ipow, "copy": copy, "igcd": igcd,
+    def lerp(a, b, c):
+        """PyTorch's cpu lerp: fma(w, end - start, start) for |w| < 0.5, else fma(w - 1, end -
+        start, end) (its vector kernel; the compiler contracts the scalar one the same way), so
+        huge operands do not overflow in the product. float32's fma runs in float64: the product
+        is exact there, and the sum is rounded twice (at most an ulp, rarely)."""
+        dt = xp.result_type(a, b)
+        c = c.astype(dt, copy=False) if hasattr(c, "dtype") else xp.asarray(c, dtype=dt)
+        small = xp.abs(c) < 0.5
+        d = b - a
+        coeff, base = xp.where(small, c, c - 1), xp.where(small, a, b)
+        if dt == np.float32:
+            return (coeff.astype(np.float64) * d.astype(np.float64) + base.astype(np.float64)).astype(dt)
+        return coeff * d + base
+
+    return {"xp": xp, "np": np, "where": where, "ipow": ipow, "copy": copy, "igcd": igcd, "lerp": lerp,
             "erf": lambda x: _erf(xp, x)}
 
 
@@ -216,7 +230,8 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
         if compute in HALVES:  # operands are first rounded to the 16-bit type, as PyTorch's half kernels do
             wide, half = OPS[op].wide, compute.np
             operands, wide = _half_scalars(op, operands, wide)
-            args = [x if k in wide else x.astype(half, copy=False).astype(want) if hasattr(x, "dtype") else
+            args = [(x.astype(want, copy=False) if hasattr(x, "dtype") else x) if k in wide else
+                    x.astype(half, copy=False).astype(want) if hasattr(x, "dtype") else
                     float(half.type(x)) if x is not None and not isinstance(x, bool) else x
                     for k, x in enumerate(operands)]
         else:

@@ -384,10 +384,10 @@ define(
                 "select(c, b, !(a == TC(0)))", "select(c, b, a != TC(0))",
                 lambda n, g, c, a, b, y: (None, g.where(c, 0.0), g.where(c.logical_not(), 0.0)),
                 arity=3, promote=_where_dtypes, method=False, function=False),
-    # PyTorch's two-sided form: exact at weight 0 and 1, and its NaN/Inf cases.
-    Elementwise("lerp", "input + weight · (end - input).",
-                "xp.where(xp.abs(c) < 0.5, a + c * (b - a), b - (b - a) * (1 - c))",
-                "select(b - (b - a) * (1.0 - c), a + c * (b - a), abs(c) < 0.5)", None,
+    # PyTorch's two-sided form with a fused multiply-add: exact at weight 0 and 1, its NaN/Inf
+    # cases, and no overflow in the product for huge operands (fma(w - 1, end - start, end)).
+    Elementwise("lerp", "input + weight · (end - input).", "lerp(a, b, c)",
+                "lerp_(a, b, c)", None,
                 lambda n, g, a, b, w, y: (g * (1 - w), g * w, g * (b - a)), arity=3, accepts="f",
                 promote=_float_tensors_only("lerp_kernel_scalar"), wide=(2,), inplace=True),
     # clamp's bounds are operands (tensors or scalars); the front end fills a missing one with the
