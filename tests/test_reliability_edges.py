@@ -231,3 +231,98 @@ def test_lerp_zero_dim(device):
         wgtorch.tensor(3e38, device=device), wgtorch.tensor(-3e38, device=device), wgtorch.tensor(0.6, device=device)
     )
     _same(got, ref, rtol=2e-7)
+
+
+# -- 3: prod's gradient with zeros, NaN and inf (13:897, 14:11083, 12:19780) -----------------------
+NAN, INF = float("nan"), float("inf")
+PROD_ROWS = {
+    "no_zero": [[1.5, -2.0, 0.5], [3.0, 0.25, -1.0]],
+    "one_zero": [[0.0, -2.5, 1.5], [1.5, -0.96, -0.37]],
+    "two_zeros": [[0.0, 2.0, 0.0], [1.0, 2.0, 3.0]],
+    "zero_nan": [[0.0, -2.57, NAN], [1.46, -0.96, -0.37]],
+    "nan_only": [[NAN, 2.0, 3.0], [1.0, 2.0, 3.0]],
+    "zero_inf": [[0.0, INF, 2.0], [INF, 1.0, -2.0]],
+    "inf_no_zero": [[INF, 2.0, 3.0], [1.0, -INF, 0.5]],
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("dim", [0, 1, -1, None])
+@pytest.mark.parametrize("rows", sorted(PROD_ROWS))
+def test_prod_grad_like_pytorch(device, rows, dim, dtype):
+    x = np.array(PROD_ROWS[rows], dtype)
+    t = torch.tensor(x, requires_grad=True)
+    w = wgtorch.tensor(x, device=device, requires_grad=True)
+    ref = torch.prod(t) if dim is None else torch.prod(t, dim)
+    got = wgtorch.prod(w) if dim is None else wgtorch.prod(w, dim)
+    _same(got, ref, rtol=1e-3)
+    up = np.linspace(0.5, 1.5, max(ref.numel(), 1)).astype(dtype).reshape(tuple(ref.shape))
+    ref.backward(torch.tensor(up))
+    got.backward(wgtorch.tensor(up, device=device))
+    _same(w.grad, t.grad, rtol=2e-3 if dtype == "float16" else 1e-5)
+
+
+@pytest.mark.parametrize("x", [[NAN], [0.0], [INF], [2.0]])
+def test_prod_grad_single_element(device, x):
+    t = torch.tensor(x, requires_grad=True)
+    torch.prod(t, 0).backward()
+    w = wgtorch.tensor(x, device=device, requires_grad=True)
+    wgtorch.prod(w, 0).backward()
+    _same(w.grad, t.grad)
+
+
+def test_prod_grad_strided_and_zero_dim(device):
+    x = np.array([[0.0, 2.0, 3.0, 4.0], [1.0, NAN, 3.0, 0.5], [2.0, 0.5, 0.0, 0.0]], np.float32)
+    t = torch.tensor(x, requires_grad=True)
+    w = wgtorch.tensor(x, device=device, requires_grad=True)
+    torch.prod(t.t()[::2], 1).sum().backward()
+    wgtorch.prod(w.t()[::2], 1).sum().backward()
+    _same(w.grad, t.grad)
+    t0, w0 = torch.tensor(0.0, requires_grad=True), wgtorch.tensor(0.0, device=device, requires_grad=True)
+    torch.prod(t0).backward()
+    wgtorch.prod(w0).backward()
+    _same(w0.grad, t0.grad)
+
+
+# -- 4: max()/min() over everything: g / count to the ties, or to the NaNs (13:2171, 14:10760) --
+MAX_ROWS = [
+    [1.0, NAN, 3.0, NAN],
+    [1.0, NAN, 3.0, 3.0],
+    [3.0, 1.0, 3.0, -1.0],
+    [NAN, NAN, NAN, NAN],
+    [-INF, -INF, 2.0, 2.0],
+]
+
+
+@pytest.mark.parametrize("fn", ["max", "min", "amax", "amin"])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("k", range(len(MAX_ROWS)))
+def test_max_all_grad_nan(device, fn, dtype, k):
+    x = np.array(MAX_ROWS[k], dtype)
+    for shape in [(4,), (2, 2)]:
+        t = torch.tensor(x.reshape(shape), requires_grad=True)
+        w = wgtorch.tensor(x.reshape(shape), device=device, requires_grad=True)
+        ref, got = getattr(torch, fn)(t), getattr(wgtorch, fn)(w)
+        _same(got, ref)
+        ref.backward(torch.tensor(0.75, dtype=ref.dtype))
+        got.backward(wgtorch.tensor(0.75, dtype=got.dtype, device=device))
+        _same(w.grad, t.grad)
+
+
+def test_max_all_transposed_zero_dim_and_errors(device):
+    x = np.array([[1.0, NAN], [NAN, 2.0], [5.0, 5.0]], np.float32)
+    t = torch.tensor(x, requires_grad=True)
+    w = wgtorch.tensor(x, device=device, requires_grad=True)
+    torch.max(t.t()).backward()
+    wgtorch.max(w.t()).backward()
+    _same(w.grad, t.grad)
+    t0, w0 = torch.tensor(NAN, requires_grad=True), wgtorch.tensor(NAN, device=device, requires_grad=True)
+    torch.min(t0).backward()
+    wgtorch.min(w0).backward()
+    _same(w0.grad, t0.grad)
+    _same(wgtorch.max(wgtorch.tensor([3, 7, 7], device=device)), torch.max(torch.tensor([3, 7, 7])))
+    _same(wgtorch.max(wgtorch.tensor([True, False], device=device)), torch.max(torch.tensor([True, False])))
+    with pytest.raises(RuntimeError):
+        torch.max(torch.zeros(0))
+    with pytest.raises(RuntimeError):
+        wgtorch.max(wgtorch.zeros(0, device=device))

@@ -83,19 +83,31 @@ def _reduce_in_float32(be, op: str, data, dims, keepdim):
 
 
 def _prod_grad(x: Tensor, y: Tensor, ctx) -> Tensor:
-    """d prod / d x without dividing by zero (PyTorch's values): y / x where the row has no zero;
-    where it has one, the product of the others at the zero and 0 elsewhere; 0 with two or more."""
-    from .pointwise import where
+    """d prod / d x as PyTorch computes it (its ``prod_backward``): y / x when the input holds no
+    zero anywhere (so a NaN or inf in a row makes that row's gradient NaN, one element included);
+    else, for every row, the product of the others as exclusive cumulative products from both
+    ends (at a zero: the others' product; next to one: 0, or NaN where an inf meets it)."""
+    from .rearrange import flip
+    from .scan import cumprod
+    from .shape import cat
 
-    if ctx.n == 1 or not ctx.dims:  # each output is its one input
-        return x.new_ones(x.shape)
+    if x.ndim == 0:  # its one input
+        return x.new_ones(())
+    y = _unreduce(y, ctx.in_shape, ctx.dims, ctx.keepdim)
+    if not bool((x == 0).any()):  # PyTorch reads the count back too
+        return y / x
     dims = ctx.dims
-    y = _unreduce(y, ctx.in_shape, dims, ctx.keepdim)
-    is_zero = x == 0
-    zeros = is_zero.sum(dims, keepdim=True)
-    others = where(is_zero, 1.0, x)
-    others = Reduce.apply(others, "prod", dims, True, others.dtype)  # the product of the non-zeros
-    return where(is_zero, where(zeros == 1, others, 0.0), where(zeros == 0, y / x, 0.0))
+    rest = [d for d in range(x.ndim) if d not in dims]
+    perm = rest + list(dims)
+    rows = x.permute(perm).reshape([x.shape[d] for d in rest] + [-1])
+    if rows.shape[-1] == 0:
+        return x.new_ones(x.shape)
+    ones = rows.new_ones(tuple(rows.shape[:-1]) + (1,))
+    left = cumprod(cat([ones, rows[..., :-1]], -1), -1)
+    right = flip(cumprod(cat([ones, flip(rows, [-1])[..., :-1]], -1), -1), [-1])
+    others = (left * right).reshape([x.shape[d] for d in perm])
+    inverse = [perm.index(d) for d in range(x.ndim)]
+    return others.permute(inverse)
 
 
 def _accumulate_dtype(x: Tensor, dtype) -> D.dtype:
@@ -208,11 +220,35 @@ def _max_or_min(x: Tensor, op: str, dim, keepdim, other):
     if isinstance(dim, Tensor) or isinstance(other, Tensor):
         return (x.maximum if op == "argmax" else x.minimum)(dim if isinstance(dim, Tensor) else other)
     if dim is None:
-        return amax(x) if op == "argmax" else amin(x)
+        _check_nonempty(x, "max" if op == "argmax" else "min", None, reduce_dims(x, None))
+        if x.ndim == 0:
+            return _MaxAll.apply(x.reshape(1), "amax" if op == "argmax" else "amin").reshape(())
+        return _MaxAll.apply(x, "amax" if op == "argmax" else "amin")
     _check_nonempty(x, "max" if op == "argmax" else "min", dim, (_dim(dim, x.ndim),))
     if x.ndim == 0:
         return ValuesIndices((x.clone(), x.new_zeros((), dtype=D.int64)))
     return ValuesIndices(ArgReduce.apply(x, op, _dim(dim, x.ndim), keepdim))
+
+
+class _MaxAll(Function):
+    """max() / min() over every element. The gradient is PyTorch's ``evenly_distribute_backward``:
+    g / count to the elements equal to the result, or to the NaNs where the result is NaN (amax's
+    gradient is NaN everywhere there)."""
+
+    @staticmethod
+    def forward(ctx, x, op):
+        y = _wrap(x._be.reduce(op, x._data, tuple(range(x.ndim)), False), x._be, x.dtype)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        from .pointwise import where
+
+        x, y = ctx.saved_tensors
+        mask = where(y.isnan(), x.isnan(), x == y)
+        return where(mask, g / mask.sum(), 0.0).to(g.dtype), None
 
 
 def max(x: Tensor, dim=None, keepdim: bool = False, *, other=None):
