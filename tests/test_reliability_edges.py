@@ -326,3 +326,23 @@ def test_max_all_transposed_zero_dim_and_errors(device):
         torch.max(torch.zeros(0))
     with pytest.raises(RuntimeError):
         wgtorch.max(wgtorch.zeros(0, device=device))
+
+
+# -- 5: atan2's gradient with an int64 operand near 2**31 (13:8026: b * b wrapped in i32 on wgpu) --
+@pytest.mark.parametrize("b_dtype", ["int64", "int32"])
+def test_atan2_grad_big_int_operand(device, b_dtype):
+    b = np.array([2**31 - 1, -(2**31), 46341, -46340, 0, 7, 123456789], b_dtype)
+    a = np.array([0.5, -3.0, 2.0, 1e4, 0.0, -0.25, 3e9], np.float32)
+    ta = torch.tensor(a, requires_grad=True)
+    wa = wgtorch.tensor(a, device=device, requires_grad=True)
+    ref, got = torch.atan2(ta, torch.tensor(b)), wgtorch.atan2(wa, wgtorch.tensor(b, device=device))
+    _same(got, ref, rtol=3e-5)  # the oracle's "approx" class (wgpu's atan2 is within 2.1e-5)
+    ref.backward(torch.ones_like(ref))
+    got.backward(wgtorch.ones_like(got))
+    _same(wa.grad, ta.grad, rtol=1e-5)
+    tb = torch.tensor(b[::-1].copy()).reshape(7, 1)[::2]  # broadcast, step-sliced int operand
+    wb = wgtorch.tensor(b[::-1].copy(), device=device).reshape(7, 1)[::2]
+    ta.grad, wa.grad = None, None
+    torch.atan2(tb, ta).sum().backward()
+    wgtorch.atan2(wb, wa).sum().backward()
+    _same(wa.grad, ta.grad, rtol=1e-5, atol=1e-30)

@@ -119,9 +119,18 @@ def _float_refusing_bool(exc, message):
     return promote
 
 
+def _square(x, g):
+    """x * x as PyTorch's int64 square: on wgpu (int64 kept in i32) it wraps past 46341, so it is
+    taken in float32 there and rounded to the gradient's dtype (as int64 + float rounds in PyTorch)."""
+    if x.dtype is D.int64 and x.device.type == "wgpu":  # (int32 wraps in PyTorch too)
+        x = x.to(D.float32)
+        return (x * x).to(g.dtype)
+    return x * x
+
+
 def _atan2_grads(n, g, a, b, y):
     """d/da = b / (a² + b²), d/db = -a / (a² + b²); 0 where a² + b² is 0 (PyTorch's masked form)."""
-    den = a * a + b * b
+    den = _square(a, g) + _square(b, g)
     return (g * b / den).where(den != 0, 0.0), (-g * a / den).where(den != 0, 0.0)
 
 
