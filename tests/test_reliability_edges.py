@@ -346,3 +346,52 @@ def test_atan2_grad_big_int_operand(device, b_dtype):
     torch.atan2(tb, ta).sum().backward()
     wgtorch.atan2(wb, wa).sum().backward()
     _same(wa.grad, ta.grad, rtol=1e-5, atol=1e-30)
+
+
+# -- 1: std/var of values near the float32 limit (13:18, 14:5177, 14:3491, 11:4733) --------------
+STD_ROWS = [
+    [0.5, -3e38, 1.49, 0.5, -1.48],
+    [3e38, 3e38, 1.0, -2.0, 0.0],
+    [3e38, -3e38, 3e38, -3e38, 3e38],
+    [1.0, 2.0, 3.0, 4.0, 5.0],
+    [0.0, 0.0, 0.0, 0.0, 0.0],
+    [1e-30, -1e-30, 2e-30, 0.0, 5e-31],
+    [NAN, 1.0, 2.0, 3.0, 4.0],
+    [INF, 1.0, 2.0, 3.0, 4.0],
+    [3e38, -INF, 1.0, 2.0, 3.0],
+]
+
+
+@pytest.mark.parametrize("fn", ["std", "var"])
+@pytest.mark.parametrize("correction", [0, 1])
+@pytest.mark.parametrize("dim", [1, -1, None, 0])
+def test_std_var_huge_values(device, fn, correction, dim):
+    x = np.array(STD_ROWS, np.float32)
+    t, w = torch.tensor(x), wgtorch.tensor(x, device=device)
+    kw = {"correction": correction} if dim is None else {"dim": dim, "correction": correction}
+    _same(getattr(wgtorch, fn)(w, **kw), getattr(torch, fn)(t, **kw), rtol=1e-4, atol=1e-35)
+    _same(getattr(wgtorch, fn)(w.t(), **kw), getattr(torch, fn)(t.t(), **kw), rtol=1e-4, atol=1e-35)
+
+
+def test_std_float16_and_keepdim(device):
+    x = np.array([[6e4, -6e4, 1.0], [6e4, 6e4, -6e4]], np.float16)
+    t, w = torch.tensor(x), wgtorch.tensor(x, device=device)
+    _same(wgtorch.std(w, dim=1, keepdim=True), torch.std(t, dim=1, keepdim=True), rtol=2e-3)
+    _same(wgtorch.var(w, dim=0), torch.var(t, dim=0), rtol=2e-3)
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 257])
+def test_std_grad_unchanged_by_scaling(device, n):
+    rng = np.random.default_rng(n)
+    x = (rng.normal(size=(2, n)) * 1e3).astype(np.float32)
+    t = torch.tensor(x, requires_grad=True)
+    w = wgtorch.tensor(x, device=device, requires_grad=True)
+    torch.std(t, dim=1).sum().backward()
+    wgtorch.std(w, dim=1).sum().backward()
+    _same(w.grad, t.grad, rtol=1e-4, atol=1e-6)
+    t.grad, w.grad = None, None
+    torch.var(t).backward()
+    wgtorch.var(w).backward()
+    _same(w.grad, t.grad, rtol=1e-4, atol=1e-4)
+    empty = wgtorch.zeros(0, 3, device=device)
+    _same(wgtorch.std(empty, dim=0), torch.std(torch.zeros(0, 3), dim=0))

@@ -311,7 +311,8 @@ class _StdSqrt(Function):
         return where(y == 0, 0.0, g / (y * 2))
 
 
-def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+def _var_scaled(x: Tensor, dim, unbiased, keepdim: bool, correction):
+    """(var of x / scale, scale shaped as the result), scale a power of two or None."""
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"std and var only support floating point and complex dtypes, got {x.dtype.name}")
     if correction is None:
@@ -322,11 +323,34 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
     # (PyTorch's backward treats dim=() as a given dim with N = 1, inconsistently with its
     # forward: not followed here, dim=() is dim=None)
     all_dims = x.ndim == 0 or dim is None or (isinstance(dim, (tuple, list)) and not dim)
-    return Var.apply(x, dims, correction, keepdim, all_dims)
+    scale = _pow2_scale(x, dims)
+    if scale is None:
+        return Var.apply(x, dims, correction, keepdim, all_dims), None
+    out = scale if keepdim else scale.reshape([n for d, n in enumerate(x.shape) if d not in dims])
+    return Var.apply(x / scale, dims, correction, keepdim, all_dims), out
+
+
+def _pow2_scale(x: Tensor, dims):
+    """A power of two near each slice's largest |x| (1 where that is 0, inf or NaN), or None when
+    there is nothing to reduce. var/std run on x / scale: PyTorch's cpu accumulates in double, so
+    its std of values near 3e38 is finite where float32's sum and squares overflow; a power of two
+    scales exactly, so values and gradients are otherwise unchanged."""
+    from .pointwise import where
+
+    if not dims or x.ndim == 0 or any(x.shape[d] == 0 for d in dims):
+        return None
+    m = amax(x.detach().abs(), dims, keepdim=True)
+    return where(m.isfinite() & (m > 0), m.log2().floor().exp2(), 1.0).to(x.dtype)
+
+
+def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    v, s = _var_scaled(x, dim, unbiased, keepdim, correction)
+    return v if s is None else v * s * s  # (not s * s: inf for a zero variance)
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
-    return _StdSqrt.apply(var(x, dim, unbiased, keepdim, correction=correction))
+    v, s = _var_scaled(x, dim, unbiased, keepdim, correction)
+    return _StdSqrt.apply(v) if s is None else _StdSqrt.apply(v) * s
 
 
 @autocast_op
