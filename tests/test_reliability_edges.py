@@ -395,3 +395,38 @@ def test_std_grad_unchanged_by_scaling(device, n):
     _same(w.grad, t.grad, rtol=1e-4, atol=1e-4)
     empty = wgtorch.zeros(0, 3, device=device)
     _same(wgtorch.std(empty, dim=0), torch.std(torch.zeros(0, 3), dim=0))
+
+
+# -- 8: sin/cos/tan of huge arguments on wgpu (lavapipe's builtins fail past ~1e7; 21:271) -------
+def _ulps(got, x, fn):
+    ref = fn(x.astype(np.float64))
+    return np.abs(got.astype(np.float64) - ref) / np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+
+
+@pytest.mark.parametrize("fn", ["sin", "cos", "tan"])
+@pytest.mark.parametrize("exp10", [-1, 0, 1, 2, 3, 5, 6, 7, 8, 12, 20, 30, 38])
+def test_trig_huge_arguments_within_ulps(device, fn, exp10):
+    rng = np.random.default_rng(exp10 + 1)
+    x = (10.0**exp10 * rng.uniform(0.5, 3.4 if exp10 == 38 else 1.5, 300)).astype(np.float32)
+    x = np.concatenate([x, -x, np.float32([2.0**19, 2.0**19 - 1, 524288.5, 3.4028235e38, 2.0**127, 1e30])])
+    got = _np(getattr(wgtorch, fn)(wgtorch.tensor(x, device=device)))
+    assert _ulps(got, x, getattr(np, fn)).max() < 4.0
+    ref = getattr(torch, fn)(torch.tensor(x)).numpy()  # PyTorch (SLEEF) is within an ulp or two too
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=3e-7)
+
+
+def test_trig_special_and_layouts(device):
+    x = np.array(
+        [[np.inf, -np.inf, np.nan, 0.0, -0.0, 1e30], [3e38, -3e38, 1e8, -1e8, 12345678.0, 2.0**24]], np.float32
+    )
+    for fn in ("sin", "cos", "tan"):
+        got = getattr(wgtorch, fn)(wgtorch.tensor(x, device=device).t())
+        ref = getattr(torch, fn)(torch.tensor(x).t())
+        _same(got, ref, rtol=1e-6, atol=3e-7)
+    ints = np.array([2**31 - 1, -(2**31), 123456789, 100000007, 65], np.int32)
+    _same(wgtorch.sin(wgtorch.tensor(ints, device=device)), torch.sin(torch.tensor(ints)), rtol=1e-6, atol=3e-7)
+    g = wgtorch.tensor([1e20, -3e9], device=device, requires_grad=True)
+    t = torch.tensor([1e20, -3e9], requires_grad=True)
+    wgtorch.sin(g).sum().backward()
+    torch.sin(t).sum().backward()
+    _same(g.grad, t.grad, rtol=1e-6, atol=3e-7)
