@@ -1100,19 +1100,10 @@ __all__ = ["Arg", "Case", "Outcome", "check", "elementwise_ops", "random_case"]
 # -- known differences: tests mark them strict xfail (they fail loudly once fixed) ---------------
 def known_difference(case: Case, device: str) -> str | None:
     """Why wgtorch still differs from PyTorch on this case, or None. Each reason is a class of
-    cases recorded in tests/ORACLE.md; nothing here is a wrong value given silently by wgtorch
-    except the driver's sin/cos/tan, which the README lists."""
+    cases recorded in tests/ORACLE.md; nothing here is a wrong value given silently by wgtorch."""
     expr = case.expr
-    tensors = list(_tensor_args(case.args))
-    big = max((float(np.nanmax(np.abs(a.values[np.isfinite(a.values)])))
-               for a in tensors if a.values.size and np.isfinite(a.values).any() and a.dtype != "bool"),
-              default=0.0)
     if re.match(r"T\.prod\(a, dim=(\(|None)", expr):
         return "prod takes a tuple of dims or dim=None in wgtorch (an extension); PyTorch raises TypeError"
     if "[..., 0, ...]" in expr:
         return "PyTorch 2.13 accepts several Ellipsis in one index; wgtorch refuses it with IndexError"
-    if expr.startswith("T.pow(a, s)") and tensors and tensors[0].dtype == "bool" and case.args.get("s") is True:
-        return "PyTorch computes bool ** True (a bool result); wgtorch refuses pow on bool as PyTorch does for tensors"
-    if device == "wgpu" and re.match(r"T\.(sin|cos|tan)\(", expr) and big > 1e5:
-        return "lavapipe's sin/cos/tan lose their accuracy past |x| ~ 1e5 (the driver's range reduction)"
     return None

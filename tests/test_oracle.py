@@ -648,7 +648,7 @@ add("float16-sum", Case("a.sum()", {"a": A((65,), "float16")}, tol="reduce"))
 
 CASES_BY_ID = dict(CASES)
 # Cases that still differ, by name (classes of them are in oracle.known_difference).
-KNOWN = {"std[special]": "std of a row holding 3e38 overflows in the squared deviations (PyTorch's is finite)"}
+KNOWN: dict = {}  # single cases still differing (std[special] was fixed in issue 12)
 
 
 @pytest.mark.parametrize("name", [n for n, _ in CASES])

@@ -69,7 +69,21 @@ def _helpers(xp) -> dict:
             a, b = xp.where(nz, b, a), xp.where(nz, xp.fmod(a, xp.where(nz, b, 1)), 0)
         return a
 
-    return {"xp": xp, "np": np, "where": where, "ipow": ipow, "copy": copy, "igcd": igcd,
+    def lerp(a, b, c):
+        """PyTorch's cpu lerp: fma(w, end - start, start) for |w| < 0.5, else fma(w - 1, end -
+        start, end) (its vector kernel; the compiler contracts the scalar one the same way), so
+        huge operands do not overflow in the product. float32's fma runs in float64: the product
+        is exact there, and the sum is rounded twice (at most an ulp, rarely)."""
+        dt = xp.result_type(a, b)
+        c = c.astype(dt, copy=False) if hasattr(c, "dtype") else xp.asarray(c, dtype=dt)
+        small = xp.abs(c) < 0.5
+        d = b - a
+        coeff, base = xp.where(small, c, c - 1), xp.where(small, a, b)
+        if dt == np.float32:
+            return (coeff.astype(np.float64) * d.astype(np.float64) + base.astype(np.float64)).astype(dt)
+        return coeff * d + base
+
+    return {"xp": xp, "np": np, "where": where, "ipow": ipow, "copy": copy, "igcd": igcd, "lerp": lerp,
             "erf": lambda x: _erf(xp, x)}
 
 
@@ -216,9 +230,9 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
             want = _FLOAT32  # float16/bfloat16 compute in float32 and round once, as PyTorch (and wgpu) do
         if compute in HALVES:  # operands are first rounded to the 16-bit type, as PyTorch's half kernels do
             wide, half = OPS[op].wide, compute.np
-            if compute is bfloat16:
-                operands, wide = _bf16_scalars(op, operands, wide)
-            args = [x if k in wide else x.astype(half, copy=False).astype(want) if hasattr(x, "dtype") else
+            operands, wide = _half_scalars(op, operands, wide)
+            args = [(x.astype(want, copy=False) if hasattr(x, "dtype") else x) if k in wide else
+                    x.astype(half, copy=False).astype(want) if hasattr(x, "dtype") else
                     float(half.type(x)) if x is not None and not isinstance(x, bool) else x
                     for k, x in enumerate(operands)]
         else:
@@ -276,7 +290,7 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
     def index_select(self, a, dim, index):
         # PyTorch's cpu kernel for dim 1 (of a tensor with 2+ dims) reports a bad index as a
         # RuntimeError; every other dim as IndexError("index out of range in self").
-        kind = "dim1" if dim == 1 and a.ndim > 1 else "select"
+        kind = "dim1" if (dim == 1 and a.ndim > 1) or a.size == 0 else "select"  # (an empty one: its other kernel)
         return self.xp.take(a, _checked_index(self.xp, index, a.shape[dim], dim, kind), axis=dim)
 
     def gather(self, a, dim, index):
@@ -310,21 +324,24 @@ class _StridedHolder:
         self.base = base
 
 
-# -- bfloat16: where PyTorch's cpu kernels differ from "round the operands, compute in float32" --
-def _bf16_scalars(op: str, operands, wide: tuple):
-    """PyTorch's cpu mul and div of a bfloat16 tensor by a scalar (a Python number or a 0-d
-    tensor) use the scalar's float32 value, not its bfloat16 rounding (``original_scalar_value``);
-    so do its kernels with scalar parameters (leaky_relu's slope, elu's alpha: opmath scalars)."""
+# -- float16/bfloat16: where PyTorch's cpu kernels differ from "round the operands, compute in float32" --
+def _half_scalars(op: str, operands, wide: tuple):
+    """PyTorch's cpu mul, div and floor_divide of a float16/bfloat16 tensor by a scalar (a Python number or a
+    0-d tensor) use the scalar's float32 value, not its 16-bit rounding (``original_scalar_value``);
+    so do its kernels with scalar parameters (leaky_relu's slope, elu's alpha: opmath scalars).
+    add, sub, pow, remainder and the comparisons round the scalar (checked against PyTorch 2.13)."""
     spec = OPS[op]
     if spec.params:
         return operands, wide + tuple(range(spec.tensor_arity, spec.arity))
-    if op not in ("mul", "div") or len(operands) != 2:
+    if op not in ("mul", "div", "floor_divide") or len(operands) != 2:
         return operands, wide
-    k = 0 if op == "mul" and _is_scalar(operands[0]) and not _is_scalar(operands[1]) else 1  # (2.5 * x)
+    # (2.5 * x) is x.mul(2.5) in PyTorch; a 0-d tensor in front is not swapped and is rounded
+    k = 0 if op == "mul" and not hasattr(operands[0], "dtype") and _is_scalar(operands[0]) else 1
     b = operands[k]
     if not _is_scalar(b):
         return operands, wide
-    b = b.astype(_FLOAT32) if hasattr(b, "dtype") else np.float32(b)
+    with np.errstate(over="ignore"):  # a float beyond float32 is inf there, as in PyTorch's opmath
+        b = b.astype(_FLOAT32) if hasattr(b, "dtype") else np.float32(b)
     return ([b, operands[1]] if k == 0 else [operands[0], b]), wide + (k,)
 
 

@@ -79,6 +79,15 @@ def _reflected(op: str, dunder: str):
     return method
 
 
+def __rtruediv__(self, other: Tensor | float) -> Tensor:
+    """``other / self``: for a number, ``self.reciprocal() * other`` as PyTorch computes it (float16
+    results differ from a division)."""
+    other = operand(self, other)
+    if other is NotImplemented or isinstance(other, Tensor):
+        return other if other is NotImplemented else pointwise("div", other, self)
+    return pointwise("mul", self.reciprocal(), other)
+
+
 def _unary_operator(op: str, dunder: str):
     def method(self) -> Tensor:
         return pointwise(op, self)
@@ -98,6 +107,7 @@ def _namespace() -> dict:
         ns[f"__{dunder}__"] = _operator(op, f"__{dunder}__")
         if dunder in REFLECTED:
             ns[f"__r{dunder}__"] = _reflected(op, f"__r{dunder}__")
+    ns["__rtruediv__"] = __rtruediv__
     ns["__neg__"] = _unary_operator("neg", "__neg__")
     ns["__abs__"] = _unary_operator("abs", "__abs__")
     for spec in OPS.values():

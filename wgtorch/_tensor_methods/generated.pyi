@@ -209,7 +209,9 @@ class GeneratedMethods:
     def __truediv__(self, other: Tensor | float) -> Tensor:
         """``input / other (true division).`` (the registry's ``div``)."""
     def __rtruediv__(self, other: Tensor | float) -> Tensor:
-        """``other truediv self`` (the registry's ``div`` with the operands swapped)."""
+        """``other / self``: for a number, ``self.reciprocal() * other`` as PyTorch computes it (float16
+        results differ from a division).
+        """
     def __div__(self, other: Tensor | float) -> Tensor:
         """``input / other (true division).`` (the registry's ``div``)."""
     def __pow__(self, other: Tensor | float) -> Tensor:

@@ -3,9 +3,11 @@ div, floor_divide and trunc so autograd and every backend come with them."""
 
 from __future__ import annotations
 
+from .._dtype import HALVES
+from .._tensor import Tensor
 from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
-from .pointwise import pointwise
+from .pointwise import dtypes_for, pointwise
 
 
 class _FloorDivide(Function):
@@ -33,6 +35,9 @@ def div(input, other, *, rounding_mode=None):
     if rounding_mode == "trunc":
         if input.dtype.is_floating_point or (not isinstance(other, bool) and isinstance(other, float)) or (
                 hasattr(other, "dtype") and other.dtype.is_floating_point):
+            if input.dtype in HALVES:  # PyTorch truncates the float32 quotient, then rounds it once
+                q = pointwise("div", input.float(), other.float() if isinstance(other, Tensor) else other)
+                return q.trunc().to(dtypes_for("div", (input, other))[1])
             return pointwise("div", input, other).trunc()
         q = pointwise("floor_divide", input, other)
         # floor and trunc differ by one where the division is inexact and the signs differ

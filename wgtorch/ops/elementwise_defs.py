@@ -119,9 +119,18 @@ def _float_refusing_bool(exc, message):
     return promote
 
 
+def _square(x, g):
+    """x * x as PyTorch's int64 square: on wgpu (int64 kept in i32) it wraps past 46341, so it is
+    taken in float32 there and rounded to the gradient's dtype (as int64 + float rounds in PyTorch)."""
+    if x.dtype is D.int64 and x.device.type == "wgpu":  # (int32 wraps in PyTorch too)
+        x = x.to(D.float32)
+        return (x * x).to(g.dtype)
+    return x * x
+
+
 def _atan2_grads(n, g, a, b, y):
     """d/da = b / (a² + b²), d/db = -a / (a² + b²); 0 where a² + b² is 0 (PyTorch's masked form)."""
-    den = a * a + b * b
+    den = _square(a, g) + _square(b, g)
     return (g * b / den).where(den != 0, 0.0), (-g * a / den).where(den != 0, 0.0)
 
 
@@ -178,8 +187,8 @@ define(
     _F("log", "The natural logarithm.", "xp.log", "log_(a)", lambda n, g, a, y: (g / a,)),
     _F("sqrt", "The square root.", "xp.sqrt", "sqrt(a)", lambda n, g, a, y: (g * 0.5 / y,)),
     _F("rsqrt", "1 / sqrt(input).", "1 / xp.sqrt(a)", "inverseSqrt(a)", lambda n, g, a, y: (g * -0.5 * y * y * y,)),
-    _F("sin", "The sine.", "xp.sin", "sin(a)", lambda n, g, a, y: (g * a.cos(),)),
-    _F("cos", "The cosine.", "xp.cos", "cos(a)", lambda n, g, a, y: (-g * a.sin(),)),
+    _F("sin", "The sine.", "xp.sin", "sin_(a)", lambda n, g, a, y: (g * a.cos(),)),
+    _F("cos", "The cosine.", "xp.cos", "cos_(a)", lambda n, g, a, y: (-g * a.sin(),)),
     _F("tanh", "The hyperbolic tangent.", "xp.tanh", "tanh_(a)", lambda n, g, a, y: (g * (1 - y * y),)),
     _F("sigmoid", "1 / (1 + exp(-input)).", "1 / (1 + xp.exp(-a))", "1.0 / (1.0 + exp(-a))",
        lambda n, g, a, y: (g * y * (1 - y),)),
@@ -218,7 +227,7 @@ define(
        result="bool"),
     _U("logical_not", "Whether each element is zero.", "xp.logical_not", "a == TC(0)", "a == TC(0)",
        result="bool", inplace=True),
-    _F("tan", "The tangent.", "xp.tan", "tan(a)", lambda n, g, a, y: (g * (1 + y * y),)),
+    _F("tan", "The tangent.", "xp.tan", "tan_(a)", lambda n, g, a, y: (g * (1 + y * y),)),
     _F("asin", "The arcsine.", "xp.arcsin", "asin_(a)", lambda n, g, a, y: (g / (1 - a * a).sqrt(),),
        aliases=("arcsin",)),
     _F("acos", "The arccosine.", "xp.arccos", "acos_(a)", lambda n, g, a, y: (-g / (1 - a * a).sqrt(),),
@@ -384,10 +393,10 @@ define(
                 "select(c, b, !(a == TC(0)))", "select(c, b, a != TC(0))",
                 lambda n, g, c, a, b, y: (None, g.where(c, 0.0), g.where(c.logical_not(), 0.0)),
                 arity=3, promote=_where_dtypes, method=False, function=False),
-    # PyTorch's two-sided form: exact at weight 0 and 1, and its NaN/Inf cases.
-    Elementwise("lerp", "input + weight · (end - input).",
-                "xp.where(xp.abs(c) < 0.5, a + c * (b - a), b - (b - a) * (1 - c))",
-                "select(b - (b - a) * (1.0 - c), a + c * (b - a), abs(c) < 0.5)", None,
+    # PyTorch's two-sided form with a fused multiply-add: exact at weight 0 and 1, its NaN/Inf
+    # cases, and no overflow in the product for huge operands (fma(w - 1, end - start, end)).
+    Elementwise("lerp", "input + weight · (end - input).", "lerp(a, b, c)",
+                "lerp_(a, b, c)", None,
                 lambda n, g, a, b, w, y: (g * (1 - w), g * w, g * (b - a)), arity=3, accepts="f",
                 promote=_float_tensors_only("lerp_kernel_scalar"), wide=(2,), inplace=True),
     # clamp's bounds are operands (tensors or scalars); the front end fills a missing one with the

@@ -345,6 +345,8 @@ def _multi_getitem(x: Tensor, view: Tensor, entries: list) -> Tensor:
                      device=x.device)
     perm, rest, out_perm = _layout(view, dims, shape)
     lead = math.prod(view.shape[d] for d in dims)  # not -1: ambiguous when `rest` holds a 0
+    if lead == 0 and math.prod(shape):  # an indexed dim is empty: every index is out of range
+        raise IndexError("index is out of bounds for dimension with size 0")
     flat = view.permute(perm).reshape((lead,) + rest)
     out = index_select(flat, 0, lin.reshape(-1)).reshape(shape + rest)
     return out.permute(out_perm)
@@ -369,6 +371,8 @@ def advanced_getitem(x: Tensor, key: tuple, advanced: list) -> Tensor:
     n = view.shape[before]
     if isinstance(k, Tensor) and k.device == x.device and x.device.type != "cpu":
         idx = _device_index(k, n)
+        if n == 0 and idx.numel():  # PyTorch's IndexError (index_select's own check is a RuntimeError)
+            raise IndexError("index is out of bounds for dimension with size 0")
     else:
         idx = _host_index(k, n, 0, x.device)
     out = index_select(view, before, idx.reshape(-1))

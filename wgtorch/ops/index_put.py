@@ -195,6 +195,9 @@ def index_put(x: Tensor, indices, values: Tensor, accumulate: bool = False) -> T
 
 def setitem(x: Tensor, key, value) -> None:
     """``x[index] = value``: writes ``value`` (broadcast) through the indexed elements."""
+    if isinstance(value, (bool, int, float)) and not x.dtype.is_floating_point:
+        # PyTorch converts the value before it reads the index: NaN into an int raises first
+        value = fill_value(value, x.dtype, "setitem", check_float=False)
     key = normalize_key(x, key)
     advanced = [i for i, k in enumerate(key) if not (k is None or isinstance(k, (int, slice)))]
     if advanced:

@@ -75,10 +75,17 @@ def _check_int_divisor(operands, compute):
         raise RuntimeError("ZeroDivisionError")
 
 
+_HALF_MAX = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38}
+_HALF_C10 = {"float16": "c10::Half", "bfloat16": "c10::BFloat16"}
+
+
 def _check_int_pow(operands, compute):
     b = operands[1]
     if compute.category == 1 and not isinstance(b, Tensor) and b < 0:
         raise RuntimeError("Integers to negative integer powers are not allowed.")
+    if compute in D.HALVES and not isinstance(b, Tensor) and _HALF_MAX[compute.name] < abs(b) < float("inf"):
+        # PyTorch casts a scalar exponent to the tensor's dtype and refuses a finite overflow
+        raise RuntimeError(f"value cannot be converted to type {_HALF_C10[compute.name]} without overflow")
 
 
 def _check_bool_sub(operands, compute):
@@ -102,6 +109,8 @@ _BROADCASTS: set = set()  # operand shape tuples already known to broadcast
 
 def _signature(key, spec, op, operands):
     compute, out_dtype = dtypes_for(spec, operands)
+    if compute is D.bool_ and op == "pow" and type(operands[1]) is bool:
+        compute = D.int32  # bool ** True / False is a bool tensor in PyTorch (x, all True)
     if compute in spec.refused:
         spec.check(compute)  # raises PyTorch's error for a dtype the op does not compute in
     if spec.divides:

@@ -13,7 +13,9 @@ from .._tensor import Tensor, _dim, _wrap
 from ..amp.autocast_mode import autocast_op
 from ..autograd.function import Function
 from .pointwise import where
+from .rearrange import flip
 from .registry import TORCH_NAMES
+from .shape import cat
 
 
 def reduce_dims(x: Tensor, dim) -> tuple:
@@ -84,18 +86,29 @@ def _reduce_in_float32(be, op: str, data, dims, keepdim):
 
 
 def _prod_grad(x: Tensor, y: Tensor, ctx) -> Tensor:
-    """d prod / d x without dividing by zero (PyTorch's values): y / x where the row has no zero;
-    where it has one, the product of the others at the zero and 0 elsewhere; 0 with two or more."""
+    """d prod / d x as PyTorch computes it (its ``prod_backward``): y / x when the input holds no
+    zero anywhere (so a NaN or inf in a row makes that row's gradient NaN, one element included);
+    else, for every row, the product of the others as exclusive cumulative products from both
+    ends (at a zero: the others' product; next to one: 0, or NaN where an inf meets it)."""
+    from .scan import cumprod  # (ops/scan imports this module)
 
-    if ctx.n == 1 or not ctx.dims:  # each output is its one input
-        return x.new_ones(x.shape)
+    if x.ndim == 0:  # its one input
+        return x.new_ones(())
+    y = _unreduce(y, ctx.in_shape, ctx.dims, ctx.keepdim)
+    if not bool((x == 0).any()):  # PyTorch reads the count back too
+        return y / x
     dims = ctx.dims
-    y = _unreduce(y, ctx.in_shape, dims, ctx.keepdim)
-    is_zero = x == 0
-    zeros = is_zero.sum(dims, keepdim=True)
-    others = where(is_zero, 1.0, x)
-    others = Reduce.apply(others, "prod", dims, True, others.dtype)  # the product of the non-zeros
-    return where(is_zero, where(zeros == 1, others, 0.0), where(zeros == 0, y / x, 0.0))
+    rest = [d for d in range(x.ndim) if d not in dims]
+    perm = rest + list(dims)
+    rows = x.permute(perm).reshape([x.shape[d] for d in rest] + [-1])
+    if rows.shape[-1] == 0:
+        return x.new_ones(x.shape)
+    ones = rows.new_ones(tuple(rows.shape[:-1]) + (1,))
+    left = cumprod(cat([ones, rows[..., :-1]], -1), -1)
+    right = flip(cumprod(cat([ones, flip(rows, [-1])[..., :-1]], -1), -1), [-1])
+    others = (left * right).reshape([x.shape[d] for d in perm])
+    inverse = [perm.index(d) for d in range(x.ndim)]
+    return others.permute(inverse)
 
 
 def _accumulate_dtype(x: Tensor, dtype) -> D.dtype:
@@ -214,11 +227,34 @@ def _max_or_min(x: Tensor, op: str, dim, keepdim, other):
     if isinstance(dim, Tensor) or isinstance(other, Tensor):
         return (x.maximum if op == "argmax" else x.minimum)(dim if isinstance(dim, Tensor) else other)
     if dim is None:
-        return amax(x) if op == "argmax" else amin(x)
+        _check_nonempty(x, "max" if op == "argmax" else "min", None, reduce_dims(x, None))
+        if x.ndim == 0:
+            return _MaxAll.apply(x.reshape(1), "amax" if op == "argmax" else "amin").reshape(())
+        return _MaxAll.apply(x, "amax" if op == "argmax" else "amin")
     _check_nonempty(x, "max" if op == "argmax" else "min", dim, (_dim(dim, x.ndim),))
     if x.ndim == 0:
         return ValuesIndices((x.clone(), x.new_zeros((), dtype=D.int64)))
     return ValuesIndices(ArgReduce.apply(x, op, _dim(dim, x.ndim), keepdim))
+
+
+class _MaxAll(Function):
+    """max() / min() over every element. The gradient is PyTorch's ``evenly_distribute_backward``:
+    g / count to the elements equal to the result, or to the NaNs where the result is NaN (amax's
+    gradient is NaN everywhere there)."""
+
+    @staticmethod
+    def forward(ctx, x, op):
+        y = _wrap(x._be.reduce(op, x._data, tuple(range(x.ndim)), False), x._be, x.dtype)
+        if ctx.needs_input_grad:
+            ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+
+        x, y = ctx.saved_tensors
+        mask = where(y.isnan(), x.isnan(), x == y)
+        return where(mask, g / mask.sum(), 0.0).to(g.dtype), None
 
 
 def max(x: Tensor, dim=None, keepdim: bool = False, *, other=None):
@@ -280,8 +316,8 @@ class _StdSqrt(Function):
         return where(y == 0, 0.0, g / (y * 2))
 
 
-def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
-    """The variance over ``dim`` with Bessel's ``correction`` (1 by default)."""
+def _var_scaled(x: Tensor, dim, unbiased, keepdim: bool, correction):
+    """(var of x / scale, scale shaped as the result), scale a power of two or None."""
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"std and var only support floating point and complex dtypes, got {x.dtype.name}")
     if correction is None:
@@ -292,12 +328,35 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
     # (PyTorch's backward treats dim=() as a given dim with N = 1, inconsistently with its
     # forward: not followed here, dim=() is dim=None)
     all_dims = x.ndim == 0 or dim is None or (isinstance(dim, (tuple, list)) and not dim)
-    return Var.apply(x, dims, correction, keepdim, all_dims)
+    scale = _pow2_scale(x, dims)
+    if scale is None:
+        return Var.apply(x, dims, correction, keepdim, all_dims), None
+    out = scale if keepdim else scale.reshape([n for d, n in enumerate(x.shape) if d not in dims])
+    return Var.apply(x / scale, dims, correction, keepdim, all_dims), out
+
+
+def _pow2_scale(x: Tensor, dims):
+    """A power of two near each slice's largest |x| (1 where that is 0, inf or NaN), or None when
+    there is nothing to reduce. var/std run on x / scale: PyTorch's cpu accumulates in double, so
+    its std of values near 3e38 is finite where float32's sum and squares overflow; a power of two
+    scales exactly, so values and gradients are otherwise unchanged."""
+
+    if not dims or x.ndim == 0 or any(x.shape[d] == 0 for d in dims):
+        return None
+    m = amax(x.detach().abs(), dims, keepdim=True)
+    return where(m.isfinite() & (m > 0), m.log2().floor().exp2(), 1.0).to(x.dtype)
+
+
+def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """The variance over ``dim`` with Bessel's ``correction`` (1 by default)."""
+    v, s = _var_scaled(x, dim, unbiased, keepdim, correction)
+    return v if s is None else v * s * s  # (not s * s: inf for a zero variance)
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
     """The standard deviation over ``dim`` with Bessel's ``correction`` (1 by default)."""
-    return _StdSqrt.apply(var(x, dim, unbiased, keepdim, correction=correction))
+    v, s = _var_scaled(x, dim, unbiased, keepdim, correction)
+    return _StdSqrt.apply(v) if s is None else _StdSqrt.apply(v) * s
 
 
 @autocast_op

@@ -3,6 +3,8 @@ expression per op, specialised by operand types, aliasing and the number of stri
 
 from __future__ import annotations
 
+import math
+
 from ..._broadcast import broadcast_shapes
 from ..._dtype import dtype
 from ...ops.elementwise_defs import OPS, PREDICATES
@@ -277,11 +279,16 @@ META64_FLAT = PARAMS.widened().through("offset")
 _FLOATS = ("f32", "f64")
 
 
+_F32_ROUNDS_TO_INF = 3.4028235677973366e38  # float32's max + half an ulp
+
+
 def _scalar_slots(scalars, is_float: bool, compute: dtype):
     f, i = [0.0, 0.0, 0.0, 0.0], [0, 0, 0, 0]
     for k, x in enumerate(scalars):
         if is_float:
-            f[k] = float(x)
+            v = float(x)
+            # a double beyond float32 is +-inf there, as C's cast in PyTorch (struct would raise)
+            f[k] = v if not abs(v) >= _F32_ROUNDS_TO_INF else math.copysign(math.inf, v)
         else:
             i[k] = _scalar_value(x, is_float, compute)
     return f, i
@@ -323,6 +330,8 @@ def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False, z
                  for k, t in enumerate(types) if k > 0]
     loads, operand, scalar = [], 1, 0
     wide = OPS[op].wide if op in OPS else ()
+    if half and op in OPS:
+        wide = wide + _opmath_scalars(op, layout)
     for k, (name, slot) in enumerate(zip(_NAMES, layout)):
         if slot < 0:
             field = "scalar_f" if tc in _FLOATS else "scalar_i"
@@ -343,6 +352,20 @@ def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False, z
     return specialise("elementwise", {"TC": tc, "TO": types[0]}, {"NDIM": ndim, "WG": WG},
                       {"BINDINGS": "\n".join(bindings), "LOADS": "\n".join(loads), "STORE": store}, params=PARAMS,
                       f64=tc == "f64")
+
+
+def _opmath_scalars(op: str, layout: tuple) -> tuple:
+    """Python-scalar operands a float16 op keeps in float32, as PyTorch's cpu kernels do (its
+    ``original_scalar_value``): mul's, div's and floor_divide's scalar, and scalar parameters (leaky_relu's slope).
+    ``2.5 * x`` is x.mul(2.5) there, so mul's scalar may come first."""
+    spec = OPS[op]
+    if spec.params:
+        return tuple(range(spec.tensor_arity, spec.arity))
+    if op == "mul" and len(layout) == 2:
+        return tuple(k for k in (0, 1) if layout[k] < 0)
+    if op in ("div", "floor_divide") and len(layout) == 2 and layout[1] < 0:
+        return (1,)
+    return ()
 
 
 __all__ = ["ElementwiseOps", "broadcast_shapes", "contiguous_strides"]
