@@ -132,22 +132,6 @@ fn logaddexp_(a: f32, b: f32) -> f32 {
     return m + log1p_(exp(-abs(a - b)));
 }
 // asin/acos through atan2: some drivers' builtins are off by 4e-4 (lavapipe: asin(0.5)).
-// lerp as PyTorch computes it: fma(w, end - start, start) for |w| < 0.5, else fma(w - 1, end -
-// start, end). A driver may split fma (lavapipe does), so a product that overflows where the
-// fused one would not is redone scaled by 2^-64 (exact: powers of two).
-fn lerp_(a: f32, b: f32, w: f32) -> f32 {
-    let small = abs(w) < 0.5;
-    let c = select(w - 1.0, w, small);
-    let base = select(b, a, small);
-    let d = b - a;
-    let r = fma(c, d, base);
-    if (is_inf(r) && !is_inf(c) && !is_inf(d) && !is_inf(base)) {
-        let k = 5.421010862427522e-20;
-        return (c * (d * k) + base * k) * 18446744073709551616.0;
-    }
-    return r;
-}
-
 fn asin_(x: f32) -> f32 { return atan2_(x, sqrt((1.0 - x) * (1.0 + x))); }
 fn acos_(x: f32) -> f32 { return atan2_(sqrt((1.0 - x) * (1.0 + x)), x); }
 // log of a positive denormal from its bits: some drivers (lavapipe) flush denormal inputs of log
@@ -175,6 +159,22 @@ fn acosh_(x: f32) -> f32 {
 fn sign_f(x: f32) -> f32 { return select(sign(x), 0.0, is_nan(x)); }  // sign(NaN) = 0, as in PyTorch
 
 //@f32 end
+// (outside the f32 section: in f64 kernels this is the same code over f64)
+// lerp as PyTorch computes it: fma(w, end - start, start) for |w| < 0.5, else fma(w - 1, end -
+// start, end). A driver may split fma (lavapipe does), so a product that overflows where the
+// fused one would not is redone scaled by 2^-64 (exact: powers of two).
+fn lerp_(a: f32, b: f32, w: f32) -> f32 {
+    let small = abs(w) < 0.5;
+    let c = select(w - 1.0, w, small);
+    let base = select(b, a, small);
+    let d = b - a;
+    let r = fma(c, d, base);
+    if (is_inf(r) && !is_inf(c) && !is_inf(d) && !is_inf(base)) {
+        let k = 5.421010862427522e-20;
+        return (c * (d * k) + base * k) * 18446744073709551616.0;
+    }
+    return r;
+}
 // Python/PyTorch floor division and remainder on integers (WGSL's / and % truncate).
 fn floordiv_i(a: i32, b: i32) -> i32 {
     let q = a / b;
