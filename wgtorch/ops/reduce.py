@@ -90,7 +90,6 @@ def _prod_grad(x: Tensor, y: Tensor, ctx) -> Tensor:
     zero anywhere (so a NaN or inf in a row makes that row's gradient NaN, one element included);
     else, for every row, the product of the others as exclusive cumulative products from both
     ends (at a zero: the others' product; next to one: 0, or NaN where an inf meets it)."""
-    from .scan import cumprod  # (ops/scan imports this module)
 
     if x.ndim == 0:  # its one input
         return x.new_ones(())
@@ -104,8 +103,8 @@ def _prod_grad(x: Tensor, y: Tensor, ctx) -> Tensor:
     if rows.shape[-1] == 0:
         return x.new_ones(x.shape)
     ones = rows.new_ones(tuple(rows.shape[:-1]) + (1,))
-    left = cumprod(cat([ones, rows[..., :-1]], -1), -1)
-    right = flip(cumprod(cat([ones, flip(rows, [-1])[..., :-1]], -1), -1), [-1])
+    left = cat([ones, rows[..., :-1]], -1).cumprod(-1)  # (the method: ops/scan imports this module)
+    right = flip(cat([ones, flip(rows, [-1])[..., :-1]], -1).cumprod(-1), [-1])
     others = (left * right).reshape([x.shape[d] for d in perm])
     inverse = [perm.index(d) for d in range(x.ndim)]
     return others.permute(inverse)
