@@ -13,6 +13,7 @@ from ..._dtype import bool_, dtype, float16, float64, int64
 from ..protocol import check_strided_bounds
 from .array import WgpuArray, contiguous_strides
 from .conv import ConvOps  # the optional fused convolution (protocol.FusedConv)
+from .eager import EagerOps  # -- the eager path (elementwise_plan) --
 from .elementwise import ElementwiseOps
 from .index import IndexOps
 from .matmul import MatmulOps
@@ -40,7 +41,7 @@ def storage_np_dtype(dt: dtype) -> np.dtype:
 
 
 class WgpuBackend(ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps, RNNOps,
-                  SortOps, ConvOps):
+                  SortOps, ConvOps, EagerOps):
     name = "wgpu"
 
     def __init__(self, index: int = 0):

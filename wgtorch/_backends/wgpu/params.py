@@ -59,6 +59,11 @@ class ParamBlock:
         self.wgsl = ("struct Meta {\n" + "\n".join(lines) + "\n}\n"
                      "@group(0) @binding(0) var<storage, read> P: Meta;\n")
 
+    def offset_of(self, name: str) -> int:
+        """The byte offset of field ``name`` in the block."""
+        k = self.names.index(name)
+        return struct.calcsize(self._prefix_sizes[self.names[k - 1]]) if k else 0
+
     def through(self, name: str) -> struct.Struct:
         """The packing of the fields up to and including ``name`` (for kernels that read no more)."""
         return struct.Struct(self._prefix_sizes[name])
