@@ -234,26 +234,62 @@ def _general(op, operands):
     return Pointwise.forward(_UNTRACKED, op, *operands)  # what apply does for untracked inputs
 
 
+class _PointwiseCtx(Context):
+    """`Pointwise.backward`'s context, made without `Function.apply`: fixed slots."""
+
+    __slots__ = ("saved", "versions", "needs_input_grad", "shapes", "op")
+
+
 def _record(y, op, operands, save, uses_output, shapes):
     """What `Function.apply` records for `Pointwise`, without its generic machinery: the node,
-    its context (the saved operands the gradient reads, their versions, every shape) and edges."""
+    its context (the operands the gradient reads and their versions, every shape) and edges."""
     needs = [False]
-    edges = []
-    for x in operands:
-        if isinstance(x, Tensor) and x.requires_grad:
-            needs.append(True)
-            fn = x.grad_fn
-            edges.append((x, -1) if fn is None else (fn, x._output_nr))
+    edges = [None]
+    saved = []
+    versions = []
+    for x, keep in zip(operands, save):
+        if isinstance(x, Tensor):
+            if x.requires_grad:
+                needs.append(True)
+                fn = x.grad_fn
+                edges.append((x, -1) if fn is None else (fn, x._output_nr))
+            else:
+                needs.append(False)
+                edges.append(None)
+            if keep:
+                saved.append(x)
+                versions.append(x._counter()[0])
+            else:
+                saved.append(None)
+                versions.append(None)
         else:
             needs.append(False)
             edges.append(None)
-    ctx = Context()
+            saved.append(x)
+            versions.append(None)
+    if uses_output:
+        saved.append(y)
+        versions.append(y._counter()[0])
+    else:
+        saved.append(None)
+        versions.append(None)
+    ctx = _new_ctx(_PointwiseCtx)
+    ctx.saved = tuple(saved)
+    ctx.versions = tuple(versions)
     ctx.needs_input_grad = tuple(needs)
-    ctx.save_for_backward(*[x if s else None for x, s in zip(operands, save)], y if uses_output else None)
     ctx.shapes = shapes
     ctx.op = op
-    y.grad_fn = Node(Pointwise, ctx, (None, *edges), 1)
+    node = _new_ctx(Node)
+    node.fn = Pointwise
+    node.ctx = ctx
+    node.edges = tuple(edges)
+    node.n_outputs = 1
+    node.retained = None
+    y.grad_fn = node
     y.requires_grad = True
+
+
+_new_ctx = object.__new__
 
 
 def pointwise(op: str, *operands):

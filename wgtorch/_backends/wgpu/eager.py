@@ -51,6 +51,14 @@ class _Eager:
         "size",
         "out_dtype",
         "groups",
+        "lock",
+        "pool",
+        "dead",
+        "touched",
+        "stats",
+        "ring",
+        "meta_size",
+        "max_groups",
     )
 
     def __init__(self, be, plan: _Plan, operands):
@@ -69,6 +77,10 @@ class _Eager:
         self.bucket, self.itemsize, self.size = plan.bucket, plan.itemsize, plan.size
         self.nbytes = plan.size * plan.itemsize
         self.shape, self.strides, self.out_dtype, self.groups = plan.shape, plan.strides, plan.out_dtype, plan.groups
+        # The runtime's objects that live as long as it does, one attribute lookup away.
+        rt = self.rt
+        self.lock, self.pool, self.dead, self.touched, self.stats = rt.lock, rt.pool, rt._dead, rt._touched, rt.stats
+        self.ring, self.meta_size, self.max_groups = rt._ring_host, len(self.meta), rt.max_groups
 
     def _bind(self, key, args, out_buffer):
         """(pipeline, bind group, bound buffers) for the buffers in ``key``; as `_ew_dispatch`
@@ -102,11 +114,11 @@ class _Eager:
     def run(self, args) -> WgpuArray:
         rt = self.rt
         arrays = self.arrays
-        with rt.lock:
+        with self.lock:
             # -- the output: a pooled block, its Storage and a contiguous array over it
-            if rt._dead:
+            if self.dead:
                 rt._reclaim()
-            block = rt.pool.alloc_bucket(self.bucket)
+            block = self.pool.alloc_bucket(self.bucket)
             cap = rt._capture
             if cap is not None:
                 block.pin = cap
@@ -138,17 +150,13 @@ class _Eager:
             if entry is None:
                 entry = self._bind(key, args, out_buffer)
             p, bg, bg_handle, buffers = entry
-            stats = rt.stats
-            stats["pipeline_hits"] += 1
-            stats["bind_group_hits"] += 1
-            # -- parameters into the ring
+            # -- parameters into the ring: the packed template, then this call's offsets (and scalars)
             offset = rt._ring_used
             if offset + META_SLOT > rt._ring_size or rt._pending_bytes > MAX_PENDING_BYTES:
                 rt.flush()
                 offset = 0
-            ring = rt._ring_host
-            meta = self.meta
-            ring[offset : offset + len(meta)] = meta
+            ring = self.ring
+            ring[offset : offset + self.meta_size] = self.meta
             if len(arrays) == 2:
                 self.offsets.pack_into(ring, offset + _OFFSET_AT, out_offset, a.offset, b.offset)
             elif len(arrays) == 1:
@@ -164,7 +172,7 @@ class _Eager:
             groups = self.groups
             if cap is not None:
                 cap.record_dispatch(rt, p, buffers, self.plan.struct, ring, offset, groups)
-            # -- the three pass calls
+            # -- the pass calls (as Runtime.dispatch makes them)
             if rt._pass is None:
                 rt._begin_pass()
             rt._ring_used = offset + META_SLOT
@@ -177,10 +185,10 @@ class _Eager:
                 offsets = direct[3]
                 offsets[0] = offset
                 direct[1](cp, 0, bg_handle, 1, offsets)
-                if groups <= rt.max_groups:
+                if groups <= self.max_groups:
                     direct[2](cp, groups, 1, 1)
                 else:
-                    y = -(-groups // rt.max_groups)
+                    y = -(-groups // self.max_groups)
                     direct[2](cp, -(-groups // y), y, 1)
             else:
                 cp = rt._pass
@@ -188,14 +196,17 @@ class _Eager:
                     cp.set_pipeline(p.gpu)
                     rt._last_pipeline = p
                 cp.set_bind_group(0, bg, [offset])
-                if groups <= rt.max_groups:
+                if groups <= self.max_groups:
                     cp.dispatch_workgroups(groups, 1, 1)
                 else:
-                    y = -(-groups // rt.max_groups)
+                    y = -(-groups // self.max_groups)
                     cp.dispatch_workgroups(-(-groups // y), y, 1)
-            rt._touched.update(buffers)
+            self.touched.update(buffers)
+            stats = self.stats
             stats["dispatches"] += 1
-            if rt._ring_used >= rt._ring_size:
+            stats["pipeline_hits"] += 1
+            stats["bind_group_hits"] += 1
+            if offset + META_SLOT >= rt._ring_size:
                 rt.flush()
         return out
 
