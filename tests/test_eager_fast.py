@@ -149,7 +149,7 @@ def test_more_ops_than_a_batch_without_a_sync(device):
     x0 = rand(257, seed=12)
     x, px = _pair(x0, device)
     y, py = x, px
-    for k in range(1100):
+    for _ in range(1100):
         y = y * 0.999 + x  # every intermediate dies right away
         py = py * 0.999 + px
     assert_close(y, py.numpy(), rtol=1e-4, atol=1e-4)
