@@ -163,6 +163,21 @@ class BufferPool:
         finally:
             self._lock.release()
 
+    def free_all(self, blocks) -> None:
+        """`free` of many blocks (a submitted batch's held-back ones), under one acquisition of the
+        lock where it is free now (else block by block, as `free`)."""
+        if not self._lock.acquire(blocking=False):
+            for block in blocks:
+                self.free(block)
+            return
+        try:
+            for block in blocks:
+                self._free_locked(block)
+            if self._deferred:
+                self._apply_deferred()
+        finally:
+            self._lock.release()
+
     def _apply_deferred(self) -> None:
         while self._deferred:
             self._free_locked(self._deferred.popleft())
