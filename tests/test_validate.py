@@ -11,6 +11,7 @@ import pytest
 
 from wgtorch._backends.wgpu import WgpuBackend
 from wgtorch._device import get_backend
+from wgtorch.ops import pointwise as pointwise_module
 from wgtorch.ops.elementwise_defs import OPS
 from wgtorch.validate import cli
 from wgtorch.validate.cli import main
@@ -52,6 +53,7 @@ def test_a_broken_wgsl_expression_fails(monkeypatch, tmp_path, capsys, wgpu_devi
     # A fresh pipeline cache, so the broken source is compiled (and forgotten afterwards).
     monkeypatch.setattr(be.rt, "_pipelines", {})
     monkeypatch.setattr(be, "_ew_plans", {})  # the eager path's plans hold pipelines too
+    monkeypatch.setattr(pointwise_module, "_EAGER", {})  # and so do the front end's pre-bound calls
     monkeypatch.setattr(OPS["mul"], "wgsl", "a * b + 0.001")  # the registry entry the kernel is built from
     path = tmp_path / "v.json"
     assert main(["--family", "elementwise", "--no-large", "--json", str(path)]) == 1

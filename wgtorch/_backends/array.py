@@ -221,6 +221,11 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
                                strides=byte_strides)
 
     # -- compute -------------------------------------------------------------------------------
+    # -- the eager path (protocol.elementwise_plan): nothing to pre-bind over NumPy/CuPy --
+    def elementwise_plan(self, op, operands, compute: dtype, out_dtype: dtype):
+        elementwise = self.elementwise
+        return lambda args: elementwise(op, args, compute, out_dtype)
+
     def elementwise(self, op, operands, compute: dtype, out_dtype: dtype, out=None):
         xp = self.xp
         want = compute.np

@@ -79,6 +79,11 @@ class Backend(Protocol):
         """Broadcast ``operands`` (arrays or scalars), convert them to ``compute``, apply ``op``
         and store as ``out_dtype``. With ``out`` (an array of the broadcast shape, possibly a
         strided view that overlaps an operand elementwise), write the result through it."""
+    # -- the eager path (ops/pointwise.py caches what this returns per op, dtypes, shapes, strides) --
+    def elementwise_plan(self, op: str, operands: list, compute: dtype, out_dtype: dtype):
+        """A callable ``run(operands)`` that computes ``elementwise(op, operands, compute,
+        out_dtype)`` for any operands with the dtypes, shapes, strides and scalar types of these
+        (other offsets, buffers and scalar values are fine). The front end caches it."""
     def reduce(self, op: str, a: Array, dims: tuple, keepdim: bool, out_dtype=None) -> Array:
         """Reduce over ``dims`` (sorted, non-empty). NaN propagates through amax/amin/argmax.
         ``out_dtype`` (float32 for a float16 sum): accumulate and store the result in it."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import _dtype as D
 from .._broadcast import broadcast_shapes
 from .._tensor import Tensor, _wrap
-from ..autograd.function import Context, Function
+from ..autograd.function import Context, Function, Node
 from ..autograd.grad_mode import state
 from .elementwise_defs import OPS
 
@@ -193,13 +193,164 @@ class Pointwise(Function):
 
 _UNTRACKED = Context()  # forward writes to its ctx only when an input needs a gradient
 
+# -- the eager path: a repeated call is one dict lookup to a pre-bound backend plan --
+# Keyed on everything the dtype decisions, the broadcast check and the backend's plan depend on:
+# (op, default float dtype, per tensor operand its backend, dtype, shape and strides, per scalar
+# its Python type). The entry holds what `_signature` decided and the backend's planned call
+# (`elementwise_plan`), and what a gradient needs (which operands to save, every shape).
+_EAGER: dict = {}
 
-def pointwise(op: str, *operands):
+
+def _eager_entry(key, op, operands, args):
+    """Build (and cache) the eager entry of a call: the checks of `Pointwise.forward` run here,
+    once per key (they depend only on what the key holds)."""
+    spec = OPS[op]
+    be = first = None
+    for x in operands:
+        if isinstance(x, Tensor):
+            if be is None:
+                be, first = x._be, x
+            elif x._be is not be:
+                raise RuntimeError(f"Expected all tensors to be on the same device, but found at least "
+                                   f"two devices, {first.device} and {x.device}!")
+    shapes = [x._data.shape for x in operands if isinstance(x, Tensor)]
+    if any(sh != shapes[0] for sh in shapes):
+        _check_broadcast(operands)
+    sig = [spec, D._default_float]
+    for x in operands:
+        if isinstance(x, Tensor):
+            sig += (x.dtype, not x._data.shape)
+        else:
+            sig.append(type(x))
+    compute, out_dtype, check = _signature(tuple(sig), spec, op, operands)
+    used = spec.saves
+    save = tuple([k in used or not isinstance(x, Tensor) for k, x in enumerate(operands)])
+    shapes = tuple([x._data.shape if isinstance(x, Tensor) else None for x in operands])
+    differentiable = spec.grad is not None and out_dtype.is_floating_point
+    entry = (compute, out_dtype, check, be.elementwise_plan(op, args, compute, out_dtype), be,
+             differentiable, save, spec.uses_output, shapes)
+    if len(_EAGER) >= 4096:  # shapes seen once in a while must not pile up
+        _EAGER.clear()
+    _EAGER[key] = entry
+    return entry
+
+
+def _general(op, operands):
     if state.enabled:
         for x in operands:
             if isinstance(x, Tensor) and x.requires_grad:
                 return Pointwise.apply(op, *operands)
     return Pointwise.forward(_UNTRACKED, op, *operands)  # what apply does for untracked inputs
+
+
+class _PointwiseCtx(Context):
+    """`Pointwise.backward`'s context, made without `Function.apply`: fixed slots."""
+
+    __slots__ = ("saved", "versions", "needs_input_grad", "shapes", "op")
+
+
+def _record(y, op, operands, save, uses_output, shapes):
+    """What `Function.apply` records for `Pointwise`, without its generic machinery: the node,
+    its context (the operands the gradient reads and their versions, every shape) and edges."""
+    needs = [False]
+    edges = [None]
+    saved = []
+    versions = []
+    for x, keep in zip(operands, save):
+        if isinstance(x, Tensor):
+            if x.requires_grad:
+                needs.append(True)
+                fn = x.grad_fn
+                edges.append((x, -1) if fn is None else (fn, x._output_nr))
+            else:
+                needs.append(False)
+                edges.append(None)
+            if keep:
+                saved.append(x)
+                versions.append(x._counter()[0])
+            else:
+                saved.append(None)
+                versions.append(None)
+        else:
+            needs.append(False)
+            edges.append(None)
+            saved.append(x)
+            versions.append(None)
+    if uses_output:
+        saved.append(y)
+        versions.append(y._counter()[0])
+    else:
+        saved.append(None)
+        versions.append(None)
+    ctx = _new_ctx(_PointwiseCtx)
+    ctx.saved = tuple(saved)
+    ctx.versions = tuple(versions)
+    ctx.needs_input_grad = tuple(needs)
+    ctx.shapes = shapes
+    ctx.op = op
+    node = _new_ctx(Node)
+    node.fn = Pointwise
+    node.ctx = ctx
+    node.edges = tuple(edges)
+    node.n_outputs = 1
+    node.retained = None
+    y.grad_fn = node
+    y.requires_grad = True
+
+
+_new_ctx = object.__new__
+
+
+def pointwise(op: str, *operands):
+    """Apply the registry op ``op`` to tensors and Python scalars (the Tensor methods' and
+    ``wgtorch.*`` functions' common path)."""
+    if len(operands) == 2 and type(operands[0]) is Tensor:
+        # The binary call, the most common, keyed without a loop (the key is `_key`'s).
+        a, b = operands
+        ad = a._data
+        if type(b) is Tensor:
+            bd = b._data
+            key = (op, D._default_float, a._be, a.dtype, ad.shape, ad.strides, b._be, b.dtype, bd.shape, bd.strides)
+            args = [ad, bd]
+            grad = a.requires_grad or b.requires_grad
+        elif type(b) is float or type(b) is int:
+            key = (op, D._default_float, a._be, a.dtype, ad.shape, ad.strides, type(b))
+            args = [ad, b]
+            grad = a.requires_grad
+        else:
+            key, args, grad = _key(op, operands)
+    else:
+        key, args, grad = _key(op, operands)
+    entry = _EAGER.get(key)
+    if entry is None:
+        if OPS[op].promote is not None or not any(isinstance(x, Tensor) for x in operands):
+            return _general(op, operands)  # a promotion rule of the operands' values is not cached
+        entry = _eager_entry(key, op, operands, args)
+    compute, out_dtype, check, run, be, differentiable, save, uses_output, shapes = entry
+    if check is not None:
+        check(operands, compute)
+    y = _wrap(run(args), be, out_dtype)
+    if grad and differentiable and state.enabled:
+        _record(y, op, operands, save, uses_output, shapes)
+    return y
+
+
+def _key(op, operands):
+    """(eager key, backend operands, whether any operand requires grad) of a call."""
+    key = [op, D._default_float]
+    args = []
+    grad = False
+    for x in operands:
+        if type(x) is Tensor or isinstance(x, Tensor):
+            d = x._data
+            key += (x._be, x.dtype, d.shape, d.strides)
+            args.append(d)
+            if x.requires_grad:
+                grad = True
+        else:
+            key.append(type(x))
+            args.append(x)
+    return tuple(key), args, grad
 
 
 def where(cond, a, b):

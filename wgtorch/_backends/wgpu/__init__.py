@@ -15,6 +15,7 @@ from ..protocol import check_strided_bounds
 from .array import WgpuArray, contiguous_strides
 from .attention import AttentionOps  # optional fused attention (protocol.OPTIONAL): shaders/attention.wgsl
 from .conv import ConvOps  # the optional fused convolution (protocol.FusedConv)
+from .eager import EagerOps  # -- the eager path (elementwise_plan) --
 from .elementwise import ElementwiseOps
 from .float64_guard import float64_guards
 from .index import IndexOps
@@ -45,7 +46,7 @@ def storage_np_dtype(dt: dtype) -> np.dtype:
 
 # ScatterOps comes before IndexOps so that its scatter/nonzero are the ones used.
 _KERNEL_MIXINS = (ScatterOps, ScanOps, ElementwiseOps, ReduceOps, MatmulOps, IndexOps, RandomOps, OptimOps, NNOps,
-                  RNNOps, SortOps, ConvOps, AttentionOps, NormOps)
+                  RNNOps, SortOps, ConvOps, AttentionOps, NormOps, EagerOps)
 
 
 class WgpuBackend(float64_guards(_KERNEL_MIXINS), *_KERNEL_MIXINS):

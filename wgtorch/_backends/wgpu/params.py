@@ -44,6 +44,7 @@ class ParamBlock:
         self.names: list[str] = []
         lines, fmt, offset = [], "<", 0
         self._prefix_sizes = {}
+        self._offsets: dict[str, int] = {}
         for field in fields:
             decl, _, comment = field.partition("//")
             name, _, t = decl.partition(":")
@@ -56,6 +57,7 @@ class ParamBlock:
                 raise ValueError(f"parameter {name!r} ({t}) is at byte {offset}, not a multiple of its "
                                  f"alignment {align}: declare padding before it")
             self.names.append(name)
+            self._offsets[name] = offset
             lines.append(f"    {name}: {t},{'  //' + comment if comment else ''}")
             fmt += f
             offset += size
@@ -75,6 +77,10 @@ class ParamBlock:
         if self._wide is None:
             self._wide = ParamBlock(*(re.sub(r"\bf32\b", "f64", f) for f in self._fields), pad=True)
         return self._wide
+
+    def offset_of(self, name: str) -> int:
+        """The byte offset of field ``name`` in the block (after any padding before it)."""
+        return self._offsets[name]
 
     def through(self, name: str) -> struct.Struct:
         """The packing of the fields up to and including ``name`` (for kernels that read no more)."""

@@ -96,13 +96,17 @@ class BufferPool:
             if self._deferred:
                 self._apply_deferred()
             free = self._free.get(size)
-            if free:
+            if free:  # the common case, inlined (every eager op takes this path)
                 block = free.pop()
                 self.cached -= size
                 self.hits += 1
-            else:
-                self.misses += 1
-                block = self._carve(size) if size <= SMALL_LIMIT else None
+                block.buffer.live += 1
+                self.allocated = allocated = self.allocated + size
+                if allocated > self.peak:
+                    self.peak = allocated
+                return block
+            self.misses += 1
+            block = self._carve(size) if size <= SMALL_LIMIT else None
             if block is not None:
                 self._count_alloc(block)
                 return block
@@ -153,6 +157,21 @@ class BufferPool:
             block = None
         try:
             if block is not None:
+                self._free_locked(block)
+            if self._deferred:
+                self._apply_deferred()
+        finally:
+            self._lock.release()
+
+    def free_all(self, blocks) -> None:
+        """`free` of many blocks (a submitted batch's held-back ones), under one acquisition of the
+        lock where it is free now (else block by block, as `free`)."""
+        if not self._lock.acquire(blocking=False):
+            for block in blocks:
+                self.free(block)
+            return
+        try:
+            for block in blocks:
                 self._free_locked(block)
             if self._deferred:
                 self._apply_deferred()

@@ -419,8 +419,8 @@ class Runtime(DeviceErrors):
             self._reset_batch()
             pending, self._pending_free = self._pending_free, []
             self._pending_bytes = 0
-            for block in pending:
-                self.pool.free(block)
+            if pending:
+                self.pool.free_all(pending)
             if self._dead:
                 self._reclaim()  # nothing is recorded now: every dead block goes straight back
 

@@ -1,0 +1,328 @@
+"""The eager fast path of elementwise ops on wgpu (`WgpuBackend.elementwise_plan`).
+
+The front end (`ops/pointwise.py`) caches, per (op, dtypes, shapes, strides, scalar types), a
+callable from ``elementwise_plan``; a repeated call is then: one pool block, the output's
+Storage and array made slot by slot, one dict lookup for (pipeline, bind group) by the buffers
+the call binds, the parameters copied from a template already packed (only the element offsets,
+and scalar values if any, are packed per call), and wgpu-native's pass calls. All of it runs
+under the runtime's lock, in one acquisition, by the same rules as `Runtime.dispatch`: blocks of
+dead storages return through `Runtime._reclaim` (held back while unsubmitted work touches their
+buffer), a graph capture pins the block and records the dispatch, and a full ring or too much
+held-back memory submits first.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..._dtype import dtype, float64
+from .array import WgpuArray
+from .elementwise import PARAMS, _Plan, _scalar_value
+from .runtime import MAX_PENDING_BYTES, META_SLOT, Storage
+
+_OFFSET_AT = PARAMS.offset_of("offset")
+_SCALAR_F_AT = PARAMS.offset_of("scalar_f")
+_SCALAR_I_AT = PARAMS.offset_of("scalar_i")
+_BOUND_MAX = 64  # (out, operand) buffer combinations kept per plan: pages are few
+_new = object.__new__
+
+
+class _Eager:
+    """One planned elementwise call (see the module docstring); ``run(args)`` computes it."""
+
+    __slots__ = (
+        "be",
+        "rt",
+        "plan",
+        "meta",
+        "arrays",
+        "offsets",
+        "scalars",
+        "scalar_struct",
+        "scalar_at",
+        "is_float",
+        "compute",
+        "bound",
+        "bucket",
+        "nbytes",
+        "itemsize",
+        "shape",
+        "strides",
+        "size",
+        "out_dtype",
+        "groups",
+        "lock",
+        "pool",
+        "dead",
+        "touched",
+        "stats",
+        "ring",
+        "meta_size",
+        "max_groups",
+    )
+
+    def __init__(self, be, plan: _Plan, operands):
+        self.be, self.rt, self.plan = be, be.rt, plan
+        self.arrays = tuple(k for k, x in enumerate(operands) if type(x) is WgpuArray)
+        self.scalars = tuple(k for k, x in enumerate(operands) if type(x) is not WgpuArray)
+        zeros = (0.0,) * 4 + (0,) * 4 if plan.nscalars else ()
+        # The parameters with every offset and scalar 0: each call packs only those over a copy.
+        self.meta = plan.struct.pack(*plan.head, *zeros, *plan.params, 0, 0, 0, 0, *plan.tail)
+        self.offsets = struct.Struct("<" + "I" * (1 + len(self.arrays)))
+        self.is_float = plan.tc == "f32"
+        self.compute = plan.compute
+        self.scalar_struct = struct.Struct("<" + ("f" if self.is_float else "i") * len(self.scalars))
+        self.scalar_at = _SCALAR_F_AT if self.is_float else _SCALAR_I_AT
+        self.bound = {}
+        self.bucket, self.itemsize, self.size = plan.bucket, plan.itemsize, plan.size
+        self.nbytes = plan.size * plan.itemsize
+        self.shape, self.strides, self.out_dtype, self.groups = plan.shape, plan.strides, plan.out_dtype, plan.groups
+        # The runtime's objects that live as long as it does, one attribute lookup away.
+        rt = self.rt
+        self.lock, self.pool, self.dead, self.touched, self.stats = rt.lock, rt.pool, rt._dead, rt._touched, rt.stats
+        self.ring, self.meta_size, self.max_groups = rt._ring_host, len(self.meta), rt.max_groups
+
+    def _bind(self, key, args, out_buffer):
+        """(pipeline, bind group, bound buffers) for the buffers in ``key``; as `_ew_dispatch`
+        lays them out: one binding per distinct (buffer, storage type)."""
+        plan, rt = self.plan, self.rt
+        buffers, types, layout = [out_buffer], [plan.out_wgsl], []
+        for x in args:
+            if type(x) is WgpuArray:
+                buf, t = x.buffer, x.dtype.wgsl
+                for slot in range(len(buffers)):
+                    if buffers[slot] is buf and types[slot] == t:
+                        break
+                else:
+                    slot = len(buffers)
+                    buffers.append(buf)
+                    types.append(t)
+                layout.append(slot)
+            else:
+                layout.append(-1)
+        layout = tuple(layout)
+        p = plan.pipelines.get(layout)
+        if p is None:
+            p = self.be._ew_pipeline(plan, tuple(types), layout, len(buffers))
+        bg = rt._bind_group(p, buffers)
+        entry = (p, bg, bg._internal if p.handle is not None else None, tuple(buffers))
+        if len(self.bound) >= _BOUND_MAX:
+            self.bound.clear()
+        self.bound[key] = entry
+        return entry
+
+    def run(self, args) -> WgpuArray:
+        rt = self.rt
+        arrays = self.arrays
+        with self.lock:
+            # -- the output: a pooled block, its Storage and a contiguous array over it
+            if self.dead:
+                rt._reclaim()
+            block = self.pool.alloc_bucket(self.bucket)
+            cap = rt._capture
+            if cap is not None:
+                block.pin = cap
+                cap.pinned.append(block)
+            storage = _new(Storage)
+            storage.rt = rt
+            storage.block = block
+            storage.nbytes = self.nbytes
+            out_buffer = block.buffer
+            out = _new(WgpuArray)
+            out.storage = storage
+            out.buffer = out_buffer
+            out.shape = self.shape
+            out.strides = self.strides
+            out.offset = out_offset = block.offset // self.itemsize
+            out.dtype = self.out_dtype
+            out.size = self.size
+            out.contiguous = True
+            # -- pipeline and bind group by the buffers bound
+            if len(arrays) == 2:
+                a, b = args[arrays[0]], args[arrays[1]]
+                key = (out_buffer, a.buffer, b.buffer)
+            elif len(arrays) == 1:
+                a = args[arrays[0]]
+                key = (out_buffer, a.buffer)
+            else:
+                key = (out_buffer, *[args[k].buffer for k in arrays])
+            entry = self.bound.get(key)
+            if entry is None:
+                entry = self._bind(key, args, out_buffer)
+            p, bg, bg_handle, buffers = entry
+            # -- parameters into the ring: the packed template, then this call's offsets (and scalars)
+            offset = rt._ring_used
+            if offset + META_SLOT > rt._ring_size or rt._pending_bytes > MAX_PENDING_BYTES:
+                rt.flush()
+                offset = 0
+            ring = self.ring
+            ring[offset : offset + self.meta_size] = self.meta
+            if len(arrays) == 2:
+                self.offsets.pack_into(ring, offset + _OFFSET_AT, out_offset, a.offset, b.offset)
+            elif len(arrays) == 1:
+                self.offsets.pack_into(ring, offset + _OFFSET_AT, out_offset, a.offset)
+            else:
+                self.offsets.pack_into(ring, offset + _OFFSET_AT, out_offset, *[args[k].offset for k in arrays])
+            if self.scalars:
+                if self.is_float:
+                    values = [float(args[k]) for k in self.scalars]
+                else:
+                    values = [_scalar_value(args[k], False, self.compute) for k in self.scalars]
+                self.scalar_struct.pack_into(ring, offset + self.scalar_at, *values)
+            groups = self.groups
+            if cap is not None:
+                cap.record_dispatch(rt, p, buffers, self.plan.struct, ring, offset, groups)
+            # -- the pass calls (as Runtime.dispatch makes them)
+            if rt._pass is None:
+                rt._begin_pass()
+            rt._ring_used = offset + META_SLOT
+            direct = rt._direct
+            if direct is not None and bg_handle is not None:
+                cp = rt._pass_handle
+                if rt._last_pipeline is not p:
+                    direct[0](cp, p.handle)
+                    rt._last_pipeline = p
+                offsets = direct[3]
+                offsets[0] = offset
+                direct[1](cp, 0, bg_handle, 1, offsets)
+                if groups <= self.max_groups:
+                    direct[2](cp, groups, 1, 1)
+                else:
+                    y = -(-groups // self.max_groups)
+                    direct[2](cp, -(-groups // y), y, 1)
+            else:
+                cp = rt._pass
+                if rt._last_pipeline is not p:
+                    cp.set_pipeline(p.gpu)
+                    rt._last_pipeline = p
+                cp.set_bind_group(0, bg, [offset])
+                if groups <= self.max_groups:
+                    cp.dispatch_workgroups(groups, 1, 1)
+                else:
+                    y = -(-groups // self.max_groups)
+                    cp.dispatch_workgroups(-(-groups // y), y, 1)
+            self.touched.update(buffers)
+            stats = self.stats
+            stats["dispatches"] += 1
+            stats["pipeline_hits"] += 1
+            stats["bind_group_hits"] += 1
+            if offset + META_SLOT >= rt._ring_size:
+                rt.flush()
+        return out
+
+    def run2(self, args) -> WgpuArray:
+        """`run` for the most common call, two arrays and no scalar: the same steps, fewer branches."""
+        rt = self.rt
+        a, b = args
+        with self.lock:
+            if self.dead:
+                rt._reclaim()
+            block = self.pool.alloc_bucket(self.bucket)
+            cap = rt._capture
+            if cap is not None:
+                block.pin = cap
+                cap.pinned.append(block)
+            storage = _new(Storage)
+            storage.rt = rt
+            storage.block = block
+            storage.nbytes = self.nbytes
+            out_buffer = block.buffer
+            out = _new(WgpuArray)
+            out.storage = storage
+            out.buffer = out_buffer
+            out.shape = self.shape
+            out.strides = self.strides
+            out.offset = out_offset = block.offset // self.itemsize
+            out.dtype = self.out_dtype
+            out.size = self.size
+            out.contiguous = True
+            key = (out_buffer, a.buffer, b.buffer)
+            entry = self.bound.get(key)
+            if entry is None:
+                entry = self._bind(key, args, out_buffer)
+            p, bg, bg_handle, buffers = entry
+            offset = rt._ring_used
+            if offset + META_SLOT > rt._ring_size or rt._pending_bytes > MAX_PENDING_BYTES:
+                rt.flush()
+                offset = 0
+            ring = self.ring
+            ring[offset : offset + self.meta_size] = self.meta
+            self.offsets.pack_into(ring, offset + _OFFSET_AT, out_offset, a.offset, b.offset)
+            groups = self.groups
+            if cap is not None:
+                cap.record_dispatch(rt, p, buffers, self.plan.struct, ring, offset, groups)
+            if rt._pass is None:
+                rt._begin_pass()
+            rt._ring_used = offset + META_SLOT
+            direct = rt._direct
+            if direct is not None and bg_handle is not None and groups <= self.max_groups:
+                cp = rt._pass_handle
+                if rt._last_pipeline is not p:
+                    direct[0](cp, p.handle)
+                    rt._last_pipeline = p
+                offsets = direct[3]
+                offsets[0] = offset
+                direct[1](cp, 0, bg_handle, 1, offsets)
+                direct[2](cp, groups, 1, 1)
+            else:
+                self._calls(p, bg, bg_handle, offset, groups)
+            self.touched.update(buffers)
+            stats = self.stats
+            stats["dispatches"] += 1
+            stats["pipeline_hits"] += 1
+            stats["bind_group_hits"] += 1
+            if offset + META_SLOT >= rt._ring_size:
+                rt.flush()
+        return out
+
+    def _calls(self, p, bg, bg_handle, offset: int, groups: int) -> None:
+        """The pass calls of one dispatch (called with the lock held, the pass open)."""
+        rt = self.rt
+        direct = rt._direct
+        if groups <= self.max_groups:
+            x, y = groups, 1
+        else:
+            y = -(-groups // self.max_groups)
+            x = -(-groups // y)
+        if direct is not None and bg_handle is not None:
+            cp = rt._pass_handle
+            if rt._last_pipeline is not p:
+                direct[0](cp, p.handle)
+                rt._last_pipeline = p
+            offsets = direct[3]
+            offsets[0] = offset
+            direct[1](cp, 0, bg_handle, 1, offsets)
+            direct[2](cp, x, y, 1)
+        else:
+            cp = rt._pass
+            if rt._last_pipeline is not p:
+                cp.set_pipeline(p.gpu)
+                rt._last_pipeline = p
+            cp.set_bind_group(0, bg, [offset])
+            cp.dispatch_workgroups(x, y, 1)
+
+
+class EagerOps:
+    """Mixin for `WgpuBackend`: ``elementwise_plan`` of the protocol."""
+
+    def elementwise_plan(self, op: str, operands: list, compute: dtype, out_dtype: dtype):
+        key = [op, compute, out_dtype]
+        for x in operands:
+            if type(x) is WgpuArray:
+                key.append(x.dtype)
+                key.append(x.shape)
+                key.append(x.strides)
+            else:
+                key.append(type(x))
+        key = tuple(key)
+        plan = self._ew_plans.get(key)
+        if plan is None:
+            plan = self._ew_plan(key, op, operands, compute, out_dtype)
+        wide = compute is float64 or out_dtype is float64 or any(
+            type(x) is WgpuArray and x.dtype is float64 for x in operands)
+        if plan.zero_check or plan.size == 0 or plan.nscalars > 4 or len(operands) > 3 or wide:
+            # (an error slot per call, nothing to dispatch, or float64's widened parameter block
+            # whose offsets differ from the template's): the general path
+            return lambda args: self.elementwise(op, args, compute, out_dtype)
+        fast = _Eager(self, plan, operands)
+        return fast.run2 if len(operands) == 2 and len(fast.arrays) == 2 else fast.run
