@@ -13,11 +13,12 @@ held-back memory submits first.
 
 from __future__ import annotations
 
+import math
 import struct
 
 from ..._dtype import dtype, float64
 from .array import WgpuArray
-from .elementwise import PARAMS, _Plan, _scalar_value
+from .elementwise import _F32_ROUNDS_TO_INF, PARAMS, _Plan, _scalar_value
 from .runtime import MAX_PENDING_BYTES, META_SLOT, Storage
 
 _OFFSET_AT = PARAMS.offset_of("offset")
@@ -166,6 +167,9 @@ class _Eager:
             if self.scalars:
                 if self.is_float:
                     values = [float(args[k]) for k in self.scalars]
+                    if any(abs(v) >= _F32_ROUNDS_TO_INF for v in values):  # (inf there, as _scalar_slots)
+                        values = [v if not abs(v) >= _F32_ROUNDS_TO_INF else math.copysign(math.inf, v)
+                                  for v in values]
                 else:
                     values = [_scalar_value(args[k], False, self.compute) for k in self.scalars]
                 self.scalar_struct.pack_into(ring, offset + self.scalar_at, *values)
