@@ -37,7 +37,7 @@ PARAMS = ParamBlock(
     "groups: u32  // workgroups doing work (the grid may be folded into 2-D and overshoot)",
     "tiles_m: u32", "tiles_n: u32",
     "c_off: u32  // C is contiguous from here (tensors share pages, so it may not be 0)",
-    "_pad: u32",
+    "o_off: u32  // the epilogue's second output, O (Epilogue.keep), is contiguous from here",
     "a_off: u32", "a_sb: u32", "a_sm: u32", "a_sk: u32",
     "b_off: u32", "b_sb: u32", "b_sk: u32", "b_sn: u32",
     "e_off: u32  // the epilogue's bias: offset and batch/row/column strides (0 where it broadcasts)",
@@ -243,37 +243,43 @@ class MatmulOps:
 @dataclass(frozen=True)
 class Epilogue:
     """What the store does beyond rounding: add a bias (``scaled``: with alpha and beta, else both
-    1), then ``act`` (WGSL defining ``fn act(x: f32) -> f32`` and its helpers; "" is the identity)."""
+    1), then ``act`` (WGSL defining ``fn act(x: f32) -> f32`` and its helpers; "" is the identity);
+    ``keep``: C gets the value before ``act`` and a second output O (the next binding) the value after."""
 
     bias: bool = True
     scaled: bool = False
     act: str = ""
+    keep: bool = False
 
 
 #: pipeline -> (dtype, config, read modes, Epilogue or None): what `with_activation` rebuilds from
 MATMULS: dict = {}
 
 
-def matmul_pipeline(rt, dt: dtype, cfg: TileConfig, mode_a: int, mode_b: int, epi: Epilogue | None):
+def matmul_pipeline(rt, dt: dtype, cfg: TileConfig, mode_a: int, mode_b: int, epi: Epilogue | None,
+                    name: str = "matmul"):
     """The matmul pipeline for one configuration, read-mode pair and epilogue (compiled once)."""
     key = ("matmul", dt.wgsl, cfg, mode_a, mode_b, epi)
-    access = ("rw", "r", "r", "r", "r") + (("r",) if epi is not None and epi.bias else ())
-    p = rt.pipeline(key, lambda: _source(dt, cfg, mode_a, mode_b, epi), access, "matmul")
+    access = ("rw", "r", "r", "r", "r")
+    if epi is not None:
+        access += ("r",) * epi.bias + ("rw",) * epi.keep
+    p = rt.pipeline(key, lambda: _source(dt, cfg, mode_a, mode_b, epi), access, name)
     MATMULS.setdefault(p, (dt, cfg, mode_a, mode_b, epi))
     return p
 
 
-def with_activation(rt, p, act: str):
-    """The pipeline of matmul ``p`` with ``act`` applied to every stored value (see `Epilogue`),
-    or None when ``p`` is no matmul of this module or already has an activation."""
+def with_activation(rt, p, act: str, keep: bool = False, name: str = "matmul+act"):
+    """The pipeline of matmul ``p`` with ``act`` applied to every stored value (see `Epilogue`;
+    ``keep``: also store the value before it), or None when ``p`` is no matmul of this module or
+    already has an activation."""
     info = MATMULS.get(p)
     if info is None:
         return None
     dt, cfg, mode_a, mode_b, epi = info
     if epi is not None and epi.act:
         return None
-    epi = Epilogue(bias=False, act=act) if epi is None else Epilogue(True, epi.scaled, act)
-    return matmul_pipeline(rt, dt, cfg, mode_a, mode_b, epi)
+    epi = Epilogue(bias=False, act=act, keep=keep) if epi is None else Epilogue(True, epi.scaled, act, keep)
+    return matmul_pipeline(rt, dt, cfg, mode_a, mode_b, epi, name)
 
 
 def _bias_strides(bias: WgpuArray, shape: tuple) -> tuple:
@@ -290,11 +296,13 @@ def _bias_strides(bias: WgpuArray, shape: tuple) -> tuple:
 
 def _epilogue_code(dt: dtype, epi: Epilogue | None) -> str:
     if epi is None:
-        return "fn epi(v: f32, b: u32, r: u32, c: u32) -> TS {\n    return TS(v);\n}"
+        return "fn epi(v: f32, b: u32, r: u32, c: u32, i: u32) -> TS {\n    return TS(v);\n}"
     lines = [epi.act or "fn act(x: f32) -> f32 {\n    return x;\n}"]
     if epi.bias:
         lines.append("@group(0) @binding(6) var<storage, read> E: array<TS>;")
-    lines.append("fn epi(v: f32, b: u32, r: u32, c: u32) -> TS {")
+    if epi.keep:
+        lines.append(f"@group(0) @binding({6 + epi.bias}) var<storage, read_write> O: array<TS>;")
+    lines.append("fn epi(v: f32, b: u32, r: u32, c: u32, i: u32) -> TS {")
     lines.append("    var x = f32(TS(v));  // the product as stored")
     if epi.bias:
         lines.append("    var e = f32(E[P.e_off + b * P.e_sb + r * P.e_sm + c * P.e_sn]);")
@@ -302,7 +310,11 @@ def _epilogue_code(dt: dtype, epi: Epilogue | None) -> str:
             lines.append("    x = f32(TS(x * P.alpha));")
             lines.append("    e = f32(TS(e * P.beta));")
         lines.append("    x = f32(TS(x + e));")
-    lines.append("    return TS(act(x));\n}")
+    if epi.keep:
+        lines.append("    O[i - P.c_off + P.o_off] = TS(act(x));")
+        lines.append("    return TS(x);\n}")
+    else:
+        lines.append("    return TS(act(x));\n}")
     return "\n".join(lines)
 
 
@@ -370,7 +382,7 @@ def _register_code(tm: int, tn: int, ks: int, mode_a: int, mode_b: int) -> dict[
         store.append(f"if (r0 + {i}u < P.m) {{")
         store.append(f"    let row{i} = c_base + (r0 + {i}u) * P.n + c0;")
         store += [f"    if (c0 + {j}u < P.n) {{ C[row{i} + {j}u] = "
-                  f"epi(acc{i}_{j // 4}.{_XYZW[j % 4]}, t.batch, r0 + {i}u, c0 + {j}u); }}"
+                  f"epi(acc{i}_{j // 4}.{_XYZW[j % 4]}, t.batch, r0 + {i}u, c0 + {j}u, row{i} + {j}u); }}"
                   for j in range(tn)]
         store.append("}")
     indent = {"REG_SETUP": "    ", "REG_STEP": "        ", "REG_STORE": "    "}
