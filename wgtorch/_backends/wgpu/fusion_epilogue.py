@@ -8,8 +8,9 @@ stored too where it is still read after the chain (ReLU's backward reads its inp
 the chain's intermediates must have died inside the capture by its end (or be overwritten in place
 by its last op), else the chain is cut before them. Each op is the registry's own WGSL expression
 on the f32 value the previous kernel stored, so a replay gives what eager gives, bit for bit
-(float32 only: a float16 chain, whose ops round between steps, is left to the elementwise fusion). The last op's output must be
-contiguous over the product's elements and not overlap what the matmul reads.
+(float32 only: a float16 chain, whose ops round between steps, is left to the elementwise fusion).
+The last op's output must be contiguous over the product's elements and not overlap what the
+matmul reads (nor, when the product is kept, the product).
 """
 
 from __future__ import annotations
