@@ -87,8 +87,10 @@ def fold(rt, ops: list, i: int, lives, no_fuse, decode, const, tc_pattern):
     out_buf, out_off = out_loc[0], out_loc[2]
     lo, hi = 4 * out_off, 4 * (out_off + numel)
     a_off, a_sb, a_sm, a_sk, b_off, b_sb, b_sk, b_sn, e_off, e_sb, e_sm, e_sn = meta[8:20]
-    reads = [(buffers[1], _extent(a_off, (a_sb, a_sm, a_sk), (batch, m, k))),
-             (buffers[3], _extent(b_off, (b_sb, b_sk, b_sn), (batch, k, n)))]
+    reads = [
+        (buffers[1], _extent(a_off, (a_sb, a_sm, a_sk), (batch, m, k))),
+        (buffers[3], _extent(b_off, (b_sb, b_sk, b_sn), (batch, k, n))),
+    ]
     if len(buffers) > 5:
         reads.append((buffers[5], _extent(e_off, (e_sb, e_sm, e_sn), (batch, m, n))))
     if keep:
