@@ -10,6 +10,9 @@ element* (same buffer, type, offset and strides) is taken from that op's registe
 memory; a write is skipped when its tensor died inside the capture by the end of the run (no
 later dispatch can read it: it had no Python reference left when the next one was recorded).
 
+Before that, a matmul dispatch takes the elementwise ops right after it that read only its output
+element (bias add, ReLU, GELU ...) into its store (fusion_epilogue.py, `matmul.with_activation`).
+
 A run is cut where fusing could change a result: a memory read or write overlapping another op's
 write at a different element (threads would race), a write that is not one element per thread,
 integer division (it reports zero divisors through the error buffer), a different element count,
