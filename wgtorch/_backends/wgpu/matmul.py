@@ -327,6 +327,8 @@ def _source(dt: dtype, cfg: TileConfig, mode_a: int, mode_b: int, epi: Epilogue 
     if not cfg.tiled:
         markers = _register_code(cfg.tm, cfg.tn, ks, mode_a, mode_b)
     markers["EPILOGUE"] = _epilogue_code(dt, epi)
+    if dt.wgsl == "f64":  # (main's float64 kernels: the host writes its markers' compute type)
+        markers["EPILOGUE"] = markers["EPILOGUE"].replace("f32", "f64")
     return specialise("matmul", {"TS": dt.wgsl}, consts, markers, params=PARAMS)
 
 
