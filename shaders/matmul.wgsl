@@ -14,7 +14,13 @@
 //             when A is read as vec4s along M)
 //   BK        K-slice per shared-memory step (gemm_tiled); TILE_A / TILE_B are its tile sizes
 //   KS        gemm_registers' K step (4 when it reads A or B as vec4s along K, else 1)
-// and fills the REG_* markers of gemm_registers (empty for the tiled kernel) with unrolled code
+// and fills EPILOGUE with `fn epi(v, batch, row, col, index) -> TS`, the value stored for accumulator
+// v at C[batch, row, col] (C[index]): TS(v) for a plain product; with a bias (binding 6, E, read through the e_*
+// strides, 0 where it broadcasts) act(alpha * TS(v) + beta * E[...]), each step rounded to TS as
+// the separate elementwise ops would (the add comes after the whole dot product, as theirs does);
+// `act` is the identity or a chain of elementwise ops folded in by graph fusion (fusion.py); with
+// `keep`, C gets the value before `act` and O (the binding after E) the value after it.
+// It fills the REG_* markers of gemm_registers (empty for the tiled kernel) with unrolled code
 // for one pair of read modes: A and B each read as scalars through their strides, or as vec4s
 // along K or along M (A) / N (B), where the host has checked that this dimension is contiguous
 // and that offsets, strides and its size are multiples of 4.
@@ -30,6 +36,8 @@
 @group(0) @binding(3) var<storage, read> A4: array<vec4<TS>>;
 @group(0) @binding(4) var<storage, read> B: array<TS>;
 @group(0) @binding(5) var<storage, read> B4: array<vec4<TS>>;
+
+{{EPILOGUE}}
 
 const WG: i32 = WGM * WGN;
 const BM: i32 = WGM * TM;
@@ -133,7 +141,8 @@ fn gemm_tiled(lid: u32, t: Tile) {
             for (var j = 0; j < TN; j++) {
                 let c = t.col0 + tx + u32(j * WGN);
                 if (c < P.n) {
-                    C[c_base + r * P.n + c] = TS(acc[i * TN + j]);
+                    let ci = c_base + r * P.n + c;
+                    C[ci] = epi(acc[i * TN + j], t.batch, r, c, ci);
                 }
             }
         }

@@ -31,7 +31,7 @@ def test_replay_after_copy_gives_the_eager_result_for_the_new_input():
     g = torch.wgpu.Graph()
     with torch.wgpu.graph(g):
         y = (x @ w).relu().sum()
-    assert g.num_dispatches >= 3
+    assert g.num_dispatches == 2  # the matmul with the relu folded into its store (fusion_epilogue.py), the sum
     assert abs(y.item() - _oracle(x0, w0)) < 1e-3  # the capture ran eagerly
     for _ in range(3):
         new = rng.standard_normal((9, 65), np.float32)

@@ -292,6 +292,19 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
                 return self.xp.matmul(a.astype(_FLOAT32), b.astype(_FLOAT32)).astype(_BF16)
             return self.xp.matmul(a, b)
 
+    # -- matmul epilogue (addmm, F.linear with a bias) --
+    def matmul_bias(self, a, b, bias, alpha=1.0, beta=1.0):
+        out = self.matmul(a, b)
+        with np.errstate(all="ignore"):
+            if a.dtype == _BF16:  # each step in float32, rounded to bfloat16, as its elementwise ops
+                f = _FLOAT32
+                out = out if alpha == 1 else (out.astype(f) * f.type(alpha)).astype(_BF16)
+                e = bias if beta == 1 else (bias.astype(f) * f.type(beta)).astype(_BF16)
+                return (out.astype(f) + e.astype(f)).astype(_BF16)
+            t = out.dtype.type
+            out = out if alpha == 1 else out * t(alpha)
+            return out + (bias if beta == 1 else bias * t(beta))
+
     def index_select(self, a, dim, index):
         # PyTorch's cpu kernel for dim 1 (of a tensor with 2+ dims) reports a bad index as a
         # RuntimeError; every other dim as IndexError("index out of range in self").

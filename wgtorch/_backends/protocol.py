@@ -93,6 +93,11 @@ class Backend(Protocol):
         as in PyTorch. The result is a new array of a's shape and dtype."""
     def matmul(self, a: Array, b: Array) -> Array:
         """(B, M, K) @ (B, K, N) -> (B, M, N), or 2-D @ 2-D; a and b may be strided views."""
+    # -- matmul epilogue (addmm, F.linear with a bias) --
+    def matmul_bias(self, a: Array, b: Array, bias: Array, alpha: float = 1.0, beta: float = 1.0) -> Array:
+        """A new array ``alpha * (a @ b) + beta * bias`` (bias, of a's dtype, broadcast to the
+        product's shape), each step rounded as the separate ops round it; the wgpu backend does
+        it in the matmul kernel's store (one dispatch)."""
     def index_select(self, a: Array, dim: int, index: Array) -> Array: ...
     def gather(self, a: Array, dim: int, index: Array) -> Array: ...
     def scatter_add(self, a: Array, dim: int, index: Array, src: Array) -> Array:

@@ -42,9 +42,9 @@ class Linear(Function):
         be = x._be
         shape = x._data.shape
         x2 = x if len(shape) == 2 else x.reshape(-1, shape[-1])
-        y = be.matmul(x2._data, be.permute(weight._data, (1, 0)))
-        if bias is not None:
-            be.elementwise("add", [y, bias._data], x.dtype, x.dtype, out=y)
+        w_t = be.permute(weight._data, (1, 0))
+        # with a bias: one dispatch on wgpu (the add in the matmul's store, after the whole dot product)
+        y = be.matmul(x2._data, w_t) if bias is None else be.matmul_bias(x2._data, w_t, bias._data)
         if ctx.needs_input_grad:
             ctx.lead, ctx.has_bias = tuple(shape[:-1]), bias is not None
             ctx.save_for_backward(x2, weight)

@@ -11,6 +11,7 @@ from .._broadcast import broadcast_shapes
 from .._creation import zeros
 from .._tensor import Tensor
 from ..autograd.function import Function
+from .blas_epilogue import AddmmEpilogue, fits
 from .linalg import matmul
 from .registry import TORCH_NAMES
 from .shape import apply_inplace
@@ -82,6 +83,9 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
         if m.ndim != 2:
             raise RuntimeError(f"{name} must be a matrix, got {m.ndim}-D tensor")
     _same_dtype(mat1, mat2, "mat1 and mat2")
+    if fits(input, mat1, mat2, beta):  # one matmul whose store adds beta * input (blas_epilogue.py)
+        _check_scalars(input, beta, alpha)
+        return AddmmEpilogue.apply(input, mat1, mat2, beta, alpha)
     return _combine(input, _mm(mat1, mat2), beta, alpha, "addmm")
 
 

@@ -10,6 +10,10 @@ element* (same buffer, type, offset and strides) is taken from that op's registe
 memory; a write is skipped when its tensor died inside the capture by the end of the run (no
 later dispatch can read it: it had no Python reference left when the next one was recorded).
 
+Before that, a matmul dispatch takes the elementwise ops right after it that read only its output
+element (ReLU, GELU, scalar arithmetic ...) into its store (fusion_epilogue.py,
+`matmul.with_activation`); a bias reaches the store eagerly (addmm, F.linear: `matmul_bias`).
+
 A run is cut where fusing could change a result: a memory read or write overlapping another op's
 write at a different element (threads would race), a write that is not one element per thread,
 integer division (it reports zero divisors through the error buffer), a different element count,
@@ -28,6 +32,7 @@ import os
 import re
 import struct
 
+from .fusion_epilogue import fold
 from .kernels import specialise
 from .params import ParamBlock
 
@@ -217,7 +222,7 @@ class _Run:
 
 def fuse(rt, ops: list, lives: Lives, no_fuse=()) -> tuple[list, dict]:
     """``ops`` (a capture's records) with runs of elementwise dispatches fused; and statistics."""
-    stats = {"runs": 0, "fused_ops": 0, "skipped_writes": 0}
+    stats = {"runs": 0, "fused_ops": 0, "skipped_writes": 0, "epilogues": 0}
     if not enabled():
         return ops, stats
     # binding 0 (the parameters) is a storage buffer too
@@ -233,12 +238,12 @@ def fuse(rt, ops: list, lives: Lives, no_fuse=()) -> tuple[list, dict]:
             out.append(_fused_record(rt, run, end, lives, stats))
         run = _Run(limit)
 
-    for index, record in enumerate(ops):
+    def add(index: int, record) -> None:
         op = _decode(record) if index not in no_fuse else None
         if op is None:
             close(index)
             out.append(record)
-            continue
+            return
         if not run.ops:
             run.first = index
         if not run.try_add(op):
@@ -246,6 +251,20 @@ def fuse(rt, ops: list, lives: Lives, no_fuse=()) -> tuple[list, dict]:
             run.first = index
             if not run.try_add(op):  # (a write that is not one element per thread)
                 out.append(record)
+
+    index = 0
+    while index < len(ops):
+        # a matmul takes the elementwise ops after it that read only its element (fusion_epilogue.py)
+        folded = fold(rt, ops, index, lives, no_fuse, _decode, _const, _TC) if index not in no_fuse else None
+        if folded is None:
+            add(index, ops[index])
+            index += 1
+            continue
+        close(index)
+        out.append(folded[0])
+        stats["epilogues"] += 1
+        stats["fused_ops"] += folded[1] - 1
+        index += folded[1]
     close(len(ops))
     return out, stats
 

@@ -14,6 +14,12 @@ Operands are read in place through their strides (a transposed or sliced view is
 a batch stride of 0 broadcasts). The register kernel has vec4 fast paths for operands whose rows
 or columns are contiguous and 4-aligned; anything else takes the scalar strided path. The read
 modes are part of the pipeline key, so each layout compiles once.
+
+Both kernels store through an epilogue (``matmul_bias``): ``alpha * (A @ B) + beta * bias``, the
+bias read through its strides (a [N] vector broadcast along rows, or a full [M, N] ``input`` as
+addmm's), each step rounded as the separate elementwise ops round it, so one dispatch gives what a
+matmul followed by an add gives. Graph fusion (fusion.py) folds the elementwise ops that follow a
+matmul and read only its output element (ReLU, GELU ...) into the same store (`with_activation`).
 """
 
 from __future__ import annotations
@@ -31,9 +37,12 @@ PARAMS = ParamBlock(
     "groups: u32  // workgroups doing work (the grid may be folded into 2-D and overshoot)",
     "tiles_m: u32", "tiles_n: u32",
     "c_off: u32  // C is contiguous from here (tensors share pages, so it may not be 0)",
-    "_pad: u32",
+    "o_off: u32  // the epilogue's second output, O (Epilogue.keep), is contiguous from here",
     "a_off: u32", "a_sb: u32", "a_sm: u32", "a_sk: u32",
     "b_off: u32", "b_sb: u32", "b_sk: u32", "b_sn: u32",
+    "e_off: u32  // the epilogue's bias: offset and batch/row/column strides (0 where it broadcasts)",
+    "e_sb: u32", "e_sm: u32", "e_sn: u32",
+    "alpha: f32", "beta: f32", "_pad1: u32", "_pad2: u32",
 )
 META = PARAMS.struct
 
@@ -135,6 +144,16 @@ class MatmulOps:
     def matmul(self, a: WgpuArray, b: WgpuArray) -> WgpuArray:
         """(M, K) @ (K, N) or (B, M, K) @ (B, K, N) (a batch of 1 broadcasts), as a new contiguous
         array. float32 and float16 (accumulated in float32)."""
+        return self._matmul(a, b, None, 1.0, 1.0)
+
+    def matmul_bias(self, a: WgpuArray, b: WgpuArray, bias: WgpuArray, alpha=1.0, beta=1.0) -> WgpuArray:
+        """``alpha * (a @ b) + beta * bias`` in one dispatch: ``bias`` (a's dtype) broadcasts to the
+        product's shape ([N] along rows, [M, 1], [M, N] ...); added after the whole dot product."""
+        if bias.dtype is not a.dtype:
+            raise TypeError(f"expected bias to have the matmul's dtype {a.dtype.name}, got {bias.dtype.name}")
+        return self._matmul(a, b, bias, float(alpha), float(beta))
+
+    def _matmul(self, a: WgpuArray, b: WgpuArray, bias, alpha: float, beta: float) -> WgpuArray:
         dt = a.dtype
         if b.dtype is not dt:
             raise TypeError(f"expected m1 and m2 to have the same dtype, but got: {dt.name} != "
@@ -152,13 +171,16 @@ class MatmulOps:
         if k != k2 or (batch_a != batch_b and 1 not in (batch_a, batch_b)):
             raise RuntimeError(f"matmul shapes cannot be multiplied: {list(a.shape)} and {list(b.shape)}")
         batch = max(batch_a, batch_b)
+        shape = (batch, m, n) if a.ndim == 3 else (m, n)
+        re = _bias_strides(bias, shape) if bias is not None else (0, 0, 0, 0)  # batch, M, N
         cfg = self.matmul_config
         if cfg is None:
             cfg = self.matmul_config = choose_config(self.rt)
         longest = k_slice(cfg) if self.rt.is_software else k
         if k > longest and m * n * batch:
-            return self._matmul_k_slices(a, b, longest)
-        out = self.empty((batch, m, n) if a.ndim == 3 else (m, n), dt)
+            out = self._matmul_k_slices(a, b, longest)
+            return out if bias is None else self._epilogue_eager(out, bias, alpha, beta)
+        out = self.empty(shape, dt)
         if out.size == 0:
             return out
 
@@ -173,6 +195,7 @@ class MatmulOps:
             # result has the memory layout of (batch, M, 1), and the thin configuration fits it.
             m, n = n, m
             ra, rb = (rb[0], rb[1], rb[3], rb[2]), (ra[0], ra[1], ra[3], ra[2])
+            re = (re[0], re[1], re[3], re[2])
             buf_a, buf_b = buf_b, buf_a
 
         if cfg.tiled:
@@ -182,18 +205,27 @@ class MatmulOps:
                 cfg = TileConfig(tiled=False, wgm=1, wgn=cfg.threads, tm=1, tn=cfg.tn)
             mode_a = _read_mode(*ra, m, k)
             mode_b = _read_mode(rb[0], rb[1], rb[3], rb[2], n, k)
-        key = ("matmul", dt.wgsl, cfg, mode_a, mode_b)
-        p = self.rt.pipeline(key, lambda: _source(dt, cfg, mode_a, mode_b), ("rw", "r", "r", "r", "r"),
-                             "matmul")
+        epi = None if bias is None else Epilogue(scaled=(alpha, beta) != (1.0, 1.0))
+        p = matmul_pipeline(self.rt, dt, cfg, mode_a, mode_b, epi)
 
         tiles_m = -(-m // cfg.bm)
         tiles_n = -(-n // cfg.bn)
         groups = tiles_m * tiles_n * batch
-        meta = (m, n, k, groups, tiles_m, tiles_n, out.offset, 0, *ra, *rb)
+        meta = (m, n, k, groups, tiles_m, tiles_n, out.offset, 0, *ra, *rb, *re, alpha, beta, 0, 0)
         buffers = (out.buffer, buf_a, buf_a, buf_b, buf_b)
+        if bias is not None:
+            buffers += (bias.buffer,)
         self.rt.dispatch(p, buffers, META, meta, groups)
         return out
 
+    def _epilogue_eager(self, out: WgpuArray, bias: WgpuArray, alpha: float, beta: float) -> WgpuArray:
+        """The epilogue as separate elementwise ops (after a product summed over slices of K)."""
+        dt = out.dtype
+        if alpha != 1.0:
+            out = self.elementwise("mul", [out, alpha], dt, dt)
+        if beta != 1.0:
+            bias = self.elementwise("mul", [bias, beta], dt, dt)
+        return self.elementwise("add", [out, bias], dt, dt)
 
     def _matmul_k_slices(self, a: WgpuArray, b: WgpuArray, longest: int) -> WgpuArray:
         """a @ b as a sum over slices of K, each one product within the loop limit; float16
@@ -209,7 +241,85 @@ class MatmulOps:
         return acc if acc.dtype is a.dtype else self.elementwise("copy", [acc], acc.dtype, a.dtype)
 
 
-def _source(dt: dtype, cfg: TileConfig, mode_a: int, mode_b: int) -> str:
+@dataclass(frozen=True)
+class Epilogue:
+    """What the store does beyond rounding: add a bias (``scaled``: with alpha and beta, else both
+    1), then ``act`` (WGSL defining ``fn act(x: f32) -> f32`` and its helpers; "" is the identity);
+    ``keep``: C gets the value before ``act`` and a second output O (the next binding) the value after."""
+
+    bias: bool = True
+    scaled: bool = False
+    act: str = ""
+    keep: bool = False
+
+
+#: pipeline -> (dtype, config, read modes, Epilogue or None): what `with_activation` rebuilds from
+MATMULS: dict = {}
+
+
+def matmul_pipeline(rt, dt: dtype, cfg: TileConfig, mode_a: int, mode_b: int, epi: Epilogue | None,
+                    name: str = "matmul"):
+    """The matmul pipeline for one configuration, read-mode pair and epilogue (compiled once)."""
+    key = ("matmul", dt.wgsl, cfg, mode_a, mode_b, epi)
+    access = ("rw", "r", "r", "r", "r")
+    if epi is not None:
+        access += ("r",) * epi.bias + ("rw",) * epi.keep
+    p = rt.pipeline(key, lambda: _source(dt, cfg, mode_a, mode_b, epi), access, name)
+    MATMULS.setdefault(p, (dt, cfg, mode_a, mode_b, epi))
+    return p
+
+
+def with_activation(rt, p, act: str, keep: bool = False, name: str = "matmul+act"):
+    """The pipeline of matmul ``p`` with ``act`` applied to every stored value (see `Epilogue`;
+    ``keep``: also store the value before it), or None when ``p`` is no matmul of this module or
+    already has an activation."""
+    info = MATMULS.get(p)
+    if info is None:
+        return None
+    dt, cfg, mode_a, mode_b, epi = info
+    if epi is not None and epi.act:
+        return None
+    epi = Epilogue(bias=False, act=act, keep=keep) if epi is None else Epilogue(True, epi.scaled, act, keep)
+    return matmul_pipeline(rt, dt, cfg, mode_a, mode_b, epi, name)
+
+
+def _bias_strides(bias: WgpuArray, shape: tuple) -> tuple:
+    """(offset, batch, row, column strides) reading ``bias`` broadcast to ``shape`` (0 where it broadcasts)."""
+    if bias.ndim > len(shape) or any(d not in (1, s) for d, s in zip(bias.shape[::-1], shape[::-1])):
+        raise RuntimeError(f"the bias of shape {list(bias.shape)} does not broadcast to the product's shape "
+                           f"{list(shape)}")
+    strides = [0, 0, 0]
+    for i in range(1, bias.ndim + 1):
+        if bias.shape[-i] != 1:
+            strides[-i] = bias.strides[-i]
+    return (bias.offset, *strides)
+
+
+def _epilogue_code(dt: dtype, epi: Epilogue | None) -> str:
+    if epi is None:
+        return "fn epi(v: f32, b: u32, r: u32, c: u32, i: u32) -> TS {\n    return TS(v);\n}"
+    lines = [epi.act or "fn act(x: f32) -> f32 {\n    return x;\n}"]
+    if epi.bias:
+        lines.append("@group(0) @binding(6) var<storage, read> E: array<TS>;")
+    if epi.keep:
+        lines.append(f"@group(0) @binding({6 + epi.bias}) var<storage, read_write> O: array<TS>;")
+    lines.append("fn epi(v: f32, b: u32, r: u32, c: u32, i: u32) -> TS {")
+    lines.append("    var x = f32(TS(v));  // the product as stored")
+    if epi.bias:
+        lines.append("    var e = f32(E[P.e_off + b * P.e_sb + r * P.e_sm + c * P.e_sn]);")
+        if epi.scaled:  # product * alpha and input * beta, each rounded, as the separate ops
+            lines.append("    x = f32(TS(x * P.alpha));")
+            lines.append("    e = f32(TS(e * P.beta));")
+        lines.append("    x = f32(TS(x + e));")
+    if epi.keep:
+        lines.append("    O[i - P.c_off + P.o_off] = TS(act(x));")
+        lines.append("    return TS(x);\n}")
+    else:
+        lines.append("    return TS(act(x));\n}")
+    return "\n".join(lines)
+
+
+def _source(dt: dtype, cfg: TileConfig, mode_a: int, mode_b: int, epi: Epilogue | None = None) -> str:
     ks = 4 if VEC_K in (mode_a, mode_b) else 1
     consts = {"TILED": cfg.tiled, "WGM": cfg.wgm, "WGN": cfg.wgn, "TM": cfg.tm, "TN": cfg.tn, "BK": cfg.bk,
               "TILE_A": cfg.bk * cfg.bm if cfg.tiled else 1, "TILE_B": cfg.bk * cfg.bn if cfg.tiled else 1,
@@ -220,6 +330,9 @@ def _source(dt: dtype, cfg: TileConfig, mode_a: int, mode_b: int) -> str:
         markers = _register_code(cfg.tm, cfg.tn, ks, mode_a, mode_b)
         if f64:
             markers = {name: code.replace("f32", "f64") for name, code in markers.items()}
+    markers["EPILOGUE"] = _epilogue_code(dt, epi)
+    if f64:  # (the host writes its markers' compute type)
+        markers["EPILOGUE"] = markers["EPILOGUE"].replace("f32", "f64")
     return specialise("matmul", {"TS": dt.wgsl}, consts, markers, params=PARAMS, f64=f64)
 
 
@@ -274,7 +387,8 @@ def _register_code(tm: int, tn: int, ks: int, mode_a: int, mode_b: int) -> dict[
     for i in range(tm):
         store.append(f"if (r0 + {i}u < P.m) {{")
         store.append(f"    let row{i} = c_base + (r0 + {i}u) * P.n + c0;")
-        store += [f"    if (c0 + {j}u < P.n) {{ C[row{i} + {j}u] = TS(acc{i}_{j // 4}.{_XYZW[j % 4]}); }}"
+        store += [f"    if (c0 + {j}u < P.n) {{ C[row{i} + {j}u] = "
+                  f"epi(acc{i}_{j // 4}.{_XYZW[j % 4]}, t.batch, r0 + {i}u, c0 + {j}u, row{i} + {j}u); }}"
                   for j in range(tn)]
         store.append("}")
     indent = {"REG_SETUP": "    ", "REG_STEP": "        ", "REG_STORE": "    "}
@@ -282,4 +396,5 @@ def _register_code(tm: int, tn: int, ks: int, mode_a: int, mode_b: int) -> dict[
     return {name: "\n".join(indent[name] + line for line in lines) for name, lines in code.items()}
 
 
-__all__ = ["HARDWARE", "SOFTWARE", "MatmulOps", "TileConfig", "choose_config", "k_slice"]
+__all__ = ["HARDWARE", "MATMULS", "SOFTWARE", "Epilogue", "MatmulOps", "TileConfig", "choose_config", "k_slice",
+           "matmul_pipeline", "with_activation"]
