@@ -45,6 +45,7 @@ PARAMS = ParamBlock(
     "alpha: f32", "beta: f32", "_pad1: u32", "_pad2: u32",
 )
 META = PARAMS.struct
+META64 = PARAMS.widened().struct  # float64 kernels: alpha and beta as doubles (kernels.py's f64 mode)
 
 # Mesa's llvmpipe (lavapipe) silently ends an invocation's loops after 65,535 iterations in all:
 # on a software adapter a longer K runs as a sum of products over slices of K (`k_slice`).
@@ -215,7 +216,7 @@ class MatmulOps:
         buffers = (out.buffer, buf_a, buf_a, buf_b, buf_b)
         if bias is not None:
             buffers += (bias.buffer,)
-        self.rt.dispatch(p, buffers, META, meta, groups)
+        self.rt.dispatch(p, buffers, META64 if dt.wgsl == "f64" else META, meta, groups)
         return out
 
     def _epilogue_eager(self, out: WgpuArray, bias: WgpuArray, alpha: float, beta: float) -> WgpuArray:
