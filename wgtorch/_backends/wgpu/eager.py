@@ -119,11 +119,9 @@ class _Eager:
             # -- the output: a pooled block, its Storage and a contiguous array over it
             if self.dead:
                 rt._reclaim()
-            block = self.pool.alloc_bucket(self.bucket)
             cap = rt._capture
-            if cap is not None:
-                block.pin = cap
-                cap.pinned.append(block)
+            # (during a capture: the graph's private pool, as Runtime.alloc, which pins the block)
+            block = self.pool.alloc_bucket(self.bucket) if cap is None else cap.alloc(self.pool, self.bucket)
             storage = _new(Storage)
             storage.rt = rt
             storage.block = block
@@ -221,11 +219,9 @@ class _Eager:
         with self.lock:
             if self.dead:
                 rt._reclaim()
-            block = self.pool.alloc_bucket(self.bucket)
             cap = rt._capture
-            if cap is not None:
-                block.pin = cap
-                cap.pinned.append(block)
+            # (during a capture: the graph's private pool, as Runtime.alloc, which pins the block)
+            block = self.pool.alloc_bucket(self.bucket) if cap is None else cap.alloc(self.pool, self.bucket)
             storage = _new(Storage)
             storage.rt = rt
             storage.block = block
