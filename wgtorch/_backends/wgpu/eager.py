@@ -306,18 +306,7 @@ class EagerOps:
     """Mixin for `WgpuBackend`: ``elementwise_plan`` of the protocol."""
 
     def elementwise_plan(self, op: str, operands: list, compute: dtype, out_dtype: dtype):
-        key = [op, compute, out_dtype]
-        for x in operands:
-            if type(x) is WgpuArray:
-                key.append(x.dtype)
-                key.append(x.shape)
-                key.append(x.strides)
-            else:
-                key.append(type(x))
-        key = tuple(key)
-        plan = self._ew_plans.get(key)
-        if plan is None:
-            plan = self._ew_plan(key, op, operands, compute, out_dtype)
+        plan = self._ew_plan_for(op, operands, compute, out_dtype)
         wide = compute is float64 or out_dtype is float64 or any(
             type(x) is WgpuArray and x.dtype is float64 for x in operands)
         if plan.zero_check or plan.size == 0 or plan.nscalars > 4 or len(operands) > 3 or wide:

@@ -75,10 +75,9 @@ class _Plan:
 class ElementwiseOps:
     """Mixin for `WgpuBackend`: the ``elementwise`` op of the protocol."""
 
-    def elementwise(self, op, operands, compute: dtype, out_dtype: dtype, out=None):
-        if out is not None:
-            return self._elementwise_into(op, operands, compute, out_dtype, out)
-        # The plan key: everything but offsets and scalar values (those travel per call).
+    def _ew_plan_for(self, op, operands, compute: dtype, out_dtype: dtype):
+        """The cached plan of a call: keyed by everything but offsets and scalar values (those
+        travel per call)."""
         key = [op, compute, out_dtype]
         for x in operands:
             if type(x) is WgpuArray:
@@ -91,6 +90,12 @@ class ElementwiseOps:
         plan = self._ew_plans.get(key)
         if plan is None:
             plan = self._ew_plan(key, op, operands, compute, out_dtype)
+        return plan
+
+    def elementwise(self, op, operands, compute: dtype, out_dtype: dtype, out=None):
+        if out is not None:
+            return self._elementwise_into(op, operands, compute, out_dtype, out)
+        plan = self._ew_plan_for(op, operands, compute, out_dtype)
         rt = self.rt
         storage = Storage.bucketed(rt, plan.bucket, plan.size * plan.itemsize)
         block = storage.block
