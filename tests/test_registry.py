@@ -93,7 +93,18 @@ def test_op_in_every_dtype_matches_pytorch(device, op, dt):
         assert type(got_err) is type(want_err), f"{op}({dt}): {got_err!r} vs PyTorch's {want_err!r}"
         return
     assert got_err is None, f"{op}({dt}) raised {got_err!r}; PyTorch gives {want}"
+    if op == "gelu" and dt == "float32":
+        want = _gelu_inf_as_math(want, arrays[0])
     _compare(got, want, dt, op)
+
+
+def _gelu_inf_as_math(want, x):
+    """PyTorch 2.13's float32 gelu gives NaN at +inf on CPUs whose kernels it runs in AVX-512 (seen
+    on an AMD EPYC), inf elsewhere and in float64/float16: the oracle depends on the machine there,
+    so +inf is held to gelu's limit, inf."""
+    w = want.clone()
+    w[torch.from_numpy(np.isposinf(x)) & w.isnan()] = float("inf")
+    return w
 
 
 BINARY = [op for op, spec in OPS.items() if spec.tensor_arity == 2 and "f" in spec.accepts and op in dir(torch)]

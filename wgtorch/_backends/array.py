@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import os
 import platform
 
@@ -27,11 +28,17 @@ from .array_sort import ArraySortOps
 from .blas_threads import blas_threads_for  # cpu attention / matmul: small products on one BLAS thread
 from .protocol import check_strided_bounds
 
+_MATH_ERF = np.frompyfunc(math.erf, 1, 1)
+
 
 def _erf(xp, x):
-    # NumPy has no erf; Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the same formula the
-    # WGSL kernel uses, so cpu and wgpu agree to float32 rounding. (On CUDA, float32/float64
-    # erf and gelu run as one kernel with CUDA's erf: see array_cuda.py.)
+    # NumPy has no erf. float64 takes libm's (math.erf, element by element: exact where the
+    # float32 formula would be off by 1e-7); float32/16 take Abramowitz & Stegun 7.1.26 (|error|
+    # < 1.5e-7), the same formula the WGSL f32 kernel uses, so cpu and wgpu agree to float32
+    # rounding. (On CUDA, float32/float64 erf and gelu run as one kernel with CUDA's erf: see
+    # array_cuda.py.)
+    if x.dtype == np.float64 and xp is np:
+        return _MATH_ERF(x).astype(np.float64) if x.ndim else np.float64(math.erf(x))
     s = xp.sign(x)
     a = xp.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
@@ -83,8 +90,13 @@ def _helpers(xp) -> dict:
             return (coeff.astype(np.float64) * d.astype(np.float64) + base.astype(np.float64)).astype(dt)
         return coeff * d + base
 
+    def f32_or_wider(a, c):
+        """The constant ``c`` in float32, or float64 for float64 ``a`` (a float32-rounded constant
+        would cost float64 results 1e-8 of relative error; halves compute in float32)."""
+        return np.float64(c) if a.dtype == np.float64 else np.float32(c)
+
     return {"xp": xp, "np": np, "where": where, "ipow": ipow, "copy": copy, "igcd": igcd, "lerp": lerp,
-            "erf": lambda x: _erf(xp, x)}
+            "erf": lambda x: _erf(xp, x), "_f32_or_wider": f32_or_wider}
 
 
 def _compile(xp, spec):

@@ -37,6 +37,11 @@ def _gelu_tanh_grad(n, g, a, y):
     return (g * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * k * (1 + 3 * 0.044715 * a * a)),)
 
 
+def _selu_grad(n, g, a, y):
+    # scale·alpha·exp(x) below 0, as PyTorch's elu_backward (y + scale·alpha would cancel at large -x)
+    return ((g * (_SELU_SCALE * _SELU_ALPHA) * a.exp()).where(a <= 0, g * _SELU_SCALE),)
+
+
 def _silu_grad(n, g, a, y):
     s = a.sigmoid()
     return (g * s * (1 + a * (1 - s)),)
@@ -202,7 +207,7 @@ define(
     _U("relu", "max(input, 0); NaN stays NaN.", "xp.maximum(a, a.dtype.type(0))", "select(0.0, a, !(a <= 0.0))",
        "max(a, TC(0))", lambda n, g, a, y: (g * (a <= 0).logical_not(),), accepts="if",  # NaN passes g on
        refuse={"b": (RuntimeError, "Boolean inputs not supported for relu")}, inplace=True),
-    _U("gelu", "x·Φ(x) (exact, through erf).", "0.5 * a * (1 + erf(a * np.float32(0.7071067811865476)))",
+    _U("gelu", "x·Φ(x) (exact, through erf).", "0.5 * a * (1 + erf(a * _f32_or_wider(a, 0.7071067811865476)))",
        "0.5 * a * (1.0 + erf_(a * 0.7071067811865476))", None, _gelu_grad, accepts="f", method=False,
        function=False),
     _U("gelu_tanh", "gelu by its tanh approximation.",
@@ -247,9 +252,9 @@ define(
     _F("log10", "The base-10 logarithm.", "xp.log10", "log_(a) * 0.4342944819032518",
        lambda n, g, a, y: (g / (a * 2.302585092994046),)),
     _F("exp2", "2 to the power of input.", "xp.exp2", "exp2(a)", lambda n, g, a, y: (g * y * 0.6931471805599453,)),
-    _F("deg2rad", "Degrees to radians.", "a * np.float32(0.017453292519943295)", "a * 0.017453292519943295",
+    _F("deg2rad", "Degrees to radians.", "a * _f32_or_wider(a, 0.017453292519943295)", "a * 0.017453292519943295",
        lambda n, g, a, y: (g * 0.017453292519943295,)),
-    _F("rad2deg", "Radians to degrees.", "a * np.float32(57.29577951308232)", "a * 57.29577951308232",
+    _F("rad2deg", "Radians to degrees.", "a * _f32_or_wider(a, 57.29577951308232)", "a * 57.29577951308232",
        lambda n, g, a, y: (g * 57.29577951308232,)),
     _U("frac", "input - trunc(input) (the sign of input).", "a - xp.trunc(a)", "a - trunc(a)", None,
        lambda n, g, a, y: (g,), accepts="f", inplace=True),
@@ -264,9 +269,10 @@ define(
        "a * tanh_(max(a, 0.0) + log1p_(exp(-abs(a))))", None, _mish_grad, accepts="f", method=False,
        function=False),
     _U("selu", "scale · (max(0, x) + min(0, alpha · (exp(x) - 1))), PyTorch's alpha and scale.",
-       f"np.float32({_SELU_SCALE}) * xp.where(a > 0, a, np.float32({_SELU_ALPHA}) * xp.expm1(xp.minimum(a, 0)))",
+       f"_f32_or_wider(a, {_SELU_SCALE}) * xp.where(a > 0, a, _f32_or_wider(a, {_SELU_ALPHA})"
+       " * xp.expm1(xp.minimum(a, 0)))",
        f"{_SELU_SCALE} * select({_SELU_ALPHA} * expm1_(a), a, a > 0.0)", None,
-       lambda n, g, a, y: ((g * (y + _SELU_SCALE * _SELU_ALPHA)).where(a <= 0, g * _SELU_SCALE),), accepts="f",
+       _selu_grad, accepts="f",
        method=False, function=False),
     # softsign and tanhshrink are compositions in PyTorch: ints lift to float, bools fail in abs / sub.
     # softsign of ints: PyTorch's |x| + 1 is integer arithmetic (wrapping at INT_MIN and INT_MAX of
