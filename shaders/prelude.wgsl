@@ -70,6 +70,32 @@ fn ilogb_d(x: f64) -> i32 {
     for (var k = 0; k < 3 && m < 1.0; k++) { m = m * 2.0; e -= 1; }
     return e;
 }
+// sort.wgsl's order-preserving key of a value (NaN largest, -0.0 == 0.0) over f64: the IEEE
+// bits (high word, low word) rebuilt by exact arithmetic (f64 bitcasts are refused), then the
+// sign flipped for positives and every bit for negatives, so the keys order as the values.
+fn float_key(x: f64) -> vec2<u32> {
+    if (is_nan(x)) { return vec2<u32>(0xffffffffu, 0xffffffffu); }
+    let a = abs(x);
+    var field = 0u;
+    var mant = f64(0.0);  // the 52-bit significand field, an integer
+    if (is_inf(x)) {
+        field = 2047u;
+    } else if (a < ldexp(f64(1.0), -1022)) {  // subnormal (or zero): |x| / 2^-1074, by exact products
+        // a 2^600 is normal (ldexp is wrong on subnormals); its scaling by 2^474 goes through its
+        // own exponent: lavapipe folds constant factors (a 2^600 2^474 becomes a * inf)
+        let y = a * 4.149515568880993e+180;
+        let ey = ilogb_d(y);
+        mant = ldexp(scale2_d(y, -ey), ey + 474);
+    } else {
+        let e = ilogb_d(a);
+        field = u32(e + 1023);
+        mant = (scale2_d(a, -e) - 1.0) * 4503599627370496.0;  // (x 2^52: exact)
+    }
+    let mant_hi = floor(mant * 2.3283064365386963e-10);  // (/ 2^32)
+    let bits = vec2<u32>((field << 20u) | u32(mant_hi), u32(mant - mant_hi * 4294967296.0));
+    if (x < 0.0) { return ~(bits | vec2<u32>(0x80000000u, 0u)); }
+    return bits | vec2<u32>(0x80000000u, 0u);
+}
 fn exp_d(x: f64) -> f64 {
     if (is_nan(x)) { return x; }
     if (x > 709.782712893384) { return pos_inf(); }

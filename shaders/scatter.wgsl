@@ -2,7 +2,7 @@
 // scatter_add), and the two passes of nonzero (count per chunk, then write coordinates).
 //
 // The host (wgtorch/_backends/wgpu/scatter.py) prepends the parameter block (ParamBlock), and:
-//   TO     element storage type of out/src (f32, f16, i32, u32 for bool)
+//   TO     element storage type of out/src (f64, f32, f16, i32, u32 for bool; f64 assigns only)
 //   TOUT   out's element type: TO for assignment, atomic<u32> for a reduction
 //   TV     the type values combine in (f32 for f16 and f32, i32, u32)
 //   NDIM   dimensions of the iteration space (0 .. 8)
@@ -234,6 +234,10 @@ fn walk_next(w0: Walk) -> Walk {
 //! nonzero_f32
 // On the bits: NaN is nonzero, -0.0 is zero, whatever the compiler assumes about NaN.
 fn nonzero(v: TO) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) != 0u; }
+
+//! nonzero_f64
+// (f64 bitcasts are refused: NaN through the prelude's is_nan; -0.0 == 0.0 is zero)
+fn nonzero(v: TO) -> bool { return is_nan(v) || v != 0.0; }
 
 //! nonzero_other
 fn nonzero(v: TO) -> bool { return v != TO(0); }

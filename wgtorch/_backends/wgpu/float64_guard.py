@@ -16,14 +16,9 @@ from .array import WgpuArray
 
 NO_FLOAT64 = {
     "index": ("scatter_add",),  # (index_select and gather only move values: they take f64 storage)
-    "scatter": ("scatter", "nonzero"),
-    "scan": ("scan",),
-    "sort": ("sort", "sort_head", "searchsorted"),
     "conv": ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"),
     "attention": ("attention_forward", "attention_backward"),
-    "norm": ("batch_norm_stats",),
     "rnn": ("rnn_forward", "rnn_backward"),
-    "nn": ("cross_entropy_forward", "cross_entropy_backward", "layer_norm_forward", "layer_norm_backward"),
 }
 
 

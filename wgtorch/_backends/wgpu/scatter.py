@@ -4,9 +4,10 @@ and nonzero.
 scatter: one thread per index element, as index.py's scatter_add (whose merged iteration space
 it shares); "sum" is scatter_add itself. The reductions prod/amax/amin have no WGSL atomic (WGSL
 atomics are i32/u32 add/min/max/and/or only, and float bits do not order as integers), so every
-dtype combines by compare-exchange on the 32-bit word, f16 replacing its half of the word. An
-assignment is a plain store. bool is stored as u32 0/1, so prod/amax/amin on it are and/or/and, and
-int64 as i32 (which of repeated positions wins is unspecified, as on CUDA).
+dtype combines by compare-exchange on the 32-bit word, f16 replacing its half of the word (float64
+reductions refuse: no 64-bit compare-exchange). An assignment is a plain store (float64 too). bool
+is stored as u32 0/1, so prod/amax/amin on it are and/or/and, and int64 as i32 (which of repeated
+positions wins is unspecified, as on CUDA).
 
 Bad indices are reported as in index.py: the thread writes nothing and records the index in its
 dispatch's slot of the runtime's error buffer; the next read or synchronize raises
@@ -76,6 +77,14 @@ def _tv(dt: dtype) -> str:
     return "f32" if dt.wgsl in ("f32", "f16") else dt.wgsl
 
 
+def _f64_reduction_refused(reduce, dt: dtype) -> None:
+    """float64 scatter reductions would need 64-bit compare-exchange, which WGSL lacks (its
+    atomics are 32-bit): they refuse, as the family did; assignment and nonzero move f64 values."""
+    if reduce is not None and dt.wgsl == "f64":
+        raise TypeError(f"float64 is not supported by the wgpu scatter kernels (scatter with reduce={reduce!r}): "
+                        "WGSL has no 64-bit atomics. Use float32 (.float()) or the cpu device")
+
+
 def _scatter_source(reduce, dt: dtype, ndim: int) -> str:
     s = _snippets()
     if reduce is None:
@@ -91,11 +100,12 @@ def _scatter_source(reduce, dt: dtype, ndim: int) -> str:
         {"COMBINE": s[combine], "STORE": s[store]},
         section="scatter",
         params=SCATTER_PARAMS,
+        f64=dt.wgsl == "f64",
     )
 
 
 def _nz_source(kernel: str, dt: dtype, ndim: int) -> str:
-    test = _snippets()["nonzero_f32" if dt.wgsl == "f32" else "nonzero_other"]
+    test = _snippets()[{"f32": "nonzero_f32", "f64": "nonzero_f64"}.get(dt.wgsl, "nonzero_other")]
     return specialise(
         "scatter",
         {"TO": dt.wgsl, "TOUT": dt.wgsl, "TV": _tv(dt)},
@@ -103,6 +113,7 @@ def _nz_source(kernel: str, dt: dtype, ndim: int) -> str:
         {"NONZERO": test, "WALK": _snippets()["walk"], "COMBINE": "", "STORE": ""},
         section=kernel,
         params=NZ_PARAMS,
+        f64=dt.wgsl == "f64",
     )
 
 
@@ -122,6 +133,7 @@ class ScatterOps:
     def scatter(self, a: WgpuArray, dim: int, index: WgpuArray, src: WgpuArray, reduce=None) -> WgpuArray:
         if reduce == "sum":
             return self.scatter_add(a, dim, index, src)
+        _f64_reduction_refused(reduce, a.dtype)
         if index.size and a.shape[dim] == 0:
             raise RuntimeError(
                 f"scatter(): index is out of bounds for dimension {dim} with size 0 (self "
