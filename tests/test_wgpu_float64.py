@@ -162,6 +162,9 @@ def test_scalars_are_exact_doubles(f64_device):
     x = torch.tensor([1.5, -2.25, 1e-300, 3.0], dtype=torch.float64, device=f64_device)
     np.testing.assert_array_equal((x * 0.1 + 1e-17).cpu().numpy(), np.array([1.5, -2.25, 1e-300, 3.0]) * 0.1 + 1e-17)
     np.testing.assert_array_equal((x / 3.0).cpu().numpy(), np.array([1.5, -2.25, 1e-300, 3.0]) / 3.0)
+    # scalars past float32's range stay doubles (they were +-inf on wgpu)
+    np.testing.assert_array_equal((x * 1e300).cpu().numpy(), np.array([1.5, -2.25, 1e-300, 3.0]) * 1e300)
+    np.testing.assert_array_equal((x - -2.0**600).cpu().numpy(), np.array([1.5, -2.25, 1e-300, 3.0]) + 2.0**600)
     big = torch.tensor([1e300], dtype=torch.float64, device=f64_device) * 1e10  # overflows to inf, as in float64
     assert math.isinf(big.item())
     tiny = torch.tensor([2.0**-1074], dtype=torch.float64, device=f64_device)
@@ -352,14 +355,13 @@ def test_index_select_and_gather_move_float64_values(f64_device):
 def test_families_without_f64_kernels_raise_clearly(f64_device):
     if f64_device != "wgpu":
         pytest.skip("the NumPy backend computes every family in float64")
+    from wgtorch._backends.wgpu.float64_guard import NO_FLOAT64
+
     x = torch.tensor([3.0, 1.0, 2.0], device="wgpu", dtype=torch.float64)
-    idx = torch.tensor([0, 2], device="wgpu")
-    for call, family in (
-        (lambda: torch.zeros_like(x).scatter_add(0, idx, x[:2]), "index"),
-        (lambda: torch.zeros_like(x).scatter_reduce(0, idx, x[:2], "amax"), "scatter"),
-    ):
-        with pytest.raises(TypeError, match=f"float64 is not supported by the wgpu {family} kernels"):
-            call()
+    for family, names in NO_FLOAT64.items():  # (the guard checks the arguments before the kernel's own checks)
+        for name in names:
+            with pytest.raises(TypeError, match=f"float64 is not supported by the wgpu {family} kernels"):
+                getattr(x._be, name)(x._data)
 
 
 # -- the device's dtype modes, and an adapter without shader-f64 ------------------------------------

@@ -1,4 +1,4 @@
-"""float64 in the sort, scan, scatter, batch-norm statistics and fused nn kernels on wgpu (issue 17).
+"""float64 in the sort, scan, scatter/scatter_add, batch-norm statistics and fused nn kernels on wgpu (issue 17).
 
 Each family against PyTorch's float64 on cpu at float64 tolerances (rtol 1e-12, not float32's):
 values, indices, gradients, NaN/Inf, subnormals, odd sizes, non-contiguous views and 0-size.
@@ -141,7 +141,7 @@ def test_scans_nan_inf_views_empty_and_grad(f64_device):
         xg.grad, wg.grad = None, None
 
 
-# -- scatter (assignment) and nonzero ---------------------------------------------------------------
+# -- scatter, scatter_add and nonzero --------------------------------------------------------------
 def test_scatter_assign_and_nonzero(f64_device):
     src = np.arange(15.0).reshape(3, 5) * (1.0 + 2.0**-50)
     idx = np.array([[0, 1, 2, 0, 1], [2, 0, 1, 2, 0]])
@@ -157,6 +157,64 @@ def test_scatter_assign_and_nonzero(f64_device):
     _same(torch.nonzero(x.t()), T.nonzero(w.t()))
     np.testing.assert_array_equal(_np(x[x != 0]), v[v != 0])
     assert torch.nonzero(torch.zeros(0, 2, dtype=torch.float64, device=f64_device)).shape == (0, 2)
+
+
+@pytest.mark.filterwarnings("ignore:The reduce argument of torch.scatter")
+@pytest.mark.parametrize("dim", [0, 1])
+def test_scatter_add_and_reductions_float64(f64_device, dim):
+    # no 64-bit atomics: float64 combines by lines of the index, in index order (exact)
+    rng = np.random.default_rng(10 + dim)
+    a, src = rng.standard_normal((4, 5)), rng.standard_normal((6, 7))
+    src[1, 1], src[2, 3] = math.nan, math.inf
+    idx = rng.integers(0, a.shape[dim], (3, 4) if dim == 0 else (4, 3))
+    x, w = torch.tensor(a, device=f64_device), T.from_numpy(a)
+    i, ti = torch.tensor(idx, device=f64_device), T.from_numpy(idx)
+    s, ts = torch.tensor(src, device=f64_device), T.from_numpy(src)
+    _close(x.scatter_add(dim, i, s), w.scatter_add(dim, ti, ts))
+    _close(x.t().scatter_add(1 - dim, i.t(), s.t()), w.t().scatter_add(1 - dim, ti.t(), ts.t()))  # views
+    for reduce in ("sum", "prod", "amax", "amin", "mean"):
+        for include_self in (True, False):
+            _close(x.scatter_reduce(dim, i, s, reduce, include_self=include_self),
+                   w.scatter_reduce(dim, ti, ts, reduce, include_self=include_self))
+    _close(x.scatter(dim, i, s, reduce="multiply"), w.scatter(dim, ti, ts, reduce="multiply"))
+
+
+def test_index_add_put_and_gradients_through_scatter_add(f64_device):
+    rng = np.random.default_rng(11)
+    v = rng.standard_normal(300) * 10.0 ** rng.integers(-8, 8, 300)  # one long line: one serial thread
+    where = rng.integers(0, 7, 300)
+    got = torch.zeros(7, dtype=torch.float64, device=f64_device).index_add(
+        0, torch.tensor(where, device=f64_device), torch.tensor(v, device=f64_device))
+    _close(got, T.zeros(7, dtype=T.float64).index_add(0, T.from_numpy(where), T.from_numpy(v)))
+    got = torch.zeros(7, dtype=torch.float64, device=f64_device).index_put(
+        (torch.tensor(where[:20], device=f64_device),), torch.tensor(v[:20], device=f64_device), accumulate=True)
+    _close(got, T.zeros(7, dtype=T.float64).index_put((T.from_numpy(where[:20]),), T.from_numpy(v[:20]),
+                                                      accumulate=True))
+    a = rng.standard_normal((5, 4))
+    x, w = torch.tensor(a, device=f64_device, requires_grad=True), T.tensor(a, requires_grad=True)
+    rows = [0, 3, 3, 1, 0]
+    weights = np.arange(20.0).reshape(5, 4) / 7.0
+    (x[torch.tensor(rows, device=f64_device)] * torch.tensor(weights, device=f64_device)).sum().backward()
+    (w[T.tensor(rows)] * T.from_numpy(weights)).sum().backward()
+    _close(x.grad, w.grad)
+    x.grad, w.grad = None, None
+    gi = np.array([[0, 2], [1, 1], [3, 0], [2, 2], [0, 0]])
+    torch.gather(x, 1, torch.tensor(gi, device=f64_device)).pow(2).sum().backward()
+    T.gather(w, 1, T.from_numpy(gi)).pow(2).sum().backward()
+    _close(x.grad, w.grad)
+    for op in (lambda t: t.sort(dim=1).values, lambda t: t.topk(2, dim=0).values, lambda t: t.cummax(1).values):
+        x.grad, w.grad = None, None
+        (op(x) * torch.tensor(weights, device=f64_device)[: op(x).shape[0], : op(x).shape[1]]).sum().backward()
+        (op(w) * T.from_numpy(weights)[: op(w).shape[0], : op(w).shape[1]]).sum().backward()
+        _close(x.grad, w.grad)
+
+
+def test_scatter_add_float64_bad_index_raises(f64_device):
+    x = torch.zeros(3, dtype=torch.float64, device=f64_device)
+    with pytest.raises(RuntimeError, match="out of bounds"):
+        x.scatter_add(0, torch.tensor([0, 5], device=f64_device), torch.ones(2, dtype=torch.float64,
+                                                                            device=f64_device)).cpu()
+    assert (x + 1).sum().item() == 3.0  # the device keeps working
 
 
 # -- batch norm (the one-pass statistics) ------------------------------------------------------------

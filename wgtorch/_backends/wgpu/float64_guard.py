@@ -1,13 +1,12 @@
 """The kernel families without an f64 specialisation refuse float64 tensors (shader-f64).
 
 elementwise, reduce/softmax, matmul, optim, sort (sort, sort_head, searchsorted: two-word order
-keys), scan, scatter (assignment, and nonzero; its reductions refuse in scatter.py: no 64-bit
-compare-exchange), norm's batch_norm_stats and nn's fused cross-entropy/layer norm compute in f64
-(kernels.py's f64 mode); random generates float64 on the host (the cpu stream); index_select/gather
-copy f64 values as they are. The families below would read f64 storage through f32 code (or, for
-scatter_add, need 64-bit float atomics WGSL lacks): they raise instead, naming float64 and the
-family. `Float64Guards` is the first base of `WgpuBackend`: its methods check their arguments and
-call the family's own method.
+keys), scan, scatter and index's scatter_add (float64 without atomics: scatter.py's lines kernel),
+nonzero, norm's batch_norm_stats and nn's fused cross-entropy/layer norm compute in f64 (kernels.py's
+f64 mode); random generates float64 on the host (the cpu stream); index_select/gather copy f64
+values as they are. The families below would read f64 storage through f32 code: they raise
+instead, naming float64 and the family. `Float64Guards` is the first base of `WgpuBackend`: its
+methods check their arguments and call the family's own method.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from ..._dtype import float64
 from .array import WgpuArray
 
 NO_FLOAT64 = {
-    "index": ("scatter_add",),  # (index_select and gather only move values: they take f64 storage)
     "conv": ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"),
     "attention": ("attention_forward", "attention_backward"),
     "rnn": ("rnn_forward", "rnn_backward"),
