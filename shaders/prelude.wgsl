@@ -81,8 +81,8 @@ fn float_key(x: f64) -> vec2<u32> {
     if (is_inf(x)) {
         field = 2047u;
     } else if (a < ldexp(f64(1.0), -1022)) {  // subnormal (or zero): |x| / 2^-1074, by exact products
-        // a 2^600 is normal (ldexp is wrong on subnormals); its scaling by 2^474 goes through its
-        // own exponent: lavapipe folds constant factors (a 2^600 2^474 becomes a * inf)
+        // a 2^600 is normal; its scaling by 2^474 goes through its own exponent: lavapipe folds
+        // constant scalings together (a 2^600 2^474 became a * inf, and so did ldexp(a 2^600, 474))
         let y = a * 4.149515568880993e+180;
         let ey = ilogb_d(y);
         mant = ldexp(scale2_d(y, -ey), ey + 474);

@@ -94,7 +94,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 //@kernel local
 @group(0) @binding(1) var<storage, read_write> pairs: array<u32>;
 
-var<workgroup> sk: array<vec2<u32>, BLOCK>;
+// The key's words in two arrays: a one-word key (W == 2) touches only sk, as before float64 keys.
+var<workgroup> sk: array<u32, BLOCK>;
+var<workgroup> sk_lo: array<u32, BLOCK>;  // (W == 3: the key's second word)
+
+fn sk_get(i: u32) -> vec2<u32> {
+    return vec2<u32>(sk[i], select(0u, sk_lo[i], W == 3u));
+}
+
+fn sk_set(i: u32, k: vec2<u32>) {
+    sk[i] = k.x;
+    if (W == 3u) {
+        sk_lo[i] = k.y;
+    }
+}
 var<workgroup> si: array<u32, BLOCK>;
 
 // PPT compare-exchanges per thread: pairs (i, i + j) of this block, in stage k (a step's pairs are
@@ -105,14 +118,14 @@ fn step(base: u32, lid: u32, k: u32, j: u32) {
         let i = (t / j) * 2u * j + (t % j);
         let l = i + j;
         let ascending = (((base + i) & (P.P - 1u)) & k) == 0u;
-        let ka = sk[i];
+        let ka = sk_get(i);
         let ia = si[i];
-        let kb = sk[l];
+        let kb = sk_get(l);
         let ib = si[l];
         if (after(ka, ia, kb, ib) == ascending) {
-            sk[i] = kb;
+            sk_set(i, kb);
             si[i] = ib;
-            sk[l] = ka;
+            sk_set(l, ka);
             si[l] = ia;
         }
     }
@@ -131,10 +144,10 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
         let g = base + e;
         if (g < P.total) {
             let at = P.pairs_offset + W * g;
-            sk[e] = vec2<u32>(pairs[at], select(0u, pairs[at + 1u], W == 3u));
+            sk_set(e, vec2<u32>(pairs[at], select(0u, pairs[at + 1u], W == 3u)));
             si[e] = pairs[at + W - 1u];
         } else {
-            sk[e] = vec2<u32>(0xffffffffu);
+            sk_set(e, vec2<u32>(0xffffffffu));
             si[e] = 0xffffffffu;
         }
     }
@@ -157,9 +170,9 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
         let g = base + e;
         if (g < P.total) {
             let at = P.pairs_offset + W * g;
-            pairs[at] = sk[e].x;
+            pairs[at] = sk[e];
             if (W == 3u) {
-                pairs[at + 1u] = sk[e].y;
+                pairs[at + 1u] = sk_lo[e];
             }
             pairs[at + W - 1u] = si[e];
         }

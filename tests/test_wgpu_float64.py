@@ -20,6 +20,7 @@ import torch.nn.functional as TF
 
 import wgtorch as torch
 import wgtorch._dtype as D
+from wgtorch._backends.wgpu.float64_guard import NO_FLOAT64
 from wgtorch.ops.elementwise_defs import OPS, PREDICATES
 
 RTOL, ATOL = 1e-13, 1e-14  # float64's (a float32 result misses these by 8 orders of magnitude)
@@ -355,8 +356,6 @@ def test_index_select_and_gather_move_float64_values(f64_device):
 def test_families_without_f64_kernels_raise_clearly(f64_device):
     if f64_device != "wgpu":
         pytest.skip("the NumPy backend computes every family in float64")
-    from wgtorch._backends.wgpu.float64_guard import NO_FLOAT64
-
     x = torch.tensor([3.0, 1.0, 2.0], device="wgpu", dtype=torch.float64)
     for family, names in NO_FLOAT64.items():  # (the guard checks the arguments before the kernel's own checks)
         for name in names:
