@@ -132,6 +132,9 @@ def test_scans_nan_inf_views_empty_and_grad(f64_device):
     assert e.shape == (2, 0) and e.dtype is torch.float64
     _close(torch.cumsum(torch.tensor([1, 2, 3], device=f64_device), 0, dtype=torch.float64),
            T.cumsum(T.tensor([1, 2, 3]), 0, dtype=T.float64))
+    m = np.array([1.5, 2.25, -3.0, 1e-3, 1e5])  # float64 read into float32 / int64 (32-bit on wgpu) sums
+    for dt, tdt in ((torch.float32, T.float32), (torch.int64, T.int64)):
+        _same(torch.cumsum(torch.tensor(m, device=f64_device), 0, dtype=dt), T.cumsum(T.from_numpy(m), 0, dtype=tdt))
     g = np.random.default_rng(4).standard_normal((4, 6))
     xg, wg = torch.tensor(g, device=f64_device, requires_grad=True), T.tensor(g, requires_grad=True)
     for op in ("cumsum", "cumprod", "logcumsumexp"):
