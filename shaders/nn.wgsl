@@ -3,7 +3,7 @@
 //
 // The host (wgtorch/backends/wgpu/nn.py) keeps the shared part of this file and ONE of the
 // `//@kernel NAME` ... `//@end` sections (each defines its own bindings and `main`), and prepends:
-//   TX           storage type of the float tensors (f32 or f16); arithmetic is in f32
+//   TX           storage type of the float tensors (f32 or f16: arithmetic in f32; f64: the f64 kernel)
 //   WG           workgroup size
 //   TPR          threads per row (a power of two <= WG) for the row kernels: each row's elements
 //                are strided over TPR lanes and the partial results combined in workgroup memory
@@ -234,7 +234,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             g = f32(grad[P.off[4] + r]);
         }
         let wt = class_weight(u32(t));
-        let hit = select(0.0, 1.0, u32(t) == c);
+        let hit = select(f32(0.0), 1.0, u32(t) == c);
         if (LOG_SOFTMAX) {
             let eps = P.smoothing;
             let p = exp(f32(x[P.off[0] + e]) - stats[P.off[3] + 2u * r]);

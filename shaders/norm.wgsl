@@ -2,7 +2,7 @@
 // (R = the product of the spatial dims), Welford per thread and Chan's merge across the workgroup.
 //
 // The host (wgtorch/_backends/wgpu/norm.py) keeps one `//@kernel NAME` ... `//@end` section and prepends:
-//   TX   storage type of the input (f32 or f16); arithmetic is f32
+//   TX   storage type of the input (f32 or f16: arithmetic in f32; f64: the f64 kernel, f64 stats)
 //   WG   threads per workgroup (a power of two); one workgroup per channel
 // Tensors are addressed from their element offsets P.off[binding - 1].
 

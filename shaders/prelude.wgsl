@@ -45,7 +45,7 @@ fn with_f16(word: u32, shift: u32, v: f32) -> u32 {
 // has them for 16/32-bit floats only; lavapipe returns garbage), and bitcasts of f64 are refused,
 // so the transcendentals are written here from exact steps (ldexp, fma, round, sqrt are fine) and
 // polynomials; the host renames the builtins a family calls to these *_d functions.
-// Accuracy vs NumPy float64: ~1-2 ulp (pow: ~|y log x| ulp; sin/cos/tan: NaN past |x| = 3.3e9).
+// Accuracy vs NumPy float64: ~1-2 ulp (pow: ~|y log x| ulp).
 fn is_nan(x: f64) -> bool { return !(x == x); }
 fn is_inf(x: f64) -> bool { return abs(x) > 1.7976931348623157e308; }
 fn is_neg_inf(x: f64) -> bool { return x < -1.7976931348623157e308; }
@@ -69,6 +69,32 @@ fn ilogb_d(x: f64) -> i32 {
     for (var k = 0; k < 3 && m >= 2.0; k++) { m = m * 0.5; e += 1; }
     for (var k = 0; k < 3 && m < 1.0; k++) { m = m * 2.0; e -= 1; }
     return e;
+}
+// sort.wgsl's order-preserving key of a value (NaN largest, -0.0 == 0.0) over f64: the IEEE
+// bits (high word, low word) rebuilt by exact arithmetic (f64 bitcasts are refused), then the
+// sign flipped for positives and every bit for negatives, so the keys order as the values.
+fn float_key(x: f64) -> vec2<u32> {
+    if (is_nan(x)) { return vec2<u32>(0xffffffffu, 0xffffffffu); }
+    let a = abs(x);
+    var field = 0u;
+    var mant = f64(0.0);  // the 52-bit significand field, an integer
+    if (is_inf(x)) {
+        field = 2047u;
+    } else if (a < ldexp(f64(1.0), -1022)) {  // subnormal (or zero): |x| / 2^-1074, by exact products
+        // a 2^600 is normal; its scaling by 2^474 goes through its own exponent: lavapipe folds
+        // constant scalings together (a 2^600 2^474 became a * inf, and so did ldexp(a 2^600, 474))
+        let y = a * 4.149515568880993e+180;
+        let ey = ilogb_d(y);
+        mant = ldexp(scale2_d(y, -ey), ey + 474);
+    } else {
+        let e = ilogb_d(a);
+        field = u32(e + 1023);
+        mant = (scale2_d(a, -e) - 1.0) * 4503599627370496.0;  // (x 2^52: exact)
+    }
+    let mant_hi = floor(mant * 2.3283064365386963e-10);  // (/ 2^32)
+    let bits = vec2<u32>((field << 20u) | u32(mant_hi), u32(mant - mant_hi * 4294967296.0));
+    if (x < 0.0) { return ~(bits | vec2<u32>(0x80000000u, 0u)); }
+    return bits | vec2<u32>(0x80000000u, 0u);
 }
 fn exp_d(x: f64) -> f64 {
     if (is_nan(x)) { return x; }
@@ -130,11 +156,56 @@ fn log1p_(x: f64) -> f64 {
     }
     return log_d(1.0 + x);
 }
+// Payne-Hanek for |x| >= 2^31 pi/2: 2/pi in 24-bit chunks (2/pi = sum C[k] 2^(-24 (k + 1)), 1200 bits),
+// x = M 2^E with M a 53-bit integer split in 26 + 27 bits, so every product of a half and a chunk is
+// an exact integer; x 2/pi mod 4 is summed as an integer in six 24-bit limbs (weights 2^-22 ...
+// 2^-142) by exact steps only (lavapipe reassociates f64 arithmetic: no compensated sums here).
+var<private> TWO_OVER_PI_24: array<u32, 50> = array<u32, 50>(
+    10680707u, 7228996u, 1387004u, 2578385u, 16069853u, 12639074u, 9804092u, 4427841u, 16666979u, 11263675u,
+    12935607u, 2387514u, 4345298u, 14681673u, 3074569u, 13734428u, 16653803u, 1880361u, 10960616u, 8533493u,
+    3062596u, 8710556u, 7349940u, 6258241u, 3772886u, 3769171u, 3798172u, 8675211u, 12450088u, 3874808u,
+    9961438u, 366607u, 15675153u, 9132554u, 7151469u, 3571407u, 2607881u, 12013382u, 4155038u, 6285869u,
+    7677882u, 13102053u, 15825725u, 473591u, 9065106u, 15363067u, 6271263u, 9264392u, 5636912u, 4652155u);
+fn reduce_pio2_big_d(ax: f64) -> vec2<f64> {
+    let e = ilogb_d(ax);
+    let m = scale2_d(ax, 52 - e);  // the significand, an integer in [2^52, 2^53)
+    let mh = floor(m * 7.450580596923828e-09);  // (/ 2^27)
+    let halves = vec2<f64>(mh, m - mh * 134217728.0);
+    var acc: array<f64, 6>;
+    for (var k = 0; k < 50; k++) {
+        for (var h = 0; h < 2; h++) {
+            let w = e - 52 + select(0, 27, h == 0) - 24 * (k + 1);  // weight of the product's unit bit
+            if (w >= 2 || w < -193) { continue; }  // a multiple of 4, or below the last limb
+            let p = halves[h] * f64(TWO_OVER_PI_24[k]);  // < 2^51: exact
+            for (var j = 0; j < 6; j++) {
+                let t = scale2_d(p, w + 22 + 24 * j);  // p in units of limb j's lowest bit
+                let ft = floor(t);
+                acc[j] += ft - floor(ft * 5.960464477539063e-08) * 16777216.0;  // its bits in limb j
+            }
+        }
+    }
+    for (var j = 5; j > 0; j--) {  // carries (each limb sum < 2^31)
+        let c = floor(acc[j] * 5.960464477539063e-08);
+        acc[j] -= c * 16777216.0;
+        acc[j - 1] += c;
+    }
+    let top = acc[0] - floor(acc[0] * 5.960464477539063e-08) * 16777216.0;  // mod 2^24: x 2/pi mod 4
+    let n = floor(top * 2.384185791015625e-07 + 0.5);  // nearest quadrant (top / 2^22)
+    var f = acc[5] * 1.793662034335766e-43 + acc[4] * 3.009265538105056e-36;  // 2^-142, 2^-118
+    f = f + acc[3] * 5.048709793414476e-29 + acc[2] * 8.470329472543003e-22;  // 2^-94, 2^-70
+    f = f + acc[1] * 1.4210854715202004e-14;  // 2^-46
+    f = f + (top - n * 4194304.0) * 2.384185791015625e-07;  // 2^-22 (top - n 2^22 is exact)
+    return vec2<f64>(f * 1.5707963267948966, n - 4.0 * floor(n * 0.25));
+}
 // sin/cos: x = n pi/2 + r, |r| <= pi/4, pi/2 in eight 21-bit parts: each n * part is exact for
-// |n| < 2^31 (|x| < 3.3e9). Past that (no Payne-Hanek reduction here) the result is NaN.
+// |n| < 2^31 (|x| < 3.3e9); past that, Payne-Hanek (above).
 fn reduce_pio2_d(x: f64) -> vec2<f64> {
     let n = floor(x * 0.6366197723675814 + 0.5);
-    if (!(abs(n) < 2147483648.0)) { return vec2<f64>(nan_f32(), 0.0); }
+    if (!(abs(n) < 2147483648.0)) {
+        let q = reduce_pio2_big_d(abs(x));
+        if (x < 0.0) { return vec2<f64>(-q.x, (4.0 - q.y) - 4.0 * floor((4.0 - q.y) * 0.25)); }
+        return q;
+    }
     var r = x - n * 1.570796012878418;
     r = r - n * 3.139164164167596e-07;
     r = r - n * 6.223369259164557e-14;

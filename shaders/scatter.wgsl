@@ -1,8 +1,9 @@
 // Scatter family: scatter with assignment or a reduction (prod, amax, amin; sum is index.wgsl's
-// scatter_add), and the two passes of nonzero (count per chunk, then write coordinates).
+// scatter_add), float64 reductions and scatter_add by lines (add_lines), and the two passes of
+// nonzero (count per chunk, then write coordinates).
 //
 // The host (wgtorch/_backends/wgpu/scatter.py) prepends the parameter block (ParamBlock), and:
-//   TO     element storage type of out/src (f32, f16, i32, u32 for bool)
+//   TO     element storage type of out/src (f64, f32, f16, i32, u32 for bool; f64 reduces in add_lines)
 //   TOUT   out's element type: TO for assignment, atomic<u32> for a reduction
 //   TV     the type values combine in (f32 for f16 and f32, i32, u32)
 //   NDIM   dimensions of the iteration space (0 .. 8)
@@ -66,6 +67,67 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     store(at_out + u32(k) * P.dim_stride, src[at_src]);
+}
+//@end
+
+//@kernel add_lines
+// float64 reductions (scatter_add, scatter's prod/amax/amin): WGSL has no 64-bit atomics, so one
+// thread owns each line of the index along dim (every other coordinate fixed) and walks it in
+// order, combining src into out[... index ...] with plain loads and stores. Different lines
+// address different out elements (out's other coordinates are the line's), so no two threads
+// touch one element, and each element combines its values in index order, as PyTorch's cpu loop
+// does: exact and deterministic. The iteration space (P.shape, strides 0 out, 1 index, 2 src) is
+// the lines; P.line_len steps of P.index_step / P.src_step walk one.
+@group(0) @binding(1) var<storage, read_write> out: array<TO>;
+@group(0) @binding(2) var<storage, read> src: array<TO>;
+@group(0) @binding(3) var<storage, read> index: array<i32>;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>>;
+
+fn report(k: i32) {  // (the scatter section's)
+    let e = P.err_slot * 4u;
+    loop {
+        let r = atomicCompareExchangeWeak(&err[e], 0u, P.code);
+        if (r.exchanged) {
+            atomicStore(&err[e + 1u], bitcast<u32>(k));
+            atomicStore(&err[e + 2u], P.dim_size);
+            atomicStore(&err[e + 3u], P.dim);
+            return;
+        }
+        if (r.old_value != 0u) {
+            return;
+        }
+    }
+}
+
+{{COMBINE}}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * u32(WG);
+    if (i >= P.numel) {
+        return;
+    }
+    var rem = i;
+    var at_out = P.off_out;
+    var at_index = P.off_index;
+    var at_src = P.off_src;
+    for (var d = NDIM - 1; d >= 0; d--) {
+        let n = P.shape[d];
+        let c = rem % n;
+        rem = rem / n;
+        at_out += c * P.stride[0][d];
+        at_index += c * P.stride[1][d];
+        at_src += c * P.stride[2][d];
+    }
+    for (var j = 0u; j < P.line_len; j++) {
+        let k = index[at_index + j * P.index_step];
+        if (k < 0 || u32(k) >= P.dim_size) {
+            report(k);
+            continue;
+        }
+        let at = at_out + u32(k) * P.dim_stride;
+        out[at] = TO(combine(TV(out[at]), TV(src[at_src + j * P.src_step])));
+    }
 }
 //@end
 
@@ -133,6 +195,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 //@end
 
 /* Snippets; scatter.py cuts them out at the "//! name" lines (inert here).
+
+//! combine_sum
+fn combine(a: TV, b: TV) -> TV { return a + b; }
 
 //! combine_prod
 fn combine(a: TV, b: TV) -> TV { return a * b; }
@@ -234,6 +299,10 @@ fn walk_next(w0: Walk) -> Walk {
 //! nonzero_f32
 // On the bits: NaN is nonzero, -0.0 is zero, whatever the compiler assumes about NaN.
 fn nonzero(v: TO) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) != 0u; }
+
+//! nonzero_f64
+// (f64 bitcasts are refused: NaN through the prelude's is_nan; -0.0 == 0.0 is zero)
+fn nonzero(v: TO) -> bool { return is_nan(v) || v != 0.0; }
 
 //! nonzero_other
 fn nonzero(v: TO) -> bool { return v != TO(0); }

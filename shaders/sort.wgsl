@@ -2,9 +2,10 @@
 //
 // sort (wgtorch/_backends/wgpu/sort.py runs the passes):
 //   init    each row of n elements becomes P (n rounded up to a power of two) pairs in `pairs`:
-//           (key, j) with key an order-preserving u32 of the value (NaN largest, -0.0 == 0.0;
-//           inverted for a descending sort) and j its position; padding pairs are (0xffffffff, j),
-//           and since j >= n they sort after every real pair.
+//           (key, j) with key an order-preserving u32 of the value (two u32 words for float64:
+//           W = 3 words a pair, else 2; NaN largest, -0.0 == 0.0; inverted for a descending sort)
+//           and j its position; padding pairs are (all ones, j), and since j >= n they sort after
+//           every real pair.
 //   local   one workgroup sorts BLOCK consecutive pairs in workgroup memory: every bitonic stage
 //           k <= min(P, BLOCK) (P.k == 0), or the steps j < BLOCK of stage P.k (a merge pass).
 //   global  one step (k, j >= BLOCK) of a stage, one thread per compared pair, or two steps
@@ -18,32 +19,39 @@
 // search: one thread per value; a binary search with PyTorch's comparisons (the first position
 // whose element is >= v, or > v with `right`), through `sorter` where given.
 //
-// The host prepends TI (input storage: f32, f16, i32, u32 for bool), TC (its compare type),
-// KIND (0 float, 1 signed int, 2 unsigned), KEPT_NDIM, WG, PPT (pairs a thread compares per step),
+// The host prepends TI (input storage: f64, f32, f16, i32, u32 for bool), TC (its compare type),
+// KIND (0 float, 1 signed int, 2 unsigned), W (words a pair), KEPT_NDIM, WG, PPT (pairs a thread compares per step),
 // BLOCK (= 2 * WG * PPT) and the section's parameter block.
 
-fn to_key(v: TI) -> u32 {
-    if (KIND == 0) {
-        let x = f32(v);
-        if (is_nan(x)) {
-            return 0xffffffffu;
-        }
-        var b = bitcast<u32>(x);
-        if (b == 0x80000000u) {
-            b = 0u;  // -0.0 sorts as 0.0 (they compare equal)
-        }
-        return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
-    } else if (KIND == 1) {
-        return bitcast<u32>(i32(v)) ^ 0x80000000u;
+//@f32 begin (the f64 kernels' float_key is the prelude's: f64 bitcasts are refused)
+// The order-preserving key of a float (NaN largest, -0.0 == 0.0), in .x (.y is 0: one key word).
+fn float_key(x: f32) -> vec2<u32> {
+    if (is_nan(x)) {
+        return vec2<u32>(0xffffffffu, 0u);
     }
-    return u32(v);
+    var b = bitcast<u32>(x);
+    if (b == 0x80000000u) {
+        b = 0u;  // -0.0 sorts as 0.0 (they compare equal)
+    }
+    return vec2<u32>(select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u), 0u);
+}
+//@f32 end
+
+fn to_key(v: TI) -> vec2<u32> {
+    if (KIND == 0) {
+        return float_key(f32(v));
+    } else if (KIND == 1) {
+        return vec2<u32>(bitcast<u32>(i32(v)) ^ 0x80000000u, 0u);
+    }
+    return vec2<u32>(u32(v), 0u);
 }
 
-// Whether pair (ka, ia) comes after pair (kb, ib).
-fn after(ka: u32, ia: u32, kb: u32, ib: u32) -> bool {
-    return ka > kb || (ka == kb && ia > ib);
+// Whether pair (ka, ia) comes after pair (kb, ib) (keys compared word by word, .x first).
+fn after(ka: vec2<u32>, ia: u32, kb: vec2<u32>, ib: u32) -> bool {
+    return ka.x > kb.x || (ka.x == kb.x && (ka.y > kb.y || (ka.y == kb.y && ia > ib)));
 }
 
+// Pair g of `pairs` is W words from P.pairs_offset + W * g: the key's W - 1 words, then the index.
 //@kernel init
 @group(0) @binding(1) var<storage, read> src: array<TI>;
 @group(0) @binding(2) var<storage, read_write> pairs: array<u32>;
@@ -67,22 +75,39 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let row = t / P.P;
     let j = t % P.P;
-    var key = 0xffffffffu;
+    var key = vec2<u32>(0xffffffffu);
     if (j < P.n) {
         key = to_key(src[P.in_offset + kept_in(row) + j * P.in_stride]);
         if (P.descending != 0u) {
             key = ~key;
         }
     }
-    pairs[P.pairs_offset + 2u * t] = key;
-    pairs[P.pairs_offset + 2u * t + 1u] = j;
+    let at = P.pairs_offset + W * t;
+    pairs[at] = key.x;
+    if (W == 3u) {
+        pairs[at + 1u] = key.y;
+    }
+    pairs[at + W - 1u] = j;
 }
 //@end
 
 //@kernel local
 @group(0) @binding(1) var<storage, read_write> pairs: array<u32>;
 
+// The key's words in two arrays: a one-word key (W == 2) touches only sk, as before float64 keys.
 var<workgroup> sk: array<u32, BLOCK>;
+var<workgroup> sk_lo: array<u32, BLOCK>;  // (W == 3: the key's second word)
+
+fn sk_get(i: u32) -> vec2<u32> {
+    return vec2<u32>(sk[i], select(0u, sk_lo[i], W == 3u));
+}
+
+fn sk_set(i: u32, k: vec2<u32>) {
+    sk[i] = k.x;
+    if (W == 3u) {
+        sk_lo[i] = k.y;
+    }
+}
 var<workgroup> si: array<u32, BLOCK>;
 
 // PPT compare-exchanges per thread: pairs (i, i + j) of this block, in stage k (a step's pairs are
@@ -93,14 +118,14 @@ fn step(base: u32, lid: u32, k: u32, j: u32) {
         let i = (t / j) * 2u * j + (t % j);
         let l = i + j;
         let ascending = (((base + i) & (P.P - 1u)) & k) == 0u;
-        let ka = sk[i];
+        let ka = sk_get(i);
         let ia = si[i];
-        let kb = sk[l];
+        let kb = sk_get(l);
         let ib = si[l];
         if (after(ka, ia, kb, ib) == ascending) {
-            sk[i] = kb;
+            sk_set(i, kb);
             si[i] = ib;
-            sk[l] = ka;
+            sk_set(l, ka);
             si[l] = ia;
         }
     }
@@ -118,10 +143,11 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     for (var e = lid; e < u32(BLOCK); e += u32(WG)) {
         let g = base + e;
         if (g < P.total) {
-            sk[e] = pairs[P.pairs_offset + 2u * g];
-            si[e] = pairs[P.pairs_offset + 2u * g + 1u];
+            let at = P.pairs_offset + W * g;
+            sk_set(e, vec2<u32>(pairs[at], select(0u, pairs[at + 1u], W == 3u)));
+            si[e] = pairs[at + W - 1u];
         } else {
-            sk[e] = 0xffffffffu;
+            sk_set(e, vec2<u32>(0xffffffffu));
             si[e] = 0xffffffffu;
         }
     }
@@ -143,8 +169,12 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
     for (var e = lid; e < u32(BLOCK); e += u32(WG)) {
         let g = base + e;
         if (g < P.total) {
-            pairs[P.pairs_offset + 2u * g] = sk[e];
-            pairs[P.pairs_offset + 2u * g + 1u] = si[e];
+            let at = P.pairs_offset + W * g;
+            pairs[at] = sk[e];
+            if (W == 3u) {
+                pairs[at + 1u] = sk_lo[e];
+            }
+            pairs[at + W - 1u] = si[e];
         }
     }
 }
@@ -153,16 +183,26 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
 //@kernel global
 @group(0) @binding(1) var<storage, read_write> pairs: array<u32>;
 
+fn key_at(a: u32) -> vec2<u32> {
+    return vec2<u32>(pairs[a], select(0u, pairs[a + 1u], W == 3u));
+}
+
+fn put(a: u32, k: vec2<u32>, i: u32) {
+    pairs[a] = k.x;
+    if (W == 3u) {
+        pairs[a + 1u] = k.y;
+    }
+    pairs[a + W - 1u] = i;
+}
+
 fn exchange(a: u32, b: u32, ascending: bool) {
-    let ka = pairs[a];
-    let ia = pairs[a + 1u];
-    let kb = pairs[b];
-    let ib = pairs[b + 1u];
+    let ka = key_at(a);
+    let ia = pairs[a + W - 1u];
+    let kb = key_at(b);
+    let ib = pairs[b + W - 1u];
     if (after(ka, ia, kb, ib) == ascending) {
-        pairs[a] = kb;
-        pairs[a + 1u] = ib;
-        pairs[b] = ka;
-        pairs[b + 1u] = ia;
+        put(a, kb, ib);
+        put(b, ka, ia);
     }
 }
 
@@ -179,7 +219,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         }
         let i = (t / j) * 2u * j + (t % j);
         let ascending = ((i & (P.P - 1u)) & ascending_of) == 0u;
-        exchange(P.pairs_offset + 2u * i, P.pairs_offset + 2u * (i + j), ascending);
+        exchange(P.pairs_offset + W * i, P.pairs_offset + W * (i + j), ascending);
         return;
     }
     if (t >= P.total / 4u) {
@@ -188,10 +228,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let h = j / 2u;
     let i = (t / h) * 4u * h + (t % h);
     let ascending = ((i & (P.P - 1u)) & ascending_of) == 0u;
-    let e0 = P.pairs_offset + 2u * i;
-    let e1 = e0 + 2u * h;
-    let e2 = e0 + 2u * j;
-    let e3 = e2 + 2u * h;
+    let e0 = P.pairs_offset + W * i;
+    let e1 = e0 + W * h;
+    let e2 = e0 + W * j;
+    let e3 = e2 + W * h;
     exchange(e0, e2, ascending);
     exchange(e1, e3, ascending);
     exchange(e0, e1, ascending);
@@ -223,7 +263,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         rem = rem / n;
     }
     // (an index is always < n; min() only keeps a corrupt one inside the row)
-    let idx = min(pairs[P.pairs_offset + 2u * (row * P.P + j) + 1u], P.n - 1u);
+    let idx = min(pairs[P.pairs_offset + W * (row * P.P + j) + W - 1u], P.n - 1u);
     at_out += j * P.out_stride;
     values[P.out_offset + at_out] = src[at_in + idx * P.in_stride];
     indices[P.idx_offset + at_out] = i32(idx);

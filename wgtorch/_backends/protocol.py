@@ -224,7 +224,8 @@ class FusedLayers(Protocol):
                            hk: int):
         """(dq, dk, dv), with delta = rowsum(grad * out) float32."""
     def batch_norm_stats(self, x, batch: int, channels: int, inner: int):
-        """(C, 2) float32 per-channel (mean, biased variance) of a dense (N, C, R) array, in one pass."""
+        """(C, 2) per-channel (mean, biased variance) of a dense (N, C, R) array, in one pass: float32, or
+        float64 for a float64 array."""
 
 
 class FusedAttentionProbs(Protocol):

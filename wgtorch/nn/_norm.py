@@ -45,15 +45,15 @@ def _update_running(running: Tensor | None, stat: Tensor, momentum: float) -> No
 
 
 class BatchStats(Function):
-    """Per-channel (mean, biased variance), float32 (C,) each, of (N, C, *) from a backend's one-pass kernel;
-    backward is their exact gradient: dx = g_mean / n + g_var * 2 (x - mean) / n."""
+    """Per-channel (mean, biased variance), (C,) each (float32; float64 for float64 x), of (N, C, *) from a
+    backend's one-pass kernel; backward is their exact gradient: dx = g_mean / n + g_var * 2 (x - mean) / n."""
 
     @staticmethod
     def forward(ctx, x, kernel):
         c = x.shape[1]
         inner = math.prod(x.shape[2:])
         dense = x.contiguous()
-        st = _wrap(kernel(dense._data, x.shape[0], c, inner), x._be, D.float32)
+        st = _wrap(kernel(dense._data, x.shape[0], c, inner), x._be, D.float64 if x.dtype is D.float64 else D.float32)
         mean, var = st[:, 0], st[:, 1]
         if ctx.needs_input_grad:
             ctx.save_for_backward(x, mean)
@@ -97,7 +97,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if input.numel() == 0:  # PyTorch: an empty output, the running statistics left as they are
             return _affine(input * 1.0, weight, bias, shape)
         stats = optional(input._be, "batch_norm_stats")  # None where the backend has no fused kernel
-        if stats is not None and input.dtype in (D.float32, D.float16):
+        if stats is not None and input.dtype in (D.float32, D.float16, D.float64):
             mean, var = (t.reshape(shape).to(input.dtype) for t in BatchStats.apply(input, stats))
             centred = input - mean
         else:

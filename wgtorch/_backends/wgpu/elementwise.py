@@ -292,8 +292,10 @@ def _scalar_slots(scalars, is_float: bool, compute: dtype):
     for k, x in enumerate(scalars):
         if is_float:
             v = float(x)
-            # a double beyond float32 is +-inf there, as C's cast in PyTorch (struct would raise)
-            f[k] = v if not abs(v) >= _F32_ROUNDS_TO_INF else math.copysign(math.inf, v)
+            # a double beyond float32 is +-inf there, as C's cast in PyTorch (struct would raise);
+            # float64 kernels take it as it is (their scalars are doubles)
+            wide = compute.wgsl == "f64"
+            f[k] = v if wide or not abs(v) >= _F32_ROUNDS_TO_INF else math.copysign(math.inf, v)
         else:
             i[k] = _scalar_value(x, is_float, compute)
     return f, i

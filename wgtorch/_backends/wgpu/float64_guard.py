@@ -1,10 +1,12 @@
 """The kernel families without an f64 specialisation refuse float64 tensors (shader-f64).
 
-elementwise, reduce/softmax, matmul and optim compute in f64 (kernels.py's f64 mode); random
-generates float64 on the host (the cpu stream); index_select/gather copy f64 values as they are.
-The families below would read f64 storage through f32 code: they raise instead, naming float64
-and the family. `Float64Guards` is the first base of `WgpuBackend`: its methods check their
-arguments and call the family's own method.
+elementwise, reduce/softmax, matmul, optim, sort (sort, sort_head, searchsorted: two-word order
+keys), scan, scatter and index's scatter_add (float64 without atomics: scatter.py's lines kernel),
+nonzero, norm's batch_norm_stats and nn's fused cross-entropy/layer norm compute in f64 (kernels.py's
+f64 mode); random generates float64 on the host (the cpu stream); index_select/gather copy f64
+values as they are. The families below would read f64 storage through f32 code: they raise
+instead, naming float64 and the family. `Float64Guards` is the first base of `WgpuBackend`: its
+methods check their arguments and call the family's own method.
 """
 
 from __future__ import annotations
@@ -15,15 +17,9 @@ from ..._dtype import float64
 from .array import WgpuArray
 
 NO_FLOAT64 = {
-    "index": ("scatter_add",),  # (index_select and gather only move values: they take f64 storage)
-    "scatter": ("scatter", "nonzero"),
-    "scan": ("scan",),
-    "sort": ("sort", "sort_head", "searchsorted"),
     "conv": ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"),
     "attention": ("attention_forward", "attention_backward"),
-    "norm": ("batch_norm_stats",),
     "rnn": ("rnn_forward", "rnn_backward"),
-    "nn": ("cross_entropy_forward", "cross_entropy_backward", "layer_norm_forward", "layer_norm_backward"),
 }
 
 
@@ -32,9 +28,9 @@ def _refusing_float64(family: str, method):
     def guarded(self, *args, **kwargs):
         for x in (*args, *kwargs.values()):
             if type(x) is WgpuArray and x.dtype is float64:
-                raise TypeError(f"float64 is not supported by the wgpu {family} kernels ({method.__name__}); only "
-                                "elementwise ops, reductions, softmax, matmul, random, index_select/gather and the "
-                                "optimizers run in float64 on wgpu. Use float32 (.float()) or the cpu device")
+                raise TypeError(f"float64 is not supported by the wgpu {family} kernels ({method.__name__}); see "
+                                "the README for the families that run in float64 on wgpu. Use float32 (.float()) or "
+                                "the cpu device")
         return method(self, *args, **kwargs)
 
     return guarded

@@ -1,4 +1,5 @@
-"""Index ops on wgpu: index_select, gather and scatter_add (``shaders/index.wgsl``).
+"""Index ops on wgpu: index_select, gather and scatter_add (``shaders/index.wgsl``; float64
+scatter_add by scatter.py's lines kernel, as WGSL has no 64-bit atomics).
 
 Inputs may be strided views; index tensors are int32 or int64 (both stored as i32). The
 iteration space is merged like the elementwise kernels' (size-1 dims dropped, neighbours that
@@ -98,6 +99,9 @@ class IndexOps:
     def scatter_add(self, a: WgpuArray, dim: int, index: WgpuArray, src: WgpuArray) -> WgpuArray:
         self._check_eagerly("scatter_add", a, dim, index, index.shape)
         out = self.elementwise("copy", [a], a.dtype, a.dtype)  # a new contiguous array
+        if out.dtype.wgsl == "f64":  # no 64-bit float atomics: scatter.py's lines kernel (exact, in order)
+            self.scatter_lines("sum", out, dim, index, src, _CODES["scatter_add"], index_error)
+            return out
         self._index_dispatch("scatter_add", out, src, dim, index, list(index.strides), index.shape, out, src)
         return out
 

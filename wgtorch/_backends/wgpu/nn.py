@@ -1,6 +1,7 @@
 """Fused nn kernels on wgpu (``shaders/nn.wgsl``): cross-entropy / NLL and layer norm, forward and
 backward. Same methods, arguments and results as the NumPy reference in ``_backends/array_nn.py``
-(its docstring describes the layouts).
+(its docstring describes the layouts). float16/float32 compute in f32, float64 in f64 (kernels.py's
+f64 mode; the statistics are then float64).
 
 Row kernels give each row TPR threads ("lanes") of a 64-wide workgroup and combine the lanes'
 partial sums in workgroup memory. On a GPU, TPR grows with the row length (short rows such as 10
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._dtype import float32
+from ..._dtype import float32, float64
 from .array import WgpuArray
 from .kernels import specialise
 from .params import ParamBlock
@@ -35,6 +36,7 @@ PARAMS = ParamBlock(
     "_pad_f0: f32", "_pad_f1: f32",
 )
 META = PARAMS.struct
+META64 = PARAMS.widened().struct  # float64 kernels: eps and smoothing as doubles (kernels.py's f64 mode)
 ERR_TARGET = 0x201  # error buffer code for an out-of-range class target
 _FLAGS = ("LOG_SOFTMAX", "SMOOTH", "HAS_WEIGHT", "HAS_BIAS", "PER_ROW")
 
@@ -58,7 +60,7 @@ def threads_per_row(n: int, software: bool = False) -> int:
 def kernel_source(kernel: str, tx: str, tpr: int, flags: frozenset) -> str:
     """nn.wgsl specialised, with only ``kernel``'s section kept."""
     consts = {"WG": WG, "TPR": tpr, **{f: f in flags for f in _FLAGS}}
-    return specialise("nn", {"TX": tx}, consts, section=kernel, params=PARAMS)
+    return specialise("nn", {"TX": tx}, consts, section=kernel, params=PARAMS, f64=tx == "f64")
 
 
 def target_error(words) -> IndexError:
@@ -87,7 +89,7 @@ class NNOps:
         p = rt.pipeline(key, lambda: kernel_source(kernel, tx, tpr, flags), ("rw",) * len(buffers),
                         f"nn:{kernel}")
         values = [*sizes, *offsets, _clamp_i32(ints[0]), ints[1], 0, 0, *floats, 0.0, 0.0]
-        rt.dispatch(p, tuple(buffers), META, values, groups)
+        rt.dispatch(p, tuple(buffers), META64 if tx == "f64" else META, values, groups)
 
     def _dense(self, a: WgpuArray) -> WgpuArray:
         """``a`` itself when it is contiguous (any offset), else a contiguous copy."""
@@ -101,7 +103,7 @@ class NNOps:
         rows = outer * inner
         loss = self.empty((rows,), x.dtype)
         wt = self.empty((rows,), x.dtype)
-        stats = self.empty((rows, 2), float32)
+        stats = self.empty((rows, 2), _stats_dtype(x))
         if rows == 0:
             return loss, wt, stats
         tpr = threads_per_row(classes, self.rt.is_software)
@@ -137,7 +139,7 @@ class NNOps:
         weight = self._dense(weight) if weight is not None else None
         bias = self._dense(bias) if bias is not None else None
         y = self.empty(x.shape, x.dtype)
-        stats = self.empty((rows, 2), float32)
+        stats = self.empty((rows, 2), _stats_dtype(x))
         if rows == 0 or size == 0:
             return y, stats
         tpr = threads_per_row(size, self.rt.is_software)
@@ -168,12 +170,17 @@ class NNOps:
             return gx, self.from_numpy(zeros, x.dtype), self.from_numpy(zeros, x.dtype)
         if need_affine:
             chunks = -(-rows // AFFINE_CHUNK)
-            parts = self.empty((2, chunks, size), float32)  # per-chunk sums, then summed over the chunks
+            parts = self.empty((2, chunks, size), _stats_dtype(x))  # per-chunk sums, then summed over the chunks
             dw_part, db_part = (self.getitem(parts, (i,)) for i in (0, 1))
             self._nn_run("ln_affine_backward", x.dtype.wgsl, 1, frozenset(), [grad, x, stats, dw_part, db_part],
                          (rows, size, AFFINE_CHUNK, size), (0, 0), (0.0, 0.0), -(-chunks * size // WG))
             dw, db = (self.reduce("sum", p, (0,), False, out_dtype=x.dtype) for p in (dw_part, db_part))
         return gx, dw, db
+
+
+def _stats_dtype(x):
+    """The kernels' arithmetic type, which their statistics keep: float64 for float64 (f64 kernels)."""
+    return float64 if x.dtype is float64 else float32
 
 
 def _clamp_i32(v: int) -> int:

@@ -16,14 +16,15 @@ recursively, and the kernel scans every block again seeded with the scanned tota
 before it. The combine is associative for every op (cummax's (value, index) pairs included: see
 `_ops_source`), so the blocking gives the serial answer (up to float rounding).
 
-Accumulators: float32 for float16/float32 results (a float16 result is rounded once, as PyTorch's
-cpu kernel does), i32 for int32/int64 (int64 is stored as 32 bits on wgpu, so sums and products
-wrap past 2**31 where PyTorch's would not), u32 for a bool cummax/cummin.
+Accumulators: float64 for float64 results (kernels.py's f64 mode, shader-f64), float32 for
+float16/float32 results (a float16 result is rounded once, as PyTorch's cpu kernel does), i32 for
+int32/int64 (int64 is stored as 32 bits on wgpu, so sums and products wrap past 2**31 where
+PyTorch's would not), u32 for a bool cummax/cummin.
 """
 
 from __future__ import annotations
 
-from ..._dtype import bool_, float32, int32, int64
+from ..._dtype import bool_, float32, float64, int32, int64
 from .array import WgpuArray
 from .elementwise import _merge_dims
 from .kernels import specialise
@@ -55,10 +56,13 @@ PARAMS = ParamBlock(
     "kept_in: array<u32, 8>",
     "kept_out: array<u32, 8>",
 )
-_ACC_DTYPE = {"f32": float32, "i32": int32, "u32": bool_}
+_ACC_DTYPE = {"f32": float32, "f64": float64, "i32": int32, "u32": bool_}
 
 
 def _accumulator(out_dtype) -> str:
+    # float64 results scan in f64 (kernels.py's f64 mode), the other floats in f32
+    if out_dtype is float64:
+        return "f64"
     return "f32" if out_dtype.is_floating_point else out_dtype.wgsl
 
 
@@ -70,7 +74,7 @@ def _ops_source(op: str, ta: str) -> str:
     Applied to whole-segment summaries this gives what the serial scan would (associative)."""
     if op in ("max", "min"):
         cmp = ">=" if op == "max" else "<="
-        take = f"is_nan(b.v) || (!is_nan(a.v) && b.v {cmp} a.v)" if ta == "f32" else f"b.v {cmp} a.v"
+        take = f"is_nan(b.v) || (!is_nan(a.v) && b.v {cmp} a.v)" if ta in ("f32", "f64") else f"b.v {cmp} a.v"
         return (
             "fn ident() -> TA { return TA(0); }\n"
             "fn combine(a: Pair, b: Pair) -> Pair {\n"
@@ -202,6 +206,7 @@ class _Pass:
                 {"OPS": _ops_source(self.op, ta)},
                 section=kernel,
                 params=PARAMS,
+                f64=ta == "f64",  # (f64 storage read into an f32 or i32 accumulator needs no f64 code)
             )
 
         p = be.rt.pipeline(key, source, ("r", "r", "rw", "rw", "r", "r"), f"scan:{self.op}:{kernel}")

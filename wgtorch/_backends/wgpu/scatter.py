@@ -4,9 +4,13 @@ and nonzero.
 scatter: one thread per index element, as index.py's scatter_add (whose merged iteration space
 it shares); "sum" is scatter_add itself. The reductions prod/amax/amin have no WGSL atomic (WGSL
 atomics are i32/u32 add/min/max/and/or only, and float bits do not order as integers), so every
-dtype combines by compare-exchange on the 32-bit word, f16 replacing its half of the word. An
-assignment is a plain store. bool is stored as u32 0/1, so prod/amax/amin on it are and/or/and, and
-int64 as i32 (which of repeated positions wins is unspecified, as on CUDA).
+dtype combines by compare-exchange on the 32-bit word, f16 replacing its half of the word. float64
+has no 64-bit compare-exchange: its reductions (and index.py's float64 scatter_add) take
+`ScatterOps.scatter_lines`, one thread per line of the index along dim, which combines in index
+order without atomics (exact and deterministic; a 1-D index is one serial thread). An assignment is
+a plain store (float64 too). bool
+is stored as u32 0/1, so prod/amax/amin on it are and/or/and, and int64 as i32 (which of repeated
+positions wins is unspecified, as on CUDA).
 
 Bad indices are reported as in index.py: the thread writes nothing and records the index in its
 dispatch's slot of the runtime's error buffer; the next read or synchronize raises
@@ -51,6 +55,22 @@ SCATTER_PARAMS = ParamBlock(
     "shape: array<u32, 8>",
     "stride: array<array<u32, 8>, 3>  // out (0 along dim), index, src",
 )
+LINES_PARAMS = ParamBlock(
+    "numel: u32  // threads with work: lines of the index along dim",
+    "dim_size: u32",
+    "dim_stride: u32",
+    "code: u32",
+    "dim: u32",
+    "err_slot: u32",
+    "off_out: u32",
+    "off_index: u32",
+    "off_src: u32",
+    "line_len: u32  // the index's size along dim",
+    "index_step: u32  // the index's stride along dim",
+    "src_step: u32  // src's stride along dim",
+    "shape: array<u32, 8>  // the lines: the index's shape without dim (merged)",
+    "stride: array<array<u32, 8>, 3>  // out, index, src",
+)
 NZ_PARAMS = ParamBlock(
     "threads: u32",
     "chunk: u32",
@@ -91,11 +111,20 @@ def _scatter_source(reduce, dt: dtype, ndim: int) -> str:
         {"COMBINE": s[combine], "STORE": s[store]},
         section="scatter",
         params=SCATTER_PARAMS,
+        f64=dt.wgsl == "f64",
     )
 
 
+def _lines_source(reduce: str, dt: dtype, ndim: int) -> str:
+    floaty = reduce in ("amax", "amin") and dt.is_floating_point
+    combine = f"combine_{reduce}_float" if floaty else f"combine_{reduce}"
+    return specialise("scatter", {"TO": dt.wgsl, "TOUT": dt.wgsl, "TV": _tv(dt)}, {"NDIM": ndim, "WG": WG},
+                      {"COMBINE": _snippets()[combine], "STORE": ""}, section="add_lines",
+                      params=LINES_PARAMS, f64=dt.wgsl == "f64")
+
+
 def _nz_source(kernel: str, dt: dtype, ndim: int) -> str:
-    test = _snippets()["nonzero_f32" if dt.wgsl == "f32" else "nonzero_other"]
+    test = _snippets()[{"f32": "nonzero_f32", "f64": "nonzero_f64"}.get(dt.wgsl, "nonzero_other")]
     return specialise(
         "scatter",
         {"TO": dt.wgsl, "TOUT": dt.wgsl, "TV": _tv(dt)},
@@ -103,6 +132,7 @@ def _nz_source(kernel: str, dt: dtype, ndim: int) -> str:
         {"NONZERO": test, "WALK": _snippets()["walk"], "COMBINE": "", "STORE": ""},
         section=kernel,
         params=NZ_PARAMS,
+        f64=dt.wgsl == "f64",
     )
 
 
@@ -129,6 +159,9 @@ class ScatterOps:
             )
         out = self.elementwise("copy", [a], a.dtype, a.dtype)  # a new contiguous array
         if index.size == 0:
+            return out
+        if reduce is not None and out.dtype.wgsl == "f64":  # no 64-bit compare-exchange: by lines
+            self.scatter_lines(reduce, out, dim, index, src, ERR_SCATTER, scatter_error)
             return out
         shape = index.shape
         out_strides = list(out.strides)
@@ -168,6 +201,34 @@ class ScatterOps:
                 values += [*st, *pad]
             rt.dispatch(p, buffers, SCATTER_PARAMS.struct, values, -(-index.size // WG))
         return out
+
+    def scatter_lines(self, reduce: str, out: WgpuArray, dim: int, index: WgpuArray, src: WgpuArray, code: int,
+                      decoder) -> None:
+        """Combine (``reduce``: sum, prod, amax, amin) src into ``out`` in place, one thread per line of
+        the index along ``dim`` (scatter.wgsl's add_lines: exact, in index order, no atomics); bad
+        indices are reported with ``code`` (decoded by ``decoder``). The float64 path."""
+        if index.size == 0:
+            return
+        kept = [d for d in range(index.ndim) if d != dim]
+        out_strides = [out.strides[d] for d in kept]
+        dims, merged = _merge_dims([index.shape[d] for d in kept],
+                                   [out_strides, [index.strides[d] for d in kept], [src.strides[d] for d in kept]])
+        if len(dims) > MAX_DIMS:
+            raise RuntimeError(f"scatter: the operands need {len(dims)} strided dimensions after merging; the "
+                               f"wgpu kernels support {MAX_DIMS} (call .contiguous() first)")
+        ndim, dt, rt = len(dims), out.dtype, self.rt
+        p = rt.pipeline(("scatter", "lines", reduce, dt.wgsl, dt.is_floating_point, ndim),
+                        lambda: _lines_source(reduce, dt, ndim), ("rw", "r", "r", "rw"), f"scatter:lines:{reduce}")
+        rt.error_decoders.setdefault(code, decoder)
+        lines = index.size // index.shape[dim]
+        pad = (0,) * (MAX_DIMS - ndim)
+        with rt.lock:  # no check may recycle the slot before the dispatch is recorded
+            values = [lines, out.shape[dim], out.strides[dim], code, dim, rt.error_slot(), out.offset, index.offset,
+                      src.offset, index.shape[dim], index.strides[dim], src.strides[dim], *dims, *pad]
+            for st in merged:
+                values += [*st, *pad]
+            rt.dispatch(p, (out.buffer, src.buffer, index.buffer, rt.error_buffer()), LINES_PARAMS.struct, values,
+                        -(-lines // WG))
 
     def nonzero(self, a: WgpuArray) -> WgpuArray:
         ndim = a.ndim

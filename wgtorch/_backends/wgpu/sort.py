@@ -6,7 +6,8 @@ pass that sorts each BLOCK-long run in workgroup memory, then for every longer b
 the ``global`` passes with compare distances j >= BLOCK (one dispatch per two steps) and one ``local``
 merge pass for j < BLOCK, and a ``finish`` pass that writes values and int64 indices (stored as
 i32). Comparing (key, index) makes the result the stable sort, ties in input order; NaN sorts as
-the largest value, -0.0 equals 0.0. A row of n elements costs O(P log^2 P) compare-exchanges.
+the largest value, -0.0 equals 0.0; a float64 key is two u32 words (the prelude's float_key). A row
+of n elements costs O(P log^2 P) compare-exchanges.
 """
 
 from __future__ import annotations
@@ -56,18 +57,20 @@ SEARCH_PARAMS = ParamBlock(
     "sorter_offset: u32",
     "out_offset: u32",
 )
-_KIND = {"f32": 0, "f16": 0, "i32": 1, "u32": 2}
-_COMPARE = {"f32": "f32", "f16": "f32", "i32": "i32", "u32": "u32"}
+_KIND = {"f64": 0, "f32": 0, "f16": 0, "i32": 1, "u32": 2}
+_COMPARE = {"f64": "f64", "f32": "f32", "f16": "f32", "i32": "i32", "u32": "u32"}
+
+
+def _pair_words(ti: str) -> int:
+    """u32 words per (key, index) pair: a float64 key takes two (f64 kernels: kernels.py's f64 mode)."""
+    return 3 if ti == "f64" else 2
 
 
 def _source(section: str, ti: str, kept_ndim: int, params: ParamBlock) -> str:
-    return specialise(
-        "sort",
-        {"TI": ti, "TC": _COMPARE[ti]},
-        {"KIND": _KIND[ti], "KEPT_NDIM": kept_ndim, "WG": WG, "PPT": PPT, "BLOCK": BLOCK},
-        section=section,
-        params=params,
-    )
+    consts = {"KIND": _KIND[ti], "W": f"{_pair_words(ti)}u", "KEPT_NDIM": kept_ndim, "WG": WG, "PPT": PPT,
+              "BLOCK": BLOCK}
+    return specialise("sort", {"TI": ti, "TC": _COMPARE[ti]}, consts, section=section, params=params,
+                      f64=ti == "f64")
 
 
 class SortOps:
@@ -96,7 +99,8 @@ class SortOps:
             return values, indices
         P = 1 << (n - 1).bit_length()
         total = rows * P
-        if total >= 2**31 or 2 * total * 4 > self.rt.max_binding:
+        words = _pair_words(a.dtype.wgsl)
+        if total >= 2**31 or words * total * 4 > self.rt.max_binding:
             raise RuntimeError(
                 f"sort: {rows} rows of {n} elements pad to {total} (key, index) pairs, more than "
                 f"the wgpu sort kernels address ({self.rt.max_binding} bytes per buffer)"
@@ -111,7 +115,7 @@ class SortOps:
                 f"the wgpu kernels support {MAX_DIMS} (call .contiguous() first)"
             )
         pad = [0] * (MAX_DIMS - len(kept_shape))
-        pairs = self.empty((2 * total,), int64)  # scratch, read as u32 pairs
+        pairs = self.empty((words * total,), int64)  # scratch, read as u32 words (int64 is stored as 32 bits)
         ti, kd = a.dtype.wgsl, len(kept_shape)
 
         def meta(**kw):
