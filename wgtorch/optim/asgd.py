@@ -50,11 +50,12 @@ class ASGD(Optimizer):
                     glr = device_lr(self, gi, lr, pairs[0][0].device, cap) if capturable else lr
                     for p, g in pairs:
                         state = self.state[p]
+                        # PyTorch's order of the state's keys: step, eta, mu, ax
+                        scalars = [device_scalar(state, key, p, start, cap)
+                                   for key, start in (("step", 0.0), ("eta", lr), ("mu", 1.0))]
                         with init_state(cap):
                             if "ax" not in state:
                                 state["ax"] = zeros_like(p)
-                        scalars = [device_scalar(state, key, p, start, cap)
-                                   for key, start in (("step", 0.0), ("eta", lr), ("mu", 1.0))]
                         g = prepared_grad(p, g, float(group["weight_decay"]), bool(group["maximize"]))
                         update = _host_step if p.device.type == "cpu" else _device_step
                         update(p, g, state["ax"], *scalars, glr, group)
