@@ -303,3 +303,20 @@ def test_two_groups_with_their_own_changing_lr_replay_like_pytorch(name):
         body(a2, b2, ref)
     for x, y in ((a, a2), (b, b2)):
         np.testing.assert_allclose(x.detach().numpy(), y.detach().numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["Adam", "NAdam", "Adagrad"])
+def test_a_compiled_step_of_an_uncapturable_optimizer_runs_eagerly_with_one_warning(name):
+    """``wgtorch.compile``'s capture is lenient: the refused step drops it (one warning naming the
+    optimizer), and every call runs eagerly, as the plain steps do."""
+    batches = _batches()[:4]
+    models = [_model(torch), _model(torch)]
+    opts = [getattr(torch.optim, name)(m.parameters(), lr=0.02) for m in models]
+    step = torch.compile(lambda x, y: _step(models[0], opts[0], x, y))
+    with pytest.warns(UserWarning, match=rf"wgtorch.compile: running .* eagerly: {name}\b.*step\(\)") as caught:
+        for xb, yb in batches:
+            x, y = torch.tensor(xb, device="wgpu"), torch.tensor(yb, device="wgpu")
+            assert step(x, y).item() == _step(models[1], opts[1], x, y).item()
+    assert len([w for w in caught if "wgtorch.compile" in str(w.message)]) == 1
+    for a, b in zip(*(m.parameters() for m in models)):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())

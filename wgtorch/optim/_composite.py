@@ -41,8 +41,7 @@ def param_steps(optimizer, init_state_of):
     for gi, group in enumerate(optimizer.param_groups):
         lr = float(group["lr"])
         for be, pairs in by_backend(optimizer._params_with_grad(group)).items():
-            cap = capture_of(be)
-            capturable = capturable_on(optimizer, group, be, cap)
+            capturable, cap = capturable_on(optimizer, group, be, capture_of(be))
             states = [optimizer.state[p] for p, _ in pairs]
             with init_state(cap):
                 for (p, _), state in zip(pairs, states):

@@ -45,8 +45,7 @@ class ASGD(Optimizer):
             for gi, group in enumerate(self.param_groups):
                 lr = float(group["lr"])
                 for be, pairs in by_backend(self._params_with_grad(group)).items():
-                    cap = capture_of(be)
-                    capturable = capturable_on(self, group, be, cap)
+                    capturable, cap = capturable_on(self, group, be, capture_of(be))
                     glr = device_lr(self, gi, lr, pairs[0][0].device, cap) if capturable else lr
                     for p, g in pairs:
                         state = self.state[p]

@@ -170,8 +170,8 @@ class LBFGS(Optimizer):
         backward and returns the loss); returns the loss of its first call."""
         for p in self._params:
             cap = capture_of(p._be)
-            if cap is not None:
-                raise cap.refuse(p._be.rt, "LBFGS.step() (it reads losses and dot products on the host between "
+            if cap is not None:  # wgtorch.compile's lenient capture is dropped instead: the step runs eagerly
+                cap.refuse_or_drop(p._be.rt, "LBFGS.step() (it reads losses and dot products on the host between "
                                            "its iterations, and has no capturable mode, as in PyTorch)")
         with no_grad():
             return self._step(closure)

@@ -34,7 +34,8 @@ captured step).
 
 Limits: other values packed into parameters at capture time are replayed as they were (scalars,
 shapes). Optimizers that keep host step counts (Adagrad, LBFGS, and Adam, AdamW, Adadelta,
-Adamax, ASGD, NAdam, RAdam, Rprop with ``capturable=False``) refuse to be captured. Host reads,
+Adamax, ASGD, NAdam, RAdam, Rprop with ``capturable=False``) refuse to be captured
+(``Capture.refuse_or_drop``: a lenient capture is dropped and the step runs). Host reads,
 syncs and uploads are refused, as is replaying during a capture (a ``lenient`` capture,
 ``wgtorch.compile``'s, is dropped instead and the host work runs: see `refuse_or_drop`). Gradients that exist when the
 capture starts are accumulated into on every replay (PyTorch's rule too): call ``zero_grad()``
@@ -148,6 +149,11 @@ class Capture:
     def refuse(self, rt, what: str):
         """`refuse` for callers that have the capture and should not import this module."""
         return refuse(rt, what)
+
+    def refuse_or_drop(self, rt, what: str) -> None:
+        """`refuse_or_drop` for such callers: returns only when the capture was lenient and is
+        dropped (the caller then runs its host work eagerly, with no capture)."""
+        refuse_or_drop(rt, what)
 
     def unrecorded(self):
         """Context manager: dispatches inside it run now and are not replayed."""
