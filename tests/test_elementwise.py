@@ -255,3 +255,11 @@ def test_the_wgpu_kernel_refuses_operands_larger_than_its_output(wgpu_device):
         with pytest.raises(RuntimeError, match="does not broadcast"):
             be.elementwise("copy", [be.empty(shape, torch.float32)], torch.float32, torch.float32, out=out)
     be.elementwise("add", [be.empty((1,), torch.float32), 1.0], torch.float32, torch.float32, out=out)  # broadcasts
+
+
+def test_expm1_keeps_its_low_digits_below_one_half(device):
+    """exp(x) - 1 alone loses them (1e-4 relative at x = -1e-3, which 1 - beta**t bias
+    corrections of the capturable optimizers take): float32 to a few ulps, as PyTorch's."""
+    x = np.concatenate([np.geomspace(1e-7, 0.6, 400), -np.geomspace(1e-7, 0.6, 400)]).astype(np.float32)
+    got = torch.expm1(torch.tensor(x, device=device)).numpy().astype(np.float64)
+    np.testing.assert_allclose(got, np.expm1(x.astype(np.float64)), rtol=4e-7, atol=0)

@@ -7,6 +7,13 @@ learning rate as a `LiveFloat` while a capture records (each replay reads
 ``optimizer.param_groups[i]["lr"]`` again, so lr schedulers keep working), SGD's first-step flag is
 cleared for replays by the backend, and ``capturable=True`` Adam/AdamW keep ``state["step"]`` on
 the device, where the kernel adds one and computes the bias corrections.
+
+The composite optimizers (Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop) with ``capturable=True``
+follow PyTorch's capturable formulas: their step counts and running scalars (NAdam's
+``mu_product``, ASGD's ``eta`` and ``mu``) are 0-d float32 tensors on the device and every
+step-dependent factor is computed there by tensor ops (RAdam's rectification selected by
+``where``), so a replay computes what an eager step would. Their learning rate is a 0-d device
+tensor too (`device_lr`), refilled from the group before every replay.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import contextlib
 import weakref
 
 from .._backends.live import LiveFloat
-from .._creation import tensor, zeros
+from .._creation import full, tensor, zeros
 
 
 def capture_of(be):
@@ -79,3 +86,59 @@ def _on_device(step, p) -> bool:
         and step.dtype.name == "float32"
         and step.ndim == 0
     )
+
+
+def capturable_on(optimizer, group: dict, be, cap):
+    """``(capturable, cap)``: whether ``group``'s step on backend ``be`` takes the capturable path
+    (``capturable=True`` on wgpu; on other devices the flag changes nothing), and the capture to
+    record into. Inside a capture (``cap``) a step that is not capturable is refused (its host step
+    counts and factors would replay as captured), unless the capture is ``wgtorch.compile``'s
+    lenient one: that is dropped (``cap`` None) and the step runs eagerly."""
+    capturable = bool(group.get("capturable")) and getattr(be, "rt", None) is not None
+    if cap is not None and not capturable:
+        name = type(optimizer).__name__
+        cap.refuse_or_drop(be.rt, f"{name}(capturable=False).step() (its step count and step-dependent factors "
+                                  "would replay as captured; construct the optimizer with capturable=True)")
+        cap = None
+    return capturable, cap
+
+
+def device_lr(optimizer, group_index: int, lr: float, device, cap):
+    """Group ``group_index``'s learning rate as a float32 0-d tensor on ``device``, for capturable
+    composite steps: one tensor per (group, device), refilled in place when the lr changes, and,
+    when ``cap`` records, before every replay of it (so lr schedulers work between replays)."""
+    cache = optimizer.__dict__.setdefault("_device_lrs", {})  # not state: never in a state_dict
+    key = (group_index, str(device))
+    entry = cache.get(key)
+    with init_state(cap):  # made or refilled now: a replay's value comes from the hook below
+        if entry is None:
+            entry = cache[key] = [lr, full((), lr, dtype="float32", device=device)]
+        elif entry[0] != lr:
+            entry[1].fill_(lr)
+            entry[0] = lr
+    if cap is not None:
+        ref = weakref.ref(optimizer)
+
+        def refresh():
+            opt = ref()
+            if opt is not None:
+                device_lr(opt, group_index, float(opt.param_groups[group_index]["lr"]), device, None)
+
+        cap.on_replay(before=refresh)
+    return entry[1]
+
+
+def device_scalar(state: dict, key: str, param, initial: float, cap):
+    """``state[key]`` as a float32 0-d tensor on ``param``'s device (made at ``initial`` the first
+    time; a value loaded as a number or onto another device is moved there, which a capture
+    refuses: run one step before capturing)."""
+    value = state.get(key)
+    if _on_device(value, param):
+        return value
+    if value is not None and cap is not None:
+        raise cap.refuse(param._be.rt, f"moving a capturable optimizer's {key!r} to the device (after "
+                                       "load_state_dict): run one step before capturing")
+    start = initial if value is None else float(value)
+    with init_state(cap):
+        value = state[key] = full((), start, dtype="float32", device=param.device)
+    return value

@@ -56,10 +56,11 @@ class Adam(Optimizer):
             for be, pairs in by_backend(self._params_with_grad(group)).items():
                 cap = capture_of(be)
                 capturable = bool(group.get("capturable")) and getattr(be, "rt", None) is not None
-                if cap is not None and not capturable:
-                    raise cap.refuse(be.rt, f"{type(self).__name__}(capturable=False).step() (its step count and bias "
-                                        "corrections would replay as captured; construct the optimizer with "
-                                        "capturable=True)")
+                if cap is not None and not capturable:  # wgtorch.compile's lenient capture: dropped, runs eagerly
+                    cap.refuse_or_drop(be.rt, f"{type(self).__name__}(capturable=False).step() (its step count and "
+                                              "bias corrections would replay as captured; construct the optimizer "
+                                              "with capturable=True)")
+                    cap = None
                 states = [self.state[p] for p, _ in pairs]
                 with init_state(cap):  # made once: a replay continues from the captured step's state
                     for (p, _), state in zip(pairs, states):

@@ -15,6 +15,7 @@ import math
 from .._creation import zeros
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..ops.shape import cat
+from ._foreach import capture_of
 from .optimizer import Optimizer, check_range
 
 
@@ -167,6 +168,11 @@ class LBFGS(Optimizer):
     def step(self, closure):
         """Optimize with ``closure`` (which clears the gradients, computes the loss, calls
         backward and returns the loss); returns the loss of its first call."""
+        for p in self._params:
+            cap = capture_of(p._be)
+            if cap is not None:  # wgtorch.compile's lenient capture is dropped instead: the step runs eagerly
+                cap.refuse_or_drop(p._be.rt, "LBFGS.step() (it reads losses and dot products on the host between "
+                                           "its iterations, and has no capturable mode, as in PyTorch)")
         with no_grad():
             return self._step(closure)
 

@@ -135,10 +135,11 @@ class Optimizer:
                 raise RuntimeError(f"{type(self).__name__}: a parameter of shape {tuple(p.shape)} has a "
                                    f"gradient of shape {tuple(g.shape)}")
             cap = None if self._graph_safe else getattr(getattr(p._be, "rt", None), "_capture", None)
-            if cap is not None:
-                raise cap.refuse(p._be.rt, f"{type(self).__name__}.step() (its step counts and learning rate are "
-                                       "host values a replay would repeat; SGD, Adam, AdamW (capturable=True) "
-                                       "and RMSprop can be captured)")
+            if cap is not None:  # wgtorch.compile's lenient capture is dropped instead: the step runs eagerly
+                cap.refuse_or_drop(p._be.rt, f"{type(self).__name__}.step() (its step counts and learning rate are "
+                                       "host values a replay would repeat, and it has no capturable mode, as in "
+                                       "PyTorch; SGD, RMSprop and Adam, AdamW, Adadelta, Adamax, ASGD, NAdam, "
+                                       "RAdam, Rprop with capturable=True can be captured)")
             p._counter()[0] += 1  # updated in place: a graph that saved p must not reuse it
             yield p, g
 

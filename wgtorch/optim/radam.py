@@ -6,7 +6,9 @@ import math
 
 from .._creation import zeros_like
 from ..autograd.grad_mode import no_grad
-from .optimizer import Optimizer, advance_step, check_betas, check_flags, check_range, lerp_, prepared_grad
+from ..ops.pointwise import where
+from ._composite import one_minus_pow, param_steps, pow_of
+from .optimizer import Optimizer, check_betas, check_flags, check_range, lerp_, prepared_grad
 
 
 class RAdam(Optimizer):
@@ -22,9 +24,16 @@ class RAdam(Optimizer):
         otherwise:  p -= lr * m_hat
 
     State per parameter: ``step`` (a float32 cpu tensor), ``exp_avg`` and ``exp_avg_sq``. The
-    update is a few tensor ops on every device; ``foreach`` and ``capturable`` are accepted for
-    compatibility.
+    update is a few tensor ops on every device; ``foreach`` is accepted for compatibility.
+
+    ``capturable=True`` (wgpu): ``step`` and the lr are 0-d device tensors, ``rho_t`` and both
+    updates are computed on the device and ``where(rho_t > 5, ...)`` picks one (PyTorch's
+    capturable formulas), so the step can be captured in a `wgtorch.wgpu.graph` and replayed; a
+    capture of a ``capturable=False`` step raises RuntimeError. On cpu, ``capturable`` changes
+    nothing.
     """
+
+    _graph_safe = True  # capturable=True; see _composite.param_steps
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
@@ -42,35 +51,48 @@ class RAdam(Optimizer):
     def step(self, closure=None):
         loss = self._closure_loss(closure)
         with no_grad():
-            for group in self.param_groups:
-                lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
+            for t in param_steps(self, _init_state):
+                group, p, state, lr, step = t.group, t.param, t.state, t.lr, t.step
+                eps, weight_decay = float(group["eps"]), float(group["weight_decay"])
                 beta1, beta2 = (float(b) for b in group["betas"])
-                maximize, decoupled = bool(group["maximize"]), bool(group.get("decoupled_weight_decay", False))
-                for p, g in self._params_with_grad(group):
-                    state = self.state[p]
-                    if "exp_avg" not in state:
-                        state["step"] = None
-                        state["exp_avg"] = zeros_like(p)
-                        state["exp_avg_sq"] = zeros_like(p)
-                    t = advance_step(state)
-                    if decoupled:
-                        g = -g if maximize else g
-                        if weight_decay != 0:
-                            p.mul_(1 - lr * weight_decay)
-                    else:
-                        g = prepared_grad(p, g, weight_decay, maximize)
-                    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                    lerp_(exp_avg, g, 1 - beta1)
-                    exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
-                    bias_correction2 = 1 - beta2 ** t
-                    m_hat = exp_avg / (1 - beta1 ** t)
-                    rho_inf = 2 / (1 - beta2) - 1
-                    rho_t = rho_inf - 2 * t * beta2 ** t / bias_correction2
-                    if rho_t > 5.0:  # the variance of the adaptive step is tractable: rectify it
-                        rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
-                                         / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-                        adaptive = math.sqrt(bias_correction2) / (exp_avg_sq.sqrt() + eps)
-                        p.sub_(m_hat * lr * adaptive * rect)
-                    else:  # early steps: plain momentum SGD
-                        p.sub_(m_hat * lr)
+                maximize = bool(group["maximize"])
+                if group.get("decoupled_weight_decay", False):
+                    g = -t.grad if maximize else t.grad
+                    if weight_decay != 0:
+                        p.mul_(1 - lr * weight_decay)
+                else:
+                    g = prepared_grad(p, t.grad, weight_decay, maximize)
+                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                lerp_(exp_avg, g, 1 - beta1)
+                exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
+                rho_inf = 2 / (1 - beta2) - 1
+                if t.capturable:
+                    bias_correction2 = one_minus_pow(beta2, step)
+                    m_hat = exp_avg / one_minus_pow(beta1, step)
+                    rho_t = rho_inf - 2 * step * pow_of(beta2, step) / bias_correction2
+                else:
+                    bias_correction2 = 1 - beta2 ** step
+                    m_hat = exp_avg / (1 - beta1 ** step)
+                    rho_t = rho_inf - 2 * step * beta2 ** step / bias_correction2
+                if t.capturable:
+                    # PyTorch's capturable RAdam: both branches on the device, the rectified one
+                    # selected by where (its factor is NaN while rho_t < 4, and then unused).
+                    rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+                    adaptive = bias_correction2 ** 0.5 / (exp_avg_sq.sqrt() + eps)
+                    update = where(rho_t > 5.0, rect * adaptive, 1.0)
+                    p.sub_(m_hat * lr * update)
+                elif rho_t > 5.0:  # the variance of the adaptive step is tractable: rectify it
+                    rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                                     / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+                    adaptive = math.sqrt(bias_correction2) / (exp_avg_sq.sqrt() + eps)
+                    p.sub_(m_hat * lr * adaptive * rect)
+                else:  # early steps: plain momentum SGD
+                    p.sub_(m_hat * lr)
         return loss
+
+
+def _init_state(p, state, group) -> None:
+    if "exp_avg" not in state:
+        state["step"] = None
+        state["exp_avg"] = zeros_like(p)
+        state["exp_avg_sq"] = zeros_like(p)

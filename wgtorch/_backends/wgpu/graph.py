@@ -27,12 +27,15 @@ replay draws the generator's next numbers (seed and counter patched, the generat
 so N replays draw what N eager steps would. Optimizers use them for the learning rate (a
 `LiveFloat` re-read from the group on every replay, so lr schedulers work) and SGD's first-step
 flag (cleared for replays, so a capture of the first step works); capturable Adam/AdamW keep their
-step counts on the device. ``Capture.unrecorded()`` runs work once, eagerly, without recording it
-(optimizer state made in the captured step).
+step counts on the device, and the capturable composites (Adadelta, Adamax, ASGD, NAdam, RAdam,
+Rprop) their counts and factors, with the lr a device tensor refilled by a before-replay hook.
+``Capture.unrecorded()`` runs work once, eagerly, without recording it (optimizer state made in the
+captured step).
 
 Limits: other values packed into parameters at capture time are replayed as they were (scalars,
-shapes). Optimizers that keep host step counts or composite updates (Adagrad, Adadelta, Adamax,
-NAdam, RAdam, LBFGS) and Adam/AdamW with ``capturable=False`` refuse to be captured. Host reads,
+shapes). Optimizers that keep host step counts (Adagrad, LBFGS, and Adam, AdamW, Adadelta,
+Adamax, ASGD, NAdam, RAdam, Rprop with ``capturable=False``) refuse to be captured
+(``Capture.refuse_or_drop``: a lenient capture is dropped and the step runs). Host reads,
 syncs and uploads are refused, as is replaying during a capture (a ``lenient`` capture,
 ``wgtorch.compile``'s, is dropped instead and the host work runs: see `refuse_or_drop`). Gradients that exist when the
 capture starts are accumulated into on every replay (PyTorch's rule too): call ``zero_grad()``
@@ -146,6 +149,11 @@ class Capture:
     def refuse(self, rt, what: str):
         """`refuse` for callers that have the capture and should not import this module."""
         return refuse(rt, what)
+
+    def refuse_or_drop(self, rt, what: str) -> None:
+        """`refuse_or_drop` for such callers: returns only when the capture was lenient and is
+        dropped (the caller then runs its host work eagerly, with no capture)."""
+        refuse_or_drop(rt, what)
 
     def unrecorded(self):
         """Context manager: dispatches inside it run now and are not replayed."""
