@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import wgtorch
+from tests.helpers import torch_gelu_inf_as_math
 from wgtorch.ops.elementwise_defs import OPS
 from wgtorch.ops.pointwise import pointwise
 
@@ -94,17 +95,9 @@ def test_op_in_every_dtype_matches_pytorch(device, op, dt):
         return
     assert got_err is None, f"{op}({dt}) raised {got_err!r}; PyTorch gives {want}"
     if op == "gelu" and dt == "float32":
-        want = _gelu_inf_as_math(want, arrays[0])
+        want = torch_gelu_inf_as_math(want, arrays[0])
     _compare(got, want, dt, op)
 
-
-def _gelu_inf_as_math(want, x):
-    """PyTorch 2.13's float32 gelu gives NaN at +inf on CPUs whose kernels it runs in AVX-512 (seen
-    on an AMD EPYC), inf elsewhere and in float64/float16: the oracle depends on the machine there,
-    so +inf is held to gelu's limit, inf."""
-    w = want.clone()
-    w[torch.from_numpy(np.isposinf(x)) & w.isnan()] = float("inf")
-    return w
 
 
 BINARY = [op for op, spec in OPS.items() if spec.tensor_arity == 2 and "f" in spec.accepts and op in dir(torch)]
@@ -254,6 +247,7 @@ def test_no_op_and_dtype_aborts_the_interpreter(wgpu_device):
     script = """
 import wgtorch
 from wgtorch.ops.elementwise_defs import OPS
+from tests.helpers import torch_gelu_inf_as_math
 from wgtorch.ops.pointwise import pointwise
 for dt in (wgtorch.bool, wgtorch.int32, wgtorch.int64, wgtorch.float16, wgtorch.float32):
     x = wgtorch.ones(5, dtype=dt, device="wgpu")
