@@ -410,8 +410,11 @@ def _compare_outputs(wo, to, case, device):
             exp = _np(t)
             if device == "wgpu" and td == "int64":  # WGSL stores int64 as i32
                 exp = exp.astype(np.int32).astype(np.int64)
-            if td == "float32" and "gelu(" in case.expr:  # PyTorch's AVX-512 gelu(+inf) is NaN, elsewhere inf
-                exp = np.where(np.isnan(exp) & np.isposinf(_np(w)), np.inf, exp).astype(exp.dtype)
+            if td == "float32" and "gelu(" in case.expr:
+                # PyTorch's AVX-512 float32 gelu overflows past 1.7e38 (inf, and NaN at +inf) where its other
+                # kernels give x: at such huge positive results either answer is PyTorch's
+                g = _np(w)
+                exp = np.where(~np.isfinite(exp) & (g >= 1.7e38), g, exp).astype(exp.dtype)
             diff = compare_arrays(_np(w), exp, td, case.tol, case.signed_zero)
             if wd != td:
                 return "dtype", f"{tag}dtype {wd} vs torch {td}" + (f" (values: {diff})" if diff else "")
