@@ -1,7 +1,7 @@
 """The kernel families without an f64 specialisation refuse float64 tensors (shader-f64).
 
-elementwise, reduce/softmax, matmul and optim compute in f64 (kernels.py's f64 mode); random
-generates float64 on the host (the cpu stream); index_select/gather copy f64 values as they are.
+elementwise, reduce/softmax, matmul, optim, conv, attention and rnn compute in f64 (kernels.py's
+f64 mode); random generates float64 on the host (the cpu stream); index_select/gather copy f64 values as they are.
 The families below would read f64 storage through f32 code: they raise instead, naming float64
 and the family. `Float64Guards` is the first base of `WgpuBackend`: its methods check their
 arguments and call the family's own method.
@@ -19,10 +19,7 @@ NO_FLOAT64 = {
     "scatter": ("scatter", "nonzero"),
     "scan": ("scan",),
     "sort": ("sort", "sort_head", "searchsorted"),
-    "conv": ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"),
-    "attention": ("attention_forward", "attention_backward"),
     "norm": ("batch_norm_stats",),
-    "rnn": ("rnn_forward", "rnn_backward"),
     "nn": ("cross_entropy_forward", "cross_entropy_backward", "layer_norm_forward", "layer_norm_backward"),
 }
 
@@ -33,8 +30,9 @@ def _refusing_float64(family: str, method):
         for x in (*args, *kwargs.values()):
             if type(x) is WgpuArray and x.dtype is float64:
                 raise TypeError(f"float64 is not supported by the wgpu {family} kernels ({method.__name__}); only "
-                                "elementwise ops, reductions, softmax, matmul, random, index_select/gather and the "
-                                "optimizers run in float64 on wgpu. Use float32 (.float()) or the cpu device")
+                                "elementwise ops, reductions, softmax, matmul, random, index_select/gather, the "
+                                "optimizers, convolution, attention and the RNN cells run in float64 on wgpu. Use "
+                                "float32 (.float()) or the cpu device")
         return method(self, *args, **kwargs)
 
     return guarded
@@ -47,12 +45,4 @@ def float64_guards(mixins: tuple) -> type:
         return next(getattr(m, name) for m in mixins if hasattr(m, name))
 
     body = {name: _refusing_float64(family, find(name)) for family, names in NO_FLOAT64.items() for name in names}
-    supported = find("attention_supported")
-
-    @functools.wraps(supported)
-    def attention_supported(self, dt, e, ev):
-        # the fused attention's callers fall back to the composite, which runs in float64
-        return dt is not float64 and supported(self, dt, e, ev)
-
-    body["attention_supported"] = attention_supported
     return type("Float64Guards", (), body)
