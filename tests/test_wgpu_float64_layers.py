@@ -17,7 +17,7 @@ import torch as T
 
 import wgtorch as torch
 from wgtorch._backends.wgpu import WgpuBackend
-from wgtorch._backends.wgpu.conv import ConvConfig
+from wgtorch._backends.wgpu.conv import ConvConfig, choose_config
 from wgtorch._backends.wgpu.float64_guard import NO_FLOAT64
 
 TF = T.nn.functional
@@ -136,6 +136,23 @@ def test_conv_default_blocks_and_k_slices(wgpu_device, fused, monkeypatch):
     monkeypatch.setattr(be, "conv_loop_budget", 7)
     _compare(lambda x, w, b: F.conv2d(x, w, b, padding=1), lambda x, w, b: TF.conv2d(x, w, b, padding=1),
              arrays, "wgpu")
+    _ran(fused, "wgpu", "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
+
+
+def test_conv_hardware_configuration(wgpu_device, fused, monkeypatch):
+    """What a GPU adapter gets, in float64: 64 threads, 4x4 and 8x1 blocks, padding tested per load
+    (lavapipe pads the input into a copy first)."""
+    if not torch.wgpu.get_device_properties().float64:
+        pytest.skip("no shader-f64")
+    be = torch.empty(1, device="wgpu")._be
+    monkeypatch.setattr(be, "conv_prepad", False)
+    blocks = ((choose_config(False, 4096, 64), (10, 3, 3, 3), 2), (ConvConfig(64, 8, 1), (6, 1, 3, 3), 6))
+    for cfg, ws, groups in blocks:
+        monkeypatch.setattr(be, "conv_config", cfg)
+        kw = dict(stride=2, padding=(1, 2), groups=groups)
+        arrays = [_rand(2, 6, 9, 8, seed=17), _rand(*ws, seed=18), _rand(ws[0], seed=19)]
+        _compare(lambda x, w, b, kw=kw: F.conv2d(x, w, b, **kw), lambda x, w, b, kw=kw: TF.conv2d(x, w, b, **kw),
+                 arrays, "wgpu")
     _ran(fused, "wgpu", "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
 
 
@@ -291,6 +308,17 @@ def test_attention_fully_masked_row_gives_zeros(wgpu_device, fused):
     _close(w[0].grad[:, :, :3], t[0].grad)
     for a, b in zip(w[1:], t[1:]):
         _close(a.grad, b.grad)
+    _ran(fused, "wgpu", "attention_forward", "attention_backward")
+
+
+def test_attention_hardware_workgroups(wgpu_device, fused, monkeypatch):
+    """A GPU adapter's 64-row workgroups (lavapipe gets 16), in float64, causal, past one workgroup."""
+    if not torch.wgpu.get_device_properties().float64:
+        pytest.skip("no shader-f64")
+    monkeypatch.setattr(WgpuBackend, "_attn_wg", lambda self: 64)
+    arrays = [_rand(1, 2, 70, 4, seed=56), _rand(1, 2, 70, 4, seed=57), _rand(1, 2, 70, 3, seed=58)]
+    _compare(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+             lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, is_causal=True), arrays, "wgpu")
     _ran(fused, "wgpu", "attention_forward", "attention_backward")
 
 
