@@ -1,8 +1,14 @@
-"""float64 beside float32 on wgpu, in the same run (issue 17): a square matmul and one training
-step of a small MLP (Linear-Tanh-Linear, MSE, Adam), each timed up to ``wgtorch.wgpu.synchronize()``,
-with PyTorch's CPU float64 as the peer row. Skipped where the adapter has no shader-f64.
+"""float16, float32 and float64 side by side on wgpu, in the same run (issue 17): a square matmul
+and one training step of a small MLP (Linear-Tanh-Linear, MSE, Adam), each timed up to
+``wgtorch.wgpu.synchronize()``, with PyTorch's CPU rows for the same dtypes as the reference
+(on one thread: on a loaded 2-core machine its second thread waits for a busy core and the rows'
+medians swing 50-fold). A wgpu row
+whose dtype the adapter lacks (shader-f16 / shader-f64) is skipped, saying which. Each row runs a
+fixed ``ROUNDS`` (after a warm-up that compiles), so the whole file takes about a minute on lavapipe.
 
-``pytest benches/test_bench_float64.py`` (add ``--benchmark-json=PATH`` to keep the numbers).
+``pytest benches/test_bench_dtypes.py`` (add ``--benchmark-json=PATH`` to keep the numbers;
+``--benchmark-timer=time.process_time`` counts CPU time instead of wall time, steadier on a
+loaded machine: lavapipe's threads are this process's).
 """
 
 from __future__ import annotations
@@ -12,36 +18,65 @@ import pytest
 
 import wgtorch
 
-DTYPES = ["float32", "float64"]
+DTYPES = ["float16", "float32", "float64"]
+COLUMNS = [f"{lib}-{dt}" for dt in DTYPES for lib in ("wgpu", "torch-cpu")]
+_FEATURE = {"float16": "shader-f16", "float64": "shader-f64"}
+MATMUL_N = 256
+ROUNDS = 30
+#: a float16 product of standard normals accumulates in f32 and rounds once (PyTorch CPU's too): its
+#: error is a few f16 ulps of the result, ~1e-3 of the matrix's scale
+_MATMUL_RTOL = {"float16": 1e-2, "float32": 1e-4, "float64": 1e-12}
 
 
-def _need_wgpu_f64():
+@pytest.fixture
+def one_torch_thread():
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _lib(column: str, request):
+    """(library, device, dtype name) of a column, skipping a wgpu column the adapter cannot run."""
+    lib_name, _, dtype = column.rpartition("-")
+    if lib_name == "torch-cpu":
+        request.getfixturevalue("one_torch_thread")
+        return pytest.importorskip("torch"), "cpu", dtype
     if not wgtorch.wgpu.is_available():
         pytest.skip("no wgpu adapter")
-    if not wgtorch.wgpu.get_device_properties().float64:
-        pytest.skip("this adapter has no shader-f64")
+    feature = _FEATURE.get(dtype)
+    if feature and feature not in wgtorch.wgpu.get_device_properties().features:
+        pytest.skip(f"this adapter has no {feature}")
+    return wgtorch, "wgpu", dtype
 
 
-@pytest.mark.parametrize("n", [256])
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_matmul_float64_vs_float32(benchmark, dtype, n):
-    _need_wgpu_f64()
+def _sync(lib):
+    return wgtorch.wgpu.synchronize if lib is wgtorch else (lambda: None)
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+def test_matmul_by_dtype(benchmark, request, column):
+    lib, device, dtype = _lib(column, request)
+    n = MATMUL_N
     rng = np.random.default_rng(0)
     a_host, b_host = rng.standard_normal((n, n)), rng.standard_normal((n, n))
-    dt = getattr(wgtorch, dtype)
-    a = wgtorch.tensor(a_host, dtype=dt, device="wgpu")
-    b = wgtorch.tensor(b_host, dtype=dt, device="wgpu")
+    dt = getattr(lib, dtype)
+    a = lib.tensor(a_host, device=device).to(dt)
+    b = lib.tensor(b_host, device=device).to(dt)
+    sync = _sync(lib)
 
     def timed():
         r = a @ b
-        wgtorch.wgpu.synchronize()
+        sync()
         return r
 
-    got = timed().cpu().numpy()  # warm-up (compiles), and a check that it is the product
-    np.testing.assert_allclose(got, a_host @ b_host, rtol=1e-12 if dtype == "float64" else 1e-3, atol=1e-3)
-    benchmark.group = f"matmul {n}x{n} on wgpu: float64 beside float32"
-    benchmark.extra_info.update({"dtype": dtype, "gflops": None})
-    benchmark(timed)
+    got = timed().cpu().double().numpy()  # warm-up (compiles), and a check that it is the product
+    want = a.cpu().double().numpy() @ b.cpu().double().numpy()  # (of the rounded operands)
+    assert np.abs(got - want).max() <= _MATMUL_RTOL[dtype] * np.abs(want).max()
+    benchmark.group = f"matmul {n}x{n}: float16, float32, float64 (wgpu and PyTorch CPU)"
+    benchmark.extra_info.update({"column": column, "gflops": None})
+    benchmark.pedantic(timed, rounds=ROUNDS)
     benchmark.extra_info["gflops"] = 2 * n**3 / benchmark.stats.stats.median / 1e9
 
 
@@ -51,9 +86,9 @@ def _step(lib, device, dtype):
     dt = getattr(lib, dtype)
     model = lib.nn.Sequential(lib.nn.Linear(64, 128), lib.nn.Tanh(), lib.nn.Linear(128, 10)).to(device).to(dt)
     opt = lib.optim.Adam(model.parameters(), lr=1e-3)
-    x = lib.tensor(rng.standard_normal((64, 64)), dtype=dt, device=device)
-    y = lib.tensor(rng.standard_normal((64, 10)), dtype=dt, device=device)
-    sync = wgtorch.wgpu.synchronize if lib is wgtorch else (lambda: None)
+    x = lib.tensor(rng.standard_normal((64, 64)), device=device).to(dt)
+    y = lib.tensor(rng.standard_normal((64, 10)), device=device).to(dt)
+    sync = _sync(lib)
 
     def step():
         opt.zero_grad()
@@ -61,20 +96,16 @@ def _step(lib, device, dtype):
         loss.backward()
         opt.step()
         sync()
+        return loss
 
     return step
 
 
-@pytest.mark.parametrize("column", ["wgpu-float32", "wgpu-float64", "torch-cpu-float64"])
-def test_training_step_float64_vs_float32(benchmark, column):
-    lib_name, _, dtype = column.rpartition("-")
-    if lib_name == "torch-cpu":
-        torch = pytest.importorskip("torch")
-        step = _step(torch, "cpu", dtype)
-    else:
-        _need_wgpu_f64()
-        step = _step(wgtorch, "wgpu", dtype)
-    step()  # warm-up: compiles the kernels
-    benchmark.group = "MLP 64-128-10 training step (Adam, batch 64): float64 beside float32"
+@pytest.mark.parametrize("column", COLUMNS)
+def test_training_step_by_dtype(benchmark, request, column):
+    lib, device, dtype = _lib(column, request)
+    step = _step(lib, device, dtype)
+    assert np.isfinite(float(step().detach().cpu().double()))  # warm-up: compiles the kernels
+    benchmark.group = "MLP 64-128-10 training step (Adam, batch 64): float16, float32, float64"
     benchmark.extra_info["column"] = column
-    benchmark(step)
+    benchmark.pedantic(step, rounds=ROUNDS)
