@@ -399,3 +399,35 @@ def test_time_sequence_lstm_cells_with_lbfgs(f64_device, fused):
         for p, q in zip(a.parameters(), b.parameters()):
             _close(p, q, rtol=1e-10, atol=1e-11)
     _ran(fused, f64_device, "rnn_forward", "rnn_backward")
+
+
+# -- empty and non-finite inputs ----------------------------------------------------------------------
+def test_empty_and_non_finite_inputs(f64_device, small_conv):
+    """A zero-size batch through each family (float64 zeros of the right shapes), and NaN / inf entering
+    a convolution and attention where PyTorch's float64 has them."""
+    d = f64_device
+    x = torch.zeros(0, 3, 5, 5, dtype=torch.float64, device=d, requires_grad=True)
+    w = torch.tensor(_rand(4, 3, 3, 3, seed=70), device=d, requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    y.sum().backward()
+    assert y.shape == (0, 4, 5, 5) and y.dtype is torch.float64
+    assert np.array_equal(w.grad.cpu().numpy(), np.zeros((4, 3, 3, 3)))
+    q = torch.zeros(2, 0, 4, dtype=torch.float64, device=d)
+    assert F.scaled_dot_product_attention(q, q, q).shape == (2, 0, 4)
+    out, h = torch.nn.GRU(3, 4, dtype=torch.float64).to(d)(torch.zeros(2, 0, 3, dtype=torch.float64, device=d))
+    assert out.shape == (2, 0, 4) and h.shape == (1, 0, 4) and out.dtype is torch.float64
+
+    xv = _rand(1, 2, 5, 6, seed=71)
+    xv[0, 0, 2, 3], xv[0, 1, 0, 0] = np.nan, np.inf
+    wv = _rand(3, 2, 3, 3, seed=72)
+    got = F.conv2d(torch.tensor(xv, device=d), torch.tensor(wv, device=d), padding=1)
+    want = TF.conv2d(T.tensor(xv), T.tensor(wv), padding=1).numpy()
+    np.testing.assert_allclose(got.cpu().numpy(), want, rtol=RTOL, atol=ATOL, equal_nan=True)
+    assert np.isnan(want).any()
+    qv = _rand(1, 3, 4, seed=73)
+    qv[0, 1, 2] = np.nan
+    kv = _rand(1, 5, 4, seed=74)
+    got = F.scaled_dot_product_attention(*(torch.tensor(a, device=d) for a in (qv, kv, kv)))
+    want = TF.scaled_dot_product_attention(*(T.tensor(a) for a in (qv, kv, kv))).numpy()
+    np.testing.assert_allclose(got.cpu().numpy(), want, rtol=RTOL, atol=ATOL, equal_nan=True)
+    assert np.isnan(want[0, 1]).all() and not np.isnan(want[0, 0]).any()
