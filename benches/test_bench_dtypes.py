@@ -1,5 +1,6 @@
-"""float16, float32 and float64 side by side on wgpu, in the same run (issue 17): a square matmul
-and one training step of a small MLP (Linear-Tanh-Linear, MSE, Adam), each timed up to
+"""float16, float32 and float64 side by side on wgpu, in the same run (issue 17): a square matmul,
+one training step of a small MLP (Linear-Tanh-Linear, MSE, Adam) and one of a small model through
+the fused layer kernels (Conv2d, MultiheadAttention, LSTM: `_LayersNet`), each timed up to
 ``wgtorch.wgpu.synchronize()``, with PyTorch's CPU rows for the same dtypes as the reference
 (on one thread: on a loaded 2-core machine its second thread waits for a busy core and the rows'
 medians swing 50-fold). A wgpu row
@@ -23,6 +24,7 @@ COLUMNS = [f"{lib}-{dt}" for dt in DTYPES for lib in ("wgpu", "torch-cpu")]
 _FEATURE = {"float16": "shader-f16", "float64": "shader-f64"}
 MATMUL_N = 256
 ROUNDS = 30
+LAYER_ROUNDS = 10  # (a layers step is ~10x an MLP step)
 #: a float16 product of standard normals accumulates in f32 and rounds once (PyTorch CPU's too): its
 #: error is a few f16 ulps of the result, ~1e-3 of the matrix's scale
 _MATMUL_RTOL = {"float16": 1e-2, "float32": 1e-4, "float64": 1e-12}
@@ -109,3 +111,48 @@ def test_training_step_by_dtype(benchmark, request, column):
     benchmark.group = "MLP 64-128-10 training step (Adam, batch 64): float16, float32, float64"
     benchmark.extra_info["column"] = column
     benchmark.pedantic(step, rounds=ROUNDS)
+
+
+def _layers_net(lib):
+    """Conv2d (stride 2) -> tanh -> the 16 positions as a sequence -> self-attention (residual) -> LSTM ->
+    Linear on the last step: every fused layer kernel family of wgpu (conv, attention, rnn) in one step."""
+
+    class LayersNet(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = lib.nn.Conv2d(2, 8, 3, stride=2, padding=1)
+            self.attn = lib.nn.MultiheadAttention(8, 2, batch_first=True)
+            self.rnn = lib.nn.LSTM(8, 8, batch_first=True)
+            self.head = lib.nn.Linear(8, 1)
+
+        def forward(self, x):
+            s = self.conv(x).tanh().flatten(2).transpose(1, 2)
+            s = s + self.attn(s, s, s, need_weights=False)[0]
+            return self.head(self.rnn(s)[0][:, -1])
+
+    return LayersNet()
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+def test_layers_step_by_dtype(benchmark, request, column):
+    lib, device, dtype = _lib(column, request)
+    dt = getattr(lib, dtype)
+    rng = np.random.default_rng(0)
+    model = _layers_net(lib).to(device).to(dt)
+    opt = lib.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
+    x = lib.tensor(rng.standard_normal((4, 2, 8, 8)), device=device).to(dt)
+    y = lib.tensor(rng.standard_normal((4, 1)), device=device).to(dt)
+    sync = _sync(lib)
+
+    def step():
+        opt.zero_grad()
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        opt.step()
+        sync()
+        return loss
+
+    assert np.isfinite(float(step().detach().cpu().double()))  # warm-up: compiles the kernels
+    benchmark.group = "Conv2d + MultiheadAttention + LSTM training step (SGD, batch 4, 16 steps): by dtype"
+    benchmark.extra_info["column"] = column
+    benchmark.pedantic(step, rounds=LAYER_ROUNDS)
