@@ -4,7 +4,8 @@
 //
 // The host (wgtorch/_backends/wgpu/attention.py) keeps one `//@kernel NAME` ... `//@end` section
 // and prepends:
-//   TX       storage type of q, k, v, the output and the gradients (f32 or f16); arithmetic is f32
+//   TX       storage type of q, k, v, the output and the gradients (f32, f16 or f64); arithmetic is f32
+//            (f64 for f64: the host's f64 mode writes every f32 of this file, the mask, lse and delta too, as f64)
 //   E, EV    head dims of q/k and of v (compiled in: private rows are arrays of that length)
 //   WG       threads per workgroup; each thread owns one row (a query row, or a key row in dkv)
 //   BT       rows of the other operand staged in workgroup memory per step

@@ -11,7 +11,8 @@
 //
 // The host (wgtorch/_backends/wgpu/conv.py) keeps the shared part and ONE `//@kernel NAME` ...
 // `//@end` section, and prepends:
-//   TS        storage type (f32 or f16); products are accumulated in f32
+//   TS        storage type (f32, f16 or f64); products are accumulated in f32 (f64 for f64:
+//             the host's f64 mode writes every f32 of this file as f64)
 //   WG        threads per workgroup (a power of two); P.wgn of them side by side along N
 //   TM, TN    outputs per thread along M and N
 //   INSIDE    every tap is inside the input (no padding: the host padded it already), so

@@ -4,7 +4,8 @@
 // at the end) are separate matmul dispatches; see wgtorch/backends/wgpu/rnn.py.
 //
 // The host keeps the shared part and ONE `//@kernel NAME` ... `//@end` section, and prepends:
-//   TX        storage type of every float buffer (f32 or f16); arithmetic is in f32
+//   TX        storage type of every float buffer (f32, f16 or f64); arithmetic is in f32 (in f64
+//             for f64: the host's f64 mode writes every f32 of this file as f64)
 //   WG        workgroup size
 //   MODE      0 RNN_TANH, 1 RNN_RELU, 2 LSTM, 3 GRU
 //   HAS_BIAS  the layer has b_ih and b_hh (forward)

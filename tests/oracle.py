@@ -12,8 +12,7 @@ in both libraries, evaluates the expression, and compares
 * errors: when PyTorch raises, wgtorch must raise too and the exception type must be equal.
 
 Deliberate deviations on wgpu are checked as the clear error they must be (`expected_deviation`):
-float64 needs shader-f64 (and kernel families without f64 kernels refuse it with a TypeError
-naming float64), int64 values outside int32 raise on upload, float16 needs shader-f16; int64
+float64 needs shader-f64, int64 values outside int32 raise on upload, float16 needs shader-f16; int64
 results are compared modulo 2**32 there (WGSL stores int64 as i32).
 
 The case generators at the bottom (`random_case`) feed tests/test_oracle_random.py and
@@ -322,10 +321,6 @@ def _has_f64() -> bool:
     return "shader-f64" in get_backend(wgtorch.device("wgpu")).rt.features
 
 
-#: how the wgpu kernel families without float64 kernels refuse it (sort, scan, conv ...)
-F64_FAMILY_REFUSAL = "float64 is not supported by the wgpu"
-
-
 def _has_f16() -> bool:
     from wgtorch._device import get_backend
 
@@ -479,8 +474,6 @@ def check(case: Case, device: str) -> Outcome:
         w_err = None
     except Exception as e:  # noqa: BLE001
         w_err = e
-    if isinstance(w_err, TypeError) and device == "wgpu" and F64_FAMILY_REFUSAL in str(w_err):
-        return Outcome("deviation_ok", f"TypeError: {w_err}", case, device)  # (a family without f64 kernels)
     if t_err is not None and w_err is not None:
         a, b = exc_type(w_err), exc_type(t_err)
         if a == b:

@@ -162,7 +162,6 @@ def test_wgpu_kernel_mixins_are_real_bases():
 
     for mixin in (ScatterOps, ScanOps, AttentionOps, NormOps):
         assert mixin in WgpuBackend.__bases__
-    # (the float64 guards, WgpuBackend's first base, wrap the families' own methods)
     assert unwrap(WgpuBackend.scatter) is ScatterOps.scatter and unwrap(WgpuBackend.nonzero) is ScatterOps.nonzero
     assert unwrap(WgpuBackend.scan) is ScanOps.scan and unwrap(WgpuBackend.batch_norm_stats) is NormOps.batch_norm_stats
     assert unwrap(WgpuBackend.attention_forward) is AttentionOps.attention_forward

@@ -198,7 +198,7 @@ class FusedConv(Protocol):
     matmul), which is also the reference the kernels are tested against. Arrays are 4-D
     (N, C, H, W) with any strides, ``weight`` is (C_out, C_in / groups, kH, kW), ``stride`` and
     ``dilation`` are pairs and ``padding`` is ((top, bottom), (left, right)) of zeros; float32
-    and float16. Each returns a new contiguous array."""
+    and float16, and float64 (wgpu: with shader-f64). Each returns a new contiguous array."""
 
     def conv2d_forward(self, x, weight, bias, stride: tuple, padding: tuple, dilation: tuple, groups: int):
         """(N, C_out, H_out, W_out): the convolution of x by weight, plus bias (C_out,) or None."""
@@ -219,10 +219,11 @@ class FusedLayers(Protocol):
         """Whether attention_forward takes this dtype and these head dims."""
     def attention_forward(self, q, k, v, mask, scale: float, is_causal: bool, hq: int, hk: int):
         """(out, lse): fused scaled-dot-product attention on dense (Z, L, E) / (Zk, S, E) / (Zk, S, Ev)
-        arrays (``wgpu/attention.py`` describes the layouts); lse is the per-row logsumexp, float32."""
+        arrays (``wgpu/attention.py`` describes the layouts); lse is the per-row logsumexp, float32
+        (float64 for float64 inputs, where attention_supported takes them; so is the mask then)."""
     def attention_backward(self, grad, q, k, v, mask, out, lse, delta, scale: float, is_causal: bool, hq: int,
                            hk: int):
-        """(dq, dk, dv), with delta = rowsum(grad * out) float32."""
+        """(dq, dk, dv), with delta = rowsum(grad * out) float32 (float64 for float64 inputs)."""
     def batch_norm_stats(self, x, batch: int, channels: int, inner: int):
         """(C, 2) per-channel (mean, biased variance) of a dense (N, C, R) array, in one pass: float32, or
         float64 for a float64 array."""

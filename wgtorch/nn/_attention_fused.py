@@ -29,9 +29,14 @@ def _capability(be, name: str):
     return optional(be, name)  # None where the backend has no fused kernel
 
 
+def _acc_dtype(dt):
+    """The dtype the kernels compute in, of the mask, the logsumexp and delta: float64 for float64, else float32."""
+    return D.float64 if dt is D.float64 else D.float32
+
+
 class FusedSDPA(Function):
-    """Attention on dense (Z, L, E), (Zk, S, E), (Zk, S, Ev) tensors with an additive float32 mask
-    (Zm, L, S) or None; query batch z reads key batch (z // hq) * hk + (z % hq) // (hq // hk). The
+    """Attention on dense (Z, L, E), (Zk, S, E), (Zk, S, Ev) tensors with an additive mask (Zm, L, S) in
+    `_acc_dtype` or None; query batch z reads key batch (z // hq) * hk + (z % hq) // (hq // hk). The
     backward starts from the saved probabilities where the backend keeps them (``attention_probs_*``:
     NumPy / CuPy), else from the per-row logsumexp (wgpu)."""
 
@@ -45,7 +50,7 @@ class FusedSDPA(Function):
         out = _wrap(out, be, q.dtype)
         if ctx.needs_input_grad:
             ctx.args = (scale, is_causal, hq, hk, kept is not None)
-            ctx.save_for_backward(q, k, v, mask, out, _wrap(state, be, D.float32))
+            ctx.save_for_backward(q, k, v, mask, out, _wrap(state, be, _acc_dtype(q.dtype)))
         return out
 
     @staticmethod
@@ -56,7 +61,8 @@ class FusedSDPA(Function):
             return _double_backward(q, k, v, mask, g, scale, is_causal, hq, hk) + (None,) * 5
         be = q._be
         g = g.to(q.dtype).contiguous()
-        delta = (g.to(D.float32) * out.to(D.float32)).sum(-1).contiguous()
+        acc = _acc_dtype(q.dtype)
+        delta = (g.to(acc) * out.to(acc)).sum(-1).contiguous()
         if kept:
             dq, dk, dv = _capability(be, "attention_probs_backward")(
                 g._data, q._data, k._data, v._data, state._data, delta._data, scale, hq, hk
@@ -127,7 +133,7 @@ def _sdpa_fused(
     z = math.prod(scores_lead)
     mask = None
     if attn_mask is not None:
-        mask = _dense_mask(attn_mask, scores_lead, L, S, z)
+        mask = _dense_mask(attn_mask, scores_lead, L, S, z, _acc_dtype(query.dtype))
         if mask is None:
             return None
     q, k, v = (t.contiguous().reshape(math.prod(t.shape[:-2]), *t.shape[-2:]) for t in (q, k, v))
@@ -135,24 +141,24 @@ def _sdpa_fused(
     return out.reshape(*scores_lead, L, ev)
 
 
-def _dense_mask(attn_mask: Tensor, scores_lead: tuple, L: int, S: int, z: int):
-    """``attn_mask`` as a dense additive float32 (1, L, S) (one for all batches) or (z, L, S); None where
+def _dense_mask(attn_mask: Tensor, scores_lead: tuple, L: int, S: int, z: int, dt=D.float32):
+    """``attn_mask`` as a dense additive ``dt`` (1, L, S) (one for all batches) or (z, L, S); None where
     the composite should handle it (bad shape or dtype, or it needs a gradient)."""
     if attn_mask.requires_grad or not (attn_mask.dtype is D.bool_ or attn_mask.dtype.is_floating_point):
         return None
     full = (*scores_lead, L, S)
     if z == 0:
-        return _creation.zeros(1, L, S, dtype=D.float32, device=attn_mask.device)  # never read
+        return _creation.zeros(1, L, S, dtype=dt, device=attn_mask.device)  # never read
     try:
         if broadcast_shapes([tuple(attn_mask.shape), full]) != full:
             return None
     except (RuntimeError, ValueError):
         return None
     if attn_mask.dtype is D.bool_:
-        zero = _creation.full((), 0.0, dtype=D.float32, device=attn_mask.device)
-        m = where(attn_mask, zero, _creation.full((), float("-inf"), dtype=D.float32, device=attn_mask.device))
+        zero = _creation.full((), 0.0, dtype=dt, device=attn_mask.device)
+        m = where(attn_mask, zero, _creation.full((), float("-inf"), dtype=dt, device=attn_mask.device))
     else:
-        m = attn_mask.to(D.float32)
+        m = attn_mask.to(dt)
     if math.prod(m.shape[:-2]) == 1 or z <= 1:
         m = m.reshape(*m.shape[-2:]) if m.ndim >= 2 else m
         return m.expand(L, S).contiguous().reshape(1, L, S)

@@ -186,7 +186,7 @@ use_fused_kernels = True
 
 def _fused(x: Tensor):
     """The backend's fused forward where it applies to x, else None."""
-    if not use_fused_kernels or x.dtype not in (D.float32, D.float16):
+    if not use_fused_kernels or x.dtype not in (D.float32, D.float16, D.float64):
         return None
     return optional(x._be, "conv2d_forward")
 

@@ -2,13 +2,14 @@
 and the dK/dV and dQ backward kernels) and of the batch-norm statistics family (``norm.wgsl``),
 through the wgpu backend's optional methods (`wgtorch._backends.protocol.FusedLayers`). The
 references are float64 NumPy formulas written here (not the NumPy backend's own fused attention,
-``_backends/array_attention.py``, which the CuPy backend shares and these checks cover there)."""
+``_backends/array_attention.py``, which the CuPy backend shares and these checks cover there). A few
+attention cases run again in float64 (shader-f64: float64 mask, lse and delta), to float64 tolerances."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._dtype import float32
+from .._dtype import float32, float64
 from .core import Case, Kernel, put
 
 
@@ -46,7 +47,7 @@ def _attention_reference(q, k, v, mask, scale, causal, hq, hk, dout=None):
 
 
 def _attention_case(backward: bool, label: str, z: int, L: int, S: int, e: int, ev: int, *, causal=False,
-                    masked=False, hq=1, hk=1, seed=0) -> Case:
+                    masked=False, hq=1, hk=1, seed=0, dt=float32) -> Case:
     rng = np.random.default_rng(seed)
     zk = z // hq * hk
     q, k = rng.standard_normal((z, L, e)), rng.standard_normal((zk, S, e))
@@ -61,18 +62,19 @@ def _attention_case(backward: bool, label: str, z: int, L: int, S: int, e: int, 
     def make(be):
         if getattr(be, "xp", None) is np:  # the NumPy side: the float64 formulas
             got = _attention_reference(q, k, v, mask, *args, dout=dout if backward else None)
-            return lambda: tuple(be.from_numpy(a.astype(np.float32), float32) for a in got)
-        qd, kd, vd = (put(be, a, float32) for a in (q, k, v))
-        md = put(be, mask, float32) if masked else None
+            return lambda: tuple(be.from_numpy(a.astype(dt.np), dt) for a in got)
+        qd, kd, vd = (put(be, a, dt) for a in (q, k, v))
+        md = put(be, mask, dt) if masked else None  # (the mask, lse and delta: float32, float64 for float64)
         if not backward:
             return lambda: be.attention_forward(qd, kd, vd, md, *args)
-        out, lse = (put(be, a, float32) for a in _attention_reference(q, k, v, mask, *args))
+        out, lse = (put(be, a, dt) for a in _attention_reference(q, k, v, mask, *args))
         ref_out = _attention_reference(q, k, v, mask, *args)[0]
-        delta = put(be, (dout * ref_out).sum(-1), float32)
-        dd = put(be, dout, float32)
+        delta = put(be, (dout * ref_out).sum(-1), dt)
+        dd = put(be, dout, dt)
         return lambda: be.attention_backward(dd, qd, kd, vd, md, out, lse, delta, *args)
 
-    return Case(label, make, 1e-4, 1e-4)
+    tol = 1e-12 if dt is float64 else 1e-4
+    return Case(label, make, tol, tol)
 
 
 def _attention_cases(backward: bool) -> list[Case]:
@@ -103,9 +105,23 @@ def _stats_case(label: str, shape: tuple, shift: float = 0.0, seed: int = 0) -> 
     return Case(label, make, 1e-4, 1e-4 * max(1.0, shift))
 
 
+def _attention_cases_f64(backward: bool) -> list[Case]:
+    c = _attention_case
+    return [
+        c(backward, "L=19, S=23, E=7, Ev=5 (float64)", 2, 19, 23, 7, 5, dt=float64),
+        c(backward, "causal L=S=20, E=8 (float64)", 1, 20, 20, 8, 8, causal=True, dt=float64),
+        c(backward, "mask with a fully masked row, GQA 4 on 2 (float64)", 4, 9, 12, 8, 8, masked=True, hq=4, hk=2,
+          dt=float64),
+    ]
+
+
 def attention_kernels() -> list[Kernel]:
     return [Kernel("attention", "attention_fwd", _attention_cases(False), timed=1),
-            Kernel("attention", "attention_bwd", _attention_cases(True), timed=1)]
+            Kernel("attention", "attention_bwd", _attention_cases(True), timed=1),
+            Kernel("attention", "attention_fwd (float64)", _attention_cases_f64(False), timed=0,
+                   requires="shader-f64"),
+            Kernel("attention", "attention_bwd (float64)", _attention_cases_f64(True), timed=0,
+                   requires="shader-f64")]
 
 
 def norm_kernels() -> list[Kernel]:

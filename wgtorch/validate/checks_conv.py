@@ -1,13 +1,14 @@
 """Checks of the convolution kernel family (``conv.wgsl``): the forward, input-gradient and
 weight-gradient implicit GEMMs, through the backend's optional ``conv2d_*`` methods
 (`wgtorch._backends.protocol.FusedConv`). The reference is a float64 NumPy convolution written
-here (one strided slice per kernel tap), since the NumPy backend has no fused convolution."""
+here (one strided slice per kernel tap), since the NumPy backend has no fused convolution. A few
+cases run again in float64 (shader-f64), to float64 tolerances."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .._dtype import float32
+from .._dtype import float32, float64
 from .core import Case, Kernel, put
 
 LARGE_GROUPS = 65535 + 64  # depthwise groups: more workgroups than one grid dimension holds
@@ -65,13 +66,14 @@ def _case(
     bias=True,
     large=False,
     seed=0,
+    dt=float32,
 ):
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal(xs).astype(np.float32)
-    w = rng.standard_normal(ws).astype(np.float32)
-    b = rng.standard_normal(ws[0]).astype(np.float32) if bias and kind == "fwd" else None
+    x = rng.standard_normal(xs).astype(dt.np)
+    w = rng.standard_normal(ws).astype(dt.np)
+    b = rng.standard_normal(ws[0]).astype(dt.np) if bias and kind == "fwd" else None
     out_shape = reference("fwd", x, w, None, stride, pairs, dilation, groups).shape
-    dy = rng.standard_normal(out_shape).astype(np.float32)
+    dy = rng.standard_normal(out_shape).astype(dt.np)
     args = (stride, pairs, dilation, groups)
 
     def make(be):
@@ -79,16 +81,17 @@ def _case(
             want = reference(kind, x, w, dy, *args)
             if kind == "fwd" and b is not None:
                 want = want + b.reshape(1, -1, 1, 1)
-            return lambda: be.from_numpy(want.astype(np.float32), float32)
-        xd, wd, dyd = put(be, x, float32), put(be, w, float32), put(be, dy, float32)
-        bd = put(be, b, float32) if b is not None else None
+            return lambda: be.from_numpy(want.astype(dt.np), dt)
+        xd, wd, dyd = put(be, x, dt), put(be, w, dt), put(be, dy, dt)
+        bd = put(be, b, dt) if b is not None else None
         if kind == "fwd":
             return lambda: be.conv2d_forward(xd, wd, bd, *args)
         if kind == "dgrad":
             return lambda: be.conv2d_backward_input(dyd, wd, xs, *args)
         return lambda: be.conv2d_backward_weight(dyd, xd, ws, *args)
 
-    return Case(label, make, 1e-4, 1e-4, large)
+    tol = 1e-12 if dt is float64 else 1e-4  # (a float32 accumulation misses float64's by 1e7)
+    return Case(label, make, tol, tol, large)
 
 
 def _cases(kind: str) -> list[Case]:
@@ -125,8 +128,18 @@ def _cases(kind: str) -> list[Case]:
     return cases
 
 
-def conv_kernels() -> list[Kernel]:
+def _cases_f64(kind: str) -> list[Case]:
+    p1 = ((1, 1), (1, 1))
     return [
-        Kernel("conv", name, _cases(kind), timed=0)
-        for kind, name in (("fwd", "conv_fwd"), ("dgrad", "conv_dgrad"), ("wgrad", "conv_wgrad"))
+        _case(kind, "3×3 pad 1, 5→6, 7×6 (float64)", (2, 5, 7, 6), (6, 5, 3, 3), pairs=p1, dt=float64),
+        _case(kind, "stride 2, dilation 2, groups 2 (float64)", (1, 4, 9, 8), (6, 2, 3, 3), stride=(2, 2),
+              pairs=p1, dilation=(2, 2), groups=2, dt=float64),
+        _case(kind, "depthwise 3×3 (float64)", (1, 3, 6, 5), (3, 1, 3, 3), pairs=p1, groups=3, dt=float64),
+    ]
+
+
+def conv_kernels() -> list[Kernel]:
+    kinds = (("fwd", "conv_fwd"), ("dgrad", "conv_dgrad"), ("wgrad", "conv_wgrad"))
+    return [Kernel("conv", name, _cases(kind), timed=0) for kind, name in kinds] + [
+        Kernel("conv", f"{name} (float64)", _cases_f64(kind), timed=0, requires="shader-f64") for kind, name in kinds
     ]

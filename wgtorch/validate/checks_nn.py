@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._dtype import float32, int64
+from .._dtype import float32, float64, int64
 from .core import Case, Kernel, put
 
 ROW_SIZES = (1, 10, 63, 64, 65, 1000)   # short rows take a thread each, long ones share a workgroup
@@ -216,9 +216,10 @@ def _adam_foreach(weight_decay=0.0, amsgrad=False, decoupled=False, capturable=F
 
 
 # -- recurrent layers --------------------------------------------------------------------------
-def _rnn_case(label, mode, T, B, I, H, *, reverse=False, h0=False, bias=True, backward=False, seed=0):
+def _rnn_case(label, mode, T, B, I, H, *, reverse=False, h0=False, bias=True, backward=False, seed=0, dt=float32):
     """One layer and direction: outputs (forward) or every gradient (backward) of ``rnn.wgsl``'s
-    recurrence. The workspace itself is not compared: only what the layers read from it."""
+    recurrence. The workspace itself is not compared: only what the layers read from it. ``dt``
+    float64: the f64 kernels (shader-f64), to float64 tolerances."""
     rng = _rng(seed)
     gates = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}[mode] * H
     scale = 1 / np.sqrt(H)
@@ -227,10 +228,10 @@ def _rnn_case(label, mode, T, B, I, H, *, reverse=False, h0=False, bias=True, ba
             "b_hh": rng.uniform(-scale, scale, gates), "h0": rng.uniform(-1, 1, (B, H)),
             "c0": rng.uniform(-1, 1, (B, H)), "dout": rng.uniform(-1, 1, (T, B, H)),
             "dh_n": rng.uniform(-1, 1, (B, H)), "dc_n": rng.uniform(-1, 1, (B, H))}
-    host = {k: v.astype(np.float32) for k, v in host.items()}
+    host = {k: v.astype(dt.np) for k, v in host.items()}
 
     def make(be):
-        d = {k: put(be, v, float32) for k, v in host.items()}
+        d = {k: put(be, v, dt) for k, v in host.items()}
         h_0 = d["h0"] if h0 else None
         c_0 = d["c0"] if h0 and mode == "LSTM" else None
         b_ih, b_hh = (d["b_ih"], d["b_hh"]) if bias else (None, None)
@@ -245,6 +246,8 @@ def _rnn_case(label, mode, T, B, I, H, *, reverse=False, h0=False, bias=True, ba
         needs = (True, h0, h0 and mode == "LSTM", True)
         return lambda: _dense_outputs(be.rnn_backward(mode, ws, d["x"], d["w_ih"], d["w_hh"], d["dout"],
                                                       d["dh_n"], dc_n, reverse, bias, needs))
+    if dt is float64:
+        return Case(label, make, 1e-12, 1e-13 * max(1, T * B) ** 0.5)
     return Case(label, make, 1e-4, 1e-5 * max(1, T * B) ** 0.5)
 
 
@@ -260,4 +263,7 @@ def rnn_kernels() -> list[Kernel]:
                      _rnn_case("GRU-bench shape: T=10 B=8 I=32 H=64", mode, 10, 8, 32, 64, **kw)]
             name = f"{mode.lower()} {'backward' if backward else 'forward'}"
             kernels.append(Kernel("rnn", name, cases, timed=-1))
+            f64 = [_rnn_case("reverse, initial state, H=9 (float64)", mode, 4, 3, 5, 9, reverse=True, h0=True,
+                             dt=float64, **kw)]
+            kernels.append(Kernel("rnn", f"{name} (float64)", f64, timed=0, requires="shader-f64"))
     return kernels

@@ -17,7 +17,6 @@ from .attention import AttentionOps  # optional fused attention (protocol.OPTION
 from .conv import ConvOps  # the optional fused convolution (protocol.FusedConv)
 from .eager import EagerOps  # -- the eager path (elementwise_plan) --
 from .elementwise import ElementwiseOps
-from .float64_guard import float64_guards
 from .index import IndexOps
 from .matmul import MatmulOps
 from .nn import NNOps
@@ -49,7 +48,7 @@ _KERNEL_MIXINS = (ScatterOps, ScanOps, ElementwiseOps, ReduceOps, MatmulOps, Ind
                   RNNOps, SortOps, ConvOps, AttentionOps, NormOps, EagerOps)
 
 
-class WgpuBackend(float64_guards(_KERNEL_MIXINS), *_KERNEL_MIXINS):
+class WgpuBackend(*_KERNEL_MIXINS):
     name = "wgpu"
 
     def __init__(self, index: int = 0):

@@ -7,14 +7,15 @@ Z = B * hq and Zk = B * hk; query head h reads key/value head h // rep (rep = hq
 None or an additive float32 (Zm, L, S) with Zm 1 (shared by all batches) or Z. Forward gives the
 output (Z, L, Ev) and the per-row logsumexp (Z, L) float32 (-inf for a row with no key kept: its
 output is 0). Backward takes the upstream gradient, the output and lse, and gives dq, dk, dv.
+float64 (shader-f64) computes in float64 (kernels.py's f64 mode): its mask, lse and delta are float64.
 
 Workgroup memory holds one tile of the other operand: ``BT`` rows of (E + Ev) floats, sized to stay
-within 16 KiB (WebGPU's default limit).
+within 16 KiB (WebGPU's default limit): half the rows in float64.
 """
 
 from __future__ import annotations
 
-from ..._dtype import float32
+from ..._dtype import float32, float64
 from .kernels import specialise
 from .params import ParamBlock
 
@@ -23,7 +24,7 @@ WG = 64  # rows (threads) per workgroup on a GPU
 #: workgroups spread short sequences over more cores (measured, B1 H2 L64 E32 fwd+bwd: 181 ms at 64, 151 at 16).
 WG_SOFTWARE = 16
 MAX_HEAD_DIM = 128  # larger head dims use the composite (private rows and tiles grow with E)
-_SHARED_FLOATS = 4096  # 16 KiB of workgroup memory
+_SHARED_BYTES = 16384  # WebGPU's default limit of workgroup memory
 PARAMS = ParamBlock(
     "z: u32  // query batches (dkv: key batches)",
     "gpz: u32  // workgroups per batch",
@@ -39,26 +40,31 @@ PARAMS = ParamBlock(
     "_pad1: f32",
 )
 META = PARAMS.struct
+META64 = PARAMS.widened().struct  # float64 kernels: the scale as a double (kernels.py's f64 mode)
 
 
-def tile_rows(e: int, ev: int) -> int:
-    """Rows of the other operand staged per step: as many as fit (with two per-row floats), at most 64."""
+def tile_rows(e: int, ev: int, itemsize: int = 4) -> int:
+    """Rows of the other operand staged per step: as many as fit (with two per-row floats of ``itemsize``
+    bytes: 8 where the kernel computes in f64), at most 64."""
     pad = lambda n: -(-n // 4) * 4  # rows are staged as vec4s  # noqa: E731
-    return max(1, min(64, _SHARED_FLOATS // (pad(e) + pad(ev) + 2)))
+    return max(1, min(64, _SHARED_BYTES // itemsize // (pad(e) + pad(ev) + 2)))
 
 
 def kernel_source(kernel: str, tx: str, e: int, ev: int, causal: bool, has_mask: bool, wg: int = WG) -> str:
-    """attention.wgsl specialised, with only ``kernel``'s section kept."""
-    consts = {"E": e, "EV": ev, "WG": wg, "BT": tile_rows(e, ev), "CAUSAL": causal, "HAS_MASK": has_mask}
-    return specialise("attention", {"TX": tx}, consts, section=kernel, params=PARAMS)
+    """attention.wgsl specialised, with only ``kernel``'s section kept; ``tx`` f64 computes in float64."""
+    f64 = tx == "f64"
+    consts = {"E": e, "EV": ev, "WG": wg, "BT": tile_rows(e, ev, 8 if f64 else 4), "CAUSAL": causal,
+              "HAS_MASK": has_mask}
+    return specialise("attention", {"TX": tx}, consts, section=kernel, params=PARAMS, f64=f64)
 
 
 class AttentionOps:
     """Mixin for `WgpuBackend`: fused scaled-dot-product attention."""
 
     def attention_supported(self, dt, e: int, ev: int) -> bool:
-        """Whether the fused kernels take this dtype and these head dims."""
-        return dt.name in ("float32", "float16") and 1 <= e <= MAX_HEAD_DIM and 1 <= ev <= MAX_HEAD_DIM
+        """Whether the fused kernels take this dtype and these head dims (float64 tensors exist on wgpu
+        only where the adapter has shader-f64)."""
+        return dt.name in ("float32", "float16", "float64") and 1 <= e <= MAX_HEAD_DIM and 1 <= ev <= MAX_HEAD_DIM
 
     def _attn_wg(self) -> int:
         return WG_SOFTWARE if self.rt.is_software else WG
@@ -86,14 +92,16 @@ class AttentionOps:
             ("rw",) * len(buffers),
             f"attention:{kernel}",
         )
-        self.rt.dispatch(p, tuple(buffers), META, [*sizes, *offsets, float(scale), 0.0, 0.0], groups)
+        meta = META64 if tx == "f64" else META
+        self.rt.dispatch(p, tuple(buffers), meta, [*sizes, *offsets, float(scale), 0.0, 0.0], groups)
 
     def attention_forward(self, q, k, v, mask, scale: float, is_causal: bool, hq: int, hk: int):
-        """(out (Z, L, Ev), lse (Z, L) float32) of ``softmax(q k^T * scale + mask) v`` (layouts above)."""
+        """(out (Z, L, Ev), lse (Z, L) float32, float64 for float64) of ``softmax(q k^T * scale + mask) v``
+        (layouts above)."""
         z, L, e = q.shape
         zk, S, ev = v.shape
         out = self.empty((z, L, ev), q.dtype)
-        lse = self.empty((z, L), float32)
+        lse = self.empty((z, L), float64 if q.dtype is float64 else float32)
         if out.size == 0:
             return out, lse
         gpz = -(-L // self._attn_wg())
@@ -116,7 +124,7 @@ class AttentionOps:
 
     def attention_backward(self, grad, q, k, v, mask, out, lse, delta, scale: float, is_causal: bool, hq: int, hk: int):
         """(dq, dk, dv) of `attention_forward` from the upstream gradient, its output's lse and
-        ``delta`` = rowsum(grad * out) (Z, L) float32."""
+        ``delta`` = rowsum(grad * out) (Z, L) float32 (float64 for float64)."""
         z, L, e = q.shape
         zk, S, ev = v.shape
         dq = self.empty(q.shape, q.dtype)

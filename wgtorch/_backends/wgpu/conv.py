@@ -1,6 +1,7 @@
 """2-d convolution on wgpu as an implicit GEMM (``shaders/conv.wgsl``): forward, and the
 gradients of the input and of the weight. No im2col buffer is made: the kernels' operand loads
-compute the convolution's addresses (zero padding, stride, dilation) on the fly.
+compute the convolution's addresses (zero padding, stride, dilation) on the fly. float32 and
+float16 accumulate in f32, float64 (shader-f64) in f64 (kernels.py's f64 mode).
 
 Each thread owns a TM x TN block of the GEMM's result, unrolled here in Python as the register
 matmul kernel is (``matmul.py``; lavapipe keeps unrolled scalars in registers). Software adapters
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..._dtype import float16, float32
+from ..._dtype import float16, float32, float64
 from .array import WgpuArray
 from .kernels import specialise
 from .matmul import LOOP_BUDGET
@@ -108,30 +109,34 @@ def _threads_along_n(cfg: ConvConfig, n: int) -> int:
 
 def kernel_source(kernel: str, ts: str, cfg: ConvConfig, inside: bool = False) -> str:
     """conv.wgsl specialised: only ``kernel``'s section, its TM x TN block unrolled; ``inside``:
-    the input has no padding (every tap is inside it)."""
+    the input has no padding (every tap is inside it). ``ts`` f64 computes in float64
+    (kernels.py's f64 mode; f32 and f16 compute in f32)."""
     consts = {"WG": cfg.wg, "TM": cfg.tm, "TN": cfg.tn, "INSIDE": inside}
-    return specialise("conv", {"TS": ts}, consts, _block_code(cfg.tm, cfg.tn), section=kernel, params=PARAMS)
+    f64 = ts == "f64"
+    markers = _block_code(cfg.tm, cfg.tn, "f64" if f64 else "f32")
+    return specialise("conv", {"TS": ts}, consts, markers, section=kernel, params=PARAMS, f64=f64)
 
 
 _XYZW = "xyzw"
 
 
-def _block_code(tm: int, tn: int) -> dict[str, str]:
-    """The unrolled register block. Columns go in vec4 accumulators where TN allows (4x fewer
-    instructions for the shader compiler than scalars; lavapipe's compile time grows fast)."""
+def _block_code(tm: int, tn: int, tc: str = "f32") -> dict[str, str]:
+    """The unrolled register block, accumulating in ``tc``. Columns go in vec4 accumulators where
+    TN allows (4x fewer instructions for the shader compiler than scalars; lavapipe's compile time
+    grows fast)."""
     vec = tn % 4 == 0
     setup = [f"let row{i} = row_of(g, min(r0 + {i}, P.m - 1));" for i in range(tm)]
     setup += [f"let col{j} = col_of(g, min(c0 + {j}, P.n - 1));" for j in range(tn)]
     step = [f"let a{i} = load_a(row{i}, kd);" for i in range(tm)]
     if vec:
-        setup += [f"var acc{i}_{q} = vec4<f32>();" for i in range(tm) for q in range(tn // 4)]
+        setup += [f"var acc{i}_{q} = vec4<{tc}>();" for i in range(tm) for q in range(tn // 4)]
         step += [
-            f"let b{q} = vec4<f32>({', '.join(f'load_b(kd, col{4 * q + e})' for e in range(4))});"
+            f"let b{q} = vec4<{tc}>({', '.join(f'load_b(kd, col{4 * q + e})' for e in range(4))});"
             for q in range(tn // 4)
         ]
-        step += [f"acc{i}_{q} = fma(vec4<f32>(a{i}), b{q}, acc{i}_{q});" for i in range(tm) for q in range(tn // 4)]
+        step += [f"acc{i}_{q} = fma(vec4<{tc}>(a{i}), b{q}, acc{i}_{q});" for i in range(tm) for q in range(tn // 4)]
     else:
-        setup += [f"var acc{i}_{j} = 0.0;" for i in range(tm) for j in range(tn)]
+        setup += [f"var acc{i}_{j} = {tc}(0.0);" for i in range(tm) for j in range(tn)]
         step += [f"let b{j} = load_b(kd, col{j});" for j in range(tn)]
         step += [f"acc{i}_{j} = fma(a{i}, b{j}, acc{i}_{j});" for i in range(tm) for j in range(tn)]
     store = []
@@ -186,9 +191,9 @@ class ConvOps:
 
     def _conv_dtype(self, *arrays) -> str:
         dt = arrays[0].dtype
-        if dt not in (float32, float16) or any(a is not None and a.dtype is not dt for a in arrays):
+        if dt not in (float32, float16, float64) or any(a is not None and a.dtype is not dt for a in arrays):
             raise TypeError(
-                f"conv2d on wgpu takes float32 or float16 tensors of one dtype, got "
+                f"conv2d on wgpu takes float32, float16 or float64 tensors of one dtype, got "
                 f"{', '.join(a.dtype.name for a in arrays if a is not None)}"
             )
         self.check_dtype(dt)

@@ -34,9 +34,10 @@ _DOUT, _M, _CARRY = 1, 2, 4
 
 
 def kernel_source(kernel: str, tx: str, mode: str, has_bias: bool, save: bool) -> str:
-    """rnn.wgsl specialised, with only ``kernel``'s section kept."""
+    """rnn.wgsl specialised, with only ``kernel``'s section kept; ``tx`` f64 computes in float64
+    (kernels.py's f64 mode: the prelude's sigmoid_ / tanh_ over f64), f32 and f16 in f32."""
     consts = {"WG": WG, "MODE": _MODE_ID[mode], "HAS_BIAS": has_bias, "SAVE": save}
-    return specialise("rnn", {"TX": tx}, consts, section=kernel, params=PARAMS)
+    return specialise("rnn", {"TX": tx}, consts, section=kernel, params=PARAMS, f64=tx == "f64")
 
 
 def _view(base: WgpuArray, offset: int, shape: tuple) -> WgpuArray:
