@@ -3,8 +3,11 @@
 While a `Capture` is the runtime's ``_capture``, ``Runtime.dispatch`` and ``Runtime.copy`` also
 append a record here (the work still runs eagerly). At the end of the capture every dispatch's
 packed parameter bytes go into a parameter buffer the graph owns, with bind groups of its own, so
-the eager meta ring's reuse can't change them. ``replay`` re-encodes the list in one encoder (one
-compute pass, split only where a recorded copy sits) and submits it once.
+the eager meta ring's reuse can't change them, and the replay's passes are planned (`_passes`:
+pipeline and bind-group switches only where they change, wgpu-native's handles prebuilt).
+``replay`` re-encodes the list after the eager work recorded before it, in that work's encoder (one
+compute pass, split only where a recorded copy sits), and submits both once; ``replay(steps=k)``
+encodes k copies of the list into the same encoder.
 
 Memory: a replay writes to the addresses the capture saw, so those blocks must stay out of the
 pool while the graph lives. Every block allocated during the capture is *pinned* to it
@@ -49,8 +52,8 @@ from ... import wgpu as public
 from ..._device import device as as_device
 from .fusion import Lives, fuse
 from .pool import BUFFER_USAGE, Buffer
-
-_COPY = object()  # tag of a recorded buffer-to-buffer copy
+from .replay_plan import COPY as _COPY
+from .replay_plan import plan_passes as _passes
 
 
 def refuse(rt, what: str):
@@ -255,41 +258,6 @@ class _Unrecorded:
 def capturing(rt):
     """The `Capture` recording on runtime ``rt``, or None."""
     return rt._capture
-
-
-def _passes(program: list, direct: bool) -> list:
-    """The replay's plan: (_COPY, copy arguments, None) for a recorded copy, else (C calls, wgpu-py
-    calls) for a run of dispatches in one compute pass. Each dispatch is (pipeline, bind group,
-    parameter offset, x, y), the pipeline and bind group None where the previous dispatch of the run
-    set the same: as wgpu-native's handles (None where ``direct`` is off or a handle is missing) and
-    as wgpu-py's objects."""
-    plan: list = []
-    run: list = []
-
-    def close():
-        if not run:
-            return
-        handles = direct and all(p.handle is not None and getattr(bg, "_internal", None) is not None
-                                 for p, bg, _o, _x, _y in run)
-        last_p = last_bind = None
-        c_calls, api_calls = [], []
-        for p, bg, offset, x, y in run:
-            same_p, same_bind = p is last_p, (bg, offset) == last_bind
-            last_p, last_bind = p, (bg, offset)
-            api_calls.append((None if same_p else p.gpu, None if same_bind else bg, offset, x, y))
-            if handles:
-                c_calls.append((None if same_p else p.handle, None if same_bind else bg._internal, offset, x, y))
-        plan.append((tuple(c_calls) if handles else None, tuple(api_calls)))
-        run.clear()
-
-    for op in program:
-        if op[0] is _COPY:
-            close()
-            plan.append((_COPY, (op[1].gpu, op[2], op[3].gpu, op[4], op[5])))
-        else:
-            run.append(op)
-    close()
-    return plan
 
 
 class Graph:
