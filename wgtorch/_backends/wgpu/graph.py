@@ -268,8 +268,9 @@ class Graph:
     right after the capture. Work from other threads during a capture is captured too.
 
     ``fuse`` (wgtorch only, default True): at capture end, runs of elementwise ops become one
-    generated kernel each, and writes of tensors that died inside the capture are dropped
-    (fusion.py); ``fusion_stats`` says how many."""
+    generated kernel each, the elementwise ops after a matmul fold into its store, and writes of
+    tensors that died inside the capture are dropped (fusion.py); ``fusion_stats`` says how many.
+    ``replay(steps=k)`` (wgtorch only) runs k replays in one encoder and submit."""
 
     def __init__(self, fuse: bool = True):
         self._fuse = fuse  # (wgtorch's) fuse elementwise runs at capture end (fusion.py)
