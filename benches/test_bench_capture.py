@@ -10,7 +10,8 @@ because on a software adapter (lavapipe) ``submit`` runs the kernels on the host
 count device time as host time. The synchronized rows time whole steps, device included.
 Both wgpu paths copy the batch into the step's input tensors (the replay needs it; eager does
 it too, to compare like with like). The replayed rows come unfused ("captured") and with the
-graph's elementwise fusion ("captured_fused", `_backends/wgpu/fusion.py`).
+graph's elementwise fusion ("captured_fused", `_backends/wgpu/fusion.py`); "replayed_steps"
+encodes 20 steps in one encoder (``replay(steps=20)``: same inputs every step).
 
 Run: .venv/bin/pytest benches/test_bench_capture.py --benchmark-columns=median,iqr,rounds
 """
@@ -120,6 +121,20 @@ def test_mnist_step_wgpu_replayed_host_only(benchmark, fuse):
 
     _timed(benchmark, steps, torch.wgpu.synchronize)
     _info(benchmark, dispatches=g.num_dispatches, capture_peak_bytes=g.peak_bytes)
+
+
+@needs_wgpu
+def test_mnist_step_wgpu_replayed_steps_host_only(benchmark):
+    """``replay(steps=20)``'s encoding and ``finish`` (no submit): 20 steps in one encoder, on the
+    same inputs (nothing can copy a new batch in between); the fused graph."""
+    g, x, _y, _xb, _yb = _graphed(True)
+    rt = x._be.rt
+
+    def steps():
+        g._encode(rt, STEPS).finish()
+
+    _timed(benchmark, steps, torch.wgpu.synchronize)
+    _info(benchmark, dispatches=g.num_dispatches)
 
 
 @needs_wgpu

@@ -142,6 +142,29 @@ def test_whole_training_step_matches_eager_and_pytorch(device):
         assert _entries(step)[0].kind == "step" and _captured(step) == 1
 
 
+@pytest.mark.parametrize("dynamic", [None, True, False])
+def test_alternating_batch_sizes_get_a_graph_each_and_match_eager(wgpu_device, dynamic):
+    """PyTorch's user-visible behaviour with changing shapes: every call gives the eager values; here a
+    new shape signature gets its own capture (``dynamic`` accepted: shapes are always specialised),
+    each replayed from its third call on, with no warning and no fallback below the cache limit."""
+    model, opt = _mlp("wgpu")
+    eager_model, eager_opt = _mlp("wgpu")
+    step, eager_step = torch.compile(_step_fn(model, opt), dynamic=dynamic), _step_fn(eager_model, eager_opt)
+    small, large = _batches("wgpu", 3, rows=8), _batches("wgpu", 3, rows=13)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning
+        for i in range(6):
+            x, y = (small if i % 2 == 0 else large)[i // 2]
+            loss, eager_loss = step(x, y), eager_step(x, y)
+            assert loss.shape == () and abs(loss.item() - eager_loss.item()) <= 1e-6
+            for a, b in zip(model.parameters(), eager_model.parameters()):
+                np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=0, atol=1e-6)
+    entries = _entries(step)
+    assert len(entries) == 2 and _captured(step) == 2 and not any(e.eager for e in entries)
+    assert [(e.calls, e.replays) for e in entries] == [(2, 1), (2, 1)]  # warm-up, capture, one replay each
+    assert all(e.graph.num_dispatches > 0 for e in entries)
+
+
 def test_compiled_forward_trains_through_autograd(device):
     batches = _batches(device, 4)
     model, opt = _mlp(device)

@@ -198,6 +198,27 @@ def test_integer_bool_half_and_0d_chains():
     assert yh.dtype == torch.float16 and ys.shape == ()
 
 
+def _half_scalars(h):
+    return torch.nn.functional.leaky_relu((0.1 * h + 0.3) / 3.3 * 0.7, 0.013)
+
+
+def test_half_chain_keeps_its_opmath_scalars_in_float32():
+    """A float16 mul/div by a Python scalar (and leaky_relu's slope) uses the scalar unrounded, as
+    PyTorch's half kernels do; the fused kernel must too (0.1 and 3.3 are not float16 values)."""
+    rng = np.random.default_rng(7)
+    h = _t(rng.standard_normal(129).astype(np.float16) * 4)
+    g = torch.wgpu.Graph()
+    with torch.wgpu.graph(g):
+        y = _half_scalars(h)
+    assert g.num_dispatches == 1 and g.fusion_stats["fused_ops"] == 5
+    new = rng.standard_normal(129).astype(np.float16) * 4
+    h.copy_(_t(new))
+    g.replay()
+    _same_bits(y.numpy(), _half_scalars(h).numpy())
+    want = pt.nn.functional.leaky_relu((0.1 * pt.from_numpy(new) + 0.3) / 3.3 * 0.7, 0.013)
+    _same_bits(y.numpy(), want.numpy())
+
+
 def test_integer_division_by_a_tensor_keeps_its_zero_divisor_report():
     a, b = _t(np.arange(1, 65, dtype=np.int32)), _t(np.ones(64, np.int32))
     g = torch.wgpu.Graph()

@@ -261,9 +261,134 @@ def test_ops_reading_other_tensors_or_other_elements_are_not_folded(wgpu_device)
         _same_bits(y, fn(x, w, z))
 
 
-def test_float16_chain_is_left_to_elementwise_fusion(wgpu_device):
-    x, w = (torch.tensor(_np(s, i, np.float16), device="wgpu") for i, s in enumerate([(9, 5), (5, 7)]))
-    g, y = _capture(lambda a, b: (a @ b).relu(), x, w)
-    assert g.fusion_stats["epilogues"] == 0 and g.num_dispatches == 2
+def _bias_relu(x, w, b):
+    return (x @ w + b).relu()
+
+
+BIAS_CASES = [  # (x, w, b) shapes, b's view, dtype: the separate add folded as the matmul's bias
+    ((9, 5), (5, 7), (7,), None, np.float32),
+    ((9, 5), (5, 7), (7,), None, np.float16),
+    ((65, 17), (17, 63), (65, 1), None, np.float32),
+    ((9, 5), (5, 7), (7, 9), "t", np.float32),  # a transposed full-size bias
+    ((9, 5), (5, 1), (9, 1), None, np.float32),  # a matrix-vector product (the kernel swaps its operands)
+    ((3, 4, 5), (3, 5, 6), (3, 1, 6), None, np.float16),  # batched, a bias per batch
+    ((1, 9), (9, 64), (), None, np.float32),  # a 0-d bias
+]
+
+
+@pytest.mark.parametrize("sx, sw, sb, view, dtype", BIAS_CASES)
+def test_separate_bias_add_and_relu_fold_into_one_dispatch(wgpu_device, sx, sw, sb, view, dtype):
+    x, w, b = (torch.tensor(_np(s, i, dtype), device="wgpu") for i, s in enumerate([sx, sw, sb]))
+    if view == "t":
+        b = b.t()
+    g, y = _capture(_bias_relu, x, w, b)
+    assert g.num_dispatches == 1 and g.fusion_stats["epilogues"] == 1 and g.fusion_stats["fused_ops"] == 2
+    new = _np(sx, 9, dtype)
+    new.flat[0] = np.nan
+    x.copy_(torch.tensor(new, device="wgpu"))
     g.replay()
-    _same_bits(y, (x @ w).relu())
+    _same_bits(y, _bias_relu(x, w, b))  # eager: the matmul, the add and the relu as three kernels
+    _close(y, _bias_relu(*(pt.tensor(t.numpy()) for t in (x, w, b))), dtype)
+
+
+def test_bias_first_and_a_chain_after_it_fold(wgpu_device):
+    def fn(x, w, b):
+        return (b + x @ w).tanh() * 0.1  # the bias on the left; a float16-inexact scalar after
+
+    for dtype in (np.float32, np.float16):
+        x, w, b = (torch.tensor(_np(s, i, dtype), device="wgpu") for i, s in enumerate([(33, 8), (8, 31), (31,)]))
+        g, y = _capture(fn, x, w, b)
+        assert g.num_dispatches == 1 and g.fusion_stats["fused_ops"] == 3
+        x.copy_(torch.tensor(_np((33, 8), 5, dtype), device="wgpu"))
+        g.replay()
+        _same_bits(y, fn(x, w, b))
+        _close(y, fn(*(pt.tensor(t.numpy()) for t in (x, w, b))), dtype)
+
+
+def test_bias_is_not_folded_where_the_bare_product_is_read_later_or_is_the_addend(wgpu_device):
+    x, w, b = (torch.tensor(_np(s, i), device="wgpu") for i, s in enumerate([(8, 5), (5, 8), (8,)]))
+
+    def product_kept(x, w, b):
+        p = x @ w
+        return p + b, p * 2  # p is read after the add: it must be stored as it is
+
+    def product_twice(x, w, b):
+        p = x @ w
+        return p + p.t()  # the addend is the product itself (another element of it)
+
+    for fn, dispatches in ((product_kept, 2), (product_twice, 2)):  # (the add and the mul fuse)
+        g, ys = _capture(fn, x, w, b)
+        assert g.fusion_stats["epilogues"] == 0 and g.num_dispatches == dispatches
+        x.copy_(torch.tensor(_np((8, 5), 9), device="wgpu"))
+        g.replay()
+        for got, want in zip(ys if isinstance(ys, tuple) else (ys,), (fn(x, w, b),) if not isinstance(ys, tuple)
+                             else fn(x, w, b)):
+            _same_bits(got, want)
+
+
+def test_separate_bias_training_step_replays_as_eager_and_pytorch(wgpu_device):
+    """ReLU's backward reads the bias add's output: the fold stores it (C moved there) and the ReLU's."""
+    w = torch.tensor(_np((31, 65), 1), device="wgpu", requires_grad=True)
+    b = torch.tensor(_np((65,), 2), device="wgpu", requires_grad=True)
+    x = torch.tensor(_np((63, 31), 3), device="wgpu")
+
+    def step():
+        w.grad = b.grad = None
+        loss = (x @ w + b).relu().square().sum()
+        loss.backward()
+        return loss
+
+    step()
+    g, loss = _capture(step)
+    assert g.fusion_stats["epilogues"] >= 1
+    x.copy_(torch.tensor(_np((63, 31), 4), device="wgpu"))
+    g.replay()
+    got = [w.grad.numpy().copy(), b.grad.numpy().copy(), loss.detach().numpy().copy()]
+    want = step()
+    for a, e in zip(got, [w.grad.numpy(), b.grad.numpy(), want.detach().numpy()]):
+        np.testing.assert_array_equal(a, e)
+    pw, pb = (pt.tensor(t.detach().numpy(), requires_grad=True) for t in (w, b))
+    (pt.tensor(x.numpy()) @ pw + pb).relu().square().sum().backward()
+    _close(w.grad, pw.grad)
+    _close(b.grad, pb.grad)
+
+
+def test_float16_chain_folds_as_the_separate_kernels_round(wgpu_device):
+    def fn(a, b):
+        return ((a @ b) * 0.1).relu() + 1.0
+
+    x, w = (torch.tensor(_np(s, i, np.float16), device="wgpu") for i, s in enumerate([(9, 5), (5, 7)]))
+    g, y = _capture(fn, x, w)
+    assert g.fusion_stats["epilogues"] == 1 and g.num_dispatches == 1
+    x.copy_(torch.tensor(_np((9, 5), 6, np.float16), device="wgpu"))
+    g.replay()
+    assert y.dtype == torch.float16
+    _same_bits(y, fn(x, w))
+    _close(y, fn(pt.tensor(x.numpy()), pt.tensor(w.numpy())), np.float16)
+    plain = torch.wgpu.Graph(fuse=False)
+    with torch.wgpu.graph(plain):
+        y2 = fn(x, w)
+    plain.replay()
+    _same_bits(y, y2)
+
+
+def test_float16_training_step_with_linear_relu_replays_as_eager(wgpu_device):
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(17, 33).to("wgpu").half()
+    x = torch.tensor(_np((9, 17), 1, np.float16), device="wgpu")
+
+    def step():
+        lin.zero_grad(set_to_none=False)
+        loss = torch.relu(lin(x)).float().sum()
+        loss.backward()
+        return loss
+
+    step()
+    g, loss = _capture(step)
+    assert g.fusion_stats["epilogues"] >= 1
+    x.copy_(torch.tensor(_np((9, 17), 2, np.float16), device="wgpu"))
+    g.replay()
+    got = [lin.weight.grad.numpy().copy(), lin.bias.grad.numpy().copy(), loss.detach().numpy().copy()]
+    want_loss = step()
+    for a, b in zip(got, [lin.weight.grad.numpy(), lin.bias.grad.numpy(), want_loss.detach().numpy()]):
+        np.testing.assert_array_equal(a, b)

@@ -30,6 +30,11 @@ the host work runs), so the call's side effects happen once. A forward-with-auto
 is refused raises inside the forward: that call's forward then runs again eagerly, so in-place side
 effects of its first part (BatchNorm's running statistics) happen twice in that one call.
 
+Changing shapes: each new shape signature is a new guard key, so it gets its own warm-up and
+capture and the graphs of earlier shapes keep replaying (alternating batch sizes replay two graphs;
+PyTorch's reduce-overhead mode also records a CUDA graph per distinct shape), up to
+``cache_size_limit`` keys, after which new keys run eagerly with a one-time warning.
+
 Differences from PyTorch: shapes are always specialised (``dynamic`` is accepted, ignored); the
 warm-up call returns eager results (with a ``grad_fn``), captured whole steps return detached
 outputs; a replay sees tensors the function reads from globals or closures by their memory (as a
@@ -59,10 +64,11 @@ class _Uncapturable(Exception):
 
 
 class _Entry:
-    __slots__ = ("calls", "eager", "kind", "graph", "static", "outputs", "spec", "graphed", "leaves", "rt")
+    __slots__ = ("calls", "replays", "eager", "kind", "graph", "static", "outputs", "spec", "graphed", "leaves", "rt")
 
     def __init__(self):
-        self.calls = 0
+        self.calls = 0  # 1: warmed up, 2: captured
+        self.replays = 0
         self.eager = False  # fall back for good (the warning was given)
         self.kind = "whole"  # or "step" (a backward ran inside), "autograd" (outputs need grad_fn)
         self.graph = self.static = self.outputs = self.spec = self.graphed = self.leaves = self.rt = None
@@ -254,6 +260,7 @@ class CompiledFunction:
         return graphed(*user)
 
     def _replay(self, entry, flat):
+        entry.replays += 1
         if entry.graphed is not None:
             return entry.graphed(*[x for x in flat if isinstance(x, Tensor)])
         with no_grad():  # static inputs may be leaves that require grad

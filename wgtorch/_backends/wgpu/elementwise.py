@@ -188,7 +188,9 @@ class ElementwiseOps:
         p = self.rt.pipeline(key, lambda: _source(op, tc, types, layout, ndim, out_dtype, half, zero_check),
                              ("rw",) * nbuffers, f"elementwise:{op}")
         if not zero_check and op in OPS:  # (fusing would lose a zero-divisor report)
-            note_elementwise(p, op, tc, types, layout, ndim, half, OPS[op].wide, _result(op, tc, types[0], out_dtype))
+            # (`wide` as _source has it: a float16 op's opmath scalars stay f32 in the fused kernel too)
+            wide = OPS[op].wide + (_opmath_scalars(op, layout) if half else ())
+            note_elementwise(p, op, tc, types, layout, ndim, half, wide, _result(op, tc, types[0], out_dtype))
         if plan.pipelines is not None:
             plan.pipelines[layout] = p
         return p

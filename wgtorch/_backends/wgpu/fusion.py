@@ -11,8 +11,9 @@ memory; a write is skipped when its tensor died inside the capture by the end of
 later dispatch can read it: it had no Python reference left when the next one was recorded).
 
 Before that, a matmul dispatch takes the elementwise ops right after it that read only its output
-element (ReLU, GELU, scalar arithmetic ...) into its store (fusion_epilogue.py,
-`matmul.with_activation`); a bias reaches the store eagerly (addmm, F.linear: `matmul_bias`).
+element (ReLU, GELU, scalar arithmetic ...), and a first op adding a bias to it (``x @ w + b``), into
+its store (fusion_epilogue.py, `matmul.with_activation`); addmm and F.linear reach the store's bias
+eagerly (`matmul_bias`).
 
 A run is cut where fusing could change a result: a memory read or write overlapping another op's
 write at a different element (threads would race), a write that is not one element per thread,

@@ -3,8 +3,11 @@
 While a `Capture` is the runtime's ``_capture``, ``Runtime.dispatch`` and ``Runtime.copy`` also
 append a record here (the work still runs eagerly). At the end of the capture every dispatch's
 packed parameter bytes go into a parameter buffer the graph owns, with bind groups of its own, so
-the eager meta ring's reuse can't change them. ``replay`` re-encodes the list in one encoder (one
-compute pass, split only where a recorded copy sits) and submits it once.
+the eager meta ring's reuse can't change them, and the replay's passes are planned (`_passes`:
+pipeline and bind-group switches only where they change, wgpu-native's handles prebuilt).
+``replay`` re-encodes the list after the eager work recorded before it, in that work's encoder (one
+compute pass, split only where a recorded copy sits), and submits both once; ``replay(steps=k)``
+encodes k copies of the list into the same encoder.
 
 Memory: a replay writes to the addresses the capture saw, so those blocks must stay out of the
 pool while the graph lives. Every block allocated during the capture is *pinned* to it
@@ -52,8 +55,8 @@ from ... import wgpu as public
 from ..._device import device as as_device
 from .fusion import Lives, fuse
 from .pool import BUFFER_USAGE, Buffer
-
-_COPY = object()  # tag of a recorded buffer-to-buffer copy
+from .replay_plan import COPY as _COPY
+from .replay_plan import plan_passes as _passes
 
 
 def refuse(rt, what: str):
@@ -273,8 +276,9 @@ class Graph:
     right after the capture. Work from other threads during a capture is captured too.
 
     ``fuse`` (wgtorch only, default True): at capture end, runs of elementwise ops become one
-    generated kernel each, and writes of tensors that died inside the capture are dropped
-    (fusion.py); ``fusion_stats`` says how many."""
+    generated kernel each, the elementwise ops after a matmul fold into its store, and writes of
+    tensors that died inside the capture are dropped (fusion.py); ``fusion_stats`` says how many.
+    ``replay(steps=k)`` (wgtorch only) runs k replays in one encoder and submit."""
 
     def __init__(self, fuse: bool = True):
         self._fuse = fuse  # (wgtorch's) fuse elementwise runs at capture end (fusion.py)
@@ -282,6 +286,7 @@ class Graph:
         self._rt = None
         self._cap: Capture | None = None
         self._program: list = []
+        self._passes: list = []  # the replay's plan (`_passes`)
         self._params = None
         self._uses_errors = False
         self._dispatches = 0
@@ -375,14 +380,19 @@ class Graph:
             slot = own[index] if index in own else slots[params]
             program.append((p, bg, slot * META_SLOT, x, y))
         self._program = program
+        self._passes = _passes(program, rt._direct is not None)
         self._dispatches = sum(1 for op in program if op[0] is not _COPY)
 
     # -- replay --------------------------------------------------------------------------------
-    def replay(self) -> None:
+    def replay(self, steps: int = 1) -> None:
         """Run the captured work again, on whatever the captured tensors hold now: one encoder,
-        one submit, after the eager work recorded so far."""
-        from .runtime import _translate
-
+        one submit, after the eager work recorded so far. ``steps`` (wgtorch only): run it that
+        many times back to back in the same encoder and submit (what ``steps`` replays in a row
+        give, with the encoder, pass and submit paid once; inputs can't change between them).
+        A graph with per-replay hooks (random draws, host step counts) replays its steps one
+        submit each."""
+        if type(steps) is not int or steps < 1:
+            raise ValueError(f"replay(): steps must be a positive int, got {steps!r}")
         rt = self._rt
         if rt is not None and rt._capture is not None:
             raise RuntimeError("replay() is not allowed while capturing a wgpu graph")
@@ -391,21 +401,23 @@ class Graph:
                 "replay() of a wgpu graph that holds no capture (capture one with `with wgtorch.wgpu.graph(g):`)"
             )
         hooks = self._cap.hooks
+        if steps > 1 and hooks:  # per-replay host work (random draws, host step counts): each step its own
+            for _ in range(steps):
+                self.replay()
+            return
         for before, _ in hooks:
             if before is not None:
                 before()
         with rt.lock:
-            self._apply_patches(rt)
-            rt.flush()  # eager work recorded before the replay runs before it
-            try:
-                rt.queue.submit([self._encode(rt).finish()])
-            except Exception as e:
-                raise _translate(e, rt.name) from e
+            if self._patched:
+                self._apply_patches(rt)
+            # Eager work recorded before the replay runs before it: the replay's passes follow it in
+            # the same encoder, one finish and one submit for both (rt.flush translates errors).
+            rt.flush(lambda enc: self._encode(rt, steps, enc))  # (flush counts the submit)
             for _, after in hooks:
                 if after is not None:
                     after()
-            rt.stats["submits"] += 1
-            rt.stats["dispatches"] += self._dispatches
+            rt.stats["dispatches"] += self._dispatches * steps
             if self._uses_errors:  # the next read checks what the replay's index checks reported
                 rt._errors_armed = True
                 rt._error_slots = max(rt._error_slots, self._cap.error_slots)
@@ -420,43 +432,44 @@ class Graph:
                 rt.queue.write_buffer(self._params, offset, bytes(params))
                 self._patched[k] = (offset, base, fns, bytes(params))
 
-    def _encode(self, rt):
-        """The replay's command encoder, recorded and not finished (benches time this alone: on a
-        software adapter such as lavapipe, ``submit`` runs the work on the host)."""
+    def _encode(self, rt, steps: int = 1, enc=None):
+        """The replay's command encoder (``enc`` with the replay appended, or a new one), recorded
+        and not finished (benches time this alone: on a
+        software adapter such as lavapipe, ``submit`` runs the work on the host). The passes were
+        planned at capture end (`_passes`); ``steps`` copies of the program share a pass where a
+        step ends and the next begins with dispatches."""
         with rt.lock:
-            enc = rt.device.create_command_encoder()
+            if enc is None:
+                enc = rt.device.create_command_encoder()
             direct = rt._direct
-            cp = handle = last_p = last_bind = None
-            for op in self._program:
-                p = op[0]
-                if p is _COPY:
-                    if cp is not None:
-                        cp.end()
-                        cp = None
-                    enc.copy_buffer_to_buffer(op[1].gpu, op[2], op[3].gpu, op[4], op[5])
-                    continue
-                if cp is None:
-                    cp = enc.begin_compute_pass()
-                    handle = getattr(cp, "_internal", None) if direct is not None else None
-                    last_p = last_bind = None
-                _, bg, offset, x, y = op
-                if handle is not None and p.handle is not None:  # wgpu-native's C calls (see runtime)
-                    if last_p is not p:
-                        direct[0](handle, p.handle)
-                        last_p = p
-                    if last_bind != (bg, offset):
-                        direct[3][0] = offset
-                        direct[1](handle, 0, bg._internal, 1, direct[3])
-                        last_bind = (bg, offset)
-                    direct[2](handle, x, y, 1)
-                else:
-                    if last_p is not p:
-                        cp.set_pipeline(p.gpu)
-                        last_p = p
-                    if last_bind != (bg, offset):
-                        cp.set_bind_group(0, bg, [offset])
-                        last_bind = (bg, offset)
-                    cp.dispatch_workgroups(x, y, 1)
+            cp = handle = None
+            for _ in range(steps):
+                for c_calls, api_calls in self._passes:
+                    if c_calls is _COPY:
+                        if cp is not None:
+                            cp.end()
+                            cp = None
+                        enc.copy_buffer_to_buffer(*api_calls)
+                        continue
+                    if cp is None:
+                        cp = enc.begin_compute_pass()
+                        handle = getattr(cp, "_internal", None) if direct is not None else None
+                    if c_calls is not None and handle is not None:  # wgpu-native's C calls (see runtime)
+                        set_pipeline, set_bind_group, dispatch, offsets = direct
+                        for p, bg, offset, x, y in c_calls:
+                            if p is not None:
+                                set_pipeline(handle, p)
+                            if bg is not None:
+                                offsets[0] = offset
+                                set_bind_group(handle, 0, bg, 1, offsets)
+                            dispatch(handle, x, y, 1)
+                    else:
+                        for p, bg, offset, x, y in api_calls:
+                            if p is not None:
+                                cp.set_pipeline(p)
+                            if bg is not None:
+                                cp.set_bind_group(0, bg, [offset])
+                            cp.dispatch_workgroups(x, y, 1)
             if cp is not None:
                 cp.end()
             return enc
@@ -470,6 +483,7 @@ class Graph:
         """Drop the capture and return the memory it kept to the pool."""
         cap, rt = self._cap, self._rt
         self._program, self._params, self._cap, self._uses_errors, self._dispatches = [], None, None, False, 0
+        self._passes = []
         self._patched = []
         if cap is None:
             return

@@ -270,17 +270,18 @@ def matmul_pipeline(rt, dt: dtype, cfg: TileConfig, mode_a: int, mode_b: int, ep
     return p
 
 
-def with_activation(rt, p, act: str, keep: bool = False, name: str = "matmul+act"):
+def with_activation(rt, p, act: str, keep: bool = False, name: str = "matmul+act", bias: bool = False):
     """The pipeline of matmul ``p`` with ``act`` applied to every stored value (see `Epilogue`;
-    ``keep``: also store the value before it), or None when ``p`` is no matmul of this module or
-    already has an activation."""
+    ``keep``: also store the value before it; ``bias``: add a bias first, unscaled, where ``p`` has
+    none), or None when ``p`` is no matmul of this module, already has an activation, or (``bias``)
+    already has a bias."""
     info = MATMULS.get(p)
     if info is None:
         return None
     dt, cfg, mode_a, mode_b, epi = info
-    if epi is not None and epi.act:
+    if epi is not None and (epi.act or bias):
         return None
-    epi = Epilogue(bias=False, act=act, keep=keep) if epi is None else Epilogue(True, epi.scaled, act, keep)
+    epi = Epilogue(bias=bias, act=act, keep=keep) if epi is None else Epilogue(True, epi.scaled, act, keep)
     return matmul_pipeline(rt, dt, cfg, mode_a, mode_b, epi, name)
 
 

@@ -400,18 +400,24 @@ class Runtime(DeviceErrors):
             self._encoder.copy_buffer_to_buffer(src.gpu, src_offset, dst.gpu, dst_offset, nbytes)
             self._touched.update((src, dst))
 
-    def flush(self) -> None:
-        """Submit everything recorded so far; recycle the buffers it was holding back."""
+    def flush(self, then=None) -> None:
+        """Submit everything recorded so far; recycle the buffers it was holding back. ``then``:
+        a function given the batch's encoder (None if nothing is recorded) that appends more
+        work to it (a graph's replay) and returns it, so that both go in one finish and one submit."""
         with self.lock:
-            if self._encoder is not None:
+            enc = self._encoder
+            if enc is not None:
                 if self._pass is not None:
                     self._pass.end()
                 if self._ring_used:
                     self.queue.write_buffer(self._ring, 0, memoryview(self._ring_host)[: self._ring_used])
                 if self._errors is not None and self._errors in self._touched:
                     self._errors_armed = True  # the next read checks what this batch reports
+            if enc is not None or then is not None:
                 try:
-                    self.queue.submit([self._encoder.finish()])
+                    if then is not None:
+                        enc = then(enc)
+                    self.queue.submit([enc.finish()])
                 except Exception as e:
                     self._reset_batch()
                     raise _translate(e, self.name) from e
