@@ -335,6 +335,47 @@ def pointwise(op: str, *operands):
     return y
 
 
+def binary(op: str, a, b):
+    """``pointwise(op, a, b)`` (an operator's call, the hottest): the eager lookup and call
+    without the general path's packing and branches; anything but a repeated call of a tensor
+    with a tensor or a Python number goes to `pointwise`."""
+    if type(a) is not Tensor:
+        return pointwise(op, a, b)
+    ad = a._data
+    if type(b) is Tensor:
+        bd = b._data
+        entry = _EAGER.get((op, D._default_float, a._be, a.dtype, ad.shape, ad.strides,
+                            b._be, b.dtype, bd.shape, bd.strides))
+        args = [ad, bd]
+        grad = a.requires_grad or b.requires_grad
+    elif type(b) is float or type(b) is int:
+        entry = _EAGER.get((op, D._default_float, a._be, a.dtype, ad.shape, ad.strides, type(b)))
+        args = [ad, b]
+        grad = a.requires_grad
+    else:
+        return pointwise(op, a, b)
+    if entry is None:
+        return pointwise(op, a, b)  # (builds the entry)
+    compute, out_dtype, check, run, be, differentiable, save, uses_output, shapes = entry
+    if check is not None:
+        check((a, b), compute)
+    # `_wrap`, inline
+    y = _new_ctx(Tensor)
+    y._data = run(args)
+    y._be = be
+    y.dtype = out_dtype
+    y.requires_grad = False
+    y.grad = None
+    y.grad_fn = None
+    y._output_nr = 0
+    y._hooks = None
+    y._base = None
+    y._vc = None
+    if grad and differentiable and state.enabled:
+        _record(y, op, (a, b), save, uses_output, shapes)
+    return y
+
+
 def _key(op, operands):
     """(eager key, backend operands, whether any operand requires grad) of a call."""
     key = [op, D._default_float]

@@ -173,10 +173,11 @@ class Runtime(DeviceErrors):
         self.max_groups = self.limits["max-compute-workgroups-per-dimension"]
         align = self.limits["min-storage-buffer-offset-alignment"]
         assert META_SLOT % align == 0, "adapter needs a larger meta slot"
-        self.pool = BufferPool(self.device, self.name, self.max_binding,
-                               int(os.environ.get("WGTORCH_POOL_CACHE_BYTES", 1 << 30)))
-
         self.lock = threading.RLock()
+        # The pool shares this lock: every pool call but the statistics' comes from a method that
+        # holds it already, and the eager path (eager.py) takes a block without a second acquisition.
+        self.pool = BufferPool(self.device, self.name, self.max_binding,
+                               int(os.environ.get("WGTORCH_POOL_CACHE_BYTES", 1 << 30)), self.lock)
         self._dead: deque[Block] = deque()  # blocks of dead storages, not yet returned
         self._ring_host = bytearray(MAX_BATCH * META_SLOT)
         self._ring = self.device.create_buffer(size=len(self._ring_host), usage=BUFFER_USAGE, label="meta")
@@ -417,7 +418,8 @@ class Runtime(DeviceErrors):
                     raise _translate(e, self.name) from e
                 self.stats["submits"] += 1
             self._reset_batch()
-            pending, self._pending_free = self._pending_free, []
+            pending = self._pending_free[:]  # (the list itself stays: the eager path holds it)
+            self._pending_free.clear()
             self._pending_bytes = 0
             if pending:
                 self.pool.free_all(pending)
