@@ -56,10 +56,10 @@ class _Eager:
         "pool",
         "dead",
         "touched",
-        "stats",
         "ring",
         "meta_size",
         "max_groups",
+        "__weakref__",
     )
 
     def __init__(self, be, plan: _Plan, operands):
@@ -80,8 +80,15 @@ class _Eager:
         self.shape, self.strides, self.out_dtype, self.groups = plan.shape, plan.strides, plan.out_dtype, plan.groups
         # The runtime's objects that live as long as it does, one attribute lookup away.
         rt = self.rt
-        self.lock, self.pool, self.dead, self.touched, self.stats = rt.lock, rt.pool, rt._dead, rt._touched, rt.stats
+        self.lock, self.pool, self.dead, self.touched = rt.lock, rt.pool, rt._dead, rt._touched
         self.ring, self.meta_size, self.max_groups = rt._ring_host, len(self.meta), rt.max_groups
+        rt._eager_plans.add(self)  # (so that empty_cache drops bind groups of buffers it destroys)
+
+    def forget(self, serials) -> None:
+        """Drop the cached bindings that name a buffer whose serial is in ``serials`` (destroyed by
+        `Runtime.empty_cache`; called with the runtime's lock held)."""
+        for key in [k for k in self.bound if any(buf.serial in serials for buf in k)]:
+            del self.bound[key]
 
     def _bind(self, key, args, out_buffer):
         """(pipeline, bind group, bound buffers) for the buffers in ``key``; as `_ew_dispatch`
@@ -204,10 +211,7 @@ class _Eager:
                     y = -(-groups // self.max_groups)
                     cp.dispatch_workgroups(-(-groups // y), y, 1)
             self.touched.update(buffers)
-            stats = self.stats
-            stats["dispatches"] += 1
-            stats["pipeline_hits"] += 1
-            stats["bind_group_hits"] += 1
+            rt._eager_dispatches += 1  # (a dispatch, a pipeline hit and a bind-group hit: Runtime.stats)
             if offset + META_SLOT >= rt._ring_size:
                 rt.flush()
         return out
@@ -217,7 +221,8 @@ class _Eager:
         with every value that lives as long as the plan a free variable (cheaper to read than an
         attribute), the pool's hit path inlined (the pool shares the runtime's lock, held here)
         and a dead block of a buffer this batch touches held back without a call."""
-        rt, lock, pool, dead, touched, stats = self.rt, self.lock, self.pool, self.dead, self.touched, self.stats
+        rt, pool, dead, touched = self.rt, self.pool, self.dead, self.touched
+        acquire, release = self.lock.acquire, self.lock.release  # (half a `with`'s cost)
         free_lists = pool._free
         bucket, nbytes, itemsize, size = self.bucket, self.nbytes, self.itemsize, self.size
         shape, strides, out_dtype, groups = self.shape, self.strides, self.out_dtype, self.groups
@@ -229,7 +234,8 @@ class _Eager:
 
         def run2(args) -> WgpuArray:
             a, b = args
-            with lock:
+            acquire()
+            try:
                 cap = rt._capture
                 while dead:  # Runtime._reclaim's common case inline: a block of a touched page
                     blk = dead[0]
@@ -292,11 +298,11 @@ class _Eager:
                 else:
                     calls(p, bg, bg_handle, offset, groups)
                 touched.update(buffers)
-                stats["dispatches"] += 1
-                stats["pipeline_hits"] += 1
-                stats["bind_group_hits"] += 1
+                rt._eager_dispatches += 1
                 if offset + META_SLOT >= rt._ring_size:
                     rt.flush()
+            finally:
+                release()
             return out
 
         return run2
