@@ -9,6 +9,13 @@ under the runtime's lock, in one acquisition, by the same rules as `Runtime.disp
 dead storages return through `Runtime._reclaim` (held back while unsubmitted work touches their
 buffer), a graph capture pins the block and records the dispatch, and a full ring or too much
 held-back memory submits first.
+
+The most common call, two arrays and no scalar (``a + b``), is `_Eager.binary`'s closure: the
+pool shares the runtime's lock, so its hit path runs inline under the one acquisition, and a
+dead block of a buffer this batch touches (the usual case: the previous result, on a shared
+page) is held back inline. The three statistics of a dispatch are one counter
+(`Runtime.stats` folds it in when read), and ``empty_cache`` drops the cached bindings of the
+buffers it destroys (`_Eager.forget`).
 """
 
 from __future__ import annotations
