@@ -253,7 +253,9 @@ class _Eager:
                     pending.append(blk)
                     rt._pending_bytes += blk.size
                 free = free_lists.get(bucket) if cap is None else None
-                if free:  # BufferPool.alloc_bucket's hit path (its lock is the runtime's, held here)
+                # BufferPool.alloc_bucket's hit path (its lock is the runtime's, held here; frees the
+                # pool queued in _deferred wait for its next own call: none come from the runtime)
+                if free:
                     block = free.pop()
                     pool.cached -= bucket
                     pool.hits += 1
