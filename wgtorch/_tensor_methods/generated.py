@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .._tensor import Tensor
 from ..ops.elementwise_defs import OPS
-from ..ops.pointwise import binary, pointwise
+from ..ops.pointwise import binary_operator, pointwise
 from ._helpers import inplace, operand
 
 #: operator -> registry op: ``__add__`` is the registry's add (no alpha), ``__truediv__`` its div.
@@ -60,12 +60,7 @@ def _method(spec, name: str):
 
 
 def _operator(op: str, dunder: str):
-    def method(self, other: Tensor | float) -> Tensor:
-        if type(other) is Tensor or type(other) is float or type(other) is int:
-            return binary(op, self, other)  # (what `operand` returns as it is, without the call)
-        other = operand(self, other)
-        return other if other is NotImplemented else pointwise(op, self, other)
-
+    method = binary_operator(op, operand)  # (the eager lookup in the operator's own frame)
     method.__name__, method.__qualname__ = dunder, f"Tensor.{dunder}"
     method.__doc__ = f"``{OPS[op].doc}`` (the registry's ``{op}``)."
     return method
