@@ -212,3 +212,27 @@ def test_zero_division_check_still_reported_on_wgpu(wgpu_device):
     for _ in range(2):
         with pytest.raises(RuntimeError, match="ZeroDivisionError"):
             (a // z).numpy()
+
+
+def test_empty_cache_drops_the_eager_bindings_of_destroyed_buffers(wgpu_device):
+    import gc
+
+    rt = torch.zeros(1, device="wgpu")._be.rt
+    n = 300_000  # large: buffers of their own, which empty_cache destroys once free
+    a, b = torch.ones(n, device="wgpu"), torch.full((n,), 2.0, device="wgpu")
+    y = a + b
+    y = a + b  # (served by the eager entry, which cached this call's bind group)
+    serials = {a._data.buffer.serial, b._data.buffer.serial, y._data.buffer.serial}
+
+    def bound_serials():
+        return {buf.serial for plan in rt._eager_plans for key in plan.bound for buf in key}
+
+    assert serials <= bound_serials()
+    del a, b, y
+    gc.collect()
+    torch.wgpu.synchronize()
+    torch.wgpu.empty_cache()
+    assert not serials & bound_serials(), "the eager path still holds bind groups of destroyed buffers"
+    a, b = torch.ones(n, device="wgpu"), torch.full((n,), 2.0, device="wgpu")
+    for _ in range(2):
+        assert_close((a + b)[-3:], np.full(3, 3.0, np.float32))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .._tensor import Tensor
 from ..ops.elementwise_defs import OPS
-from ..ops.pointwise import pointwise
+from ..ops.pointwise import binary_operator, pointwise
 from ._helpers import inplace, operand
 
 #: operator -> registry op: ``__add__`` is the registry's add (no alpha), ``__truediv__`` its div.
@@ -60,10 +60,7 @@ def _method(spec, name: str):
 
 
 def _operator(op: str, dunder: str):
-    def method(self, other: Tensor | float) -> Tensor:
-        other = operand(self, other)
-        return other if other is NotImplemented else pointwise(op, self, other)
-
+    method = binary_operator(op, operand)  # (the eager lookup in the operator's own frame)
     method.__name__, method.__qualname__ = dunder, f"Tensor.{dunder}"
     method.__doc__ = f"``{OPS[op].doc}`` (the registry's ``{op}``)."
     return method

@@ -335,6 +335,55 @@ def pointwise(op: str, *operands):
     return y
 
 
+def binary_operator(op: str, other_operand):
+    """The operator ``self <op> other`` (``Tensor.__add__`` ...): a repeated call of a tensor
+    with a tensor or a Python number is the eager lookup and call in this one frame, without
+    the general path's packing and branches; the first call, any other operand type
+    (``other_operand(self, other)`` converts it, or returns NotImplemented) and a Tensor
+    subclass go through `pointwise`."""
+
+    def method(self, other: Tensor | float) -> Tensor:
+        if type(self) is Tensor:
+            ad = self._data
+            if type(other) is Tensor:
+                bd = other._data
+                entry = _EAGER.get((op, D._default_float, self._be, self.dtype, ad.shape, ad.strides,
+                                    other._be, other.dtype, bd.shape, bd.strides))
+                grad = self.requires_grad or other.requires_grad
+            elif type(other) is float or type(other) is int:
+                bd = other
+                entry = _EAGER.get((op, D._default_float, self._be, self.dtype, ad.shape, ad.strides, type(other)))
+                grad = self.requires_grad
+            else:
+                entry = None
+            if entry is not None:
+                compute, out_dtype, check, run, be, differentiable, save, uses_output, shapes = entry
+                if check is not None:
+                    check((self, other), compute)
+                # `_wrap`, inline
+                y = _new_ctx(Tensor)
+                y._data = run([ad, bd])
+                y._be = be
+                y.dtype = out_dtype
+                y.requires_grad = False
+                y.grad = None
+                y.grad_fn = None
+                y._output_nr = 0
+                y._hooks = None
+                y._base = None
+                y._vc = None
+                if grad and differentiable and state.enabled:
+                    _record(y, op, (self, other), save, uses_output, shapes)
+                return y
+        if type(other) is not Tensor and type(other) is not float and type(other) is not int:
+            other = other_operand(self, other)
+            if other is NotImplemented:
+                return other
+        return pointwise(op, self, other)
+
+    return method
+
+
 def _key(op, operands):
     """(eager key, backend operands, whether any operand requires grad) of a call."""
     key = [op, D._default_float]

@@ -9,6 +9,13 @@ under the runtime's lock, in one acquisition, by the same rules as `Runtime.disp
 dead storages return through `Runtime._reclaim` (held back while unsubmitted work touches their
 buffer), a graph capture pins the block and records the dispatch, and a full ring or too much
 held-back memory submits first.
+
+The most common call, two arrays and no scalar (``a + b``), is `_Eager.binary`'s closure: the
+pool shares the runtime's lock, so its hit path runs inline under the one acquisition, and a
+dead block of a buffer this batch touches (the usual case: the previous result, on a shared
+page) is held back inline. The three statistics of a dispatch are one counter
+(`Runtime.stats` folds it in when read), and ``empty_cache`` drops the cached bindings of the
+buffers it destroys (`_Eager.forget`).
 """
 
 from __future__ import annotations
@@ -56,10 +63,10 @@ class _Eager:
         "pool",
         "dead",
         "touched",
-        "stats",
         "ring",
         "meta_size",
         "max_groups",
+        "__weakref__",
     )
 
     def __init__(self, be, plan: _Plan, operands):
@@ -80,8 +87,15 @@ class _Eager:
         self.shape, self.strides, self.out_dtype, self.groups = plan.shape, plan.strides, plan.out_dtype, plan.groups
         # The runtime's objects that live as long as it does, one attribute lookup away.
         rt = self.rt
-        self.lock, self.pool, self.dead, self.touched, self.stats = rt.lock, rt.pool, rt._dead, rt._touched, rt.stats
+        self.lock, self.pool, self.dead, self.touched = rt.lock, rt.pool, rt._dead, rt._touched
         self.ring, self.meta_size, self.max_groups = rt._ring_host, len(self.meta), rt.max_groups
+        rt._eager_plans.add(self)  # (so that empty_cache drops bind groups of buffers it destroys)
+
+    def forget(self, serials) -> None:
+        """Drop the cached bindings that name a buffer whose serial is in ``serials`` (destroyed by
+        `Runtime.empty_cache`; called with the runtime's lock held)."""
+        for key in [k for k in self.bound if any(buf.serial in serials for buf in k)]:
+            del self.bound[key]
 
     def _bind(self, key, args, out_buffer):
         """(pipeline, bind group, bound buffers) for the buffers in ``key``; as `_ew_dispatch`
@@ -204,76 +218,103 @@ class _Eager:
                     y = -(-groups // self.max_groups)
                     cp.dispatch_workgroups(-(-groups // y), y, 1)
             self.touched.update(buffers)
-            stats = self.stats
-            stats["dispatches"] += 1
-            stats["pipeline_hits"] += 1
-            stats["bind_group_hits"] += 1
+            rt._eager_dispatches += 1  # (a dispatch, a pipeline hit and a bind-group hit: Runtime.stats)
             if offset + META_SLOT >= rt._ring_size:
                 rt.flush()
         return out
 
-    def run2(self, args) -> WgpuArray:
-        """`run` for the most common call, two arrays and no scalar: the same steps, fewer branches."""
-        rt = self.rt
-        a, b = args
-        with self.lock:
-            if self.dead:
-                rt._reclaim()
-            cap = rt._capture
-            # (during a capture: the graph's private pool, as Runtime.alloc, which pins the block)
-            block = self.pool.alloc_bucket(self.bucket) if cap is None else cap.alloc(self.pool, self.bucket)
-            storage = _new(Storage)
-            storage.rt = rt
-            storage.block = block
-            storage.nbytes = self.nbytes
-            out_buffer = block.buffer
-            out = _new(WgpuArray)
-            out.storage = storage
-            out.buffer = out_buffer
-            out.shape = self.shape
-            out.strides = self.strides
-            out.offset = out_offset = block.offset // self.itemsize
-            out.dtype = self.out_dtype
-            out.size = self.size
-            out.contiguous = True
-            key = (out_buffer, a.buffer, b.buffer)
-            entry = self.bound.get(key)
-            if entry is None:
-                entry = self._bind(key, args, out_buffer)
-            p, bg, bg_handle, buffers = entry
-            offset = rt._ring_used
-            if offset + META_SLOT > rt._ring_size or rt._pending_bytes > MAX_PENDING_BYTES:
-                rt.flush()
-                offset = 0
-            ring = self.ring
-            ring[offset : offset + self.meta_size] = self.meta
-            self.offsets.pack_into(ring, offset + _OFFSET_AT, out_offset, a.offset, b.offset)
-            groups = self.groups
-            if cap is not None:
-                cap.record_dispatch(rt, p, buffers, self.plan.struct, ring, offset, groups)
-            if rt._pass is None:
-                rt._begin_pass()
-            rt._ring_used = offset + META_SLOT
-            direct = rt._direct
-            if direct is not None and bg_handle is not None and groups <= self.max_groups:
-                cp = rt._pass_handle
-                if rt._last_pipeline is not p:
-                    direct[0](cp, p.handle)
-                    rt._last_pipeline = p
-                offsets = direct[3]
-                offsets[0] = offset
-                direct[1](cp, 0, bg_handle, 1, offsets)
-                direct[2](cp, groups, 1, 1)
-            else:
-                self._calls(p, bg, bg_handle, offset, groups)
-            self.touched.update(buffers)
-            stats = self.stats
-            stats["dispatches"] += 1
-            stats["pipeline_hits"] += 1
-            stats["bind_group_hits"] += 1
-            if offset + META_SLOT >= rt._ring_size:
-                rt.flush()
-        return out
+    def binary(self):
+        """`run` for the most common call, two arrays and no scalar, as a closure: the same steps,
+        with every value that lives as long as the plan a free variable (cheaper to read than an
+        attribute), the pool's hit path inlined (the pool shares the runtime's lock, held here)
+        and a dead block of a buffer this batch touches held back without a call."""
+        rt, pool, dead, touched = self.rt, self.pool, self.dead, self.touched
+        acquire, release = self.lock.acquire, self.lock.release  # (half a `with`'s cost)
+        free_lists = pool._free
+        bucket, nbytes, itemsize, size = self.bucket, self.nbytes, self.itemsize, self.size
+        shape, strides, out_dtype, groups = self.shape, self.strides, self.out_dtype, self.groups
+        bound, bind, calls = self.bound, self._bind, self._calls
+        ring, meta, meta_size, pack_offsets = self.ring, self.meta, self.meta_size, self.offsets.pack_into
+        meta_struct = self.plan.struct
+        one_row = groups <= self.max_groups
+        pending = rt._pending_free
+
+        def run2(args) -> WgpuArray:
+            a, b = args
+            acquire()
+            try:
+                cap = rt._capture
+                while dead:  # Runtime._reclaim's common case inline: a block of a touched page
+                    blk = dead[0]
+                    if blk.pin is not None or cap is not None or blk.buffer not in touched:
+                        rt._reclaim()
+                        break
+                    dead.popleft()
+                    pending.append(blk)
+                    rt._pending_bytes += blk.size
+                free = free_lists.get(bucket) if cap is None else None
+                # BufferPool.alloc_bucket's hit path (its lock is the runtime's, held here; frees the
+                # pool queued in _deferred wait for its next own call: none come from the runtime)
+                if free:
+                    block = free.pop()
+                    pool.cached -= bucket
+                    pool.hits += 1
+                    block.buffer.live += 1
+                    pool.allocated = allocated = pool.allocated + bucket
+                    if allocated > pool.peak:
+                        pool.peak = allocated
+                else:  # (during a capture: the graph's private pool, as Runtime.alloc, which pins the block)
+                    block = pool.alloc_bucket(bucket) if cap is None else cap.alloc(pool, bucket)
+                storage = _new(Storage)
+                storage.rt = rt
+                storage.block = block
+                storage.nbytes = nbytes
+                out_buffer = block.buffer
+                out = _new(WgpuArray)
+                out.storage = storage
+                out.buffer = out_buffer
+                out.shape = shape
+                out.strides = strides
+                out.offset = out_offset = block.offset // itemsize
+                out.dtype = out_dtype
+                out.size = size
+                out.contiguous = True
+                entry = bound.get((out_buffer, a.buffer, b.buffer))
+                if entry is None:
+                    entry = bind((out_buffer, a.buffer, b.buffer), args, out_buffer)
+                p, bg, bg_handle, buffers = entry
+                offset = rt._ring_used
+                if offset + META_SLOT > rt._ring_size or rt._pending_bytes > MAX_PENDING_BYTES:
+                    rt.flush()
+                    offset = 0
+                ring[offset : offset + meta_size] = meta
+                pack_offsets(ring, offset + _OFFSET_AT, out_offset, a.offset, b.offset)
+                if cap is not None:
+                    cap.record_dispatch(rt, p, buffers, meta_struct, ring, offset, groups)
+                if rt._pass is None:
+                    rt._begin_pass()
+                rt._ring_used = offset + META_SLOT
+                direct = rt._direct
+                if direct is not None and bg_handle is not None and one_row:
+                    cp = rt._pass_handle
+                    if rt._last_pipeline is not p:
+                        direct[0](cp, p.handle)
+                        rt._last_pipeline = p
+                    offsets = direct[3]
+                    offsets[0] = offset
+                    direct[1](cp, 0, bg_handle, 1, offsets)
+                    direct[2](cp, groups, 1, 1)
+                else:
+                    calls(p, bg, bg_handle, offset, groups)
+                touched.update(buffers)
+                rt._eager_dispatches += 1
+                if offset + META_SLOT >= rt._ring_size:
+                    rt.flush()
+            finally:
+                release()
+            return out
+
+        return run2
 
     def _calls(self, p, bg, bg_handle, offset: int, groups: int) -> None:
         """The pass calls of one dispatch (called with the lock held, the pass open)."""
@@ -314,4 +355,4 @@ class EagerOps:
             # whose offsets differ from the template's): the general path
             return lambda args: self.elementwise(op, args, compute, out_dtype)
         fast = _Eager(self, plan, operands)
-        return fast.run2 if len(operands) == 2 and len(fast.arrays) == 2 else fast.run
+        return fast.binary() if len(operands) == 2 and len(fast.arrays) == 2 else fast.run

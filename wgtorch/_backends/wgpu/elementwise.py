@@ -164,7 +164,7 @@ class ElementwiseOps:
         if p is None:
             p = self._ew_pipeline(plan, tuple(types), layout, len(buffers))
         else:
-            rt.stats["pipeline_hits"] += 1
+            rt._stats["pipeline_hits"] += 1
         if plan.nscalars:
             sf, si = _scalar_slots([x for x in operands if type(x) is not WgpuArray], plan.tc in _FLOATS, plan.compute)
             values = [*plan.head, *sf, *si, *plan.params, *offsets, *plan.tail]

@@ -65,9 +65,11 @@ class BufferPool:
     Thread-safe, and ``free`` never waits for the lock: a garbage collection can run a finaliser
     that frees a block on a thread that already holds the lock (inside ``alloc``), or while
     another thread holds it. Such a free is queued in ``_deferred`` (deque appends are atomic)
-    and applied by the next call that holds the lock."""
+    and applied by the next call that holds the lock. (A runtime's pool shares the runtime's
+    reentrant lock, which its own thread re-enters: there no finaliser frees into the pool, a dying
+    Storage queues its block on ``Runtime._dead``, so the re-entry is never mid-update.)"""
 
-    def __init__(self, device, name: str, max_binding: int, max_cached: int):
+    def __init__(self, device, name: str, max_binding: int, max_cached: int, lock=None):
         self.device = device
         self.name = name
         self.page_size = min(PAGE_SIZE, max_binding)
@@ -76,7 +78,9 @@ class BufferPool:
         self._pages: list[Buffer] = []
         self._page: Buffer | None = None  # the page new blocks are carved from
         self._carved = 0                  # bytes of _page already carved
-        self._lock = threading.Lock()
+        # A runtime's pool takes the runtime's (reentrant) lock, so that a caller holding it
+        # allocates without a second acquisition; a pool of its own (tests) gets a lock of its own.
+        self._lock = threading.Lock() if lock is None else lock
         self._deferred: deque[Block] = deque()  # frees that found the lock taken
         self.cached = 0      # bytes of blocks in the free lists
         self.allocated = 0   # bytes of blocks held by live tensors

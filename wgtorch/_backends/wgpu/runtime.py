@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import weakref
 from collections import OrderedDict, deque
 
 import numpy as np
@@ -173,10 +174,11 @@ class Runtime(DeviceErrors):
         self.max_groups = self.limits["max-compute-workgroups-per-dimension"]
         align = self.limits["min-storage-buffer-offset-alignment"]
         assert META_SLOT % align == 0, "adapter needs a larger meta slot"
-        self.pool = BufferPool(self.device, self.name, self.max_binding,
-                               int(os.environ.get("WGTORCH_POOL_CACHE_BYTES", 1 << 30)))
-
         self.lock = threading.RLock()
+        # The pool shares this lock: every pool call but the statistics' comes from a method that
+        # holds it already, and the eager path (eager.py) takes a block without a second acquisition.
+        self.pool = BufferPool(self.device, self.name, self.max_binding,
+                               int(os.environ.get("WGTORCH_POOL_CACHE_BYTES", 1 << 30)), self.lock)
         self._dead: deque[Block] = deque()  # blocks of dead storages, not yet returned
         self._ring_host = bytearray(MAX_BATCH * META_SLOT)
         self._ring = self.device.create_buffer(size=len(self._ring_host), usage=BUFFER_USAGE, label="meta")
@@ -194,9 +196,13 @@ class Runtime(DeviceErrors):
         self._pipelines: dict = {}
         self._layouts: dict = {}
         self._bind_groups: OrderedDict = OrderedDict()
+        self._eager_plans: weakref.WeakSet = weakref.WeakSet()  # eager.py's planned calls, which cache bind groups
         self.bind_group_cache_size = 4096
-        self.stats = {"dispatches": 0, "submits": 0, "pipeline_hits": 0, "pipeline_misses": 0,
-                      "bind_group_hits": 0, "bind_group_misses": 0}
+        self._stats = {"dispatches": 0, "submits": 0, "pipeline_hits": 0, "pipeline_misses": 0,
+                       "bind_group_hits": 0, "bind_group_misses": 0}
+        # Dispatches the eager path (eager.py) recorded since `stats` was last read: each is one
+        # dispatch, one pipeline hit and one bind-group hit, counted once here, not three times.
+        self._eager_dispatches = 0
         self._fence_src = Buffer(self.device.create_buffer(size=4, usage=BUFFER_USAGE), 4, False)
         self._staging: dict[int, object] = {}
         # Errors kernels report from the device (bad indices); see error_buffer().
@@ -205,6 +211,20 @@ class Runtime(DeviceErrors):
         self._error_slots = 0       # error_slot() calls since the last check
         self.error_decoders: dict = {}  # code -> function(uint32 words) -> exception
         self._capture = None  # the graph.Capture recording dispatches, if any (see graph.py)
+
+    @property
+    def stats(self) -> dict:
+        """Counters: dispatches, submits, pipeline and bind-group cache hits and misses (a dict to
+        read or copy; the eager path's counts are folded in on each read)."""
+        with self.lock:
+            n = self._eager_dispatches
+            if n:
+                self._eager_dispatches = 0
+                s = self._stats
+                s["dispatches"] += n
+                s["pipeline_hits"] += n
+                s["bind_group_hits"] += n
+            return self._stats
 
     # -- kernels -------------------------------------------------------------------------------
     def pipeline(self, key, make_source, access: tuple[str, ...], name: str) -> Pipeline:
@@ -216,13 +236,13 @@ class Runtime(DeviceErrors):
         # A hit takes no lock: dict reads are atomic and pipelines are never evicted.
         p = self._pipelines.get(key)
         if p is not None:
-            self.stats["pipeline_hits"] += 1  # may miss a count under contention; it is a statistic
+            self._stats["pipeline_hits"] += 1  # may miss a count under contention; it is a statistic
             return p
         with self.lock:
             p = self._pipelines.get(key)  # another thread may have built it meanwhile
             if p is not None:
                 return p
-            self.stats["pipeline_misses"] += 1
+            self._stats["pipeline_misses"] += 1
             p = self._pipelines[key] = self._build_pipeline(make_source, len(access), name)
             return p
 
@@ -263,9 +283,9 @@ class Runtime(DeviceErrors):
         key = (p.layout_key, *buffers)
         bg = self._bind_groups.get(key)
         if bg is not None:
-            self.stats["bind_group_hits"] += 1
+            self._stats["bind_group_hits"] += 1
             return bg
-        self.stats["bind_group_misses"] += 1
+        self._stats["bind_group_misses"] += 1
         entries = [{"binding": 0, "resource": {"buffer": self._ring, "offset": 0, "size": META_SLOT}}]
         entries += [{"binding": i + 1, "resource": {"buffer": b.gpu, "offset": 0, "size": b.size}}
                     for i, b in enumerate(buffers)]
@@ -324,6 +344,8 @@ class Runtime(DeviceErrors):
             if gone:
                 for key in [k for k in self._bind_groups if any(b.serial in gone for b in k[1:])]:
                     del self._bind_groups[key]
+                for plan in list(self._eager_plans):  # their own (pipeline, bind group) per buffers bound
+                    plan.forget(gone)
 
     # -- recording -----------------------------------------------------------------------------
     def dispatch(self, p: Pipeline, buffers: tuple[Buffer, ...], meta_struct, meta_values,
@@ -370,7 +392,7 @@ class Runtime(DeviceErrors):
                     y = -(-groups // self.max_groups)
                     cp.dispatch_workgroups(-(-groups // y), y, 1)
             self._touched.update(buffers)
-            self.stats["dispatches"] += 1
+            self._stats["dispatches"] += 1
             if self._ring_used >= self._ring_size:
                 self.flush()
 
@@ -421,9 +443,10 @@ class Runtime(DeviceErrors):
                 except Exception as e:
                     self._reset_batch()
                     raise _translate(e, self.name) from e
-                self.stats["submits"] += 1
+                self._stats["submits"] += 1
             self._reset_batch()
-            pending, self._pending_free = self._pending_free, []
+            pending = self._pending_free[:]  # (the list itself stays: the eager path holds it)
+            self._pending_free.clear()
             self._pending_bytes = 0
             if pending:
                 self.pool.free_all(pending)
