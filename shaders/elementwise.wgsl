@@ -252,3 +252,46 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 {{LOADS}}
 {{STORE}}
 }
+//@i64 begin  (kept only in kernels that compute in i64: shader-int64; kernels.py drops it elsewhere)
+// The integer helpers above over i64, for int64 tensors stored natively.
+fn ipow__64(x: i64, y: i64) -> i64 {
+    if (y < 0li) {
+        if (x == 1li) { return 1li; }
+        if (x == -1li) { return select(1li, -1li, (y & 1li) == 1li); }
+        return 0li;
+    }
+    var result = 1li;
+    var base = x;
+    var e = y;
+    while (e > 0li) {
+        if ((e & 1li) == 1li) { result = result * base; }
+        base = base * base;
+        e = e >> 1u;
+    }
+    return result;
+}
+fn floordiv_i_64(a: i64, b: i64) -> i64 {
+    let q = a / b;
+    return select(q, q - 1li, (a % b != 0li) && ((a < 0li) != (b < 0li)));
+}
+fn rem_i_64(a: i64, b: i64) -> i64 {
+    let r = a % b;
+    return select(r, r + b, (r != 0li) && ((r < 0li) != (b < 0li)));
+}
+// at most 93 Euclid steps for 64-bit values
+fn gcd_i_64(x: i64, y: i64) -> i64 {
+    var a = abs(x);
+    var b = abs(y);
+    for (var k = 0; k < 128 && a != 0li; k++) {
+        let c = a;
+        a = b % a;
+        b = c;
+    }
+    return b;
+}
+fn lcm_i_64(x: i64, y: i64) -> i64 {
+    let g = gcd_i_64(x, y);
+    if (g == 0li) { return 0li; }
+    return abs((x / g) * y);  // i64 multiplication wraps, as PyTorch's does
+}
+//@i64 end

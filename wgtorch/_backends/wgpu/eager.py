@@ -90,7 +90,7 @@ class _Eager:
         buffers, types, layout = [out_buffer], [plan.out_wgsl], []
         for x in args:
             if type(x) is WgpuArray:
-                buf, t = x.buffer, x.dtype.wgsl
+                buf, t = x.buffer, self.be.wgsl[x.dtype]
                 for slot in range(len(buffers)):
                     if buffers[slot] is buf and types[slot] == t:
                         break
@@ -309,9 +309,9 @@ class EagerOps:
         plan = self._ew_plan_for(op, operands, compute, out_dtype)
         wide = compute is float64 or out_dtype is float64 or any(
             type(x) is WgpuArray and x.dtype is float64 for x in operands)
-        if plan.zero_check or plan.size == 0 or plan.nscalars > 4 or len(operands) > 3 or wide:
-            # (an error slot per call, nothing to dispatch, or float64's widened parameter block
-            # whose offsets differ from the template's): the general path
+        if plan.zero_check or plan.size == 0 or plan.nscalars > 4 or len(operands) > 3 or wide or plan.tc == "i64":
+            # (an error slot per call, nothing to dispatch, or float64's or int64's widened parameter
+            # block, whose offsets differ from the template's): the general path
             return lambda args: self.elementwise(op, args, compute, out_dtype)
         fast = _Eager(self, plan, operands)
         return fast.run2 if len(operands) == 2 and len(fast.arrays) == 2 else fast.run

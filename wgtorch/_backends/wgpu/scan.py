@@ -17,8 +17,9 @@ before it. The combine is associative for every op (cummax's (value, index) pair
 `_ops_source`), so the blocking gives the serial answer (up to float rounding).
 
 Accumulators: float32 for float16/float32 results (a float16 result is rounded once, as PyTorch's
-cpu kernel does), i32 for int32/int64 (int64 is stored as 32 bits on wgpu, so sums and products
-wrap past 2**31 where PyTorch's would not), u32 for a bool cummax/cummin.
+cpu kernel does), the result's own integer type for int32/int64 (i64 where the device stores int64
+natively, shader-int64: exact as PyTorch's; on a device without it int64 is stored as 32 bits, so sums
+and products wrap past 2**31 where PyTorch's would not), u32 for a bool cummax/cummin.
 """
 
 from __future__ import annotations
@@ -55,11 +56,11 @@ PARAMS = ParamBlock(
     "kept_in: array<u32, 8>",
     "kept_out: array<u32, 8>",
 )
-_ACC_DTYPE = {"f32": float32, "i32": int32, "u32": bool_}
+_ACC_DTYPE = {"f32": float32, "i32": int32, "u32": bool_, "i64": int64}
 
 
-def _accumulator(out_dtype) -> str:
-    return "f32" if out_dtype.is_floating_point else out_dtype.wgsl
+def _accumulator(be, out_dtype) -> str:
+    return "f32" if out_dtype.is_floating_point else be.wgsl[out_dtype]
 
 
 def _ops_source(op: str, ta: str) -> str:
@@ -127,7 +128,7 @@ class ScanOps:
             _level(
                 self,
                 op,
-                _accumulator(out_dtype),
+                _accumulator(self, out_dtype),
                 a,
                 None,
                 out,
@@ -184,24 +185,26 @@ class _Pass:
     def __call__(self, kernel, dst, dst_idx, out_stride, rows, K, nblocks, block, seed, groups, totals_only=False):
         be, src, src_idx = self.be, self.src, self.src_idx
         kept_shape, kept_in, kept_out = self.kept
-        ti, ta, to = src.dtype.wgsl, self.ta, dst.dtype.wgsl
+        ti, ta, to = be.wgsl[src.dtype], self.ta, be.wgsl[dst.dtype]
+        txo = be.wgsl[dst_idx.dtype] if dst_idx is not None else "i32"
         flags = {
             "HAS_IDX": dst_idx is not None,
             "IDX_IN": src_idx is not None,
             "SEED": seed is not None,
             "TOTALS": totals_only,
         }
-        key = ("scan", kernel, self.op, ti, ta, to, len(kept_shape), *flags.values())
+        key = ("scan", kernel, self.op, ti, ta, to, txo, len(kept_shape), *flags.values())
 
         def source():
             consts = {"KEPT_NDIM": len(kept_shape), **flags, "WG": WG, "ITEMS": ITEMS, "FOLD": f"{FOLD}u"}
             return specialise(
                 "scan",
-                {"TI": ti, "TA": ta, "TO": to},
+                {"TI": ti, "TA": ta, "TO": to, "TXO": txo},
                 consts,
                 {"OPS": _ops_source(self.op, ta)},
                 section=kernel,
                 params=PARAMS,
+                i64="i64" in (ti, ta, to, txo),
             )
 
         p = be.rt.pipeline(key, source, ("r", "r", "rw", "rw", "r", "r"), f"scan:{self.op}:{kernel}")

@@ -6,7 +6,8 @@ it shares); "sum" is scatter_add itself. The reductions prod/amax/amin have no W
 atomics are i32/u32 add/min/max/and/or only, and float bits do not order as integers), so every
 dtype combines by compare-exchange on the 32-bit word, f16 replacing its half of the word. An
 assignment is a plain store. bool is stored as u32 0/1, so prod/amax/amin on it are and/or/and, and
-int64 as i32 (which of repeated positions wins is unspecified, as on CUDA).
+int64 as i32 or, on a device with shader-int64, as i64 (a reduction into i64 then runs in one thread: WGSL has
+no 64-bit compare-exchange). Which of repeated positions wins an assignment is unspecified, as on CUDA.
 
 Bad indices are reported as in index.py: the thread writes nothing and records the index in its
 dispatch's slot of the runtime's error buffer; the next read or synchronize raises
@@ -72,37 +73,48 @@ def _snippets() -> dict[str, str]:
     return {name: body.replace("*/", "").strip() for name, body in zip(parts[1::2], parts[2::2])}
 
 
-def _tv(dt: dtype) -> str:
-    return "f32" if dt.wgsl in ("f32", "f16") else dt.wgsl
+def _tv(to: str) -> str:
+    return "f32" if to in ("f32", "f16") else to
 
 
-def _scatter_source(reduce, dt: dtype, ndim: int) -> str:
+def _serial(reduce, to: str) -> bool:
+    """int64 stored as i64 with a reduction: one thread applies the updates (no 64-bit compare-exchange)."""
+    return reduce is not None and to == "i64"
+
+
+def _scatter_source(reduce, dt: dtype, to: str, tix: str, ndim: int) -> str:
+    """``to``: the storage type of out/src; ``tix``: the index's."""
     s = _snippets()
     if reduce is None:
-        combine, store, tout = "combine_none", "store_assign", dt.wgsl
+        combine, store, tout = "combine_none", "store_assign", to
     else:
         floaty = reduce in ("amax", "amin") and dt.is_floating_point
         combine = f"combine_{reduce}_float" if floaty else f"combine_{reduce}"
-        store, tout = ("store_cas16" if dt.wgsl == "f16" else "store_cas32"), "atomic<u32>"
+        store, tout = ("store_cas16" if to == "f16" else "store_cas32"), "atomic<u32>"
+        if _serial(reduce, to):
+            store, tout = "store_serial", to
     return specialise(
         "scatter",
-        {"TO": dt.wgsl, "TOUT": tout, "TV": _tv(dt)},
-        {"NDIM": ndim, "WG": WG},
+        {"TO": to, "TOUT": tout, "TV": _tv(to), "TIX": tix, "TI": "i32"},
+        {"NDIM": ndim, "WG": WG, "SERIAL": _serial(reduce, to)},
         {"COMBINE": s[combine], "STORE": s[store]},
         section="scatter",
         params=SCATTER_PARAMS,
+        i64="i64" in (to, tix),
     )
 
 
-def _nz_source(kernel: str, dt: dtype, ndim: int) -> str:
-    test = _snippets()["nonzero_f32" if dt.wgsl == "f32" else "nonzero_other"]
+def _nz_source(kernel: str, to: str, ti: str, ndim: int) -> str:
+    """``to``: the input's storage type; ``ti``: the int64 output's."""
+    test = _snippets()["nonzero_f32" if to == "f32" else "nonzero_other"]
     return specialise(
         "scatter",
-        {"TO": dt.wgsl, "TOUT": dt.wgsl, "TV": _tv(dt)},
-        {"NDIM": ndim, "WG": WG},
+        {"TO": to, "TOUT": to, "TV": _tv(to), "TI": ti, "TIX": "i32"},
+        {"NDIM": ndim, "WG": WG, "SERIAL": False},
         {"NONZERO": test, "WALK": _snippets()["walk"], "COMBINE": "", "STORE": ""},
         section=kernel,
         params=NZ_PARAMS,
+        i64="i64" in (to, ti),
     )
 
 
@@ -141,9 +153,10 @@ class ScatterOps:
                 f"wgpu kernels support {MAX_DIMS} (call .contiguous() first)"
             )
         ndim, dt, rt = len(dims), out.dtype, self.rt
+        to, tix = self.wgsl[dt], self.wgsl[index.dtype]
         p = rt.pipeline(
-            ("scatter", reduce, dt.wgsl, dt.is_floating_point, ndim),
-            lambda: _scatter_source(reduce, dt, ndim),
+            ("scatter", reduce, to, tix, dt.is_floating_point, ndim),
+            lambda: _scatter_source(reduce, dt, to, tix, ndim),
             ("rw", "r", "r", "rw"),
             f"scatter:{reduce}",
         )
@@ -166,7 +179,7 @@ class ScatterOps:
             ]
             for st in merged:
                 values += [*st, *pad]
-            rt.dispatch(p, buffers, SCATTER_PARAMS.struct, values, -(-index.size // WG))
+            rt.dispatch(p, buffers, SCATTER_PARAMS.struct, values, 1 if _serial(reduce, to) else -(-index.size // WG))
         return out
 
     def nonzero(self, a: WgpuArray) -> WgpuArray:
@@ -177,12 +190,13 @@ class ScatterOps:
             return self.empty((0, ndim), int64)
         threads = -(-a.size // CHUNK)
         dt, rt = a.dtype, self.rt
+        to, ti = self.wgsl[dt], self.wgsl[int64]
         shape = list(a.shape) + [0] * (MAX_DIMS - ndim)
         strides = list(a.strides) + [0] * (MAX_DIMS - ndim)
         counts = self.empty((threads,), int32)
         p = rt.pipeline(
-            ("scatter", "nz_count", dt.wgsl, ndim),
-            lambda: _nz_source("nz_count", dt, ndim),
+            ("scatter", "nz_count", to, ndim),
+            lambda: _nz_source("nz_count", to, "i32", ndim),
             ("r", "rw"),
             "scatter:nz_count",
         )
@@ -200,8 +214,8 @@ class ScatterOps:
             return out
         offsets = self.from_numpy(np.concatenate([[0], np.cumsum(host)[:-1]]).astype(np.int32), int32)
         p = rt.pipeline(
-            ("scatter", "nz_write", dt.wgsl, ndim),
-            lambda: _nz_source("nz_write", dt, ndim),
+            ("scatter", "nz_write", to, ti, ndim),
+            lambda: _nz_source("nz_write", to, ti, ndim),
             ("r", "r", "rw"),
             "scatter:nz_write",
         )

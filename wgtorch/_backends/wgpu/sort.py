@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..._dtype import int64
 from .array import WgpuArray
 from .elementwise import _merge_dims
@@ -56,17 +58,19 @@ SEARCH_PARAMS = ParamBlock(
     "sorter_offset: u32",
     "out_offset: u32",
 )
-_KIND = {"f32": 0, "f16": 0, "i32": 1, "u32": 2}
-_COMPARE = {"f32": "f32", "f16": "f32", "i32": "i32", "u32": "u32"}
+_KIND = {"f32": 0, "f16": 0, "i32": 1, "u32": 2, "i64": 1}
+_COMPARE = {"f32": "f32", "f16": "f32", "i32": "i32", "u32": "u32", "i64": "i64"}
 
 
-def _source(section: str, ti: str, kept_ndim: int, params: ParamBlock) -> str:
+def _source(section: str, ti: str, kept_ndim: int, params: ParamBlock, tio: str = "i32") -> str:
+    """``ti``: the input's storage type (i64 only for search: the sort keys are 32-bit); ``tio``: int64's."""
     return specialise(
         "sort",
-        {"TI": ti, "TC": _COMPARE[ti]},
+        {"TI": ti, "TC": _COMPARE[ti], "TIO": tio},
         {"KIND": _KIND[ti], "KEPT_NDIM": kept_ndim, "WG": WG, "PPT": PPT, "BLOCK": BLOCK},
         section=section,
         params=params,
+        i64="i64" in (ti, tio),
     )
 
 
@@ -75,8 +79,10 @@ class SortOps:
 
     def _sort_pipeline(self, section: str, ti: str, kept_ndim: int, access: tuple):
         params = SEARCH_PARAMS if section == "search" else SORT_PARAMS
+        tio = self.wgsl[int64]
         return self.rt.pipeline(
-            ("sort", section, ti, kept_ndim), lambda: _source(section, ti, kept_ndim, params), access, f"sort:{section}"
+            ("sort", section, ti, tio, kept_ndim), lambda: _source(section, ti, kept_ndim, params, tio), access,
+            f"sort:{section}"
         )
 
     def sort(self, a: WgpuArray, dim: int, descending: bool):
@@ -94,6 +100,8 @@ class SortOps:
         rows = math.prod(a.shape) // n if n else 0
         if rows == 0 or count == 0:
             return values, indices
+        if self.wgsl[a.dtype] == "i64":
+            return self._sort_on_host(a, dim, descending, count)
         P = 1 << (n - 1).bit_length()
         total = rows * P
         if total >= 2**31 or 2 * total * 4 > self.rt.max_binding:
@@ -112,7 +120,7 @@ class SortOps:
             )
         pad = [0] * (MAX_DIMS - len(kept_shape))
         pairs = self.empty((2 * total,), int64)  # scratch, read as u32 pairs
-        ti, kd = a.dtype.wgsl, len(kept_shape)
+        ti, kd = self.wgsl[a.dtype], len(kept_shape)
 
         def meta(**kw):
             v = {
@@ -166,6 +174,16 @@ class SortOps:
         )
         return values, indices
 
+    def _sort_on_host(self, a: WgpuArray, dim: int, descending: bool, count: int):
+        """Sort int64 stored as i64 with NumPy's stable sort: the kernels sort 32-bit keys, and an
+        exact result is worth the round trip (one read, two uploads)."""
+        host = self.to_numpy(a)
+        # descending: ascending on the complement (~x = -x - 1 reverses the order exactly; -x would overflow)
+        order = np.argsort(~host if descending else host, axis=dim, kind="stable")
+        order = np.take(order, np.arange(count), axis=dim)
+        return (self.from_numpy(np.take_along_axis(host, order, axis=dim), a.dtype),
+                self.from_numpy(order.astype(np.int64), int64))
+
     def _zeros_index(self, shape):
         return self.elementwise("copy", [0], int64, int64, out=self.empty(shape, int64))
 
@@ -182,7 +200,7 @@ class SortOps:
         sorter = self._contiguous(sorter) if sorter is not None else None
         shared = seq.ndim == 1
         per_row = values.size if shared else values.size // (seq.size // m)
-        p = self._sort_pipeline("search", seq.dtype.wgsl, 0, ("r", "r", "r", "rw"))
+        p = self._sort_pipeline("search", self.wgsl[seq.dtype], 0, ("r", "r", "r", "rw"))
         vals = [
             values.size,
             per_row,
