@@ -329,8 +329,8 @@ def _expression(op: str, tc: str) -> str:
     expr = float_expr if tc in _FLOATS else int_expr
     if expr is None:  # the front end refuses these dtypes first (registry `accepts`)
         raise TypeError(f"{op} is not defined for integer tensors on wgpu")
-    if tc == "i64":  # the integer helpers' i64 forms (elementwise.wgsl's //@i64 block)
-        expr = _I32_HELPER_CALL.sub(r"\1_64(a, b)", expr)
+    if tc == "i64":  # the integer helpers' i64 forms (elementwise.wgsl's //@i64 block), and a guarded %
+        expr = _I32_HELPER_CALL.sub(r"\1_64(a, b)", expr).replace("a % b", "mod_64(a, b)")
     return expr
 
 
