@@ -4,9 +4,11 @@
 one ``init`` pass that turns every row into P = next_pow2(n) (key, index) pairs, one ``local``
 pass that sorts each BLOCK-long run in workgroup memory, then for every longer bitonic stage k
 the ``global`` passes with compare distances j >= BLOCK (one dispatch per two steps) and one ``local``
-merge pass for j < BLOCK, and a ``finish`` pass that writes values and int64 indices (stored as
-i32). Comparing (key, index) makes the result the stable sort, ties in input order; NaN sorts as
-the largest value, -0.0 equals 0.0. A row of n elements costs O(P log^2 P) compare-exchanges.
+merge pass for j < BLOCK, and a ``finish`` pass that writes values and int64 indices (i32, or i64
+where the device stores int64 natively). The keys are 32-bit: int64 values stored as i64 are sorted
+on the host with NumPy's stable sort instead (exact; one read and two uploads). Comparing (key,
+index) makes the result the stable sort, ties in input order; NaN sorts as the largest value, -0.0
+equals 0.0. A row of n elements costs O(P log^2 P) compare-exchanges.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 
 import numpy as np
 
-from ..._dtype import int64
+from ..._dtype import int32, int64
 from .array import WgpuArray
 from .elementwise import _merge_dims
 from .kernels import specialise
@@ -119,7 +121,7 @@ class SortOps:
                 f"the wgpu kernels support {MAX_DIMS} (call .contiguous() first)"
             )
         pad = [0] * (MAX_DIMS - len(kept_shape))
-        pairs = self.empty((2 * total,), int64)  # scratch, read as u32 pairs
+        pairs = self.empty((2 * total,), int32)  # scratch, read as u32 pairs (int32: 4-byte elements on every device)
         ti, kd = self.wgsl[a.dtype], len(kept_shape)
 
         def meta(**kw):
