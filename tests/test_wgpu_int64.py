@@ -314,3 +314,22 @@ def test_int64_param_block_layout(native):
     wide = PARAMS.widened_int()
     assert "scalar_i: vec4<i64>" in wide.wgsl and wide.offset_of("scalar_i") % 32 == 0
     assert wide.struct.size == wide.size and wide.size % 32 == 0
+
+
+def test_graph_capture_replays_int64_ops(native):
+    """Captured int64 kernels (their widened parameter blocks are not fused) and a cast from int64
+    into a fusable float chain replay exactly."""
+    a = torch.tensor(BIG[:8], device="wgpu")
+    f = torch.tensor([0.5] * 8, device="wgpu")
+    g = torch.wgpu.Graph()
+    with torch.wgpu.graph(g):
+        y = (a + 2**33) * 3 - a // 7
+        z = (a.float() * f + 1.0).abs()
+        s = a.sum()
+    for values in (BIG[:8], BIG[3:]):
+        a.copy_(torch.tensor(values, device="wgpu"))
+        g.replay()
+        t = T.tensor(values)
+        _same(y, (t + 2**33) * 3 - t // 7)
+        _same(z, (t.float() * 0.5 + 1.0).abs())
+        _same(s, t.sum())
