@@ -6,8 +6,8 @@
 //   TOUT   out's element type: TO for assignment, atomic<u32> for a reduction
 //   TV     the type values combine in (f32 for f16 and f32, i32, u32, i64)
 //   TI     the storage type of int64 indices (i32, or i64 on a device with shader-int64)
-//   SERIAL the scatter kernel's one thread applies every update in order (int64 stored as i64 with
-//          a reduction: WGSL has no 64-bit compare-exchange)
+//   SERIAL the scatter kernel's one thread applies SERIAL_RUN updates from P.serial_first on, in
+//          order (int64 stored as i64 with a reduction: WGSL has no 64-bit compare-exchange)
 //   NDIM   dimensions of the iteration space (0 .. 8)
 //   WG     the workgroup size
 // and fills COMBINE (the reduction) and STORE (how one element is written) from the snippets at
@@ -48,9 +48,10 @@ fn report(k: i32) {
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * u32(WG);
-    if (SERIAL) {
+    if (SERIAL) {  // one run of SERIAL_RUN elements per dispatch, in order (the loop limit: scatter.py)
         if (i == 0u) {
-            for (var j = 0u; j < P.numel; j++) {
+            let stop = min(P.serial_first + u32(SERIAL_RUN), P.numel);
+            for (var j = P.serial_first; j < stop; j++) {
                 scatter_one(j);
             }
         }

@@ -333,3 +333,19 @@ def test_graph_capture_replays_int64_ops(native):
         _same(y, (t + 2**33) * 3 - t // 7)
         _same(z, (t.float() * 0.5 + 1.0).abs())
         _same(s, t.sum())
+
+
+@pytest.mark.parametrize("reduce", ["prod", "amax"])
+def test_scatter_reduce_int64_past_one_serial_run(native, reduce):
+    """A reduction into int64 runs serially in runs of SERIAL_RUN elements (lavapipe's loop limit):
+    more than two runs, every element counted."""
+    from wgtorch._backends.wgpu.scatter import SERIAL_RUN
+
+    n = 2 * SERIAL_RUN + 123
+    rng = np.random.default_rng(5)
+    src = rng.integers(-3, 4, n) if reduce == "prod" else rng.integers(-(2**50), 2**50, n)
+    idx = rng.integers(0, 40, n)
+    got = torch.full((40,), 1, device="wgpu").scatter_reduce(0, torch.tensor(idx, device="wgpu"),
+                                                             torch.tensor(src, device="wgpu"), reduce)
+    want = T.full((40,), 1).scatter_reduce(0, T.tensor(idx), T.tensor(src), reduce)
+    _same(got, want)

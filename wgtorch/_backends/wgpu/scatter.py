@@ -51,7 +51,11 @@ SCATTER_PARAMS = ParamBlock(
     "off_src: u32",
     "shape: array<u32, 8>",
     "stride: array<array<u32, 8>, 3>  // out (0 along dim), index, src",
+    "serial_first: u32  // SERIAL: the first index element of this dispatch's run",
 )
+# SERIAL: index elements per dispatch. llvmpipe (lavapipe) silently ends an invocation's loops after
+# 65,535 iterations in all (see reduce.py): one element costs at most 1 + 8 (its coordinate loop).
+SERIAL_RUN = 4096
 NZ_PARAMS = ParamBlock(
     "threads: u32",
     "chunk: u32",
@@ -96,7 +100,7 @@ def _scatter_source(reduce, dt: dtype, to: str, tix: str, ndim: int) -> str:
     return specialise(
         "scatter",
         {"TO": to, "TOUT": tout, "TV": _tv(to), "TIX": tix, "TI": "i32"},
-        {"NDIM": ndim, "WG": WG, "SERIAL": _serial(reduce, to)},
+        {"NDIM": ndim, "WG": WG, "SERIAL": _serial(reduce, to), "SERIAL_RUN": SERIAL_RUN},
         {"COMBINE": s[combine], "STORE": s[store]},
         section="scatter",
         params=SCATTER_PARAMS,
@@ -110,7 +114,7 @@ def _nz_source(kernel: str, to: str, ti: str, ndim: int) -> str:
     return specialise(
         "scatter",
         {"TO": to, "TOUT": to, "TV": _tv(to), "TI": ti, "TIX": "i32"},
-        {"NDIM": ndim, "WG": WG, "SERIAL": False},
+        {"NDIM": ndim, "WG": WG, "SERIAL": False, "SERIAL_RUN": SERIAL_RUN},
         {"NONZERO": test, "WALK": _snippets()["walk"], "COMBINE": "", "STORE": ""},
         section=kernel,
         params=NZ_PARAMS,
@@ -163,23 +167,26 @@ class ScatterOps:
         rt.error_decoders.setdefault(ERR_SCATTER, scatter_error)
         pad = (0,) * (MAX_DIMS - ndim)
         buffers = (out.buffer, src.buffer, index.buffer, rt.error_buffer())
-        with rt.lock:  # no check may recycle the slot before the dispatch is recorded
-            values = [
-                index.size,
-                a.shape[dim],
-                dim_stride,
-                ERR_SCATTER,
-                dim,
-                rt.error_slot(),
-                out.offset,
-                index.offset,
-                src.offset,
-                *dims,
-                *pad,
-            ]
-            for st in merged:
-                values += [*st, *pad]
-            rt.dispatch(p, buffers, SCATTER_PARAMS.struct, values, 1 if _serial(reduce, to) else -(-index.size // WG))
+        serial = _serial(reduce, to)
+        for first in range(0, index.size, SERIAL_RUN) if serial else (0,):
+            with rt.lock:  # no check may recycle the slot before the dispatch is recorded
+                values = [
+                    index.size,
+                    a.shape[dim],
+                    dim_stride,
+                    ERR_SCATTER,
+                    dim,
+                    rt.error_slot(),
+                    out.offset,
+                    index.offset,
+                    src.offset,
+                    *dims,
+                    *pad,
+                ]
+                for st in merged:
+                    values += [*st, *pad]
+                values.append(first)
+                rt.dispatch(p, buffers, SCATTER_PARAMS.struct, values, 1 if serial else -(-index.size // WG))
         return out
 
     def nonzero(self, a: WgpuArray) -> WgpuArray:
