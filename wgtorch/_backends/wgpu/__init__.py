@@ -41,11 +41,10 @@ _STORAGE_NP = {"f32": np.dtype(np.float32), "i32": np.dtype(np.int32), "u32": np
                "f16": np.dtype(np.float16), "f64": np.dtype(np.float64), "i64": np.dtype(np.int64)}
 
 
-def storage_np_dtype(dt: dtype, wgsl: dict | None = None) -> np.dtype:
-    """The NumPy dtype of the bytes wgpu stores for ``dt``; ``wgsl``: a backend's storage types
-    (`WgpuBackend.wgsl`), without which int64 is taken as the 32-bit storage of adapters lacking
-    shader-int64."""
-    return _STORAGE_NP[wgsl[dt] if wgsl is not None else dt.wgsl]
+def storage_np_dtype(dt: dtype, wgsl: dict) -> np.dtype:
+    """The NumPy dtype of the bytes a wgpu backend stores for ``dt``; ``wgsl``: that backend's
+    storage types (`WgpuBackend.wgsl`: int64 is i64 or i32 by the adapter)."""
+    return _STORAGE_NP[wgsl[dt]]
 
 
 def int64_native(features) -> bool:
