@@ -5,7 +5,8 @@
 // shape for scatter_add. Three strided operands walk it together:
 //   0 "target": the tensor the index addresses (a for index_select/gather, out for scatter_add),
 //               with stride 0 along `dim`: the index value times P.dim_stride replaces it
-//   1 the index (int32 and int64 are both stored as i32)
+//   1 the index (int32, or int64 stored as i32 or as i64: TI); an i64 index beyond the i32 range is
+//     clamped to it first, which keeps it out of range (dims are below 2**31)
 //   2 "other": src for scatter_add (index_select/gather write out[P.out_offset + i] instead)
 //
 // A bad index (negative or >= P.dim_size) never reaches memory: the thread reports it in its
@@ -16,6 +17,7 @@
 // The host (wgtorch/_backends/wgpu/index.py) prepends:
 //   TO    the element storage type of data/out (f32, f16, i32, u32 for bool)
 //   TOUT  out's element type: TO, or atomic<u32> for scatter_add
+//   TI    the index's storage type (i32, or i64 for int64 on a device with shader-int64)
 //   NDIM  dimensions of the iteration space after merging (0 .. 8)
 //   WG    the workgroup size
 // and keeps ONE `//@kernel NAME` section below, which defines `store` for that kernel.
@@ -24,7 +26,7 @@
 
 @group(0) @binding(1) var<storage, read_write> out: array<TOUT>;
 @group(0) @binding(2) var<storage, read> data: array<TO>;
-@group(0) @binding(3) var<storage, read> index: array<i32>;
+@group(0) @binding(3) var<storage, read> index: array<TI>;
 @group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>>;
 
 // Record a bad index: the first report wins word 0 of the slot and writes the details.
@@ -62,7 +64,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         at_index += c * P.stride[1][d];
         at_other += c * P.stride[2][d];
     }
-    let k = index[at_index];
+    let k = i32(clamp(index[at_index], TI(-2147483648), TI(2147483647)));
     let ok = k >= 0 && u32(k) < P.dim_size;
     if (!ok) {
         report(k);
@@ -135,6 +137,20 @@ fn store(i: u32, at: u32, ok: bool, at_other: u32) {
 fn store(i: u32, at: u32, ok: bool, at_other: u32) {
     if (ok) {
         atomicAdd(&out[at], bitcast<u32>(data[at_other]));
+    }
+}
+//@end
+
+//@kernel scatter_int64
+// No 64-bit atomics in WGSL: out is two u32 words per element (low first). Add the low words,
+// carry into the high word when the low sum wrapped: exact modulo 2**64 whatever the order.
+fn store(i: u32, at: u32, ok: bool, at_other: u32) {
+    if (ok) {
+        let v = data[at_other];
+        let lo = u32(v & 0xffffffffli);
+        let hi = u32((v >> 32u) & 0xffffffffli);
+        let old = atomicAdd(&out[2u * at], lo);
+        atomicAdd(&out[2u * at + 1u], hi + select(0u, 1u, old + lo < old));
     }
 }
 //@end

@@ -4,6 +4,7 @@
 // The host (wgtorch/backends/wgpu/nn.py) keeps the shared part of this file and ONE of the
 // `//@kernel NAME` ... `//@end` sections (each defines its own bindings and `main`), and prepends:
 //   TX           storage type of the float tensors (f32 or f16: arithmetic in f32; f64: the f64 kernel)
+//   TT           storage type of the class targets (i32, or i64 for int64 on a device with shader-int64)
 //   WG           workgroup size
 //   TPR          threads per row (a power of two <= WG) for the row kernels: each row's elements
 //                are strided over TPR lanes and the partial results combined in workgroup memory
@@ -97,7 +98,7 @@ fn seg_lse(id: RowId, v: vec2<f32>) -> vec2<f32> {
 
 //@kernel ce_forward
 @group(0) @binding(1) var<storage, read> x: array<TX>;
-@group(0) @binding(2) var<storage, read> tgt: array<i32>;
+@group(0) @binding(2) var<storage, read> tgt: array<TT>;
 @group(0) @binding(3) var<storage, read> weight: array<TX>;
 @group(0) @binding(4) var<storage, read_write> loss: array<TX>;
 @group(0) @binding(5) var<storage, read_write> wt_out: array<TX>;
@@ -151,7 +152,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     if (!id.valid || id.lane != 0u) {
         return;
     }
-    let t = tgt[P.off[1] + r];
+    let t = i32(clamp(tgt[P.off[1] + r], TT(-2147483648), TT(2147483647)));  // (beyond i32: out of range)
     let eps = P.smoothing;
     var l = 0.0;
     var wt = 0.0;
@@ -198,7 +199,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 
 //@kernel ce_backward
 @group(0) @binding(1) var<storage, read> x: array<TX>;
-@group(0) @binding(2) var<storage, read> tgt: array<i32>;
+@group(0) @binding(2) var<storage, read> tgt: array<TT>;
 @group(0) @binding(3) var<storage, read> weight: array<TX>;
 @group(0) @binding(4) var<storage, read> stats: array<f32>;
 @group(0) @binding(5) var<storage, read> grad: array<TX>;
@@ -222,7 +223,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let n = e / (C * inner);
     let c = (e / inner) % C;
     let r = n * inner + e % inner;
-    let t = tgt[P.off[1] + r];
+    let t = i32(clamp(tgt[P.off[1] + r], TT(-2147483648), TT(2147483647)));  // (beyond i32: out of range)
     var out = 0.0;
     if (t == P.ignore_index) {
         out = 0.0;

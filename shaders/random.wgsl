@@ -87,6 +87,17 @@ fn randint_value(x: u32) -> i32 {
     return bitcast<i32>(bitcast<u32>(P.ilow) + offset);  // wraps like i64 arithmetic cast to i32
 }
 
+//@i64 begin  (int64 stored as i64, shader-int64: low + offset in 64 bits)
+fn randint_value64(x: u32) -> i64 {
+    var offset = x;
+    if (P.range != 0u) {
+        offset = x % P.range;
+    }
+    // (masked: naga turns u32 into i64 with a sign extension, measured on lavapipe)
+    return (i64(P.ilow_hi) << 32u) + (i64(bitcast<u32>(P.ilow)) & 0xffffffffli) + (i64(offset) & 0xffffffffli);
+}
+//@i64 end
+
 fn store_uniform(i: u32, v: f32) {
 {{STORE_UNIFORM}}
 }
@@ -132,7 +143,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         } else if (KIND == 1) {
             store_float(at, values[j]);
         } else {
-            store_int(at, randint_value(w[j]));
+            {{STORE_INT}}
         }
     }
 }

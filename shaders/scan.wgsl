@@ -9,7 +9,8 @@
 //   TI, TA, TO  input storage, accumulator and output storage types (TA: f32 for f16/f32 results,
 //               i32 for int32/int64, u32 for bool cummax/cummin)
 //   KEPT_NDIM   kept dims after merging (0: one row)
-//   HAS_IDX     cummax/cummin: carry (value, index) pairs, indices to `dst_idx`
+//   HAS_IDX     cummax/cummin: carry (value, index) pairs, indices to `dst_idx` (stored as TXO:
+//               i32, or i64 for the int64 result on a device with shader-int64; block totals' are i32)
 //   IDX_IN      indices come from `src_idx` (a pass over block totals), else the position k
 //   SEED        start block b of each row from `pre[row * nblocks + b - 1]` (scanned block totals)
 //   TOTALS      write each block's total (to dst[row * nblocks + b]) instead of the scan
@@ -29,7 +30,7 @@ struct Pair {
 @group(0) @binding(1) var<storage, read> src: array<TI>;
 @group(0) @binding(2) var<storage, read> src_idx: array<i32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<TO>;
-@group(0) @binding(4) var<storage, read_write> dst_idx: array<i32>;
+@group(0) @binding(4) var<storage, read_write> dst_idx: array<TXO>;
 @group(0) @binding(5) var<storage, read> pre: array<TA>;
 @group(0) @binding(6) var<storage, read> pre_idx: array<i32>;
 
@@ -60,7 +61,7 @@ fn store(base: u32, k: u32, a: Pair) {
     let o = base + k * P.out_stride;
     dst[o] = TO(a.v);
     if (HAS_IDX) {
-        dst_idx[P.out_idx_off + (o - P.out_off)] = a.i;
+        dst_idx[P.out_idx_off + (o - P.out_off)] = TXO(a.i);
     }
 }
 
@@ -102,7 +103,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (TOTALS) {
         dst[P.out_off + id] = TO(acc.v);
         if (HAS_IDX) {
-            dst_idx[P.out_idx_off + id] = acc.i;
+            dst_idx[P.out_idx_off + id] = TXO(acc.i);
         }
     }
 }
@@ -184,7 +185,7 @@ fn main(@builtin(local_invocation_id) lid3: vec3<u32>, @builtin(workgroup_id) wi
             let total = combine(prefix, acc);
             dst[P.out_off + group] = TO(total.v);
             if (HAS_IDX) {
-                dst_idx[P.out_idx_off + group] = total.i;
+                dst_idx[P.out_idx_off + group] = TXO(total.i);
             }
         }
         return;

@@ -5,7 +5,10 @@
 // The host (wgtorch/_backends/wgpu/scatter.py) prepends the parameter block (ParamBlock), and:
 //   TO     element storage type of out/src (f64, f32, f16, i32, u32 for bool; f64 reduces in add_lines)
 //   TOUT   out's element type: TO for assignment, atomic<u32> for a reduction
-//   TV     the type values combine in (f32 for f16 and f32, i32, u32)
+//   TV     the type values combine in (f32 for f16 and f32, i32, u32, i64)
+//   TI     the storage type of int64 indices (i32, or i64 on a device with shader-int64)
+//   SERIAL the scatter kernel's one thread applies SERIAL_RUN updates from P.serial_first on, in
+//          order (int64 stored as i64 with a reduction: WGSL has no 64-bit compare-exchange)
 //   NDIM   dimensions of the iteration space (0 .. 8)
 //   WG     the workgroup size
 // and fills COMBINE (the reduction) and STORE (how one element is written) from the snippets at
@@ -14,13 +17,13 @@
 //@kernel scatter
 // One thread per index element; three strided operands walk the index's shape together:
 //   0 out, with stride 0 along dim (the index value times P.dim_stride takes its place)
-//   1 the index (int32 and int64 are both stored as i32)
+//   1 the index (int32, or int64 as TI; beyond the i32 range it is clamped to it, staying out of range)
 //   2 src (possibly a stride-0 broadcast of one value)
 // A bad index (negative or >= P.dim_size) never reaches memory: the thread reports it in its
 // dispatch's slot of `err` (the runtime raises at the next read or synchronize) and writes nothing.
 @group(0) @binding(1) var<storage, read_write> out: array<TOUT>;
 @group(0) @binding(2) var<storage, read> src: array<TO>;
-@group(0) @binding(3) var<storage, read> index: array<i32>;
+@group(0) @binding(3) var<storage, read> index: array<TIX>;
 @group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>>;
 
 fn report(k: i32) {
@@ -46,9 +49,22 @@ fn report(k: i32) {
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * u32(WG);
+    if (SERIAL) {  // one run of SERIAL_RUN elements per dispatch, in order (the loop limit: scatter.py)
+        if (i == 0u) {
+            let stop = min(P.serial_first + u32(SERIAL_RUN), P.numel);
+            for (var j = P.serial_first; j < stop; j++) {
+                scatter_one(j);
+            }
+        }
+        return;
+    }
     if (i >= P.numel) {
         return;
     }
+    scatter_one(i);
+}
+
+fn scatter_one(i: u32) {
     var rem = i;
     var at_out = P.off_out;
     var at_index = P.off_index;
@@ -61,7 +77,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         at_index += c * P.stride[1][d];
         at_src += c * P.stride[2][d];
     }
-    let k = index[at_index];
+    let k = i32(clamp(index[at_index], TIX(-2147483648), TIX(2147483647)));
     if (k < 0 || u32(k) >= P.dim_size) {
         report(k);
         return;
@@ -80,7 +96,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // the lines; P.line_len steps of P.index_step / P.src_step walk one.
 @group(0) @binding(1) var<storage, read_write> out: array<TO>;
 @group(0) @binding(2) var<storage, read> src: array<TO>;
-@group(0) @binding(3) var<storage, read> index: array<i32>;
+@group(0) @binding(3) var<storage, read> index: array<TIX>;
 @group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>>;
 
 fn report(k: i32) {  // (the scatter section's)
@@ -120,7 +136,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         at_src += c * P.stride[2][d];
     }
     for (var j = 0u; j < P.line_len; j++) {
-        let k = index[at_index + j * P.index_step];
+        // (an i64 index beyond the i32 range is clamped to it, staying out of range, as in the scatter section)
+        let k = i32(clamp(index[at_index + j * P.index_step], TIX(-2147483648), TIX(2147483647)));
         if (k < 0 || u32(k) >= P.dim_size) {
             report(k);
             continue;
@@ -166,7 +183,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 // from row offsets[t] (the exclusive prefix sum of nz_count's counts) on.
 @group(0) @binding(1) var<storage, read> inp: array<TO>;
 @group(0) @binding(2) var<storage, read> offsets: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<i32>;
+@group(0) @binding(3) var<storage, read_write> out: array<TI>;
 
 {{NONZERO}}
 
@@ -185,7 +202,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     for (var j = start; j < stop; j++) {
         if (nonzero(inp[w.at])) {
             for (var d = 0; d < NDIM; d++) {
-                out[P.off_out + row * u32(NDIM) + u32(d)] = i32(w.coord[d]);
+                out[P.off_out + row * u32(NDIM) + u32(d)] = TI(w.coord[d]);
             }
             row += 1u;
         }
@@ -220,6 +237,12 @@ fn combine(a: TV, b: TV) -> TV { return b; }
 //! store_assign
 fn store(at: u32, v: TO) {
     out[at] = v;
+}
+
+//! store_serial
+// SERIAL: this thread is the only writer.
+fn store(at: u32, v: TO) {
+    out[at] = combine(out[at], v);
 }
 
 //! store_cas32

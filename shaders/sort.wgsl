@@ -19,7 +19,8 @@
 // search: one thread per value; a binary search with PyTorch's comparisons (the first position
 // whose element is >= v, or > v with `right`), through `sorter` where given.
 //
-// The host prepends TI (input storage: f64, f32, f16, i32, u32 for bool), TC (its compare type),
+// The host prepends TI (input storage: f64, f32, f16, i32, u32 for bool; i64 for int64 only in search),
+// TIO (the storage of int64 indices: i32, or i64 on a device with shader-int64), TC (its compare type),
 // KIND (0 float, 1 signed int, 2 unsigned), W (words a pair), KEPT_NDIM, WG, PPT (pairs a thread compares per step),
 // BLOCK (= 2 * WG * PPT) and the section's parameter block.
 
@@ -243,7 +244,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 @group(0) @binding(1) var<storage, read> src: array<TI>;
 @group(0) @binding(2) var<storage, read> pairs: array<u32>;
 @group(0) @binding(3) var<storage, read_write> values: array<TI>;
-@group(0) @binding(4) var<storage, read_write> indices: array<i32>;
+@group(0) @binding(4) var<storage, read_write> indices: array<TIO>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -266,15 +267,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let idx = min(pairs[P.pairs_offset + W * (row * P.P + j) + W - 1u], P.n - 1u);
     at_out += j * P.out_stride;
     values[P.out_offset + at_out] = src[at_in + idx * P.in_stride];
-    indices[P.idx_offset + at_out] = i32(idx);
+    indices[P.idx_offset + at_out] = TIO(idx);
 }
 //@end
 
 //@kernel search
 @group(0) @binding(1) var<storage, read> seq: array<TI>;
 @group(0) @binding(2) var<storage, read> vals: array<TI>;
-@group(0) @binding(3) var<storage, read> sorter: array<i32>;
-@group(0) @binding(4) var<storage, read_write> out: array<i32>;
+@group(0) @binding(3) var<storage, read> sorter: array<TIO>;
+@group(0) @binding(4) var<storage, read_write> out: array<TIO>;
 
 // mid >= v (mid > v with `right`), false where either is NaN, as PyTorch's !(a >= b) tests read.
 fn beyond(mid: TC, v: TC) -> bool {
@@ -305,7 +306,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         var at = mid;
         if (P.has_sorter != 0u) {
             // (the host checked the sorter's range; the clamp keeps a bad one inside the row)
-            at = min(u32(max(sorter[P.sorter_offset + base + mid], 0)), P.m - 1u);
+            at = u32(clamp(sorter[P.sorter_offset + base + mid], TIO(0), TIO(P.m - 1u)));
         }
         if (beyond(TC(seq[P.seq_offset + base + at]), v)) {
             hi = mid;
@@ -313,6 +314,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             lo = mid + 1u;
         }
     }
-    out[P.out_offset + t] = i32(lo);
+    out[P.out_offset + t] = TIO(lo);
 }
 //@end

@@ -12,8 +12,9 @@ in both libraries, evaluates the expression, and compares
 * errors: when PyTorch raises, wgtorch must raise too and the exception type must be equal.
 
 Deliberate deviations on wgpu are checked as the clear error they must be (`expected_deviation`):
-float64 needs shader-f64, int64 values outside int32 raise on upload, float16 needs shader-f16; int64
-results are compared modulo 2**32 there (WGSL stores int64 as i32).
+float64 needs shader-f64, float16 needs shader-f16, and where the adapter stores int64 as i32 (no
+shader-int64: `int64_mode` "int32-storage") int64 values outside int32 raise on upload and int64
+results are compared modulo 2**32. With shader-int64 ("native") int64 is compared exactly.
 
 The case generators at the bottom (`random_case`) feed tests/test_oracle_random.py and
 tools/fuzz_vs_torch.py.
@@ -307,7 +308,7 @@ def expected_deviation(case: Case, device: str):
         if a.dtype == "float16" and not _has_f16():
             return ((TypeError,), "shader-f16")
         up = a.values[:1] if a.layout == "expand" else a.values  # what is uploaded
-        if a.dtype == "int64" and up.size and (up.min() < -(2**31) or up.max() > 2**31 - 1):
+        if a.dtype == "int64" and up.size and (up.min() < -(2**31) or up.max() > 2**31 - 1) and _int64_narrow():
             return ((OverflowError, RuntimeError, ValueError), "int32")
     if _MATMUL.search(case.expr) and tensors and all(a.dtype in ("int32", "int64") for a in tensors):
         # the wgpu matmul kernels are floating point (README): TypeError, or PyTorch's shape error first
@@ -319,6 +320,13 @@ def _has_f64() -> bool:
     from wgtorch._device import get_backend
 
     return "shader-f64" in get_backend(wgtorch.device("wgpu")).rt.features
+
+
+def _int64_narrow() -> bool:
+    """Whether the wgpu device stores int64 as i32 (no shader-int64)."""
+    from wgtorch._device import get_backend
+
+    return get_backend(wgtorch.device("wgpu")).int64_mode == "int32-storage"
 
 
 def _has_f16() -> bool:
@@ -403,7 +411,7 @@ def _compare_outputs(wo, to, case, device):
             if str(w.device).split(":")[0] != device:
                 return "dtype", f"{tag}result on {w.device}, expected {device}"
             exp = _np(t)
-            if device == "wgpu" and td == "int64":  # WGSL stores int64 as i32
+            if device == "wgpu" and td == "int64" and _int64_narrow():  # int64 stored as i32
                 exp = exp.astype(np.int32).astype(np.int64)
             if td == "float32" and "gelu(" in case.expr:
                 # PyTorch's AVX-512 float32 gelu overflows past 1.7e38 (inf, and NaN at +inf) where its other

@@ -88,12 +88,17 @@ def test_index_kernels_are_sections_of_their_family():
     and each specialised kernel holds exactly one `store`."""
     src = family_source("index")
     assert "//!" not in src and "/*" not in src
-    for op, dt in [("gather", torch.float32), ("index_select", torch.int32), ("scatter_add", torch.float32),
-                   ("scatter_add", torch.float16), ("scatter_add", torch.int64), ("scatter_add", torch.bool)]:
-        section = index._store_section(op, dt)
+    for op, dt, to, ti in [("gather", torch.float32, "f32", "i32"), ("index_select", torch.int32, "i32", "i64"),
+                           ("scatter_add", torch.float32, "f32", "i32"), ("scatter_add", torch.float16, "f16", "i64"),
+                           ("scatter_add", torch.int64, "i32", "i32"), ("scatter_add", torch.int64, "i64", "i64"),
+                           ("scatter_add", torch.bool, "u32", "i32")]:
+        section = index._store_section(op, dt, to)
         assert f"//@kernel {section}\n" in src
-        kernel = index._source(op, dt, 2)
+        kernel = index._source(op, dt, to, ti, 2)
         assert kernel.count("fn store(") == 1 and "\n//@kernel" not in kernel and "struct Meta {" in kernel
+        # i64 text only in kernels that use i64 (WGSL without shader-int64 cannot compile it)
+        code = "\n".join(line.split("//")[0] for line in kernel.splitlines())
+        assert ("i64" in code) == ("i64" in (to, ti)), (op, to, ti)
 
 
 def test_an_unknown_section_is_refused():

@@ -76,17 +76,31 @@ def test_random_default_ranges(device):
     assert b.dtype == np.bool_ and 0.4 < b.mean() < 0.6
     i = wt.empty(4000, dtype=wt.int32, device=device).random_(-5, 5).numpy()
     np.testing.assert_array_equal(np.unique(i), np.arange(-5, 5))
-    top = 2**63 if device == "cpu" else 2**31  # int64 is stored as int32 on wgpu
-    big = wt.empty(4000, dtype=wt.int64, device=device).random_().numpy().astype(np.float64)
+    big = wt.empty(4000, dtype=wt.int64, device=device)
+    top = 2**31 if wt._dtype.int64_is_narrow(big) else 2**63  # (wgpu without shader-int64 stores int64 as int32)
+    big = big.random_().numpy().astype(np.float64)
     assert big.min() >= 0 and big.max() < top and big.max() > top / 2
     assert abs(big.mean() / top - 0.5) < 0.05
 
 
 def test_random_wide_ranges_on_cpu():
+    _wide_ranges("cpu")
+
+
+def test_random_wide_ranges_on_wgpu_with_native_int64(wgpu_device):
+    if wt._dtype.int64_is_narrow(wt.zeros(1, dtype=wt.int64, device=wgpu_device)):
+        with pytest.raises(RuntimeError, match="at most 2"):
+            wt.empty(4, dtype=wt.int64, device=wgpu_device).random_(-(2**40), 2**40)
+        pytest.skip("int64 is stored as int32 on this adapter (no shader-int64); its clear error was checked")
+    _wide_ranges(wgpu_device, float64=wt.wgpu.get_device_properties().float64)
+
+
+def _wide_ranges(device, float64=True):
     wt.manual_seed(3)
-    x = wt.empty(4000, dtype=wt.float64).random_().numpy()
-    assert x.max() <= 2**53 and x.max() > 2**52 and np.all(x == np.round(x))
-    y = wt.empty(4000, dtype=wt.int64).random_(-(2**40), 2**40).numpy()
+    if float64:
+        x = wt.empty(4000, dtype=wt.float64, device=device).random_().numpy()
+        assert x.max() <= 2**53 and x.max() > 2**52 and np.all(x == np.round(x))
+    y = wt.empty(4000, dtype=wt.int64, device=device).random_(-(2**40), 2**40).numpy()
     assert y.min() >= -(2**40) and y.max() < 2**40 and y.min() < -(2**39) and y.max() > 2**39
 
 

@@ -356,7 +356,8 @@ def test_index_select_and_gather_move_float64_values(f64_device):
 def test_device_properties(wgpu_device):
     props = torch.wgpu.get_device_properties()
     assert props.name == props["name"] == torch.wgpu.get_device_name()
-    assert props.int64_mode == "int32-storage"
+    narrow = "shader-int64" not in props.features or os.environ.get("WGTORCH_WGPU_INT64") == "int32-storage"
+    assert props.int64_mode == ("int32-storage" if narrow else "native")
     assert props.float64 == ("shader-f64" in props.features)
     assert props.total_memory is None and isinstance(props.limits, dict)
     assert "float64=" in repr(props)

@@ -1,10 +1,12 @@
 """dtypes and PyTorch's type-promotion rules.
 
 A `dtype` names an element type once for every backend: the NumPy dtype used on "cpu" and
-"cuda", and the WGSL type used for storage on "wgpu". int64 tensors on wgpu are stored as i32
-(values are range-checked when uploaded). float64 is WGSL's f64, which only adapters with the
-``shader-f64`` feature have (wgpu-native on Vulkan/DX12; not browsers or Metal): elsewhere the
-wgpu backend refuses it with an error naming the missing feature.
+"cuda", and the WGSL type used for storage on "wgpu" where the adapter lacks shader-int64 (``wgsl``;
+int64's is then i32, values range-checked when uploaded; each wgpu backend resolves its own storage
+types, ``WgpuBackend.wgsl``, and stores int64 as i64 where the adapter has shader-int64). float64
+is WGSL's f64, which only adapters with the ``shader-f64`` feature have (wgpu-native on
+Vulkan/DX12; not browsers or Metal): elsewhere the wgpu backend refuses it with an error naming
+the missing feature.
 
 bfloat16 is stored in 16 bits on "cpu" and "cuda" through ``ml_dtypes.bfloat16`` (NumPy has no
 bfloat16 of its own); ops compute in float32 and round to nearest even on store, as PyTorch's CPU
@@ -62,6 +64,12 @@ _BY_NAME.update(
 )
 
 _default_float = float32
+
+
+def int64_is_narrow(x) -> bool:
+    """Whether tensor ``x``'s device (or ``x``, a backend) stores int64 in 32 bits (wgpu without
+    shader-int64), so int64 arithmetic there wraps past 2**31."""
+    return getattr(getattr(x, "_be", x), "int64_mode", "native") == "int32-storage"
 
 
 def get_default_dtype() -> dtype:

@@ -20,7 +20,7 @@ import math
 from . import _dtype as D
 from ._broadcast import broadcast_shapes
 from ._creation import _draw, _like, _random, _work_dtype, randint, uniform, zeros
-from ._device import canonical, get_default_device
+from ._device import canonical, get_backend, get_default_device
 from ._generator import check_generator
 from ._multinomial import multinomial
 from ._poisson import poisson as _poisson
@@ -176,12 +176,12 @@ def log_normal_(self: Tensor, mean=1.0, std=2.0, *, generator=None) -> Tensor:
 
 def _random_range(dt: D.dtype, device) -> int:
     """random_()'s default upper bound (exclusive): PyTorch's [0, 2**mantissa] for floats, the
-    dtype's maximum for integers (int64 is stored as int32 on wgpu: its maximum there)."""
+    dtype's maximum for integers (int64 stored as int32 on wgpu without shader-int64: its maximum there)."""
     if dt is D.bool_:
         return 2
     if dt.is_floating_point:
         return 2 ** {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}[dt.name] + 1
-    if dt is D.int64 and device.type == "wgpu":
+    if dt is D.int64 and D.int64_is_narrow(get_backend(device)):
         return 2**31
     import numpy as np
 
@@ -217,7 +217,7 @@ def _randint(gen, shape, low: int, high: int, dt: D.dtype, dev) -> Tensor:
     if span <= 2**32:
         # floats draw integers first: the kernel's float conversion is exact only below 2**24
         return _draw(gen, "randint", shape, low, high, D.int64 if dt.is_floating_point else dt, dev, False)
-    if dev.type == "wgpu":
+    if D.int64_is_narrow(get_backend(dev)):
         raise RuntimeError(
             f"random_: on wgpu, the range to - from = {span} must be at most 2**32 (int64 is stored as int32 there)"
         )

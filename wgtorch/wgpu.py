@@ -54,8 +54,12 @@ def _index(d) -> int:
     return canonical(device(d)).index
 
 
+def _backend(d=None):
+    return get_backend(device("wgpu", _index(d)))
+
+
 def _runtime(d=None):
-    return get_backend(device("wgpu", _index(d))).rt
+    return _backend(d).rt
 
 
 class _DeviceProperties(dict):
@@ -77,12 +81,15 @@ def get_device_properties(device=None) -> _DeviceProperties:
     """The adapter behind ``device`` (default wgpu:0): ``name``, ``total_memory`` (None: WebGPU does
     not report it), the device's ``features`` and ``limits``, the adapter's ``info`` fields,
     ``float64`` (float64 tensors computed in f64: the shader-f64 feature was granted) and
-    ``int64_mode`` ("int32-storage": int64 tensors are stored as 32-bit integers, range-checked).
+    ``int64_mode``: "native" (int64 tensors are stored as WGSL i64 and computed exactly: the
+    shader-int64 feature was granted) or "int32-storage" (stored as 32-bit integers, values
+    range-checked on upload; also forced by WGTORCH_WGPU_INT64=int32-storage).
     Features withheld by WGTORCH_WGPU_DISABLE_FEATURES are absent, as on an adapter without them."""
-    rt = _runtime(device)
+    be = _backend(device)
+    rt = be.rt
     return _DeviceProperties(name=rt.name, **rt.info, total_memory=None, limits=dict(rt.limits),
                              features=sorted(rt.features), float64="shader-f64" in rt.features,
-                             int64_mode="int32-storage")
+                             int64_mode=be.int64_mode)
 
 
 def synchronize(d=None) -> None:

@@ -26,8 +26,8 @@ def _clamp(x, lo, hi):
     )
     if floating:
         big = float("inf")
-    else:  # int64 is stored as 32-bit on wgpu
-        big = 2**63 - 1 if x.dtype is D.int64 and x.device.type != "wgpu" else 2**31 - 1
+    else:  # (int64 is stored as 32-bit on wgpu without shader-int64)
+        big = 2**63 - 1 if x.dtype is D.int64 and not D.int64_is_narrow(x) else 2**31 - 1
     return pointwise("clamp", x, -big if lo is None else lo, big if hi is None else hi)
 
 

@@ -101,13 +101,13 @@ def _window_max(w: Tensor, pos: np.ndarray):
 
 
 def _fill_min(x: Tensor):
-    """What padding holds in max pooling: the dtype's lowest value (int64 is 32-bit on wgpu)."""
+    """What padding holds in max pooling: the dtype's lowest value (int64 is 32-bit on wgpu without shader-int64)."""
     if x.dtype.is_floating_point:
         return float("-inf")
     if x.dtype is D.bool_:
         return False
     lowest = iinfo(x.dtype).min
-    return max(lowest, -(2**31)) if x.device.type == "wgpu" else lowest
+    return max(lowest, -(2**31)) if D.int64_is_narrow(x) else lowest
 
 
 def _max_pool(x, nd, kernel_size, stride, padding, dilation, ceil_mode, return_indices, name):

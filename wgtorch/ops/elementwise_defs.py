@@ -125,9 +125,9 @@ def _float_refusing_bool(exc, message):
 
 
 def _square(x, g):
-    """x * x as PyTorch's int64 square: on wgpu (int64 kept in i32) it wraps past 46341, so it is
-    taken in float32 there and rounded to the gradient's dtype (as int64 + float rounds in PyTorch)."""
-    if x.dtype is D.int64 and x.device.type == "wgpu":  # (int32 wraps in PyTorch too)
+    """x * x as PyTorch's int64 square: on wgpu without shader-int64 (int64 kept in i32) it wraps past
+    46341, so it is taken in float32 there and rounded to the gradient's dtype (as int64 + float rounds in PyTorch)."""
+    if x.dtype is D.int64 and D.int64_is_narrow(x):  # (int32 wraps in PyTorch too)
         x = x.to(D.float32)
         return (x * x).to(g.dtype)
     return x * x
@@ -145,7 +145,7 @@ def _softsign_dtypes(operands):
         raise NotImplementedError('"abs_cpu" not implemented for \'Bool\'')
     if t.is_floating_point:
         return t, t
-    wraps_i32 = t is D.int64 and any(getattr(getattr(x, "device", None), "type", "") == "wgpu" for x in operands)
+    wraps_i32 = t is D.int64 and any(D.int64_is_narrow(x) for x in operands)
     return (D.get_default_dtype() if wraps_i32 else t), D.get_default_dtype()
 
 
@@ -276,7 +276,8 @@ define(
        method=False, function=False),
     # softsign and tanhshrink are compositions in PyTorch: ints lift to float, bools fail in abs / sub.
     # softsign of ints: PyTorch's |x| + 1 is integer arithmetic (wrapping at INT_MIN and INT_MAX of
-    # int32), then a float division; so ints compute in their own type (but int64 on wgpu, whose i32 would wrap).
+    # int32), then a float division; so ints compute in their own type (but int64 stored as i32 on
+    # wgpu, which would wrap).
     _U("softsign", "x / (1 + |x|).", "a / (1 + xp.abs(a))", "a / (1.0 + abs(a))", "f32(a) / f32(1 + abs(a))",
        lambda n, g, a, y: ((g / ((1 + a.abs()) * (1 + a.abs()))).where(a.isinf().logical_not(), math.nan),),
        result="float", promote=_softsign_dtypes,  # (NaN at +-inf, as PyTorch's composite: 0 - inf / inf)

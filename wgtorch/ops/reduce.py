@@ -1,8 +1,8 @@
 """Reductions: sum, mean, prod, amax/amin, max/min with indices, argmax/argmin, the composites
 built on them (var, std, logsumexp), and softmax/log_softmax (one fused backend call each).
 
-Integer sums and products on wgpu run in 32 bits (WGSL has no 64-bit integers), so they wrap
-around past 2**31 where PyTorch's int64 would not."""
+Integer sums and products into int64 on wgpu run in i64 where the adapter has shader-int64 (exact,
+as PyTorch's); without it int64 is stored in 32 bits, and they wrap around past 2**31."""
 
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ def _locate(t: Tensor):
     if hasattr(arr, "storage") and hasattr(arr, "buffer"):  # a wgpu array
         from .._backends.wgpu import storage_np_dtype
 
-        sd = storage_np_dtype(dt)
+        sd = storage_np_dtype(dt, t._be.wgsl)  # (the device's: int64 is i64 where it has shader-int64)
         rt = t._be.rt
 
         def read_wgpu(lo, hi):

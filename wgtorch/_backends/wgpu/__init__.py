@@ -8,9 +8,11 @@ a kernel: moving data, creation and views.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from ..._dtype import bool_, dtype, float16, float64, int64
+from ..._dtype import ALL, bool_, dtype, float16, float64, int64
 from ..protocol import check_strided_bounds
 from .array import WgpuArray, contiguous_strides
 from .attention import AttentionOps  # optional fused attention (protocol.OPTIONAL): shaders/attention.wgsl
@@ -35,12 +37,19 @@ _I32 = np.iinfo(np.int32)
 
 
 _STORAGE_NP = {"f32": np.dtype(np.float32), "i32": np.dtype(np.int32), "u32": np.dtype(np.uint32),
-               "f16": np.dtype(np.float16), "f64": np.dtype(np.float64)}
+               "f16": np.dtype(np.float16), "f64": np.dtype(np.float64), "i64": np.dtype(np.int64)}
 
 
-def storage_np_dtype(dt: dtype) -> np.dtype:
-    """The NumPy dtype of the bytes wgpu stores for ``dt`` (WGSL has no 64-bit or 8-bit types)."""
-    return _STORAGE_NP[dt.wgsl]
+def storage_np_dtype(dt: dtype, wgsl: dict) -> np.dtype:
+    """The NumPy dtype of the bytes a wgpu backend stores for ``dt``; ``wgsl``: that backend's
+    storage types (`WgpuBackend.wgsl`: int64 is i64 or i32 by the adapter)."""
+    return _STORAGE_NP[wgsl[dt]]
+
+
+def int64_native(features) -> bool:
+    """Whether int64 tensors are stored as WGSL i64 on a device with ``features``: where it has
+    shader-int64, unless WGTORCH_WGPU_INT64=int32-storage asks for the 32-bit storage."""
+    return "shader-int64" in features and os.environ.get("WGTORCH_WGPU_INT64", "native") != "int32-storage"
 
 
 # ScatterOps comes before IndexOps so that its scatter/nonzero are the ones used.
@@ -53,11 +62,18 @@ class WgpuBackend(*_KERNEL_MIXINS):
 
     def __init__(self, index: int = 0):
         self.rt = Runtime(index)
+        # Each dtype's WGSL storage type on this device: int64 is i64 where the adapter has
+        # shader-int64 ("native"), else i32 with uploads range-checked ("int32-storage"). The global
+        # dtype keeps the 32-bit fallback: two adapters may differ.
+        self.int64_mode = "native" if int64_native(self.rt.features) else "int32-storage"
+        self.wgsl = {d: d.wgsl for d in ALL}
+        if self.int64_mode == "native":
+            self.wgsl[int64] = "i64"
         self._empty_layouts: dict = {}  # (shape, dtype) -> what `empty` needs (see _empty_layout)
         self._ew_plans: dict = {}  # elementwise calls' static parts (see elementwise.py)
 
     def check_dtype(self, dt: dtype) -> None:
-        if dt.wgsl is None:
+        if self.wgsl[dt] is None:
             if dt.name == "bfloat16":
                 raise TypeError("bfloat16 is not supported on wgpu (WGSL has no bf16 type); use float16 or float32, "
                                 "or keep this tensor on the cpu device")
@@ -88,7 +104,7 @@ class WgpuBackend(*_KERNEL_MIXINS):
         n = 1
         for d in shape:
             n *= d
-        itemsize = storage_np_dtype(dt).itemsize
+        itemsize = storage_np_dtype(dt, self.wgsl).itemsize
         nbytes = n * itemsize
         if nbytes > self.rt.max_binding:
             raise RuntimeError(
@@ -102,8 +118,10 @@ class WgpuBackend(*_KERNEL_MIXINS):
 
     def from_numpy(self, a: np.ndarray, dt: dtype) -> WgpuArray:
         out = self.empty(a.shape, dt)
-        host = a.astype(storage_np_dtype(dt), copy=False) if dt is not int64 and dt is not bool_ else None
-        if dt is int64:
+        native64 = dt is int64 and self.int64_mode == "native"
+        host = a.astype(storage_np_dtype(dt, self.wgsl), copy=False) if (dt is not int64 or native64) and \
+            dt is not bool_ else None
+        if dt is int64 and not native64:
             if a.size and (a.min() < _I32.min or a.max() > _I32.max):
                 raise OverflowError("int64 values outside the int32 range can't go to wgpu: WGSL "
                                     "stores int64 tensors as 32-bit integers")
@@ -119,9 +137,10 @@ class WgpuBackend(*_KERNEL_MIXINS):
     def write_numpy(self, a: WgpuArray, host: np.ndarray) -> bool:
         """Overwrite the contiguous array ``a`` in place with ``host`` (same shape): one upload, no
         kernel. False where that can't be done (strided views, int64/bool, unaligned bytes)."""
-        if not a.contiguous or a.dtype is int64 or a.dtype is bool_ or a.size == 0 or host.shape != a.shape:
+        if not a.contiguous or (a.dtype is int64 and self.int64_mode != "native") or a.dtype is bool_ \
+                or a.size == 0 or host.shape != a.shape:
             return False
-        sd = storage_np_dtype(a.dtype)
+        sd = storage_np_dtype(a.dtype, self.wgsl)
         data = np.ascontiguousarray(host, dtype=sd).tobytes()
         start = a.offset * sd.itemsize
         if start % 4 or len(data) % 4:
@@ -130,7 +149,7 @@ class WgpuBackend(*_KERNEL_MIXINS):
         return True
 
     def to_numpy(self, a: WgpuArray) -> np.ndarray:
-        sd = storage_np_dtype(a.dtype)
+        sd = storage_np_dtype(a.dtype, self.wgsl)
         if a.size == 0:
             return np.empty(a.shape, a.dtype.np)
         start, stop = a.span()
@@ -141,7 +160,7 @@ class WgpuBackend(*_KERNEL_MIXINS):
         return view.astype(a.dtype.np)  # copies: the caller owns the result
 
     def arange(self, start, step, n, dt: dtype) -> WgpuArray:
-        compute = dt if dt.wgsl != "u32" else int64
+        compute = dt if self.wgsl[dt] != "u32" else int64
         return self.elementwise("arange", [start, step], compute, dt, out=self.empty((n,), dt))
 
     # -- views ---------------------------------------------------------------------------------
@@ -186,10 +205,10 @@ class WgpuBackend(*_KERNEL_MIXINS):
 
     # -- strided views (as_strided, unfold, diagonal) ------------------------------------------
     def storage_offset(self, a: WgpuArray) -> int:
-        return a.offset - a.storage.block.offset // storage_np_dtype(a.dtype).itemsize
+        return a.offset - a.storage.block.offset // storage_np_dtype(a.dtype, self.wgsl).itemsize
 
     def as_strided(self, a: WgpuArray, shape: tuple, strides: tuple, offset: int) -> WgpuArray:
-        item = storage_np_dtype(a.dtype).itemsize
+        item = storage_np_dtype(a.dtype, self.wgsl).itemsize
         size = a.storage.nbytes // item
         check_strided_bounds(shape, strides, offset, size, a.dtype.itemsize)
         n = 1

@@ -28,9 +28,11 @@ from .array import WgpuArray
 from .elementwise import _F32_ROUNDS_TO_INF, PARAMS, _Plan, _scalar_value
 from .runtime import MAX_PENDING_BYTES, META_SLOT, Storage
 
-_OFFSET_AT = PARAMS.offset_of("offset")
-_SCALAR_F_AT = PARAMS.offset_of("scalar_f")
-_SCALAR_I_AT = PARAMS.offset_of("scalar_i")
+# Where offsets and scalars lie in the parameter block: PARAMS's, or for an int64 kernel (shader-int64)
+# its widened block's (scalar_i holds i64 values there).
+_AT = {False: (PARAMS.offset_of("offset"), PARAMS.offset_of("scalar_f"), PARAMS.offset_of("scalar_i")),
+       True: (PARAMS.widened_int().offset_of("offset"), PARAMS.widened_int().offset_of("scalar_f"),
+              PARAMS.widened_int().offset_of("scalar_i"))}
 _BOUND_MAX = 64  # (out, operand) buffer combinations kept per plan: pages are few
 _new = object.__new__
 
@@ -48,6 +50,8 @@ class _Eager:
         "scalars",
         "scalar_struct",
         "scalar_at",
+        "offset_at",
+        "wide_int",
         "is_float",
         "compute",
         "bound",
@@ -78,9 +82,12 @@ class _Eager:
         self.meta = plan.struct.pack(*plan.head, *zeros, *plan.params, 0, 0, 0, 0, *plan.tail)
         self.offsets = struct.Struct("<" + "I" * (1 + len(self.arrays)))
         self.is_float = plan.tc == "f32"
+        self.wide_int = plan.tc == "i64"
         self.compute = plan.compute
-        self.scalar_struct = struct.Struct("<" + ("f" if self.is_float else "i") * len(self.scalars))
-        self.scalar_at = _SCALAR_F_AT if self.is_float else _SCALAR_I_AT
+        self.scalar_struct = struct.Struct("<" + ("f" if self.is_float else "q" if self.wide_int else "i")
+                                           * len(self.scalars))
+        self.offset_at, scalar_f_at, scalar_i_at = _AT[self.wide_int]
+        self.scalar_at = scalar_f_at if self.is_float else scalar_i_at
         self.bound = {}
         self.bucket, self.itemsize, self.size = plan.bucket, plan.itemsize, plan.size
         self.nbytes = plan.size * plan.itemsize
@@ -104,7 +111,7 @@ class _Eager:
         buffers, types, layout = [out_buffer], [plan.out_wgsl], []
         for x in args:
             if type(x) is WgpuArray:
-                buf, t = x.buffer, x.dtype.wgsl
+                buf, t = x.buffer, self.be.wgsl[x.dtype]
                 for slot in range(len(buffers)):
                     if buffers[slot] is buf and types[slot] == t:
                         break
@@ -171,11 +178,11 @@ class _Eager:
             ring = self.ring
             ring[offset : offset + self.meta_size] = self.meta
             if len(arrays) == 2:
-                self.offsets.pack_into(ring, offset + _OFFSET_AT, out_offset, a.offset, b.offset)
+                self.offsets.pack_into(ring, offset + self.offset_at, out_offset, a.offset, b.offset)
             elif len(arrays) == 1:
-                self.offsets.pack_into(ring, offset + _OFFSET_AT, out_offset, a.offset)
+                self.offsets.pack_into(ring, offset + self.offset_at, out_offset, a.offset)
             else:
-                self.offsets.pack_into(ring, offset + _OFFSET_AT, out_offset, *[args[k].offset for k in arrays])
+                self.offsets.pack_into(ring, offset + self.offset_at, out_offset, *[args[k].offset for k in arrays])
             if self.scalars:
                 if self.is_float:
                     values = [float(args[k]) for k in self.scalars]
@@ -183,7 +190,7 @@ class _Eager:
                         values = [v if not abs(v) >= _F32_ROUNDS_TO_INF else math.copysign(math.inf, v)
                                   for v in values]
                 else:
-                    values = [_scalar_value(args[k], False, self.compute) for k in self.scalars]
+                    values = [_scalar_value(args[k], False, self.compute, self.wide_int) for k in self.scalars]
                 self.scalar_struct.pack_into(ring, offset + self.scalar_at, *values)
             groups = self.groups
             if cap is not None:
@@ -235,6 +242,7 @@ class _Eager:
         shape, strides, out_dtype, groups = self.shape, self.strides, self.out_dtype, self.groups
         bound, bind, calls = self.bound, self._bind, self._calls
         ring, meta, meta_size, pack_offsets = self.ring, self.meta, self.meta_size, self.offsets.pack_into
+        offset_at = self.offset_at  # (where the element offsets sit: after i64 scalars in a wide block)
         meta_struct = self.plan.struct
         one_row = groups <= self.max_groups
         pending = rt._pending_free
@@ -288,7 +296,7 @@ class _Eager:
                     rt.flush()
                     offset = 0
                 ring[offset : offset + meta_size] = meta
-                pack_offsets(ring, offset + _OFFSET_AT, out_offset, a.offset, b.offset)
+                pack_offsets(ring, offset + offset_at, out_offset, a.offset, b.offset)
                 if cap is not None:
                     cap.record_dispatch(rt, p, buffers, meta_struct, ring, offset, groups)
                 if rt._pass is None:
@@ -351,7 +359,7 @@ class EagerOps:
         wide = compute is float64 or out_dtype is float64 or any(
             type(x) is WgpuArray and x.dtype is float64 for x in operands)
         if plan.zero_check or plan.size == 0 or plan.nscalars > 4 or len(operands) > 3 or wide:
-            # (an error slot per call, nothing to dispatch, or float64's widened parameter block
+            # (an error slot per call, nothing to dispatch, or float64's widened parameter block,
             # whose offsets differ from the template's): the general path
             return lambda args: self.elementwise(op, args, compute, out_dtype)
         fast = _Eager(self, plan, operands)

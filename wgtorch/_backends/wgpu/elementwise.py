@@ -4,6 +4,7 @@ expression per op, specialised by operand types, aliasing and the number of stri
 from __future__ import annotations
 
 import math
+import re
 
 from ..._broadcast import broadcast_shapes
 from ..._dtype import dtype
@@ -30,6 +31,7 @@ META = PARAMS.struct
 _CREATION = {"arange": ("a + TC(i) * b", "a + TC(i) * b")}
 _NAMES = "abc"
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
 
 def _aligned_strides(a: WgpuArray, shape: tuple) -> list:
@@ -145,7 +147,7 @@ class ElementwiseOps:
         n = 1
         for x in operands:
             if type(x) is WgpuArray:
-                buf, t = x.buffer, x.dtype.wgsl
+                buf, t = x.buffer, self.wgsl[x.dtype]
                 for slot in range(len(buffers)):
                     if buffers[slot] is buf and types[slot] == t:
                         break
@@ -166,7 +168,8 @@ class ElementwiseOps:
         else:
             rt._stats["pipeline_hits"] += 1
         if plan.nscalars:
-            sf, si = _scalar_slots([x for x in operands if type(x) is not WgpuArray], plan.tc in _FLOATS, plan.compute)
+            sf, si = _scalar_slots([x for x in operands if type(x) is not WgpuArray], plan.tc in _FLOATS, plan.compute,
+                                   plan.tc == "i64")
             values = [*plan.head, *sf, *si, *plan.params, *offsets, *plan.tail]
         else:
             values = [*plan.head, *plan.params, *offsets, *plan.tail]
@@ -203,9 +206,10 @@ def _make_plan(be, op, operands, compute: dtype, out_dtype: dtype, out, shape=No
     plan.op, plan.compute, plan.out_dtype = op, compute, out_dtype
     # bool computes in i32 (sign, add, max ... of bools), and is stored back as 0/1.
     # float64 computes in f64 (the shader-f64 feature; see kernels.py), the other floats in f32.
+    # int64 computes in i64 where the device stores it so (shader-int64), else in i32.
     plan.tc = ("f64" if compute.wgsl == "f64" else "f32") if compute.is_floating_point else \
-        "i32" if compute.wgsl == "u32" else compute.wgsl
-    plan.out_wgsl = out_dtype.wgsl
+        "i32" if compute.wgsl == "u32" else be.wgsl[compute]
+    plan.out_wgsl = be.wgsl[out_dtype]
     plan.half = compute.wgsl == "f16"  # operands are rounded to f16 first, as PyTorch's half kernels do
     arrays = [x for x in operands if type(x) is WgpuArray]
     plan.nscalars = len(operands) - len(arrays)
@@ -227,7 +231,7 @@ def _make_plan(be, op, operands, compute: dtype, out_dtype: dtype, out, shape=No
         plan.ndim = 0
         plan.params = _ZEROS8
         plan.tail = ()
-        plan.struct = META_FLAT if plan.tc != "f64" else META64_FLAT
+        plan.struct = META_FLAT if plan.tc not in _WIDE else _WIDE[plan.tc][1]
     else:
         aligned = [_aligned_strides_of(shape, out_strides, shape)] + [_aligned_strides(a, shape) for a in arrays]
         dims, strides = _merge_dims(shape, aligned)
@@ -243,11 +247,11 @@ def _make_plan(be, op, operands, compute: dtype, out_dtype: dtype, out, shape=No
             tail += pad
         tail += [0] * (MAX_DIMS * (4 - len(strides)))
         plan.tail = tuple(tail)
-        plan.struct = META if plan.tc != "f64" else META64
+        plan.struct = META if plan.tc not in _WIDE else _WIDE[plan.tc][0]
     # An integer division by a device tensor reports a zero divisor through the runtime's
     # error buffer (PyTorch raises ZeroDivisionError; a host check would cost a sync per op).
     spec = OPS.get(op)  # None for creation kernels (arange)
-    plan.zero_check = spec is not None and spec.divides and plan.tc == "i32" and type(operands[1]) is WgpuArray
+    plan.zero_check = spec is not None and spec.divides and plan.tc in ("i32", "i64") and type(operands[1]) is WgpuArray
     plan.head = (size, 0, 0, 0) if plan.nscalars else (size, 0, 0, 0, *_ZEROS8)
     plan.groups = -(-size // WG)
     return plan
@@ -283,13 +287,16 @@ META_FLAT = PARAMS.through("offset")
 # float64 kernels: the same values, scalar_f packed as doubles (params.ParamBlock.widened).
 META64 = PARAMS.widened().struct
 META64_FLAT = PARAMS.widened().through("offset")
+# int64 kernels (shader-int64): scalar_i packed as 64-bit integers (params.ParamBlock.widened_int).
+_WIDE = {"f64": (META64, META64_FLAT),
+         "i64": (PARAMS.widened_int().struct, PARAMS.widened_int().through("offset"))}
 _FLOATS = ("f32", "f64")
 
 
 _F32_ROUNDS_TO_INF = 3.4028235677973366e38  # float32's max + half an ulp
 
 
-def _scalar_slots(scalars, is_float: bool, compute: dtype):
+def _scalar_slots(scalars, is_float: bool, compute: dtype, wide_int: bool = False):
     f, i = [0.0, 0.0, 0.0, 0.0], [0, 0, 0, 0]
     for k, x in enumerate(scalars):
         if is_float:
@@ -299,11 +306,11 @@ def _scalar_slots(scalars, is_float: bool, compute: dtype):
             wide = compute.wgsl == "f64"
             f[k] = v if wide or not abs(v) >= _F32_ROUNDS_TO_INF else math.copysign(math.inf, v)
         else:
-            i[k] = _scalar_value(x, is_float, compute)
+            i[k] = _scalar_value(x, is_float, compute, wide_int)
     return f, i
 
 
-def _scalar_value(x, is_float: bool, compute: dtype):
+def _scalar_value(x, is_float: bool, compute: dtype, wide_int: bool = False):
     if x is None:
         raise TypeError("elementwise: a None operand reached the backend")
     if is_float:
@@ -311,6 +318,10 @@ def _scalar_value(x, is_float: bool, compute: dtype):
     if compute.name == "bool":
         return 1 if x else 0  # truthiness, as PyTorch: 0.5 and NaN are True
     v = int(x)
+    if wide_int:  # an i64 kernel: PyTorch's int64 scalar range
+        if not _I64_MIN <= v <= _I64_MAX:
+            raise RuntimeError(f"value cannot be converted to type int64 without overflow: {v}")
+        return v
     if not _I32_MIN <= v <= _I32_MAX:
         raise OverflowError(f"scalar {v} does not fit the 32-bit integers wgpu stores {compute} in")
     return v
@@ -322,13 +333,18 @@ def _expression(op: str, tc: str) -> str:
     expr = float_expr if tc in _FLOATS else int_expr
     if expr is None:  # the front end refuses these dtypes first (registry `accepts`)
         raise TypeError(f"{op} is not defined for integer tensors on wgpu")
+    if tc == "i64":  # the integer helpers' i64 forms (elementwise.wgsl's //@i64 block), and a guarded %
+        expr = _I32_HELPER_CALL.sub(r"\1_64(a, b)", expr).replace("a % b", "mod_64(a, b)")
     return expr
+
+
+_I32_HELPER_CALL = re.compile(r"\b(ipow_|floordiv_i|rem_i|gcd_i|lcm_i)\(i32\(a\), i32\(b\)\)")
 
 
 def _result(op: str, tc: str, to: str, out_dtype: dtype) -> str:
     """The stored value: the op's expression in the storage type ``to`` (bool: 0/1, NaN truthy)."""
     expr = _expression(op, tc)
-    if out_dtype.wgsl == "u32" and out_dtype.name == "bool" and op not in PREDICATES:
+    if out_dtype.name == "bool" and op not in PREDICATES:
         return f"u32(!(({expr}) == TC(0)))"
     return f"{to}({expr})"
 
@@ -359,8 +375,9 @@ def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False, z
                         + _ZERO_REPORT)
         store = "    if (b == TC(0)) { report_zero_division(); }\n" + store
     return specialise("elementwise", {"TC": tc, "TO": types[0]}, {"NDIM": ndim, "WG": WG},
-                      {"BINDINGS": "\n".join(bindings), "LOADS": "\n".join(loads), "STORE": store}, params=PARAMS,
-                      f64=tc == "f64")
+                      {"BINDINGS": "\n".join(bindings), "LOADS": "\n".join(loads), "STORE": store},
+                      params=PARAMS.widened_int() if tc == "i64" else PARAMS, f64=tc == "f64",
+                      i64=tc == "i64" or "i64" in types)
 
 
 def _opmath_scalars(op: str, layout: tuple) -> tuple:

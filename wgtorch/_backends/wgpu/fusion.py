@@ -54,7 +54,7 @@ _PACK = PARAMS.through("_pad2")
 # Sizes of the two packings elementwise.py records (its flat kernels stop after `offset`).
 _FLAT_SIZE, _FULL_SIZE = 96, 224
 _INFO: dict = {}  # elementwise Pipeline -> (op, tc, types, layout, ndim, half, wide, result); never evicted
-_SIZE = {"f32": 4, "i32": 4, "u32": 4, "f16": 2}
+_SIZE = {"f32": 4, "i32": 4, "u32": 4, "f16": 2, "i64": 8}
 _NAMES = "abc"
 _TC = re.compile(r"\bTC\b")
 

@@ -1,7 +1,7 @@
 """Index ops on wgpu: index_select, gather and scatter_add (``shaders/index.wgsl``; float64
 scatter_add by scatter.py's lines kernel, as WGSL has no 64-bit atomics).
 
-Inputs may be strided views; index tensors are int32 or int64 (both stored as i32). The
+Inputs may be strided views; index tensors are int32 or int64 (i32, or i64 where the device stores int64 natively). The
 iteration space is merged like the elementwise kernels' (size-1 dims dropped, neighbours that
 every operand walks contiguously fused), so most calls run with one or two dims.
 
@@ -49,19 +49,20 @@ _CODES = {"index_select": 0x101, "gather": 0x102, "scatter_add": 0x103}
 _NAMES = {code: name for name, code in _CODES.items()}
 
 
-def _store_section(op: str, dt: dtype) -> str:
-    """The ``//@kernel`` section of index.wgsl that defines ``store`` for ``op`` on ``dt``."""
+def _store_section(op: str, dt: dtype, to: str) -> str:
+    """The ``//@kernel`` section of index.wgsl that defines ``store`` for ``op`` on ``dt`` (stored as ``to``)."""
     if op != "scatter_add":
         return "gather"
     if dt is bool_:
         return "scatter_bool"
-    return {"f32": "scatter_f32", "f16": "scatter_f16", "i32": "scatter_int"}[dt.wgsl]
+    return {"f32": "scatter_f32", "f16": "scatter_f16", "i32": "scatter_int", "i64": "scatter_int64"}[to]
 
 
-def _source(op: str, dt: dtype, ndim: int) -> str:
-    out_type = dt.wgsl if op != "scatter_add" else "atomic<u32>"
-    return specialise("index", {"TO": dt.wgsl, "TOUT": out_type}, {"NDIM": ndim, "WG": WG},
-                      section=_store_section(op, dt), params=PARAMS)
+def _source(op: str, dt: dtype, to: str, ti: str, ndim: int) -> str:
+    """``to``: the storage type of data/out; ``ti``: the index's (i32, or i64 for native int64)."""
+    out_type = to if op != "scatter_add" else "atomic<u32>"
+    return specialise("index", {"TO": to, "TOUT": out_type, "TI": ti}, {"NDIM": ndim, "WG": WG},
+                      section=_store_section(op, dt, to), params=PARAMS, i64="i64" in (to, ti))
 
 
 def index_error(words) -> Exception:
@@ -143,7 +144,8 @@ class IndexOps:
         ndim = len(dims)
         rt = self.rt
         dt = out.dtype
-        p = rt.pipeline(("index", op, dt.wgsl, ndim), lambda: _source(op, dt, ndim),
+        to, ti = self.wgsl[dt], self.wgsl[index.dtype]
+        p = rt.pipeline(("index", op, dt, to, ti, ndim), lambda: _source(op, dt, to, ti, ndim),
                         ("rw", "r", "r", "rw"), f"index:{op}")
         code = _CODES[op]
         if code not in rt.error_decoders:

@@ -69,6 +69,12 @@ _F64_BUILTINS = re.compile(r"(?<![\w.])(exp|exp2|log|log2|sin|cos|tan|sinh|cosh|
                            r"asinh|acosh|atanh|pow|round)\s*\(")
 
 
+# -- int64 kernels (the shader-int64 feature) ------------------------------------------------
+# ``//@i64 begin`` ... ``//@i64 end`` blocks hold helpers over i64 (elementwise.wgsl's integer
+# helpers): kept only in kernels that use i64, since WGSL without shader-int64 cannot compile them.
+_I64_BLOCK = re.compile(r"^//@i64 begin[^\n]*\n(.*?)^//@i64 end\n?", re.S | re.M)
+
+
 def _as_f64(body: str) -> str:
     """A family's source (before its markers are filled) as its float64 kernel: see the comment above."""
     body = _FLOAT_INIT.sub(r"\1f64(\2);", _F32_TYPE.sub("f64", _F32_ONLY.sub("", body)))
@@ -86,11 +92,12 @@ def families() -> list[str]:
 
 def specialise(family: str, aliases: dict[str, str], consts: dict[str, object],
                markers: dict[str, str] | None = None, section: str | None = None, params=None,
-               f64: bool = False) -> str:
+               f64: bool = False, i64: bool = False) -> str:
     """Family source with ``alias`` and ``const`` definitions, the prelude and the family's
     parameter block (a `params.ParamBlock`) prepended, markers filled and, with ``section``, only
     that kernel section kept (the module docstring says which mechanism is for what). A section
-    the family lacks is an error. ``f64``: the kernel computes in float64 (see `_as_f64`)."""
+    the family lacks is an error. ``f64``: the kernel computes in float64 (see `_as_f64`); ``i64``:
+    it uses i64 (its ``//@i64`` blocks are kept; `_I64_BLOCK`)."""
     head = []
     if "f16" in aliases.values() or any("f16" in text for text in (markers or {}).values()):
         head.append("enable f16;")
@@ -106,7 +113,7 @@ def specialise(family: str, aliases: dict[str, str], consts: dict[str, object],
     head.append(_F64_BLOCK.search(prelude).group(1) if f64 else _F64_BLOCK.sub("", prelude))
     if params is not None:
         head.append(params.widened().wgsl if f64 else params.wgsl)
-    body = family_source(family)
+    body = _I64_BLOCK.sub(r"\1" if i64 else "", family_source(family))
     if f64:  # (markers are the host's text: it writes their types itself; only builtins are renamed)
         body = _as_f64(body)
     for name, text in (markers or {}).items():

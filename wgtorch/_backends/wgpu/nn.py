@@ -57,10 +57,12 @@ def threads_per_row(n: int, software: bool = False) -> int:
     return tpr
 
 
-def kernel_source(kernel: str, tx: str, tpr: int, flags: frozenset) -> str:
-    """nn.wgsl specialised, with only ``kernel``'s section kept."""
+def kernel_source(kernel: str, tx: str, tpr: int, flags: frozenset, tt: str = "i32") -> str:
+    """nn.wgsl specialised, with only ``kernel``'s section kept; ``tt``: the targets' storage type
+    (i32, or i64 for int64 on a device with shader-int64)."""
     consts = {"WG": WG, "TPR": tpr, **{f: f in flags for f in _FLAGS}}
-    return specialise("nn", {"TX": tx}, consts, section=kernel, params=PARAMS, f64=tx == "f64")
+    return specialise("nn", {"TX": tx, "TT": tt}, consts, section=kernel, params=PARAMS, f64=tx == "f64",
+                      i64=tt == "i64")
 
 
 def target_error(words) -> IndexError:
@@ -85,8 +87,9 @@ class NNOps:
         if ints[1]:  # the kernel reports bad input through the runtime's error buffer
             buffers.append(rt.error_buffer())
             rt.error_decoders.setdefault(ints[1], target_error)
-        key = ("nn", kernel, tx, tpr, flags)
-        p = rt.pipeline(key, lambda: kernel_source(kernel, tx, tpr, flags), ("rw",) * len(buffers),
+        tt = self.wgsl[arrays[1].dtype] if kernel.startswith("ce_") else "i32"  # (cross-entropy's targets)
+        key = ("nn", kernel, tx, tpr, flags, tt)
+        p = rt.pipeline(key, lambda: kernel_source(kernel, tx, tpr, flags, tt), ("rw",) * len(buffers),
                         f"nn:{kernel}")
         values = [*sizes, *offsets, _clamp_i32(ints[0]), ints[1], 0, 0, *floats, 0.0, 0.0]
         rt.dispatch(p, tuple(buffers), META64 if tx == "f64" else META, values, groups)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 import struct
 
-_SCALARS = {"u32": "I", "i32": "i", "f32": "f", "f64": "d"}
-_SIZES = {"u32": 4, "i32": 4, "f32": 4, "f64": 8}
+_SCALARS = {"u32": "I", "i32": "i", "f32": "f", "f64": "d", "i64": "q"}
+_SIZES = {"u32": 4, "i32": 4, "f32": 4, "f64": 8, "i64": 8}
 _ARRAY = re.compile(r"array<(.+),\s*(\d+)>$")
 _VEC = re.compile(r"vec([24])<(\w+)>$")
 
@@ -32,7 +32,7 @@ def _layout(t: str) -> tuple[str, int, int]:
         fmt, align, size = _layout(m.group(1))
         stride = -(-size // align) * align
         return (fmt + "x" * (stride - size)) * int(m.group(2)), align, stride * int(m.group(2))
-    raise ValueError(f"parameter blocks take u32/i32/f32/f64, vec2/vec4 and arrays of them, not {t!r}")
+    raise ValueError(f"parameter blocks take u32/i32/f32/f64/i64, vec2/vec4 and arrays of them, not {t!r}")
 
 
 class ParamBlock:
@@ -41,6 +41,7 @@ class ParamBlock:
     def __init__(self, *fields: str, pad: bool = False):
         self._fields = fields
         self._wide = None
+        self._wide_int = None
         self.names: list[str] = []
         lines, fmt, offset = [], "<", 0
         self._prefix_sizes = {}
@@ -77,6 +78,14 @@ class ParamBlock:
         if self._wide is None:
             self._wide = ParamBlock(*(re.sub(r"\bf32\b", "f64", f) for f in self._fields), pad=True)
         return self._wide
+
+    def widened_int(self) -> ParamBlock:
+        """The block of a kernel that computes in int64 (shader-int64): every ``i32`` field whose
+        name starts with ``scalar`` is ``i64``, so scalar operands travel exactly."""
+        if getattr(self, "_wide_int", None) is None:
+            self._wide_int = ParamBlock(*(re.sub(r"\bi32\b", "i64", f) if f.strip().startswith("scalar") else f
+                                          for f in self._fields), pad=True)
+        return self._wide_int
 
     def offset_of(self, name: str) -> int:
         """The byte offset of field ``name`` in the block (after any padding before it)."""

@@ -9,9 +9,10 @@ is one row of K contiguous elements per output. Three shapes of work:
 - few, very long rows (a full sum): each row is split into chunks, one workgroup per chunk
   writes a partial, and a second pass reduces the partials.
 
-Accumulation types: f16 storage accumulates in f32, f64 in f64 (shader-f64); int32/int64 (both stored as i32) sum and
-multiply in i32, so results past 2**31 wrap around (PyTorch's int64 would not); bool (u32)
-reduces in u32.
+Accumulation types: f16 storage accumulates in f32, f64 in f64 (shader-f64). Integers: where the
+device stores int64 natively (shader-int64) an int64 result (sum/prod of int64, int32 or bool, as
+PyTorch gives) accumulates in i64, exactly as PyTorch's; otherwise int32/int64 (both stored as i32)
+sum and multiply in i32, so results past 2**31 wrap around. bool (u32) reduces in u32.
 """
 
 from __future__ import annotations
@@ -53,12 +54,12 @@ MAX_THREAD_ELEMENTS = 32768
 K_REDUCE_THREAD, K_REDUCE_GROUP, K_SOFTMAX_THREAD, K_SOFTMAX_GROUP = range(4)
 
 _I32_MIN, _I32_MAX = "i32(-2147483647 - 1)", "2147483647"
-# op -> (identity for f32, i32, u32)
+# op -> (identity for f32, i32, u32, i64)
 _IDENTITY = {
-    "sum": ("0.0", "0", "0u"),
-    "prod": ("1.0", "1", "1u"),
-    "amax": ("neg_inf()", _I32_MIN, "0u"),
-    "amin": ("pos_inf()", _I32_MAX, "0xffffffffu"),
+    "sum": ("0.0", "0", "0u", "0"),
+    "prod": ("1.0", "1", "1u", "1"),
+    "amax": ("neg_inf()", _I32_MIN, "0u", "-9223372036854775807li - 1li"),
+    "amin": ("pos_inf()", _I32_MAX, "0xffffffffu", "9223372036854775807li"),
 }
 _IDENTITY["argmax"] = _IDENTITY["amax"]
 _IDENTITY["argmin"] = _IDENTITY["amin"]
@@ -68,7 +69,7 @@ _COMBINE = {
     "amax": ("max_nan(a, b)", "max(a, b)"),
     "amin": ("min_nan(a, b)", "min(a, b)"),
 }
-_ACC_DTYPE = {"f32": float32, "i32": int32, "u32": bool_, "f64": float64}
+_ACC_DTYPE = {"f32": float32, "i32": int32, "u32": bool_, "f64": float64, "i64": int64}
 
 
 def plan_reduce(rows: int, K: int, software: bool) -> tuple[int, int]:
@@ -100,13 +101,17 @@ def plan_softmax(rows: int, K: int, software: bool) -> int:
     return K_SOFTMAX_GROUP
 
 
-def _accumulator(storage: str) -> str:
+def _accumulator(storage: str, op: str = "", out: str = "") -> str:
+    """The accumulator of ``op`` on ``storage`` into ``out``: a sum or product into i64 (int64 stored
+    natively) accumulates in i64, so int32/bool sums into int64 are exact too."""
+    if out == "i64" and op in ("sum", "prod"):
+        return "i64"
     return "f32" if storage in ("f32", "f16") else storage
 
 
 def _ops_source(op: str, ta: str) -> str:
     """ident(), IDX_NONE, combine and take for one op and accumulator type."""
-    identity = _IDENTITY[op][("f32", "i32", "u32").index("f32" if ta == "f64" else ta)]
+    identity = _IDENTITY[op][("f32", "i32", "u32", "i64").index("f32" if ta == "f64" else ta)]
     lines = [f"fn ident() -> TA {{ return TA({identity}); }}", "const IDX_NONE: i32 = 2147483647;"]
     if op in _COMBINE:
         expr = _COMBINE[op][0 if ta in ("f32", "f64") else 1]
@@ -184,8 +189,8 @@ class ReduceOps:
         red_shape, (red_strides,) = _merge_dims([a.shape[d] for d in order], [[a.strides[d] for d in order]])
         _check_dims(op, max(len(kept_shape), len(red_shape)))
 
-        ti = a.dtype.wgsl
-        ta = _accumulator(ti)
+        ti = self.wgsl[a.dtype]
+        ta = _accumulator(ti, op, self.wgsl[out.dtype])
         software = self.rt.is_software
         kernel, chunks = plan_reduce(rows, K, software)
         if kernel == K_REDUCE_THREAD and K > MAX_THREAD_ELEMENTS:
@@ -198,33 +203,32 @@ class ReduceOps:
             chunk_len = -(-K // (chunks * WG)) * WG
             chunks = -(-K // chunk_len)
         if chunks == 1:
-            self._reduce_pass(kernel, op, a.buffer, None, ti, out, "write" if arg else "none",
+            self._reduce_pass(kernel, op, a.buffer, None, ti, ta, out, "write" if arg else "none",
                               rows, K, 1, K, a.offset, kept_shape, kept_strides, red_shape, red_strides)
             return out
 
         # Split: pass 1 writes rows * chunks partials, pass 2 reduces each row's partials.
         part = self.empty((rows * chunks,), _ACC_DTYPE[ta])
         part_idx = self.empty((rows * chunks,), int32) if arg else None
-        self._reduce_pass(kernel, op, a.buffer, part_idx, ti, part, "partial" if arg else "none",
+        self._reduce_pass(kernel, op, a.buffer, part_idx, ti, ta, part, "partial" if arg else "none",
                           rows, K, chunks, chunk_len, a.offset, kept_shape, kept_strides, red_shape,
                           red_strides)
         kernel = plan_reduce(rows, chunks, software)[0]
-        self._reduce_pass(kernel, op, part.buffer, part_idx, ta, out, "read" if arg else "none",
+        self._reduce_pass(kernel, op, part.buffer, part_idx, ta, ta, out, "read" if arg else "none",
                           rows, chunks, 1, chunks, part.offset, [rows] if rows > 1 else [],
                           [chunks] if rows > 1 else [], [chunks], [1])
         return out
 
-    def _reduce_pass(self, kernel, op, src, aux, ti, out, index_io, rows, K, chunks, chunk_len,
+    def _reduce_pass(self, kernel, op, src, aux, ti, ta, out, index_io, rows, K, chunks, chunk_len,
                      offset, kept_shape, kept_strides, red_shape, red_strides):
-        """One dispatch: ``src`` (a buffer, elements from ``offset``) reduced into ``out``; ``aux``
-        is the partial-index array of a split argmax/argmin (written or read per ``index_io``)."""
-        ta = _accumulator(ti)
-        to = out.dtype.wgsl
+        """One dispatch: ``src`` (a buffer of ``ti``, elements from ``offset``) reduced in ``ta`` into
+        ``out``; ``aux`` is the partial-index array of a split argmax/argmin (written or read per ``index_io``)."""
+        to = self.wgsl[out.dtype]
         contiguous_red = len(red_shape) <= 1 and (not red_strides or red_strides[0] == 1)
         red_ndim = 0 if contiguous_red else len(red_shape)
         kept_ndim = len(kept_shape)
         out_bool = out.dtype is bool_
-        key = ("reduce", kernel, op, ti, to, kept_ndim, red_ndim, index_io, out_bool)
+        key = ("reduce", kernel, op, ti, ta, to, kept_ndim, red_ndim, index_io, out_bool)
         access = ("r", "rw") + (("rw",) if index_io == "partial" else ("r",) if index_io == "read" else ())
 
         def source():
@@ -233,7 +237,7 @@ class ReduceOps:
                       "OUT_BOOL": out_bool, "LOG": False, "WG": f"{WG}u", "FOLD": f"{FOLD}u"}
             return specialise("reduce", {"TI": ti, "TA": ta, "TO": to}, consts,
                               {"BINDINGS": _bindings_source(ti, to, index_io), "OPS": _ops_source(op, ta)},
-                              params=PARAMS, f64=ta == "f64")
+                              params=PARAMS, f64=ta == "f64", i64="i64" in (ti, ta, to))
 
         p = self.rt.pipeline(key, source, access, f"reduce:{op}")
         buffers = (src, out.buffer) if aux is None else (src, out.buffer, aux.buffer)
@@ -259,7 +263,7 @@ class ReduceOps:
         # three passes over the row per thread, within the loop limit, or a multi-kernel softmax
         if 3 * (K if kernel == K_SOFTMAX_THREAD else -(-K // WG)) > MAX_THREAD_ELEMENTS:
             return self._softmax_long_rows(a, dim, log)
-        ti = a.dtype.wgsl
+        ti = self.wgsl[a.dtype]
         ta = "f64" if ti == "f64" else "f32"  # (f16 computes in f32)
         key = ("softmax", kernel, ti, len(kept_shape), log)
 

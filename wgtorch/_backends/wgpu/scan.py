@@ -17,9 +17,10 @@ before it. The combine is associative for every op (cummax's (value, index) pair
 `_ops_source`), so the blocking gives the serial answer (up to float rounding).
 
 Accumulators: float64 for float64 results (kernels.py's f64 mode, shader-f64), float32 for
-float16/float32 results (a float16 result is rounded once, as PyTorch's cpu kernel does), i32 for
-int32/int64 (int64 is stored as 32 bits on wgpu, so sums and products wrap past 2**31 where
-PyTorch's would not), u32 for a bool cummax/cummin.
+float16/float32 results (a float16 result is rounded once, as PyTorch's cpu kernel does), the
+result's own integer type for int32/int64 (i64 where the device stores int64 natively,
+shader-int64: exact as PyTorch's; on a device without it int64 is stored as 32 bits, so sums and
+products wrap past 2**31 where PyTorch's would not), u32 for a bool cummax/cummin.
 """
 
 from __future__ import annotations
@@ -56,14 +57,14 @@ PARAMS = ParamBlock(
     "kept_in: array<u32, 8>",
     "kept_out: array<u32, 8>",
 )
-_ACC_DTYPE = {"f32": float32, "f64": float64, "i32": int32, "u32": bool_}
+_ACC_DTYPE = {"f32": float32, "f64": float64, "i32": int32, "u32": bool_, "i64": int64}
 
 
-def _accumulator(out_dtype) -> str:
+def _accumulator(be, out_dtype) -> str:
     # float64 results scan in f64 (kernels.py's f64 mode), the other floats in f32
     if out_dtype is float64:
         return "f64"
-    return "f32" if out_dtype.is_floating_point else out_dtype.wgsl
+    return "f32" if out_dtype.is_floating_point else be.wgsl[out_dtype]
 
 
 def _ops_source(op: str, ta: str) -> str:
@@ -131,7 +132,7 @@ class ScanOps:
             _level(
                 self,
                 op,
-                _accumulator(out_dtype),
+                _accumulator(self, out_dtype),
                 a,
                 None,
                 out,
@@ -188,25 +189,27 @@ class _Pass:
     def __call__(self, kernel, dst, dst_idx, out_stride, rows, K, nblocks, block, seed, groups, totals_only=False):
         be, src, src_idx = self.be, self.src, self.src_idx
         kept_shape, kept_in, kept_out = self.kept
-        ti, ta, to = src.dtype.wgsl, self.ta, dst.dtype.wgsl
+        ti, ta, to = be.wgsl[src.dtype], self.ta, be.wgsl[dst.dtype]
+        txo = be.wgsl[dst_idx.dtype] if dst_idx is not None else "i32"
         flags = {
             "HAS_IDX": dst_idx is not None,
             "IDX_IN": src_idx is not None,
             "SEED": seed is not None,
             "TOTALS": totals_only,
         }
-        key = ("scan", kernel, self.op, ti, ta, to, len(kept_shape), *flags.values())
+        key = ("scan", kernel, self.op, ti, ta, to, txo, len(kept_shape), *flags.values())
 
         def source():
             consts = {"KEPT_NDIM": len(kept_shape), **flags, "WG": WG, "ITEMS": ITEMS, "FOLD": f"{FOLD}u"}
             return specialise(
                 "scan",
-                {"TI": ti, "TA": ta, "TO": to},
+                {"TI": ti, "TA": ta, "TO": to, "TXO": txo},
                 consts,
                 {"OPS": _ops_source(self.op, ta)},
                 section=kernel,
                 params=PARAMS,
                 f64=ta == "f64",  # (f64 storage read into an f32 or i32 accumulator needs no f64 code)
+                i64="i64" in (ti, ta, to, txo),
             )
 
         p = be.rt.pipeline(key, source, ("r", "r", "rw", "rw", "r", "r"), f"scan:{self.op}:{kernel}")

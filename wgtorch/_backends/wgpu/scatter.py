@@ -8,9 +8,10 @@ dtype combines by compare-exchange on the 32-bit word, f16 replacing its half of
 has no 64-bit compare-exchange: its reductions (and index.py's float64 scatter_add) take
 `ScatterOps.scatter_lines`, one thread per line of the index along dim, which combines in index
 order without atomics (exact and deterministic; a 1-D index is one serial thread). An assignment is
-a plain store (float64 too). bool
-is stored as u32 0/1, so prod/amax/amin on it are and/or/and, and int64 as i32 (which of repeated
-positions wins is unspecified, as on CUDA).
+a plain store (float64 too). bool is stored as u32 0/1, so prod/amax/amin on it are and/or/and, and
+int64 as i32 or, on a device with shader-int64, as i64 (a reduction into i64 then runs in one thread:
+WGSL has no 64-bit compare-exchange). Which of repeated positions wins an assignment is unspecified,
+as on CUDA.
 
 Bad indices are reported as in index.py: the thread writes nothing and records the index in its
 dispatch's slot of the runtime's error buffer; the next read or synchronize raises
@@ -54,6 +55,7 @@ SCATTER_PARAMS = ParamBlock(
     "off_src: u32",
     "shape: array<u32, 8>",
     "stride: array<array<u32, 8>, 3>  // out (0 along dim), index, src",
+    "serial_first: u32  // SERIAL: the first index element of this dispatch's run",
 )
 LINES_PARAMS = ParamBlock(
     "numel: u32  // threads with work: lines of the index along dim",
@@ -71,6 +73,9 @@ LINES_PARAMS = ParamBlock(
     "shape: array<u32, 8>  // the lines: the index's shape without dim (merged)",
     "stride: array<array<u32, 8>, 3>  // out, index, src",
 )
+# SERIAL: index elements per dispatch. llvmpipe (lavapipe) silently ends an invocation's loops after
+# 65,535 iterations in all (see reduce.py): one element costs at most 1 + 8 (its coordinate loop).
+SERIAL_RUN = 4096
 NZ_PARAMS = ParamBlock(
     "threads: u32",
     "chunk: u32",
@@ -92,47 +97,60 @@ def _snippets() -> dict[str, str]:
     return {name: body.replace("*/", "").strip() for name, body in zip(parts[1::2], parts[2::2])}
 
 
-def _tv(dt: dtype) -> str:
-    return "f32" if dt.wgsl in ("f32", "f16") else dt.wgsl
+def _tv(to: str) -> str:
+    return "f32" if to in ("f32", "f16") else to
 
 
-def _scatter_source(reduce, dt: dtype, ndim: int) -> str:
+def _serial(reduce, to: str) -> bool:
+    """int64 stored as i64 with a reduction: one thread applies the updates (no 64-bit compare-exchange)."""
+    return reduce is not None and to == "i64"
+
+
+def _scatter_source(reduce, dt: dtype, to: str, tix: str, ndim: int) -> str:
+    """``to``: the storage type of out/src; ``tix``: the index's."""
     s = _snippets()
     if reduce is None:
-        combine, store, tout = "combine_none", "store_assign", dt.wgsl
+        combine, store, tout = "combine_none", "store_assign", to
     else:
         floaty = reduce in ("amax", "amin") and dt.is_floating_point
         combine = f"combine_{reduce}_float" if floaty else f"combine_{reduce}"
-        store, tout = ("store_cas16" if dt.wgsl == "f16" else "store_cas32"), "atomic<u32>"
+        store, tout = ("store_cas16" if to == "f16" else "store_cas32"), "atomic<u32>"
+        if _serial(reduce, to):
+            store, tout = "store_serial", to
     return specialise(
         "scatter",
-        {"TO": dt.wgsl, "TOUT": tout, "TV": _tv(dt)},
-        {"NDIM": ndim, "WG": WG},
+        {"TO": to, "TOUT": tout, "TV": _tv(to), "TIX": tix, "TI": "i32"},
+        {"NDIM": ndim, "WG": WG, "SERIAL": _serial(reduce, to), "SERIAL_RUN": SERIAL_RUN},
         {"COMBINE": s[combine], "STORE": s[store]},
         section="scatter",
         params=SCATTER_PARAMS,
-        f64=dt.wgsl == "f64",
+        f64=to == "f64",
+        i64="i64" in (to, tix),
     )
 
 
-def _lines_source(reduce: str, dt: dtype, ndim: int) -> str:
+def _lines_source(reduce: str, dt: dtype, to: str, tix: str, ndim: int) -> str:
+    """``to``: the storage type of out/src (f64); ``tix``: the index's."""
     floaty = reduce in ("amax", "amin") and dt.is_floating_point
     combine = f"combine_{reduce}_float" if floaty else f"combine_{reduce}"
-    return specialise("scatter", {"TO": dt.wgsl, "TOUT": dt.wgsl, "TV": _tv(dt)}, {"NDIM": ndim, "WG": WG},
+    return specialise("scatter", {"TO": to, "TOUT": to, "TV": _tv(to), "TIX": tix, "TI": "i32"},
+                      {"NDIM": ndim, "WG": WG, "SERIAL": False, "SERIAL_RUN": SERIAL_RUN},
                       {"COMBINE": _snippets()[combine], "STORE": ""}, section="add_lines",
-                      params=LINES_PARAMS, f64=dt.wgsl == "f64")
+                      params=LINES_PARAMS, f64=to == "f64", i64=tix == "i64")
 
 
-def _nz_source(kernel: str, dt: dtype, ndim: int) -> str:
-    test = _snippets()[{"f32": "nonzero_f32", "f64": "nonzero_f64"}.get(dt.wgsl, "nonzero_other")]
+def _nz_source(kernel: str, to: str, ti: str, ndim: int) -> str:
+    """``to``: the input's storage type; ``ti``: the int64 output's."""
+    test = _snippets()[{"f32": "nonzero_f32", "f64": "nonzero_f64"}.get(to, "nonzero_other")]
     return specialise(
         "scatter",
-        {"TO": dt.wgsl, "TOUT": dt.wgsl, "TV": _tv(dt)},
-        {"NDIM": ndim, "WG": WG},
+        {"TO": to, "TOUT": to, "TV": _tv(to), "TI": ti, "TIX": "i32"},
+        {"NDIM": ndim, "WG": WG, "SERIAL": False, "SERIAL_RUN": SERIAL_RUN},
         {"NONZERO": test, "WALK": _snippets()["walk"], "COMBINE": "", "STORE": ""},
         section=kernel,
         params=NZ_PARAMS,
-        f64=dt.wgsl == "f64",
+        f64=to == "f64",
+        i64="i64" in (to, ti),
     )
 
 
@@ -174,32 +192,36 @@ class ScatterOps:
                 f"wgpu kernels support {MAX_DIMS} (call .contiguous() first)"
             )
         ndim, dt, rt = len(dims), out.dtype, self.rt
+        to, tix = self.wgsl[dt], self.wgsl[index.dtype]
         p = rt.pipeline(
-            ("scatter", reduce, dt.wgsl, dt.is_floating_point, ndim),
-            lambda: _scatter_source(reduce, dt, ndim),
+            ("scatter", reduce, to, tix, dt.is_floating_point, ndim),
+            lambda: _scatter_source(reduce, dt, to, tix, ndim),
             ("rw", "r", "r", "rw"),
             f"scatter:{reduce}",
         )
         rt.error_decoders.setdefault(ERR_SCATTER, scatter_error)
         pad = (0,) * (MAX_DIMS - ndim)
         buffers = (out.buffer, src.buffer, index.buffer, rt.error_buffer())
-        with rt.lock:  # no check may recycle the slot before the dispatch is recorded
-            values = [
-                index.size,
-                a.shape[dim],
-                dim_stride,
-                ERR_SCATTER,
-                dim,
-                rt.error_slot(),
-                out.offset,
-                index.offset,
-                src.offset,
-                *dims,
-                *pad,
-            ]
-            for st in merged:
-                values += [*st, *pad]
-            rt.dispatch(p, buffers, SCATTER_PARAMS.struct, values, -(-index.size // WG))
+        serial = _serial(reduce, to)
+        for first in range(0, index.size, SERIAL_RUN) if serial else (0,):
+            with rt.lock:  # no check may recycle the slot before the dispatch is recorded
+                values = [
+                    index.size,
+                    a.shape[dim],
+                    dim_stride,
+                    ERR_SCATTER,
+                    dim,
+                    rt.error_slot(),
+                    out.offset,
+                    index.offset,
+                    src.offset,
+                    *dims,
+                    *pad,
+                ]
+                for st in merged:
+                    values += [*st, *pad]
+                values.append(first)
+                rt.dispatch(p, buffers, SCATTER_PARAMS.struct, values, 1 if serial else -(-index.size // WG))
         return out
 
     def scatter_lines(self, reduce: str, out: WgpuArray, dim: int, index: WgpuArray, src: WgpuArray, code: int,
@@ -217,8 +239,10 @@ class ScatterOps:
             raise RuntimeError(f"scatter: the operands need {len(dims)} strided dimensions after merging; the "
                                f"wgpu kernels support {MAX_DIMS} (call .contiguous() first)")
         ndim, dt, rt = len(dims), out.dtype, self.rt
-        p = rt.pipeline(("scatter", "lines", reduce, dt.wgsl, dt.is_floating_point, ndim),
-                        lambda: _lines_source(reduce, dt, ndim), ("rw", "r", "r", "rw"), f"scatter:lines:{reduce}")
+        to, tix = self.wgsl[dt], self.wgsl[index.dtype]
+        p = rt.pipeline(("scatter", "lines", reduce, to, tix, dt.is_floating_point, ndim),
+                        lambda: _lines_source(reduce, dt, to, tix, ndim), ("rw", "r", "r", "rw"),
+                        f"scatter:lines:{reduce}")
         rt.error_decoders.setdefault(code, decoder)
         lines = index.size // index.shape[dim]
         pad = (0,) * (MAX_DIMS - ndim)
@@ -238,12 +262,13 @@ class ScatterOps:
             return self.empty((0, ndim), int64)
         threads = -(-a.size // CHUNK)
         dt, rt = a.dtype, self.rt
+        to, ti = self.wgsl[dt], self.wgsl[int64]
         shape = list(a.shape) + [0] * (MAX_DIMS - ndim)
         strides = list(a.strides) + [0] * (MAX_DIMS - ndim)
         counts = self.empty((threads,), int32)
         p = rt.pipeline(
-            ("scatter", "nz_count", dt.wgsl, ndim),
-            lambda: _nz_source("nz_count", dt, ndim),
+            ("scatter", "nz_count", to, ndim),
+            lambda: _nz_source("nz_count", to, "i32", ndim),
             ("r", "rw"),
             "scatter:nz_count",
         )
@@ -261,8 +286,8 @@ class ScatterOps:
             return out
         offsets = self.from_numpy(np.concatenate([[0], np.cumsum(host)[:-1]]).astype(np.int32), int32)
         p = rt.pipeline(
-            ("scatter", "nz_write", dt.wgsl, ndim),
-            lambda: _nz_source("nz_write", dt, ndim),
+            ("scatter", "nz_write", to, ti, ndim),
+            lambda: _nz_source("nz_write", to, ti, ndim),
             ("r", "r", "rw"),
             "scatter:nz_write",
         )

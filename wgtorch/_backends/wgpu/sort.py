@@ -4,17 +4,21 @@
 one ``init`` pass that turns every row into P = next_pow2(n) (key, index) pairs, one ``local``
 pass that sorts each BLOCK-long run in workgroup memory, then for every longer bitonic stage k
 the ``global`` passes with compare distances j >= BLOCK (one dispatch per two steps) and one ``local``
-merge pass for j < BLOCK, and a ``finish`` pass that writes values and int64 indices (stored as
-i32). Comparing (key, index) makes the result the stable sort, ties in input order; NaN sorts as
-the largest value, -0.0 equals 0.0; a float64 key is two u32 words (the prelude's float_key). A row
-of n elements costs O(P log^2 P) compare-exchanges.
+merge pass for j < BLOCK, and a ``finish`` pass that writes values and int64 indices (i32, or i64
+where the device stores int64 natively). Comparing (key, index) makes the result the stable sort,
+ties in input order; NaN sorts as the largest value, -0.0 equals 0.0; a float64 key is two u32 words
+(the prelude's float_key). The other keys are 32-bit: int64 values stored as i64 are sorted on the
+host with NumPy's stable sort instead (exact; one read and two uploads). A row of n elements costs
+O(P log^2 P) compare-exchanges.
 """
 
 from __future__ import annotations
 
 import math
 
-from ..._dtype import int64
+import numpy as np
+
+from ..._dtype import int32, int64
 from .array import WgpuArray
 from .elementwise import _merge_dims
 from .kernels import specialise
@@ -57,8 +61,8 @@ SEARCH_PARAMS = ParamBlock(
     "sorter_offset: u32",
     "out_offset: u32",
 )
-_KIND = {"f64": 0, "f32": 0, "f16": 0, "i32": 1, "u32": 2}
-_COMPARE = {"f64": "f64", "f32": "f32", "f16": "f32", "i32": "i32", "u32": "u32"}
+_KIND = {"f64": 0, "f32": 0, "f16": 0, "i32": 1, "u32": 2, "i64": 1}
+_COMPARE = {"f64": "f64", "f32": "f32", "f16": "f32", "i32": "i32", "u32": "u32", "i64": "i64"}
 
 
 def _pair_words(ti: str) -> int:
@@ -66,11 +70,13 @@ def _pair_words(ti: str) -> int:
     return 3 if ti == "f64" else 2
 
 
-def _source(section: str, ti: str, kept_ndim: int, params: ParamBlock) -> str:
+def _source(section: str, ti: str, kept_ndim: int, params: ParamBlock, tio: str = "i32") -> str:
+    """``ti``: the input's storage type (i64 only for search: the sort keys are at most two words of
+    a float64); ``tio``: int64's."""
     consts = {"KIND": _KIND[ti], "W": f"{_pair_words(ti)}u", "KEPT_NDIM": kept_ndim, "WG": WG, "PPT": PPT,
               "BLOCK": BLOCK}
-    return specialise("sort", {"TI": ti, "TC": _COMPARE[ti]}, consts, section=section, params=params,
-                      f64=ti == "f64")
+    return specialise("sort", {"TI": ti, "TC": _COMPARE[ti], "TIO": tio}, consts, section=section, params=params,
+                      f64=ti == "f64", i64="i64" in (ti, tio))
 
 
 class SortOps:
@@ -78,8 +84,10 @@ class SortOps:
 
     def _sort_pipeline(self, section: str, ti: str, kept_ndim: int, access: tuple):
         params = SEARCH_PARAMS if section == "search" else SORT_PARAMS
+        tio = self.wgsl[int64]
         return self.rt.pipeline(
-            ("sort", section, ti, kept_ndim), lambda: _source(section, ti, kept_ndim, params), access, f"sort:{section}"
+            ("sort", section, ti, tio, kept_ndim), lambda: _source(section, ti, kept_ndim, params, tio), access,
+            f"sort:{section}"
         )
 
     def sort(self, a: WgpuArray, dim: int, descending: bool):
@@ -97,6 +105,8 @@ class SortOps:
         rows = math.prod(a.shape) // n if n else 0
         if rows == 0 or count == 0:
             return values, indices
+        if self.wgsl[a.dtype] == "i64":
+            return self._sort_on_host(a, dim, descending, count)
         P = 1 << (n - 1).bit_length()
         total = rows * P
         words = _pair_words(a.dtype.wgsl)
@@ -115,8 +125,8 @@ class SortOps:
                 f"the wgpu kernels support {MAX_DIMS} (call .contiguous() first)"
             )
         pad = [0] * (MAX_DIMS - len(kept_shape))
-        pairs = self.empty((words * total,), int64)  # scratch, read as u32 words (int64 is stored as 32 bits)
-        ti, kd = a.dtype.wgsl, len(kept_shape)
+        pairs = self.empty((words * total,), int32)  # scratch, read as u32 words (int32: 4 bytes on every device)
+        ti, kd = self.wgsl[a.dtype], len(kept_shape)
 
         def meta(**kw):
             v = {
@@ -170,6 +180,16 @@ class SortOps:
         )
         return values, indices
 
+    def _sort_on_host(self, a: WgpuArray, dim: int, descending: bool, count: int):
+        """Sort int64 stored as i64 with NumPy's stable sort: the kernels sort 32-bit keys, and an
+        exact result is worth the round trip (one read, two uploads)."""
+        host = self.to_numpy(a)
+        # descending: ascending on the complement (~x = -x - 1 reverses the order exactly; -x would overflow)
+        order = np.argsort(~host if descending else host, axis=dim, kind="stable")
+        order = np.take(order, np.arange(count), axis=dim)
+        return (self.from_numpy(np.take_along_axis(host, order, axis=dim), a.dtype),
+                self.from_numpy(order.astype(np.int64), int64))
+
     def _zeros_index(self, shape):
         return self.elementwise("copy", [0], int64, int64, out=self.empty(shape, int64))
 
@@ -186,7 +206,7 @@ class SortOps:
         sorter = self._contiguous(sorter) if sorter is not None else None
         shared = seq.ndim == 1
         per_row = values.size if shared else values.size // (seq.size // m)
-        p = self._sort_pipeline("search", seq.dtype.wgsl, 0, ("r", "r", "r", "rw"))
+        p = self._sort_pipeline("search", self.wgsl[seq.dtype], 0, ("r", "r", "r", "rw"))
         vals = [
             values.size,
             per_row,
