@@ -1102,8 +1102,6 @@ def known_difference(case: Case, device: str) -> str | None:
     """Why wgtorch still differs from PyTorch on this case, or None. Each reason is a class of
     cases recorded in tests/ORACLE.md; nothing here is a wrong value given silently by wgtorch."""
     expr = case.expr
-    if re.match(r"T\.prod\(a, dim=(\(|None)", expr):
-        return "prod takes a tuple of dims or dim=None in wgtorch (an extension); PyTorch raises TypeError"
     if "[..., 0, ...]" in expr:
         return "PyTorch 2.13 accepts several Ellipsis in one index; wgtorch refuses it with IndexError"
     return None
