@@ -39,3 +39,26 @@ def test_prod_accepts_pytorchs_forms_only(device, form, method):
         return (lambda: x.prod(*args, **kw)) if method else (lambda: lib.prod(x, *args, **kw))
 
     assert _outcome(run(wgtorch, device)) == _outcome(run(torch, "cpu"))
+
+
+# -- softmax / log_softmax of integer and bool tensors ------------------------------------------
+@pytest.mark.parametrize("dtype", ["int64", "int32", "bool", "float32", "float16"])
+@pytest.mark.parametrize("shape", [(0,), (2, 0), (0, 3), (3,), ()])
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("with_dtype", [False, True])
+def test_softmax_of_int_and_bool_tensors(device, dtype, shape, fn, with_dtype):
+    # PyTorch: an empty one comes back empty in its own dtype (no kernel runs); a non-empty one
+    # raises NotImplementedError; dtype= casts first
+    def run(lib, dev):
+        x = lib.zeros(shape, dtype=getattr(lib, dtype), device=dev)
+        kw = {"dtype": lib.float32} if with_dtype else {}
+        return lambda: getattr(lib, fn)(x, -1, **kw)
+
+    assert _outcome(run(wgtorch, device)) == _outcome(run(torch, "cpu"))
+
+
+def test_softmax_empty_int_keeps_checking_the_dim(device):
+    with pytest.raises(IndexError):
+        torch.softmax(torch.zeros(0, dtype=torch.int64), 1)
+    with pytest.raises(IndexError):
+        wgtorch.softmax(wgtorch.zeros(0, dtype=wgtorch.int64, device=device), 1)

@@ -432,6 +432,8 @@ def _softmax(x: Tensor, dim: int, dtype, log: bool) -> Tensor:
     name = "log_softmax" if log else "softmax"
     dim = _dim(dim, x.ndim)  # PyTorch checks the dim first
     if not x.dtype.is_floating_point:
+        if x.numel() == 0:  # PyTorch runs no kernel on an empty tensor: an empty one of its dtype
+            return x.new_empty(x.shape)
         type_name = TORCH_NAMES[x.dtype.name]
         raise NotImplementedError(f'"{name}" not implemented for \'{type_name}\' (softmax needs a floating-point '
                                   "tensor; pass dtype=wgtorch.float32)")
