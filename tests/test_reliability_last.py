@@ -62,3 +62,61 @@ def test_softmax_empty_int_keeps_checking_the_dim(device):
         torch.softmax(torch.zeros(0, dtype=torch.int64), 1)
     with pytest.raises(IndexError):
         wgtorch.softmax(wgtorch.zeros(0, dtype=wgtorch.int64, device=device), 1)
+
+
+# -- gradients at the edges ---------------------------------------------------------------------
+def _grads(lib, device, fn, *vals, dtype="float32"):
+    ts = [lib.tensor(v, dtype=getattr(lib, dtype), device=device, requires_grad=True) for v in vals]
+    y = fn(lib, *ts)
+    y.backward(lib.ones_like(y))
+    return [t.grad.detach().cpu().double().numpy() for t in ts]
+
+
+def _same(got, ref):
+    for g, r in zip(got, ref):
+        np.testing.assert_array_equal(g, r)  # (NaN positions must match too)
+
+
+INF, NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_logaddexp2_grad_with_infinite_sides(device, dtype):
+    a = [INF, -INF, INF, -INF, 1.0, INF, NAN, 3.0]
+    b = [INF, -INF, -INF, INF, INF, 1.0, 1.0, -2.0]
+    ref = _grads(torch, "cpu", lambda L, x, y: L.logaddexp2(x, y), a, b, dtype=dtype)
+    _same(_grads(wgtorch, device, lambda L, x, y: L.logaddexp2(x, y), a, b, dtype=dtype), ref)
+    assert ref[0][2] == 1.0 and ref[1][2] == 0.0  # finite where one side is inf and the other not
+
+
+VAR_CASES = [(-INF, 1), (NAN, 1), (3.0, 1), (INF, 2), ([1.0, 2.0], 2), ([1.0, 2.0], 3), ([NAN, 1.0], 2),
+             ([INF, -INF], 2), ([INF, INF], 2), ([-INF, 1.0], 2), ([1e38, -1e38, 3e38], 3), ([0.0, 0.0, 1.0], 4)]
+
+
+@pytest.mark.parametrize("case", VAR_CASES, ids=str)
+@pytest.mark.parametrize("fn", ["var", "std"])
+def test_var_grad_without_degrees_of_freedom(device, case, fn):
+    # over all dims with N - correction <= 0, PyTorch's gradient is NaN where x == mean (so at an
+    # infinite x whose mean is that infinity), else inf (a NaN mean included)
+    v, c = case
+    f = lambda L, x: getattr(x, fn)(correction=c)  # noqa: E731
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore")
+        _same(_grads(wgtorch, device, f, v), _grads(torch, "cpu", f, v))
+
+
+def test_float16_div_grad_through_expand_rounds_as_pytorch(device):
+    # fuzz 16:5204: other's gradient is -g * ((a / b) / b) in float16, each step rounded
+    rng = np.random.default_rng(5204)
+    a = rng.integers(-3, 4, (4, 65)).astype(np.int32)
+    b = rng.uniform(-5, 5, (1, 65)).astype(np.float16)
+    b[0, :8] = [0.0882, -0.04208, 0.011086, 1.493, 4.805, -1.483, 0.3193, 7.0]
+
+    def run(lib, dev):
+        bb = lib.tensor(b, device=dev, requires_grad=True)
+        y = lib.div(lib.tensor(a, device=dev), bb.expand(4, 65))
+        y.backward(lib.tensor(rng_g, device=dev))
+        return bb.grad.cpu().double().numpy()
+
+    rng_g = np.random.default_rng(1).uniform(-1, 1, (4, 65)).astype(np.float16)
+    np.testing.assert_array_equal(run(wgtorch, device), run(torch, "cpu"))

@@ -324,9 +324,10 @@ class Var(Function):
 
         (x,) = ctx.saved_tensors
         g = _unreduce(g, x.shape, ctx.dims, ctx.keepdim)
-        centred = x - mean(x, ctx.dims, keepdim=True)
-        if ctx.all_dims and ctx.dof <= 0:
-            return g * where(centred == 0, math.nan, math.inf), None, None, None, None
+        m = mean(x, ctx.dims, keepdim=True)
+        if ctx.all_dims and ctx.dof <= 0:  # NaN where x equals the mean (an infinite x too), else inf
+            return g * where(x == m, math.nan, math.inf), None, None, None, None
+        centred = x - m
         scale = 2.0 / ctx.dof if ctx.dof else math.inf
         return g * (centred * scale), None, None, None, None
 
