@@ -17,8 +17,9 @@ before it. The combine is associative for every op (cummax's (value, index) pair
 `_ops_source`), so the blocking gives the serial answer (up to float rounding).
 
 Accumulators: float32 for float16/float32 results (a float16 result is rounded once, as PyTorch's
-cpu kernel does), i32 for int32/int64 (int64 is stored as 32 bits on wgpu, so sums and products
-wrap past 2**31 where PyTorch's would not), u32 for a bool cummax/cummin.
+cpu kernel does), i32 for int32/int64 (int64 is stored as 32 bits on wgpu: an int64 cumsum or
+cumprod reports a step past 2**31, raised at the next read; int64_range.py), u32 for a bool
+cummax/cummin.
 """
 
 from __future__ import annotations
