@@ -106,17 +106,29 @@ def _accumulator(storage: str) -> str:
     return "f32" if storage in ("f32", "f16") else storage
 
 
-def _ops_source(op: str, ta: str, range_check: bool = False) -> str:
-    """ident(), IDX_NONE, combine and take for one op and accumulator type. ``range_check``: an
-    int64 sum or prod held in i32 reports each step that leaves int32 (int64_range.py), so a
-    partial result past 2**31 raises even where the final one would fit again."""
+def _ops_source(op: str, ta: str, range_check: str | None = None) -> str:
+    """ident(), IDX_NONE, combine, take and note_store (called on each stored result) for one op
+    and accumulator type. ``range_check`` (an int64 sum or prod held in i32, int64_range.py):
+    "step" reports each sum step that leaves int32 (a partial sum past 2**31 raises even where the
+    final one would fit again); a prod turns a step that leaves int32 into the marker -2**31,
+    which every further factor but 0 keeps (0 clears it, as the exact product is then 0), and
+    the final pass ("final", not "carry") reports a marker it stores (so an exact product of
+    -2**31 raises too)."""
     identity = _IDENTITY[op][("f32", "i32", "u32").index("f32" if ta == "f64" else ta)]
     lines = [f"fn ident() -> TA {{ return TA({identity}); }}", "const IDX_NONE: i32 = 2147483647;"]
+    if range_check and op == "prod":
+        lines.append(overflow_helpers("P.red_stride_out", 2))  # (softmax's field: free in a prod)
+        lines.append("fn combine(a: TA, b: TA) -> TA {\n    if (ovf_mul_(a, b)) { return I32_MIN_; }\n"
+                     "    return a * b;\n}")
+        lines.append("fn take(a: TA, ia: i32, b: TA, ib: i32) -> bool { return false; }")
+        report = "if (v == I32_MIN_) { report_int64_range(); }" if range_check == "final" else ""
+        lines.append(f"fn note_store(v: TA) {{ {report} }}")
+        return "\n".join(lines)
+    lines.append("fn note_store(v: TA) {}")
     if range_check:
         lines.append(overflow_helpers("P.red_stride_out", 2))  # (softmax's field: free in a sum)
-        test = "ovf_add_(a, b)" if op == "sum" else "ovf_mul_(a, b)"
-        lines.append(f"fn combine(a: TA, b: TA) -> TA {{\n    if ({test}) {{ report_int64_range(); }}\n"
-                     f"    return {_COMBINE[op][1]};\n}}")
+        lines.append("fn combine(a: TA, b: TA) -> TA {\n    if (ovf_add_(a, b)) { report_int64_range(); }\n"
+                     "    return a + b;\n}")
         lines.append("fn take(a: TA, ia: i32, b: TA, ib: i32) -> bool { return false; }")
     elif op in _COMBINE:
         expr = _COMBINE[op][0 if ta in ("f32", "f64") else 1]
@@ -199,6 +211,7 @@ class ReduceOps:
         ti = a.dtype.wgsl
         ta = _accumulator(ti)
         checked = op in ("sum", "prod") and ta == "i32" and checks_int64_range(out.dtype)
+        final, carry = ("final", "carry") if checked and op == "prod" else ("step", "step") if checked else (None, None)
         software = self.rt.is_software
         kernel, chunks = plan_reduce(rows, K, software)
         if kernel == K_REDUCE_THREAD and K > MAX_THREAD_ELEMENTS:
@@ -212,7 +225,7 @@ class ReduceOps:
             chunks = -(-K // chunk_len)
         if chunks == 1:
             self._reduce_pass(kernel, op, a.buffer, None, ti, out, "write" if arg else "none",
-                              rows, K, 1, K, a.offset, kept_shape, kept_strides, red_shape, red_strides, checked)
+                              rows, K, 1, K, a.offset, kept_shape, kept_strides, red_shape, red_strides, final)
             return out
 
         # Split: pass 1 writes rows * chunks partials, pass 2 reduces each row's partials.
@@ -220,15 +233,15 @@ class ReduceOps:
         part_idx = self.empty((rows * chunks,), int32) if arg else None
         self._reduce_pass(kernel, op, a.buffer, part_idx, ti, part, "partial" if arg else "none",
                           rows, K, chunks, chunk_len, a.offset, kept_shape, kept_strides, red_shape,
-                          red_strides, checked)
+                          red_strides, carry)
         kernel = plan_reduce(rows, chunks, software)[0]
         self._reduce_pass(kernel, op, part.buffer, part_idx, ta, out, "read" if arg else "none",
                           rows, chunks, 1, chunks, part.offset, [rows] if rows > 1 else [],
-                          [chunks] if rows > 1 else [], [chunks], [1], checked)
+                          [chunks] if rows > 1 else [], [chunks], [1], final)
         return out
 
     def _reduce_pass(self, kernel, op, src, aux, ti, out, index_io, rows, K, chunks, chunk_len,
-                     offset, kept_shape, kept_strides, red_shape, red_strides, range_check=False):
+                     offset, kept_shape, kept_strides, red_shape, red_strides, range_check=None):
         """One dispatch: ``src`` (a buffer, elements from ``offset``) reduced into ``out``; ``aux``
         is the partial-index array of a split argmax/argmin (written or read per ``index_io``)."""
         ta = _accumulator(ti)
@@ -239,14 +252,14 @@ class ReduceOps:
         out_bool = out.dtype is bool_
         key = ("reduce", kernel, op, ti, to, kept_ndim, red_ndim, index_io, out_bool, range_check)
         access = ("r", "rw") + (("rw",) if index_io == "partial" else ("r",) if index_io == "read" else ())
-        access += ("rw",) if range_check else ()
+        access += ("rw",) if range_check else ()  # (the error buffer)
 
         def source():
             consts = {"KERNEL": kernel, "KEPT_NDIM": kept_ndim, "RED_NDIM": red_ndim,
                       "ARG": op in ("argmax", "argmin"), "PARTIAL": index_io == "partial",
                       "OUT_BOOL": out_bool, "LOG": False, "WG": f"{WG}u", "FOLD": f"{FOLD}u"}
             return specialise("reduce", {"TI": ti, "TA": ta, "TO": to}, consts,
-                              {"BINDINGS": _bindings_source(ti, to, index_io, range_check),
+                              {"BINDINGS": _bindings_source(ti, to, index_io, bool(range_check)),
                                "OPS": _ops_source(op, ta, range_check)},
                               params=PARAMS, f64=ta == "f64")
 
