@@ -6,6 +6,8 @@ separate error code per type), at the next read."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -13,7 +15,7 @@ import wgtorch
 
 
 def _cases(lib):
-    x = lambda *s: lib.arange(float(max(1, __import__("math").prod(s)))).reshape(s) if 0 not in s else lib.zeros(s)  # noqa: E731
+    x = lambda *s: lib.arange(float(max(1, math.prod(s)))).reshape(s) if 0 not in s else lib.zeros(s)  # noqa: E731
     ix = lambda v: lib.tensor(v)  # noqa: E731
     return {
         "index_select d0": lambda: x(3, 4).index_select(0, ix([0, 5])),

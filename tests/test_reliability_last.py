@@ -4,6 +4,8 @@ call forms, softmax of empty integer tensors, and gradient edge cases (hardshrin
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -100,8 +102,8 @@ def test_var_grad_without_degrees_of_freedom(device, case, fn):
     # infinite x whose mean is that infinity), else inf (a NaN mean included)
     v, c = case
     f = lambda L, x: getattr(x, fn)(correction=c)  # noqa: E731
-    with __import__("warnings").catch_warnings():
-        __import__("warnings").simplefilter("ignore")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (PyTorch warns of the degrees of freedom)
         _same(_grads(wgtorch, device, f, v), _grads(torch, "cpu", f, v))
 
 
