@@ -10,7 +10,7 @@
 //   2 "other": src for scatter_add (index_select/gather write out[P.out_offset + i] instead)
 //
 // A bad index (negative or >= P.dim_size) never reaches memory: the thread reports it in its
-// dispatch's slot of `err` (wgtorch/_backends/wgpu/device_errors.py raises IndexError at the next read
+// dispatch's slot of `err` (wgtorch/_backends/wgpu/device_errors.py raises the op's exception at the next read
 // or synchronize, naming every dispatch that reported) and stores 0 (index_select/gather) or adds
 // nothing (scatter_add).
 //

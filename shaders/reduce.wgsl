@@ -21,7 +21,7 @@
 //   LOG       (softmax) log_softmax instead of softmax
 //   WG, FOLD  workgroup size and its square root
 // and fills BINDINGS (binding 1 `src`, binding 2 `dst`, binding 3 for split argmax partials)
-// with `load_index` and `store_index`, and OPS with `ident()` (the identity), IDX_NONE, `combine`
+// with `load_index` and `store_index`, and OPS with `ident()` (the identity), IDX_NONE, `note_store`, `combine`
 // (value ops) and `take` (arg ops: whether candidate b beats the running a).
 
 // struct Meta and its binding P come from the family's ParamBlock (reduce.py).
@@ -83,6 +83,7 @@ fn push(a: Acc, v: TA, i: i32) -> Acc {
 }
 
 fn store_result(o: u32, a: Acc) {
+    note_store(a.v);  // (OPS: an int64 prod held in i32 reports its overflow marker here)
     if (ARG && !PARTIAL) {
         store_index(o, a.i);
         return;

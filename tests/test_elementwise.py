@@ -133,7 +133,8 @@ def test_integer_ops(device):
     assert_close(ta.abs(), np.abs(a))
     assert_close(ta / tb, (a / b).astype(np.float32), dtype=torch.float32)  # true division
     assert_close(ta.clamp(-3, 4), np.clip(a, -3, 4))
-    assert_close(ta ** 2 * 0 + tb ** 2, b ** 2)
+    # ((2**31 - 1) ** 2 fits PyTorch's int64 but not int32's storage: test_reliability_int64.py)
+    assert_close(ta[:-1] ** 2 * 0 + tb[:-1] ** 2, b[:-1] ** 2)
 
 
 def test_type_promotion(device):

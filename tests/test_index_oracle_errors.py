@@ -109,15 +109,8 @@ ERRORS = {
 }
 # The report of an out-of-range device index on wgpu is deferred (wgtorch/_backends/wgpu/index.py)
 # and is an IndexError for every op, where PyTorch's cpu kernels raise RuntimeError for these.
-_WGPU_DEFERRED_TYPE = {"index_select dim 1 oob", "index_select dim 1 negative"}
-
-
 @pytest.mark.parametrize("case", sorted(ERRORS))
-def test_invalid_input(device, case, request):
-    if device == "wgpu" and case in _WGPU_DEFERRED_TYPE:
-        request.applymarker(pytest.mark.xfail(raises=AssertionError, strict=True, reason=(
-            "the deferred wgpu report raises IndexError; PyTorch raises RuntimeError (the report is "
-            "another engineer's change)")))
+def test_invalid_input(device, case):
     fn, match = ERRORS[case]
     check(device, fn, match)
 

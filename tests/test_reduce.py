@@ -44,7 +44,17 @@ DIM_CASES = [
 @pytest.mark.parametrize("keepdim", [False, True])
 def test_value_reductions_match_numpy(device, op, shape, dim, keepdim):
     x = values_for(op, shape)
-    got = getattr(torch.tensor(x, device=device), op)(dim, keepdim)
+    t = torch.tensor(x, device=device)
+    if op == "prod" and not isinstance(dim, int):  # PyTorch's prod takes one int dim, or none at all
+        with pytest.raises(TypeError):
+            t.prod(dim, keepdim)
+        if dim is not None or keepdim:
+            return
+        got = t.prod()
+        assert_close(got, reference(op, x, dim, keepdim), rtol=1e-3 if np.prod(shape) > 1000 else 1e-5, atol=1e-5,
+                     dtype=torch.float32)
+        return
+    got = getattr(t, op)(dim, keepdim)
     rtol = (1e-3 if op == "prod" else 1e-4) if np.prod(shape) > 1000 else 1e-5
     assert_close(got, reference(op, x, dim, keepdim), rtol=rtol, atol=1e-5, dtype=torch.float32)
 
@@ -101,7 +111,8 @@ def test_wgpu_every_strategy(wgpu_device, monkeypatch, strategy):
         y = values_for(op, (5, 300))
         assert_close(getattr(torch.tensor(y, device=wgpu_device), op)(1), reference(op, y, 1), rtol=2e-5)
         assert_close(getattr(t, op)(0), reference(op, x, 0), rtol=2e-5)
-        assert_close(getattr(t.t(), op)(None), reference(op, x.T, None), rtol=2e-5)
+        every = getattr(t.t(), op)() if op == "prod" else getattr(t.t(), op)(None)  # (prod takes no None)
+        assert_close(every, reference(op, x.T, None), rtol=2e-5)
     for op in ("argmax", "argmin"):
         assert_close(getattr(t, op)(1), reference(op, x, 1))
         assert_close(getattr(t[:, ::3], op)(1, True), reference(op, x[:, ::3], 1, True))
@@ -150,7 +161,7 @@ def test_wgpu_more_than_65535_workgroups(wgpu_device, monkeypatch):
 def test_non_contiguous_inputs(device, op):
     x = values_for(op, (6, 10, 8), seed=7)
     t = torch.tensor(x, device=device)
-    d = 1 if op == "argmax" else (0, 2)
+    d = 1 if op in ("argmax", "prod") else (0, 2)  # (PyTorch's argmax and prod take one dim)
     views = [
         (t.permute(2, 0, 1), x.transpose(2, 0, 1)),
         (t[1::2, ::3, 1:7:2], x[1::2, ::3, 1:7:2]),

@@ -317,10 +317,11 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
             out = out if alpha == 1 else out * t(alpha)
             return out + (bias if beta == 1 else bias * t(beta))
 
-    def index_select(self, a, dim, index):
+    def index_select(self, a, dim, index, index_error=False):
         # PyTorch's cpu kernel for dim 1 (of a tensor with 2+ dims) reports a bad index as a
         # RuntimeError; every other dim as IndexError("index out of range in self").
         kind = "dim1" if (dim == 1 and a.ndim > 1) or a.size == 0 else "select"  # (an empty one: its other kernel)
+        kind = "select" if index_error else kind
         return self.xp.take(a, _checked_index(self.xp, index, a.shape[dim], dim, kind), axis=dim)
 
     def gather(self, a, dim, index):
@@ -329,10 +330,10 @@ class ArrayBackend(ArrayOptimOps, ArrayReduceOps, ArrayNNOps, ArrayRNNOps, Array
         part = tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(idx.shape))
         return self.xp.take_along_axis(a[part], idx, axis=dim)
 
-    def scatter_add(self, a, dim, index, src):
+    def scatter_add(self, a, dim, index, src, index_error=False):
         xp = self.xp
         out = a.copy()
-        idx = _checked_index(xp, index, a.shape[dim], dim, "scatter")
+        idx = _checked_index(xp, index, a.shape[dim], dim, "index" if index_error else "scatter")
         # Position of every src element along all dims, with `dim` replaced by the index (the
         # sparse grids of np.indices, which CuPy lacks).
         grids = [idx if d == dim else xp.arange(n).reshape((1,) * d + (n,) + (1,) * (idx.ndim - d - 1))

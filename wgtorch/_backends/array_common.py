@@ -29,7 +29,8 @@ def _checked_index(xp, index, size: int, dim: int, kind: str):
     """int64 indices, refusing any outside [0, size) (NumPy would wrap negative ones) with the
     exception PyTorch's cpu kernel raises: ``kind`` "select" IndexError("index out of range in
     self"), "dim1" (index_select along dim 1) and "scatter" (gather, scatter_add) RuntimeError
-    naming the first bad value. Not on CuPy, where the check would cost a device-to-host sync."""
+    naming the first bad value, "index" IndexError naming it (x[:, idx], index_copy_, put_). Not
+    on CuPy, where the check would cost a device-to-host sync."""
     idx = index.astype(np.int64, copy=False)
     if xp is np and idx.size and (idx.min() < 0 or idx.max() >= size):
         if kind == "select":
@@ -41,5 +42,7 @@ def _checked_index(xp, index, size: int, dim: int, kind: str):
                 f"INDICES element is out of DATA bounds, id={value} axis_dim={size} (index_select: "
                 f"index {value} is out of range for dimension {dim} with size {size})"
             )
+        if kind == "index":
+            raise IndexError(f"index {value} is out of bounds for dimension {dim} with size {size}")
         raise RuntimeError(f"index {value} is out of bounds for dimension {dim} with size {size}")
     return idx

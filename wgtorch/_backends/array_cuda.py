@@ -131,7 +131,8 @@ class CudaArrayBackend(ArrayBackend):
         return super().elementwise(op, operands, compute, out_dtype, out)
 
     # -- index -----------------------------------------------------------------------------------
-    def index_select(self, a, dim, index):
+    def index_select(self, a, dim, index, index_error=False):
+        # (the device report is an IndexError on every dim: see _reported_error)
         self._check_index(index, a.shape[dim], K.ERR_INDEX_SELECT, dim)
         if a.shape[dim] == 0 and index.size:  # every index is bad and there is nothing to read
             return self.xp.zeros(a.shape[:dim] + index.shape + a.shape[dim + 1:], a.dtype)
@@ -143,7 +144,7 @@ class CudaArrayBackend(ArrayBackend):
             return self.xp.zeros(index.shape, a.dtype)
         return super().gather(a, dim, index)
 
-    def scatter_add(self, a, dim, index, src):
+    def scatter_add(self, a, dim, index, src, index_error=False):
         xp = self.xp
         work = _SCATTER_WORK.get(a.dtype, a.dtype)
         out = xp.empty(a.shape, work)  # C-contiguous, which the offsets below assume

@@ -37,18 +37,18 @@ def _combine(xp, reduce, old, new):
 class ArrayScatterOps:
     """Mixin-style methods for `ArrayBackend`: scatter and nonzero."""
 
-    def scatter(self, a, dim, index, src, reduce=None):
+    def scatter(self, a, dim, index, src, reduce=None, index_error=False):
         """A new array: a with src written at index along dim (``reduce`` None), or combined with
         what is there ("sum", "prod", "amax", "amin"; NaN propagates through amax/amin)."""
         if reduce == "sum":
-            return self.scatter_add(a, dim, index, src)
+            return self.scatter_add(a, dim, index, src, index_error)
         xp = self.xp
         check = getattr(self, "_check_index", None)  # CuPy: a device-side report, no sync
         if check is not None:
             from . import cupy_kernels as K
 
             check(index, a.shape[dim], K.ERR_SCATTER_ADD, dim)
-        idx = _checked_index(xp, index, a.shape[dim], dim, "scatter")
+        idx = _checked_index(xp, index, a.shape[dim], dim, "index" if index_error else "scatter")
         out = xp.ascontiguousarray(a).copy()
         if idx.size == 0:
             return out

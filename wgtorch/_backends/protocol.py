@@ -98,18 +98,24 @@ class Backend(Protocol):
         """A new array ``alpha * (a @ b) + beta * bias`` (bias, of a's dtype, broadcast to the
         product's shape), each step rounded as the separate ops round it; the wgpu backend does
         it in the matmul kernel's store (one dispatch)."""
-    def index_select(self, a: Array, dim: int, index: Array) -> Array: ...
+    def index_select(self, a: Array, dim: int, index: Array, index_error: bool = False) -> Array:
+        """a's entries along dim at the 1-d index. A bad index raises (or, on a device, is reported
+        as) PyTorch's cpu type for index_select: RuntimeError along dim 1 of a tensor of 2+ dims,
+        IndexError elsewhere; ``index_error`` True: IndexError on every dim (``x[:, idx]``)."""
     def gather(self, a: Array, dim: int, index: Array) -> Array: ...
-    def scatter_add(self, a: Array, dim: int, index: Array, src: Array) -> Array:
-        """A new array: a with src added at index along dim (repeated indices accumulate)."""
+    def scatter_add(self, a: Array, dim: int, index: Array, src: Array, index_error: bool = False) -> Array:
+        """A new array: a with src added at index along dim (repeated indices accumulate). A bad
+        index gives RuntimeError (scatter_add's type), or IndexError with ``index_error`` (the type
+        of the ops built on it: put_ with accumulate)."""
 
     # -- scatter family (wgtorch/ops/scatter.py, ops/select.py) --------------------------------
-    def scatter(self, a: Array, dim: int, index: Array, src: Array, reduce: str | None = None) -> Array:
+    def scatter(self, a: Array, dim: int, index: Array, src: Array, reduce: str | None = None,
+                index_error: bool = False) -> Array:
         """A new array: a with src written at index along dim (index may be smaller than src and,
         but along dim, than a; src may be a stride-0 broadcast). ``reduce`` None assigns (which
         of repeated positions wins is unspecified); "sum", "prod", "amax", "amin" combine with
         what is there, NaN propagating through amax/amin. Bad indices raise or are reported as
-        in scatter_add."""
+        in scatter_add (``index_error``: IndexError, for index_copy_, index_fill_ and put_)."""
     def nonzero(self, a: Array) -> Array:
         """(n, a.ndim) int64 coordinates of a's nonzero elements (NaN is nonzero) in row-major
         order. n is data-dependent, so this waits for the device."""

@@ -336,7 +336,8 @@ define(
        lambda n, g, a, b, y: (g * b if n[0] else None, g * a if n[1] else None), inplace=True,
        aliases=("multiply",)),
     _B("div", "input / other (true division).", "xp.true_divide", "a / b", None,
-       lambda n, g, a, b, y: (g / b if n[0] else None, -g * y / b if n[1] else None), result="float",
+       # (other's as PyTorch's div_tensor_other_backward rounds it: -g * ((a / b) / b))
+       lambda n, g, a, b, y: (g / b if n[0] else None, -g * (y / b) if n[1] else None), result="float",
        accepts=_FLOAT_ONLY, inplace=True, aliases=("divide", "true_divide")),
     _B("pow", "input to the power of other.", "ipow(a, b)", "pow_(a, b)", "TC(ipow_(i32(a), i32(b)))", _pow_grads,
        accepts="if", refuse=_NOT_BOOL, inplace=True),
@@ -430,8 +431,9 @@ define(
     # |a / gcd * b|, wrapping on overflow as PyTorch's does
     _B("lcm", "The least common multiple of |input| and |other| (0 if either is 0).", _LCM, None,
        "TC(lcm_i(i32(a), i32(b)))", accepts="i", inplace=True),
+    # (PyTorch's gradient form, as logaddexp's: finite where one side is infinite and the other not)
     _B("logaddexp2", "log2(2**input + 2**other), stable.", "xp.logaddexp2", "logaddexp2_(a, b)", None,
-       lambda n, g, a, b, y: (g * (a - y).exp2() if n[0] else None, g * (b - y).exp2() if n[1] else None),
+       lambda n, g, a, b, y: (g / (1 + (b - a).exp2()) if n[0] else None, g / (1 + (a - b).exp2()) if n[1] else None),
        accepts="f"),
 )
 

@@ -53,11 +53,14 @@ def _as_1d(t: Tensor) -> Tensor:
 
 
 class IndexSelect(Function):
+    """``index_error`` True: a bad index is an IndexError on every dim (tensor indexing's type),
+    not index_select's own (a RuntimeError along dim 1 on PyTorch's cpu)."""
+
     @staticmethod
-    def forward(ctx, x, dim, index):
+    def forward(ctx, x, dim, index, index_error=False):
         ctx.dim, ctx.in_shape = dim, x.shape
         ctx.save_for_backward(index)
-        return _wrap(x._be.index_select(x._data, dim, index._data), x._be, x.dtype)
+        return _wrap(x._be.index_select(x._data, dim, index._data, index_error), x._be, x.dtype)
 
     @staticmethod
     def backward(ctx, g):
@@ -66,7 +69,7 @@ class IndexSelect(Function):
         shape = [1] * g.ndim
         shape[ctx.dim] = index.numel()
         idx = index.reshape(shape).expand(g.shape)
-        return g.new_zeros(ctx.in_shape).scatter_add(ctx.dim, idx, g), None, None
+        return g.new_zeros(ctx.in_shape).scatter_add(ctx.dim, idx, g), None, None, None
 
 
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -128,16 +131,18 @@ def pad_grad(g: Tensor, shape: tuple) -> Tensor:
 
 
 class ScatterAdd(Function):
+    """``index_error``: a bad index is an IndexError (put_'s type), not scatter_add's RuntimeError."""
+
     @staticmethod
-    def forward(ctx, x, dim, index, src):
+    def forward(ctx, x, dim, index, src, index_error=False):
         ctx.dim, ctx.src_shape = dim, tuple(src.shape)
         ctx.save_for_backward(index)
-        return _wrap(x._be.scatter_add(x._data, dim, index._data, src._data), x._be, x.dtype)
+        return _wrap(x._be.scatter_add(x._data, dim, index._data, src._data, index_error), x._be, x.dtype)
 
     @staticmethod
     def backward(ctx, g):
         (index,) = ctx.saved_tensors
-        return g, None, None, pad_grad(g.gather(ctx.dim, index), ctx.src_shape)
+        return g, None, None, pad_grad(g.gather(ctx.dim, index), ctx.src_shape), None
 
 
 def check_scatter(name: str, x: Tensor, dim: int, index: Tensor, src: Tensor | None) -> int:
@@ -375,7 +380,7 @@ def advanced_getitem(x: Tensor, key: tuple, advanced: list) -> Tensor:
             raise IndexError("index is out of bounds for dimension with size 0")
     else:
         idx = _host_index(k, n, 0, x.device)
-    out = index_select(view, before, idx.reshape(-1))
+    out = IndexSelect.apply(view, before, idx.reshape(-1), True)  # IndexError on every dim, as x[:, i] has
     return out.reshape(view.shape[:before] + tuple(idx.shape) + view.shape[before + 1:])
 
 

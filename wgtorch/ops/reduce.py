@@ -122,10 +122,42 @@ def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return Reduce.apply(x, "sum", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
 
 
+class _Omitted:
+    """The default of prod's ``dim`` and ``keepdim``: PyTorch's prod has two forms, ``prod(x, *,
+    dtype)`` (every element) and ``prod(x, dim: int, keepdim: bool = False, *, dtype)``, so an
+    explicit ``dim=None`` or ``keepdim`` without a dim is a TypeError, which None can't tell."""
+
+    def __repr__(self) -> str:
+        return "<omitted>"
+
+
+_OMITTED = _Omitted()
+
+
+def _prod_form_error(dim, keepdim) -> TypeError:
+    got = ["Tensor"] + ([] if dim is _OMITTED else [f"dim={type(dim).__name__}"]) + \
+        ([] if keepdim is _OMITTED else [f"keepdim={type(keepdim).__name__}"])
+    return TypeError(f"prod() received an invalid combination of arguments - got ({', '.join(got)}), but expected "
+                     "one of:\n * (Tensor input, *, torch.dtype dtype = None)\n * (Tensor input, int dim, bool "
+                     "keepdim = False, *, torch.dtype dtype = None)")
+
+
 @autocast_op
-def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """The product over ``dim``: an int as in PyTorch, or (a wgtorch extension) a tuple or None."""
-    return Reduce.apply(x, "prod", reduce_dims(x, dim), keepdim, _accumulate_dtype(x, dtype))
+def prod(x: Tensor, dim=_OMITTED, keepdim=_OMITTED, *, dtype=None) -> Tensor:
+    """The product of every element, or over one int ``dim`` (as PyTorch's prod: a tuple, a list or
+    None is a TypeError), keeping it as size 1 if ``keepdim``."""
+    if dim is _OMITTED:
+        if keepdim is not _OMITTED:
+            raise _prod_form_error(dim, keepdim)
+        return Reduce.apply(x, "prod", reduce_dims(x, None), False, _accumulate_dtype(x, dtype))
+    if isinstance(dim, bool) or not hasattr(dim, "__index__") or (isinstance(dim, Tensor) and dim.numel() != 1):
+        if dim is None and (keepdim is not _OMITTED or dtype is not None):  # (a keyword picked the form)
+            raise TypeError("prod(): argument 'dim' must be int, not NoneType")
+        raise _prod_form_error(dim, keepdim)
+    keepdim = False if keepdim is _OMITTED else keepdim
+    if not isinstance(keepdim, bool):
+        raise TypeError(f"prod(): argument 'keepdim' must be bool, not {type(keepdim).__name__}")
+    return Reduce.apply(x, "prod", reduce_dims(x, dim.__index__()), keepdim, _accumulate_dtype(x, dtype))
 
 
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
@@ -292,9 +324,10 @@ class Var(Function):
 
         (x,) = ctx.saved_tensors
         g = _unreduce(g, x.shape, ctx.dims, ctx.keepdim)
-        centred = x - mean(x, ctx.dims, keepdim=True)
-        if ctx.all_dims and ctx.dof <= 0:
-            return g * where(centred == 0, math.nan, math.inf), None, None, None, None
+        m = mean(x, ctx.dims, keepdim=True)
+        if ctx.all_dims and ctx.dof <= 0:  # NaN where x equals the mean (an infinite x too), else inf
+            return g * where(x == m, math.nan, math.inf), None, None, None, None
+        centred = x - m
         scale = 2.0 / ctx.dof if ctx.dof else math.inf
         return g * (centred * scale), None, None, None, None
 
@@ -400,6 +433,8 @@ def _softmax(x: Tensor, dim: int, dtype, log: bool) -> Tensor:
     name = "log_softmax" if log else "softmax"
     dim = _dim(dim, x.ndim)  # PyTorch checks the dim first
     if not x.dtype.is_floating_point:
+        if x.numel() == 0:  # PyTorch runs no kernel on an empty tensor: an empty one of its dtype
+            return x.new_empty(x.shape)
         type_name = TORCH_NAMES[x.dtype.name]
         raise NotImplementedError(f'"{name}" not implemented for \'{type_name}\' (softmax needs a floating-point '
                                   "tensor; pass dtype=wgtorch.float32)")

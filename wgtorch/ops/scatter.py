@@ -25,8 +25,8 @@ _ALIASES = {"max": "amax", "min": "amin"}  # PyTorch accepts these too, undocume
 _LEGACY_REDUCES = {"add": "sum", "multiply": "prod"}
 
 
-def _raw(x: Tensor, dim: int, index: Tensor, src: Tensor, reduce) -> Tensor:
-    return _wrap(x._be.scatter(x._data, dim, index._data, src._data, reduce), x._be, x.dtype)
+def _raw(x: Tensor, dim: int, index: Tensor, src: Tensor, reduce, index_error: bool = False) -> Tensor:
+    return _wrap(x._be.scatter(x._data, dim, index._data, src._data, reduce, index_error), x._be, x.dtype)
 
 
 def _const(x: Tensor, value, shape: tuple) -> Tensor:
@@ -37,13 +37,14 @@ def _const(x: Tensor, value, shape: tuple) -> Tensor:
 
 class Scatter(Function):
     """scatter (assign): self's gradient is g with the written positions zeroed, src's is g
-    gathered at index (0 for src elements beyond the index's shape)."""
+    gathered at index (0 for src elements beyond the index's shape). ``index_error``: a bad index
+    is an IndexError (the type of index_copy_, index_fill_ and put_), not scatter's RuntimeError."""
 
     @staticmethod
-    def forward(ctx, x, dim, index, src):
+    def forward(ctx, x, dim, index, src, index_error=False):
         ctx.dim, ctx.src_shape = dim, tuple(src.shape)
         ctx.save_for_backward(index)
-        return _raw(x, dim, index, src, None)
+        return _raw(x, dim, index, src, None, index_error)
 
     @staticmethod
     def backward(ctx, g):
@@ -51,7 +52,7 @@ class Scatter(Function):
         need = ctx.needs_input_grad
         gx = Scatter.apply(g, ctx.dim, index, _const(g, 0, tuple(index.shape))) if need[0] else None
         gs = I.pad_grad(g.gather(ctx.dim, index), ctx.src_shape) if need[3] else None
-        return gx, None, None, gs
+        return gx, None, None, gs, None
 
 
 class LegacyReduce(Function):
@@ -318,7 +319,8 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
     if index.device != input.device:
         raise RuntimeError(f"index_copy_(): index is on {index.device} but self is on {input.device}")
     _check_host_bounds(idx, x.shape[dim], dim, "index_copy_(): ")
-    return scatter(x, dim, _spread(idx, dim, s.shape), s).reshape(input.shape)
+    # (the checks above are scatter's for these shapes and dtypes)
+    return Scatter.apply(x, dim, _spread(idx, dim, s.shape), s, True).reshape(input.shape)
 
 
 def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
@@ -350,7 +352,8 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     idx = where(idx < 0, idx + n, idx)
     # A mask of the picked slices, so each filled element counts once in value's gradient (as
     # PyTorch's, over the unique indices) and self's gradient is zero there.
-    mask = scatter(x.new_zeros((n,), dtype=D.bool_), 0, idx, True)
+    picked = x.new_zeros((n,), dtype=D.bool_)
+    mask = Scatter.apply(picked, 0, idx, _const(picked, True, tuple(idx.shape)), True)
     view = [1] * x.ndim
     view[dim] = n
     return masked_fill(x, mask.reshape(view), value).reshape(input.shape)

@@ -17,7 +17,7 @@ from .._tensor import Tensor, _dim, _wrap
 from . import index as I
 from .index_put import _LEGACY
 from .pointwise import where as where3
-from .scatter import scatter
+from .scatter import Scatter, scatter
 
 
 def _name(t: Tensor) -> str:
@@ -171,7 +171,8 @@ def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) 
         raise RuntimeError(f"put_(): source is on {source.device} but self is on {input.device}")
     idx = _flat_index(index, input.numel(), input).reshape(-1)
     flat, src = input.reshape(-1), source.reshape(-1)
-    out = I.scatter_add(flat, 0, idx, src) if accumulate else scatter(flat, 0, idx, src)
+    # (1-d operands of one dtype and size: scatter's checks hold) IndexError for a bad index, as put_'s
+    out = I.ScatterAdd.apply(flat, 0, idx, src, True) if accumulate else Scatter.apply(flat, 0, idx, src, True)
     return out.reshape(input.shape)
 
 

@@ -358,8 +358,8 @@ class EagerOps:
         plan = self._ew_plan_for(op, operands, compute, out_dtype)
         wide = compute is float64 or out_dtype is float64 or any(
             type(x) is WgpuArray and x.dtype is float64 for x in operands)
-        if plan.zero_check or plan.size == 0 or plan.nscalars > 4 or len(operands) > 3 or wide:
-            # (an error slot per call, nothing to dispatch, or float64's widened parameter block,
+        if plan.zero_check or plan.range_check or plan.size == 0 or plan.nscalars > 4 or len(operands) > 3 or wide:
+            # (an error slot per call, nothing to dispatch, or float64's widened parameter block
             # whose offsets differ from the template's): the general path
             return lambda args: self.elementwise(op, args, compute, out_dtype)
         fast = _Eager(self, plan, operands)

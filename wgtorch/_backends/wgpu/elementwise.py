@@ -11,6 +11,7 @@ from ..._dtype import dtype
 from ...ops.elementwise_defs import OPS, PREDICATES
 from .array import WgpuArray, contiguous_strides
 from .fusion import note_elementwise
+from .int64_range import ELEMENTWISE_OVERFLOW, ERR_INT64_RANGE, checks_int64_range, int64_range_error, overflow_helpers
 from .kernels import specialise
 from .params import ParamBlock
 from .runtime import Storage
@@ -70,8 +71,8 @@ class _Plan:
     use; a repeated call is then one dict lookup (see `ElementwiseOps.elementwise`)."""
 
     __slots__ = ("op", "compute", "out_dtype", "tc", "shape", "strides", "size", "bucket", "itemsize",
-                 "out_wgsl", "ndim", "half", "zero_check", "nscalars", "head", "params", "tail", "struct",
-                 "groups", "pipelines")
+                 "out_wgsl", "ndim", "half", "zero_check", "range_check", "nscalars", "head", "params", "tail",
+                 "struct", "groups", "pipelines")
 
 
 class ElementwiseOps:
@@ -173,7 +174,7 @@ class ElementwiseOps:
             values = [*plan.head, *sf, *si, *plan.params, *offsets, *plan.tail]
         else:
             values = [*plan.head, *plan.params, *offsets, *plan.tail]
-        if plan.zero_check:
+        if plan.zero_check or plan.range_check:
             buffers.append(rt.error_buffer())
             with rt.lock:  # no check may recycle the error slot before the dispatch is recorded
                 values[11] = rt.error_slot()  # scalar_i[3]: a binary op uses at most scalar_i[0]
@@ -183,14 +184,19 @@ class ElementwiseOps:
 
     def _ew_pipeline(self, plan: _Plan, types: tuple, layout: tuple, nbuffers: int):
         op, tc, ndim, half, zero_check = plan.op, plan.tc, plan.ndim, plan.half, plan.zero_check
+        range_check = plan.range_check
         if zero_check:
             self.rt.error_decoders.setdefault(ERR_ZERO_DIVISION, _zero_division_error)
+        if range_check:
+            self.rt.error_decoders.setdefault(ERR_INT64_RANGE, int64_range_error)
+        if zero_check or range_check:
             nbuffers += 1
-        key = ("ew", op, tc, types, layout, ndim, half, zero_check)
+        key = ("ew", op, tc, types, layout, ndim, half, zero_check, range_check)
         out_dtype = plan.out_dtype
-        p = self.rt.pipeline(key, lambda: _source(op, tc, types, layout, ndim, out_dtype, half, zero_check),
+        p = self.rt.pipeline(key, lambda: _source(op, tc, types, layout, ndim, out_dtype, half, zero_check,
+                                                  range_check),
                              ("rw",) * nbuffers, f"elementwise:{op}")
-        if not zero_check and op in OPS:  # (fusing would lose a zero-divisor report)
+        if not zero_check and not range_check and op in OPS:  # (fusing would lose the report)
             # (`wide` as _source has it: a float16 op's opmath scalars stay f32 in the fused kernel too)
             wide = OPS[op].wide + (_opmath_scalars(op, layout) if half else ())
             note_elementwise(p, op, tc, types, layout, ndim, half, wide, _result(op, tc, types[0], out_dtype))
@@ -252,6 +258,8 @@ def _make_plan(be, op, operands, compute: dtype, out_dtype: dtype, out, shape=No
     # error buffer (PyTorch raises ZeroDivisionError; a host check would cost a sync per op).
     spec = OPS.get(op)  # None for creation kernels (arange)
     plan.zero_check = spec is not None and spec.divides and plan.tc in ("i32", "i64") and type(operands[1]) is WgpuArray
+    # int64 held in i32 (no shader-int64): a result past int32 is reported, not wrapped (int64_range.py)
+    plan.range_check = op in ELEMENTWISE_OVERFLOW and plan.tc == "i32" and checks_int64_range(be, out_dtype)
     plan.head = (size, 0, 0, 0) if plan.nscalars else (size, 0, 0, 0, *_ZEROS8)
     plan.groups = -(-size // WG)
     return plan
@@ -349,7 +357,8 @@ def _result(op: str, tc: str, to: str, out_dtype: dtype) -> str:
     return f"{to}({expr})"
 
 
-def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False, zero_check: bool = False) -> str:
+def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False, zero_check: bool = False,
+            range_check: bool = False) -> str:
     bindings = ["@group(0) @binding(1) var<storage, read_write> out: array<TO>;"]
     bindings += [f"@group(0) @binding({k + 1}) var<storage, read> in{k}: array<{t}>;"
                  for k, t in enumerate(types) if k > 0]
@@ -370,10 +379,14 @@ def _source(op, tc, types, layout, ndim, out_dtype: dtype, half: bool = False, z
         rounded = half and k not in wide and (slot < 0 or types[slot] != "f16")
         loads.append(f"    let {name} = TC({'f16(' + value + ')' if rounded else value});")
     store = f"    out[at(0u, i)] = {_result(op, tc, 'TO', out_dtype)};"
+    if zero_check or range_check:
+        bindings.append(f"@group(0) @binding({len(types) + 1}) var<storage, read_write> err: array<atomic<u32>>;")
     if zero_check:
-        bindings.append(f"@group(0) @binding({len(types) + 1}) var<storage, read_write> err: array<atomic<u32>>;"
-                        + _ZERO_REPORT)
+        bindings.append(_ZERO_REPORT)
         store = "    if (b == TC(0)) { report_zero_division(); }\n" + store
+    if range_check:
+        bindings.append(overflow_helpers("P.scalar_i[3]", 1))
+        store = f"    if ({ELEMENTWISE_OVERFLOW[op]}) {{ report_int64_range(); }}\n" + store
     return specialise("elementwise", {"TC": tc, "TO": types[0]}, {"NDIM": ndim, "WG": WG},
                       {"BINDINGS": "\n".join(bindings), "LOADS": "\n".join(loads), "STORE": store},
                       params=PARAMS.widened_int() if tc == "i64" else PARAMS, f64=tc == "f64",

@@ -8,11 +8,14 @@ every operand walks contiguously fused), so most calls run with one or two dims.
 Bad indices are reported from the device, not checked on the host: a negative or too large
 index is never used to address memory (the element gets 0, or nothing is added), the kernel
 records it in its own slot of the runtime's error buffer, and the next ``read`` or
-``synchronize`` raises ``IndexError("index out of range in self ...")`` naming the op (every op,
-when several failed). The report is therefore deferred, like CUDA's device-side asserts: it
-surfaces at the next ``.item()``, ``.numpy()``, print or ``synchronize()``, possibly after later
-ops were recorded (their results are computed from clamped indices), and the device keeps
-working afterwards.
+``synchronize`` raises PyTorch's cpu exception naming the op (every op, when several failed):
+``IndexError("index out of range in self ...")`` for index_select, except along dim 1 of a
+tensor of 2+ dims (RuntimeError "INDICES element is out of DATA bounds", PyTorch's other cpu
+kernel); RuntimeError for gather and scatter_add. Each case has its own error code, so that an
+op built on these (``x[:, idx]``, put_) can ask for IndexError on every dim (``index_error``).
+The report is therefore deferred, like CUDA's device-side asserts: it surfaces at the next
+``.item()``, ``.numpy()``, print or ``synchronize()``, possibly after later ops were recorded
+(their results are computed from clamped indices), and the device keeps working afterwards.
 
 Where no kernel would run over the index (the indexed dimension is empty, so every index is
 bad; or index_select's output is empty), the check is made at once on the host, with PyTorch's
@@ -45,8 +48,18 @@ PARAMS = ParamBlock(
 META = PARAMS.struct
 
 # Error codes this family writes into the runtime's error buffer (word 0).
-_CODES = {"index_select": 0x101, "gather": 0x102, "scatter_add": 0x103}
+_CODES = {"index_select": 0x101, "gather": 0x102, "scatter_add": 0x103, "index_select_dim1": 0x104,
+          "scatter_add_index": 0x105}
 _NAMES = {code: name for name, code in _CODES.items()}
+
+
+def _error_code(op: str, dim: int, ndim: int, index_error: bool) -> int:
+    """The code a dispatch of ``op`` reports a bad index with (index_error decides its type)."""
+    if op == "index_select" and dim == 1 and ndim > 1 and not index_error:
+        return _CODES["index_select_dim1"]
+    if op == "scatter_add" and index_error:
+        return _CODES["scatter_add_index"]
+    return _CODES[op]
 
 
 def _store_section(op: str, dt: dtype, to: str) -> str:
@@ -67,7 +80,7 @@ def _source(op: str, dt: dtype, to: str, ti: str, ndim: int) -> str:
 
 def index_error(words) -> Exception:
     """The exception for an error word block written by an index kernel (see index.wgsl), of
-    PyTorch's cpu type: RuntimeError for gather and scatter_add, IndexError for index_select."""
+    PyTorch's cpu type (see the module docstring)."""
     code, value, size, dim = (int(w) for w in words[:4])
     value = value - (1 << 32) if value >= 1 << 31 else value
     op = _NAMES.get(code, "an index kernel")
@@ -75,56 +88,69 @@ def index_error(words) -> Exception:
     if op in ("gather", "scatter_add"):
         return RuntimeError(f"index {value} is out of bounds for dimension {dim} with size {size}: {op} on wgpu "
                             f"{where}")
+    if op == "index_select_dim1":
+        return RuntimeError(f"INDICES element is out of DATA bounds, id={value} axis_dim={size}: index_select "
+                            f"along dimension {dim} on wgpu {where}")
+    if op == "scatter_add_index":
+        return IndexError(f"index {value} is out of bounds for dimension {dim} with size {size}: scatter_add on "
+                          f"wgpu {where}")
     return IndexError(f"index out of range in self: {op} on wgpu met index {value} for dimension {dim} of size "
                       f"{size} {where}")
+
+
+_decode_index_error = index_error  # (methods whose index_error parameter shadows the name)
 
 
 class IndexOps:
     """Mixin for `WgpuBackend`: index_select, gather and scatter_add."""
 
-    def index_select(self, a: WgpuArray, dim: int, index: WgpuArray) -> WgpuArray:
+    def index_select(self, a: WgpuArray, dim: int, index: WgpuArray, index_error: bool = False) -> WgpuArray:
         shape = a.shape[:dim] + (index.size,) + a.shape[dim + 1:]
-        self._check_eagerly("index_select", a, dim, index, shape)
+        self._check_eagerly("index_select", a, dim, index, shape, index_error)
         out = self.empty(shape, a.dtype)
         index_strides = [0] * a.ndim
         index_strides[dim] = index.strides[0] if index.ndim else 0
-        self._index_dispatch("index_select", out, a, dim, index, index_strides, shape, a, None)
+        code = _error_code("index_select", dim, a.ndim, index_error)
+        self._index_dispatch("index_select", out, a, dim, index, index_strides, shape, a, None, code)
         return out
 
     def gather(self, a: WgpuArray, dim: int, index: WgpuArray) -> WgpuArray:
         self._check_eagerly("gather", a, dim, index, index.shape)
         out = self.empty(index.shape, a.dtype)
-        self._index_dispatch("gather", out, a, dim, index, list(index.strides), index.shape, a, None)
+        self._index_dispatch("gather", out, a, dim, index, list(index.strides), index.shape, a, None, _CODES["gather"])
         return out
 
-    def scatter_add(self, a: WgpuArray, dim: int, index: WgpuArray, src: WgpuArray) -> WgpuArray:
-        self._check_eagerly("scatter_add", a, dim, index, index.shape)
+    def scatter_add(self, a: WgpuArray, dim: int, index: WgpuArray, src: WgpuArray,
+                    index_error: bool = False) -> WgpuArray:
+        self._check_eagerly("scatter_add", a, dim, index, index.shape, index_error)
         out = self.elementwise("copy", [a], a.dtype, a.dtype)  # a new contiguous array
+        code = _error_code("scatter_add", dim, a.ndim, index_error)
         if out.dtype.wgsl == "f64":  # no 64-bit float atomics: scatter.py's lines kernel (exact, in order)
-            self.scatter_lines("sum", out, dim, index, src, _CODES["scatter_add"], index_error)
+            self.scatter_lines("sum", out, dim, index, src, code, _decode_index_error)
             return out
-        self._index_dispatch("scatter_add", out, src, dim, index, list(index.strides), index.shape, out, src)
+        self._index_dispatch("scatter_add", out, src, dim, index, list(index.strides), index.shape, out, src, code)
         return out
 
-    def _check_eagerly(self, op: str, a: WgpuArray, dim: int, index: WgpuArray, shape) -> None:
+    def _check_eagerly(self, op: str, a: WgpuArray, dim: int, index: WgpuArray, shape, index_error=False) -> None:
         """Raise now for bad indices no kernel would see (PyTorch's messages and types)."""
         if index.size == 0:
             return
         size = a.shape[dim]
+        kind = IndexError if index_error else RuntimeError
         if size == 0:  # every index is out of range
             if op == "index_select":
-                raise RuntimeError("index_select(): self indexing axis dim should be positive (dimension "
+                raise kind("index_select(): self indexing axis dim should be positive (dimension "
                                    f"{dim} of self {list(a.shape)} is empty, so no index is valid)")
-            raise RuntimeError(f"{op}(): index is out of bounds for dimension {dim} with size 0 (self "
+            raise kind(f"{op}(): index is out of bounds for dimension {dim} with size 0 (self "
                                f"{list(a.shape)} is empty along it, so no index is valid)")
         if 0 in shape:  # index_select with another dim empty: the kernel would have no threads
             values = self.to_numpy(index)
             bad = values[(values < 0) | (values >= size)]
             if bad.size:
-                raise RuntimeError(f"index_select(): index {int(bad[0])} is out of bounds for dimension "
+                raise kind(f"index_select(): index {int(bad[0])} is out of bounds for dimension "
                                    f"{dim} with size {size}")
 
-    def _index_dispatch(self, op, out, data, dim, index, index_strides, shape, target, other) -> None:
+    def _index_dispatch(self, op, out, data, dim, index, index_strides, shape, target, other, code) -> None:
         """One kernel over ``shape``: ``target`` is addressed by the index along ``dim``;
         ``other`` (scatter_add's src) is walked alongside it; ``data`` is bound at binding 2."""
         numel = 1
@@ -147,7 +173,6 @@ class IndexOps:
         to, ti = self.wgsl[dt], self.wgsl[index.dtype]
         p = rt.pipeline(("index", op, dt, to, ti, ndim), lambda: _source(op, dt, to, ti, ndim),
                         ("rw", "r", "r", "rw"), f"index:{op}")
-        code = _CODES[op]
         if code not in rt.error_decoders:
             rt.error_decoders[code] = index_error
         pad = (0,) * (MAX_DIMS - ndim)

@@ -12,7 +12,9 @@ is one row of K contiguous elements per output. Three shapes of work:
 Accumulation types: f16 storage accumulates in f32, f64 in f64 (shader-f64). Integers: where the
 device stores int64 natively (shader-int64) an int64 result (sum/prod of int64, int32 or bool, as
 PyTorch gives) accumulates in i64, exactly as PyTorch's; otherwise int32/int64 (both stored as i32)
-sum and multiply in i32, so results past 2**31 wrap around. bool (u32) reduces in u32.
+sum and multiply in i32, and an int64 result (int32's sum is one) checks every step and reports one
+that leaves int32 (int64_range.py: RuntimeError at the next read, not a wrapped value). bool (u32)
+reduces in u32.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import math
 from ..._dtype import bool_, float32, float64, int32, int64
 from .array import WgpuArray
 from .elementwise import _merge_dims
+from .int64_range import ERR_INT64_RANGE, checks_int64_range, int64_range_error, overflow_helpers
 from .kernels import specialise
 from .params import ParamBlock
 
@@ -109,11 +112,31 @@ def _accumulator(storage: str, op: str = "", out: str = "") -> str:
     return "f32" if storage in ("f32", "f16") else storage
 
 
-def _ops_source(op: str, ta: str) -> str:
-    """ident(), IDX_NONE, combine and take for one op and accumulator type."""
+def _ops_source(op: str, ta: str, range_check: str | None = None) -> str:
+    """ident(), IDX_NONE, combine, take and note_store (called on each stored result) for one op
+    and accumulator type. ``range_check`` (an int64 sum or prod held in i32, int64_range.py):
+    "step" reports each sum step that leaves int32 (a partial sum past 2**31 raises even where the
+    final one would fit again); a prod turns a step that leaves int32 into the marker -2**31,
+    which every further factor but 0 keeps (0 clears it, as the exact product is then 0), and
+    the final pass ("final", not "carry") reports a marker it stores (so an exact product of
+    -2**31 raises too)."""
     identity = _IDENTITY[op][("f32", "i32", "u32", "i64").index("f32" if ta == "f64" else ta)]
     lines = [f"fn ident() -> TA {{ return TA({identity}); }}", "const IDX_NONE: i32 = 2147483647;"]
-    if op in _COMBINE:
+    if range_check and op == "prod":
+        lines.append(overflow_helpers("P.red_stride_out", 2))  # (softmax's field: free in a prod)
+        lines.append("fn combine(a: TA, b: TA) -> TA {\n    if (ovf_mul_(a, b)) { return I32_MIN_; }\n"
+                     "    return a * b;\n}")
+        lines.append("fn take(a: TA, ia: i32, b: TA, ib: i32) -> bool { return false; }")
+        report = "if (v == I32_MIN_) { report_int64_range(); }" if range_check == "final" else ""
+        lines.append(f"fn note_store(v: TA) {{ {report} }}")
+        return "\n".join(lines)
+    lines.append("fn note_store(v: TA) {}")
+    if range_check:
+        lines.append(overflow_helpers("P.red_stride_out", 2))  # (softmax's field: free in a sum)
+        lines.append("fn combine(a: TA, b: TA) -> TA {\n    if (ovf_add_(a, b)) { report_int64_range(); }\n"
+                     "    return a + b;\n}")
+        lines.append("fn take(a: TA, ia: i32, b: TA, ib: i32) -> bool { return false; }")
+    elif op in _COMBINE:
         expr = _COMBINE[op][0 if ta in ("f32", "f64") else 1]
         lines.append(f"fn combine(a: TA, b: TA) -> TA {{ return {expr}; }}")
         lines.append("fn take(a: TA, ia: i32, b: TA, ib: i32) -> bool { return false; }")
@@ -129,7 +152,7 @@ def _ops_source(op: str, ta: str) -> str:
     return "\n".join(lines)
 
 
-def _bindings_source(ti: str, to: str, index_io: str) -> str:
+def _bindings_source(ti: str, to: str, index_io: str, range_check: bool = False) -> str:
     """Bindings plus load_index/store_index. ``index_io``: "none" (value ops), "write" (arg final
     pass: the index is the result), "partial" (arg first pass of a split: values to dst, indices
     to dst_idx), "read" (arg second pass: indices come from src_idx)."""
@@ -148,6 +171,8 @@ def _bindings_source(ti: str, to: str, index_io: str) -> str:
                      "    return src_idx[P.idx_offset + (o - P.offset)];\n}")
     else:
         lines.append("fn load_index(o: u32, k: u32) -> i32 { return i32(k); }")
+    if range_check:  # (value ops only: no binding 3 then)
+        lines.append("@group(0) @binding(3) var<storage, read_write> err: array<atomic<u32>>;")
     return "\n".join(lines)
 
 
@@ -191,6 +216,8 @@ class ReduceOps:
 
         ti = self.wgsl[a.dtype]
         ta = _accumulator(ti, op, self.wgsl[out.dtype])
+        checked = op in ("sum", "prod") and ta == "i32" and checks_int64_range(self, out.dtype)
+        final, carry = ("final", "carry") if checked and op == "prod" else ("step", "step") if checked else (None, None)
         software = self.rt.is_software
         kernel, chunks = plan_reduce(rows, K, software)
         if kernel == K_REDUCE_THREAD and K > MAX_THREAD_ELEMENTS:
@@ -204,7 +231,7 @@ class ReduceOps:
             chunks = -(-K // chunk_len)
         if chunks == 1:
             self._reduce_pass(kernel, op, a.buffer, None, ti, ta, out, "write" if arg else "none",
-                              rows, K, 1, K, a.offset, kept_shape, kept_strides, red_shape, red_strides)
+                              rows, K, 1, K, a.offset, kept_shape, kept_strides, red_shape, red_strides, final)
             return out
 
         # Split: pass 1 writes rows * chunks partials, pass 2 reduces each row's partials.
@@ -212,31 +239,34 @@ class ReduceOps:
         part_idx = self.empty((rows * chunks,), int32) if arg else None
         self._reduce_pass(kernel, op, a.buffer, part_idx, ti, ta, part, "partial" if arg else "none",
                           rows, K, chunks, chunk_len, a.offset, kept_shape, kept_strides, red_shape,
-                          red_strides)
+                          red_strides, carry)
         kernel = plan_reduce(rows, chunks, software)[0]
         self._reduce_pass(kernel, op, part.buffer, part_idx, ta, ta, out, "read" if arg else "none",
                           rows, chunks, 1, chunks, part.offset, [rows] if rows > 1 else [],
-                          [chunks] if rows > 1 else [], [chunks], [1])
+                          [chunks] if rows > 1 else [], [chunks], [1], final)
         return out
 
     def _reduce_pass(self, kernel, op, src, aux, ti, ta, out, index_io, rows, K, chunks, chunk_len,
-                     offset, kept_shape, kept_strides, red_shape, red_strides):
+                     offset, kept_shape, kept_strides, red_shape, red_strides, range_check=None):
         """One dispatch: ``src`` (a buffer of ``ti``, elements from ``offset``) reduced in ``ta`` into
-        ``out``; ``aux`` is the partial-index array of a split argmax/argmin (written or read per ``index_io``)."""
+        ``out``; ``aux`` is the partial-index array of a split argmax/argmin (written or read per
+        ``index_io``); ``range_check``: see `_ops_source`."""
         to = self.wgsl[out.dtype]
         contiguous_red = len(red_shape) <= 1 and (not red_strides or red_strides[0] == 1)
         red_ndim = 0 if contiguous_red else len(red_shape)
         kept_ndim = len(kept_shape)
         out_bool = out.dtype is bool_
-        key = ("reduce", kernel, op, ti, ta, to, kept_ndim, red_ndim, index_io, out_bool)
+        key = ("reduce", kernel, op, ti, ta, to, kept_ndim, red_ndim, index_io, out_bool, range_check)
         access = ("r", "rw") + (("rw",) if index_io == "partial" else ("r",) if index_io == "read" else ())
+        access += ("rw",) if range_check else ()  # (the error buffer)
 
         def source():
             consts = {"KERNEL": kernel, "KEPT_NDIM": kept_ndim, "RED_NDIM": red_ndim,
                       "ARG": op in ("argmax", "argmin"), "PARTIAL": index_io == "partial",
                       "OUT_BOOL": out_bool, "LOG": False, "WG": f"{WG}u", "FOLD": f"{FOLD}u"}
             return specialise("reduce", {"TI": ti, "TA": ta, "TO": to}, consts,
-                              {"BINDINGS": _bindings_source(ti, to, index_io), "OPS": _ops_source(op, ta)},
+                              {"BINDINGS": _bindings_source(ti, to, index_io, bool(range_check)),
+                               "OPS": _ops_source(op, ta, range_check)},
                               params=PARAMS, f64=ta == "f64", i64="i64" in (ti, ta, to))
 
         p = self.rt.pipeline(key, source, access, f"reduce:{op}")
@@ -245,6 +275,13 @@ class ReduceOps:
                 *_padded(kept_shape), *_padded(kept_strides), *_padded([]),
                 *_padded(red_shape), *_padded(red_strides)]
         groups = -(-rows // WG) if kernel == K_REDUCE_THREAD else rows * chunks
+        if range_check:
+            rt = self.rt
+            rt.error_decoders.setdefault(ERR_INT64_RANGE, int64_range_error)
+            with rt.lock:  # no check may recycle the error slot before the dispatch is recorded
+                meta[6] = rt.error_slot()
+                rt.dispatch(p, buffers + (rt.error_buffer(),), META, meta, groups)
+            return
         self.rt.dispatch(p, buffers, META, meta, groups)
 
     def softmax(self, a: WgpuArray, dim: int, log: bool) -> WgpuArray:

@@ -19,8 +19,9 @@ before it. The combine is associative for every op (cummax's (value, index) pair
 Accumulators: float64 for float64 results (kernels.py's f64 mode, shader-f64), float32 for
 float16/float32 results (a float16 result is rounded once, as PyTorch's cpu kernel does), the
 result's own integer type for int32/int64 (i64 where the device stores int64 natively,
-shader-int64: exact as PyTorch's; on a device without it int64 is stored as 32 bits, so sums and
-products wrap past 2**31 where PyTorch's would not), u32 for a bool cummax/cummin.
+shader-int64: exact as PyTorch's; on a device without it int64 is stored as 32 bits, and an int64
+cumsum or cumprod reports a step past 2**31, raised at the next read: int64_range.py), u32 for a
+bool cummax/cummin.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from __future__ import annotations
 from ..._dtype import bool_, float32, float64, int32, int64
 from .array import WgpuArray
 from .elementwise import _merge_dims
+from .int64_range import ERR_INT64_RANGE, checks_int64_range, int64_range_error, overflow_helpers
 from .kernels import specialise
 from .params import ParamBlock
 from .reduce import _check_dims
@@ -67,7 +69,7 @@ def _accumulator(be, out_dtype) -> str:
     return "f32" if out_dtype.is_floating_point else be.wgsl[out_dtype]
 
 
-def _ops_source(op: str, ta: str) -> str:
+def _ops_source(op: str, ta: str, checked: bool = False) -> str:
     """``ident()`` and ``combine(a, b)`` (a before b) for one op and accumulator type.
 
     cummax's pairs: b wins when it is NaN, or when a is not NaN and b >= a (a later equal value
@@ -98,6 +100,15 @@ def _ops_source(op: str, ta: str) -> str:
             "    return Pair(mx + select(log(u) * e / (u - 1.0), e, u == 1.0), 0);\n}"
         )
     expr = "a.v + b.v" if op == "sum" else "a.v * b.v"
+    if checked:  # an int64 cumsum/cumprod held in i32: each step that leaves int32 is reported
+        test = "ovf_add_(a.v, b.v)" if op == "sum" else "ovf_mul_(a.v, b.v)"
+        return (
+            overflow_helpers("P.pre_idx_off", 3)  # (an index field: unused without indices)
+            + f"fn ident() -> TA {{ return TA({0 if op == 'sum' else 1}); }}\n"
+            f"fn combine(a: Pair, b: Pair) -> Pair {{\n    if ({test}) {{ report_int64_range(); }}\n"
+            f"    return Pair({expr}, 0);\n}}\n"
+            "@group(0) @binding(7) var<storage, read_write> err: array<atomic<u32>>;"
+        )
     return (
         f"fn ident() -> TA {{ return TA({0 if op == 'sum' else 1}); }}\n"
         f"fn combine(a: Pair, b: Pair) -> Pair {{ return Pair({expr}, 0); }}"
@@ -129,10 +140,11 @@ class ScanOps:
                 [a.shape[d] for d in kept], [[a.strides[d] for d in kept], [out.strides[d] for d in kept]]
             )
             _check_dims(f"cum{op}", len(kept_shape))
+            ta = _accumulator(self, out_dtype)
             _level(
                 self,
                 op,
-                _accumulator(self, out_dtype),
+                ta,
                 a,
                 None,
                 out,
@@ -142,6 +154,7 @@ class ScanOps:
                 (kept_shape, kept_in, kept_out),
                 a.strides[dim],
                 out.strides[dim],
+                op in ("sum", "prod") and ta == "i32" and checks_int64_range(self, out_dtype),
             )
         return (out, idx) if has_idx else out
 
@@ -154,10 +167,10 @@ def _plan(be, K: int) -> tuple[str, int]:
     return ("rows", K) if K <= SERIAL_MAX else ("block", BLOCK)
 
 
-def _level(be, op, ta, src, src_idx, dst, dst_idx, rows, K, kept, in_stride, out_stride) -> None:
+def _level(be, op, ta, src, src_idx, dst, dst_idx, rows, K, kept, in_stride, out_stride, checked=False) -> None:
     """Scan ``rows`` rows of ``K`` from ``src`` (indices from ``src_idx`` when given) into ``dst``
     (and ``dst_idx``), laid out by ``kept`` = (shape, input strides, output strides)."""
-    run = _Pass(be, op, ta, src, src_idx, kept, in_stride)
+    run = _Pass(be, op, ta, src, src_idx, kept, in_stride, checked)
     kernel, block = _plan(be, K)
     nblocks = -(-K // block)
 
@@ -175,16 +188,16 @@ def _level(be, op, ta, src, src_idx, dst, dst_idx, rows, K, kept, in_stride, out
     scanned = be.empty((rows, nblocks), acc)
     scanned_idx = be.empty((rows, nblocks), int32) if has_idx else None
     rows_layout = ([rows], [nblocks], [nblocks]) if rows > 1 else ([], [], [])
-    _level(be, op, ta, totals, totals_idx, scanned, scanned_idx, rows, nblocks, rows_layout, 1, 1)
+    _level(be, op, ta, totals, totals_idx, scanned, scanned_idx, rows, nblocks, rows_layout, 1, 1, checked)
     run(kernel, dst, dst_idx, out_stride, rows, K, nblocks, block, (scanned, scanned_idx), groups(rows * nblocks))
 
 
 class _Pass:
     """Dispatches of one level's input (``src``, its layout and optional indices)."""
 
-    def __init__(self, be, op, ta, src, src_idx, kept, in_stride):
+    def __init__(self, be, op, ta, src, src_idx, kept, in_stride, checked=False):
         self.be, self.op, self.ta, self.src, self.src_idx = be, op, ta, src, src_idx
-        self.kept, self.in_stride = kept, in_stride
+        self.kept, self.in_stride, self.checked = kept, in_stride, checked
 
     def __call__(self, kernel, dst, dst_idx, out_stride, rows, K, nblocks, block, seed, groups, totals_only=False):
         be, src, src_idx = self.be, self.src, self.src_idx
@@ -197,7 +210,8 @@ class _Pass:
             "SEED": seed is not None,
             "TOTALS": totals_only,
         }
-        key = ("scan", kernel, self.op, ti, ta, to, txo, len(kept_shape), *flags.values())
+        checked = self.checked
+        key = ("scan", kernel, self.op, ti, ta, to, txo, len(kept_shape), *flags.values(), checked)
 
         def source():
             consts = {"KEPT_NDIM": len(kept_shape), **flags, "WG": WG, "ITEMS": ITEMS, "FOLD": f"{FOLD}u"}
@@ -205,14 +219,15 @@ class _Pass:
                 "scan",
                 {"TI": ti, "TA": ta, "TO": to, "TXO": txo},
                 consts,
-                {"OPS": _ops_source(self.op, ta)},
+                {"OPS": _ops_source(self.op, ta, checked)},
                 section=kernel,
                 params=PARAMS,
                 f64=ta == "f64",  # (f64 storage read into an f32 or i32 accumulator needs no f64 code)
                 i64="i64" in (ti, ta, to, txo),
             )
 
-        p = be.rt.pipeline(key, source, ("r", "r", "rw", "rw", "r", "r"), f"scan:{self.op}:{kernel}")
+        access = ("r", "r", "rw", "rw", "r", "r") + (("rw",) if checked else ())
+        p = be.rt.pipeline(key, source, access, f"scan:{self.op}:{kernel}")
         spare = src  # bound where a kernel reads nothing (bindings are all read_write; never touched)
         pre, pre_idx = seed if seed is not None else (None, None)
         arrays = (src, src_idx or spare, dst, dst_idx or spare, pre or spare, pre_idx or spare)
@@ -233,4 +248,12 @@ class _Pass:
             *_padded(kept_in),
             *_padded(kept_out),
         ]
-        be.rt.dispatch(p, tuple(x.buffer for x in arrays), PARAMS.struct, values, groups)
+        buffers = tuple(x.buffer for x in arrays)
+        if checked:
+            rt = be.rt
+            rt.error_decoders.setdefault(ERR_INT64_RANGE, int64_range_error)
+            with rt.lock:  # no check may recycle the error slot before the dispatch is recorded
+                values[10] = rt.error_slot()  # pre_idx_off's place (see _ops_source)
+                rt.dispatch(p, buffers + (rt.error_buffer(),), PARAMS.struct, values, groups)
+            return
+        be.rt.dispatch(p, buffers, PARAMS.struct, values, groups)

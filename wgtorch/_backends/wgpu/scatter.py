@@ -42,6 +42,7 @@ WG = 64
 MAX_DIMS = 8
 CHUNK = 64  # row-major positions per nonzero thread (the host reads numel / CHUNK counts)
 ERR_SCATTER = 0x401
+ERR_SCATTER_INDEX = 0x402  # the same report, raised as IndexError (index_copy_, index_fill_, put_)
 
 SCATTER_PARAMS = ParamBlock(
     "numel: u32  // threads with work: elements of the index",
@@ -154,11 +155,13 @@ def _nz_source(kernel: str, to: str, ti: str, ndim: int) -> str:
     )
 
 
-def scatter_error(words) -> RuntimeError:
-    """The exception for a bad index reported by the scatter kernel (PyTorch's cpu type)."""
-    value, size, dim = int(words[1]), int(words[2]), int(words[3])
+def scatter_error(words) -> Exception:
+    """The exception for a bad index reported by the scatter kernel (PyTorch's cpu type: RuntimeError
+    for scatter, IndexError for the ops that asked for it with ``index_error``)."""
+    code, value, size, dim = int(words[0]), int(words[1]), int(words[2]), int(words[3])
     value = value - (1 << 32) if value >= 1 << 31 else value
-    return RuntimeError(
+    kind = IndexError if code == ERR_SCATTER_INDEX else RuntimeError
+    return kind(
         f"index {value} is out of bounds for dimension {dim} with size {size}: scatter on wgpu "
         "(reported at the first read or synchronize after the op, as device-side errors are)"
     )
@@ -167,11 +170,12 @@ def scatter_error(words) -> RuntimeError:
 class ScatterOps:
     """Methods for `WgpuBackend`: scatter (assign, prod, amax, amin; sum is scatter_add) and nonzero."""
 
-    def scatter(self, a: WgpuArray, dim: int, index: WgpuArray, src: WgpuArray, reduce=None) -> WgpuArray:
+    def scatter(self, a: WgpuArray, dim: int, index: WgpuArray, src: WgpuArray, reduce=None,
+                index_error: bool = False) -> WgpuArray:
         if reduce == "sum":
-            return self.scatter_add(a, dim, index, src)
+            return self.scatter_add(a, dim, index, src, index_error)
         if index.size and a.shape[dim] == 0:
-            raise RuntimeError(
+            raise (IndexError if index_error else RuntimeError)(
                 f"scatter(): index is out of bounds for dimension {dim} with size 0 (self "
                 f"{list(a.shape)} is empty along it, so no index is valid)"
             )
@@ -179,7 +183,8 @@ class ScatterOps:
         if index.size == 0:
             return out
         if reduce is not None and out.dtype.wgsl == "f64":  # no 64-bit compare-exchange: by lines
-            self.scatter_lines(reduce, out, dim, index, src, ERR_SCATTER, scatter_error)
+            self.scatter_lines(reduce, out, dim, index, src, ERR_SCATTER_INDEX if index_error else ERR_SCATTER,
+                               scatter_error)
             return out
         shape = index.shape
         out_strides = list(out.strides)
@@ -199,7 +204,8 @@ class ScatterOps:
             ("rw", "r", "r", "rw"),
             f"scatter:{reduce}",
         )
-        rt.error_decoders.setdefault(ERR_SCATTER, scatter_error)
+        code = ERR_SCATTER_INDEX if index_error else ERR_SCATTER
+        rt.error_decoders.setdefault(code, scatter_error)
         pad = (0,) * (MAX_DIMS - ndim)
         buffers = (out.buffer, src.buffer, index.buffer, rt.error_buffer())
         serial = _serial(reduce, to)
@@ -209,7 +215,7 @@ class ScatterOps:
                     index.size,
                     a.shape[dim],
                     dim_stride,
-                    ERR_SCATTER,
+                    code,
                     dim,
                     rt.error_slot(),
                     out.offset,
