@@ -2,8 +2,8 @@
 each), with PyTorch's result dtypes and gradients.
 
 Integer and bool inputs of cumsum/cumprod give int64 (as PyTorch); with ``dtype=`` the input is
-converted first. On wgpu without shader-int64, int64 is stored as 32 bits, so integer scans wrap
-past 2**31 there (with it they are exact)."""
+converted first. On wgpu without shader-int64, int64 is stored as 32 bits, so an integer scan past
+2**31 raises RuntimeError there instead of wrapping (with it they are exact)."""
 
 from __future__ import annotations
 
