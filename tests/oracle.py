@@ -460,6 +460,27 @@ def _compare_outputs(wo, to, case, device):
     return None
 
 
+def _float32_overflowed_where_exact_agrees(wo, to, case, device) -> bool:
+    """Whether PyTorch's float32 result is inf/NaN where wgtorch's is finite and the case rerun in
+    PyTorch on float64 copies of its float32 inputs (its float32-rounded result) equals wgtorch's:
+    PyTorch's float32 accumulation overflowed (a sum through 3e38 + 3e38 - 3e38, a var of huge
+    values) where the exact answer is finite."""
+    def overflowed(w, t):
+        return (isinstance(t, torch.Tensor) and t.dtype == torch.float32 and isinstance(w, wgtorch.Tensor)
+                and bool((~torch.isfinite(t) & torch.as_tensor(np.isfinite(_np(w)))).any()))
+
+    if not any(overflowed(w, t) for w, t in zip(wo, to)):
+        return False
+    args = {k: replace(v, dtype="float64", grad=False) if isinstance(v, Arg) and v.dtype == "float32" else v
+            for k, v in case.args.items()}
+    try:
+        exact = _flatten(_run(torch, replace(case, args=args), None)[0])
+    except Exception:  # noqa: BLE001  (not comparable that way)
+        return False
+    exact = [e.float() if isinstance(e, torch.Tensor) and e.dtype == torch.float64 else e for e in exact]
+    return _compare_outputs(wo, exact, case, device) is None
+
+
 def _backward(lib, outs, rng_seed):
     """Backward from every float result that requires grad, with the same upstream gradients."""
     ts, gs = [], []
@@ -530,6 +551,9 @@ def check(case: Case, device: str) -> Outcome:
         )
     to = _flatten(t_out)
     diff = _compare_outputs(wo, to, case, device)
+    if diff and diff[0] == "value" and _float32_overflowed_where_exact_agrees(wo, to, case, device):
+        return Outcome("ok", "PyTorch's float32 result overflowed; its float64 result agrees with wgtorch", case,
+                       device)
     if diff:
         return Outcome(diff[0], diff[1], case, device)
     # autograd

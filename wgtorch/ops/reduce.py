@@ -314,7 +314,12 @@ class Var(Function):
         n = math.prod(x.shape[d] for d in dims)
         centred = x - mean(x, dims, keepdim=True)
         dof = n - correction
-        y = (centred * centred).sum(dims, keepdim=keepdim) / (dof if dof > 0 else 0)
+        ss = (centred * centred).sum(dims, keepdim=keepdim)
+        if n:  # the corrected two-pass sum: minus (sum centred)^2 / n, the rounding error of the mean
+            c1 = centred.sum(dims, keepdim=keepdim)  # (a constant row gives exactly 0, as PyTorch's double does)
+            ss = ss - c1 * c1 / n
+            ss = where(ss < 0, 0.0, ss)  # (rounding; NaN stays NaN)
+        y = ss / (dof if dof > 0 else 0)
         ctx.save_for_backward(x)
         ctx.dims, ctx.keepdim, ctx.dof, ctx.all_dims = dims, keepdim, dof, all_dims
         return y
