@@ -460,16 +460,17 @@ def _compare_outputs(wo, to, case, device):
     return None
 
 
-def _float32_overflowed_where_exact_agrees(wo, to, case, device) -> bool:
-    """Whether PyTorch's float32 result is inf/NaN where wgtorch's is finite and the case rerun in
-    PyTorch on float64 copies of its float32 inputs (its float32-rounded result) equals wgtorch's:
-    PyTorch's float32 accumulation overflowed (a sum through 3e38 + 3e38 - 3e38, a var of huge
-    values) where the exact answer is finite."""
+def _float32_order_where_exact_agrees(wo, to, case, device) -> bool:
+    """Whether PyTorch's float32 result depends on its accumulation order (it is inf/NaN where
+    wgtorch's is finite, or the inputs hold values past 1e30, where 3e38 + 3e38 - 3e38 overflows or
+    cancels by order) and the case rerun in PyTorch on float64 copies of its float32 inputs (its
+    result rounded to float32) equals wgtorch's: the exact answer decides there."""
     def overflowed(w, t):
         return (isinstance(t, torch.Tensor) and t.dtype == torch.float32 and isinstance(w, wgtorch.Tensor)
                 and bool((~torch.isfinite(t) & torch.as_tensor(np.isfinite(_np(w)))).any()))
 
-    if not any(overflowed(w, t) for w, t in zip(wo, to)):
+    huge = any(a.dtype == "float32" and _huge(a) for a in _tensor_args(case.args))
+    if not huge and not any(overflowed(w, t) for w, t in zip(wo, to)):
         return False
     args = {k: replace(v, dtype="float64", grad=False) if isinstance(v, Arg) and v.dtype == "float32" else v
             for k, v in case.args.items()}
@@ -478,7 +479,28 @@ def _float32_overflowed_where_exact_agrees(wo, to, case, device) -> bool:
     except Exception:  # noqa: BLE001  (not comparable that way)
         return False
     exact = [e.float() if isinstance(e, torch.Tensor) and e.dtype == torch.float64 else e for e in exact]
-    return _compare_outputs(wo, exact, case, device) is None
+    if _compare_outputs(wo, exact, case, device) is None:
+        return True
+    return huge and case.family.startswith("reduce") and _within_cancellation_bound(wo, to, case)
+
+
+def _within_cancellation_bound(wo, to, case) -> bool:
+    """A float32 reduction over values past 1e30 that cancel (3e38 - 3e38 + small ones) has no
+    order-free answer: any summation order is off by up to about n * eps * max|x| (float64 too,
+    at its own eps), so finite results within 2 n eps32 max|x| of PyTorch's are both right."""
+    vals = [np.abs(a.values.astype(np.float64)) for a in _tensor_args(case.args) if a.dtype == "float32"]
+    finite = np.concatenate([v[np.isfinite(v)] for v in vals]) if vals else np.zeros(0)
+    n = sum(v.size for v in vals)
+    bound = 2.0 * n * 2.0**-23 * (finite.max() if finite.size else 0.0)
+    for w, t in zip(wo, to):
+        if not (isinstance(t, torch.Tensor) and t.dtype == torch.float32 and isinstance(w, wgtorch.Tensor)):
+            continue
+        g, e = _np(w).astype(np.float64), _np(t).astype(np.float64)
+        same = (g == e) | (np.isnan(g) & np.isnan(e))
+        close = np.isfinite(g) & np.isfinite(e) & (np.abs(g - e) <= bound)
+        if not (same | close).all():
+            return False
+    return True
 
 
 def _backward(lib, outs, rng_seed):
@@ -551,9 +573,9 @@ def check(case: Case, device: str) -> Outcome:
         )
     to = _flatten(t_out)
     diff = _compare_outputs(wo, to, case, device)
-    if diff and diff[0] == "value" and _float32_overflowed_where_exact_agrees(wo, to, case, device):
-        return Outcome("ok", "PyTorch's float32 result overflowed; its float64 result agrees with wgtorch", case,
-                       device)
+    if diff and diff[0] == "value" and _float32_order_where_exact_agrees(wo, to, case, device):
+        return Outcome("ok", "PyTorch's float32 result depends on its accumulation order (values past 1e30); "
+                       "wgtorch's equals its float64 result or is within the cancellation bound", case, device)
     if diff:
         return Outcome(diff[0], diff[1], case, device)
     # autograd
