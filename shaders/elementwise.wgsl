@@ -287,13 +287,16 @@ fn ipow__64(x: i64, y: i64) -> i64 {
     }
     return result;
 }
+// (the sign tests use r and b ^ r, not a: lavapipe folds `a < 0` of an i64 widened from an i32
+// load as if it were zero-extended, so floor division of a negative int32 by an int64 truncated)
 fn floordiv_i_64(a: i64, b: i64) -> i64 {
     let q = div_64(a, b);
-    return select(q, q - 1li, (mod_64(a, b) != 0li) && ((a < 0li) != (b < 0li)));
+    let r = a - q * b;
+    return select(q, q - 1li, (r != 0li) && ((r ^ b) < 0li));
 }
 fn rem_i_64(a: i64, b: i64) -> i64 {
     let r = mod_64(a, b);
-    return select(r, r + b, (r != 0li) && ((r < 0li) != (b < 0li)));
+    return select(r, r + b, (r != 0li) && ((r ^ b) < 0li));  // (b ^ r: see floordiv_i_64)
 }
 // at most 93 Euclid steps for 64-bit values
 fn gcd_i_64(x: i64, y: i64) -> i64 {

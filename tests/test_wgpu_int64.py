@@ -72,6 +72,20 @@ def test_binary_ops_exact(native, op):
     _same(getattr(torch, op)(a[:10].reshape(2, 5).t(), b[:2]), getattr(T, op)(ta[:10].reshape(2, 5).t(), tb[:2]))
 
 
+@pytest.mark.parametrize("op", ["floor_divide", "remainder", "fmod", "lt", "ge", "maximum", "mul"])
+@pytest.mark.parametrize("dtypes", [("int32", "int64"), ("int64", "int32")], ids=["i32_i64", "i64_i32"])
+def test_mixed_int32_int64_operands(native, op, dtypes):
+    """An int32 operand widened to i64 beside an int64 one. lavapipe folded `a < 0` of the widened
+    value as if zero-extended, so floor_divide/remainder of a negative int32 truncated (fuzz 23:6851)."""
+    vals = [-7, -3, -2, -1, 1, 2, 3, 7, 2**31 - 1, -(2**31)]
+    a = [v for v in vals for _ in vals]
+    b = [w for _ in vals for w in vals]
+    da, db = (getattr(torch, d) for d in dtypes)
+    ta, tb = (getattr(T, d) for d in dtypes)
+    _same(getattr(torch, op)(torch.tensor(a, dtype=da, device="wgpu"), torch.tensor(b, dtype=db, device="wgpu")),
+          getattr(T, op)(T.tensor(a, dtype=ta), T.tensor(b, dtype=tb)))
+
+
 @pytest.mark.parametrize("scalar", [3, -7, 2**40, -(2**33) + 1])
 def test_scalar_operands_travel_exactly(native, scalar):
     a, ta = _pair(BIG)
