@@ -67,6 +67,10 @@ def test_ddp_bucket_all_reduce_starts_during_backward():
 
 def test_a_rank_that_raises_aborts_the_others_instead_of_hanging():
     rc, out, seconds = mpirun("peer_fails.py", "raise", "20")
+    if rc != 0 and not out:
+        # As in the stall test below: seen once in a full run on the loaded 2-core machine (2026-12-02),
+        # the aborted job printed nothing at all. Run it once more; a real fault fails again.
+        rc, out, seconds = mpirun("peer_fails.py", "raise", "20")
     assert rc != 0
     assert "ValueError: rank 1 failed on purpose" in out, out
     assert "unreachable" not in out
