@@ -90,7 +90,11 @@ def _step(lib, device, dtype):
     opt = lib.optim.Adam(model.parameters(), lr=1e-3)
     x = lib.tensor(rng.standard_normal((64, 64)), device=device).to(dt)
     y = lib.tensor(rng.standard_normal((64, 10)), device=device).to(dt)
-    sync = _sync(lib)
+    return _mse_step(model, opt, x, y, _sync(lib))
+
+
+def _mse_step(model, opt, x, y, sync):
+    """One training step on the squared error, synchronized, as a closure (both step benchmarks)."""
 
     def step():
         opt.zero_grad()
@@ -142,15 +146,7 @@ def test_layers_step_by_dtype(benchmark, request, column):
     opt = lib.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
     x = lib.tensor(rng.standard_normal((4, 2, 8, 8)), device=device).to(dt)
     y = lib.tensor(rng.standard_normal((4, 1)), device=device).to(dt)
-    sync = _sync(lib)
-
-    def step():
-        opt.zero_grad()
-        loss = ((model(x) - y) ** 2).mean()
-        loss.backward()
-        opt.step()
-        sync()
-        return loss
+    step = _mse_step(model, opt, x, y, _sync(lib))
 
     assert np.isfinite(float(step().detach().cpu().double()))  # warm-up: compiles the kernels
     benchmark.group = "Conv2d + MultiheadAttention + LSTM training step (SGD, batch 4, 16 steps): by dtype"

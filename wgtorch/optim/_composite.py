@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from ..ops.pointwise import pointwise
 from ._foreach import by_backend, capturable_on, capture_of, device_lr, device_steps, init_state
-from .optimizer import advance_step
+from .optimizer import advance_step, lerp_, prepared_grad
 
 
 class ParamStep(NamedTuple):
@@ -71,3 +71,20 @@ def pow_of(beta: float, step):
 def one_minus_pow(beta: float, step):
     """``1 - beta ** step`` for a device step tensor, without the cancellation (see the module)."""
     return -pointwise("expm1", step * _ln(beta))
+
+
+def adam_moments(t, weight_decay: float, beta1: float, beta2: float, maximize: bool):
+    """NAdam's and RAdam's shared head for one parameter step ``t`` (a `param_steps` item): the
+    gradient with weight decay (decoupled, AdamW's, when the group asks) and both moments
+    updated in place; returns (gradient, exp_avg, exp_avg_sq)."""
+    p, state = t.param, t.state
+    if t.group.get("decoupled_weight_decay", False):
+        g = -t.grad if maximize else t.grad
+        if weight_decay != 0:
+            p.mul_(1 - t.lr * weight_decay)
+    else:
+        g = prepared_grad(p, t.grad, weight_decay, maximize)
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    lerp_(exp_avg, g, 1 - beta1)
+    exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
+    return g, exp_avg, exp_avg_sq

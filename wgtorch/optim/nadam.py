@@ -6,15 +6,13 @@ import math
 
 from .._creation import zeros_like
 from ..autograd.grad_mode import no_grad
-from ._composite import one_minus_pow, param_steps
+from ._composite import adam_moments, one_minus_pow, param_steps
 from ._foreach import device_scalar
 from .optimizer import (
     Optimizer,
     check_betas,
     check_flags,
     check_range,
-    lerp_,
-    prepared_grad,
     scalar_state,
 )
 
@@ -66,15 +64,7 @@ class NAdam(Optimizer):
                 eps, weight_decay = float(group["eps"]), float(group["weight_decay"])
                 beta1, beta2 = (float(b) for b in group["betas"])
                 momentum_decay, maximize = float(group["momentum_decay"]), bool(group["maximize"])
-                if group.get("decoupled_weight_decay", False):
-                    g = -t.grad if maximize else t.grad
-                    if weight_decay != 0:
-                        p.mul_(1 - lr * weight_decay)
-                else:
-                    g = prepared_grad(p, t.grad, weight_decay, maximize)
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                lerp_(exp_avg, g, 1 - beta1)
-                exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
+                g, exp_avg, exp_avg_sq = adam_moments(t, weight_decay, beta1, beta2, maximize)
                 if t.capturable:  # PyTorch's capturable formulas: every factor a 0-d device tensor
                     product = device_scalar(state, "mu_product", p, 1.0, t.cap)
                     mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))

@@ -7,8 +7,8 @@ import math
 from .._creation import zeros_like
 from ..autograd.grad_mode import no_grad
 from ..ops.pointwise import where
-from ._composite import one_minus_pow, param_steps, pow_of
-from .optimizer import Optimizer, check_betas, check_flags, check_range, lerp_, prepared_grad
+from ._composite import adam_moments, one_minus_pow, param_steps, pow_of
+from .optimizer import Optimizer, check_betas, check_flags, check_range
 
 
 class RAdam(Optimizer):
@@ -52,19 +52,11 @@ class RAdam(Optimizer):
         loss = self._closure_loss(closure)
         with no_grad():
             for t in param_steps(self, _init_state):
-                group, p, state, lr, step = t.group, t.param, t.state, t.lr, t.step
+                group, p, lr, step = t.group, t.param, t.lr, t.step
                 eps, weight_decay = float(group["eps"]), float(group["weight_decay"])
                 beta1, beta2 = (float(b) for b in group["betas"])
                 maximize = bool(group["maximize"])
-                if group.get("decoupled_weight_decay", False):
-                    g = -t.grad if maximize else t.grad
-                    if weight_decay != 0:
-                        p.mul_(1 - lr * weight_decay)
-                else:
-                    g = prepared_grad(p, t.grad, weight_decay, maximize)
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                lerp_(exp_avg, g, 1 - beta1)
-                exp_avg_sq.mul_(beta2).add_(g * g, alpha=1 - beta2)
+                g, exp_avg, exp_avg_sq = adam_moments(t, weight_decay, beta1, beta2, maximize)
                 rho_inf = 2 / (1 - beta2) - 1
                 if t.capturable:
                     bias_correction2 = one_minus_pow(beta2, step)
