@@ -198,3 +198,21 @@ def test_capturable_adam_refuses_float16_on_wgpu(wgpu_device):
     opt = torch.optim.Adam([p], capturable=True)
     with pytest.raises(NotImplementedError, match="capturable=True"):
         opt.step()
+
+
+def test_the_group_update_is_shaders_optim_multi_wgsl(wgpu_device):
+    """The foreach step on wgpu is the multi-tensor kernel of shaders/optim_multi.wgsl: one dispatch
+    for the group, from a pipeline of that family."""
+    ps = [torch.tensor(np.ones((3, 4), np.float32), device=wgpu_device, requires_grad=True) for _ in range(3)]
+    opt = torch.optim.SGD(ps, lr=0.1, momentum=0.9)
+    rt = ps[0]._be.rt
+    for step in range(2):
+        for p in ps:
+            p.grad = torch.ones((3, 4), device=wgpu_device)
+        torch.wgpu.synchronize()
+        before = rt.stats["dispatches"]
+        opt.step()
+        if step:
+            assert rt.stats["dispatches"] - before == 1
+    assert any(isinstance(k, tuple) and k[0] == "optim_multi" for k in rt._pipelines)
+    np.testing.assert_allclose(ps[0].detach().numpy(), 1 - 0.1 - 0.1 * 1.9, rtol=1e-6)
