@@ -7,7 +7,9 @@ untimed): what a training loop pays on the host per step while the GPU works (``
 in extra_info). Eager recording submits nothing within 20 steps (its batch holds 1,024
 dispatches); the replay row times the replay's encoding and ``finish`` without its ``submit``,
 because on a software adapter (lavapipe) ``submit`` runs the kernels on the host, which would
-count device time as host time. The synchronized rows time whole steps, device included.
+count device time as host time; the submit's own host cost is measured apart (``submit_us``: thread
+CPU time of one submit, the device idle) and added in ``us_per_step_with_submit``.
+The synchronized rows time whole steps, device included.
 Both wgpu paths copy the batch into the step's input tensors (the replay needs it; eager does
 it too, to compare like with like). The replayed rows come unfused ("captured") and with the
 graph's elementwise fusion ("captured_fused", `_backends/wgpu/fusion.py`); "replayed_steps"
@@ -17,6 +19,9 @@ Run: .venv/bin/pytest benches/test_bench_capture.py --benchmark-columns=median,i
 """
 
 from __future__ import annotations
+
+import statistics
+import time
 
 import numpy as np
 import pytest
@@ -120,7 +125,24 @@ def test_mnist_step_wgpu_replayed_host_only(benchmark, fuse):
             g._encode(rt).finish()  # the replay without its submit (see the module docstring)
 
     _timed(benchmark, steps, torch.wgpu.synchronize)
-    _info(benchmark, dispatches=g.num_dispatches, capture_peak_bytes=g.peak_bytes)
+    submit = _submit_us(g, rt)
+    _info(benchmark, dispatches=g.num_dispatches, capture_peak_bytes=g.peak_bytes, submit_us=submit,
+          us_per_step_with_submit=benchmark.extra_info["us_per_step"] + submit)
+
+
+def _submit_us(g, rt, rounds: int = 15) -> float:
+    """The host (thread CPU) time of submitting one finished replay, the device idle before each:
+    what the timed rows leave out. Thread time, because lavapipe runs the kernels on its own
+    threads; an idle device, because a submit into lavapipe's backed-up queue waits on it."""
+    times = []
+    for _ in range(rounds):
+        torch.wgpu.synchronize()
+        buffer = g._encode(rt).finish()
+        t = time.thread_time()
+        rt.queue.submit([buffer])
+        times.append((time.thread_time() - t) * 1e6)
+    torch.wgpu.synchronize()
+    return statistics.median(times)
 
 
 @needs_wgpu

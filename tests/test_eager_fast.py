@@ -236,3 +236,25 @@ def test_empty_cache_drops_the_eager_bindings_of_destroyed_buffers(wgpu_device):
     a, b = torch.ones(n, device="wgpu"), torch.full((n,), 2.0, device="wgpu")
     for _ in range(2):
         assert_close((a + b)[-3:], np.full(3, 3.0, np.float32))
+
+
+def test_copies_into_views_reuse_their_plan_and_see_each_calls_offsets(wgpu_device):
+    """`_elementwise_into` (copy_, in-place updates) caches its plan by out's and the operands'
+    layouts: the same layout at another offset (another row, another tensor) must write there."""
+    be = torch.zeros(1, device=wgpu_device)._be
+    dst = torch.zeros(6, 9, device=wgpu_device)
+    want = np.zeros((6, 9), np.float32)
+    src = rand(6, 9, seed=3)
+    s = torch.tensor(src, device=wgpu_device)
+    dst[0].copy_(s[0, ::2].repeat(2)[:9])  # one more layout first: its own plan
+    want[0] = np.tile(src[0, ::2], 2)[:9]
+    plans = len(be._ew_plans)
+    for row in range(1, 6):
+        dst[row, 1::2].copy_(s[row, 1::2])  # same layouts, offsets differ per call
+        want[row, 1::2] = src[row, 1::2]
+    assert len(be._ew_plans) == plans + 1
+    assert_close(dst, want, rtol=0, atol=0)
+    t = pt.tensor(want)
+    t[:, ::3].mul_(2.0)
+    dst[:, ::3].mul_(2.0)
+    assert_close(dst, t.numpy(), rtol=0, atol=0)

@@ -110,16 +110,36 @@ class ElementwiseOps:
 
     def _elementwise_into(self, op, operands, compute: dtype, out_dtype: dtype, out):
         """``elementwise`` writing into ``out``, a possibly strided view (creation kernels,
-        copies into slices, in-place updates): the general path, planned each call."""
+        copies into slices, in-place updates, ``copy_``). Its plan is cached as a fresh output's
+        is, keyed by out's layout too (offsets travel per call)."""
         shape = out.shape
-        for a in operands:  # a kernel must never read past an operand, whoever calls it
-            if type(a) is WgpuArray and a.shape != shape and not _broadcasts_to(a.shape, shape):
-                raise RuntimeError(f"elementwise {op}: an operand of shape {list(a.shape)} does not broadcast "
-                                   f"to the output shape {list(shape)}")
+        key = ["into", op, compute, out_dtype, shape, out.strides]
+        for a in operands:
+            if type(a) is WgpuArray:
+                # a kernel must never read past an operand, whoever calls it
+                if a.shape != shape and not _broadcasts_to(a.shape, shape):
+                    raise RuntimeError(f"elementwise {op}: an operand of shape {list(a.shape)} does not "
+                                       f"broadcast to the output shape {list(shape)}")
+                key.append(a.dtype)
+                key.append(a.shape)
+                key.append(a.strides)
+            else:
+                key.append(type(a))
         if out.size == 0:
             return out
-        self._ew_dispatch(_make_plan(self, op, operands, compute, out_dtype, out), operands, out)
+        key = tuple(key)
+        plan = self._ew_plans.get(key)
+        if plan is None:
+            plan = _make_plan(self, op, operands, compute, out_dtype, out)
+            plan.pipelines = {}
+            self._keep_plan(key, plan)
+        self._ew_dispatch(plan, operands, out)
         return out
+
+    def _keep_plan(self, key, plan: _Plan) -> None:
+        if len(self._ew_plans) >= 4096:  # shapes seen once in a while must not pile up
+            self._ew_plans.clear()
+        self._ew_plans[key] = plan
 
     def _ew_plan(self, key, op, operands, compute, out_dtype) -> _Plan:
         arrays = [x for x in operands if type(x) is WgpuArray]
@@ -132,9 +152,7 @@ class ElementwiseOps:
             self._empty_layout(shape, out_dtype)
         plan = _make_plan(self, op, operands, compute, out_dtype, None, shape)
         plan.strides, plan.bucket, plan.itemsize = strides, bucket, itemsize
-        if len(self._ew_plans) >= 4096:  # shapes seen once in a while must not pile up
-            self._ew_plans.clear()
-        self._ew_plans[key] = plan
+        self._keep_plan(key, plan)
         return plan
 
     def _ew_dispatch(self, plan: _Plan, operands, out: WgpuArray) -> None:
@@ -231,7 +249,7 @@ def _make_plan(be, op, operands, compute: dtype, out_dtype: dtype, out, shape=No
         shape, out_strides, size = out.shape, out.strides, out.size
         flat = out.contiguous and all(x.contiguous and x.shape == shape for x in arrays)
         plan.size = size
-        plan.pipelines = None  # planned for this call only; the runtime caches the pipeline
+        plan.pipelines = None  # the caller (`_elementwise_into`) gives it its own pipelines
     plan.shape = shape
     if flat or size == 0:  # (nothing is dispatched for an empty output)
         plan.ndim = 0
