@@ -39,17 +39,18 @@ _SCALAR_CATEGORY = {bool: 0, int: 1, float: 2}
 def _result_type_fast(operands) -> D.dtype:
     """``result_type`` for the common shapes of a call: tensors of one dtype, or one tensor and
     a Python scalar that does not lift its category."""
+    T = _tensor.Tensor  # the public class (a subclass such as Parameter takes the general path)
     if len(operands) == 2:
         a, b = operands
-        if type(a) is _tensor.Tensor:
-            if type(b) is _tensor.Tensor:
+        if type(a) is T:
+            if type(b) is T:
                 if a.dtype is b.dtype:
                     return a.dtype
             elif _SCALAR_CATEGORY.get(type(b), 3) <= a.dtype.category:
                 return a.dtype
-        elif type(b) is _tensor.Tensor and _SCALAR_CATEGORY.get(type(a), 3) <= b.dtype.category:
+        elif type(b) is T and _SCALAR_CATEGORY.get(type(a), 3) <= b.dtype.category:
             return b.dtype
-    elif len(operands) == 1 and type(operands[0]) is _tensor.Tensor:
+    elif len(operands) == 1 and type(operands[0]) is T:
         return operands[0].dtype
     return D.result_type(*operands)
 
@@ -310,11 +311,12 @@ _new_ctx = object.__new__
 def pointwise(op: str, *operands):
     """Apply the registry op ``op`` to tensors and Python scalars (the Tensor methods' and
     ``wgtorch.*`` functions' common path)."""
-    if len(operands) == 2 and type(operands[0]) is _tensor.Tensor:
+    T = _tensor.Tensor  # the public class (a subclass such as Parameter takes the general path)
+    if len(operands) == 2 and type(operands[0]) is T:
         # The binary call, the most common, keyed without a loop (the key is `_key`'s).
         a, b = operands
         ad = a._data
-        if type(b) is _tensor.Tensor:
+        if type(b) is T:
             bd = b._data
             key = (op, D._default_float, a._be, a.dtype, ad.shape, ad.strides, b._be, b.dtype, bd.shape, bd.strides)
             args = [ad, bd]
@@ -349,9 +351,10 @@ def binary_operator(op: str, other_operand):
     subclass go through `pointwise`."""
 
     def method(self, other: Tensor | float) -> Tensor:
-        if type(self) is _tensor.Tensor:
+        T = _tensor.Tensor  # the public class, looked up once per call
+        if type(self) is T:
             ad = self._data
-            if type(other) is _tensor.Tensor:
+            if type(other) is T:
                 bd = other._data
                 entry = _EAGER.get((op, D._default_float, self._be, self.dtype, ad.shape, ad.strides,
                                     other._be, other.dtype, bd.shape, bd.strides))
@@ -367,7 +370,7 @@ def binary_operator(op: str, other_operand):
                 if check is not None:
                     check((self, other), compute)
                 # `_wrap`, inline
-                y = _new_ctx(_tensor.Tensor)
+                y = _new_ctx(T)
                 y._data = run([ad, bd])
                 y._be = be
                 y.dtype = out_dtype
@@ -381,7 +384,7 @@ def binary_operator(op: str, other_operand):
                 if grad and differentiable and state.enabled:
                     _record(y, op, (self, other), save, uses_output, shapes)
                 return y
-        if type(other) is not _tensor.Tensor and type(other) is not float and type(other) is not int:
+        if type(other) is not T and type(other) is not float and type(other) is not int:
             other = other_operand(self, other)
             if other is NotImplemented:
                 return other
