@@ -3,9 +3,11 @@
 `TensorCore` holds the storage, metadata, autograd and conversion methods. Ops are defined once in
 ``wgtorch/ops`` (forward and backward together) and the methods that call them are in the mixin
 classes of ``wgtorch/_tensor_methods``; the public class, ``wgtorch.Tensor``, is the class statement
-in ``wgtorch/_tensor_class.py`` that derives from the core and the mixins. Everything below that
-module (``ops/``, ``nn/``, ...) imports only this one: it checks tensors against `TensorCore` and
-makes them with `_wrap`, which builds the public class (bound here as `Tensor` when it is defined).
+in ``wgtorch/_tensor_class.py`` that derives from the core and the mixins. The modules that class
+imports (``ops/``, the mixins, ``_creation``, ``amp`` ...) import only this one: they check tensors
+against `TensorCore` and make them with `_wrap`, which builds the public class (bound here as
+`Tensor` when it is defined). Modules above it (``nn/``, ``optim/``, ``serialization/`` ...) import
+``wgtorch._tensor_class.Tensor`` itself.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def _wrap(data, be, dt: D.dtype) -> Tensor:
 class TensorCore(TensorBase):
     """The storage, metadata, autograd and conversion part of every tensor. The public class,
     ``wgtorch.Tensor`` (in ``wgtorch/_tensor_class.py``), derives from it and from the method
-    mixins; the layers below that class (``ops/``, ``nn/``, ...) check tensors with
+    mixins; the modules below that class (``ops/``, the mixins ...) check tensors with
     ``isinstance(x, TensorCore)`` and make them with `_wrap`, which builds the public class."""
 
     __slots__ = ("_data", "_be", "dtype", "requires_grad", "grad", "grad_fn", "_output_nr", "_hooks",
