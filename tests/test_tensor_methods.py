@@ -74,28 +74,58 @@ def test_tensor_derives_from_the_mixins():
     assert inspect.unwrap(torch.Tensor.exp) is GeneratedMethods.exp
 
 
+def test_tensor_is_one_class_statement_with_its_real_bases():
+    # wgtorch.Tensor is _tensor_class.py's class statement over the core and the mixins; no module
+    # rebinds a class's bases, and every tensor an op returns is that class.
+    from wgtorch import _tensor
+    from wgtorch._tensor_class import Tensor
+
+    assert torch.Tensor is Tensor and Tensor.__bases__ == (_tensor.TensorCore, TensorMethods)
+    assert _tensor.Tensor is Tensor  # what _wrap builds
+    x = torch.ones(2, requires_grad=True)
+    for t in (x, x * 2, x + x, x.sum(), x[0], x.detach(), torch.tensor([1, 2]), torch.Tensor([1.0])):
+        assert type(t) is torch.Tensor
+    p = torch.nn.Parameter(torch.ones(2))
+    assert isinstance(p, torch.Tensor) and isinstance(p, _tensor.TensorCore) and type(p + 1) is torch.Tensor
+    for path in (ROOT / "wgtorch").rglob("*.py"):
+        assert "__bases__ =" not in path.read_text(encoding="utf-8"), path
+    # a second public class is refused (it would split `type(t) is Tensor`), and binds nothing
+    with pytest.raises(TypeError, match="already"):
+
+        class Other(_tensor.TensorCore, public=True):
+            __slots__ = ()
+
+    assert _tensor.Tensor is Tensor
+
+
 def test_nothing_is_attached_to_tensor_after_the_class_statement():
-    # In a fresh process (autocast wraps more methods on first use), every attribute in Tensor's own
-    # namespace is one that _tensor.py's class body defines, or an autocast wrapper.
-    tree = ast.parse((ROOT / "wgtorch" / "_tensor.py").read_text(encoding="utf-8"))
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Tensor")
-    body = set()
-    for n in cls.body:
-        if isinstance(n, ast.FunctionDef):
-            body.add(n.name)
-        elif isinstance(n, ast.Assign):
-            body.update(t.id for t in n.targets if isinstance(t, ast.Name))
+    # In a fresh process (autocast wraps more methods on first use), every attribute in the own
+    # namespace of Tensor (_tensor_class.py) and of its core (_tensor.py's TensorCore) is one that
+    # the class body defines, or an autocast wrapper.
+    def body_names(file, name):
+        tree = ast.parse((ROOT / "wgtorch" / file).read_text(encoding="utf-8"))
+        cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+        body = set()
+        for n in cls.body:
+            if isinstance(n, ast.FunctionDef):
+                body.add(n.name)
+            elif isinstance(n, ast.Assign):
+                body.update(t.id for t in n.targets if isinstance(t, ast.Name))
+        return body
+
     # (amp's autocast_attributes wraps, in place, the ops of its table that no decorator wrapped)
     code = (
-        "import wgtorch; print(' '.join(sorted(k for k, v in vars(wgtorch.Tensor).items() "
-        "if not hasattr(v, '__wrapped_autocast__'))))"
+        "import wgtorch\n"
+        "from wgtorch._tensor import TensorCore\n"
+        "for c in (wgtorch.Tensor, TensorCore):\n"
+        "    print(' '.join(sorted(k for k, v in vars(c).items() if not hasattr(v, '__wrapped_autocast__'))))"
     )
-    names = set(
-        subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.split()
-    )
-    slots = set(torch.Tensor.__slots__)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert len(out) == 2
+    from wgtorch._tensor import TensorCore
+
     auto = {
         "__module__",
         "__qualname__",
@@ -109,7 +139,13 @@ def test_nothing_is_attached_to_tensor_after_the_class_statement():
         "__annotate__",
         "__annotations_cache__",
     }
-    assert names - body - slots - auto == set()
+    for line, (file, name, cls) in zip(
+        out, (("_tensor_class.py", "Tensor", torch.Tensor), ("_tensor.py", "TensorCore", TensorCore))
+    ):
+        names = set(line.split())
+        assert names - body_names(file, name) - set(cls.__slots__) - auto == set(), name
+    # the core's body is where storage, autograd and conversion are (not an empty shell)
+    assert {"backward", "detach", "to", "numpy"} <= body_names("_tensor.py", "TensorCore")
 
 
 def test_every_method_dict_of_the_op_modules_is_bound():

@@ -4,7 +4,7 @@ NVIDIA GPUs through CuPy, and on the CPU through NumPy. ``import wgtorch as torc
 from __future__ import annotations
 
 from . import (
-    _tensor_methods,  # noqa: F401  (gives Tensor its method mixins)
+    _tensor_class,  # noqa: F401  (first: the public Tensor class exists before any module makes a tensor)
     accelerator,
     autograd,
     backends,
@@ -63,7 +63,8 @@ from ._info import (
     memory_format,
     preserve_format,
 )
-from ._tensor import Size, Tensor
+from ._tensor import Size
+from ._tensor_class import Tensor
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import DeviceLostError, KernelCompileError, OutOfMemoryError
 from .ops.elementwise_defs import OPS as _OPS

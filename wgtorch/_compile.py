@@ -49,7 +49,7 @@ from collections import OrderedDict
 
 from . import wgpu as _wgpu
 from ._graphed import graph_callable, is_module, tree_flatten, tree_unflatten
-from ._tensor import Tensor
+from ._tensor_class import Tensor
 from .autograd import engine as _engine
 from .autograd.grad_mode import no_grad
 from .autograd.grad_mode import state as _grad_state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,7 +12,10 @@ from ._device import canonical, get_backend, get_default_device
 from ._generator import Generator, check_generator, default_generator
 
 # Building a tensor from data lives with the class (Tensor(data) needs it); re-exported here.
-from ._tensor import Tensor, _backend, _finish, _wrap, tensor
+from ._tensor import TensorCore, _backend, _finish, _wrap, tensor
+
+if TYPE_CHECKING:
+    from ._tensor_class import Tensor
 
 
 def _shape(size) -> tuple:
@@ -24,7 +28,7 @@ def _shape(size) -> tuple:
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
-    if isinstance(data, Tensor) and dtype is None and device is None:
+    if isinstance(data, TensorCore) and dtype is None and device is None:
         return data
     return tensor(data, dtype=dtype, device=device)
 
@@ -87,7 +91,7 @@ def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
     if end is None:
         start, end = 0, start
-    start, end, step = (x.item() if isinstance(x, Tensor) else x for x in (start, end, step))
+    start, end, step = (x.item() if isinstance(x, TensorCore) else x for x in (start, end, step))
     if step == 0:
         raise RuntimeError("arange(): step must be nonzero")
     if (end - start) * step < 0:

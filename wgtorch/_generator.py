@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _dtype as D
 from ._device import canonical
-from ._tensor import Tensor, tensor
+from ._tensor import TensorCore, tensor
 
 _UINT64 = 2**64
 _STATE_BYTES = 16  # seed and counter, two little-endian uint64
@@ -73,7 +73,7 @@ class Generator:
     def set_state(self, new_state) -> Generator:
         """Restore a state from `get_state`. Returns the generator."""
 
-        if not isinstance(new_state, Tensor):
+        if not isinstance(new_state, TensorCore):
             raise TypeError(f"expected a torch.ByteTensor, but got {type(new_state).__name__}")
         if new_state.dtype is not D.uint8:
             raise TypeError("RNG state must be a torch.ByteTensor")

@@ -15,7 +15,7 @@ keep the static buffer as ``.grad``, which the next backward replay would overwr
 
 from __future__ import annotations
 
-from ._tensor import Tensor
+from ._tensor_class import Tensor
 from .autograd import Function, grad
 from .autograd.grad_mode import no_grad
 from .autograd.grad_mode import state as _grad_state

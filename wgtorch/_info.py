@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _dtype as D
 from ._creation import empty, tensor
-from ._tensor import Tensor
+from ._tensor import TensorCore
 
 
 class finfo:
@@ -56,7 +56,7 @@ class _LegacyType(type):
     """``isinstance(x, torch.FloatTensor)``: a cpu tensor of that dtype, as in PyTorch."""
 
     def __instancecheck__(cls, obj) -> bool:
-        return isinstance(obj, Tensor) and obj.dtype is cls.dtype and obj.device.type == "cpu"
+        return isinstance(obj, TensorCore) and obj.dtype is cls.dtype and obj.device.type == "cpu"
 
 
 def _legacy(name: str, dt: D.dtype):

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 from . import _dtype as D
 from ._info import channels_last, contiguous_format, memory_format, preserve_format
-from ._tensor import Tensor
+from ._tensor import TensorCore
 from .backends import cuda
+
+if TYPE_CHECKING:
+    from ._tensor_class import Tensor
 
 channels_last_3d = memory_format("channels_last_3d")
 
@@ -127,7 +131,7 @@ def set_printoptions(
 
 # -- dtypes -----------------------------------------------------------------------------------------
 def _tensor_arg(fn: str, x) -> Tensor:
-    if not isinstance(x, Tensor):
+    if not isinstance(x, TensorCore):
         raise TypeError(f"{fn}(): argument 'input' (position 1) must be Tensor, not {type(x).__name__}")
     return x
 
@@ -157,7 +161,7 @@ def is_nonzero(input) -> bool:
 def result_type(tensor1, tensor2) -> D.dtype:
     """The dtype an arithmetic op on the two (tensors or numbers) gives, by PyTorch's promotion."""
     for x in (tensor1, tensor2):
-        if not isinstance(x, (Tensor, bool, int, float)):
+        if not isinstance(x, (TensorCore, bool, int, float)):
             raise TypeError(f"result_type(): arguments must be tensors or numbers, not {type(x).__name__}")
     return D.result_type(tensor1, tensor2)
 
@@ -208,7 +212,7 @@ def sum_to_size(self: Tensor, *size) -> Tensor:
     return self.sum(dim=dims, keepdim=True).reshape(size)
 
 
-_plain_is_contiguous = Tensor._is_row_major  # from _tensor.py
+_plain_is_contiguous = TensorCore._is_row_major  # from _tensor.py
 
 
 def is_contiguous(self: Tensor, memory_format=contiguous_format) -> bool:

@@ -17,14 +17,17 @@ is left (PyTorch then draws them, in index order, and so does this).
 from __future__ import annotations
 
 import operator
+from typing import TYPE_CHECKING
 
 from . import _dtype as D
 from ._creation import arange, uniform
 from ._generator import check_generator
-from ._tensor import Tensor
 from .autograd import no_grad
 from .ops.registry import TORCH_NAMES
 from .ops.shape import cat, stack
+
+if TYPE_CHECKING:
+    from ._tensor_class import Tensor
 
 _CHUNK = 1 << 22
 _ZERO_KEY = 3.0e38  # zero weights: above every positive weight's key, below inf (a drawn category)

@@ -16,6 +16,7 @@ grad has a grad_fn whose gradient is zero, as in PyTorch, which does not reparam
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from . import _dtype as D
 from ._broadcast import broadcast_shapes
@@ -24,11 +25,14 @@ from ._device import canonical, get_backend, get_default_device
 from ._generator import check_generator
 from ._multinomial import multinomial
 from ._poisson import poisson as _poisson
-from ._tensor import Tensor
+from ._tensor import TensorCore
 from .autograd import no_grad
 from .autograd.function import Function
 from .ops.registry import TORCH_NAMES
 from .ops.shape import apply_inplace
+
+if TYPE_CHECKING:
+    from ._tensor_class import Tensor
 
 
 def _dev(device):
@@ -45,7 +49,7 @@ class Sampling(Function):
 
     @staticmethod
     def forward(ctx, sample, *params):
-        ctx.shapes = [(p.shape, p.dtype, p.device) if isinstance(p, Tensor) else None for p in params]
+        ctx.shapes = [(p.shape, p.dtype, p.device) if isinstance(p, TensorCore) else None for p in params]
         return sample
 
     @staticmethod
@@ -231,14 +235,15 @@ def _randint(gen, shape, low: int, high: int, dt: D.dtype, dev) -> Tensor:
 
 def bernoulli_(self: Tensor, p=0.5, *, generator=None) -> Tensor:
     """Fill with 1 with probability ``p`` (a number or a tensor broadcast to self), else 0."""
-    if isinstance(p, Tensor):
+    if isinstance(p, TensorCore):
         _check_probabilities(p)
     elif not 0 <= p <= 1:
         raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
     gen = check_generator(generator, self.device, "bernoulli_")
     return _fill(
         self,
-        lambda: uniform(gen, self.shape, self.device, self.dtype) < (p.to(self.device) if isinstance(p, Tensor) else p),
+        lambda: uniform(gen, self.shape, self.device, self.dtype)
+        < (p.to(self.device) if isinstance(p, TensorCore) else p),
     )
 
 
@@ -274,7 +279,7 @@ def normal(
     ``normal(mean, std, size)`` with numbers for both."""
     if out is not None:
         raise TypeError("normal(): out= is not supported by wgtorch")
-    tensors = [x for x in (mean, std) if isinstance(x, Tensor)]
+    tensors = [x for x in (mean, std) if isinstance(x, TensorCore)]
     if not tensors:
         if size is None:
             raise TypeError(
@@ -294,7 +299,7 @@ def normal(
     dt = D.result_type(*tensors)
     if not dt.is_floating_point:
         raise NotImplementedError(f"\"normal_kernel_cpu\" not implemented for '{TORCH_NAMES[dt.name]}'")
-    if isinstance(std, Tensor):
+    if isinstance(std, TensorCore):
         if std.numel() and not bool((std >= 0).all()):
             raise RuntimeError("normal expects all elements of std >= 0.0")
     elif std < 0:
@@ -302,14 +307,14 @@ def normal(
     gen = check_generator(generator, dev, "normal")
     shape = _broadcast(mean, std)
     with no_grad():
-        m = mean.detach() if isinstance(mean, Tensor) else mean
-        s = std.detach() if isinstance(std, Tensor) else std
+        m = mean.detach() if isinstance(mean, TensorCore) else mean
+        s = std.detach() if isinstance(std, TensorCore) else std
         sample = (_standard_normal(gen, shape, dev, dt) * s + m).to(dt)
     return _with_zero_grad(sample, *tensors)
 
 
 def _broadcast(a, b) -> tuple:
-    return broadcast_shapes([tuple(x.shape) for x in (a, b) if isinstance(x, Tensor)])
+    return broadcast_shapes([tuple(x.shape) for x in (a, b) if isinstance(x, TensorCore)])
 
 
 def randint_like(

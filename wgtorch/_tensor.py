@@ -1,8 +1,13 @@
-"""The Tensor: a backend array, its dtype and device, and its place in the autograd graph.
+"""The core of a tensor: a backend array, its dtype and device, and its place in the autograd graph.
 
-Ops are defined once in ``wgtorch/ops`` (forward and backward together); the methods that call them
-are in the mixin classes of ``wgtorch/_tensor_methods``, which `Tensor` derives from (see
-`_Methods`). This file holds the storage, metadata, autograd and conversion methods.
+`TensorCore` holds the storage, metadata, autograd and conversion methods. Ops are defined once in
+``wgtorch/ops`` (forward and backward together) and the methods that call them are in the mixin
+classes of ``wgtorch/_tensor_methods``; the public class, ``wgtorch.Tensor``, is the class statement
+in ``wgtorch/_tensor_class.py`` that derives from the core and the mixins. The modules that class
+imports (``ops/``, the mixins, ``_creation``, ``amp`` ...) import only this one: they check tensors
+against `TensorCore` and make them with `_wrap`, which builds the public class (bound here as
+`Tensor` when it is defined). Modules above it (``nn/``, ``optim/``, ``serialization/`` ...) import
+``wgtorch._tensor_class.Tensor`` itself.
 """
 
 from __future__ import annotations
@@ -17,17 +22,6 @@ from .autograd import backward
 from .autograd.engine import PostAccumulateGradHook, RemovableHandle
 from .autograd.function import Function, TensorBase
 
-if TYPE_CHECKING:
-    from ._tensor_methods import TensorMethods as _Methods
-else:
-
-    class _Methods(TensorBase):
-        """Where the method mixins hook in: ``wgtorch._tensor_methods`` (above ``ops/``, which imports
-        this module, so it can't be imported here) sets this class's bases to
-        ``(TensorMethods, TensorBase)`` once, at ``import wgtorch``."""
-
-        __slots__ = ()
-
 
 class Size(tuple):
     """``tensor.shape``: a tuple, as ``torch.Size``."""
@@ -40,6 +34,14 @@ class Size(tuple):
 
     def __repr__(self) -> str:
         return f"wgtorch.Size({list(self)})"
+
+
+if TYPE_CHECKING:
+    from ._tensor_class import Tensor
+else:
+    # The public class, bound by `TensorCore.__init_subclass__` when ``wgtorch/_tensor_class.py``
+    # defines it (at ``import wgtorch``, before any tensor is made); importing the name before then fails.
+    Tensor: type[TensorCore]
 
 
 def _wrap(data, be, dt: D.dtype) -> Tensor:
@@ -57,13 +59,25 @@ def _wrap(data, be, dt: D.dtype) -> Tensor:
     return t
 
 
-class Tensor(_Methods):
-    """A multi-dimensional array on a device, with autograd (``torch.Tensor``). Its methods are in
-    the mixins of ``wgtorch/_tensor_methods`` (shape, index, reduce, operators, misc, generated)."""
+class TensorCore(TensorBase):
+    """The storage, metadata, autograd and conversion part of every tensor. The public class,
+    ``wgtorch.Tensor`` (in ``wgtorch/_tensor_class.py``), derives from it and from the method
+    mixins; the modules below that class (``ops/``, the mixins ...) check tensors with
+    ``isinstance(x, TensorCore)`` and make them with `_wrap`, which builds the public class."""
 
     __slots__ = ("_data", "_be", "dtype", "requires_grad", "grad", "grad_fn", "_output_nr", "_hooks",
                  "_base", "_vc", "__weakref__")
     __array_priority__ = 1000  # NumPy defers to our operators
+
+    def __init_subclass__(cls, public: bool = False, **kwargs):
+        """``class Tensor(TensorCore, ..., public=True)`` binds this module's `Tensor`, the class
+        `_wrap` builds (once: a second public class would split ``type(t) is Tensor``)."""
+        super().__init_subclass__(**kwargs)
+        if public:
+            global Tensor
+            if "Tensor" in globals():
+                raise TypeError(f"the public tensor class is already {Tensor.__module__}.{Tensor.__qualname__}")
+            Tensor = cls
 
     def __new__(cls, *args, **kwargs):
         return super().__new__(cls)
@@ -309,7 +323,7 @@ class Tensor(_Methods):
     def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False) -> Tensor:
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other_tensor)``."""
         for a in args:
-            if isinstance(a, Tensor):
+            if isinstance(a, TensorCore):
                 device, dtype = a.device, a.dtype
             elif isinstance(a, (D.dtype, type)) or (isinstance(a, str) and a in D._BY_NAME):
                 dtype = a
@@ -377,7 +391,7 @@ def _finish(t: Tensor, requires_grad: bool) -> Tensor:
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, a scalar, a NumPy array or a tensor)."""
-    if isinstance(data, Tensor):
+    if isinstance(data, TensorCore):
         t = data.detach().to(device=device if device is not None else data.device, dtype=dtype, copy=True)
         return _finish(t, requires_grad)
     host = data if isinstance(data, np.ndarray) else np.asarray(_unwrap(data))
@@ -404,7 +418,7 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
 def _unwrap(data):
     if isinstance(data, (list, tuple)):
         return [_unwrap(x) for x in data]
-    if isinstance(data, Tensor):
+    if isinstance(data, TensorCore):
         return data.detach().numpy()
     return data
 
@@ -417,7 +431,7 @@ def _dim(d: int, ndim: int) -> int:
     return d % n
 
 
-_new_tensor = object.__new__  # what Tensor.__new__ does, without its Python frame (hot in _wrap)
+_new_tensor = object.__new__  # what TensorCore.__new__ does, without its Python frame (hot in _wrap)
 
 
 class ToDevice(Function):

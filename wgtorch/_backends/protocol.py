@@ -1,7 +1,7 @@
 """The op protocol every backend implements.
 
 A backend owns arrays of one device. An array has ``.shape`` (a tuple) and is a strided view of
-some storage; the front end (`wgtorch._tensor.Tensor`) never looks inside it. The NumPy and CuPy
+some storage; the front end (`wgtorch.Tensor`) never looks inside it. The NumPy and CuPy
 backends (`array.py`) use their own ndarrays; the wgpu backend (`wgpu/`) uses `WgpuArray`.
 
 Operands passed to compute methods are arrays of this backend or Python scalars. The front end

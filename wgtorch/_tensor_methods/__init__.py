@@ -1,10 +1,9 @@
 """The Tensor methods, as mixin classes that `wgtorch.Tensor` derives from.
 
-``wgtorch._tensor.Tensor`` derives from ``_tensor._Methods``, an empty base there; this package
-gives that base its real bases, ``(TensorMethods, TensorBase)``, once, at import. The one late
-binding is what keeps the layers one-way: ``ops/`` imports the Tensor class (to make and check
-tensors) and these mixins import ``ops/``, so ``_tensor`` can't import them. Type checkers see the
-same class through ``_tensor``'s ``TYPE_CHECKING`` import (and ``generated.pyi``).
+``wgtorch/_tensor_class.py`` defines ``wgtorch.Tensor`` with `TensorMethods` and
+``_tensor.TensorCore`` as its bases. The layers stay one-way: ``ops/`` imports ``_tensor`` (to make
+and check tensors), these mixins import ``ops/``, and only ``_tensor_class`` imports the mixins.
+Type checkers see the registry's methods through ``generated.pyi``.
 
 Where a new Tensor method goes: a ``def`` (or ``name = ops_function``) in the mixin of its area
 below (``shape.py``, ``index.py``, ``reduce.py``, ``operators.py``, ``misc.py``), or a new mixin
@@ -14,8 +13,6 @@ module listed in `TensorMethods`'s bases; an elementwise op gets its method from
 
 from __future__ import annotations
 
-from .. import _tensor
-from ..autograd.function import TensorBase
 from .generated import GeneratedMethods
 from .index import IndexMethods
 from .misc import MiscMethods
@@ -26,12 +23,10 @@ from .shape import ShapeMethods
 
 # Hand-written mixins first: they replace the registry's plain versions (add with alpha ...).
 class TensorMethods(OperatorMethods, ShapeMethods, IndexMethods, ReduceMethods, MiscMethods, GeneratedMethods):
-    """Every Tensor method that is not about storage, autograd or conversion (those are in _tensor.py)."""
+    """Every Tensor method that is not about storage, autograd or conversion (those are in
+    _tensor.py's TensorCore)."""
 
     __slots__ = ()
-
-
-_tensor._Methods.__bases__ = (TensorMethods, TensorBase)
 
 __all__ = [
     "GeneratedMethods",

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from .._creation import tensor
-from .._tensor import Tensor
+from .._tensor import TensorCore
 from ..ops.shape import apply_inplace
 
 
 def operand(self, other):
     """A binary op's other operand: tensors and Python numbers as they are, sequences as tensors
     on self's device, anything else NotImplemented (so Python tries the reflected operator)."""
-    if isinstance(other, (Tensor, int, float, bool)):
+    if isinstance(other, (TensorCore, int, float, bool)):
         return other
     try:
         return tensor(other, device=self.device)

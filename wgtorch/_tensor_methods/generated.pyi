@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from .._tensor import Tensor
+from .._tensor_class import Tensor
 
 OPERATORS: dict[str, str]
 REFLECTED: tuple[str, ...]

@@ -4,8 +4,10 @@ They come before `GeneratedMethods` in the MRO, so they replace the registry's p
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import _dtype as D
-from .._tensor import Tensor
+from .._tensor import TensorCore
 from ..autograd.grad_mode import state
 from ..ops import division as _division
 from ..ops import linalg as _linalg
@@ -15,6 +17,9 @@ from ..ops.pointwise import pointwise, where
 from ._helpers import inplace, operand
 from .generated import GeneratedMethods as _G
 
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
+
 
 def _clamp(x, lo, hi):
     """min(max(x, lo), hi) as one op (bounds may be tensors); a missing bound is the dtype's
@@ -22,7 +27,7 @@ def _clamp(x, lo, hi):
     if lo is None and hi is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     floating = x.dtype.is_floating_point or any(
-        isinstance(b, float) or (isinstance(b, Tensor) and b.dtype.is_floating_point) for b in (lo, hi)
+        isinstance(b, float) or (isinstance(b, TensorCore) and b.dtype.is_floating_point) for b in (lo, hi)
     )
     if floating:
         big = float("inf")
@@ -35,7 +40,7 @@ def _logical(op: str, bitwise: str, name: str):
     """&, |, ^: logical on bools, bitwise on integers (floats get the bitwise op's error)."""
 
     def method(self, other):
-        if self.dtype is D.bool_ and (not isinstance(other, Tensor) or other.dtype is D.bool_):
+        if self.dtype is D.bool_ and (not isinstance(other, TensorCore) or other.dtype is D.bool_):
             return pointwise(op, self, other)
         other = operand(self, other)
         return other if other is NotImplemented else pointwise(bitwise, self, other)
@@ -122,7 +127,7 @@ class OperatorMethods:
     def fill_(self, value) -> Tensor:
         """Fills self with ``value``."""
         self._check_inplace()
-        value = value.item() if isinstance(value, Tensor) else value
+        value = value.item() if isinstance(value, TensorCore) else value
         if not self.dtype.is_floating_point:
             value = fill_value(value, self.dtype, "fill_", check_float=False)  # NaN into an int raises
         if self.numel():

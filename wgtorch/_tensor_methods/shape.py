@@ -3,14 +3,18 @@ strided/rearranging/matrix ops (as_strided, flip, tril ...) and ``new_*`` constr
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import _creation as _C
 from .. import _dtype as D
-from .._tensor import Tensor
 from ..ops import matrix as _M
 from ..ops import rearrange as _RA
 from ..ops import shape as _S
 from ..ops import strided as _ST
 from ..ops.pointwise import Cast
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 def _dims_arg(dims: tuple):

@@ -29,7 +29,7 @@ import warnings
 
 from .. import _dtype as D
 from .._device import get_backend, is_available
-from .._tensor import Tensor
+from .._tensor import TensorCore
 
 LOW, FP32, PROMOTE, BANNED = "low", "fp32", "promote", "banned"
 
@@ -333,18 +333,18 @@ def _check_wgpu_f16() -> None:
 # -- the op wrapper ------------------------------------------------------------------------------------
 def _device_type(args, kwargs):
     for x in (*args, *kwargs.values()):
-        if isinstance(x, Tensor):
+        if isinstance(x, TensorCore):
             return x.device.type
         if isinstance(x, (list, tuple)):
             for y in x:
-                if isinstance(y, Tensor):
+                if isinstance(y, TensorCore):
                     return y.device.type
     return None
 
 
 def _eligible(x, device_type) -> bool:
     return (
-        isinstance(x, Tensor)
+        isinstance(x, TensorCore)
         and x.dtype.is_floating_point
         and x.dtype is not D.float64
         and x.device.type == device_type
@@ -456,14 +456,14 @@ def _install_elementwise() -> None:
         if _installed[0]:
             return
         for name in _ELEMENTWISE:
-            for owner in (Tensor, wgtorch):
+            for owner in (wgtorch.Tensor, wgtorch):
                 fn = getattr(owner, name, None)
                 if callable(fn) and not hasattr(fn, "__wrapped_autocast__"):
                     setattr(owner, name, autocast_op(fn, name=name))
         for dunder in ("__pow__", "__rpow__"):
-            fn = getattr(Tensor, dunder)
+            fn = getattr(wgtorch.Tensor, dunder)
             if not hasattr(fn, "__wrapped_autocast__"):
-                setattr(Tensor, dunder, autocast_op(fn, name="pow"))
+                setattr(wgtorch.Tensor, dunder, autocast_op(fn, name="pow"))
         _installed[0] = True
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from .. import _dtype as D
 from .._creation import full
 from .._device import is_available
-from .._tensor import Tensor
+from .._tensor import TensorCore
 
 
 class OptState(Enum):
@@ -88,13 +88,13 @@ class GradScaler:
         if not self._enabled:
             return outputs
 
-        if isinstance(outputs, Tensor):
+        if isinstance(outputs, TensorCore):
             if self._scale is None:
                 self._lazy_init_scale_growth_tracker(outputs.device)
             return outputs * self._scale.to(device=outputs.device)
 
         def apply_scale(val):
-            if isinstance(val, Tensor):
+            if isinstance(val, TensorCore):
                 if self._scale is None:
                     self._lazy_init_scale_growth_tracker(val.device)
                 return val * self._scale.to(device=val.device)
@@ -174,7 +174,7 @@ class GradScaler:
                     "new_scale should be a float or a 1-element torch.cuda.FloatTensor or torch.FloatTensor "
                     "with requires_grad=False."
                 )
-                if not isinstance(new_scale, Tensor) or new_scale.numel() != 1 or new_scale.requires_grad:
+                if not isinstance(new_scale, TensorCore) or new_scale.numel() != 1 or new_scale.requires_grad:
                     raise AssertionError(reason)
                 value = new_scale.item()
             self._scale = _fill(scale, value)

@@ -14,7 +14,7 @@ import math
 
 from .. import _creation
 from .. import _dtype as D
-from .._tensor import Tensor
+from .._tensor_class import Tensor
 from ..amp.autocast_mode import autocast_op
 from ..ops.pointwise import where
 from ..ops.reduce import softmax as _softmax

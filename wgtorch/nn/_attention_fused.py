@@ -15,7 +15,8 @@ from .. import _creation
 from .. import _dtype as D
 from .._backends.protocol import optional
 from .._broadcast import broadcast_shapes
-from .._tensor import Tensor, _wrap
+from .._tensor import _wrap
+from .._tensor_class import Tensor
 from ..autograd import grad
 from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled

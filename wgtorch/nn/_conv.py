@@ -26,7 +26,8 @@ import math
 from .. import _creation
 from .. import _dtype as D
 from .._backends.protocol import optional
-from .._tensor import Tensor, _wrap
+from .._tensor import _wrap
+from .._tensor_class import Tensor
 from ..amp.autocast_mode import autocast_op
 from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled

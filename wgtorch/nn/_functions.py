@@ -19,7 +19,8 @@ import warnings
 
 from .. import _dtype as D
 from .._creation import full, rand
-from .._tensor import Tensor, _wrap
+from .._tensor import _wrap
+from .._tensor_class import Tensor
 from ..autograd.function import Function
 from ..ops.pointwise import _sum_to, where
 from ..ops.shape import copy_into

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._creation import tensor as _tensor
-from .._tensor import Tensor
+from .._tensor_class import Tensor
 from . import _pooling
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}

@@ -12,7 +12,7 @@ import math
 import warnings
 
 from .. import _creation
-from .._tensor import Tensor
+from .._tensor_class import Tensor
 from ..ops.pointwise import where
 from ._functions import _reduction, same_device
 

@@ -11,7 +11,8 @@ from .. import _dtype as D
 from .._backends.protocol import optional
 from .._creation import rand
 from .._info import finfo
-from .._tensor import Tensor, _wrap
+from .._tensor import _wrap
+from .._tensor_class import Tensor
 from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
 from ..ops.pointwise import where

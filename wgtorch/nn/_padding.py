@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .. import _creation
 from .. import _dtype as D
-from .._tensor import Tensor
+from .._tensor_class import Tensor
 from ..ops.index import index_select
 from . import _functions as F_
 

@@ -15,7 +15,7 @@ import numpy as np
 from .. import _dtype as D
 from .._creation import tensor as _tensor
 from .._info import iinfo
-from .._tensor import Tensor
+from .._tensor_class import Tensor
 from ..ops.pointwise import where
 from ..ops.reduce import ValuesIndices
 

@@ -9,7 +9,8 @@ and their cells (``modules/rnn.py``) are thin compositions of this Function.
 
 from __future__ import annotations
 
-from .._tensor import Tensor, _wrap
+from .._tensor import _wrap
+from .._tensor_class import Tensor
 from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled
 

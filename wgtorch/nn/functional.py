@@ -11,7 +11,7 @@ import warnings
 
 from .. import _dtype as D
 from .._creation import arange
-from .._tensor import Tensor
+from .._tensor_class import Tensor
 from ..amp.autocast_mode import autocast_names, autocast_op
 from ..ops.pointwise import pointwise
 from ..ops.reduce import log_softmax as _log_softmax

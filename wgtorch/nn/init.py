@@ -8,7 +8,7 @@ import math
 import warnings
 
 from .._creation import _random, eye
-from .._tensor import Tensor
+from .._tensor_class import Tensor
 from ..autograd.grad_mode import no_grad
 
 _LINEAR_GAINS = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",

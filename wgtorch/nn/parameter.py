@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._creation import empty
-from .._tensor import Tensor
+from .._tensor_class import Tensor
 
 
 class Parameter(Tensor):

@@ -6,15 +6,20 @@ so that they run on every device and autograd follows them. As in PyTorch, ``bet
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import _dtype as D
 from .._broadcast import broadcast_shapes
 from .._creation import zeros
-from .._tensor import Tensor
+from .._tensor import TensorCore
 from ..autograd.function import Function
 from .blas_epilogue import AddmmEpilogue, fits
 from .linalg import matmul
 from .registry import TORCH_NAMES
 from .shape import apply_inplace
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 def _name(t: Tensor) -> str:
@@ -159,7 +164,7 @@ def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tens
 
 def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value=1) -> Tensor:
     """input + value * tensor1 / tensor2 (broadcast together; true division)."""
-    if not any(t.dtype.is_floating_point for t in (tensor1, tensor2) if isinstance(t, Tensor)):
+    if not any(t.dtype.is_floating_point for t in (tensor1, tensor2) if isinstance(t, TensorCore)):
         raise RuntimeError(
             "Integer division with addcdiv is no longer supported, and in a future release addcdiv "
             "will perform a true division of tensor1 and tensor2. The historic addcdiv behavior can "

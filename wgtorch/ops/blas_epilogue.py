@@ -5,16 +5,21 @@ in one dispatch instead of two to four. Gradients are those of the composed ops.
 
 from __future__ import annotations
 
-from .._tensor import Tensor, _wrap
+from typing import TYPE_CHECKING
+
+from .._tensor import TensorCore, _wrap
 from ..autograd.function import Function
 from .pointwise import _sum_to
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 def fits(input: Tensor, mat1: Tensor, mat2: Tensor, beta) -> bool:
     """Whether addmm can take the epilogue: floating tensors of one dtype and device, a product
     that can be formed, an input that broadcasts to it, and a beta that reads input (beta=0 must
     ignore NaN in it). Anything else takes the composed path, which raises PyTorch's errors."""
-    if not (isinstance(input, Tensor) and input.dtype.is_floating_point and beta != 0):
+    if not (isinstance(input, TensorCore) and input.dtype.is_floating_point and beta != 0):
         return False
     if input.dtype is not mat1.dtype or mat2.dtype is not mat1.dtype:
         return False

@@ -4,7 +4,7 @@ div, floor_divide and trunc so autograd and every backend come with them."""
 from __future__ import annotations
 
 from .._dtype import HALVES
-from .._tensor import Tensor
+from .._tensor import TensorCore
 from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
 from .pointwise import dtypes_for, pointwise
@@ -36,7 +36,7 @@ def div(input, other, *, rounding_mode=None):
         if input.dtype.is_floating_point or (not isinstance(other, bool) and isinstance(other, float)) or (
                 hasattr(other, "dtype") and other.dtype.is_floating_point):
             if input.dtype in HALVES:  # PyTorch truncates the float32 quotient, then rounds it once
-                q = pointwise("div", input.float(), other.float() if isinstance(other, Tensor) else other)
+                q = pointwise("div", input.float(), other.float() if isinstance(other, TensorCore) else other)
                 return q.trunc().to(dtypes_for("div", (input, other))[1])
             return pointwise("div", input, other).trunc()
         q = pointwise("floor_divide", input, other)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import string
 
-from .._tensor import Tensor, _dim
+from .._tensor import _dim
+from .._tensor_class import Tensor
 from . import shape as S
 from .linalg import matmul
 from .registry import TORCH_NAMES

@@ -9,12 +9,16 @@ True in a bool tensor), and ``where`` then computes over operands of that dtype.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _dtype as D
-from .._tensor import Tensor
+from .._tensor import TensorCore
 from .pointwise import where
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 # PyTorch's C++ type names, which its conversion errors use.
 _C_NAMES = {
@@ -78,7 +82,7 @@ def _fill_operand(x: Tensor, value, op: str):
     """A 0-d fill value (number or 0-d tensor) as ``where``'s operand: a Python number of x's
     dtype's kind (so ``where`` keeps x's dtype and passes it as a scalar), or a 0-d tensor of x's
     dtype on x's device where the value is a device tensor or needs a gradient."""
-    if isinstance(value, Tensor):
+    if isinstance(value, TensorCore):
         if value.ndim:
             raise RuntimeError(
                 f"{op} only supports a 0-dimensional value tensor, but got tensor with {value.ndim} dimension(s)."
@@ -95,7 +99,7 @@ def _fill_operand(x: Tensor, value, op: str):
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     """``value`` where ``mask`` (broadcast) is True, ``input`` elsewhere."""
 
-    if not isinstance(mask, Tensor):
+    if not isinstance(mask, TensorCore):
         raise TypeError(f"masked_fill(): argument 'mask' must be Tensor, not {type(mask).__name__}")
     if mask.dtype is not D.bool_:
         raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype.name}")

@@ -13,16 +13,20 @@ on wgpu the error surfaces at the next read or synchronize (see wgtorch/_backend
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _dtype as D
 from .._creation import tensor
-from .._tensor import Tensor, _dim, _wrap
+from .._tensor import TensorCore, _dim, _wrap
 from ..autograd.function import Function
 from .fill import fill_value, masked_fill  # noqa: F401  (re-exported for callers)
 from .pointwise import where
 from .shape import GetItem, normalize_key
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 # PyTorch's own wording for an index tensor of the wrong dtype, per op (all RuntimeError).
 _DTYPE_MESSAGES = {"index_select": "index_select(): Expected dtype int32 or int64 for index",
@@ -33,9 +37,9 @@ _DTYPE_MESSAGES = {"index_select": "index_select(): Expected dtype int32 or int6
 
 
 def _check_index(index: Tensor, name: str, x: Tensor) -> None:
-    if not isinstance(x, Tensor):
+    if not isinstance(x, TensorCore):
         raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(x).__name__}")
-    if not isinstance(index, Tensor):
+    if not isinstance(index, TensorCore):
         raise TypeError(f"{name}(): argument 'index' must be Tensor, not {type(index).__name__}")
     if index.dtype not in (D.int64, D.int32):
         raise RuntimeError(f"{_DTYPE_MESSAGES[name]}, got {index.dtype.name}")
@@ -149,7 +153,7 @@ def check_scatter(name: str, x: Tensor, dim: int, index: Tensor, src: Tensor | N
     """PyTorch's checks for scatter, scatter_add and scatter_reduce (``src`` None: a scalar
     value); the dim, wrapped."""
     _check_index(index, name, x)
-    if src is not None and not isinstance(src, Tensor):
+    if src is not None and not isinstance(src, TensorCore):
         raise TypeError(f"{name}(): argument 'src' must be Tensor, not {type(src).__name__}")
     dim = _dim(dim, x.ndim)
     if _nonempty_ndim(index) != _nonempty_ndim(x):
@@ -186,8 +190,8 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
 
 def embedding(weight: Tensor, index: Tensor) -> Tensor:
     """Rows of ``weight`` for each index (any shape): (*index.shape, weight.shape[1])."""
-    if not isinstance(index, Tensor) or index.dtype not in (D.int64, D.int32):
-        got = index.dtype.name if isinstance(index, Tensor) else type(index).__name__
+    if not isinstance(index, TensorCore) or index.dtype not in (D.int64, D.int32):
+        got = index.dtype.name if isinstance(index, TensorCore) else type(index).__name__
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
                            f"Long, Int; but got {got} instead (while checking arguments for embedding)")
     if weight.ndim != 2:
@@ -203,10 +207,10 @@ def _host_index(k, n: int, dim: int, device) -> Tensor:
     """Index values held on the host (a list, a NumPy array, a cpu tensor): checked against the
     size ``n`` here, with PyTorch's message, and negative ones wrapped before the upload."""
 
-    host = k.numpy() if isinstance(k, Tensor) else np.asarray(k)
-    if host.dtype.kind == "f" and not isinstance(k, Tensor):
+    host = k.numpy() if isinstance(k, TensorCore) else np.asarray(k)
+    if host.dtype.kind == "f" and not isinstance(k, TensorCore):
         host = np.trunc(host)  # PyTorch reads a list of floats as indices, truncated toward zero
-    elif host.dtype.kind not in "iu" and (host.size or isinstance(k, Tensor)):
+    elif host.dtype.kind not in "iu" and (host.size or isinstance(k, TensorCore)):
         raise IndexError(_INDEX_DTYPE_MESSAGE)
     host = host.astype(np.int64, copy=False)
     if host.size:
@@ -231,19 +235,19 @@ def _device_index(k: Tensor, n: int) -> Tensor:
 def _mask_positions(mask, device) -> Tensor:
     """Flat positions of True entries (needs the mask on the host: its count sets the shape)."""
 
-    host = mask.numpy() if isinstance(mask, Tensor) else np.asarray(mask)
+    host = mask.numpy() if isinstance(mask, TensorCore) else np.asarray(mask)
     return tensor(np.flatnonzero(host).astype(np.int64), device=device)
 
 
 def _is_mask(k) -> bool:
     """A bool index, or a uint8 tensor (PyTorch's deprecated byte mask)."""
-    if isinstance(k, Tensor):
+    if isinstance(k, TensorCore):
         return k.dtype is D.bool_ or k.dtype is D.uint8
     return np.asarray(k).dtype == np.bool_
 
 
 def _to_mask(k) -> Tensor:
-    if isinstance(k, Tensor):
+    if isinstance(k, TensorCore):
         return k if k.dtype is D.bool_ else k != 0
     return tensor(np.asarray(k, dtype=bool))
 
@@ -258,7 +262,7 @@ def _mask_shape_error(mask_shape: tuple, shape: tuple, before: int) -> IndexErro
 
 
 def _check_index_device(k, x: Tensor) -> None:
-    if isinstance(k, Tensor) and k.device != x.device and k.device.type != "cpu":
+    if isinstance(k, TensorCore) and k.device != x.device and k.device.type != "cpu":
         raise RuntimeError(f"indices should be either on cpu or on the same device as the indexed tensor "
                            f"({x.device}), got an index on {k.device}")
 
@@ -288,7 +292,7 @@ def _host_indices(view: Tensor, entries: list) -> list[tuple[int, np.ndarray]]:
     tensor indices, as in PyTorch's message."""
     out = []
     for d, k in entries:
-        if isinstance(k, Tensor) and k.dtype is D.bool_:
+        if isinstance(k, TensorCore) and k.dtype is D.bool_:
             mshape = tuple(k.shape)
             if mshape != tuple(view.shape[d:d + len(mshape)]):
                 raise _mask_shape_error(mshape, view.shape, d)
@@ -329,12 +333,12 @@ def _linear(view: Tensor, dims: list, idxs: list):
 
 
 def _multi_getitem(x: Tensor, view: Tensor, entries: list) -> Tensor:
-    on_device = x.device.type != "cpu" and any(isinstance(k, Tensor) and k.device == x.device for _, k in entries)
+    on_device = x.device.type != "cpu" and any(isinstance(k, TensorCore) and k.device == x.device for _, k in entries)
     if on_device and not any(_is_mask(k) for _, k in entries):  # a mask is read on the host anyway
         # Index tensors on the device stay there: an entry out of range makes its row -1, which
         # the index kernel reports (the report names the flattened dims).
         dims = [d for d, _ in entries]
-        idxs = [_device_index(k, view.shape[d]) if isinstance(k, Tensor) and k.device == x.device
+        idxs = [_device_index(k, view.shape[d]) if isinstance(k, TensorCore) and k.device == x.device
                 else _host_index(k, view.shape[d], j, x.device) for j, (d, k) in enumerate(entries)]
         shape = _broadcast_index_shape([tuple(i.shape) for i in idxs])
         bad = None
@@ -374,7 +378,7 @@ def advanced_getitem(x: Tensor, key: tuple, advanced: list) -> Tensor:
         flat = view.reshape(view.shape[:before] + (math.prod(mask_shape),) + view.shape[before + len(mask_shape):])
         return index_select(flat, before, _mask_positions(k, x.device))
     n = view.shape[before]
-    if isinstance(k, Tensor) and k.device == x.device and x.device.type != "cpu":
+    if isinstance(k, TensorCore) and k.device == x.device and x.device.type != "cpu":
         idx = _device_index(k, n)
         if n == 0 and idx.numel():  # PyTorch's IndexError (index_select's own check is a RuntimeError)
             raise IndexError("index is out of bounds for dimension with size 0")

@@ -10,13 +10,14 @@ in a bool tensor).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _dtype as D
 from .._broadcast import broadcast_shapes
 from .._creation import tensor
-from .._tensor import Tensor
+from .._tensor import TensorCore
 from ..autograd.function import Function
 from ..autograd.grad_mode import state
 from . import index as I
@@ -26,12 +27,15 @@ from .pointwise import where
 from .scatter import index_add
 from .shape import _check_broadcasts_to, _out, apply_inplace, copy_into, normalize_key
 
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
+
 
 def _index_put_value(x: Tensor, value, result_shape: tuple) -> Tensor:
     """index_put's value: a number (converted to x's dtype) or a tensor of exactly x's dtype that
     broadcasts to the indexing result (leading size-1 dims beyond its rank are dropped)."""
 
-    if not isinstance(value, Tensor):
+    if not isinstance(value, TensorCore):
         if not isinstance(value, (bool, int, float, complex, np.number, np.bool_)):
             raise TypeError(f"can't assign a {type(value).__name__} to a {_LEGACY.get(x.dtype, x.dtype.name)}"
                             "Tensor")
@@ -105,13 +109,13 @@ def advanced_setitem(x: Tensor, key: tuple, advanced: list, value) -> None:
             copy_into(view, compute(view.detach()).detach())
 
     masks = [k for _, k in entries if I._is_mask(k)]
-    if len(key) == 1 and masks and (not isinstance(value, Tensor) or value.numel() == 1):
+    if len(key) == 1 and masks and (not isinstance(value, TensorCore) or value.numel() == 1):
         # PyTorch's path for x[mask] = scalar: masked_fill_, with its conversion checks
         mask = masks[0]
         mshape = tuple(mask.shape)
         if mshape != tuple(x.shape[:len(mshape)]):
             raise I._mask_shape_error(mshape, x.shape, 0)
-        v = value.reshape(()) if isinstance(value, Tensor) else value
+        v = value.reshape(()) if isinstance(value, TensorCore) else value
         full_mask = mask.reshape(mshape + (1,) * (x.ndim - len(mshape))).to(x.device)
         write(lambda src: masked_fill(src, full_mask, v))
         return
@@ -148,7 +152,7 @@ def _index_tuple(indices) -> tuple:
     if not isinstance(indices, (tuple, list)):
         raise TypeError(f"index_put(): argument 'indices' must be tuple of Tensors, not {type(indices).__name__}")
     for i, k in enumerate(indices):
-        if not isinstance(k, Tensor):
+        if not isinstance(k, TensorCore):
             raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(k).__name__}")
     return tuple(indices)
 
@@ -160,7 +164,7 @@ def index_put(x: Tensor, indices, values: Tensor, accumulate: bool = False) -> T
     ``x[idx] = v``."""
 
     key = _index_tuple(indices)
-    if not isinstance(values, Tensor):
+    if not isinstance(values, TensorCore):
         raise TypeError(f"index_put(): argument 'values' (position 2) must be Tensor, not {type(values).__name__}")
     if not accumulate or not key:
         out = x.clone()
@@ -204,23 +208,23 @@ def setitem(x: Tensor, key, value) -> None:
         advanced_setitem(x, key, advanced, value)
         return
     view = _out(x, x._be.getitem(x._data, key))
-    if isinstance(value, Tensor) and value.ndim > view.ndim:
+    if isinstance(value, TensorCore) and value.ndim > view.ndim:
         # PyTorch drops a value's leading size-1 dims here (x[0] = ones(1, 3)), unlike copy_
         extra = value.ndim - view.ndim
         if all(n == 1 for n in value.shape[:extra]):
             value = value.reshape(value.shape[extra:])
-    if state.enabled and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
+    if state.enabled and (x.requires_grad or (isinstance(value, TensorCore) and value.requires_grad)):
         # Under autograd the write must enter x's history (PyTorch's CopySlices): it runs as
         # x[mask] = values, which the index ops record, with the mask selecting the view.
         mask = _out(x, x._be.empty(tuple(x.shape), D.bool_), D.bool_)
         copy_into(mask, False)
         copy_into(_out(mask, mask._be.getitem(mask._data, key), D.bool_), True)
-        if isinstance(value, Tensor):
+        if isinstance(value, TensorCore):
             _check_broadcasts_to(value.shape, view.shape)
             value = value.expand(view.shape).reshape(-1)
         setitem(x, mask, value)
         return
     x._check_inplace()
-    if not isinstance(value, Tensor) and not x.dtype.is_floating_point:  # NaN into an int raises
+    if not isinstance(value, TensorCore) and not x.dtype.is_floating_point:  # NaN into an int raises
         value = fill_value(value, x.dtype, "setitem", check_float=False)
     copy_into(view, value)

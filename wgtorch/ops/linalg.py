@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from .._broadcast import broadcast_shapes
 from .._creation import zeros
-from .._tensor import Tensor, _wrap
+from .._tensor import TensorCore, _wrap
 from ..amp.autocast_mode import autocast_op
 from ..autograd.function import Function
 from ..autograd.grad_mode import is_grad_enabled
 from .registry import TORCH_NAMES
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 class BatchedMatmul(Function):
@@ -43,7 +47,7 @@ def _shape_error(a: Tensor, b: Tensor):
 @autocast_op
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """The matrix product, with NumPy's rules for 1-D operands and broadcast batch dims."""
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+    if not isinstance(a, TensorCore) or not isinstance(b, TensorCore):
         raise TypeError("matmul(): arguments must be tensors")
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {a.ndim}D and "

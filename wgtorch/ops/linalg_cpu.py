@@ -12,7 +12,7 @@ import numpy as np
 from .. import _dtype as D
 from .._broadcast import broadcast_shapes
 from .._creation import arange, tensor
-from .._tensor import Tensor
+from .._tensor_class import Tensor
 from ..autograd.function import Function
 from .registry import TORCH_NAMES
 

@@ -6,13 +6,14 @@ Function: a write into a diagonal view of zeros, whose backward is that view).""
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _dtype as D
 from .._broadcast import broadcast_shapes
 from .._creation import arange, tensor, zeros
-from .._tensor import Tensor, _dim, _wrap
+from .._tensor import TensorCore, _dim, _wrap
 from ..autograd.function import Function
 from ..autograd.grad_mode import state
 from . import shape as S
@@ -24,6 +25,9 @@ from .registry import TORCH_NAMES
 from .shape import apply_inplace
 from .strided import Diagonal
 
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
+
 
 def _host_tensor(a: np.ndarray, like: Tensor, dt=None) -> Tensor:
     return tensor(a, dtype=dt, device=like.device)
@@ -34,7 +38,7 @@ def _zero(x: Tensor):
 
 
 def _triangle(x: Tensor, k: int, lower: bool, name: str) -> Tensor:
-    if not isinstance(x, Tensor):
+    if not isinstance(x, TensorCore):
         raise TypeError(f"{name}(): argument 'input' must be Tensor, not {type(x).__name__}")
     if x.ndim < 2:
         raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
@@ -133,7 +137,7 @@ def fill_diagonal_(self: Tensor, fill_value, wrap: bool = False) -> Tensor:
         raise RuntimeError("dimensions must larger than 1")
     if self.ndim > 2 and len(set(self.shape)) != 1:
         raise RuntimeError("all dimensions of input must be of equal length")
-    value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
+    value = fill_value.item() if isinstance(fill_value, TensorCore) else fill_value
     value = scalar(value, self.dtype, "fill_diagonal_", check_float=False)
     shape = tuple(self.shape)
     if not self.numel():
@@ -161,7 +165,7 @@ def fill_diagonal_(self: Tensor, fill_value, wrap: bool = False) -> Tensor:
 def outer(input: Tensor, vec2: Tensor) -> Tensor:
     """The outer product input[i] * vec2[j] of two vectors."""
     for name, v in (("self", input), ("vec2", vec2)):
-        if not isinstance(v, Tensor):
+        if not isinstance(v, TensorCore):
             raise TypeError(
                 f"outer(): argument '{'input' if name == 'self' else name}' must be Tensor, not {type(v).__name__}"
             )

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import builtins
 import math
+from typing import TYPE_CHECKING
 
 from .. import _dtype as D
 from .._broadcast import broadcast_shapes
 from .._creation import tensor
-from .._tensor import Tensor, _dim
+from .._tensor import _dim
 from ..autograd.function import Function
 from . import reduce as R
 from .pointwise import where
 from .registry import TORCH_NAMES
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 def _name(dt: D.dtype) -> str:

@@ -8,12 +8,18 @@ own shape.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import _dtype as D
+from .. import _tensor
 from .._broadcast import broadcast_shapes
-from .._tensor import Tensor, _wrap
+from .._tensor import TensorCore, _wrap
 from ..autograd.function import Context, Function, Node
 from ..autograd.grad_mode import state
 from .elementwise_defs import OPS
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 def _sum_to(g, shape):
@@ -33,17 +39,18 @@ _SCALAR_CATEGORY = {bool: 0, int: 1, float: 2}
 def _result_type_fast(operands) -> D.dtype:
     """``result_type`` for the common shapes of a call: tensors of one dtype, or one tensor and
     a Python scalar that does not lift its category."""
+    T = _tensor.Tensor  # the public class (a subclass such as Parameter takes the general path)
     if len(operands) == 2:
         a, b = operands
-        if type(a) is Tensor:
-            if type(b) is Tensor:
+        if type(a) is T:
+            if type(b) is T:
                 if a.dtype is b.dtype:
                     return a.dtype
             elif _SCALAR_CATEGORY.get(type(b), 3) <= a.dtype.category:
                 return a.dtype
-        elif type(b) is Tensor and _SCALAR_CATEGORY.get(type(a), 3) <= b.dtype.category:
+        elif type(b) is T and _SCALAR_CATEGORY.get(type(a), 3) <= b.dtype.category:
             return b.dtype
-    elif len(operands) == 1 and type(operands[0]) is Tensor:
+    elif len(operands) == 1 and type(operands[0]) is T:
         return operands[0].dtype
     return D.result_type(*operands)
 
@@ -68,7 +75,7 @@ def _check_int_divisor(operands, compute):
     if compute.category != 1:
         return
     b = operands[1]
-    if isinstance(b, Tensor):
+    if isinstance(b, TensorCore):
         if b._be.device.type == "cpu" and b.numel() and not b._data.all():
             raise RuntimeError("ZeroDivisionError")
     elif b == 0:
@@ -81,16 +88,16 @@ _HALF_C10 = {"float16": "c10::Half", "bfloat16": "c10::BFloat16"}
 
 def _check_int_pow(operands, compute):
     b = operands[1]
-    if compute.category == 1 and not isinstance(b, Tensor) and b < 0:
+    if compute.category == 1 and not isinstance(b, TensorCore) and b < 0:
         raise RuntimeError("Integers to negative integer powers are not allowed.")
-    if compute in D.HALVES and not isinstance(b, Tensor) and _HALF_MAX[compute.name] < abs(b) < float("inf"):
+    if compute in D.HALVES and not isinstance(b, TensorCore) and _HALF_MAX[compute.name] < abs(b) < float("inf"):
         # PyTorch casts a scalar exponent to the tensor's dtype and refuses a finite overflow
         raise RuntimeError(f"value cannot be converted to type {_HALF_C10[compute.name]} without overflow")
 
 
 def _check_bool_sub(operands, compute):
     for x in operands:
-        if x is True or x is False or (isinstance(x, Tensor) and x.dtype is D.bool_):
+        if x is True or x is False or (isinstance(x, TensorCore) and x.dtype is D.bool_):
             raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
                                "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
 
@@ -126,9 +133,9 @@ def _signature(key, spec, op, operands):
 
 
 def _check_broadcast(operands):
-    shapes = tuple([t._data.shape for t in operands if isinstance(t, Tensor)])
+    shapes = tuple([t._data.shape for t in operands if isinstance(t, TensorCore)])
     if shapes not in _BROADCASTS:
-        broadcast_shapes([t.shape for t in operands if isinstance(t, Tensor)])  # raises if invalid
+        broadcast_shapes([t.shape for t in operands if isinstance(t, TensorCore)])  # raises if invalid
         if len(_BROADCASTS) >= 4096:
             _BROADCASTS.clear()
         _BROADCASTS.add(shapes)
@@ -142,12 +149,12 @@ class Pointwise(Function):
         spec = OPS[op]
         key = [spec, D._default_float]  # the entry itself: a re-registered name is a new signature
         for x in operands:
-            if type(x) is Tensor or isinstance(x, Tensor):
+            if isinstance(x, TensorCore):
                 data = x._data
                 if be is None:
                     be, shape = x._be, data.shape
                 elif x._be is not be:
-                    first = next(t for t in operands if isinstance(t, Tensor))
+                    first = next(t for t in operands if isinstance(t, TensorCore))
                     raise RuntimeError(f"Expected all tensors to be on the same device, but found at least "
                                        f"two devices, {first.device} and {x.device}!")
                 elif data.shape != shape and shape is not None:
@@ -174,9 +181,9 @@ class Pointwise(Function):
             # Save only the values the gradient formula reads (an in-place write to anything
             # saved is an error at backward time, as in PyTorch), and every operand's shape.
             used = spec.saves
-            saved = [x if k in used or not isinstance(x, Tensor) else None for k, x in enumerate(operands)]
+            saved = [x if k in used or not isinstance(x, TensorCore) else None for k, x in enumerate(operands)]
             ctx.save_for_backward(*saved, y if spec.uses_output else None)
-            ctx.shapes = tuple([x._data.shape if isinstance(x, Tensor) else None for x in operands])
+            ctx.shapes = tuple([x._data.shape if isinstance(x, TensorCore) else None for x in operands])
             ctx.op = op
         return y
 
@@ -207,25 +214,25 @@ def _eager_entry(key, op, operands, args):
     spec = OPS[op]
     be = first = None
     for x in operands:
-        if isinstance(x, Tensor):
+        if isinstance(x, TensorCore):
             if be is None:
                 be, first = x._be, x
             elif x._be is not be:
                 raise RuntimeError(f"Expected all tensors to be on the same device, but found at least "
                                    f"two devices, {first.device} and {x.device}!")
-    shapes = [x._data.shape for x in operands if isinstance(x, Tensor)]
+    shapes = [x._data.shape for x in operands if isinstance(x, TensorCore)]
     if any(sh != shapes[0] for sh in shapes):
         _check_broadcast(operands)
     sig = [spec, D._default_float]
     for x in operands:
-        if isinstance(x, Tensor):
+        if isinstance(x, TensorCore):
             sig += (x.dtype, not x._data.shape)
         else:
             sig.append(type(x))
     compute, out_dtype, check = _signature(tuple(sig), spec, op, operands)
     used = spec.saves
-    save = tuple([k in used or not isinstance(x, Tensor) for k, x in enumerate(operands)])
-    shapes = tuple([x._data.shape if isinstance(x, Tensor) else None for x in operands])
+    save = tuple([k in used or not isinstance(x, TensorCore) for k, x in enumerate(operands)])
+    shapes = tuple([x._data.shape if isinstance(x, TensorCore) else None for x in operands])
     differentiable = spec.grad is not None and out_dtype.is_floating_point
     entry = (compute, out_dtype, check, be.elementwise_plan(op, args, compute, out_dtype), be,
              differentiable, save, spec.uses_output, shapes)
@@ -238,7 +245,7 @@ def _eager_entry(key, op, operands, args):
 def _general(op, operands):
     if state.enabled:
         for x in operands:
-            if isinstance(x, Tensor) and x.requires_grad:
+            if isinstance(x, TensorCore) and x.requires_grad:
                 return Pointwise.apply(op, *operands)
     return Pointwise.forward(_UNTRACKED, op, *operands)  # what apply does for untracked inputs
 
@@ -257,7 +264,7 @@ def _record(y, op, operands, save, uses_output, shapes):
     saved = []
     versions = []
     for x, keep in zip(operands, save):
-        if isinstance(x, Tensor):
+        if isinstance(x, TensorCore):
             if x.requires_grad:
                 needs.append(True)
                 fn = x.grad_fn
@@ -304,11 +311,12 @@ _new_ctx = object.__new__
 def pointwise(op: str, *operands):
     """Apply the registry op ``op`` to tensors and Python scalars (the Tensor methods' and
     ``wgtorch.*`` functions' common path)."""
-    if len(operands) == 2 and type(operands[0]) is Tensor:
+    T = _tensor.Tensor  # the public class (a subclass such as Parameter takes the general path)
+    if len(operands) == 2 and type(operands[0]) is T:
         # The binary call, the most common, keyed without a loop (the key is `_key`'s).
         a, b = operands
         ad = a._data
-        if type(b) is Tensor:
+        if type(b) is T:
             bd = b._data
             key = (op, D._default_float, a._be, a.dtype, ad.shape, ad.strides, b._be, b.dtype, bd.shape, bd.strides)
             args = [ad, bd]
@@ -323,7 +331,7 @@ def pointwise(op: str, *operands):
         key, args, grad = _key(op, operands)
     entry = _EAGER.get(key)
     if entry is None:
-        if OPS[op].promote is not None or not any(isinstance(x, Tensor) for x in operands):
+        if OPS[op].promote is not None or not any(isinstance(x, TensorCore) for x in operands):
             return _general(op, operands)  # a promotion rule of the operands' values is not cached
         entry = _eager_entry(key, op, operands, args)
     compute, out_dtype, check, run, be, differentiable, save, uses_output, shapes = entry
@@ -343,9 +351,10 @@ def binary_operator(op: str, other_operand):
     subclass go through `pointwise`."""
 
     def method(self, other: Tensor | float) -> Tensor:
-        if type(self) is Tensor:
+        T = _tensor.Tensor  # the public class, looked up once per call
+        if type(self) is T:
             ad = self._data
-            if type(other) is Tensor:
+            if type(other) is T:
                 bd = other._data
                 entry = _EAGER.get((op, D._default_float, self._be, self.dtype, ad.shape, ad.strides,
                                     other._be, other.dtype, bd.shape, bd.strides))
@@ -361,7 +370,7 @@ def binary_operator(op: str, other_operand):
                 if check is not None:
                     check((self, other), compute)
                 # `_wrap`, inline
-                y = _new_ctx(Tensor)
+                y = _new_ctx(T)
                 y._data = run([ad, bd])
                 y._be = be
                 y.dtype = out_dtype
@@ -375,7 +384,7 @@ def binary_operator(op: str, other_operand):
                 if grad and differentiable and state.enabled:
                     _record(y, op, (self, other), save, uses_output, shapes)
                 return y
-        if type(other) is not Tensor and type(other) is not float and type(other) is not int:
+        if type(other) is not T and type(other) is not float and type(other) is not int:
             other = other_operand(self, other)
             if other is NotImplemented:
                 return other
@@ -390,7 +399,7 @@ def _key(op, operands):
     args = []
     grad = False
     for x in operands:
-        if type(x) is Tensor or isinstance(x, Tensor):
+        if isinstance(x, TensorCore):
             d = x._data
             key += (x._be, x.dtype, d.shape, d.strides)
             args.append(d)
@@ -403,12 +412,12 @@ def _key(op, operands):
 
 
 def where(cond, a, b):
-    if not isinstance(cond, Tensor):
+    if not isinstance(cond, TensorCore):
         raise TypeError(f"where(): argument 'condition' must be Tensor, not {type(cond).__name__}")
     if cond.dtype is not D.bool_:
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with dtype "
                            f"{cond.dtype.name.capitalize()}")
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+    if not isinstance(a, TensorCore) and not isinstance(b, TensorCore):
         a = cond.new_tensor(a, dtype=D.result_type(a, b))
     return Pointwise.apply("where", cond, a, b)
 

@@ -4,21 +4,26 @@ permute, so that autograd needs no code of its own here."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import _dtype as D
 from .._creation import arange, tensor
-from .._tensor import Tensor, _dim
+from .._tensor import TensorCore, _dim
 from ..autograd.function import Function
 from . import shape as S
 from .index import index_select
 from .registry import TORCH_NAMES
 
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
+
 
 def _ints(v, name: str, op: str) -> tuple:
-    if isinstance(v, (tuple, list)) or (isinstance(v, Tensor) and v.ndim == 1):
+    if isinstance(v, (tuple, list)) or (isinstance(v, TensorCore) and v.ndim == 1):
         return tuple(int(n) for n in v)
-    if isinstance(v, int) or (isinstance(v, Tensor) and v.ndim == 0):
+    if isinstance(v, int) or (isinstance(v, TensorCore) and v.ndim == 0):
         return (int(v),)
     raise TypeError(f"{op}(): argument '{name}' must be tuple of ints, not {type(v).__name__}")
 
@@ -166,11 +171,11 @@ def repeat_interleave(input: Tensor, repeats=None, dim=None, *, output_size=None
     x = input.reshape(-1) if dim is None else input
     d = 0 if dim is None else _dim(dim, x.ndim)
     n = x.shape[d]
-    if isinstance(repeats, Tensor) and repeats.numel() != 1 or isinstance(repeats, Tensor) and repeats.ndim > 1:
+    if isinstance(repeats, TensorCore) and repeats.numel() != 1 or isinstance(repeats, TensorCore) and repeats.ndim > 1:
         reps = _repeat_counts(repeats, n, output_size)
 
         return index_select(x, d, tensor(np.repeat(np.arange(n), reps), device=x.device))
-    if isinstance(repeats, Tensor):
+    if isinstance(repeats, TensorCore):
         _repeat_counts(repeats, None, None)
     r = int(repeats)
     if r < 0:
@@ -247,7 +252,7 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
     if n < 0:
         raise RuntimeError(f"order must be non-negative but got {n}")
     for extra in (prepend, append):
-        if extra is not None and (not isinstance(extra, Tensor) or extra.ndim != input.ndim):
+        if extra is not None and (not isinstance(extra, TensorCore) or extra.ndim != input.ndim):
             raise RuntimeError("diff expects prepend or append to be the same dimension as input")
     d = _dim(dim, input.ndim)
     if n == 0:

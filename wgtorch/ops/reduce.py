@@ -7,15 +7,19 @@ as PyTorch's); without it int64 is stored in 32 bits, and they wrap around past 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from .. import _dtype as D
-from .._tensor import Tensor, _dim, _wrap
+from .._tensor import TensorCore, _dim, _wrap
 from ..amp.autocast_mode import autocast_op
 from ..autograd.function import Function
 from .pointwise import where
 from .rearrange import flip
 from .registry import TORCH_NAMES
 from .shape import cat
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 def reduce_dims(x: Tensor, dim) -> tuple:
@@ -150,7 +154,7 @@ def prod(x: Tensor, dim=_OMITTED, keepdim=_OMITTED, *, dtype=None) -> Tensor:
         if keepdim is not _OMITTED:
             raise _prod_form_error(dim, keepdim)
         return Reduce.apply(x, "prod", reduce_dims(x, None), False, _accumulate_dtype(x, dtype))
-    if isinstance(dim, bool) or not hasattr(dim, "__index__") or (isinstance(dim, Tensor) and dim.numel() != 1):
+    if isinstance(dim, bool) or not hasattr(dim, "__index__") or (isinstance(dim, TensorCore) and dim.numel() != 1):
         if dim is None and (keepdim is not _OMITTED or dtype is not None):  # (a keyword picked the form)
             raise TypeError("prod(): argument 'dim' must be int, not NoneType")
         raise _prod_form_error(dim, keepdim)
@@ -255,8 +259,8 @@ def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 
 
 def _max_or_min(x: Tensor, op: str, dim, keepdim, other):
-    if isinstance(dim, Tensor) or isinstance(other, Tensor):
-        return (x.maximum if op == "argmax" else x.minimum)(dim if isinstance(dim, Tensor) else other)
+    if isinstance(dim, TensorCore) or isinstance(other, TensorCore):
+        return (x.maximum if op == "argmax" else x.minimum)(dim if isinstance(dim, TensorCore) else other)
     if dim is None:
         _check_nonempty(x, "max" if op == "argmax" else "min", None, reduce_dims(x, None))
         if x.ndim == 0:

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import builtins
 import math
+from typing import TYPE_CHECKING
 
 from .. import _dtype as D
 from .._info import finfo
-from .._tensor import Tensor
+from .._tensor import TensorCore
 from ..autograd.function import Function
 from . import reduce as R
 from .pointwise import where
 from .registry import TORCH_NAMES
 from .shape import apply_inplace
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 def _name(dt: D.dtype) -> str:
@@ -118,7 +122,7 @@ def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-
     """Elementwise ``|input - other| <= atol + rtol * |other|`` (or equal: infinities; NaN with
     ``equal_nan``). Both tensors must have the same dtype; they broadcast."""
 
-    if not isinstance(other, Tensor):
+    if not isinstance(other, TensorCore):
         raise TypeError(f"isclose(): argument 'other' must be Tensor, not {type(other).__name__}")
     if input.dtype is not other.dtype:
         raise RuntimeError(f"{_name(input.dtype)} did not match {_name(other.dtype)}")

@@ -7,15 +7,20 @@ converted first. On wgpu without shader-int64, int64 is stored as 32 bits, so an
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import _dtype as D
 from .._creation import arange
 from .._info import finfo
-from .._tensor import Tensor, _dim, _wrap
+from .._tensor import _dim, _wrap
 from ..autograd.function import Function
 from .pointwise import where
 from .reduce import ValuesIndices
 from .registry import TORCH_NAMES
 from .shape import apply_inplace
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 def _flip(t: Tensor, dim: int) -> Tensor:

@@ -10,15 +10,20 @@ them at the next read or synchronize (RuntimeError; see wgtorch/_backends/wgpu/s
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import _dtype as D
 from .._creation import full
-from .._tensor import Tensor, _dim, _wrap
+from .._tensor import TensorCore, _dim, _wrap
 from ..autograd.function import Function
 from . import index as I
 from .fill import _LEGACY, fill_value, masked_fill
 from .pointwise import pointwise, where
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 _REDUCES = ("sum", "prod", "mean", "amax", "amin")
 _ALIASES = {"max": "amax", "min": "amin"}  # PyTorch accepts these too, undocumented
@@ -156,7 +161,7 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, red
         src = value
     if src is None:
         raise TypeError("scatter() missing 1 required positional argument: 'src' (or 'value')")
-    is_tensor = isinstance(src, Tensor)
+    is_tensor = isinstance(src, TensorCore)
     dim = I.check_scatter("scatter", input, dim, index, src if is_tensor else None)
     if not is_tensor:
         src = _const(input, fill_value(src, input.dtype, "scatter"), tuple(index.shape))
@@ -187,7 +192,7 @@ def scatter_reduce(
 
 # -- index_add / index_copy / index_fill: a scatter of the index broadcast over the other dims --
 def _vector_index(index, op: str, dtypes: tuple, dtype_error, dim_error):
-    if not isinstance(index, Tensor):
+    if not isinstance(index, TensorCore):
         raise TypeError(f"{op}(): argument 'index' must be Tensor, not {type(index).__name__}")
     if index.dtype not in dtypes:
         raise dtype_error
@@ -217,7 +222,7 @@ def _check_host_bounds(index: Tensor, size: int, dim: int, prefix: str, wrap: bo
 
 
 def _source_checks(op: str, x: Tensor, dim: int, index: Tensor, source: Tensor, dtype_message: str) -> None:
-    if not isinstance(source, Tensor):
+    if not isinstance(source, TensorCore):
         raise TypeError(f"{op}(): argument 'source' must be Tensor, not {type(source).__name__}")
     if source.dtype is not x.dtype:
         raise RuntimeError(dtype_message)
@@ -235,13 +240,13 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
         (D.int64, D.int32),
         RuntimeError(
             "index_add_(): Expected dtype int32/int64 for index but got: "
-            f"{name(index) if isinstance(index, Tensor) else ''}"
+            f"{name(index) if isinstance(index, TensorCore) else ''}"
         ),
         IndexError(
             f"index_add_(): Index is supposed to be a vector, but got dim: {index.ndim} "
             f"with type: {name(index)} and size: {list(index.shape)}"
         )
-        if isinstance(index, Tensor)
+        if isinstance(index, TensorCore)
         else None,
     )
     dim = _dim(dim, input.ndim)
@@ -283,10 +288,10 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
         (D.int64,),
         RuntimeError(
             "index_copy_(): Expected a long tensor for index, but got "
-            f"{name(index) if isinstance(index, Tensor) else ''}"
+            f"{name(index) if isinstance(index, TensorCore) else ''}"
         ),
         IndexError(f"index_copy_(): Index should have dimension 1 or 0 (got {index.ndim})")
-        if isinstance(index, Tensor)
+        if isinstance(index, TensorCore)
         else None,
     )
     dim = _dim(dim, input.ndim)
@@ -335,7 +340,7 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
         RuntimeError("Index has to be a vector/scalar"),
     )
     dim = _dim(dim, input.ndim)
-    if isinstance(value, Tensor):
+    if isinstance(value, TensorCore):
         if value.ndim:
             raise RuntimeError(
                 "index_fill_ only supports a 0-dimensional value tensor, but got tensor with "

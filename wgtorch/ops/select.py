@@ -11,13 +11,18 @@ kernels and their gradients.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import _dtype as D
 from .._broadcast import broadcast_shapes
-from .._tensor import Tensor, _dim, _wrap
+from .._tensor import TensorCore, _dim, _wrap
 from . import index as I
 from .index_put import _LEGACY
 from .pointwise import where as where3
 from .scatter import Scatter, scatter
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 def _name(t: Tensor) -> str:
@@ -28,7 +33,7 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
     """Indices of the nonzero elements: an (n, input.ndim) int64 tensor in row-major order, or with
     ``as_tuple=True`` one 1-d tensor per dim (a 0-d input counts as 1-d). NaN is nonzero. Waits for
     the device (the count sets the shape)."""
-    if not isinstance(input, Tensor):
+    if not isinstance(input, TensorCore):
         raise TypeError(f"nonzero(): argument 'input' must be Tensor, not {type(input).__name__}")
     out = _wrap(input._be.nonzero(input._data), input._be, D.int64)
     if not as_tuple:
@@ -55,7 +60,7 @@ def where(condition: Tensor, input=None, other=None):
 
 
 def _check_mask(mask, x: Tensor, message: str) -> None:
-    if not isinstance(mask, Tensor):
+    if not isinstance(mask, TensorCore):
         raise TypeError(f"argument 'mask' must be Tensor, not {type(mask).__name__}")
     if mask.dtype is not D.bool_:
         raise RuntimeError(message.format(dtype=mask.dtype.name))
@@ -82,7 +87,7 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     (broadcast with mask) where mask is True."""
 
     _check_mask(mask, input, "masked_scatter_ only supports boolean masks, but got mask with dtype {dtype}")
-    if not isinstance(source, Tensor):
+    if not isinstance(source, TensorCore):
         raise TypeError(f"masked_scatter(): argument 'source' must be Tensor, not {type(source).__name__}")
     if source.dtype is not input.dtype:
         raise RuntimeError(
@@ -100,7 +105,7 @@ def masked_scatter(input: Tensor, mask: Tensor, source: Tensor) -> Tensor:
 
 
 def _long_index(index, message: str) -> None:
-    if not isinstance(index, Tensor):
+    if not isinstance(index, TensorCore):
         raise TypeError(f"argument 'index' must be Tensor, not {type(index).__name__}")
     if index.dtype is not D.int64:
         raise RuntimeError(message.format(dtype=_name(index)))
@@ -155,7 +160,7 @@ def put(input: Tensor, index: Tensor, source: Tensor, accumulate: bool = False) 
     positions ``index`` of input (negative ones count from the end)."""
 
     _long_index(index, "put_(): Expected a long tensor for index, but got {dtype}")
-    if not isinstance(source, Tensor):
+    if not isinstance(source, TensorCore):
         raise TypeError(f"put(): argument 'source' must be Tensor, not {type(source).__name__}")
     if source.dtype is not input.dtype:
         raise RuntimeError(

@@ -4,14 +4,18 @@ indexing, contiguous/clone, cat and stack. Each forward with its backward."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from .. import _dtype as D
 from .._broadcast import broadcast_shapes
-from .._tensor import Tensor, _dim, _wrap
+from .._tensor import TensorCore, _dim, _wrap
 from ..autograd.function import Function
 from ..autograd.grad_mode import state
 from .pointwise import _sum_to
 from .registry import TORCH_NAMES
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 def _out(x: Tensor, data, dt=None) -> Tensor:
@@ -217,7 +221,7 @@ def normalize_key(x: Tensor, key) -> tuple[tuple, list]:
                 raise ValueError("step must be greater than zero")
             out.append(slice(*slice(k.start, k.stop, step).indices(x.shape[d])))
             d += 1
-        elif isinstance(k, (int,)) or (isinstance(k, Tensor) and k.ndim == 0 and not k.dtype.is_floating_point
+        elif isinstance(k, (int,)) or (isinstance(k, TensorCore) and k.ndim == 0 and not k.dtype.is_floating_point
                                        and k.dtype is not D.bool_):
             i = int(k)
             n = x.shape[d]
@@ -232,7 +236,7 @@ def normalize_key(x: Tensor, key) -> tuple[tuple, list]:
 
 
 def _is_bool_mask(k) -> bool:
-    return isinstance(k, Tensor) and k.dtype is D.bool_
+    return isinstance(k, TensorCore) and k.dtype is D.bool_
 
 
 class GetItem(Function):
@@ -262,7 +266,7 @@ def _check_broadcasts_to(src_shape: tuple, dst_shape: tuple) -> None:
 def copy_into(dst: Tensor, src) -> Tensor:
     """dst[...] = src with broadcasting and casting, through dst's view (no autograd)."""
     be = dst._be
-    if isinstance(src, Tensor):
+    if isinstance(src, TensorCore):
         _check_broadcasts_to(src.shape, dst.shape)
         if src._be is not be:
             src = src.to(dst.device)

@@ -13,14 +13,19 @@ the last occurrence, as PyTorch's cpu kernel does for short rows).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .. import _dtype as D
 from .._creation import arange
-from .._tensor import Tensor, _dim, _wrap
+from .._tensor import _dim, _wrap
 from ..autograd.function import Function
 from .pointwise import where
 from .reduce import ValuesIndices
 from .registry import TORCH_NAMES
 from .shape import cat
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 class Sort(Function):

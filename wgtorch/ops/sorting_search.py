@@ -9,16 +9,20 @@ None of these has a gradient (as in PyTorch).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _dtype as D
 from .._creation import arange, tensor, zeros
-from .._tensor import Tensor, _dim, _wrap
+from .._tensor import TensorCore, _dim, _wrap
 from .pointwise import where
 from .reduce import ValuesIndices
 from .registry import TORCH_NAMES
 from .sorting import _check_dim_nonempty, _sorted
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 def _host(t: Tensor) -> np.ndarray:
@@ -138,7 +142,7 @@ def searchsorted(
                 "torch.searchsorted(): side and right can't be set to opposites, got side of left while right was True"
             )
         right = side == "right"
-    if not isinstance(input, Tensor):
+    if not isinstance(input, TensorCore):
         if seq.ndim != 1:
             raise RuntimeError(
                 "torch.searchsorted(): input value can be a scalar only when boundaries tensor "

@@ -5,12 +5,16 @@ Each forward with its backward."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from .._creation import arange
-from .._tensor import Tensor, _dim
+from .._tensor import TensorCore, _dim
 from ..autograd.function import Function
 from ..autograd.grad_mode import state
 from .shape import GetItem, _copy, _out, _view, copy_into, normalize_key
+
+if TYPE_CHECKING:
+    from .._tensor_class import Tensor
 
 
 def storage_offset(x: Tensor) -> int:
@@ -213,7 +217,7 @@ class ViewScatter(Function):
 
 def _check_tensors(name: str, input, src) -> None:
     for arg, v in (("input", input), ("src", src)):
-        if not isinstance(v, Tensor):
+        if not isinstance(v, TensorCore):
             raise TypeError(f"{name}(): argument '{arg}' must be Tensor, not {type(v).__name__}")
 
 

@@ -13,7 +13,7 @@ from copy import deepcopy
 from itertools import chain
 
 from .._creation import tensor
-from .._tensor import Tensor
+from .._tensor_class import Tensor
 from ..autograd.grad_mode import enable_grad
 
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from .. import _dtype as D
 from .._device import canonical, get_backend
-from .._tensor import Tensor, _wrap
+from .._tensor import _wrap
+from .._tensor_class import Tensor
 from ..nn.parameter import Parameter
 
 

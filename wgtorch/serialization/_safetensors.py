@@ -31,7 +31,7 @@ from safetensors import SafetensorError
 from .. import _dtype as D
 from .._creation import tensor
 from .._device import canonical, device
-from .._tensor import Tensor
+from .._tensor_class import Tensor
 from ._rebuild import widened_dtype
 
 _ORDER_KEY = "wgtorch.key_order"

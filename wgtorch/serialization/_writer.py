@@ -25,7 +25,8 @@ import numpy as np
 
 from .. import _dtype as D
 from .._device import device
-from .._tensor import Size, Tensor
+from .._tensor import Size
+from .._tensor_class import Tensor
 from ..nn.parameter import Parameter
 from ._names import STORAGE_NAME_OF
 

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 
 from ... import _dtype as D
-from ..._tensor import Tensor
+from ..._tensor_class import Tensor
 from ...autograd.grad_mode import no_grad
 from ..parameter import Parameter
 from ._utils import RemovableHandle, _IncompatibleKeys, _indent

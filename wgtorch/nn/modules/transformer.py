@@ -12,7 +12,7 @@ import copy
 
 from ... import _creation
 from ..._dtype import float32
-from ..._tensor import Tensor
+from ..._tensor_class import Tensor
 from ...ops.pointwise import where
 from .. import functional as F
 from .. import init

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from ..._creation import tensor
-from ..._tensor import Tensor
+from ..._tensor_class import Tensor
 from ...autograd.grad_mode import no_grad
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ... import _creation as C
 from ... import _dtype as D
-from ..._tensor import Tensor
+from ..._tensor_class import Tensor
 from ...ops.shape import stack
 
 __all__ = ["collate", "default_collate", "default_convert", "default_collate_fn_map"]

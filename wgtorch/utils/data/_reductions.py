@@ -12,7 +12,7 @@ from __future__ import annotations
 from multiprocessing.reduction import ForkingPickler
 
 from ... import _creation as C
-from ..._tensor import Tensor
+from ..._tensor_class import Tensor
 
 _registered = False
 
