@@ -23,6 +23,7 @@ import weakref
 
 from .._backends.live import LiveFloat
 from .._creation import full, tensor, zeros
+from .optimizer import advance_step
 
 
 def capture_of(be):
@@ -77,6 +78,18 @@ def device_steps(states: list, params: list, cap) -> None:
         flat = tensor(values, dtype="float32", device=dev) if any(values) else zeros(len(todo), device=dev)
     for j, (s, _) in enumerate(todo):
         s["step"] = flat[j]
+
+
+def advance_steps(states: list, params: list, capturable: bool, cap) -> list:
+    """Add one to each ``state["step"]`` and return the new counts. ``capturable``: the counts are
+    float32 0-d tensors on the device (`device_steps`) advanced by a recorded add, so every replay
+    counts too; otherwise PyTorch's float32 cpu count (`advance_step`), returned as floats."""
+    if not capturable:
+        return [advance_step(s) for s in states]
+    device_steps(states, params, cap)
+    for s in states:
+        s["step"].add_(1)
+    return [s["step"] for s in states]
 
 
 def _on_device(step, p) -> bool:
