@@ -1,4 +1,4 @@
-"""Capturable composite optimizers (Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop) in wgpu graphs: a
+"""Capturable composite optimizers (Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop) and RMSprop in wgpu graphs: a
 training step captured after a warm-up step (or at the first step) and replayed gives, after N
 steps in all, the parameters and state of N eager ``capturable=True`` steps (to a float32 ulp or
 so: fusion at capture end may contract a multiply-add) and PyTorch's on cpu, both with
@@ -6,7 +6,8 @@ so: fusion at capture end may contract a multiply-add) and PyTorch's on cpu, bot
 lifting its device check), with an lr scheduler stepped between replays, weight decay and
 maximize; two groups with their own changing lr; a whole step under ``wgtorch.compile``. A
 ``capturable=False`` step refuses a capture, as do Adagrad and LBFGS (PyTorch has no capturable
-mode for them); so does moving loaded cpu step counts to the device inside a capture.
+mode for them); so does moving loaded cpu step counts to the device inside a capture. RMSprop's
+capturable capture registers no host hook, and its state (key order, step kind) is PyTorch's.
 
 wgpu only. Tolerances against PyTorch: rtol 1e-5, atol 1e-6 (float32 factors on the device;
 PyTorch's non-capturable ones are float64 on the host)."""
@@ -37,9 +38,14 @@ OPTIMS = {
     "asgd": ("ASGD", dict(lr=0.05, t0=3, lambd=0.01, weight_decay=0.01)),
     "rprop": ("Rprop", dict(lr=0.02)),
     "rprop_maximize": ("Rprop", dict(lr=0.02, etas=(0.4, 1.5), step_sizes=(1e-3, 0.05), maximize=True)),
+    "rmsprop": ("RMSprop", dict(lr=0.01)),
+    "rmsprop_centered": ("RMSprop", dict(lr=0.01, centered=True, alpha=0.9)),
+    "rmsprop_momentum": ("RMSprop", dict(lr=0.01, momentum=0.5, weight_decay=0.05)),
+    "rmsprop_centered_momentum_maximize": ("RMSprop", dict(lr=0.01, alpha=0.9, centered=True, momentum=0.9,
+                                                            maximize=True)),
 }
 _MODULES = {"Adadelta": "adadelta", "Adamax": "adamax", "NAdam": "nadam", "RAdam": "radam", "ASGD": "asgd",
-            "Rprop": "rprop"}
+            "Rprop": "rprop", "RMSprop": "rmsprop"}
 
 
 def _make(lib, key, params, capturable):
@@ -135,7 +141,9 @@ def _state_arrays(opt, params):
 
 
 # (optimizer, eager steps before the captured one): 0 captures the step that makes the state
-REPLAY_CASES = [(key, 1) for key in OPTIMS] + [(key, 0) for key in ("nadam", "radam", "asgd", "rprop")]
+REPLAY_CASES = [(key, 1) for key in OPTIMS] + [
+    (key, 0) for key in ("nadam", "radam", "asgd", "rprop", "rmsprop_centered_momentum_maximize")
+]
 
 
 @pytest.mark.parametrize("key, warm", REPLAY_CASES)
@@ -144,6 +152,8 @@ def test_replays_equal_eager_steps_and_pytorch(key, warm, torch_capturable_on_cp
     ref, ref_opt, ref_losses = _eager(key, batches)
     got, opt, losses, g = _replayed(key, batches, warm)
     assert g.num_dispatches > 0
+    if OPTIMS[key][0] == "RMSprop":  # its lr is patched into the kernel and its count is on the device
+        assert g._cap.hooks == []
     for a, b in zip(got.parameters(), ref.parameters()):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-6)
@@ -166,6 +176,33 @@ def test_replays_equal_eager_steps_and_pytorch(key, warm, torch_capturable_on_cp
             for k, v in theirs.state[q].items():
                 np.testing.assert_allclose(mine[k], v.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
     g.reset()
+
+
+@pytest.mark.parametrize("kwargs", [{}, dict(momentum=0.5), dict(centered=True), dict(centered=True, momentum=0.5)])
+@pytest.mark.parametrize("capturable", [False, True])
+def test_rmsprop_state_dict_is_pytorchs(kwargs, capturable, torch_capturable_on_cpu):
+    """The state's keys in PyTorch's order, and ``step`` a float32 0-d tensor on the parameter's
+    device with capturable=True (on cpu without), as PyTorch's."""
+    w = torch.tensor(np.ones(3, np.float32), device="wgpu", requires_grad=True)
+    v = pt.ones(3, requires_grad=True)
+    opt = torch.optim.RMSprop([w], capturable=capturable, **kwargs)
+    ref = pt.optim.RMSprop([v], capturable=capturable, **kwargs)
+    for o, x in ((opt, w), (ref, v)):
+        for _ in range(2):
+            o.zero_grad()
+            (x * x).sum().backward()
+            o.step()
+    mine, theirs = opt.state_dict(), ref.state_dict()
+    assert list(mine["state"][0]) == list(theirs["state"][0])
+    assert list(mine["param_groups"][0]) == list(theirs["param_groups"][0])
+    step, their_step = mine["state"][0]["step"], theirs["state"][0]["step"]
+    assert step.device.type == ("wgpu" if capturable else "cpu")
+    assert their_step.device.type == "cpu"  # PyTorch's param device: cpu in both cases
+    assert step.dtype is torch.float32 and their_step.dtype is pt.float32
+    assert step.shape == () and their_step.shape == ()
+    assert float(step) == float(their_step) == 2.0
+    for k, val in theirs["state"][0].items():
+        np.testing.assert_allclose(mine["state"][0][k].detach().numpy(), val.numpy(), rtol=1e-6, err_msg=k)
 
 
 def test_a_new_lr_is_used_by_the_next_replay():
@@ -255,7 +292,7 @@ def test_capture_of_the_first_step_after_load_state_dict_is_refused(name):
     assert float(opt.state[w]["step"]) == 4
 
 
-@pytest.mark.parametrize("key", ["radam", "asgd"])
+@pytest.mark.parametrize("key", ["radam", "asgd", "rmsprop_centered_momentum_maximize"])
 def test_a_compiled_training_step_replays_like_eager(key):
     """``wgtorch.compile`` of a whole step (forward, backward, capturable step): its second call is
     captured and later calls replay, with the scheduler's lr, as the eager steps run."""

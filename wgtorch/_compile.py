@@ -18,13 +18,20 @@ Two kinds of capture:
 Outputs are the capture's static tensors (fresh tensor objects over the same memory each call):
 as in PyTorch's reduce-overhead mode, the next replay overwrites them; ``.clone()`` what you keep.
 
-A replay runs no Python: side effects of the function (appending to lists, counters, a scheduler's
-``step()``) happen in the warm-up and capture calls only, and Python values the function reads are
-replayed as they were at capture (guard on them by passing them as arguments). Calls that can't be
-captured run eagerly from then on for that key, after a one-time ``warnings.warn`` saying why:
-host reads (``.item()``, printing, control flow on tensor values), uploads of host data, random
-ops, cpu tensors among the arguments or outputs, arguments mutated in place, and more than
-``cache_size_limit`` (8) guard keys. ``fullgraph=True`` raises instead of falling back.
+A replay runs no Python of the function, with one exception: an lr scheduler's ``step()`` called
+in the captured call is registered to run again at every replay (before the replay when it ran
+before the optimizer's step in the function, after it otherwise; optim/_lr_base.py), so N calls
+step the scheduler N times, as eagerly. Any other Python state the capture call changes is
+detected (`_compile_effects`: the globals the function's code names, its closure cells, the
+``__dict__`` of the modules it guards on, compared shallowly, once, around the capture call): the
+capture is dropped and that key runs eagerly from then on, so counters and list appends happen on
+every call. Python values the function reads are replayed as they were at capture (guard on them
+by passing them as arguments). Calls that can't be captured run eagerly from then on for that
+key, after a one-time ``warnings.warn`` saying why: such side effects (naming what changed), host
+reads (``.item()``, printing, control flow on tensor values), uploads of host data, random ops,
+cpu tensors among the arguments or outputs, arguments mutated in place, a scheduler stepped in a
+forward captured apart from its backward, and more than ``cache_size_limit`` (8) guard keys.
+``fullgraph=True`` raises instead of falling back.
 A whole-call capture that is refused completes eagerly (the capture is *lenient*: it is dropped and
 the host work runs), so the call's side effects happen once. A forward-with-autograd capture that
 is refused raises inside the forward: that call's forward then runs again eagerly, so in-place side
@@ -47,7 +54,9 @@ import sys
 import warnings
 from collections import OrderedDict
 
+from . import _compile_effects as _effects
 from . import wgpu as _wgpu
+from ._backends import live as _live
 from ._graphed import graph_callable, is_module, tree_flatten, tree_unflatten
 from ._tensor_class import Tensor
 from .autograd import engine as _engine
@@ -110,6 +119,7 @@ class CompiledFunction:
         self._fn = fn
         self._fullgraph = fullgraph
         self._capture = capture
+        self._roots = list(modules)  # compiled directly (a module): its forward is scanned for side effects
         self._modules = list(modules) + _modules_near(fn)
         self._cache: OrderedDict = OrderedDict()
         self._warned: set = set()
@@ -205,9 +215,11 @@ class CompiledFunction:
         entry.calls = 2
         if entry.kind == "autograd":
             return self._record_autograd(entry, flat, static, args, kwargs, device)
+        snap = _effects.snapshot(self._fn, self._roots, self._all_modules())
         g = _wgpu.Graph()
         g.capture_begin(device)
         rt._lenient_capture = rt._capture  # a refused host op drops the capture and runs: the call completes
+        _live.recording.append(_live.PythonReplay(g._cap))  # lr schedulers stepped in the call: replayed too
         try:
             out = self._fn(*args, **kwargs)
         except BaseException:
@@ -216,6 +228,7 @@ class CompiledFunction:
             raise
         finally:
             rt._lenient_capture = None
+            _live.recording.pop()
         try:
             g.capture_end()
         except RuntimeError as e:
@@ -229,6 +242,11 @@ class CompiledFunction:
         if cpu:
             g.reset()
             self._fallback(entry, f"an output on {cpu[0].device} (only wgpu work is replayed)")
+            return out
+        what = _effects.changed(snap)
+        if what is not None:  # the call ran (eagerly, while recording): later calls run eagerly too
+            g.reset()
+            self._fallback(entry, f"{what} changed during the call; a replay would not repeat it")
             return out
         entry.graph, entry.rt = g, rt
         entry.static = [x for x in static if isinstance(x, Tensor)]
@@ -248,6 +266,9 @@ class CompiledFunction:
             a, k = tree_unflatten([next(it) if isinstance(x, Tensor) else x for x in static], spec)
             return fn(*a, **k)
 
+        snap = _effects.snapshot(self._fn, self._roots, self._all_modules())
+        rec = _live.PythonReplay(None)  # a forward's capture can't step a scheduler per replay
+        _live.recording.append(rec)
         try:
             graphed, cap = graph_callable(call, tuple(tensors), 0, True, device, _wgpu, params=params)
         except RuntimeError as e:
@@ -255,9 +276,18 @@ class CompiledFunction:
             self._fallback(entry, _reason(e))
             a, k = tree_unflatten(flat, spec)
             return self._fn(*a, **k)
+        finally:
+            _live.recording.pop()
         cap.fresh = True  # the capture computed this call's outputs: the first apply needs no replay
         entry.graphed, entry.leaves = graphed, None
-        return graphed(*user)
+        out = graphed(*user)
+        what = _effects.changed(snap)
+        if rec.missed:  # this call's outputs (and their backward) stand; later calls run eagerly
+            self._fallback(entry, f"{rec.missed[0]} ran in a forward captured apart from its backward; a replay "
+                                  "would not repeat it")
+        elif what is not None:
+            self._fallback(entry, f"{what} changed during the call; a replay would not repeat it")
+        return out
 
     def _replay(self, entry, flat):
         entry.replays += 1

@@ -19,8 +19,8 @@ import math
 from typing import NamedTuple
 
 from ..ops.pointwise import pointwise
-from ._foreach import by_backend, capturable_on, capture_of, device_lr, device_steps, init_state
-from .optimizer import advance_step, lerp_, prepared_grad
+from ._foreach import advance_steps, by_backend, capturable_on, capture_of, device_lr, init_state
+from .optimizer import lerp_, prepared_grad
 
 
 class ParamStep(NamedTuple):
@@ -46,16 +46,9 @@ def param_steps(optimizer, init_state_of):
             with init_state(cap):
                 for (p, _), state in zip(pairs, states):
                     init_state_of(p, state, group)
-            glr = lr
-            if capturable:
-                device_steps(states, [p for p, _ in pairs], cap)
-                glr = device_lr(optimizer, gi, lr, pairs[0][0].device, cap)
-            for (p, g), state in zip(pairs, states):
-                if capturable:
-                    step = state["step"]
-                    step.add_(1)
-                else:
-                    step = advance_step(state)
+            steps = advance_steps(states, [p for p, _ in pairs], capturable, cap)
+            glr = device_lr(optimizer, gi, lr, pairs[0][0].device, cap) if capturable else lr
+            for (p, g), state, step in zip(pairs, states, steps):
                 yield ParamStep(group, p, g, state, step, glr, capturable, cap)
 
 

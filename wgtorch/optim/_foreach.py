@@ -6,7 +6,8 @@ A wgpu graph replays the parameters packed at capture time. Optimizers therefore
 learning rate as a `LiveFloat` while a capture records (each replay reads
 ``optimizer.param_groups[i]["lr"]`` again, so lr schedulers keep working), SGD's first-step flag is
 cleared for replays by the backend, and ``capturable=True`` Adam/AdamW keep ``state["step"]`` on
-the device, where the kernel adds one and computes the bias corrections.
+the device, where the kernel adds one and computes the bias corrections (``capturable=True``
+RMSprop too, advanced by a recorded add: `advance_steps`).
 
 The composite optimizers (Adadelta, Adamax, NAdam, RAdam, ASGD, Rprop) with ``capturable=True``
 follow PyTorch's capturable formulas: their step counts and running scalars (NAdam's
@@ -23,6 +24,7 @@ import weakref
 
 from .._backends.live import LiveFloat
 from .._creation import full, tensor, zeros
+from .optimizer import advance_step
 
 
 def capture_of(be):
@@ -44,6 +46,7 @@ def live_lr(optimizer, group_index: int, lr: float, cap):
     (a capture) records."""
     if cap is None:
         return lr
+    _read_lr_in(optimizer, cap)
     ref = weakref.ref(optimizer)
 
     def fetch():
@@ -51,6 +54,19 @@ def live_lr(optimizer, group_index: int, lr: float, cap):
         return lr if opt is None else float(opt.param_groups[group_index]["lr"])
 
     return LiveFloat(lr, fetch)
+
+
+def _read_lr_in(optimizer, cap) -> None:
+    # Not state (never in a state_dict): which capture last recorded a step reading the lr.
+    optimizer.__dict__["_lr_captured"] = weakref.ref(cap)
+
+
+def lr_read_in(optimizer, cap) -> bool:
+    """Whether a step of ``optimizer`` recorded into capture ``cap`` reads its learning rate (a
+    scheduler stepped after it must change the lr after each replay, one stepped before it
+    before)."""
+    ref = optimizer.__dict__.get("_lr_captured")
+    return ref is not None and cap is not None and ref() is cap
 
 
 def init_state(cap):
@@ -77,6 +93,18 @@ def device_steps(states: list, params: list, cap) -> None:
         flat = tensor(values, dtype="float32", device=dev) if any(values) else zeros(len(todo), device=dev)
     for j, (s, _) in enumerate(todo):
         s["step"] = flat[j]
+
+
+def advance_steps(states: list, params: list, capturable: bool, cap) -> list:
+    """Add one to each ``state["step"]`` and return the new counts. ``capturable``: the counts are
+    float32 0-d tensors on the device (`device_steps`) advanced by a recorded add, so every replay
+    counts too; otherwise PyTorch's float32 cpu count (`advance_step`), returned as floats."""
+    if not capturable:
+        return [advance_step(s) for s in states]
+    device_steps(states, params, cap)
+    for s in states:
+        s["step"].add_(1)
+    return [s["step"] for s in states]
 
 
 def _on_device(step, p) -> bool:
@@ -117,6 +145,7 @@ def device_lr(optimizer, group_index: int, lr: float, device, cap):
             entry[1].fill_(lr)
             entry[0] = lr
     if cap is not None:
+        _read_lr_in(optimizer, cap)
         ref = weakref.ref(optimizer)
 
         def refresh():

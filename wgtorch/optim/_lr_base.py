@@ -1,15 +1,49 @@
 """The base class of the learning-rate schedulers (``wgtorch.optim.lr_scheduler.LRScheduler``)
-and helpers the scheduler modules share."""
+and helpers the scheduler modules share.
+
+Every scheduler's ``step()`` (subclasses' too) is wrapped by `_repeated_by_compile`: called inside
+a ``wgtorch.compile`` call that is being captured, it also registers itself to run again at every
+replay of that capture, before the replay when it ran before the optimizer's step in the call,
+after it otherwise (the replay re-reads the lr the step set). A manual ``wgtorch.wgpu.graph``
+capture keeps PyTorch's CUDA-graph rule: the scheduler is stepped outside it, between replays.
+"""
 
 from __future__ import annotations
 
+import functools
 import warnings
 
+from .._backends import live
+from ._foreach import lr_read_in
 from .optimizer import Optimizer
 
 _EPOCH_DEPRECATION = (
     "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where "
     "possible. Please use `scheduler.step()` to step the scheduler.")
+
+_inside = [0]  # > 0 while a scheduler's step (or construction) runs: the steps it makes are its own
+
+
+def _repeated_by_compile(step):
+    """``step`` that, inside a ``wgtorch.compile`` capture (`live.recording`), also registers
+    itself with the same arguments to run at every replay of it (see the module docstring)."""
+
+    @functools.wraps(step)
+    def wrapper(self, *args, **kwargs):
+        if not live.recording or _inside[0]:
+            return step(self, *args, **kwargs)
+        rec = live.recording[-1]
+        before = not lr_read_in(self.optimizer, rec.cap)  # the optimizer has not stepped yet in this call
+        _inside[0] += 1
+        try:
+            out = step(self, *args, **kwargs)
+        finally:
+            _inside[0] -= 1
+        rec.repeat(functools.partial(step, self, *args, **kwargs), before, f"{type(self).__name__}.step()")
+        return out
+
+    wrapper._repeated_by_compile = True
+    return wrapper
 
 
 class LRScheduler:
@@ -33,7 +67,17 @@ class LRScheduler:
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._step_count = 0
-        self.step()  # the lr of epoch 0 (last_epoch becomes 0)
+        _inside[0] += 1  # the first step belongs to the construction: a replay does not repeat it
+        try:
+            self.step()  # the lr of epoch 0 (last_epoch becomes 0)
+        finally:
+            _inside[0] -= 1
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        if step is not None and not getattr(step, "_repeated_by_compile", False):
+            cls.step = _repeated_by_compile(step)
 
     def get_lr(self) -> list[float]:
         raise NotImplementedError
@@ -42,6 +86,7 @@ class LRScheduler:
         """The learning rates the last ``step()`` set."""
         return self._last_lr
 
+    @_repeated_by_compile
     def step(self, epoch: int | None = None) -> None:
         self._step_count += 1
         if epoch is not None:
@@ -73,7 +118,11 @@ class LRScheduler:
     def _initial_step(self) -> None:
         """Start over from step 0 (SequentialLR restarts its first scheduler so)."""
         self._step_count = 0
-        self.step()
+        _inside[0] += 1
+        try:
+            self.step()
+        finally:
+            _inside[0] -= 1
 
     def _groups(self):
         return self.optimizer.param_groups

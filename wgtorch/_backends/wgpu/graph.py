@@ -29,9 +29,12 @@ records the generator it came from (`wgtorch._creation._draw` sets ``Capture.dra
 replay draws the generator's next numbers (seed and counter patched, the generator moved past them),
 so N replays draw what N eager steps would. Optimizers use them for the learning rate (a
 `LiveFloat` re-read from the group on every replay, so lr schedulers work) and SGD's first-step
-flag (cleared for replays, so a capture of the first step works); capturable Adam/AdamW keep their
-step counts on the device, and the capturable composites (Adadelta, Adamax, ASGD, NAdam, RAdam,
-Rprop) their counts and factors, with the lr a device tensor refilled by a before-replay hook.
+flag (cleared for replays, so a capture of the first step works); capturable Adam/AdamW and
+RMSprop keep their step counts on the device (RMSprop with ``capturable=False`` advances its host
+count in an after-replay hook), and the capturable composites (Adadelta, Adamax, ASGD, NAdam,
+RAdam, Rprop) their counts and factors, with the lr a device tensor refilled by a before-replay
+hook. Under ``wgtorch.compile`` an lr scheduler stepped in the captured call adds a hook that steps
+it again (optim/_lr_base.py).
 ``Capture.unrecorded()`` runs work once, eagerly, without recording it (optimizer state made in the
 captured step).
 
