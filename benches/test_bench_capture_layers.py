@@ -58,7 +58,8 @@ def _encoder(lib, device=None):
     layer = lib.nn.TransformerEncoderLayer(d, 4, ff, dropout=0.0, batch_first=True)
     if device is not None:
         layer = layer.to(device)
-    opt = lib.optim.AdamW(layer.parameters(), lr=1e-3)
+    # capturable: a capture of AdamW needs it (as in PyTorch); PyTorch CPU runs it without
+    opt = lib.optim.AdamW(layer.parameters(), lr=1e-3, capturable=device is not None)
     x = _put(lib, rng.standard_normal((n, t, d), np.float32), device)
     target = _put(lib, rng.standard_normal((n, t, d), np.float32), device)
     kw = {} if device is None else {"device": device}
