@@ -236,3 +236,22 @@ def test_empty_cache_drops_the_eager_bindings_of_destroyed_buffers(wgpu_device):
     a, b = torch.ones(n, device="wgpu"), torch.full((n,), 2.0, device="wgpu")
     for _ in range(2):
         assert_close((a + b)[-3:], np.full(3, 3.0, np.float32))
+
+
+@pytest.mark.parametrize("scalar", [False, True], ids=["two_arrays", "scalar"])
+def test_each_batch_marks_the_buffers_of_a_cached_binding(wgpu_device, scalar):
+    # A binding adds its buffers to the touched set once per batch (Runtime._batch): after a
+    # submit clears the set, the next call through the same cached binding must add them again,
+    # or a dead block of those buffers would go back to the pool while the batch still uses it.
+    rt = torch.zeros(1, device="wgpu")._be.rt
+    a, b = torch.ones(64, device="wgpu"), torch.full((64,), 2.0, device="wgpu")
+    other = 2.0 if scalar else b
+    for _ in range(3):
+        y = a + other
+        torch.wgpu.synchronize()
+        assert not rt._touched
+        y = a + other  # (from the second round on: a binding cached in an earlier batch)
+        assert {a._data.buffer, y._data.buffer} <= rt._touched
+        if not scalar:
+            assert b._data.buffer in rt._touched
+        assert_close(y, np.full(64, 3.0, np.float32))

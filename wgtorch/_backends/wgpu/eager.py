@@ -13,9 +13,11 @@ held-back memory submits first.
 The most common call, two arrays and no scalar (``a + b``), is `_Eager.binary`'s closure: the
 pool shares the runtime's lock, so its hit path runs inline under the one acquisition, and a
 dead block of a buffer this batch touches (the usual case: the previous result, on a shared
-page) is held back inline. The three statistics of a dispatch are one counter
-(`Runtime.stats` folds it in when read), and ``empty_cache`` drops the cached bindings of the
-buffers it destroys (`_Eager.forget`).
+page) is held back inline, and the whole parameter block is one ``pack_into`` (the template's
+bytes around the three offsets). The three statistics of a dispatch are one counter
+(`Runtime.stats` folds it in when read); a cached binding adds its buffers to the touched set
+once per batch (`Runtime._batch`); ``empty_cache`` drops the cached bindings of the buffers it
+destroys (`_Eager.forget`).
 """
 
 from __future__ import annotations
