@@ -258,3 +258,22 @@ def test_copies_into_views_reuse_their_plan_and_see_each_calls_offsets(wgpu_devi
     t[:, ::3].mul_(2.0)
     dst[:, ::3].mul_(2.0)
     assert_close(dst, t.numpy(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("scalar", [False, True], ids=["two_arrays", "scalar"])
+def test_each_batch_marks_the_buffers_of_a_cached_binding(wgpu_device, scalar):
+    # A binding adds its buffers to the touched set once per batch (Runtime._batch): after a
+    # submit clears the set, the next call through the same cached binding must add them again,
+    # or a dead block of those buffers would go back to the pool while the batch still uses it.
+    rt = torch.zeros(1, device="wgpu")._be.rt
+    a, b = torch.ones(64, device="wgpu"), torch.full((64,), 2.0, device="wgpu")
+    other = 2.0 if scalar else b
+    for _ in range(3):
+        y = a + other
+        torch.wgpu.synchronize()
+        assert not rt._touched
+        y = a + other  # (from the second round on: a binding cached in an earlier batch)
+        assert {a._data.buffer, y._data.buffer} <= rt._touched
+        if not scalar:
+            assert b._data.buffer in rt._touched
+        assert_close(y, np.full(64, 3.0, np.float32))

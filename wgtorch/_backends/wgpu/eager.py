@@ -13,9 +13,11 @@ held-back memory submits first.
 The most common call, two arrays and no scalar (``a + b``), is `_Eager.binary`'s closure: the
 pool shares the runtime's lock, so its hit path runs inline under the one acquisition, and a
 dead block of a buffer this batch touches (the usual case: the previous result, on a shared
-page) is held back inline. The three statistics of a dispatch are one counter
-(`Runtime.stats` folds it in when read), and ``empty_cache`` drops the cached bindings of the
-buffers it destroys (`_Eager.forget`).
+page) is held back inline, and the whole parameter block is one ``pack_into`` (the template's
+bytes around the three offsets). The three statistics of a dispatch are one counter
+(`Runtime.stats` folds it in when read); a cached binding adds its buffers to the touched set
+once per batch (`Runtime._batch`); ``empty_cache`` drops the cached bindings of the buffers it
+destroys (`_Eager.forget`).
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ class _Eager:
         self.scalars = tuple(k for k, x in enumerate(operands) if type(x) is not WgpuArray)
         zeros = (0.0,) * 4 + (0,) * 4 if plan.nscalars else ()
         # The parameters with every offset and scalar 0: each call packs only those over a copy.
-        self.meta = plan.struct.pack(*plan.head, *zeros, *plan.params, 0, 0, 0, 0, *plan.tail)
+        # (a bytearray: assigning bytes to a bytearray's slice first copies them into a new one)
+        self.meta = bytearray(plan.struct.pack(*plan.head, *zeros, *plan.params, 0, 0, 0, 0, *plan.tail))
         self.offsets = struct.Struct("<" + "I" * (1 + len(self.arrays)))
         self.is_float = plan.tc == "f32"
         self.wide_int = plan.tc == "i64"
@@ -127,7 +130,8 @@ class _Eager:
         if p is None:
             p = self.be._ew_pipeline(plan, tuple(types), layout, len(buffers))
         bg = rt._bind_group(p, buffers)
-        entry = (p, bg, bg._internal if p.handle is not None else None, tuple(buffers))
+        # (the last item: the batch whose touched set last got these buffers, see `binary`)
+        entry = [p, bg, bg._internal if p.handle is not None else None, tuple(buffers), -1]
         if len(self.bound) >= _BOUND_MAX:
             self.bound.clear()
         self.bound[key] = entry
@@ -169,7 +173,7 @@ class _Eager:
             entry = self.bound.get(key)
             if entry is None:
                 entry = self._bind(key, args, out_buffer)
-            p, bg, bg_handle, buffers = entry
+            p, bg, bg_handle, buffers, batch = entry
             # -- parameters into the ring: the packed template, then this call's offsets (and scalars)
             offset = rt._ring_used
             if offset + META_SLOT > rt._ring_size or rt._pending_bytes > MAX_PENDING_BYTES:
@@ -224,7 +228,9 @@ class _Eager:
                 else:
                     y = -(-groups // self.max_groups)
                     cp.dispatch_workgroups(-(-groups // y), y, 1)
-            self.touched.update(buffers)
+            if batch != rt._batch:  # (else this batch's touched set has these buffers already)
+                self.touched.update(buffers)
+                entry[4] = rt._batch
             rt._eager_dispatches += 1  # (a dispatch, a pipeline hit and a bind-group hit: Runtime.stats)
             if offset + META_SLOT >= rt._ring_size:
                 rt.flush()
@@ -241,8 +247,12 @@ class _Eager:
         bucket, nbytes, itemsize, size = self.bucket, self.nbytes, self.itemsize, self.size
         shape, strides, out_dtype, groups = self.shape, self.strides, self.out_dtype, self.groups
         bound, bind, calls = self.bound, self._bind, self._calls
-        ring, meta, meta_size, pack_offsets = self.ring, self.meta, self.meta_size, self.offsets.pack_into
-        offset_at = self.offset_at  # (where the element offsets sit: after i64 scalars in a wide block)
+        ring = self.ring
+        # The whole parameter block in one pack_into: the template's bytes before the three element
+        # offsets (after i64 scalars in a wide block), the offsets, the template's bytes after them.
+        meta, offset_at, offsets_end = bytes(self.meta), self.offset_at, self.offset_at + self.offsets.size
+        head, tail = meta[:offset_at], meta[offsets_end:]
+        pack_params = struct.Struct(f"<{len(head)}sIII{len(tail)}s").pack_into
         meta_struct = self.plan.struct
         one_row = groups <= self.max_groups
         pending = rt._pending_free
@@ -290,13 +300,12 @@ class _Eager:
                 entry = bound.get((out_buffer, a.buffer, b.buffer))
                 if entry is None:
                     entry = bind((out_buffer, a.buffer, b.buffer), args, out_buffer)
-                p, bg, bg_handle, buffers = entry
+                p, bg, bg_handle, buffers, batch = entry
                 offset = rt._ring_used
                 if offset + META_SLOT > rt._ring_size or rt._pending_bytes > MAX_PENDING_BYTES:
                     rt.flush()
                     offset = 0
-                ring[offset : offset + meta_size] = meta
-                pack_offsets(ring, offset + offset_at, out_offset, a.offset, b.offset)
+                pack_params(ring, offset, head, out_offset, a.offset, b.offset, tail)
                 if cap is not None:
                     cap.record_dispatch(rt, p, buffers, meta_struct, ring, offset, groups)
                 if rt._pass is None:
@@ -314,7 +323,9 @@ class _Eager:
                     direct[2](cp, groups, 1, 1)
                 else:
                     calls(p, bg, bg_handle, offset, groups)
-                touched.update(buffers)
+                if batch != rt._batch:  # (else this batch's touched set has these buffers already)
+                    touched.update(buffers)
+                    entry[4] = rt._batch
                 rt._eager_dispatches += 1
                 if offset + META_SLOT >= rt._ring_size:
                     rt.flush()

@@ -190,6 +190,7 @@ class Runtime(DeviceErrors):
         self._direct = _direct_pass_calls(self.device)
         self._last_pipeline = None
         self._touched: set[Buffer] = set()    # buffers used by unsubmitted work
+        self._batch = 0  # the batch's number: a new one each time _touched is cleared (eager.py)
         self._pending_free: list[Block] = []
         self._pending_bytes = 0
         self._modules: dict = {}
@@ -460,6 +461,7 @@ class Runtime(DeviceErrors):
         self._last_pipeline = None
         self._ring_used = 0
         self._touched.clear()
+        self._batch += 1
 
     # -- host <-> device -----------------------------------------------------------------------
     def write(self, buf: Buffer, offset: int, data, fresh: bool = False) -> None:
