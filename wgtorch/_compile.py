@@ -246,7 +246,7 @@ class CompiledFunction:
         what = _effects.changed(snap)
         if what is not None:  # the call ran (eagerly, while recording): later calls run eagerly too
             g.reset()
-            self._fallback(entry, f"{what} changed during the call; a replay would not repeat it")
+            self._fallback(entry, _changed(what))
             return out
         entry.graph, entry.rt = g, rt
         entry.static = [x for x in static if isinstance(x, Tensor)]
@@ -286,7 +286,7 @@ class CompiledFunction:
             self._fallback(entry, f"{rec.missed[0]} ran in a forward captured apart from its backward; a replay "
                                   "would not repeat it")
         elif what is not None:
-            self._fallback(entry, f"{what} changed during the call; a replay would not repeat it")
+            self._fallback(entry, _changed(what))
         return out
 
     def _replay(self, entry, flat):
@@ -337,6 +337,10 @@ def _user_level() -> int:
 
 def _fresh(outputs) -> list:
     return [o.detach() if isinstance(o, Tensor) else o for o in outputs]
+
+
+def _changed(what: str) -> str:
+    return f"{what} changed during the call; a replay would not repeat it"
 
 
 def _reason(e: Exception) -> str:

@@ -116,16 +116,21 @@ def _on_device(step, p) -> bool:
     )
 
 
-def capturable_on(optimizer, group: dict, be, cap):
-    """``(capturable, cap)``: whether ``group``'s step on backend ``be`` takes the capturable path
-    (``capturable=True`` on wgpu; on other devices the flag changes nothing), and the capture to
-    record into. Inside a capture (``cap``) a step that is not capturable is refused (its host step
-    counts and factors would replay as captured), unless the capture is ``wgtorch.compile``'s
-    lenient one: that is dropped (``cap`` None) and the step runs eagerly."""
-    capturable = bool(group.get("capturable")) and getattr(be, "rt", None) is not None
+def takes_capturable_path(group: dict, be) -> bool:
+    """Whether ``group``'s step on backend ``be`` is capturable: ``capturable=True`` on wgpu (on
+    other devices the flag changes nothing)."""
+    return bool(group.get("capturable")) and getattr(be, "rt", None) is not None
+
+
+def capturable_on(optimizer, group: dict, be, cap, replayed: str = "step-dependent factors"):
+    """``(capturable, cap)``: `takes_capturable_path`, and the capture to record into. Inside a
+    capture (``cap``) a step that is not capturable is refused (its host step count and
+    ``replayed`` would replay as captured), unless the capture is ``wgtorch.compile``'s lenient
+    one: that is dropped (``cap`` None) and the step runs eagerly."""
+    capturable = takes_capturable_path(group, be)
     if cap is not None and not capturable:
         name = type(optimizer).__name__
-        cap.refuse_or_drop(be.rt, f"{name}(capturable=False).step() (its step count and step-dependent factors "
+        cap.refuse_or_drop(be.rt, f"{name}(capturable=False).step() (its step count and {replayed} "
                                   "would replay as captured; construct the optimizer with capturable=True)")
         cap = None
     return capturable, cap

@@ -10,6 +10,7 @@ capture keeps PyTorch's CUDA-graph rule: the scheduler is stepped outside it, be
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 
@@ -24,6 +25,17 @@ _EPOCH_DEPRECATION = (
 _inside = [0]  # > 0 while a scheduler's step (or construction) runs: the steps it makes are its own
 
 
+@contextlib.contextmanager
+def _own_steps():
+    """The scheduler steps made inside are part of the enclosing step or construction: not
+    registered with a compile capture on their own."""
+    _inside[0] += 1
+    try:
+        yield
+    finally:
+        _inside[0] -= 1
+
+
 def _repeated_by_compile(step):
     """``step`` that, inside a ``wgtorch.compile`` capture (`live.recording`), also registers
     itself with the same arguments to run at every replay of it (see the module docstring)."""
@@ -34,11 +46,8 @@ def _repeated_by_compile(step):
             return step(self, *args, **kwargs)
         rec = live.recording[-1]
         before = not lr_read_in(self.optimizer, rec.cap)  # the optimizer has not stepped yet in this call
-        _inside[0] += 1
-        try:
+        with _own_steps():
             out = step(self, *args, **kwargs)
-        finally:
-            _inside[0] -= 1
         rec.repeat(functools.partial(step, self, *args, **kwargs), before, f"{type(self).__name__}.step()")
         return out
 
@@ -67,11 +76,8 @@ class LRScheduler:
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self._step_count = 0
-        _inside[0] += 1  # the first step belongs to the construction: a replay does not repeat it
-        try:
+        with _own_steps():  # the first step belongs to the construction: a replay does not repeat it
             self.step()  # the lr of epoch 0 (last_epoch becomes 0)
-        finally:
-            _inside[0] -= 1
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -118,11 +124,8 @@ class LRScheduler:
     def _initial_step(self) -> None:
         """Start over from step 0 (SequentialLR restarts its first scheduler so)."""
         self._step_count = 0
-        _inside[0] += 1
-        try:
+        with _own_steps():
             self.step()
-        finally:
-            _inside[0] -= 1
 
     def _groups(self):
         return self.optimizer.param_groups

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._creation import zeros_like
-from ._foreach import by_backend, capture_of, device_steps, init_state, live_lr
+from ._foreach import by_backend, capturable_on, capture_of, device_steps, init_state, live_lr
 from .optimizer import Optimizer, advance_step, check_betas, check_flags, check_range
 
 
@@ -54,13 +54,7 @@ class Adam(Optimizer):
             amsgrad, maximize = bool(group["amsgrad"]), bool(group["maximize"])
             decoupled = bool(group.get("decoupled_weight_decay", False))
             for be, pairs in by_backend(self._params_with_grad(group)).items():
-                cap = capture_of(be)
-                capturable = bool(group.get("capturable")) and getattr(be, "rt", None) is not None
-                if cap is not None and not capturable:  # wgtorch.compile's lenient capture: dropped, runs eagerly
-                    cap.refuse_or_drop(be.rt, f"{type(self).__name__}(capturable=False).step() (its step count and "
-                                              "bias corrections would replay as captured; construct the optimizer "
-                                              "with capturable=True)")
-                    cap = None
+                capturable, cap = capturable_on(self, group, be, capture_of(be), "bias corrections")
                 states = [self.state[p] for p, _ in pairs]
                 with init_state(cap):  # made once: a replay continues from the captured step's state
                     for (p, _), state in zip(pairs, states):

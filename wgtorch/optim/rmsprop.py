@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from .._creation import zeros_like
-from ._foreach import advance_steps, by_backend, capture_of, init_state, live_lr
+from ._foreach import advance_steps, by_backend, capture_of, init_state, live_lr, takes_capturable_path
 from .optimizer import Optimizer, advance_step, check_flags, check_range
 
 
@@ -54,7 +54,7 @@ class RMSprop(Optimizer):
             centered, maximize = bool(group["centered"]), bool(group["maximize"])
             for be, pairs in by_backend(self._params_with_grad(group)).items():
                 cap = capture_of(be)
-                capturable = bool(group.get("capturable")) and getattr(be, "rt", None) is not None
+                capturable = takes_capturable_path(group, be)  # (capturable=False still replays, see above)
                 states = [self.state[p] for p, _ in pairs]
                 with init_state(cap):  # made once: a replay continues from the captured step's state
                     for (p, _), state in zip(pairs, states):
